@@ -1,0 +1,125 @@
+//! Line framing of the reference protocol (docs/device-protocol.md, "Framing").
+//!
+//! A frame is one line: `@@` marker, a JSON object, `*`, the CRC-32 (IEEE) of the JSON bytes as
+//! eight lower-case hex digits, then `\n` (a preceding `\r` is tolerated). Any other line is device
+//! log output. The marker lets frames share a UART with boot logs; the CRC catches line noise.
+
+use thiserror::Error;
+
+/// Marker that starts every frame.
+pub const MARKER: &str = "@@";
+
+/// Upper bound for any line the host accepts from a device, frame or log.
+pub const HOST_MAX_LINE: usize = 16 * 1024;
+
+/// A line as classified by [`decode_line`].
+#[derive(Debug, PartialEq)]
+pub enum Line<'a> {
+    /// A frame with a valid CRC; the JSON body, still unparsed.
+    Frame(&'a str),
+    /// A line without the marker: device log output.
+    Log(&'a str),
+}
+
+/// Why a marked line is not a valid frame.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum FrameError {
+    #[error("frame has no CRC field")]
+    MissingCrc,
+    #[error("frame CRC is not eight hex digits")]
+    MalformedCrc,
+    #[error("frame CRC mismatch: line says {stated:08x}, body hashes to {actual:08x}")]
+    CrcMismatch { stated: u32, actual: u32 },
+}
+
+/// Encodes a JSON body into a complete frame line, newline included.
+pub fn encode(body: &str) -> String {
+    format!("{MARKER}{body}*{:08x}\n", crc32fast::hash(body.as_bytes()))
+}
+
+/// Classifies one line (without its trailing `\n`).
+pub fn decode_line(line: &str) -> Result<Line<'_>, FrameError> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    // Boot logs may leave partial output before the marker on the same line; a frame is
+    // recognised wherever its marker starts.
+    let Some(start) = line.find(MARKER) else {
+        return Ok(Line::Log(line));
+    };
+    let rest = &line[start + MARKER.len()..];
+    let (body, crc) = rest.rsplit_once('*').ok_or(FrameError::MissingCrc)?;
+    if crc.len() != 8 {
+        return Err(FrameError::MalformedCrc);
+    }
+    let stated = u32::from_str_radix(crc, 16).map_err(|_| FrameError::MalformedCrc)?;
+    let actual = crc32fast::hash(body.as_bytes());
+    if stated != actual {
+        return Err(FrameError::CrcMismatch { stated, actual });
+    }
+    Ok(Line::Frame(body))
+}
+
+/// Splits a byte stream into lines; keeps the unfinished tail between reads.
+#[derive(Debug, Default)]
+pub struct LineBuffer {
+    buf: Vec<u8>,
+}
+
+impl LineBuffer {
+    /// Appends bytes read from the port.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Takes the next complete line, lossily decoded; over-long garbage is cut at
+    /// [`HOST_MAX_LINE`] so a babbling device cannot grow the buffer without bound.
+    pub fn next_line(&mut self) -> Option<String> {
+        if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=pos).collect();
+            return Some(String::from_utf8_lossy(&line[..line.len() - 1]).into_owned());
+        }
+        if self.buf.len() > HOST_MAX_LINE {
+            let line: Vec<u8> = self.buf.drain(..HOST_MAX_LINE).collect();
+            return Some(String::from_utf8_lossy(&line).into_owned());
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let line = encode(r#"{"id":1,"op":"hello"}"#);
+        assert!(line.ends_with('\n'));
+        let decoded = decode_line(line.trim_end_matches('\n'));
+        assert_eq!(decoded, Ok(Line::Frame(r#"{"id":1,"op":"hello"}"#)));
+    }
+
+    #[test]
+    fn corrupted_byte_fails_crc() {
+        let line = encode(r#"{"id":1,"op":"hello"}"#).replace("hello", "hellp");
+        assert!(matches!(
+            decode_line(line.trim_end()),
+            Err(FrameError::CrcMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn log_lines_and_noise_prefix() {
+        assert_eq!(decode_line("boot: ok\r"), Ok(Line::Log("boot: ok")));
+        let framed = format!("garbage{}", encode("{}"));
+        assert_eq!(decode_line(framed.trim_end()), Ok(Line::Frame("{}")));
+    }
+
+    #[test]
+    fn line_buffer_keeps_partial_tail() {
+        let mut lb = LineBuffer::default();
+        lb.push(b"abc\nde");
+        assert_eq!(lb.next_line().as_deref(), Some("abc"));
+        assert_eq!(lb.next_line(), None);
+        lb.push(b"f\n");
+        assert_eq!(lb.next_line().as_deref(), Some("def"));
+    }
+}

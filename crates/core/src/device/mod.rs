@@ -1,0 +1,80 @@
+//! The device link: framing, protocol messages, the reference driver and port discovery.
+
+pub mod discovery;
+pub mod driver;
+pub mod frame;
+pub mod protocol;
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::error::Coded;
+
+pub use driver::{Driver, Timeouts};
+
+/// A driver over a real serial port (or a pseudo-terminal that looks like one).
+pub type SerialDriver = Driver<Box<dyn serialport::SerialPort>>;
+
+/// Read timeout of the port itself; bounds how late a deadline is noticed.
+const PORT_POLL: Duration = Duration::from_millis(20);
+
+/// Opens a serial port at `baud` and wraps it in the reference driver.
+pub fn open_serial(path: &str, baud: u32, timeouts: Timeouts) -> Result<SerialDriver, DeviceError> {
+    let port = serialport::new(path, baud)
+        .timeout(PORT_POLL)
+        .open()
+        .map_err(|source| DeviceError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(Driver::new(port, timeouts))
+}
+
+/// Errors of the device link.
+#[derive(Debug, Error)]
+pub enum DeviceError {
+    #[error("cannot open serial port {path}: is the unit plugged in and the port free?")]
+    Open {
+        path: String,
+        #[source]
+        source: serialport::Error,
+    },
+    #[error("the unit was unplugged or the port vanished during '{op}'")]
+    Unplugged { op: &'static str },
+    #[error("serial I/O failed during '{op}'")]
+    Io {
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the unit did not answer '{op}' within {} s", after.as_secs_f32())]
+    Timeout { op: &'static str, after: Duration },
+    #[error("the unit refused '{op}': {message} ({code})")]
+    Refused {
+        op: &'static str,
+        code: String,
+        message: String,
+    },
+    #[error("a corrupted frame arrived during '{op}' ({reason}); check the cable and baud rate")]
+    Corrupted { op: &'static str, reason: String },
+    #[error("the unit answered '{op}' with something this station does not understand: {reason}")]
+    Protocol { op: &'static str, reason: String },
+    #[error("cannot list serial ports")]
+    Enumerate(#[source] serialport::Error),
+}
+
+impl Coded for DeviceError {
+    fn code(&self) -> &'static str {
+        match self {
+            DeviceError::Open { .. } => "device.open_failed",
+            DeviceError::Unplugged { .. } => "device.unplugged",
+            DeviceError::Io { .. } => "device.io",
+            DeviceError::Timeout { .. } => "device.timeout",
+            DeviceError::Refused { .. } => "device.refused",
+            DeviceError::Corrupted { .. } => "device.corrupted_frame",
+            DeviceError::Protocol { .. } => "device.protocol",
+            DeviceError::Enumerate(_) => "device.enumerate_failed",
+        }
+    }
+}

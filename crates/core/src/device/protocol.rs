@@ -1,0 +1,191 @@
+//! Messages of the reference protocol, version 1 (docs/device-protocol.md). Shared by the
+//! station's driver and the simulator so that both are held to the same definition.
+
+use serde::{Deserialize, Serialize};
+
+/// Protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Prefix of every message a device may sign with `sign_tls13`: RFC 8446 §4.4.3, the client
+/// CertificateVerify context. A device refuses anything else, so the operation cannot be abused
+/// as a general-purpose signing oracle.
+pub const TLS13_CLIENT_CV_CONTEXT: &[u8] = b"TLS 1.3, client CertificateVerify\0";
+
+/// Domain separation for proof of possession; see `challenge`.
+pub const POP_CONTEXT: &[u8] = b"commissioner-pop-v1\0";
+
+/// Builds the message a device signs for a `challenge` nonce.
+pub fn pop_message(nonce: &[u8]) -> Vec<u8> {
+    [POP_CONTEXT, nonce].concat()
+}
+
+/// True when `msg` is a TLS 1.3 client CertificateVerify input: 64 spaces, the context
+/// string, then the transcript hash.
+pub fn is_tls13_client_cv(msg: &[u8]) -> bool {
+    msg.len() > 64 + TLS13_CLIENT_CV_CONTEXT.len()
+        && msg[..64].iter().all(|&b| b == b' ')
+        && msg[64..].starts_with(TLS13_CLIENT_CV_CONTEXT)
+}
+
+/// Lifecycle state of a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    Blank,
+    Keyed,
+    Certified,
+    Locked,
+}
+
+/// Certificate slots on a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Slot {
+    Device,
+    Chain,
+    BrokerCa,
+}
+
+/// A request frame body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: u32,
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+/// Operations and their arguments; binary fields are standard base64.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    Hello,
+    Keygen {
+        alg: String,
+    },
+    WriteCert {
+        slot: Slot,
+        offset: usize,
+        total: usize,
+        data: String,
+    },
+    ReadCert {
+        slot: Slot,
+    },
+    Challenge {
+        nonce: String,
+    },
+    SignTls13 {
+        msg: String,
+    },
+    Lock,
+}
+
+impl Op {
+    /// The operation's wire name, for messages and the journal.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Hello => "hello",
+            Op::Keygen { .. } => "keygen",
+            Op::WriteCert { .. } => "write_cert",
+            Op::ReadCert { .. } => "read_cert",
+            Op::Challenge { .. } => "challenge",
+            Op::SignTls13 { .. } => "sign_tls13",
+            Op::Lock => "lock",
+        }
+    }
+}
+
+/// A response frame body: `res` on success, `err` on failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub id: u32,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub res: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub err: Option<DeviceFault>,
+}
+
+/// An error reported by the device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceFault {
+    pub code: String,
+    pub msg: String,
+}
+
+/// Result of `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    pub device_id: String,
+    pub model: String,
+    pub hw_rev: String,
+    pub fw_version: String,
+    /// Longest frame line, in bytes including marker, CRC and newline, the device accepts.
+    pub max_frame: usize,
+    pub caps: Vec<String>,
+    pub state: Lifecycle,
+}
+
+/// Result of `keygen`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keygen {
+    /// DER of a PKCS#10 request, base64.
+    pub csr: String,
+}
+
+/// Result of one `write_cert` chunk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteAck {
+    pub received: usize,
+    pub complete: bool,
+}
+
+/// Result of `read_cert`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertDigest {
+    pub len: usize,
+    /// SHA-256 of the stored DER, lower-case hex.
+    pub sha256: String,
+}
+
+/// Result of `challenge` and `sign_tls13`: an ECDSA P-256 / SHA-256 signature, DER, base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    pub sig: String,
+}
+
+/// Result of `lock`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockAck {
+    pub state: Lifecycle,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_wire_shape() {
+        let req = Request {
+            id: 3,
+            op: Op::ReadCert {
+                slot: Slot::BrokerCa,
+            },
+        };
+        let json = serde_json::to_string(&req).expect("serialise");
+        assert_eq!(json, r#"{"id":3,"op":"read_cert","slot":"broker_ca"}"#);
+        assert_eq!(serde_json::from_str::<Request>(&json).expect("parse"), req);
+    }
+
+    #[test]
+    fn tls13_context_check() {
+        let mut msg = vec![b' '; 64];
+        msg.extend_from_slice(TLS13_CLIENT_CV_CONTEXT);
+        msg.extend_from_slice(&[7u8; 32]);
+        assert!(is_tls13_client_cv(&msg));
+        msg[70] = b'X';
+        assert!(!is_tls13_client_cv(&msg));
+        assert!(!is_tls13_client_cv(&pop_message(b"nonce")));
+    }
+}

@@ -1,0 +1,370 @@
+//! The lab broker: a real mosquitto with generated TLS config and ACLs on a free loopback port,
+//! plus the reference provisioning responder. For demos, tests and bench work; never production.
+
+use std::fs;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rcgen::SanType;
+use rustls::ClientConfig;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use thiserror::Error;
+
+use crate::error::Coded;
+use crate::mqtt::responder::{Responder, ResponderConfig};
+use crate::mqtt::tls::{client_config, ClientIdentity};
+use crate::mqtt::MqttError;
+use crate::pki::issue::{Subject, Usage};
+use crate::pki::{PkiError, UnlockedCa};
+use crate::station::{BrokerProfile, Station, StationError};
+
+/// Certificate identity (CN, hence MQTT user name) of the provisioning backend.
+pub const BACKEND_IDENTITY: &str = "commissioner-backend";
+const LOOPBACK: &str = "127.0.0.1";
+
+/// Errors of the lab set-up.
+#[derive(Debug, Error)]
+pub enum LabError {
+    #[error("mosquitto is not installed: run `make demo` (it installs it) or `apt-get install mosquitto`")]
+    MosquittoMissing,
+    #[error("the lab broker did not start: {log}")]
+    BrokerFailed { log: String },
+    #[error("cannot write lab file {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no lab broker is running for this station")]
+    NotRunning,
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Mqtt(#[from] MqttError),
+    #[error(transparent)]
+    Station(#[from] StationError),
+}
+
+impl Coded for LabError {
+    fn code(&self) -> &'static str {
+        match self {
+            LabError::MosquittoMissing => "lab.mosquitto_missing",
+            LabError::BrokerFailed { .. } => "lab.broker_failed",
+            LabError::Io { .. } => "lab.io",
+            LabError::NotRunning => "lab.not_running",
+            LabError::Pki(e) => e.code(),
+            LabError::Mqtt(e) => e.code(),
+            LabError::Station(e) => e.code(),
+        }
+    }
+}
+
+/// Files of the lab broker under `<station>/lab/`.
+#[derive(Debug, Clone)]
+pub struct LabFiles {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub acl: PathBuf,
+    pub cafile: PathBuf,
+    pub broker_cert: PathBuf,
+    pub broker_key: PathBuf,
+    pub backend_cert: PathBuf,
+    pub backend_key: PathBuf,
+    pub log: PathBuf,
+    pub broker_pid: PathBuf,
+    pub responder_pid: PathBuf,
+}
+
+impl LabFiles {
+    pub fn new(station: &Station) -> Self {
+        let dir = station.dir.join("lab");
+        Self {
+            config: dir.join("mosquitto.conf"),
+            acl: dir.join("acl"),
+            cafile: dir.join("ca.pem"),
+            broker_cert: dir.join("broker.pem"),
+            broker_key: dir.join("broker.key"),
+            backend_cert: dir.join("backend.pem"),
+            backend_key: dir.join("backend.key"),
+            log: dir.join("mosquitto.log"),
+            broker_pid: dir.join("mosquitto.pid"),
+            responder_pid: dir.join("responder.pid"),
+            dir,
+        }
+    }
+}
+
+/// Finds the mosquitto binary; Debian installs it in /usr/sbin, which is not on every PATH.
+pub fn mosquitto_binary() -> Result<PathBuf, LabError> {
+    let from_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("mosquitto"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    from_path
+        .into_iter()
+        .chain([
+            PathBuf::from("/usr/sbin/mosquitto"),
+            PathBuf::from("/usr/local/sbin/mosquitto"),
+        ])
+        .find(|p| p.is_file())
+        .ok_or(LabError::MosquittoMissing)
+}
+
+/// A free loopback port. Another process could take it before mosquitto binds; start-up
+/// failure is then reported with the broker's log.
+pub fn free_port() -> Result<u16, LabError> {
+    TcpListener::bind((LOOPBACK, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|source| LabError::Io {
+            path: "127.0.0.1:0".into(),
+            source,
+        })
+}
+
+/// Generates the broker and backend identities and the mosquitto config, and points the
+/// station's broker profile at the lab broker.
+pub fn prepare(station: &mut Station, ca: &UnlockedCa, port: u16) -> Result<LabFiles, LabError> {
+    let files = LabFiles::new(station);
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| LabError::Io { path, source }
+    };
+    fs::create_dir_all(&files.dir).map_err(io(&files.dir))?;
+    let now = time::OffsetDateTime::now_utc();
+    let org = station.config.organization.clone();
+    let issuing_pem = crate::pki::cert_pem(ca.issuing_der());
+    let root_pem = crate::pki::cert_pem(ca.root_der());
+
+    let (broker, broker_key) = ca.issue_with_new_key(
+        &Subject {
+            common_name: "commissioner-lab-broker",
+            organization: &org,
+            validity_days: 365,
+            usage: Usage::Server,
+            alt_names: vec![
+                SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])),
+                SanType::DnsName("localhost".try_into().map_err(PkiError::Issue)?),
+            ],
+        },
+        now,
+    )?;
+    let (backend, backend_key) = ca.issue_with_new_key(
+        &Subject {
+            common_name: BACKEND_IDENTITY,
+            organization: &org,
+            validity_days: 365,
+            usage: Usage::Client,
+            alt_names: vec![],
+        },
+        now,
+    )?;
+
+    let write = |path: &Path, text: &str| fs::write(path, text).map_err(io(path));
+    // mosquitto sends certfile as the chain: leaf then issuing CA.
+    write(&files.broker_cert, &format!("{}{issuing_pem}", broker.pem))?;
+    write(&files.broker_key, &broker_key)?;
+    write(
+        &files.backend_cert,
+        &format!("{}{issuing_pem}", backend.pem),
+    )?;
+    write(&files.backend_key, &backend_key)?;
+    write(&files.cafile, &format!("{issuing_pem}{root_pem}"))?;
+    write(
+        &files.acl,
+        &format!(
+            "# Generated by commissioner lab up.\n\
+             # The backend serves every unit's provisioning topics.\n\
+             user {BACKEND_IDENTITY}\n\
+             topic readwrite provisioning/#\n\n\
+             # A unit (user name = certificate CN) reaches only its own provisioning topics.\n\
+             pattern readwrite provisioning/%u/#\n"
+        ),
+    )?;
+    write(&files.config, &mosquitto_config(&files, port))?;
+
+    station.config.broker = Some(BrokerProfile {
+        host: LOOPBACK.into(),
+        port,
+        server_ca: PathBuf::from("ca/root.pem"),
+        request_topic: "provisioning/{device_id}/request".into(),
+        response_topic: "provisioning/{device_id}/response".into(),
+        timeout_secs: 20,
+    });
+    station.save()?;
+    Ok(files)
+}
+
+fn mosquitto_config(files: &LabFiles, port: u16) -> String {
+    // mosquitto started as root drops to the `mosquitto` user, which cannot read keys in a
+    // root-owned station directory; tell it to stay as whoever started it.
+    let user = current_user();
+    format!(
+        "# Generated by commissioner lab up: a lab broker, never production.\n\
+         per_listener_settings false\n\
+         allow_anonymous false\n\
+         persistence false\n\
+         user {user}\n\
+         log_dest file {log}\n\
+         log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
+         connection_messages true\n\
+         acl_file {acl}\n\n\
+         listener {port} {LOOPBACK}\n\
+         cafile {cafile}\n\
+         certfile {cert}\n\
+         keyfile {key}\n\
+         require_certificate true\n\
+         use_identity_as_username true\n",
+        log = files.log.display(),
+        acl = files.acl.display(),
+        cafile = files.cafile.display(),
+        cert = files.broker_cert.display(),
+        key = files.broker_key.display(),
+    )
+}
+
+fn current_user() -> String {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective uid: no unsafe libc call needed.
+    match fs::metadata("/proc/self").map(|m| m.uid()) {
+        Ok(0) => "root".into(),
+        _ => std::env::var("USER").unwrap_or_else(|_| "nobody".into()),
+    }
+}
+
+/// Starts mosquitto on the prepared files and waits until it accepts connections.
+pub fn start_broker(files: &LabFiles, port: u16) -> Result<Child, LabError> {
+    let _ = fs::remove_file(&files.log);
+    let mut child = Command::new(mosquitto_binary()?)
+        .arg("-c")
+        .arg(&files.config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| LabError::Io {
+            path: "mosquitto".into(),
+            source,
+        })?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if TcpStream::connect((LOOPBACK, port)).is_ok() {
+            return Ok(child);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut stderr) = child.stderr.take() {
+                let _ = stderr.read_to_string(&mut err);
+            }
+            let log = fs::read_to_string(&files.log).unwrap_or_default();
+            return Err(LabError::BrokerFailed {
+                log: format!("exited with {status}: {}{}", err.trim(), tail(&log)),
+            });
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(LabError::BrokerFailed {
+                log: format!(
+                    "not listening on port {port} after 10 s{}",
+                    tail(&fs::read_to_string(&files.log).unwrap_or_default())
+                ),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().rev().take(5).collect();
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (log: {})",
+            lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        )
+    }
+}
+
+/// TLS config of the provisioning backend.
+pub fn backend_tls(files: &LabFiles, ca: &UnlockedCa) -> Result<Arc<ClientConfig>, LabError> {
+    let read = |path: &Path| {
+        fs::read(path).map_err(|source| LabError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let chain: Vec<CertificateDer<'static>> =
+        rustls_pemfile::certs(&mut read(&files.backend_cert)?.as_slice())
+            .filter_map(Result::ok)
+            .collect();
+    let key: PrivateKeyDer<'static> =
+        rustls_pemfile::private_key(&mut read(&files.backend_key)?.as_slice())
+            .ok()
+            .flatten()
+            .ok_or_else(|| MqttError::Config("backend key unreadable".into()))?;
+    Ok(client_config(
+        &[ca.root_der().to_vec()],
+        ClientIdentity::Local { chain, key },
+    )?)
+}
+
+/// A lab broker and responder owned by this process; both stop on drop.
+#[derive(Debug)]
+pub struct Lab {
+    port: u16,
+    responder: Option<Responder>,
+    broker: Child,
+    files: LabFiles,
+}
+
+impl Lab {
+    /// Prepares the files, starts mosquitto and the responder, and points the station's broker
+    /// profile at them.
+    pub fn up(station: &mut Station, ca: &UnlockedCa) -> Result<Self, LabError> {
+        crate::mqtt::tls::install_crypto_provider();
+        let port = free_port()?;
+        let files = prepare(station, ca, port)?;
+        let broker = start_broker(&files, port)?;
+        let mut lab = Self {
+            port,
+            responder: None,
+            broker,
+            files,
+        };
+        let tls = backend_tls(&lab.files, ca)?;
+        lab.responder = Some(Responder::start(
+            ResponderConfig {
+                host: LOOPBACK.into(),
+                port,
+                client_id: BACKEND_IDENTITY.into(),
+            },
+            tls,
+        )?);
+        Ok(lab)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn files(&self) -> &LabFiles {
+        &self.files
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.responder.take();
+        let _ = self.broker.kill();
+        let _ = self.broker.wait();
+    }
+}

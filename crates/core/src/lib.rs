@@ -1,0 +1,23 @@
+//! Commissioner's domain logic, free of any UI toolkit.
+//!
+//! Module map:
+//! - [`device`]: the serial link to a unit: line framing, protocol messages, the reference
+//!   driver, port discovery.
+//! - [`pki`]: the factory CA on disk (encrypted keys), CSR checks, issuance, proof of possession.
+//! - [`mqtt`]: TLS client configs, the device-backed TLS signer, the provisioning handshake and
+//!   the reference provisioning responder.
+//! - [`journal`]: the SQLite journal: sessions, steps, certificates, device log.
+//! - [`pipeline`]: the commissioning steps wired together, with progress and a report.
+//! - [`station`]: the station directory and its configuration.
+//! - [`lab`]: a real mosquitto with generated TLS config and ACLs, for demos and tests.
+//! - [`clock`] and [`error`]: time passed in; the `{code, message, detail}` error shape.
+
+pub mod clock;
+pub mod device;
+pub mod error;
+pub mod journal;
+pub mod lab;
+pub mod mqtt;
+pub mod pipeline;
+pub mod pki;
+pub mod station;

@@ -1,0 +1,202 @@
+//! The provisioning handshake (docs/provisioning-handshake.md): connect as the unit, subscribe
+//! to its response topic, publish a request with response topic and correlation data, and read
+//! the `Provisioning-Status` of the matching reply.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rumqttc::v5::mqttbytes::v5::{
+    ConnectProperties, Packet, PubAckReason, PublishProperties, SubscribeReasonCode,
+};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::{TlsConfiguration, Transport};
+use rustls::ClientConfig;
+use serde::Serialize;
+
+use super::{classify, disconnect_text, puback_text, suback_text, MqttError};
+
+/// User property carrying the provisioning status in the reply.
+pub const STATUS_PROPERTY: &str = "Provisioning-Status";
+
+/// What to send and where.
+#[derive(Debug, Clone)]
+pub struct HandshakeSpec {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    pub request_topic: String,
+    pub response_topic: String,
+    /// CONNECT user properties (deviceType, firmwareVersion, stationId).
+    pub user_properties: Vec<(String, String)>,
+    pub payload: Vec<u8>,
+    pub timeout: Duration,
+}
+
+/// What the broker and the provisioning service said.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandshakeOutcome {
+    pub status: String,
+    pub reason: Option<String>,
+    pub connect_millis: u64,
+    pub total_millis: u64,
+}
+
+/// Runs the handshake on a thread of its own with its own runtime: rustls calls the (maybe
+/// device-backed, slow) signer synchronously, and the caller may already be inside a runtime.
+pub fn run(spec: &HandshakeSpec, tls: Arc<ClientConfig>) -> Result<HandshakeOutcome, MqttError> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| MqttError::Config(format!("cannot start the MQTT runtime: {e}")))?;
+            rt.block_on(run_async(spec, tls))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(MqttError::Connection("the MQTT thread panicked".into())))
+    })
+}
+
+async fn run_async(
+    spec: &HandshakeSpec,
+    tls: Arc<ClientConfig>,
+) -> Result<HandshakeOutcome, MqttError> {
+    let addr = format!("{}:{}", spec.host, spec.port);
+    let mut opts = MqttOptions::new(spec.client_id.clone(), spec.host.clone(), spec.port);
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts.set_connection_timeout(spec.timeout.as_secs().max(1));
+    let mut props = ConnectProperties::new();
+    props.user_properties = spec.user_properties.clone();
+    props.session_expiry_interval = Some(0);
+    opts.set_connect_properties(props);
+    opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
+
+    let (client, mut events) = AsyncClient::new(opts, 16);
+    let correlation: [u8; 16] = rand::random();
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + spec.timeout;
+    let mut stage = "connecting";
+    let mut connect_millis = 0;
+
+    let outcome = loop {
+        let event = match tokio::time::timeout_at(deadline, events.poll()).await {
+            Err(_) => {
+                break Err(MqttError::Timeout {
+                    stage,
+                    after: spec.timeout,
+                })
+            }
+            Ok(Err(e)) => break Err(classify(&e, &addr)),
+            Ok(Ok(event)) => event,
+        };
+        let Event::Incoming(packet) = event else {
+            continue;
+        };
+        match packet {
+            Packet::ConnAck(_) => {
+                connect_millis = started.elapsed().as_millis() as u64;
+                stage = "subscribing to the response topic";
+                if let Err(e) = client
+                    .subscribe(spec.response_topic.clone(), QoS::AtLeastOnce)
+                    .await
+                {
+                    break Err(MqttError::Connection(e.to_string()));
+                }
+            }
+            Packet::SubAck(ack) => {
+                match ack.return_codes.first() {
+                    Some(SubscribeReasonCode::Success(_)) => {}
+                    other => {
+                        break Err(MqttError::SubscribeRefused {
+                            topic: spec.response_topic.clone(),
+                            reason: other
+                                .map(suback_text)
+                                .unwrap_or_else(|| "no reason code".into()),
+                        })
+                    }
+                }
+                stage = "waiting for the provisioning reply";
+                let props = PublishProperties {
+                    response_topic: Some(spec.response_topic.clone()),
+                    correlation_data: Some(Bytes::copy_from_slice(&correlation)),
+                    content_type: Some("application/json".into()),
+                    ..Default::default()
+                };
+                if let Err(e) = client
+                    .publish_with_properties(
+                        spec.request_topic.clone(),
+                        QoS::AtLeastOnce,
+                        false,
+                        spec.payload.clone(),
+                        props,
+                    )
+                    .await
+                {
+                    break Err(MqttError::Connection(e.to_string()));
+                }
+            }
+            Packet::PubAck(ack) => match ack.reason {
+                PubAckReason::Success | PubAckReason::NoMatchingSubscribers => {}
+                other => {
+                    break Err(MqttError::PublishRefused {
+                        topic: spec.request_topic.clone(),
+                        reason: puback_text(&other),
+                    })
+                }
+            },
+            Packet::Publish(publish) => {
+                let Some(props) = publish.properties.as_ref() else {
+                    continue;
+                };
+                if publish.topic.as_ref() != spec.response_topic.as_bytes()
+                    || props.correlation_data.as_deref() != Some(&correlation[..])
+                {
+                    // Not the reply to this request (a stale reply from an earlier attempt).
+                    continue;
+                }
+                let status = props
+                    .user_properties
+                    .iter()
+                    .find(|(k, _)| k == STATUS_PROPERTY)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                let reason = props
+                    .user_properties
+                    .iter()
+                    .find(|(k, _)| k == "Reason")
+                    .map(|(_, v)| v.clone());
+                match status.as_str() {
+                    "Completed" => {
+                        break Ok(HandshakeOutcome {
+                            status,
+                            reason,
+                            connect_millis,
+                            total_millis: started.elapsed().as_millis() as u64,
+                        })
+                    }
+                    "Rejected" => {
+                        break Err(MqttError::Rejected(
+                            reason.unwrap_or_else(|| "no reason given".into()),
+                        ))
+                    }
+                    // Pending: keep waiting for a final status until the deadline.
+                    "Pending" => continue,
+                    other => break Err(MqttError::BadStatus(other.to_owned())),
+                }
+            }
+            Packet::Disconnect(d) => {
+                break Err(MqttError::Disconnected(disconnect_text(&d.reason_code)))
+            }
+            _ => {}
+        }
+    };
+
+    // Leave cleanly so the broker does not log an unexpected disconnect; best effort.
+    if client.disconnect().await.is_ok() {
+        let _ = tokio::time::timeout(Duration::from_millis(200), events.poll()).await;
+    }
+    outcome
+}

@@ -1,0 +1,190 @@
+//! The reference provisioning responder: the backend side of the handshake. It answers
+//! `provisioning/{id}/request` on the request's response topic with the same correlation data
+//! and a `Provisioning-Status` user property. Production backends replace it; the lab and the
+//! tests run it against the real broker.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::{TlsConfiguration, Transport};
+use rustls::ClientConfig;
+use tokio::sync::oneshot;
+
+use super::handshake::STATUS_PROPERTY;
+use super::{classify, MqttError};
+
+/// Topic filter the responder serves.
+pub const REQUEST_FILTER: &str = "provisioning/+/request";
+
+/// Where the responder connects and as whom.
+#[derive(Debug, Clone)]
+pub struct ResponderConfig {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+}
+
+/// A running responder; stops when dropped.
+#[derive(Debug)]
+pub struct Responder {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Responder {
+    /// Starts the responder and waits until its subscription is granted.
+    pub fn start(cfg: ResponderConfig, tls: Arc<ClientConfig>) -> Result<Self, MqttError> {
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("provisioning-responder".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(MqttError::Config(e.to_string())));
+                        return;
+                    }
+                };
+                rt.block_on(serve(cfg, tls, Some(ready_tx), stop_rx));
+            })
+            .map_err(|e| MqttError::Config(format!("cannot start responder thread: {e}")))?;
+        let mut responder = Self {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        };
+        match ready_rx.recv_timeout(Duration::from_secs(15)) {
+            Ok(Ok(())) => Ok(responder),
+            Ok(Err(e)) => {
+                responder.shutdown();
+                Err(e)
+            }
+            Err(_) => {
+                responder.shutdown();
+                Err(MqttError::Timeout {
+                    stage: "starting the provisioning responder",
+                    after: Duration::from_secs(15),
+                })
+            }
+        }
+    }
+
+    /// Serves until the process is killed; reconnects when the broker goes away.
+    pub fn run_forever(cfg: ResponderConfig, tls: Arc<ClientConfig>) -> Result<(), MqttError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| MqttError::Config(e.to_string()))?;
+        let (_keep, stop_rx) = oneshot::channel();
+        rt.block_on(serve(cfg, tls, None, stop_rx));
+        Ok(())
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+async fn serve(
+    cfg: ResponderConfig,
+    tls: Arc<ClientConfig>,
+    mut ready: Option<mpsc::Sender<Result<(), MqttError>>>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let addr = format!("{}:{}", cfg.host, cfg.port);
+    let mut opts = MqttOptions::new(cfg.client_id, cfg.host, cfg.port);
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
+    let (client, mut events) = AsyncClient::new(opts, 64);
+
+    loop {
+        let event = tokio::select! {
+            _ = &mut stop => break,
+            event = events.poll() => event,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                // Clean start: the subscription is renewed on every (re)connect.
+                if let Err(e) = client.subscribe(REQUEST_FILTER, QoS::AtLeastOnce).await {
+                    tracing::warn!("responder cannot subscribe: {e}");
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                if let Some(tx) = ready.take() {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                if let Some((topic, payload, props)) = reply_for(&publish.topic, publish.properties)
+                {
+                    if let Err(e) = client
+                        .publish_with_properties(topic, QoS::AtLeastOnce, false, payload, props)
+                        .await
+                    {
+                        tracing::warn!("responder cannot reply: {e}");
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let err = classify(&e, &addr);
+                if let Some(tx) = ready.take() {
+                    let _ = tx.send(Err(err));
+                    break;
+                }
+                tracing::warn!("responder connection lost: {err}; reconnecting");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    let _ = client.disconnect().await;
+}
+
+/// Builds the reply to a request, or `None` when the message is not a request.
+fn reply_for(
+    topic: &Bytes,
+    props: Option<PublishProperties>,
+) -> Option<(String, Vec<u8>, PublishProperties)> {
+    let topic = std::str::from_utf8(topic).ok()?;
+    let mut parts = topic.split('/');
+    let (Some("provisioning"), Some(device_id), Some("request"), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let props = props.unwrap_or_default();
+    let response_topic = props
+        .response_topic
+        .clone()
+        .unwrap_or_else(|| format!("provisioning/{device_id}/response"));
+    let reply = PublishProperties {
+        correlation_data: props.correlation_data,
+        user_properties: vec![(STATUS_PROPERTY.into(), "Completed".into())],
+        content_type: Some("application/json".into()),
+        ..Default::default()
+    };
+    let payload = serde_json::json!({ "deviceId": device_id, "status": "Completed" })
+        .to_string()
+        .into_bytes();
+    Some((response_topic, payload, reply))
+}

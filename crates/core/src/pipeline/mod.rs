@@ -1,0 +1,428 @@
+//! The commissioning pipeline: each step a function over the session context, each step's row
+//! written to the journal as it ends, progress reported through a callback.
+
+mod report;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rustls_pki_types::CertificateDer;
+use thiserror::Error;
+
+use crate::clock::{Clock, SystemClock};
+use crate::device::protocol::{Hello, Lifecycle, Slot};
+use crate::device::{open_serial, SerialDriver, Timeouts};
+use crate::error::{Coded, ErrorInfo};
+use crate::journal::{Journal, NewSession, StepRecord};
+use crate::mqtt::handshake::{self, HandshakeSpec};
+use crate::mqtt::signer::DeviceSigningKey;
+use crate::mqtt::tls::{client_config, install_crypto_provider, ClientIdentity};
+use crate::pki::issue::{Subject, Usage};
+use crate::pki::{csr, fingerprint, pop, IssuedCert, UnlockedCa};
+use crate::station::{BrokerProfile, Station};
+
+pub use report::{ProgressEvent, Report, SessionResult, StepReport, StepStatus, STEPS};
+
+/// What to commission and who asks.
+#[derive(Debug, Clone)]
+pub struct CommissionRequest<'a> {
+    pub port: &'a str,
+    pub baud: u32,
+    pub operator: &'a str,
+}
+
+/// Errors that belong to the pipeline itself rather than to a component.
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    #[error("the unit is already {0:?}; recommissioning needs the field engineer's workflow")]
+    AlreadyCommissioned(Lifecycle),
+    #[error("the unit speaks protocol version {0}, this station speaks 1")]
+    ProtocolVersion(u32),
+    #[error("the {slot} slot read back a different certificate than was written (wrote {expected}, read {found})")]
+    ReadBackMismatch {
+        slot: &'static str,
+        expected: String,
+        found: String,
+    },
+    #[error("the unit did not lock (state {0:?})")]
+    NotLocked(Lifecycle),
+    #[error("cannot read the broker CA {path}: {reason}")]
+    BrokerCa { path: String, reason: String },
+}
+
+impl Coded for PipelineError {
+    fn code(&self) -> &'static str {
+        match self {
+            PipelineError::AlreadyCommissioned(_) => "device.already_commissioned",
+            PipelineError::ProtocolVersion(_) => "device.protocol_version",
+            PipelineError::ReadBackMismatch { .. } => "write.readback_mismatch",
+            PipelineError::NotLocked(_) => "device.not_locked",
+            PipelineError::BrokerCa { .. } => "station.broker_ca",
+        }
+    }
+}
+
+impl<E: Coded> From<E> for ErrorInfo {
+    fn from(e: E) -> Self {
+        e.info()
+    }
+}
+
+/// Commissions the unit on `req.port` with the system clock. Blocking; every outcome, including
+/// failure to open the port, ends up in the report and (when the journal opens) the journal.
+pub fn commission(
+    station: &Station,
+    ca: &UnlockedCa,
+    req: &CommissionRequest<'_>,
+    progress: &mut dyn FnMut(ProgressEvent),
+) -> Report {
+    commission_with(station, ca, req, &SystemClock, progress)
+}
+
+/// [`commission`] with time passed in.
+pub fn commission_with(
+    station: &Station,
+    ca: &UnlockedCa,
+    req: &CommissionRequest<'_>,
+    clock: &dyn Clock,
+    progress: &mut dyn FnMut(ProgressEvent),
+) -> Report {
+    install_crypto_provider();
+    let started = Instant::now();
+    let mut report = Report {
+        session_id: 0,
+        result: SessionResult::Fail,
+        device_id: None,
+        model: None,
+        firmware: None,
+        certificate_serial: None,
+        fingerprint_sha256: None,
+        steps: Vec::new(),
+        error: None,
+        total_millis: 0,
+    };
+    let journal = match station.journal() {
+        Ok(j) => j,
+        Err(e) => {
+            report.error = Some(e.info());
+            return report;
+        }
+    };
+    let session_id = match journal.begin_session(&NewSession {
+        station_id: &station.config.station_id,
+        operator: req.operator,
+        port: req.port,
+        started_at: clock.now(),
+    }) {
+        Ok(id) => id,
+        Err(e) => {
+            report.error = Some(e.info());
+            return report;
+        }
+    };
+    report.session_id = session_id;
+
+    let mut run = Run {
+        station,
+        ca,
+        req,
+        clock,
+        journal: &journal,
+        progress,
+        report,
+        link: None,
+    };
+    let outcome = run.steps();
+    let mut report = run.report;
+    report.result = match &outcome {
+        Ok(()) => SessionResult::Pass,
+        Err(e) if e.code == "device.unplugged" => SessionResult::Interrupted,
+        Err(_) => SessionResult::Fail,
+    };
+    report.error = outcome.err();
+    report.total_millis = started.elapsed().as_millis() as u64;
+    if let Err(e) = journal.finish_session(
+        session_id,
+        report.result,
+        report.error.as_ref(),
+        clock.now(),
+    ) {
+        // The session row stays `running` and is marked interrupted on the next start.
+        tracing::error!("cannot close session {session_id}: {e}");
+        report.error.get_or_insert(e.info());
+        report.result = SessionResult::Fail;
+    }
+    report
+}
+
+/// State of one run of the pipeline.
+struct Run<'a> {
+    station: &'a Station,
+    ca: &'a UnlockedCa,
+    req: &'a CommissionRequest<'a>,
+    clock: &'a dyn Clock,
+    journal: &'a Journal,
+    progress: &'a mut dyn FnMut(ProgressEvent),
+    report: Report,
+    /// Shared with the TLS signer during the handshake.
+    link: Option<Arc<Mutex<SerialDriver>>>,
+}
+
+impl Run<'_> {
+    fn steps(&mut self) -> Result<(), ErrorInfo> {
+        let hello = self.step("identify", |run| run.identify())?;
+        let device_id = hello.device_id.clone();
+        let csr_der = self.step("keygen", |run| Ok(run.device()?.keygen()?))?;
+        let validated = self.step("validate_csr", |_| Ok(csr::validate(&csr_der, &device_id)?))?;
+        let cert = self.step("issue", |run| run.issue(&validated.spki_der, &device_id))?;
+        self.step("write_cert", |run| run.write(&cert))?;
+        self.step("prove_possession", |run| {
+            let nonce: [u8; 32] = rand::random();
+            let sig = run.device()?.challenge(&nonce)?;
+            Ok(pop::verify(&cert.der, &nonce, &sig)?)
+        })?;
+        self.step("handshake", |run| run.handshake(&hello, &cert))?;
+        self.journal
+            .set_certificate_status(&cert.serial, "active")
+            .map_err(|e| e.info())?;
+        self.step("lock", |run| {
+            let ack = run.device()?.lock()?;
+            match ack.state {
+                Lifecycle::Locked => Ok(()),
+                other => Err(PipelineError::NotLocked(other).into()),
+            }
+        })
+    }
+
+    /// Runs one step: progress before and after, a journal row when it ends, device log kept.
+    fn step<T>(
+        &mut self,
+        name: &'static str,
+        f: impl FnOnce(&mut Self) -> Result<T, ErrorInfo>,
+    ) -> Result<T, ErrorInfo> {
+        let index = STEPS.iter().position(|s| *s == name).unwrap_or(0) as u32;
+        let event = |status, message: String| ProgressEvent {
+            step: name.into(),
+            index,
+            total: STEPS.len() as u32,
+            status,
+            message,
+        };
+        (self.progress)(event(StepStatus::Started, format!("{name}…")));
+        let started_at = self.clock.now();
+        let t0 = Instant::now();
+        let result = f(self);
+        let millis = t0.elapsed().as_millis() as u64;
+        let ended_at = self.clock.now();
+
+        let log = self
+            .link
+            .as_ref()
+            .map(|l| lock(l).take_log())
+            .unwrap_or_default();
+        let session = self.report.session_id;
+        let error = result.as_ref().err();
+        let recorded = self
+            .journal
+            .add_device_log(session, ended_at, &log)
+            .and_then(|()| {
+                self.journal.record_step(
+                    session,
+                    &StepRecord {
+                        name,
+                        started_at,
+                        ended_at,
+                        error,
+                        detail: None,
+                    },
+                )
+            });
+        self.report.steps.push(StepReport {
+            name: name.into(),
+            outcome: if error.is_some() { "failed" } else { "ok" }.into(),
+            millis,
+            error: error.cloned(),
+        });
+        match (&result, recorded) {
+            (_, Err(e)) => {
+                // An unrecorded step must not count as done.
+                let info = e.info();
+                (self.progress)(event(StepStatus::Failed, info.message.clone()));
+                Err(info)
+            }
+            (Ok(_), Ok(())) => {
+                (self.progress)(event(
+                    StepStatus::Passed,
+                    format!("{name} ok ({millis} ms)"),
+                ));
+                result
+            }
+            (Err(e), Ok(())) => {
+                (self.progress)(event(StepStatus::Failed, e.message.clone()));
+                result
+            }
+        }
+    }
+
+    fn device(&self) -> Result<MutexGuard<'_, SerialDriver>, ErrorInfo> {
+        self.link
+            .as_ref()
+            .map(|l| lock(l))
+            .ok_or_else(|| ErrorInfo {
+                code: "device.not_open".into(),
+                message: "the serial port is not open".into(),
+                detail: None,
+            })
+    }
+
+    fn identify(&mut self) -> Result<Hello, ErrorInfo> {
+        let driver = open_serial(self.req.port, self.req.baud, Timeouts::default())?;
+        self.link = Some(Arc::new(Mutex::new(driver)));
+        let hello = self.device()?.hello()?;
+        self.journal
+            .set_identity(
+                self.report.session_id,
+                &hello.device_id,
+                &hello.model,
+                &hello.fw_version,
+            )
+            .map_err(|e| e.info())?;
+        self.report.device_id = Some(hello.device_id.clone());
+        self.report.model = Some(hello.model.clone());
+        self.report.firmware = Some(hello.fw_version.clone());
+        if hello.protocol != crate::device::protocol::PROTOCOL_VERSION {
+            return Err(PipelineError::ProtocolVersion(hello.protocol).into());
+        }
+        if matches!(hello.state, Lifecycle::Certified | Lifecycle::Locked) {
+            return Err(PipelineError::AlreadyCommissioned(hello.state).into());
+        }
+        Ok(hello)
+    }
+
+    fn issue(&mut self, spki_der: &[u8], device_id: &str) -> Result<IssuedCert, ErrorInfo> {
+        let cert = self.ca.issue(
+            spki_der,
+            &Subject {
+                common_name: device_id,
+                organization: &self.station.config.organization,
+                validity_days: self.station.config.policy.validity_days,
+                usage: Usage::Client,
+                alt_names: vec![],
+            },
+            self.clock.now(),
+        )?;
+        // Recorded before it goes anywhere near the unit: an issued certificate is never
+        // unaccounted for, even if the station dies in the next instant.
+        self.journal
+            .record_certificate(self.report.session_id, device_id, &cert)
+            .map_err(|e| e.info())?;
+        self.report.certificate_serial = Some(cert.serial.clone());
+        self.report.fingerprint_sha256 = Some(cert.fingerprint.clone());
+        Ok(cert)
+    }
+
+    fn write(&mut self, cert: &IssuedCert) -> Result<(), ErrorInfo> {
+        let broker_ca = self.broker_trust_anchors()?;
+        let slots: [(Slot, &'static str, &[u8]); 3] = [
+            (Slot::Device, "device", &cert.der),
+            (Slot::Chain, "chain", self.ca.issuing_der()),
+            (
+                Slot::BrokerCa,
+                "broker_ca",
+                broker_ca.first().map(Vec::as_slice).unwrap_or_default(),
+            ),
+        ];
+        let mut device = self.device()?;
+        for (slot, name, der) in slots {
+            device.write_cert(slot, der)?;
+            let digest = device.read_cert(slot)?;
+            let expected = fingerprint(der);
+            if digest.sha256 != expected || digest.len != der.len() {
+                return Err(PipelineError::ReadBackMismatch {
+                    slot: name,
+                    expected,
+                    found: digest.sha256,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    fn broker_trust_anchors(&self) -> Result<Vec<Vec<u8>>, ErrorInfo> {
+        let broker = self.station.broker()?;
+        let path = self.station.resolve(&broker.server_ca);
+        let pem = std::fs::read(&path).map_err(|e| PipelineError::BrokerCa {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let ders: Vec<Vec<u8>> = rustls_pemfile::certs(&mut pem.as_slice())
+            .filter_map(Result::ok)
+            .map(|c| c.to_vec())
+            .collect();
+        if ders.is_empty() {
+            return Err(PipelineError::BrokerCa {
+                path: path.display().to_string(),
+                reason: "no certificate in file".into(),
+            }
+            .into());
+        }
+        Ok(ders)
+    }
+
+    fn handshake(&mut self, hello: &Hello, cert: &IssuedCert) -> Result<(), ErrorInfo> {
+        let broker: BrokerProfile = self.station.broker()?.clone();
+        let anchors = self.broker_trust_anchors()?;
+        let link = self.link.clone().ok_or_else(|| ErrorInfo {
+            code: "device.not_open".into(),
+            message: "the serial port is not open".into(),
+            detail: None,
+        })?;
+        let key = DeviceSigningKey::new(link);
+        let tls = client_config(
+            &anchors,
+            ClientIdentity::Remote {
+                chain: vec![
+                    CertificateDer::from(cert.der.clone()),
+                    CertificateDer::from(self.ca.issuing_der().to_vec()),
+                ],
+                key: Arc::new(key.clone()),
+            },
+        )?;
+        let id = &hello.device_id;
+        let spec = HandshakeSpec {
+            host: broker.host.clone(),
+            port: broker.port,
+            client_id: id.clone(),
+            request_topic: BrokerProfile::topic(&broker.request_topic, id),
+            response_topic: BrokerProfile::topic(&broker.response_topic, id),
+            user_properties: vec![
+                ("deviceType".into(), hello.model.clone()),
+                ("firmwareVersion".into(), hello.fw_version.clone()),
+                ("stationId".into(), self.station.config.station_id.clone()),
+            ],
+            payload: serde_json::json!({
+                "deviceId": id,
+                "model": hello.model,
+                "firmwareVersion": hello.fw_version,
+                "certificateSerial": cert.serial,
+                "stationId": self.station.config.station_id,
+            })
+            .to_string()
+            .into_bytes(),
+            timeout: Duration::from_secs(broker.timeout_secs),
+        };
+        match handshake::run(&spec, tls) {
+            Ok(_) => Ok(()),
+            // A failed device signature surfaces as a TLS failure; report the device's reason.
+            Err(e) => Err(match key.take_error() {
+                Some(dev) => crate::mqtt::MqttError::DeviceSignature(dev).info(),
+                None => e.info(),
+            }),
+        }
+    }
+}
+
+fn lock(link: &Mutex<SerialDriver>) -> MutexGuard<'_, SerialDriver> {
+    link.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,120 @@
+//! What a commissioning run tells its caller: progress while it runs, a report at the end.
+
+use serde::Serialize;
+
+use crate::error::ErrorInfo;
+pub use crate::journal::SessionResult;
+
+/// Names of the pipeline's steps, in order.
+pub const STEPS: [&str; 8] = [
+    "identify",
+    "keygen",
+    "validate_csr",
+    "issue",
+    "write_cert",
+    "prove_possession",
+    "handshake",
+    "lock",
+];
+
+/// State of a step in a progress event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Started,
+    Passed,
+    Failed,
+}
+
+/// One progress event.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressEvent {
+    pub step: String,
+    /// Zero-based position of the step in [`STEPS`].
+    pub index: u32,
+    pub total: u32,
+    pub status: StepStatus,
+    pub message: String,
+}
+
+/// One finished step in the report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepReport {
+    pub name: String,
+    /// `ok` or `failed`.
+    pub outcome: String,
+    pub millis: u64,
+    pub error: Option<ErrorInfo>,
+}
+
+/// The outcome of one commissioning attempt.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Journal row id; 0 when the journal could not even be opened.
+    pub session_id: i64,
+    pub result: SessionResult,
+    pub device_id: Option<String>,
+    pub model: Option<String>,
+    pub firmware: Option<String>,
+    pub certificate_serial: Option<String>,
+    pub fingerprint_sha256: Option<String>,
+    pub steps: Vec<StepReport>,
+    pub error: Option<ErrorInfo>,
+    pub total_millis: u64,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.result == SessionResult::Pass
+    }
+
+    /// A plain-text report for terminals and logs.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let verdict = match self.result {
+            SessionResult::Pass => "PASS",
+            SessionResult::Fail => "FAIL",
+            SessionResult::Interrupted => "INTERRUPTED",
+            SessionResult::Running => "RUNNING",
+        };
+        out.push_str(&format!("{verdict}  session {}\n", self.session_id));
+        let field = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        out.push_str(&format!("  device id    {}\n", field(&self.device_id)));
+        out.push_str(&format!(
+            "  model / fw   {} / {}\n",
+            field(&self.model),
+            field(&self.firmware)
+        ));
+        out.push_str(&format!(
+            "  cert serial  {}\n",
+            field(&self.certificate_serial)
+        ));
+        out.push_str(&format!(
+            "  sha-256      {}\n",
+            field(&self.fingerprint_sha256)
+        ));
+        out.push_str("  steps:\n");
+        for step in &self.steps {
+            let mark = if step.error.is_none() { "ok  " } else { "FAIL" };
+            out.push_str(&format!(
+                "    {mark} {:<18} {:>6} ms",
+                step.name, step.millis
+            ));
+            if let Some(e) = &step.error {
+                out.push_str(&format!("  [{}] {}", e.code, e.message));
+            }
+            out.push('\n');
+        }
+        out.push_str(&format!("  total        {} ms\n", self.total_millis));
+        if let Some(e) = &self.error {
+            out.push_str(&format!("  reason       [{}] {}\n", e.code, e.message));
+            if let Some(detail) = &e.detail {
+                out.push_str(&format!("  detail       {detail}\n"));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,102 @@
+//! Issuance under the station's policy. Every field is set explicitly: rcgen's defaults for
+//! serial (derived from the key), validity and subject are unsafe for a factory CA.
+
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, PublicKeyData, SanType, SerialNumber, SubjectPublicKeyInfo,
+};
+use time::{Duration, OffsetDateTime};
+
+use super::{fingerprint, PkiError, UnlockedCa};
+
+/// A certificate just issued.
+#[derive(Debug, Clone)]
+pub struct IssuedCert {
+    pub der: Vec<u8>,
+    pub pem: String,
+    /// Upper-case hex, as `openssl x509 -serial` prints it.
+    pub serial: String,
+    pub fingerprint: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+/// A random positive 128-bit serial (RFC 5280 allows up to 20 octets; CA/B asks for 64+ bits
+/// of entropy). The first octet is kept in 0x01..=0x7f so the DER integer is minimal and positive.
+pub fn random_serial() -> SerialNumber {
+    let mut bytes: [u8; 16] = rand::random();
+    bytes[0] = (bytes[0] & 0x7f) | 0x01;
+    SerialNumber::from_slice(&bytes)
+}
+
+/// What a TLS identity is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    Client,
+    Server,
+}
+
+/// Subject and lifetime of a certificate to issue.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    pub common_name: &'a str,
+    pub organization: &'a str,
+    pub validity_days: i64,
+    pub usage: Usage,
+    /// DNS names and IP addresses for server identities.
+    pub alt_names: Vec<SanType>,
+}
+
+impl UnlockedCa {
+    /// Issues an end-entity certificate for a public key (DER SubjectPublicKeyInfo).
+    pub fn issue(
+        &self,
+        spki_der: &[u8],
+        subject: &Subject<'_>,
+        now: OffsetDateTime,
+    ) -> Result<IssuedCert, PkiError> {
+        let public_key = SubjectPublicKeyInfo::from_der(spki_der).map_err(PkiError::Issue)?;
+        let serial = random_serial();
+        let mut params = CertificateParams::default();
+        params.serial_number = Some(serial.clone());
+        params.not_before = now - Duration::minutes(5);
+        params.not_after = now + Duration::days(subject.validity_days);
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, subject.organization);
+        dn.push(DnType::CommonName, subject.common_name);
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![match subject.usage {
+            Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
+            Usage::Server => ExtendedKeyUsagePurpose::ServerAuth,
+        }];
+        params.subject_alt_names = subject.alt_names.clone();
+        params.use_authority_key_identifier_extension = true;
+
+        let cert = params
+            .signed_by(&public_key, &self.issuer)
+            .map_err(PkiError::Issue)?;
+        let der = cert.der().to_vec();
+        Ok(IssuedCert {
+            fingerprint: fingerprint(&der),
+            pem: cert.pem(),
+            serial: hex::encode_upper(serial.as_ref()),
+            not_before: params.not_before,
+            not_after: params.not_after,
+            der,
+        })
+    }
+
+    /// Generates a key on the host and issues a certificate for it (lab broker and backend
+    /// identities). Returns the certificate and the key's PKCS#8 PEM.
+    pub fn issue_with_new_key(
+        &self,
+        subject: &Subject<'_>,
+        now: OffsetDateTime,
+    ) -> Result<(IssuedCert, String), PkiError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(PkiError::Issue)?;
+        let cert = self.issue(&key.subject_public_key_info(), subject, now)?;
+        Ok((cert, key.serialize_pem()))
+    }
+}

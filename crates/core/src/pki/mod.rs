@@ -1,0 +1,88 @@
+//! The factory PKI: the CA on disk (encrypted keys), CSR policy checks, issuance and proof of
+//! possession.
+
+pub mod ca;
+pub mod csr;
+pub mod issue;
+pub mod pop;
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::error::Coded;
+
+pub use ca::UnlockedCa;
+pub use issue::IssuedCert;
+
+/// SHA-256 of DER bytes, lower-case hex, as the journal and the device report it.
+pub fn fingerprint(der: &[u8]) -> String {
+    hex::encode(Sha256::digest(der))
+}
+
+/// PEM-encodes a certificate.
+pub fn cert_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// Errors of the PKI.
+#[derive(Debug, Error)]
+pub enum PkiError {
+    #[error("no CA in {0}: initialise the station first (commissioner ca init or lab station)")]
+    CaMissing(String),
+    #[error("the CA passphrase is wrong, or the key file is damaged")]
+    BadPassphrase,
+    #[error("no CA passphrase: set COMMISSIONER_CA_PASSPHRASE or enter it when asked")]
+    NoPassphrase,
+    #[error("the CA files in {path} are damaged: {reason}")]
+    CaCorrupt { path: String, reason: String },
+    #[error("cannot read or write CA file {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the unit's certificate request is not a valid PKCS#10 request")]
+    CsrMalformed(String),
+    #[error("the unit's certificate request is not signed by the key it contains")]
+    CsrBadSignature,
+    #[error("the certificate request names '{found}' but the unit reported id '{expected}'")]
+    CsrCnMismatch { expected: String, found: String },
+    #[error("the certificate request uses a key type this station does not allow: {0}")]
+    CsrKeyType(String),
+    #[error("the certificate request asks for a CA certificate; a device never gets one")]
+    CsrRequestsCa,
+    #[error("issuing the certificate failed")]
+    Issue(#[source] rcgen::Error),
+    #[error("the unit's proof of possession does not verify against its new certificate")]
+    PossessionFailed,
+    #[error("the certificate does not parse: {0}")]
+    CertMalformed(String),
+}
+
+impl Coded for PkiError {
+    fn code(&self) -> &'static str {
+        match self {
+            PkiError::CaMissing(_) => "ca.missing",
+            PkiError::BadPassphrase => "ca.bad_passphrase",
+            PkiError::NoPassphrase => "ca.no_passphrase",
+            PkiError::CaCorrupt { .. } => "ca.corrupt",
+            PkiError::Io { .. } => "ca.io",
+            PkiError::CsrMalformed(_) => "csr.malformed",
+            PkiError::CsrBadSignature => "csr.bad_signature",
+            PkiError::CsrCnMismatch { .. } => "csr.cn_mismatch",
+            PkiError::CsrKeyType(_) => "csr.key_type",
+            PkiError::CsrRequestsCa => "csr.ca_requested",
+            PkiError::Issue(_) => "pki.issue_failed",
+            PkiError::PossessionFailed => "pop.failed",
+            PkiError::CertMalformed(_) => "cert.malformed",
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The station directory: `station.toml`, `ca/` and `journal.sqlite`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::error::Coded;
+use crate::journal::{Journal, JournalError};
+use crate::pki::{ca, PkiError, UnlockedCa};
+
+/// Environment variable naming the station directory.
+pub const STATION_ENV: &str = "COMMISSIONER_STATION";
+/// Environment variable holding the CA passphrase.
+pub const PASSPHRASE_ENV: &str = "COMMISSIONER_CA_PASSPHRASE";
+
+/// `station.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StationConfig {
+    pub station_id: String,
+    pub organization: String,
+    /// A lab station: a lab CA, a lab broker; never for production units.
+    #[serde(default)]
+    pub lab: bool,
+    #[serde(default)]
+    pub policy: IssuancePolicy,
+    pub broker: Option<BrokerProfile>,
+}
+
+/// How device certificates are issued.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssuancePolicy {
+    pub validity_days: i64,
+}
+
+impl Default for IssuancePolicy {
+    fn default() -> Self {
+        Self {
+            validity_days: 5 * 365,
+        }
+    }
+}
+
+/// Where and how to run the provisioning handshake.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerProfile {
+    /// Host name or IP; also the name the broker's certificate must carry.
+    pub host: String,
+    pub port: u16,
+    /// PEM file of the CA(s) the broker's certificate must chain to; relative to the station.
+    pub server_ca: PathBuf,
+    #[serde(default = "default_request_topic")]
+    pub request_topic: String,
+    #[serde(default = "default_response_topic")]
+    pub response_topic: String,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_request_topic() -> String {
+    "provisioning/{device_id}/request".into()
+}
+fn default_response_topic() -> String {
+    "provisioning/{device_id}/response".into()
+}
+fn default_timeout() -> u64 {
+    20
+}
+
+impl BrokerProfile {
+    /// Expands a topic template for a device.
+    pub fn topic(template: &str, device_id: &str) -> String {
+        template.replace("{device_id}", device_id)
+    }
+}
+
+/// Errors of the station directory.
+#[derive(Debug, Error)]
+pub enum StationError {
+    #[error("no station at {0}: create one with `commissioner lab station` or run the demo")]
+    Missing(String),
+    #[error("a station already exists at {0}")]
+    Exists(String),
+    #[error("station.toml at {path} is not valid: {reason}")]
+    BadConfig { path: String, reason: String },
+    #[error("cannot read or write {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("this station has no broker profile: start the lab broker (`commissioner lab up`) or add [broker] to station.toml")]
+    NoBroker,
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+impl Coded for StationError {
+    fn code(&self) -> &'static str {
+        match self {
+            StationError::Missing(_) => "station.missing",
+            StationError::Exists(_) => "station.exists",
+            StationError::BadConfig { .. } => "station.bad_config",
+            StationError::Io { .. } => "station.io",
+            StationError::NoBroker => "station.no_broker",
+            StationError::Pki(e) => e.code(),
+            StationError::Journal(e) => e.code(),
+        }
+    }
+}
+
+/// An opened station directory.
+#[derive(Debug, Clone)]
+pub struct Station {
+    pub dir: PathBuf,
+    pub config: StationConfig,
+}
+
+impl Station {
+    /// `<data dir>/commissioner/station`.
+    pub fn default_dir() -> PathBuf {
+        dirs::data_dir()
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("commissioner")
+            .join("station")
+    }
+
+    /// `$COMMISSIONER_STATION`, else [`Station::default_dir`].
+    pub fn dir_from_env() -> PathBuf {
+        std::env::var_os(STATION_ENV)
+            .map(PathBuf::from)
+            .unwrap_or_else(Self::default_dir)
+    }
+
+    pub fn config_path(dir: &Path) -> PathBuf {
+        dir.join("station.toml")
+    }
+
+    pub fn open(dir: &Path) -> Result<Self, StationError> {
+        let path = Self::config_path(dir);
+        if !path.exists() {
+            return Err(StationError::Missing(dir.display().to_string()));
+        }
+        let text = fs::read_to_string(&path).map_err(|source| StationError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let config = toml::from_str(&text).map_err(|e| StationError::BadConfig {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            config,
+        })
+    }
+
+    /// Writes `station.toml` atomically (temp file + rename), so a crash never leaves half a file.
+    pub fn save(&self) -> Result<(), StationError> {
+        let path = Self::config_path(&self.dir);
+        let text = toml::to_string_pretty(&self.config).map_err(|e| StationError::BadConfig {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let tmp = path.with_extension("toml.tmp");
+        let io = |source| StationError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        fs::write(&tmp, text).map_err(io)?;
+        fs::rename(&tmp, &path).map_err(io)
+    }
+
+    pub fn ca_dir(&self) -> PathBuf {
+        self.dir.join("ca")
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir.join("journal.sqlite")
+    }
+
+    pub fn unlock_ca(&self, passphrase: &str) -> Result<UnlockedCa, PkiError> {
+        UnlockedCa::unlock(&self.ca_dir(), passphrase)
+    }
+
+    pub fn journal(&self) -> Result<Journal, JournalError> {
+        Journal::open(&self.journal_path())
+    }
+
+    pub fn broker(&self) -> Result<&BrokerProfile, StationError> {
+        self.config.broker.as_ref().ok_or(StationError::NoBroker)
+    }
+
+    /// Resolves a path from station.toml against the station directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.dir.join(path)
+        }
+    }
+}
+
+/// `$COMMISSIONER_CA_PASSPHRASE`, if set and not empty.
+pub fn passphrase_from_env() -> Option<String> {
+    std::env::var(PASSPHRASE_ENV).ok().filter(|p| !p.is_empty())
+}
+
+/// Creates a lab station: a lab CA (keys encrypted with `passphrase`), `station.toml` and an
+/// empty journal.
+pub fn init_lab_station(dir: &Path, passphrase: &str) -> Result<Station, StationError> {
+    if Station::config_path(dir).exists() {
+        return Err(StationError::Exists(dir.display().to_string()));
+    }
+    fs::create_dir_all(dir).map_err(|source| StationError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let organization = "Commissioner Lab".to_owned();
+    ca::create_lab_ca(
+        &dir.join("ca"),
+        &organization,
+        passphrase,
+        time::OffsetDateTime::now_utc(),
+    )?;
+    let station = Station {
+        dir: dir.to_owned(),
+        config: StationConfig {
+            station_id: format!("lab-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            organization,
+            lab: true,
+            policy: IssuancePolicy::default(),
+            broker: None,
+        },
+    };
+    station.save()?;
+    station.journal()?;
+    Ok(station)
+}

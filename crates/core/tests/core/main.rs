@@ -1,0 +1,6 @@
+//! Integration tests of the core against real parts: a simulated unit on a pseudo-terminal, a
+//! real mosquitto with generated TLS config and ACLs, a real SQLite file, and `openssl verify`.
+
+mod fixture;
+mod pipeline;
+mod pki;
