@@ -1,1 +1,127 @@
-fn main() {}
+//! `commissioner`: the headless station. The same pipeline as the desktop app, for scripts, CI
+//! and MES integration.
+
+mod lab;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use commissioner_core::error::ErrorInfo;
+
+/// Exit code for a unit that did not pass.
+const EXIT_FAIL: u8 = 1;
+/// Exit code for a station that could not run (bad set-up, missing CA, bad arguments).
+const EXIT_ERROR: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "commissioner",
+    version,
+    about = "Commission MQTT devices over USB serial"
+)]
+struct Cli {
+    /// Station directory (station.toml, ca/, journal.sqlite).
+    #[arg(long, global = true, env = "COMMISSIONER_STATION")]
+    station: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Commission a simulated unit end to end against a lab mosquitto, and print the report.
+    Demo {
+        /// Inject a fault into the simulated unit (wrong-cn).
+        #[arg(long)]
+        fault: Option<String>,
+    },
+    /// Commission the unit on a serial port.
+    Commission {
+        /// Serial port, e.g. /dev/ttyUSB0.
+        #[arg(long)]
+        port: String,
+        #[arg(long, default_value_t = 115_200)]
+        baud: u32,
+        /// Who is commissioning (recorded with the session).
+        #[arg(long, env = "COMMISSIONER_OPERATOR", default_value = "cli")]
+        operator: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List serial ports with their USB identity.
+    Ports {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a simulated unit on a pseudo-terminal until interrupted.
+    Sim {
+        #[arg(long)]
+        device_id: Option<String>,
+        /// Inject a fault (wrong-cn).
+        #[arg(long)]
+        fault: Option<String>,
+        /// Also make the port reachable at this path (a symlink).
+        #[arg(long)]
+        link: Option<PathBuf>,
+    },
+    /// The lab: a lab station, and a real mosquitto with TLS and ACLs plus a responder.
+    Lab {
+        #[command(subcommand)]
+        command: lab::LabCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COMMISSIONER_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let station = cli
+        .station
+        .unwrap_or_else(commissioner_core::station::Station::default_dir);
+    let result = match cli.command {
+        Command::Demo { fault } => run::demo(&station, fault.as_deref()),
+        Command::Commission {
+            port,
+            baud,
+            operator,
+            json,
+        } => run::commission(&station, &port, baud, &operator, json),
+        Command::Ports { json } => run::ports(json),
+        Command::Sim {
+            device_id,
+            fault,
+            link,
+        } => run::sim(device_id, fault.as_deref(), link),
+        Command::Lab { command } => lab::run(&station, command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error[{}]: {}", e.code, e.message);
+            if let Some(detail) = e.detail {
+                eprintln!("  caused by: {detail}");
+            }
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Result of a command: an exit code, or an error for the operator.
+type CmdResult = Result<ExitCode, ErrorInfo>;
+
+/// A CLI-level error with a stable code.
+fn usage_error(code: &str, message: impl Into<String>) -> ErrorInfo {
+    ErrorInfo {
+        code: code.into(),
+        message: message.into(),
+        detail: None,
+    }
+}

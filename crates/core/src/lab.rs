@@ -294,8 +294,9 @@ fn tail(log: &str) -> String {
     }
 }
 
-/// TLS config of the provisioning backend.
-pub fn backend_tls(files: &LabFiles, ca: &UnlockedCa) -> Result<Arc<ClientConfig>, LabError> {
+/// TLS config of the provisioning backend. Needs only the root certificate, never the CA key,
+/// so a detached responder process runs without the passphrase.
+pub fn backend_tls(files: &LabFiles, root_der: &[u8]) -> Result<Arc<ClientConfig>, LabError> {
     let read = |path: &Path| {
         fs::read(path).map_err(|source| LabError::Io {
             path: path.display().to_string(),
@@ -312,7 +313,7 @@ pub fn backend_tls(files: &LabFiles, ca: &UnlockedCa) -> Result<Arc<ClientConfig
             .flatten()
             .ok_or_else(|| MqttError::Config("backend key unreadable".into()))?;
     Ok(client_config(
-        &[ca.root_der().to_vec()],
+        &[root_der.to_vec()],
         ClientIdentity::Local { chain, key },
     )?)
 }
@@ -340,15 +341,8 @@ impl Lab {
             broker,
             files,
         };
-        let tls = backend_tls(&lab.files, ca)?;
-        lab.responder = Some(Responder::start(
-            ResponderConfig {
-                host: LOOPBACK.into(),
-                port,
-                client_id: BACKEND_IDENTITY.into(),
-            },
-            tls,
-        )?);
+        let tls = backend_tls(&lab.files, ca.root_der())?;
+        lab.responder = Some(Responder::start(responder_config(port), tls)?);
         Ok(lab)
     }
 
@@ -358,6 +352,15 @@ impl Lab {
 
     pub fn files(&self) -> &LabFiles {
         &self.files
+    }
+}
+
+/// The responder config for a lab broker on `port`.
+pub fn responder_config(port: u16) -> ResponderConfig {
+    ResponderConfig {
+        host: LOOPBACK.into(),
+        port,
+        client_id: BACKEND_IDENTITY.into(),
     }
 }
 

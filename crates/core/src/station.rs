@@ -78,7 +78,9 @@ impl BrokerProfile {
 /// Errors of the station directory.
 #[derive(Debug, Error)]
 pub enum StationError {
-    #[error("no station at {0}: create one with `commissioner lab station` or run the demo")]
+    #[error(
+        "no station at {0}: create one with `commissioner lab init` or run `commissioner demo`"
+    )]
     Missing(String),
     #[error("a station already exists at {0}")]
     Exists(String),

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use commissioner_core::device::frame::{self, Line};
 use commissioner_core::device::protocol::{
     is_tls13_client_cv, pop_message, CertDigest, DeviceFault, Hello, Keygen, Lifecycle, LockAck,
     Op, Request, Response, Signature, Slot, WriteAck, PROTOCOL_VERSION,
@@ -107,6 +108,36 @@ impl SimDevice {
 
     pub fn state(&self) -> Lifecycle {
         self.state
+    }
+
+    /// The unit's reaction to one line from the station: a response, or nothing for log
+    /// lines and for response frames (an echoing line must not loop).
+    pub fn respond_to_line(&mut self, line: &str) -> Option<Response> {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.len() + 1 > self.cfg.max_frame {
+            return Some(error_response(0, "too_large", "frame exceeds max_frame"));
+        }
+        match frame::decode_line(line) {
+            Ok(Line::Log(_)) => None,
+            Ok(Line::Frame(body)) => match serde_json::from_str::<Request>(body) {
+                Ok(req) => Some(self.handle(req)),
+                Err(_) if serde_json::from_str::<Response>(body).is_ok() => None,
+                Err(e) => {
+                    let id = serde_json::from_str::<serde_json::Value>(body)
+                        .ok()
+                        .and_then(|v| v.get("id").and_then(|i| i.as_u64()))
+                        .unwrap_or(0) as u32;
+                    let code =
+                        if body.contains("\"op\"") && e.to_string().contains("unknown variant") {
+                            "unknown_op"
+                        } else {
+                            "bad_request"
+                        };
+                    Some(error_response(id, code, &e.to_string()))
+                }
+            },
+            Err(e) => Some(error_response(0, "bad_frame", &e.to_string())),
+        }
     }
 
     /// Handles one request and produces its response.
@@ -284,6 +315,15 @@ impl SimDevice {
         ok(Signature {
             sig: B64.encode(sig),
         })
+    }
+}
+
+fn error_response(id: u32, code: &str, msg: &str) -> Response {
+    Response {
+        id,
+        ok: false,
+        res: None,
+        err: Some(fault(code, msg)),
     }
 }
 

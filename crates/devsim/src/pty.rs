@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use commissioner_core::device::frame::{self, Line, LineBuffer};
-use commissioner_core::device::protocol::{DeviceFault, Request, Response};
+use commissioner_core::device::frame::{self, LineBuffer};
 use serialport::{SerialPort, TTYPort};
 use thiserror::Error;
 
@@ -112,7 +111,7 @@ fn serve(mut port: TTYPort, mut state: State, stop: &AtomicBool) {
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
         while let Some(line) = lines.next_line() {
-            let reply = reply_to(&mut state, &line);
+            let reply = state.respond_to_line(&line);
             let mut out = String::new();
             for log in state.log.drain(..) {
                 out.push_str(&log);
@@ -132,42 +131,5 @@ fn serve(mut port: TTYPort, mut state: State, stop: &AtomicBool) {
                 break;
             }
         }
-    }
-}
-
-/// The device's reaction to one line: a response, or nothing for noise and non-requests.
-fn reply_to(state: &mut State, line: &str) -> Option<Response> {
-    if line.len() > state.config().max_frame {
-        return Some(error_response(0, "too_large", "frame exceeds max_frame"));
-    }
-    match frame::decode_line(line) {
-        Ok(Line::Log(_)) => None,
-        Ok(Line::Frame(body)) => match serde_json::from_str::<Request>(body) {
-            Ok(req) => Some(state.handle(req)),
-            Err(e) => {
-                // Reply to the id if one can be read; 0 otherwise.
-                let id = serde_json::from_str::<serde_json::Value>(body)
-                    .ok()
-                    .and_then(|v| v.get("id").and_then(|i| i.as_u64()))
-                    .unwrap_or(0) as u32;
-                if serde_json::from_str::<Response>(body).is_ok() {
-                    return None;
-                }
-                Some(error_response(id, "bad_request", &e.to_string()))
-            }
-        },
-        Err(e) => Some(error_response(0, "bad_frame", &e.to_string())),
-    }
-}
-
-fn error_response(id: u32, code: &str, msg: &str) -> Response {
-    Response {
-        id,
-        ok: false,
-        res: None,
-        err: Some(DeviceFault {
-            code: code.into(),
-            msg: msg.into(),
-        }),
     }
 }

@@ -34,7 +34,7 @@ pub struct CommissionRequest<'a> {
 /// Errors that belong to the pipeline itself rather than to a component.
 #[derive(Debug, Error)]
 pub enum PipelineError {
-    #[error("the unit is already {0:?}; recommissioning needs the field engineer's workflow")]
+    #[error("the unit is already {}; recommissioning needs the field engineer's workflow", lifecycle_name(.0))]
     AlreadyCommissioned(Lifecycle),
     #[error("the unit speaks protocol version {0}, this station speaks 1")]
     ProtocolVersion(u32),
@@ -212,7 +212,8 @@ impl Run<'_> {
         let started_at = self.clock.now();
         let t0 = Instant::now();
         let result = f(self);
-        let millis = t0.elapsed().as_millis() as u64;
+        let elapsed = t0.elapsed();
+        let millis = elapsed.as_millis() as u64;
         let ended_at = self.clock.now();
 
         let log = self
@@ -241,6 +242,7 @@ impl Run<'_> {
             name: name.into(),
             outcome: if error.is_some() { "failed" } else { "ok" }.into(),
             millis,
+            micros: elapsed.as_micros() as u64,
             error: error.cloned(),
         });
         match (&result, recorded) {
@@ -425,4 +427,13 @@ impl Run<'_> {
 
 fn lock(link: &Mutex<SerialDriver>) -> MutexGuard<'_, SerialDriver> {
     link.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn lifecycle_name(state: &Lifecycle) -> &'static str {
+    match state {
+        Lifecycle::Blank => "blank",
+        Lifecycle::Keyed => "keyed",
+        Lifecycle::Certified => "certified",
+        Lifecycle::Locked => "locked",
+    }
 }

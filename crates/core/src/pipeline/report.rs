@@ -46,6 +46,8 @@ pub struct StepReport {
     /// `ok` or `failed`.
     pub outcome: String,
     pub millis: u64,
+    /// The same duration in microseconds: most simulator steps take well under a millisecond.
+    pub micros: u64,
     pub error: Option<ErrorInfo>,
 }
 

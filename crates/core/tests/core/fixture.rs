@@ -10,7 +10,8 @@ pub const PASSPHRASE: &str = "test-passphrase";
 
 /// A lab station in a temp dir with its CA unlocked.
 pub struct LabStation {
-    pub dir: TempDir,
+    /// Kept so the directory lives as long as the station.
+    pub _dir: TempDir,
     pub station: Station,
     pub ca: UnlockedCa,
 }
@@ -19,7 +20,11 @@ pub fn station() -> LabStation {
     let dir = tempfile::tempdir().expect("temp dir");
     let station = init_lab_station(dir.path(), PASSPHRASE).expect("init lab station");
     let ca = station.unlock_ca(PASSPHRASE).expect("unlock CA");
-    LabStation { dir, station, ca }
+    LabStation {
+        _dir: dir,
+        station,
+        ca,
+    }
 }
 
 /// A lab station with a running broker and responder.

@@ -1,0 +1,150 @@
+//! `commissioner lab`: a lab station, and a lab broker that outlives the command.
+
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Subcommand;
+use commissioner_core::error::ErrorInfo;
+use commissioner_core::lab::{self, LabError, LabFiles};
+use commissioner_core::mqtt::responder::Responder;
+use commissioner_core::pki::ca::read_cert_der;
+use commissioner_core::station::{init_lab_station, Station};
+
+use crate::run::passphrase;
+use crate::{usage_error, CmdResult};
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Create a lab station: a lab CA (keys encrypted with the passphrase), station.toml, journal.
+    Init,
+    /// Start mosquitto (TLS, client certificates, ACLs) and the provisioning responder in the
+    /// background, and point the station's broker profile at them.
+    Up,
+    /// Stop the lab broker and responder.
+    Down,
+    /// Run the provisioning responder in the foreground (used by `lab up`).
+    #[command(hide = true)]
+    Responder,
+}
+
+pub fn run(dir: &Path, cmd: LabCommand) -> CmdResult {
+    match cmd {
+        LabCommand::Init => {
+            let station = init_lab_station(dir, &passphrase()?)?;
+            println!(
+                "lab station {} created in {}",
+                station.config.station_id,
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Up => up(dir),
+        LabCommand::Down => down(dir),
+        LabCommand::Responder => responder(dir),
+    }
+}
+
+fn alive(pid_file: &Path) -> Option<u32> {
+    let pid: u32 = fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
+    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> ErrorInfo {
+    usage_error("lab.io", format!("{}: {e}", path.display()))
+}
+
+fn up(dir: &Path) -> CmdResult {
+    let mut station = Station::open(dir)?;
+    let files = LabFiles::new(&station);
+    if alive(&files.broker_pid).is_some() {
+        let port = station.broker().map(|b| b.port).unwrap_or_default();
+        println!("the lab broker is already running on 127.0.0.1:{port}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ca = station.unlock_ca(&passphrase()?)?;
+    let port = lab::free_port()?;
+    let files = lab::prepare(&mut station, &ca, port)?;
+    drop(ca);
+    let broker = lab::start_broker(&files, port)?;
+    fs::write(&files.broker_pid, broker.id().to_string())
+        .map_err(|e| io_err(&files.broker_pid, e))?;
+
+    let log_path = files.dir.join("responder.log");
+    let log = fs::File::create(&log_path).map_err(|e| io_err(&log_path, e))?;
+    let exe = std::env::current_exe().map_err(|e| usage_error("lab.io", e.to_string()))?;
+    let mut responder = Command::new(exe)
+        .arg("--station")
+        .arg(dir)
+        .args(["lab", "responder"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| io_err(&log_path, e))?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| usage_error("lab.io", format!("cannot start the responder: {e}")))?;
+    fs::write(&files.responder_pid, responder.id().to_string())
+        .map_err(|e| io_err(&files.responder_pid, e))?;
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut text = String::new();
+        if let Ok(mut f) = fs::File::open(&log_path) {
+            let _ = f.read_to_string(&mut text);
+        }
+        if text.contains("responder ready") {
+            break;
+        }
+        if responder.try_wait().ok().flatten().is_some() || Instant::now() > deadline {
+            let _ = down(dir);
+            return Err(usage_error(
+                "lab.responder_failed",
+                format!("the provisioning responder did not start: {}", text.trim()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("lab broker: mosquitto on 127.0.0.1:{port} (mutual TLS, ACL provisioning/%u/#)");
+    println!("config:     {}", files.config.display());
+    println!(
+        "stop with:  commissioner --station {} lab down",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn down(dir: &Path) -> CmdResult {
+    let station = Station::open(dir)?;
+    let files = LabFiles::new(&station);
+    let mut stopped = 0;
+    for pid_file in [&files.responder_pid, &files.broker_pid] {
+        if let Some(pid) = alive(pid_file) {
+            let status = Command::new("kill").arg(pid.to_string()).status();
+            if matches!(status, Ok(s) if s.success()) {
+                stopped += 1;
+            }
+        }
+        let _ = fs::remove_file(pid_file);
+    }
+    if stopped == 0 {
+        println!("no lab broker was running for {}", dir.display());
+    } else {
+        println!("lab broker stopped");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn responder(dir: &Path) -> CmdResult {
+    commissioner_core::mqtt::tls::install_crypto_provider();
+    let station = Station::open(dir)?;
+    let files = LabFiles::new(&station);
+    let port = station.broker()?.port;
+    let root = read_cert_der(&station.ca_dir().join("root.pem"))?;
+    let tls = lab::backend_tls(&files, &root)?;
+    let _responder = Responder::start(lab::responder_config(port), tls).map_err(LabError::from)?;
+    println!("responder ready on 127.0.0.1:{port}");
+    loop {
+        std::thread::park();
+    }
+}

@@ -1,0 +1,213 @@
+//! Commissioning commands: demo, commission, ports, sim.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use commissioner_core::clock::{Clock, SystemClock};
+use commissioner_core::error::{Coded, ErrorInfo};
+use commissioner_core::lab::Lab;
+use commissioner_core::pipeline::{self, CommissionRequest, ProgressEvent, Report, StepStatus};
+use commissioner_core::pki::UnlockedCa;
+use commissioner_core::station::{init_lab_station, passphrase_from_env, Station};
+use commissioner_devsim::{Fault, SimConfig, SimDevice};
+
+use crate::{usage_error, CmdResult, EXIT_FAIL};
+
+/// Passphrase of stations the demo creates when none is given: the demo station is a lab
+/// station, never used for production units.
+const DEMO_PASSPHRASE: &str = "commissioner-demo-lab-only";
+
+/// The CA passphrase: from the environment, else asked for on the terminal.
+pub fn passphrase() -> Result<String, ErrorInfo> {
+    if let Some(p) = passphrase_from_env() {
+        return Ok(p);
+    }
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password("CA passphrase: ").map_err(|e| {
+            usage_error(
+                "ca.no_passphrase",
+                format!("cannot read the passphrase: {e}"),
+            )
+        });
+    }
+    Err(commissioner_core::pki::PkiError::NoPassphrase.info())
+}
+
+fn print_progress(e: ProgressEvent) {
+    match e.status {
+        StepStatus::Started => {}
+        StepStatus::Passed => eprintln!("  [{}/{}] {:<18} ok", e.index + 1, e.total, e.step),
+        StepStatus::Failed => eprintln!(
+            "  [{}/{}] {:<18} FAILED: {}",
+            e.index + 1,
+            e.total,
+            e.step,
+            e.message
+        ),
+    }
+}
+
+fn finish(report: &Report, json: bool) -> CmdResult {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report)
+                .map_err(|e| usage_error("cli.output", e.to_string()))?
+        );
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAIL)
+    })
+}
+
+fn open_station(dir: &Path) -> Result<(Station, UnlockedCa), ErrorInfo> {
+    let station = Station::open(dir)?;
+    let ca = station.unlock_ca(&passphrase()?)?;
+    // Sessions a previous process left running were interrupted (crash, power cut, kill).
+    let interrupted = station.journal()?.mark_interrupted(SystemClock.now())?;
+    if interrupted > 0 {
+        eprintln!(
+            "note: {interrupted} earlier session(s) did not finish and are now marked interrupted"
+        );
+    }
+    Ok((station, ca))
+}
+
+pub fn commission(dir: &Path, port: &str, baud: u32, operator: &str, json: bool) -> CmdResult {
+    let (station, ca) = open_station(dir)?;
+    eprintln!(
+        "commissioning the unit on {port} (station {})",
+        station.config.station_id
+    );
+    let report = pipeline::commission(
+        &station,
+        &ca,
+        &CommissionRequest {
+            port,
+            baud,
+            operator,
+        },
+        &mut print_progress,
+    );
+    finish(&report, json)
+}
+
+pub fn demo(dir: &Path, fault: Option<&str>) -> CmdResult {
+    let passphrase = passphrase_from_env().unwrap_or_else(|| DEMO_PASSPHRASE.to_owned());
+    let mut station = match Station::open(dir) {
+        Ok(s) => s,
+        Err(_) => {
+            eprintln!("creating a lab station in {}", dir.display());
+            init_lab_station(dir, &passphrase)?
+        }
+    };
+    if !station.config.lab {
+        return Err(usage_error(
+            "demo.not_lab",
+            format!(
+                "{} is a production station; the demo only runs on lab stations",
+                dir.display()
+            ),
+        ));
+    }
+    let ca = station.unlock_ca(&passphrase)?;
+    let lab = Lab::up(&mut station, &ca)?;
+    eprintln!(
+        "lab broker: mosquitto on 127.0.0.1:{} (mutual TLS, ACLs)",
+        lab.port()
+    );
+    let faults = fault
+        .map(|f| {
+            f.parse::<Fault>()
+                .map_err(|e| usage_error("cli.bad_fault", e))
+        })
+        .transpose()?
+        .into_iter()
+        .collect();
+    let sim = SimDevice::spawn(SimConfig {
+        faults,
+        ..SimConfig::default()
+    })
+    .map_err(|e| usage_error("sim.start_failed", e.to_string()))?;
+    eprintln!("simulated unit {} on {}", sim.device_id(), sim.path());
+    let report = pipeline::commission(
+        &station,
+        &ca,
+        &CommissionRequest {
+            port: sim.path(),
+            baud: 115_200,
+            operator: "demo",
+        },
+        &mut print_progress,
+    );
+    drop(lab);
+    let code = finish(&report, false)?;
+    println!("  journal      {}", station.journal_path().display());
+    Ok(code)
+}
+
+pub fn ports(json: bool) -> CmdResult {
+    let ports = commissioner_core::device::discovery::list_ports()?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&ports)
+                .map_err(|e| usage_error("cli.output", e.to_string()))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if ports.is_empty() {
+        println!("no serial ports found");
+    }
+    for p in ports {
+        let usb = match (p.vid, p.pid) {
+            (Some(v), Some(pid)) => format!("{v:04x}:{pid:04x}"),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<20} {:<8} {:<10} {:<16} {}",
+            p.path,
+            p.kind,
+            usb,
+            p.serial_number.unwrap_or_else(|| "-".into()),
+            p.product.unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn sim(device_id: Option<String>, fault: Option<&str>, link: Option<PathBuf>) -> CmdResult {
+    let mut cfg = SimConfig::default();
+    if let Some(id) = device_id {
+        cfg.device_id = id;
+    }
+    if let Some(f) = fault {
+        cfg.faults.push(
+            f.parse()
+                .map_err(|e: String| usage_error("cli.bad_fault", e))?,
+        );
+    }
+    let sim = SimDevice::spawn(cfg).map_err(|e| usage_error("sim.start_failed", e.to_string()))?;
+    if let Some(link) = &link {
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(sim.path(), link)
+            .map_err(|e| usage_error("sim.link_failed", format!("{}: {e}", link.display())))?;
+    }
+    println!("simulated unit {} on {}", sim.device_id(), sim.path());
+    if let Some(link) = &link {
+        println!("also reachable as {}", link.display());
+    }
+    println!(
+        "commission it with: commissioner commission --port {}",
+        sim.path()
+    );
+    println!("press Ctrl-C to stop");
+    loop {
+        std::thread::park();
+    }
+}

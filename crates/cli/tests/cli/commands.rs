@@ -1,0 +1,101 @@
+use std::path::Path;
+use std::process::{Command, Output};
+
+use commissioner_core::journal::{Journal, SessionResult};
+
+const PASSPHRASE: &str = "cli-test-passphrase";
+
+fn commissioner(station: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_commissioner"))
+        .arg("--station")
+        .arg(station)
+        .args(args)
+        .env("COMMISSIONER_CA_PASSPHRASE", PASSPHRASE)
+        .output()
+        .expect("run commissioner")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn demo_passes_and_records_the_session() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let out = commissioner(&station, &["demo"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout.starts_with("PASS"), "{stdout}");
+    assert!(stdout.contains("cert serial"), "{stdout}");
+
+    let journal = Journal::open(&station.join("journal.sqlite")).expect("journal");
+    let session = journal.session(1).expect("query").expect("row");
+    assert_eq!(session.result, SessionResult::Pass);
+    let cert = &journal.certificates_for_session(1).expect("certs")[0];
+    // The report names the same serial and fingerprint as the journal.
+    assert!(stdout.contains(&cert.serial), "{stdout}");
+    assert!(stdout.contains(&cert.sha256), "{stdout}");
+}
+
+#[test]
+fn faulty_unit_exits_1_with_its_code() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = commissioner(&dir.path().join("s"), &["demo", "--fault", "wrong-cn"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("[csr.cn_mismatch]"), "{}", text(&out));
+}
+
+#[test]
+fn missing_station_is_a_setup_error_with_a_code() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = commissioner(
+        &dir.path().join("none"),
+        &["commission", "--port", "/dev/null"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("error[station.missing]"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn lab_up_sim_commission_lab_down() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let out = commissioner(&station, &["lab", "init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = commissioner(&station, &["lab", "up"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let sim = commissioner_devsim::SimDevice::spawn(Default::default()).expect("sim");
+    let out = commissioner(
+        &station,
+        &[
+            "commission",
+            "--port",
+            sim.path(),
+            "--operator",
+            "alice",
+            "--json",
+        ],
+    );
+    let down = commissioner(&station, &["lab", "down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(report["result"], "pass");
+    assert_eq!(report["deviceId"], sim.device_id());
+
+    let journal = Journal::open(&station.join("journal.sqlite")).expect("journal");
+    let session = journal.session(1).expect("query").expect("row");
+    assert_eq!(session.operator, "alice");
+    // After `lab down` the broker is gone: the pid file is removed.
+    assert!(!station.join("lab/mosquitto.pid").exists());
+}

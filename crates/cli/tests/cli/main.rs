@@ -1,0 +1,3 @@
+//! The `commissioner` binary as a technician or a script runs it.
+
+mod commands;
