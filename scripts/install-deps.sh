@@ -6,13 +6,15 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-PKGS=(
-  build-essential pkg-config libssl-dev libudev-dev
-  libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
-  mosquitto mosquitto-clients openssl socat sqlite3
-  softhsm2 opensc
-  xvfb xauth webkit2gtk-driver
-)
+# PROFILE=demo installs what the CLI demo needs; anything else installs the full set
+# (desktop app, its end-to-end tests, PKCS#11).
+PKGS=(build-essential pkg-config libssl-dev libudev-dev mosquitto mosquitto-clients openssl sqlite3)
+if [ "${PROFILE:-full}" != "demo" ]; then
+  PKGS+=(
+    libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
+    socat softhsm2 opensc xvfb xauth webkit2gtk-driver
+  )
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -27,7 +29,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
 fi
 
-if [ "${WITH_E2E:-1}" = "1" ] && ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+if command -v rustup >/dev/null 2>&1; then
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+fi
+
+if [ "${PROFILE:-full}" != "demo" ] && ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
   echo "==> installing tauri-driver"
   cargo install tauri-driver --locked
 fi

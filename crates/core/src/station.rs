@@ -242,3 +242,20 @@ pub fn init_lab_station(dir: &Path, passphrase: &str) -> Result<Station, Station
     station.journal()?;
     Ok(station)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_profile_in_assets_parses() {
+        let text = include_str!("../../../assets/station.example.toml");
+        let config: StationConfig = toml::from_str(text).expect("example parses");
+        let broker = config.broker.expect("broker profile");
+        assert_eq!(broker.port, 8883);
+        assert_eq!(
+            BrokerProfile::topic(&broker.request_topic, "UNIT-7"),
+            "provisioning/UNIT-7/request"
+        );
+    }
+}

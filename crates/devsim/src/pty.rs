@@ -1,6 +1,6 @@
 //! Runs a simulated unit on a pseudo-terminal.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -92,23 +92,10 @@ fn serve(mut port: TTYPort, mut state: State, stop: &AtomicBool) {
         let _ = port.write_all(format!("{line}\r\n").as_bytes());
     }
     let mut lines = LineBuffer::default();
-    let mut buf = [0u8; 1024];
     while !stop.load(Ordering::Relaxed) {
-        match port.read(&mut buf) {
-            Ok(0) => std::thread::sleep(Duration::from_millis(5)),
-            Ok(n) => lines.push(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::TimedOut
-                        | io::ErrorKind::WouldBlock
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
+        if lines.fill_from(&mut port).is_err() {
             // EIO while no station has the port open: wait for one.
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            std::thread::sleep(Duration::from_millis(20));
         }
         while let Some(line) = lines.next_line() {
             let reply = state.respond_to_line(&line);

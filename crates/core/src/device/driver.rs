@@ -199,18 +199,8 @@ impl<P: Read + Write> Driver<P> {
                     after: timeout,
                 });
             }
-            let mut buf = [0u8; 512];
-            match self.port.read(&mut buf) {
-                Ok(0) => std::thread::sleep(Duration::from_millis(5)),
-                Ok(n) => self.lines.push(&buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::TimedOut
-                            | io::ErrorKind::WouldBlock
-                            | io::ErrorKind::Interrupted
-                    ) => {}
-                Err(e) => return Err(io_error(name, e)),
+            if let Err(e) = self.lines.fill_from(&mut self.port) {
+                return Err(io_error(name, e));
             }
         }
     }

@@ -70,6 +70,33 @@ impl LineBuffer {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Reads once from a port with a short read timeout. A timeout is not an error: it returns
+    /// `Ok(0)` so callers can check their deadline; real errors (port gone) are returned.
+    pub fn fill_from(&mut self, port: &mut impl std::io::Read) -> std::io::Result<usize> {
+        use std::io::ErrorKind;
+        let mut buf = [0u8; 1024];
+        match port.read(&mut buf) {
+            Ok(0) => {
+                // EOF-like on a tty with no data: back off instead of spinning.
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                Ok(0)
+            }
+            Ok(n) => {
+                self.push(&buf[..n]);
+                Ok(n)
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Takes the next complete line, lossily decoded; over-long garbage is cut at
     /// [`HOST_MAX_LINE`] so a babbling device cannot grow the buffer without bound.
     pub fn next_line(&mut self) -> Option<String> {

@@ -1,24 +1,30 @@
 use commissioner_core::journal::SessionResult;
-use commissioner_core::pipeline::{commission, CommissionRequest, StepStatus, STEPS};
+use commissioner_core::pipeline::{
+    commission, CommissionRequest, ProgressEvent, Report, StepStatus, STEPS,
+};
 use commissioner_devsim::{Fault, SimConfig, SimDevice};
 
-use crate::fixture::{openssl_verify, station_with_lab};
+use crate::fixture::{openssl_verify, station_with_lab, LabStation};
+
+fn commission_port(s: &LabStation, port: &str, progress: &mut dyn FnMut(ProgressEvent)) -> Report {
+    commission(
+        &s.station,
+        &s.ca,
+        &CommissionRequest {
+            port,
+            baud: 115_200,
+            operator: "test",
+        },
+        progress,
+    )
+}
 
 #[test]
 fn simulated_unit_commissions_end_to_end() {
     let (s, _lab) = station_with_lab();
     let sim = SimDevice::spawn(SimConfig::default()).expect("simulator");
     let mut events = Vec::new();
-    let report = commission(
-        &s.station,
-        &s.ca,
-        &CommissionRequest {
-            port: sim.path(),
-            baud: 115_200,
-            operator: "test",
-        },
-        &mut |e| events.push(e),
-    );
+    let report = commission_port(&s, sim.path(), &mut |e| events.push(e));
     assert!(report.passed(), "expected PASS:\n{}", report.render());
     assert_eq!(report.device_id.as_deref(), Some(sim.device_id()));
     let step_names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
@@ -71,16 +77,7 @@ fn csr_with_wrong_cn_fails_with_specific_code_and_complete_journal() {
         ..SimConfig::default()
     })
     .expect("simulator");
-    let report = commission(
-        &s.station,
-        &s.ca,
-        &CommissionRequest {
-            port: sim.path(),
-            baud: 115_200,
-            operator: "test",
-        },
-        &mut |_| {},
-    );
+    let report = commission_port(&s, sim.path(), &mut |_| {});
     assert_eq!(report.result, SessionResult::Fail);
     let error = report.error.as_ref().expect("error");
     assert_eq!(error.code, "csr.cn_mismatch");
@@ -109,16 +106,7 @@ fn csr_with_wrong_cn_fails_with_specific_code_and_complete_journal() {
 #[test]
 fn missing_port_is_a_failed_attempt_in_the_journal() {
     let s = crate::fixture::station();
-    let report = commission(
-        &s.station,
-        &s.ca,
-        &CommissionRequest {
-            port: "/dev/does-not-exist",
-            baud: 115_200,
-            operator: "test",
-        },
-        &mut |_| {},
-    );
+    let report = commission_port(&s, "/dev/does-not-exist", &mut |_| {});
     assert_eq!(
         report.error.as_ref().map(|e| e.code.as_str()),
         Some("device.open_failed")

@@ -1,0 +1,49 @@
+# Commissioner: the two commands of the README, and the pieces they are made of.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The demo's lab station; a lab CA, never for production units.
+STATION ?= $(CURDIR)/.station/demo
+export COMMISSIONER_CA_PASSPHRASE ?= commissioner-demo-lab-only
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: help demo test deps deps-demo ui ui-checks rust-checks rust-tests smoke app
+
+help:
+	@echo "make demo   install what is missing, build, commission a simulated unit against a real mosquitto"
+	@echo "make test   install what is missing, then every check and test (UI, Rust, e2e in WebKit)"
+	@echo "make app    open the desktop app"
+
+deps-demo:
+	PROFILE=demo bash scripts/install-deps.sh
+
+deps:
+	bash scripts/install-deps.sh
+
+demo: deps-demo
+	cargo build -q -p commissioner-cli
+	./target/debug/commissioner --station "$(STATION)" demo
+
+ui:
+	cd ui && npm install --no-audit --no-fund --loglevel=error && npm run build
+
+ui-checks: ui
+	cd ui && npm run check && npm run lint && npm test
+
+rust-checks: ui
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# One cargo command shape for build and test: mixing `-p` builds with workspace builds
+# re-resolves features and rebuilds for minutes.
+rust-tests: ui
+	xvfb-run -a cargo test --workspace
+
+smoke:
+	bash tests/smoke.sh
+
+test: deps ui-checks rust-checks rust-tests smoke
+
+app: deps ui
+	cargo build --workspace
+	./target/debug/commissioner-app
