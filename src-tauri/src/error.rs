@@ -1,0 +1,110 @@
+//! The one error shape that crosses IPC: `{code, message, detail}`. The UI branches on `code`.
+
+use commissioner_core::device::DeviceError;
+use commissioner_core::error::{Coded, ErrorInfo};
+use commissioner_core::pki::PkiError;
+use commissioner_core::station::{StationError, PASSPHRASE_ENV};
+use commissioner_devsim::SimError;
+use serde::Serialize;
+
+/// An error as the web UI receives it when a command is rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(rename_all = "camelCase")]
+#[error("[{code}] {message}")]
+pub struct IpcError {
+    /// Stable, dotted, lower-case code, same namespace as the core's.
+    pub code: String,
+    /// Plain-language message for the operator.
+    pub message: String,
+    /// The underlying cause, for the log and the details drawer.
+    pub detail: Option<String>,
+}
+
+impl IpcError {
+    pub fn new(code: &str, message: impl Into<String>, detail: Option<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            detail,
+        }
+    }
+
+    /// The station was started without the CA passphrase, so nothing can be signed.
+    pub fn ca_locked() -> Self {
+        Self::new(
+            "ca.locked",
+            "the station's CA is locked: start the station with its CA passphrase",
+            Some(format!("{PASSPHRASE_ENV} is not set")),
+        )
+    }
+
+    /// The blocking commissioning task died (a panic in the pipeline or the simulator).
+    pub fn task_failed(detail: impl ToString) -> Self {
+        Self::new(
+            "app.task_failed",
+            "commissioning stopped unexpectedly; see the station log",
+            Some(detail.to_string()),
+        )
+    }
+}
+
+impl From<ErrorInfo> for IpcError {
+    fn from(info: ErrorInfo) -> Self {
+        Self {
+            code: info.code,
+            message: info.message,
+            detail: info.detail,
+        }
+    }
+}
+
+macro_rules! from_coded {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for IpcError {
+            fn from(e: $t) -> Self {
+                tracing::warn!(error = %e, code = e.code(), "command failed");
+                e.info().into()
+            }
+        }
+    )*};
+}
+
+from_coded!(StationError, PkiError, DeviceError);
+
+impl From<SimError> for IpcError {
+    fn from(e: SimError) -> Self {
+        tracing::warn!(error = %e, "simulator failed to start");
+        let detail = std::error::Error::source(&e).map(ToString::to_string);
+        Self::new(
+            "sim.start_failed",
+            format!("cannot start the simulated unit: {e}"),
+            detail,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_as_code_message_detail() {
+        let e = IpcError::ca_locked();
+        let v = serde_json_value(&e);
+        assert_eq!(v["code"], "ca.locked");
+        assert!(v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("passphrase")));
+        assert_eq!(v["detail"], "COMMISSIONER_CA_PASSPHRASE is not set");
+    }
+
+    #[test]
+    fn keeps_the_core_code() {
+        let e: IpcError = StationError::Missing("/nowhere".into()).into();
+        assert_eq!(e.code, "station.missing");
+    }
+
+    fn serde_json_value(e: &IpcError) -> serde_json::Value {
+        serde_json::to_value(e).expect("IpcError serialises")
+    }
+}

@@ -1,0 +1,91 @@
+import { describe, expect, it } from "vitest";
+import type { ProgressEvent, Report } from "./bindings";
+import { applyProgress, finishSteps, initialSteps, stepLabel } from "./progress";
+
+const ev = (step: string, index: number, status: ProgressEvent["status"], message = ""): ProgressEvent => ({
+  step,
+  index,
+  total: 8,
+  status,
+  message,
+});
+
+const report = (result: Report["result"]): Report => ({
+  sessionId: 1,
+  result,
+  deviceId: "SIM-0000abcd",
+  model: null,
+  firmware: null,
+  certificateSerial: null,
+  fingerprintSha256: null,
+  steps: [],
+  error: null,
+  totalMillis: 10,
+});
+
+describe("progress reducer", () => {
+  it("starts with every pipeline step waiting", () => {
+    const steps = initialSteps();
+    expect(steps.map((s) => s.name)).toEqual([
+      "identify",
+      "keygen",
+      "validate_csr",
+      "issue",
+      "write_cert",
+      "prove_possession",
+      "handshake",
+      "lock",
+    ]);
+    expect(steps.every((s) => s.state === "pending")).toBe(true);
+  });
+
+  it("moves a step from running to passed and keeps the message", () => {
+    let steps = initialSteps();
+    steps = applyProgress(steps, ev("identify", 0, "started"));
+    expect(steps[0]).toMatchObject({ state: "running" });
+    steps = applyProgress(steps, ev("identify", 0, "passed", "SIM-1 model X fw 1.0"));
+    expect(steps[0]).toEqual({ name: "identify", state: "passed", message: "SIM-1 model X fw 1.0" });
+    expect(steps[1]?.state).toBe("pending");
+  });
+
+  it("does not mutate its input", () => {
+    const before = initialSteps();
+    const after = applyProgress(before, ev("keygen", 1, "failed"));
+    expect(before[1]?.state).toBe("pending");
+    expect(after[1]?.state).toBe("failed");
+  });
+
+  it("inserts a step it did not know at its index", () => {
+    const steps = applyProgress(initialSteps(), ev("audit", 7, "started"));
+    expect(steps).toHaveLength(9);
+    expect(steps[7]?.name).toBe("audit");
+    expect(steps[8]?.name).toBe("lock");
+  });
+
+  it("marks steps that never ran as skipped once a run fails", () => {
+    let steps = initialSteps();
+    steps = applyProgress(steps, ev("identify", 0, "passed"));
+    steps = applyProgress(steps, ev("keygen", 1, "started"));
+    steps = finishSteps(steps, report("fail"));
+    expect(steps.map((s) => s.state)).toEqual([
+      "passed",
+      "failed",
+      "skipped",
+      "skipped",
+      "skipped",
+      "skipped",
+      "skipped",
+      "skipped",
+    ]);
+  });
+
+  it("treats a missing report (IPC error) as a failure", () => {
+    const steps = finishSteps(applyProgress(initialSteps(), ev("identify", 0, "started")), null);
+    expect(steps[0]?.state).toBe("failed");
+  });
+
+  it("labels steps for people", () => {
+    expect(stepLabel("prove_possession")).toBe("Prove key possession");
+    expect(stepLabel("new_step")).toBe("new step");
+  });
+});
