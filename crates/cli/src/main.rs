@@ -1,6 +1,7 @@
 //! `commissioner`: the headless station. The same pipeline as the desktop app, for scripts, CI
 //! and MES integration.
 
+mod journal;
 mod lab;
 mod run;
 
@@ -67,6 +68,11 @@ enum Command {
         #[arg(long)]
         link: Option<PathBuf>,
     },
+    /// The journal: list, verify, export, verify an export, recover, archive.
+    Journal {
+        #[command(subcommand)]
+        command: journal::JournalCommand,
+    },
     /// The lab: a lab station, and a real mosquitto with TLS and ACLs plus a responder.
     Lab {
         #[command(subcommand)]
@@ -101,6 +107,7 @@ fn main() -> ExitCode {
             link,
         } => run::sim(device_id, fault.as_deref(), link),
         Command::Lab { command } => lab::run(&station, command),
+        Command::Journal { command } => journal::run(&station, command),
     };
     match result {
         Ok(code) => code,

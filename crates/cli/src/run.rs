@@ -69,11 +69,14 @@ fn open_station(dir: &Path) -> Result<(Station, UnlockedCa), ErrorInfo> {
     let station = Station::open(dir)?;
     let ca = station.unlock_ca(&passphrase()?)?;
     // Sessions a previous process left running were interrupted (crash, power cut, kill).
-    let interrupted = station.journal()?.mark_interrupted(SystemClock.now())?;
-    if interrupted > 0 {
+    for s in station.journal()?.mark_interrupted(SystemClock.now())? {
         eprintln!(
-            "note: {interrupted} earlier session(s) did not finish and are now marked interrupted"
+            "note: session {} did not finish and is now marked interrupted",
+            s.session_id
         );
+        for serial in s.unconfirmed_serials {
+            eprintln!("note: certificate {serial} was never confirmed on its unit: revoke it");
+        }
     }
     Ok((station, ca))
 }

@@ -1,18 +1,30 @@
 //! The local SQLite journal: every attempt, step, certificate and device log line, written as it
 //! happens. WAL and `synchronous=FULL`, so a row that was reported written survives a power cut.
+//!
+//! - `schema`: forward-only migrations.
+//! - [`chain`]: the hash chain: sealing, the head, verification.
+//! - `write`: what the pipeline records; every write that touches the chain runs in an
+//!   IMMEDIATE transaction.
+//! - [`query`]: what QA reads: sessions by filter, steps, certificates, device log.
+//! - [`export`]: CSV / JSON Lines exports with a signed manifest, and their verification.
 
+pub mod archive;
+pub mod chain;
+pub mod export;
+pub mod generate;
+pub mod query;
 mod schema;
+mod write;
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::Serialize;
 use thiserror::Error;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::error::{Coded, ErrorInfo};
-use crate::pki::IssuedCert;
 
 /// Errors of the journal.
 #[derive(Debug, Error)]
@@ -63,7 +75,7 @@ impl SessionResult {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         match s {
             "pass" => SessionResult::Pass,
             "fail" => SessionResult::Fail,
@@ -79,6 +91,8 @@ pub struct NewSession<'a> {
     pub station_id: &'a str,
     pub operator: &'a str,
     pub port: &'a str,
+    /// Work order or batch id (a barcode), when the line has one.
+    pub work_order: Option<&'a str>,
     pub started_at: OffsetDateTime,
 }
 
@@ -108,6 +122,8 @@ pub struct SessionRow {
     pub result: SessionResult,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    pub work_order: Option<String>,
+    pub failed_step: Option<String>,
 }
 
 /// A step row as read back.
@@ -140,7 +156,7 @@ pub struct Journal {
     conn: Connection,
 }
 
-fn ts(t: OffsetDateTime) -> String {
+pub(crate) fn ts(t: OffsetDateTime) -> String {
     t.format(&Rfc3339)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
@@ -148,6 +164,14 @@ fn ts(t: OffsetDateTime) -> String {
 impl Journal {
     /// Opens (creating if needed) and migrates a journal file.
     pub fn open(path: &Path) -> Result<Self, JournalError> {
+        let journal = Self::open_without_genesis(path)?;
+        if chain::head(&journal.conn)?.is_none() {
+            chain::genesis(&journal.conn, None, &ts(time::OffsetDateTime::now_utc()))?;
+        }
+        Ok(journal)
+    }
+
+    fn open_without_genesis(path: &Path) -> Result<Self, JournalError> {
         let open_err = |source| JournalError::Open {
             path: path.display().to_string(),
             source,
@@ -182,203 +206,44 @@ impl Journal {
         Ok(Self { conn })
     }
 
-    /// Marks sessions left `running` by a previous process as interrupted. Call once at start,
-    /// before this process begins sessions of its own.
-    pub fn mark_interrupted(&self, now: OffsetDateTime) -> Result<usize, JournalError> {
-        Ok(self.conn.execute(
-            "UPDATE sessions SET result = 'interrupted', ended_at = ?1,
-                 error_code = 'session.interrupted',
-                 error_message = 'the station stopped before this session ended'
-             WHERE result = 'running'",
-            params![ts(now)],
-        )?)
-    }
-
-    pub fn begin_session(&self, s: &NewSession<'_>) -> Result<i64, JournalError> {
-        self.conn.execute(
-            "INSERT INTO sessions (started_at, station_id, operator, port, result)
-             VALUES (?1, ?2, ?3, ?4, 'running')",
-            params![ts(s.started_at), s.station_id, s.operator, s.port],
-        )?;
-        Ok(self.conn.last_insert_rowid())
-    }
-
-    pub fn set_identity(
-        &self,
-        session_id: i64,
-        device_id: &str,
-        model: &str,
-        firmware: &str,
-    ) -> Result<(), JournalError> {
-        self.conn.execute(
-            "UPDATE sessions SET device_id = ?2, model = ?3, firmware = ?4 WHERE id = ?1",
-            params![session_id, device_id, model, firmware],
-        )?;
-        Ok(())
-    }
-
-    pub fn record_step(&self, session_id: i64, step: &StepRecord<'_>) -> Result<(), JournalError> {
-        self.conn.execute(
-            "INSERT INTO steps (session_id, name, started_at, ended_at, outcome, error_code, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                session_id,
-                step.name,
-                ts(step.started_at),
-                ts(step.ended_at),
-                if step.error.is_some() { "failed" } else { "ok" },
-                step.error.map(|e| e.code.as_str()),
-                step.detail.or(step.error.map(|e| e.message.as_str())),
-            ],
-        )?;
-        Ok(())
-    }
-
-    pub fn record_certificate(
-        &self,
-        session_id: i64,
-        device_id: &str,
-        cert: &IssuedCert,
-    ) -> Result<(), JournalError> {
-        self.conn.execute(
-            "INSERT INTO certificates (serial, session_id, device_id, sha256, not_before, not_after, pem, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'issued')",
-            params![
-                cert.serial,
-                session_id,
-                device_id,
-                cert.fingerprint,
-                ts(cert.not_before),
-                ts(cert.not_after),
-                cert.pem
-            ],
-        )?;
-        Ok(())
-    }
-
-    pub fn set_certificate_status(&self, serial: &str, status: &str) -> Result<(), JournalError> {
-        self.conn.execute(
-            "UPDATE certificates SET status = ?2 WHERE serial = ?1",
-            params![serial, status],
-        )?;
-        Ok(())
-    }
-
-    pub fn add_device_log(
-        &self,
-        session_id: i64,
-        at: OffsetDateTime,
-        lines: &[String],
-    ) -> Result<(), JournalError> {
-        if lines.is_empty() {
-            return Ok(());
+    /// Creates a fresh journal whose chain continues `prev_head` (the head of an archived one).
+    pub fn create_continuing(path: &Path, prev_head: &str) -> Result<Self, JournalError> {
+        if path.exists() {
+            return Err(JournalError::Open {
+                path: path.display().to_string(),
+                source: rusqlite::Error::InvalidPath(path.to_owned()),
+            });
         }
-        let tx = self.conn.unchecked_transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO device_log (session_id, at, line) VALUES (?1, ?2, ?3)",
-            )?;
-            for line in lines {
-                stmt.execute(params![session_id, ts(at), line])?;
+        let journal = Self::open_without_genesis(path)?;
+        chain::genesis(
+            &journal.conn,
+            Some(prev_head),
+            &ts(time::OffsetDateTime::now_utc()),
+        )?;
+        Ok(journal)
+    }
+
+    /// The connection, for queries the typed API does not cover (tests, tools).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction: the write lock is taken up front, so two writers
+    /// never both read the same chain head and then race to extend it.
+    pub(crate) fn immediate<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, JournalError>,
+    ) -> Result<T, JournalError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match f(&self.conn) {
+            Ok(v) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
             }
         }
-        tx.commit()?;
-        Ok(())
-    }
-
-    pub fn finish_session(
-        &self,
-        session_id: i64,
-        result: SessionResult,
-        error: Option<&ErrorInfo>,
-        at: OffsetDateTime,
-    ) -> Result<(), JournalError> {
-        self.conn.execute(
-            "UPDATE sessions SET result = ?2, ended_at = ?3, error_code = ?4, error_message = ?5
-             WHERE id = ?1",
-            params![
-                session_id,
-                result.as_str(),
-                ts(at),
-                error.map(|e| e.code.as_str()),
-                error.map(|e| e.message.as_str())
-            ],
-        )?;
-        Ok(())
-    }
-
-    pub fn session(&self, id: i64) -> Result<Option<SessionRow>, JournalError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT id, started_at, ended_at, station_id, operator, port, device_id, model,
-                        firmware, result, error_code, error_message
-                 FROM sessions WHERE id = ?1",
-                params![id],
-                |r| {
-                    Ok(SessionRow {
-                        id: r.get(0)?,
-                        started_at: r.get(1)?,
-                        ended_at: r.get(2)?,
-                        station_id: r.get(3)?,
-                        operator: r.get(4)?,
-                        port: r.get(5)?,
-                        device_id: r.get(6)?,
-                        model: r.get(7)?,
-                        firmware: r.get(8)?,
-                        result: SessionResult::parse(&r.get::<_, String>(9)?),
-                        error_code: r.get(10)?,
-                        error_message: r.get(11)?,
-                    })
-                },
-            )
-            .optional()?)
-    }
-
-    pub fn steps(&self, session_id: i64) -> Result<Vec<StepRow>, JournalError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT name, started_at, ended_at, outcome, error_code, detail
-             FROM steps WHERE session_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map(params![session_id], |r| {
-            Ok(StepRow {
-                name: r.get(0)?,
-                started_at: r.get(1)?,
-                ended_at: r.get(2)?,
-                outcome: r.get(3)?,
-                error_code: r.get(4)?,
-                detail: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    pub fn certificates_for_session(
-        &self,
-        session_id: i64,
-    ) -> Result<Vec<CertificateRow>, JournalError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT serial, session_id, device_id, sha256, status, pem
-             FROM certificates WHERE session_id = ?1",
-        )?;
-        let rows = stmt.query_map(params![session_id], |r| {
-            Ok(CertificateRow {
-                serial: r.get(0)?,
-                session_id: r.get(1)?,
-                device_id: r.get(2)?,
-                sha256: r.get(3)?,
-                status: r.get(4)?,
-                pem: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    pub fn device_log(&self, session_id: i64) -> Result<Vec<String>, JournalError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT line FROM device_log WHERE session_id = ?1 ORDER BY id")?;
-        let rows = stmt.query_map(params![session_id], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 }

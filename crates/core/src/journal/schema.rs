@@ -2,7 +2,8 @@
 
 /// Each entry moves the schema from version `index` to `index + 1`. Never edit an entry that
 /// has shipped: add a new one.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE sessions (
     id            INTEGER PRIMARY KEY,
     started_at    TEXT NOT NULL,
@@ -51,4 +52,76 @@ CREATE TABLE device_log (
     at          TEXT NOT NULL,
     line        TEXT NOT NULL
 );
-"#];
+"#,
+    // 2: the rest of the QA schema and the hash chain.
+    r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE stations (
+    station_id  TEXT PRIMARY KEY,
+    first_seen  TEXT NOT NULL
+);
+
+CREATE TABLE operators (
+    operator_id TEXT PRIMARY KEY,
+    first_seen  TEXT NOT NULL
+);
+
+CREATE TABLE devices (
+    device_id   TEXT PRIMARY KEY,
+    model       TEXT,
+    first_seen  TEXT NOT NULL,
+    last_seen   TEXT NOT NULL
+);
+
+ALTER TABLE sessions ADD COLUMN work_order TEXT;
+-- Name of the first failed step, set when the session ends: QA filters on it.
+ALTER TABLE sessions ADD COLUMN failed_step TEXT;
+CREATE INDEX sessions_result_started ON sessions (result, started_at);
+CREATE INDEX sessions_operator_started ON sessions (operator, started_at);
+CREATE INDEX sessions_model_started ON sessions (model, started_at);
+CREATE INDEX sessions_firmware_started ON sessions (firmware, started_at);
+CREATE INDEX sessions_failed_step ON sessions (failed_step, started_at);
+CREATE INDEX sessions_work_order ON sessions (work_order, started_at);
+CREATE INDEX certificates_session ON certificates (session_id);
+CREATE INDEX device_log_session ON device_log (session_id);
+
+CREATE TABLE audit_checks (
+    id          INTEGER PRIMARY KEY,
+    session_id  INTEGER NOT NULL REFERENCES sessions (id),
+    name        TEXT NOT NULL,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('pass', 'fail', 'warn', 'skipped')),
+    evidence    TEXT,
+    at          TEXT NOT NULL
+);
+CREATE INDEX audit_checks_session ON audit_checks (session_id);
+
+CREATE TABLE exports (
+    id          INTEGER PRIMARY KEY,
+    at          TEXT NOT NULL,
+    format      TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    rows        INTEGER NOT NULL,
+    filters     TEXT NOT NULL,
+    chain_head  TEXT NOT NULL,
+    sha256      TEXT NOT NULL
+);
+
+-- The hash chain. A session is sealed when it ends: its content hash covers the session row,
+-- its steps, certificates (without status) and device log; certificate status changes are
+-- entries of their own. Each entry's hash covers the previous entry's hash.
+CREATE TABLE chain (
+    seq           INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL CHECK (kind IN ('genesis', 'session', 'certificate_status')),
+    ref           TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    prev_hash     TEXT NOT NULL,
+    hash          TEXT NOT NULL,
+    at            TEXT NOT NULL
+);
+CREATE INDEX chain_ref ON chain (kind, ref);
+"#,
+];

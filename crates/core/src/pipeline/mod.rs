@@ -112,6 +112,7 @@ pub fn commission_with(
         station_id: &station.config.station_id,
         operator: req.operator,
         port: req.port,
+        work_order: None,
         started_at: clock.now(),
     }) {
         Ok(id) => id,

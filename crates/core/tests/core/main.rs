@@ -2,5 +2,6 @@
 //! real mosquitto with generated TLS config and ACLs, a real SQLite file, and `openssl verify`.
 
 mod fixture;
+mod journal;
 mod pipeline;
 mod pki;

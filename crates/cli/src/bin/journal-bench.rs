@@ -1,0 +1,211 @@
+//! Journal benchmark: a million synthetic sessions, then the figures QA cares about.
+//!
+//! `cargo run --release -p commissioner-cli --bin journal-bench -- [--sessions N] [--dir DIR]`
+//!
+//! Prints: generation time, file size, filtered QA query p50, export of 100k sessions, and
+//! verify over the whole file, each next to its goal.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use commissioner_core::journal::export::{ExportFormat, StationKey};
+use commissioner_core::journal::generate::{generate, Synthetic, MODELS};
+use commissioner_core::journal::query::SessionFilter;
+use commissioner_core::journal::Journal;
+use time::format_description::well_known::Rfc3339;
+use time::macros::datetime;
+use time::Duration as TimeDuration;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn p50(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let sessions: u64 = arg("--sessions")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
+    let tmp = tempfile::tempdir()?;
+    let dir = arg("--dir")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_owned());
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("bench-journal.sqlite");
+    let start = datetime!(2025-01-01 00:00 UTC);
+    let every = TimeDuration::minutes(3);
+
+    let existing = path.exists();
+    let journal = Journal::open(&path)?;
+    let t = Instant::now();
+    if !existing {
+        generate(
+            &journal,
+            &Synthetic {
+                sessions,
+                start,
+                every,
+                seed: 1,
+            },
+        )?;
+        journal
+            .connection()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE")?;
+    }
+    let generated = t.elapsed();
+    let size = std::fs::metadata(&path)?.len();
+    let total = journal.count_sessions(&SessionFilter::default())?;
+    println!(
+        "journal: {total} sessions, {:.0} MiB, generated in {:.1} s{}",
+        size as f64 / 1048576.0,
+        generated.as_secs_f64(),
+        if existing { " (reused)" } else { "" }
+    );
+
+    // A QA day: the filters of the journal screen, each a page of 100, newest first.
+    let iso = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    let end = start + every * (total as i32);
+    let month = (iso(end - TimeDuration::days(30)), iso(end));
+    let week = (iso(end - TimeDuration::days(7)), iso(end));
+    let filters = vec![
+        (
+            "failures of one model, last 30 days",
+            SessionFilter {
+                result: Some("fail".into()),
+                model: Some(MODELS[1].into()),
+                from: Some(month.0.clone()),
+                to: Some(month.1.clone()),
+                ..Default::default()
+            },
+        ),
+        (
+            "one operator, last week",
+            SessionFilter {
+                operator: Some("carol".into()),
+                from: Some(week.0.clone()),
+                to: Some(week.1.clone()),
+                ..Default::default()
+            },
+        ),
+        (
+            "failed at handshake, any time",
+            SessionFilter {
+                failed_step: Some("handshake".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "firmware 2.0.1 passes, last 30 days",
+            SessionFilter {
+                firmware: Some("2.0.1".into()),
+                result: Some("pass".into()),
+                from: Some(month.0),
+                to: Some(month.1),
+                ..Default::default()
+            },
+        ),
+        (
+            "one device id",
+            SessionFilter {
+                device_id: Some(format!("SYN-{:08X}", total / 2)),
+                ..Default::default()
+            },
+        ),
+        (
+            "one work order",
+            SessionFilter {
+                work_order: Some(format!("WO-{}", total / 1000)),
+                ..Default::default()
+            },
+        ),
+    ];
+    let mut all = Vec::new();
+    println!("\nfiltered QA query (page of 100 + total count), p50 of 21 runs:");
+    for (name, filter) in &filters {
+        let mut samples = Vec::new();
+        for _ in 0..21 {
+            let t = Instant::now();
+            let page = journal.sessions(filter, 100, 0)?;
+            let count = journal.count_sessions(filter)?;
+            samples.push(t.elapsed());
+            std::hint::black_box((page, count));
+        }
+        all.extend(samples.iter().copied());
+        println!("  {:<40} {:>10}", name, ms(p50(samples)));
+    }
+    let q = p50(all);
+    println!(
+        "  {:<40} {:>10}   goal < 50 ms  {}",
+        "all queries",
+        ms(q),
+        if q < Duration::from_millis(50) {
+            "MET"
+        } else {
+            "MISSED"
+        }
+    );
+
+    // Export of 100k sessions: the most recent 100k by date.
+    let from = iso(end - every * 100_000);
+    let filter = SessionFilter {
+        from: Some(from),
+        ..Default::default()
+    };
+    let key = StationKey::load_or_create(&dir.join("bench-key.p8"))?;
+    let out = dir.join("bench-export.csv");
+    let t = Instant::now();
+    let manifest = journal.export(
+        &filter,
+        ExportFormat::Csv,
+        &out,
+        "bench",
+        &key,
+        time::OffsetDateTime::now_utc(),
+    )?;
+    let export = t.elapsed();
+    println!(
+        "\nexport of {} sessions (CSV + signed manifest): {:>10}   goal < 1 s    {}",
+        manifest.rows,
+        ms(export),
+        if export < Duration::from_secs(1) {
+            "MET"
+        } else {
+            "MISSED"
+        }
+    );
+
+    let t = Instant::now();
+    let report = journal.verify()?;
+    let verify = t.elapsed();
+    println!(
+        "verify over {} sessions ({} chain entries): {:>10}   goal < 3 s    {}",
+        report.sealed_sessions,
+        report.entries,
+        ms(verify),
+        if verify < Duration::from_secs(3) {
+            "MET"
+        } else {
+            "MISSED"
+        }
+    );
+    if let Some(p) = report.problem {
+        return Err(format!("the benchmark journal does not verify: {}", p.message).into());
+    }
+    println!(
+        "file size: {:.0} MiB ({} bytes)",
+        size as f64 / 1048576.0,
+        size
+    );
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! `commissioner journal`: what QA runs — list, verify, export, verify an export, recover
+//! interrupted sessions, archive.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+use commissioner_core::clock::{Clock, SystemClock};
+use commissioner_core::journal::archive::archive;
+use commissioner_core::journal::export::{verify_export, ExportFormat, StationKey};
+use commissioner_core::journal::query::SessionFilter;
+use commissioner_core::station::Station;
+
+use crate::{CmdResult, EXIT_FAIL};
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// List sessions, newest first.
+    Sessions {
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Verify the hash chain; names the first edited, deleted or reordered record.
+    Verify,
+    /// Export sessions with a signed manifest (FILE.manifest.json).
+    Export {
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Check an export against its manifest and this station's key.
+    VerifyExport { file: PathBuf },
+    /// Close sessions a crashed station left running, and list certificates to revoke.
+    Recover,
+    /// Export everything, move the journal aside, start a new one continuing the chain.
+    Archive {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Sessions started at or after (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+    #[arg(long)]
+    from: Option<String>,
+    /// Sessions started before (RFC 3339).
+    #[arg(long)]
+    to: Option<String>,
+    /// pass, fail, interrupted or running.
+    #[arg(long)]
+    result: Option<String>,
+    #[arg(long)]
+    operator: Option<String>,
+    #[arg(long)]
+    model: Option<String>,
+    #[arg(long)]
+    firmware: Option<String>,
+    #[arg(long)]
+    failed_step: Option<String>,
+    #[arg(long)]
+    device_id: Option<String>,
+    #[arg(long)]
+    work_order: Option<String>,
+}
+
+impl From<FilterArgs> for SessionFilter {
+    fn from(a: FilterArgs) -> Self {
+        SessionFilter {
+            from: a.from,
+            to: a.to,
+            result: a.result,
+            operator: a.operator,
+            model: a.model,
+            firmware: a.firmware,
+            failed_step: a.failed_step,
+            device_id: a.device_id,
+            work_order: a.work_order,
+        }
+    }
+}
+
+/// The station's export signing key.
+pub fn station_key(station: &Station) -> Result<StationKey, commissioner_core::error::ErrorInfo> {
+    Ok(StationKey::load_or_create(&key_path(&station.dir))?)
+}
+
+fn key_path(dir: &Path) -> PathBuf {
+    dir.join("keys").join("export-signing.p8")
+}
+
+pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
+    let station = Station::open(dir)?;
+    match cmd {
+        JournalCommand::Sessions { filter, limit } => {
+            let journal = station.journal()?;
+            let filter = SessionFilter::from(filter);
+            let total = journal.count_sessions(&filter)?;
+            for s in journal.sessions(&filter, limit, 0)? {
+                println!(
+                    "{:>6}  {}  {:<11} {:<14} {:<10} {}",
+                    s.id,
+                    s.started_at,
+                    s.result.as_str(),
+                    s.device_id.unwrap_or_else(|| "-".into()),
+                    s.operator,
+                    s.error_code.unwrap_or_default()
+                );
+            }
+            println!("{total} session(s) match");
+            Ok(ExitCode::SUCCESS)
+        }
+        JournalCommand::Verify => {
+            let report = station.journal()?.verify()?;
+            println!(
+                "{} chain entries, {} sealed sessions, {} running; head {} at entry {}",
+                report.entries,
+                report.sealed_sessions,
+                report.running_sessions,
+                report.head.hash,
+                report.head.seq
+            );
+            match report.problem {
+                None => {
+                    println!("OK: the journal is intact");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(p) => {
+                    let at = p
+                        .seq
+                        .map(|s| format!(" at chain entry {s}"))
+                        .unwrap_or_default();
+                    println!("BROKEN{at}: [{}] {}", p.code, p.message);
+                    Ok(ExitCode::from(EXIT_FAIL))
+                }
+            }
+        }
+        JournalCommand::Export {
+            format,
+            out,
+            filter,
+        } => {
+            let key = station_key(&station)?;
+            let format = match format {
+                Format::Csv => ExportFormat::Csv,
+                Format::Jsonl => ExportFormat::Jsonl,
+            };
+            let manifest = station.journal()?.export(
+                &filter.into(),
+                format,
+                &out,
+                &station.config.station_id,
+                &key,
+                SystemClock.now(),
+            )?;
+            println!(
+                "exported {} session(s) to {} (sha-256 {}), chain head {}",
+                manifest.rows,
+                out.display(),
+                manifest.sha256,
+                manifest.chain_head.hash
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        JournalCommand::VerifyExport { file } => {
+            let key = station_key(&station)?;
+            match verify_export(&file, Some(key.public_key())) {
+                Ok(m) => {
+                    println!(
+                        "OK: {} row(s) from station {}, signed, unmodified; chain head {} (entry {})",
+                        m.rows, m.station_id, m.chain_head.hash, m.chain_head.seq
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!(
+                        "BROKEN: [{}] {e}",
+                        commissioner_core::error::Coded::code(&e)
+                    );
+                    Ok(ExitCode::from(EXIT_FAIL))
+                }
+            }
+        }
+        JournalCommand::Recover => {
+            let journal = station.journal()?;
+            let interrupted = journal.mark_interrupted(SystemClock.now())?;
+            println!("{} interrupted session(s) closed", interrupted.len());
+            let pending = journal.unconfirmed_serials(None)?;
+            for serial in &pending {
+                println!("revoke: certificate {serial} was issued but never confirmed on its unit");
+            }
+            if pending.is_empty() {
+                println!("no certificate awaits revocation");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        JournalCommand::Archive { out } => {
+            let key = station_key(&station)?;
+            let done = archive(
+                &station.journal_path(),
+                &out,
+                &station.config.station_id,
+                &key,
+                SystemClock.now(),
+            )?;
+            println!(
+                "archived {} session(s): {} and {}; the new journal continues from {}",
+                done.manifest.rows,
+                done.archived_journal.display(),
+                done.export.display(),
+                done.head.hash
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

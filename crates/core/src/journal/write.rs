@@ -1,0 +1,229 @@
+//! What the pipeline records, as it happens.
+
+use rusqlite::{params, OptionalExtension};
+use time::OffsetDateTime;
+
+use super::chain::{self, ChainHead};
+use super::{ts, Journal, JournalError, NewSession, SessionResult, StepRecord};
+use crate::error::ErrorInfo;
+use crate::pki::IssuedCert;
+
+/// A session that a previous process left running, now closed as interrupted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interrupted {
+    pub session_id: i64,
+    pub device_id: Option<String>,
+    /// Certificates issued in that session but never confirmed on the unit: revoke them.
+    pub unconfirmed_serials: Vec<String>,
+}
+
+impl Journal {
+    /// Closes sessions left `running` by a previous process as interrupted, seals them, and
+    /// names the certificates they issued that were never confirmed. Call once at start, before
+    /// this process begins sessions of its own.
+    pub fn mark_interrupted(&self, now: OffsetDateTime) -> Result<Vec<Interrupted>, JournalError> {
+        let ids: Vec<(i64, Option<String>)> = self
+            .conn
+            .prepare("SELECT id, device_id FROM sessions WHERE result = 'running' ORDER BY id")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::new();
+        for (session_id, device_id) in ids {
+            let error = ErrorInfo {
+                code: "session.interrupted".into(),
+                message: "the station stopped before this session ended".into(),
+                detail: None,
+            };
+            self.finish_session(session_id, SessionResult::Interrupted, Some(&error), now)?;
+            out.push(Interrupted {
+                session_id,
+                device_id,
+                unconfirmed_serials: self.unconfirmed_serials(Some(session_id))?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Certificates issued but never confirmed on a unit (status `issued` in a session that did
+    /// not pass): candidates for revocation. All sessions when `session_id` is `None`.
+    pub fn unconfirmed_serials(
+        &self,
+        session_id: Option<i64>,
+    ) -> Result<Vec<String>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT c.serial FROM certificates c JOIN sessions s ON s.id = c.session_id
+             WHERE c.status = 'issued' AND s.result IN ('fail', 'interrupted')
+               AND (?1 IS NULL OR s.id = ?1)
+             ORDER BY c.rowid",
+        )?;
+        let rows = stmt.query_map(params![session_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn begin_session(&self, s: &NewSession<'_>) -> Result<i64, JournalError> {
+        let at = ts(s.started_at);
+        self.immediate(|conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO stations (station_id, first_seen) VALUES (?1, ?2)",
+                params![s.station_id, at],
+            )?;
+            conn.execute(
+                "INSERT OR IGNORE INTO operators (operator_id, first_seen) VALUES (?1, ?2)",
+                params![s.operator, at],
+            )?;
+            conn.execute(
+                "INSERT INTO sessions (started_at, station_id, operator, port, work_order, result)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
+                params![at, s.station_id, s.operator, s.port, s.work_order],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
+    }
+
+    pub fn set_identity(
+        &self,
+        session_id: i64,
+        device_id: &str,
+        model: &str,
+        firmware: &str,
+    ) -> Result<(), JournalError> {
+        let now = ts(OffsetDateTime::now_utc());
+        self.immediate(|conn| {
+            conn.execute(
+                "UPDATE sessions SET device_id = ?2, model = ?3, firmware = ?4 WHERE id = ?1",
+                params![session_id, device_id, model, firmware],
+            )?;
+            conn.execute(
+                "INSERT INTO devices (device_id, model, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
+                 ON CONFLICT (device_id) DO UPDATE SET model = excluded.model, last_seen = excluded.last_seen",
+                params![device_id, model, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn record_step(&self, session_id: i64, step: &StepRecord<'_>) -> Result<(), JournalError> {
+        self.conn.execute(
+            "INSERT INTO steps (session_id, name, started_at, ended_at, outcome, error_code, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                session_id,
+                step.name,
+                ts(step.started_at),
+                ts(step.ended_at),
+                if step.error.is_some() { "failed" } else { "ok" },
+                step.error.map(|e| e.code.as_str()),
+                step.detail.or(step.error.map(|e| e.message.as_str())),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records an issued certificate (status `issued`) and chains that status.
+    pub fn record_certificate(
+        &self,
+        session_id: i64,
+        device_id: &str,
+        cert: &IssuedCert,
+    ) -> Result<(), JournalError> {
+        self.immediate(|conn| {
+            conn.execute(
+                "INSERT INTO certificates (serial, session_id, device_id, sha256, not_before, not_after, pem, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'issued')",
+                params![
+                    cert.serial,
+                    session_id,
+                    device_id,
+                    cert.fingerprint,
+                    ts(cert.not_before),
+                    ts(cert.not_after),
+                    cert.pem
+                ],
+            )?;
+            chain::append(
+                conn,
+                "certificate_status",
+                &cert.serial,
+                &chain::status_content_hash(&cert.serial, "issued"),
+                &ts(OffsetDateTime::now_utc()),
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Changes a certificate's status and chains the change.
+    pub fn set_certificate_status(&self, serial: &str, status: &str) -> Result<(), JournalError> {
+        self.immediate(|conn| {
+            let changed = conn.execute(
+                "UPDATE certificates SET status = ?2 WHERE serial = ?1 AND status != ?2",
+                params![serial, status],
+            )?;
+            if changed > 0 {
+                chain::append(
+                    conn,
+                    "certificate_status",
+                    serial,
+                    &chain::status_content_hash(serial, status),
+                    &ts(OffsetDateTime::now_utc()),
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn add_device_log(
+        &self,
+        session_id: i64,
+        at: OffsetDateTime,
+        lines: &[String],
+    ) -> Result<(), JournalError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO device_log (session_id, at, line) VALUES (?1, ?2, ?3)",
+            )?;
+            for line in lines {
+                stmt.execute(params![session_id, ts(at), line])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Closes a session and seals it into the chain; a sealed session never changes again.
+    pub fn finish_session(
+        &self,
+        session_id: i64,
+        result: SessionResult,
+        error: Option<&ErrorInfo>,
+        at: OffsetDateTime,
+    ) -> Result<ChainHead, JournalError> {
+        self.immediate(|conn| {
+            let failed_step: Option<String> = conn
+                .query_row(
+                    "SELECT name FROM steps WHERE session_id = ?1 AND outcome = 'failed' ORDER BY id LIMIT 1",
+                    params![session_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            conn.execute(
+                "UPDATE sessions SET result = ?2, ended_at = ?3, error_code = ?4, error_message = ?5,
+                        failed_step = ?6
+                 WHERE id = ?1 AND result = 'running'",
+                params![
+                    session_id,
+                    result.as_str(),
+                    ts(at),
+                    error.map(|e| e.code.as_str()),
+                    error.map(|e| e.message.as_str()),
+                    failed_step
+                ],
+            )?;
+            let content = chain::session_content_hash(conn, session_id)?;
+            chain::append(conn, "session", &session_id.to_string(), &content, &ts(at))
+        })
+    }
+}

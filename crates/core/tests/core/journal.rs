@@ -1,0 +1,328 @@
+use std::path::Path;
+use std::process::Command;
+
+use commissioner_core::error::Coded;
+use commissioner_core::journal::export::{verify_export, ExportFormat, StationKey};
+use commissioner_core::journal::generate::{generate, Synthetic};
+use commissioner_core::journal::query::SessionFilter;
+use commissioner_core::journal::{Journal, NewSession, SessionResult};
+use time::macros::datetime;
+use time::Duration;
+
+fn synthetic_journal(dir: &Path, sessions: u64) -> std::path::PathBuf {
+    let path = dir.join("journal.sqlite");
+    let journal = Journal::open(&path).expect("open");
+    generate(
+        &journal,
+        &Synthetic {
+            sessions,
+            start: datetime!(2026-01-01 08:00 UTC),
+            every: Duration::minutes(3),
+            seed: 7,
+        },
+    )
+    .expect("generate");
+    path
+}
+
+/// Edits the file the way someone with a shell would: the sqlite3 command-line tool.
+fn sqlite3(path: &Path, sql: &str) {
+    let out = Command::new("sqlite3")
+        .arg(path)
+        .arg(sql)
+        .output()
+        .expect("run sqlite3");
+    assert!(
+        out.status.success(),
+        "sqlite3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn problem_after(sessions: u64, sql: &str) -> commissioner_core::journal::chain::ChainProblem {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = synthetic_journal(dir.path(), sessions);
+    assert!(Journal::open(&path)
+        .expect("open")
+        .verify()
+        .expect("verify")
+        .ok());
+    sqlite3(&path, sql);
+    let report = Journal::open(&path)
+        .expect("reopen")
+        .verify()
+        .expect("verify");
+    report.problem.expect("the edit must be found")
+}
+
+fn seal_seq(sessions: u64, session_id: i64) -> i64 {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = synthetic_journal(dir.path(), sessions);
+    let journal = Journal::open(&path).expect("open");
+    journal
+        .connection()
+        .query_row(
+            "SELECT seq FROM chain WHERE kind = 'session' AND ref = ?1",
+            [session_id.to_string()],
+            |r| r.get(0),
+        )
+        .expect("seal")
+}
+
+#[test]
+fn untouched_journal_verifies() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = synthetic_journal(dir.path(), 200);
+    let report = Journal::open(&path)
+        .expect("open")
+        .verify()
+        .expect("verify");
+    assert!(report.ok(), "{:?}", report.problem);
+    assert_eq!(report.sealed_sessions, 200);
+    assert!(report.entries > 200);
+}
+
+#[test]
+fn edited_session_row_is_named_with_its_chain_entry() {
+    let p = problem_after(30, "UPDATE sessions SET operator = 'mallory' WHERE id = 7");
+    assert_eq!(p.code, "chain.session_edited");
+    assert_eq!(p.seq, Some(seal_seq(30, 7)));
+    assert!(p.message.contains("session 7"), "{}", p.message);
+}
+
+#[test]
+fn deleted_step_is_an_edit_of_its_session() {
+    let p = problem_after(
+        30,
+        "DELETE FROM steps WHERE id = (SELECT max(id) FROM steps WHERE session_id = 12)",
+    );
+    assert_eq!(p.code, "chain.session_edited");
+    assert!(p.message.contains("session 12"), "{}", p.message);
+}
+
+#[test]
+fn deleted_session_is_found() {
+    let p = problem_after(
+        30,
+        "DELETE FROM steps WHERE session_id = 9; DELETE FROM device_log WHERE session_id = 9; \
+         DELETE FROM certificates WHERE session_id = 9; DELETE FROM sessions WHERE id = 9",
+    );
+    // The certificate's status entries may come first in the chain; either names the loss.
+    assert!(
+        matches!(
+            p.code,
+            "chain.session_deleted" | "chain.certificate_deleted"
+        ),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn reordered_chain_entries_break_the_link() {
+    let p = problem_after(
+        10,
+        "UPDATE chain SET seq = -1 WHERE seq = 5; UPDATE chain SET seq = 5 WHERE seq = 6; \
+         UPDATE chain SET seq = 6 WHERE seq = -1",
+    );
+    assert_eq!(p.code, "chain.link_broken");
+    assert_eq!(p.seq, Some(5));
+}
+
+#[test]
+fn deleted_chain_entry_is_found() {
+    let p = problem_after(10, "DELETE FROM chain WHERE seq = 4");
+    assert_eq!(p.code, "chain.entry_missing");
+    assert_eq!(p.seq, Some(5));
+}
+
+#[test]
+fn edited_certificate_status_and_forged_session_are_found() {
+    let p = problem_after(
+        10,
+        "UPDATE certificates SET status = 'revoked' WHERE rowid = (SELECT min(rowid) FROM certificates)",
+    );
+    assert_eq!(p.code, "chain.certificate_edited");
+
+    let p = problem_after(
+        10,
+        "INSERT INTO sessions (started_at, station_id, operator, port, result) \
+         VALUES ('2026-02-01T00:00:00Z', 'x', 'mallory', '/dev/null', 'pass')",
+    );
+    assert_eq!(p.code, "chain.session_unrecorded");
+}
+
+#[test]
+fn interrupted_sessions_are_sealed_and_their_certificates_listed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("j.sqlite");
+    let journal = Journal::open(&path).expect("open");
+    let id = journal
+        .begin_session(&NewSession {
+            station_id: "s",
+            operator: "alice",
+            port: "/dev/ttyUSB0",
+            work_order: Some("WO-1"),
+            started_at: time::OffsetDateTime::now_utc(),
+        })
+        .expect("begin");
+    let s = crate::fixture::station();
+    let (cert, _) =
+        s.ca.issue_with_new_key(
+            &commissioner_core::pki::issue::Subject {
+                common_name: "UNIT-1",
+                organization: "t",
+                validity_days: 1,
+                usage: commissioner_core::pki::issue::Usage::Client,
+                alt_names: vec![],
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .expect("issue");
+    journal
+        .record_certificate(id, "UNIT-1", &cert)
+        .expect("record");
+    drop(journal);
+
+    // The next start.
+    let journal = Journal::open(&path).expect("reopen");
+    assert_eq!(journal.verify().expect("verify").running_sessions, 1);
+    let interrupted = journal
+        .mark_interrupted(time::OffsetDateTime::now_utc())
+        .expect("mark");
+    assert_eq!(interrupted.len(), 1);
+    assert_eq!(
+        interrupted[0].unconfirmed_serials,
+        vec![cert.serial.clone()]
+    );
+    let row = journal.session(id).expect("q").expect("row");
+    assert_eq!(row.result, SessionResult::Interrupted);
+    assert_eq!(row.work_order.as_deref(), Some("WO-1"));
+    let report = journal.verify().expect("verify");
+    assert!(report.ok(), "{:?}", report.problem);
+    assert_eq!(report.running_sessions, 0);
+}
+
+#[test]
+fn filtered_exports_carry_a_signed_manifest_that_detects_edits() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = synthetic_journal(dir.path(), 300);
+    let journal = Journal::open(&path).expect("open");
+    let key = StationKey::load_or_create(&dir.path().join("keys/export.p8")).expect("key");
+    let filter = SessionFilter {
+        result: Some("fail".into()),
+        ..SessionFilter::default()
+    };
+    let expected = journal.count_sessions(&filter).expect("count");
+    assert!(expected > 0 && expected < 300);
+
+    for format in [ExportFormat::Csv, ExportFormat::Jsonl] {
+        let out = dir.path().join(format!("fails.{format:?}"));
+        let manifest = journal
+            .export(
+                &filter,
+                format,
+                &out,
+                "station-1",
+                &key,
+                time::OffsetDateTime::now_utc(),
+            )
+            .expect("export");
+        assert_eq!(manifest.rows, expected);
+        assert_eq!(manifest.chain_head, journal.verify().expect("v").head);
+        let checked = verify_export(&out, Some(key.public_key())).expect("verifies");
+        assert_eq!(checked, manifest);
+        let text = std::fs::read_to_string(&out).expect("read");
+        assert!(
+            !text.contains("\"pass\"") && !text.contains(",pass,"),
+            "only failures exported"
+        );
+
+        // Someone edits a result in the export.
+        std::fs::write(&out, text.replacen("fail", "pass", 1)).expect("edit");
+        let err = verify_export(&out, Some(key.public_key())).expect_err("edited file");
+        assert_eq!(err.code(), "export.file_modified");
+        std::fs::write(&out, text).expect("restore");
+
+        // Someone edits the manifest to match a shorter file.
+        let mpath = commissioner_core::journal::export::manifest_path(&out);
+        let m = std::fs::read_to_string(&mpath).expect("manifest");
+        std::fs::write(
+            &mpath,
+            m.replacen(&format!("\"rows\": {expected}"), "\"rows\": 1", 1),
+        )
+        .expect("edit");
+        let err = verify_export(&out, None).expect_err("edited manifest");
+        assert_eq!(err.code(), "export.bad_signature");
+        std::fs::write(&mpath, m).expect("restore");
+
+        let other = StationKey::load_or_create(&dir.path().join("keys/other.p8")).expect("key");
+        let err = verify_export(&out, Some(other.public_key())).expect_err("other station");
+        assert_eq!(err.code(), "export.wrong_station");
+    }
+}
+
+#[test]
+fn archive_starts_a_new_file_that_continues_the_chain() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = synthetic_journal(dir.path(), 50);
+    let key = StationKey::load_or_create(&dir.path().join("k.p8")).expect("key");
+    let archived = commissioner_core::journal::archive::archive(
+        &path,
+        &dir.path().join("archive"),
+        "station-1",
+        &key,
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("archive");
+    assert_eq!(archived.manifest.rows, 50);
+    let old = Journal::open(&archived.archived_journal).expect("archived copy");
+    assert!(old.verify().expect("v").ok());
+    assert_eq!(
+        old.count_sessions(&SessionFilter::default()).expect("c"),
+        50
+    );
+
+    let fresh = Journal::open(&path).expect("new file");
+    assert_eq!(
+        fresh.count_sessions(&SessionFilter::default()).expect("c"),
+        0
+    );
+    let genesis_prev: String = fresh
+        .connection()
+        .query_row("SELECT prev_hash FROM chain WHERE seq = 1", [], |r| {
+            r.get(0)
+        })
+        .expect("genesis");
+    assert_eq!(genesis_prev, archived.head.hash);
+    assert!(fresh.verify().expect("v").ok());
+}
+
+#[test]
+fn real_commissioning_keeps_the_chain_valid() {
+    let (s, _lab) = crate::fixture::station_with_lab();
+    let sim = commissioner_devsim::SimDevice::spawn(Default::default()).expect("sim");
+    let report = commissioner_core::pipeline::commission(
+        &s.station,
+        &s.ca,
+        &commissioner_core::pipeline::CommissionRequest {
+            port: sim.path(),
+            baud: 115_200,
+            operator: "qa",
+        },
+        &mut |_| {},
+    );
+    assert!(report.passed(), "{}", report.render());
+    let journal = s.station.journal().expect("journal");
+    let v = journal.verify().expect("verify");
+    assert!(v.ok(), "{:?}", v.problem);
+    assert_eq!(v.sealed_sessions, 1);
+    // Tampering with the device log of a real session is seen too.
+    sqlite3(
+        &s.station.journal_path(),
+        "UPDATE device_log SET line = 'all good' WHERE id = 1",
+    );
+    assert_eq!(
+        journal.verify().expect("verify").problem.map(|p| p.code),
+        Some("chain.session_edited")
+    );
+}
