@@ -3,7 +3,7 @@
 # independent look at what it left behind, with sqlite3 and openssl rather than our own code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=./target/debug/commissioner
+bin="${CARGO_TARGET_DIR:-target}/debug/commissioner"
 [ -x "$bin" ] || cargo build -q -p commissioner-cli
 
 work=$(mktemp -d)
