@@ -1,6 +1,7 @@
 //! `commissioner`: the headless station. The same pipeline as the desktop app, for scripts, CI
 //! and MES integration.
 
+mod ca;
 mod lab;
 mod run;
 
@@ -50,6 +51,10 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// The unit already holds an active certificate: replace it (the old one becomes
+        /// superseded once the new one is proven).
+        #[arg(long)]
+        recommission: bool,
     },
     /// List serial ports with their USB identity.
     Ports {
@@ -66,6 +71,11 @@ enum Command {
         /// Also make the port reachable at this path (a symlink).
         #[arg(long)]
         link: Option<PathBuf>,
+    },
+    /// The factory CA: revoke, CRL, certificate registry.
+    Ca {
+        #[command(subcommand)]
+        command: ca::CaCommand,
     },
     /// The lab: a lab station, and a real mosquitto with TLS and ACLs plus a responder.
     Lab {
@@ -93,7 +103,8 @@ fn main() -> ExitCode {
             baud,
             operator,
             json,
-        } => run::commission(&station, &port, baud, &operator, json),
+            recommission,
+        } => run::commission(&station, &port, baud, &operator, json, recommission),
         Command::Ports { json } => run::ports(json),
         Command::Sim {
             device_id,
@@ -101,6 +112,7 @@ fn main() -> ExitCode {
             link,
         } => run::sim(device_id, fault.as_deref(), link),
         Command::Lab { command } => lab::run(&station, command),
+        Command::Ca { command } => ca::run(&station, command),
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,10 @@
 //! The local SQLite journal: every attempt, step, certificate and device log line, written as it
 //! happens. WAL and `synchronous=FULL`, so a row that was reported written survives a power cut.
 
+mod registry;
 mod schema;
+
+pub use registry::{CertFilter, CertStatus, KeyOrigin, RegistryEntry};
 
 use std::path::Path;
 
@@ -25,6 +28,8 @@ pub enum JournalError {
     },
     #[error("the journal refused a write; nothing was lost, but this attempt cannot be recorded")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("no certificate with serial {0} in this station's registry")]
+    UnknownCertificate(String),
     #[error("the journal at {path} was written by a newer Commissioner (schema {found}, this build knows {known})")]
     TooNew {
         path: String,
@@ -39,6 +44,7 @@ impl Coded for JournalError {
             JournalError::Open { .. } => "journal.open_failed",
             JournalError::Sqlite(_) => "journal.write_failed",
             JournalError::TooNew { .. } => "journal.too_new",
+            JournalError::UnknownCertificate(_) => "registry.unknown_serial",
         }
     }
 }
@@ -234,26 +240,20 @@ impl Journal {
         Ok(())
     }
 
+    /// Records a certificate whose key the unit generated; see [`Journal::record_issued`].
     pub fn record_certificate(
         &self,
         session_id: i64,
         device_id: &str,
         cert: &IssuedCert,
     ) -> Result<(), JournalError> {
-        self.conn.execute(
-            "INSERT INTO certificates (serial, session_id, device_id, sha256, not_before, not_after, pem, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'issued')",
-            params![
-                cert.serial,
-                session_id,
-                device_id,
-                cert.fingerprint,
-                ts(cert.not_before),
-                ts(cert.not_after),
-                cert.pem
-            ],
-        )?;
-        Ok(())
+        self.record_issued(
+            session_id,
+            device_id,
+            cert,
+            cert.not_before + crate::pki::issue::BACKDATE,
+            KeyOrigin::Device,
+        )
     }
 
     pub fn set_certificate_status(&self, serial: &str, status: &str) -> Result<(), JournalError> {

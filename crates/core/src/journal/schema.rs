@@ -2,7 +2,8 @@
 
 /// Each entry moves the schema from version `index` to `index + 1`. Never edit an entry that
 /// has shipped: add a new one.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE sessions (
     id            INTEGER PRIMARY KEY,
     started_at    TEXT NOT NULL,
@@ -51,4 +52,26 @@ CREATE TABLE device_log (
     at          TEXT NOT NULL,
     line        TEXT NOT NULL
 );
-"#];
+"#,
+    // The certificate registry (issue 4): when each certificate was issued (the hourly quota
+    // counts these), where its key was generated, its revocation, and the CRLs signed so far
+    // (their numbers must only grow). Self-contained: it touches nothing added by other entries.
+    r#"
+ALTER TABLE certificates ADD COLUMN issued_at TEXT;
+ALTER TABLE certificates ADD COLUMN key_origin TEXT NOT NULL DEFAULT 'device'
+    CHECK (key_origin IN ('device', 'host'));
+ALTER TABLE certificates ADD COLUMN revoked_at TEXT;
+ALTER TABLE certificates ADD COLUMN revocation_reason TEXT;
+UPDATE certificates SET issued_at = not_before WHERE issued_at IS NULL;
+CREATE INDEX certificates_issued ON certificates (issued_at);
+CREATE INDEX certificates_status ON certificates (status);
+
+CREATE TABLE crls (
+    number        INTEGER PRIMARY KEY,
+    this_update   TEXT NOT NULL,
+    next_update   TEXT NOT NULL,
+    revoked_count INTEGER NOT NULL,
+    sha256        TEXT NOT NULL
+);
+"#,
+];

@@ -1,6 +1,9 @@
 //! Integration tests of the core against real parts: a simulated unit on a pseudo-terminal, a
 //! real mosquitto with generated TLS config and ACLs, a real SQLite file, and `openssl verify`.
 
+mod csr_fixtures;
 mod fixture;
 mod pipeline;
 mod pki;
+mod policy;
+mod revocation;

@@ -1,0 +1,181 @@
+//! `commissioner ca`: the factory CA and its certificate registry.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use commissioner_core::error::ErrorInfo;
+use commissioner_core::journal::{CertFilter, CertStatus, RegistryEntry};
+use commissioner_core::pki::admin::{self, RevokeTarget};
+use commissioner_core::pki::revoke::Reason;
+use commissioner_core::station::Station;
+
+use crate::run::passphrase;
+use crate::{usage_error, CmdResult};
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Revoke a certificate by serial, or every certificate of a unit. Takes effect at the
+    /// broker with the next CRL (`ca crl`, or `lab reload` for the lab broker).
+    Revoke {
+        /// Serial as `ca list` or `openssl x509 -serial` prints it.
+        #[arg(
+            long,
+            required_unless_present = "device_id",
+            conflicts_with = "device_id"
+        )]
+        serial: Option<String>,
+        /// Revoke every certificate of this unit that is not revoked yet.
+        #[arg(long)]
+        device_id: Option<String>,
+        /// unspecified, key-compromise, affiliation-changed, superseded,
+        /// cessation-of-operation, privilege-withdrawn.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Write a CRL of every revoked certificate, signed by the issuing CA, for the broker.
+    Crl {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List and search issued certificates.
+    List {
+        #[arg(long)]
+        device_id: Option<String>,
+        /// issued, active, revoked or superseded.
+        #[arg(long)]
+        status: Option<String>,
+        /// Serial or SHA-256 fingerprint prefix.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(dir: &Path, cmd: CaCommand) -> CmdResult {
+    match cmd {
+        CaCommand::Revoke {
+            serial,
+            device_id,
+            reason,
+        } => revoke(dir, serial.as_deref(), device_id.as_deref(), &reason),
+        CaCommand::Crl { out } => crl(dir, &out),
+        CaCommand::List {
+            device_id,
+            status,
+            search,
+            json,
+        } => list(
+            dir,
+            device_id.as_deref(),
+            status.as_deref(),
+            search.as_deref(),
+            json,
+        ),
+    }
+}
+
+fn revoke(dir: &Path, serial: Option<&str>, device: Option<&str>, reason: &str) -> CmdResult {
+    let station = Station::open(dir)?;
+    let reason: Reason = reason.parse()?;
+    let target = match (serial, device) {
+        (Some(s), _) => RevokeTarget::Serial(s),
+        (None, Some(d)) => RevokeTarget::Device(d),
+        (None, None) => {
+            return Err(usage_error(
+                "cli.bad_arguments",
+                "give --serial or --device-id",
+            ))
+        }
+    };
+    let journal = station.journal()?;
+    let changed = admin::revoke(&journal, target, reason, time_now())?;
+    for e in &changed {
+        println!("revoked  {}  {}  ({})", e.serial, e.device_id, reason);
+    }
+    if changed.is_empty() {
+        println!("nothing to revoke: already revoked");
+    }
+    println!(
+        "publish it: commissioner ca crl --out FILE, then reload the broker \
+         (the lab broker: commissioner lab reload)"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn crl(dir: &Path, out: &Path) -> CmdResult {
+    let station = Station::open(dir)?;
+    let ca = station.unlock_ca(&passphrase()?)?;
+    let journal = station.journal()?;
+    let crl = admin::write_crl(
+        &ca,
+        &journal,
+        out,
+        time_now(),
+        time::Duration::days(station.config.policy.crl_validity_days),
+    )?;
+    println!(
+        "CRL #{} with {} revoked certificate(s) written to {} (next update {})",
+        crl.number,
+        crl.revoked,
+        out.display(),
+        crl.next_update.date()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(
+    dir: &Path,
+    device_id: Option<&str>,
+    status: Option<&str>,
+    search: Option<&str>,
+    json: bool,
+) -> CmdResult {
+    let station = Station::open(dir)?;
+    let status: Option<CertStatus> = status
+        .map(|s| {
+            s.parse()
+                .map_err(|e: String| usage_error("cli.bad_status", e))
+        })
+        .transpose()?;
+    let rows = station.journal()?.list_certificates(&CertFilter {
+        device_id,
+        status,
+        search,
+    })?;
+    if json {
+        println!("{}", to_json(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<32}  {:<16}  {:<10}  {:<6}  {:<20}  {:<20}  sha-256",
+        "serial", "device id", "status", "key", "not before", "not after"
+    );
+    for r in &rows {
+        println!(
+            "{:<32}  {:<16}  {:<10}  {:<6}  {:<20}  {:<20}  {}",
+            r.serial,
+            r.device_id,
+            r.status,
+            r.key_origin,
+            short(&r.not_before),
+            short(&r.not_after),
+            r.sha256
+        );
+    }
+    eprintln!("{} certificate(s)", rows.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn short(rfc3339: &str) -> &str {
+    rfc3339.get(..19).unwrap_or(rfc3339)
+}
+
+fn to_json(rows: &[RegistryEntry]) -> Result<String, ErrorInfo> {
+    serde_json::to_string_pretty(rows).map_err(|e| usage_error("cli.output", e.to_string()))
+}
+
+fn time_now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
