@@ -15,6 +15,12 @@ use crate::{usage_error, CmdResult};
 
 #[derive(Debug, Subcommand)]
 pub enum CaCommand {
+    /// Create a lab root CA and an issuing CA in the station (creating the station if needed).
+    /// The root key is written once, encrypted: move it offline.
+    Init(crate::ca_setup::InitArgs),
+    /// Import an issuing CA: certificate, root, and its key from PEM, encrypted PKCS#8 or a
+    /// PKCS#11 token. A file key is stored encrypted with the station passphrase.
+    Import(crate::ca_setup::ImportArgs),
     /// Revoke a certificate by serial, or every certificate of a unit. Takes effect at the
     /// broker with the next CRL (`ca crl`, or `lab reload` for the lab broker).
     Revoke {
@@ -55,6 +61,8 @@ pub enum CaCommand {
 
 pub fn run(dir: &Path, cmd: CaCommand) -> CmdResult {
     match cmd {
+        CaCommand::Init(args) => crate::ca_setup::init(dir, args),
+        CaCommand::Import(args) => crate::ca_setup::import(dir, args),
         CaCommand::Revoke {
             serial,
             device_id,

@@ -2,6 +2,7 @@
 //! and MES integration.
 
 mod ca;
+mod ca_setup;
 mod lab;
 mod run;
 

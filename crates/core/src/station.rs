@@ -259,19 +259,36 @@ pub fn init_lab_station(dir: &Path, passphrase: &str) -> Result<Station, Station
         path: dir.display().to_string(),
         source,
     })?;
-    let organization = "Commissioner Lab".to_owned();
+    let organization = "Commissioner Lab";
     ca::create_lab_ca(
         &dir.join("ca"),
-        &organization,
+        organization,
         passphrase,
         time::OffsetDateTime::now_utc(),
     )?;
+    create_station(dir, organization, true)
+}
+
+/// Writes `station.toml` and an empty journal for a station whose CA is set up separately
+/// (`commissioner ca init` / `ca import`).
+pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Station, StationError> {
+    if Station::config_path(dir).exists() {
+        return Err(StationError::Exists(dir.display().to_string()));
+    }
+    fs::create_dir_all(dir).map_err(|source| StationError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let prefix = if lab { "lab" } else { "station" };
     let station = Station {
         dir: dir.to_owned(),
         config: StationConfig {
-            station_id: format!("lab-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
-            organization,
-            lab: true,
+            station_id: format!(
+                "{prefix}-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            organization: organization.to_owned(),
+            lab,
             policy: IssuancePolicy::default(),
             broker: None,
         },

@@ -1,4 +1,5 @@
 //! The `commissioner` binary as a technician or a script runs it.
 
 mod ca;
+mod ca_setup;
 mod commands;

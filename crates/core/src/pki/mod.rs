@@ -5,9 +5,12 @@ pub mod admin;
 pub mod ca;
 pub mod csr;
 pub mod issue;
+pub mod pkcs11;
 pub mod policy;
 pub mod pop;
 pub mod revoke;
+pub mod setup;
+pub mod signer;
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;

@@ -4,6 +4,7 @@
 mod csr_fixtures;
 mod fixture;
 mod pipeline;
+mod pkcs11;
 mod pki;
 mod policy;
 mod revocation;
