@@ -4,10 +4,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use commissioner_core::error::Coded;
 use commissioner_core::error::ErrorInfo;
-use commissioner_core::journal::{CertFilter, CertStatus, RegistryEntry};
-use commissioner_core::pki::admin::{self, RevokeTarget};
+use commissioner_core::journal::{
+    CertFilter, CertStatus, NewSession, RegistryEntry, SessionResult,
+};
+use commissioner_core::pki::admin::{self, AdminError, RevokeTarget};
+use commissioner_core::pki::policy::{self, Issuing};
 use commissioner_core::pki::revoke::Reason;
+use commissioner_core::pki::{cert_pem, IssuedCert};
 use commissioner_core::station::Station;
 
 use crate::run::passphrase;
@@ -44,6 +49,26 @@ pub enum CaCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Fallback for a unit that cannot generate its own key: the station generates it and
+    /// writes key, certificate and chain to --out. Only if the profile allows it
+    /// (policy.allow_host_generated_key); the journal marks the certificate `host`.
+    IssueHostKey {
+        #[arg(long)]
+        device_id: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, env = "COMMISSIONER_OPERATOR", default_value = "cli")]
+        operator: String,
+        /// Replace the unit's active certificate.
+        #[arg(long)]
+        recommission: bool,
+    },
+    /// Certificates per second: this station's issuance with a file key next to an
+    /// `openssl x509 -req` loop issuing the same certificates (build with --release).
+    Bench {
+        #[arg(long, default_value_t = 300)]
+        count: usize,
+    },
     /// List and search issued certificates.
     List {
         #[arg(long)]
@@ -69,6 +94,13 @@ pub fn run(dir: &Path, cmd: CaCommand) -> CmdResult {
             reason,
         } => revoke(dir, serial.as_deref(), device_id.as_deref(), &reason),
         CaCommand::Crl { out } => crl(dir, &out),
+        CaCommand::Bench { count } => crate::bench::run(count),
+        CaCommand::IssueHostKey {
+            device_id,
+            out,
+            operator,
+            recommission,
+        } => issue_host_key(dir, &device_id, &out, &operator, recommission),
         CaCommand::List {
             device_id,
             status,
@@ -174,6 +206,80 @@ fn list(
     }
     eprintln!("{} certificate(s)", rows.len());
     Ok(ExitCode::SUCCESS)
+}
+
+fn issue_host_key(
+    dir: &Path,
+    device_id: &str,
+    out: &Path,
+    operator: &str,
+    recommission: bool,
+) -> CmdResult {
+    let station = Station::open(dir)?;
+    let ca = station.unlock_ca(&passphrase()?)?;
+    let journal = station.journal()?;
+    let now = time_now();
+    let session_id = journal.begin_session(&NewSession {
+        station_id: &station.config.station_id,
+        operator,
+        port: "host-key",
+        started_at: now,
+    })?;
+    journal.set_identity(session_id, device_id, "", "")?;
+    let ctx = Issuing {
+        station: &station,
+        ca: &ca,
+        journal: &journal,
+        session_id,
+    };
+    let result =
+        policy::issue_host_key(ctx, device_id, recommission, now).and_then(|(cert, key)| {
+            write_bundle(out, &cert, &key, ca.issuing_der())?;
+            journal.activate_certificate(&cert.serial)?;
+            Ok(cert)
+        });
+    let error = result.as_ref().err().map(|e| e.info());
+    let outcome = if error.is_some() {
+        SessionResult::Fail
+    } else {
+        SessionResult::Pass
+    };
+    journal.finish_session(session_id, outcome, error.as_ref(), time_now())?;
+    let cert = result?;
+    println!(
+        "host-generated key for {device_id}: certificate {} in {}",
+        cert.serial,
+        out.display()
+    );
+    println!("the journal records this certificate as key_origin=host");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_bundle(
+    out: &Path,
+    cert: &IssuedCert,
+    key_pem: &str,
+    issuing_der: &[u8],
+) -> Result<(), AdminError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| AdminError::Io { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let key_path = out.join("device.key.pem");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&key_path)
+        .and_then(|mut f| f.write_all(key_pem.as_bytes()))
+        .map_err(io(&key_path))?;
+    let cert_path = out.join("device.pem");
+    std::fs::write(&cert_path, &cert.pem).map_err(io(&cert_path))?;
+    let chain = out.join("chain.pem");
+    std::fs::write(&chain, cert_pem(issuing_der)).map_err(io(&chain))
 }
 
 fn short(rfc3339: &str) -> &str {

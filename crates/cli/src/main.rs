@@ -1,6 +1,7 @@
 //! `commissioner`: the headless station. The same pipeline as the desktop app, for scripts, CI
 //! and MES integration.
 
+mod bench;
 mod ca;
 mod ca_setup;
 mod lab;
@@ -73,7 +74,7 @@ enum Command {
         #[arg(long)]
         link: Option<PathBuf>,
     },
-    /// The factory CA: revoke, CRL, certificate registry.
+    /// The factory CA: init, import, revoke, CRL, certificate registry, benchmark.
     Ca {
         #[command(subcommand)]
         command: ca::CaCommand,

@@ -15,13 +15,16 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use thiserror::Error;
 
 use crate::error::Coded;
+
+mod crl;
 use crate::mqtt::responder::{Responder, ResponderConfig};
 use crate::mqtt::tls::{client_config, ClientIdentity};
 use crate::mqtt::MqttError;
-use crate::pki::admin::{self, AdminError};
+use crate::pki::admin::AdminError;
 use crate::pki::issue::{Subject, Usage};
 use crate::pki::{PkiError, UnlockedCa};
 use crate::station::{BrokerProfile, Station, StationError};
+pub use crl::{signal_reload, write_lab_crl};
 
 /// Certificate identity (CN, hence MQTT user name) of the provisioning backend.
 pub const BACKEND_IDENTITY: &str = "commissioner-backend";
@@ -240,39 +243,6 @@ fn mosquitto_config(files: &LabFiles, port: u16) -> String {
         key = files.broker_key.display(),
         crl = files.crl.display(),
     )
-}
-
-/// Signs a CRL of the station's registry into the lab broker's `crlfile`.
-pub fn write_lab_crl(
-    station: &Station,
-    ca: &UnlockedCa,
-    files: &LabFiles,
-) -> Result<crate::pki::revoke::Crl, LabError> {
-    let journal = station.journal().map_err(StationError::from)?;
-    Ok(admin::write_crl(
-        ca,
-        &journal,
-        &files.crl,
-        time::OffsetDateTime::now_utc(),
-        time::Duration::days(station.config.policy.crl_validity_days),
-    )?)
-}
-
-/// Asks the mosquitto with this pid to reload its configuration. mosquitto 2 re-reads the
-/// TLS files, the CRL among them, on SIGHUP; connections already open stay up.
-pub fn signal_reload(pid: u32) -> Result<(), LabError> {
-    let status = Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .map_err(|source| LabError::Io {
-            path: "kill".into(),
-            source,
-        })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(LabError::NotRunning)
-    }
 }
 
 fn current_user() -> String {
