@@ -79,17 +79,18 @@ impl Pkcs11Uri {
     }
 }
 
+/// The URI with any PIN value blanked, for messages.
 fn redact(uri: &str) -> String {
-    uri.split(['?', '&', ';'])
-        .map(|kv| {
-            if kv.starts_with("pin-value=") {
-                "pin-value=<redacted>"
-            } else {
-                kv
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(";")
+    match uri.find("pin-value=") {
+        Some(start) => {
+            let value = start + "pin-value=".len();
+            let end = uri[value..]
+                .find([';', '&'])
+                .map_or(uri.len(), |i| value + i);
+            format!("{}<redacted>{}", &uri[..value], &uri[end..])
+        }
+        None => uri.to_owned(),
+    }
 }
 
 fn percent_decode(s: &str) -> Option<Vec<u8>> {
@@ -286,5 +287,31 @@ fn unwrap_ec_point(raw: &[u8], coord: usize) -> Option<Vec<u8>> {
             Some(rest.to_vec())
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Coded;
+
+    #[test]
+    fn uri_parts_are_decoded_and_pins_are_refused() {
+        let uri = Pkcs11Uri::parse(
+            "pkcs11:token=Line%203%20CA;object=issuing;id=%01%ff?module-path=/usr/lib/x.so",
+        )
+        .expect("uri");
+        assert_eq!(uri.token.as_deref(), Some("Line 3 CA"));
+        assert_eq!(uri.object.as_deref(), Some("issuing"));
+        assert_eq!(uri.id, Some(vec![0x01, 0xff]));
+        assert_eq!(uri.module, PathBuf::from("/usr/lib/x.so"));
+
+        let err = Pkcs11Uri::parse("pkcs11:object=k;pin-value=s3cret?module-path=/m.so")
+            .expect_err("pin");
+        assert_eq!(err.code(), "pkcs11.bad_uri");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let err = Pkcs11Uri::parse("pkcs11:object=k").expect_err("module");
+        assert!(err.to_string().contains("module-path"), "{err}");
+        assert!(Pkcs11Uri::parse("file:///k.pem").is_err());
     }
 }

@@ -147,6 +147,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unlocked_ca_can_be_shared_between_threads() {
+        // The desktop app keeps one UnlockedCa in shared state, whatever the key type.
+        fn shared<T: Send + Sync>() {}
+        shared::<crate::pki::UnlockedCa>();
+    }
+
+    #[test]
     fn raw_signature_becomes_minimal_der() {
         let mut raw = vec![0u8; 64];
         raw[0] = 0x80; // r needs a leading zero octet
