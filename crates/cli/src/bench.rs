@@ -12,8 +12,8 @@ use commissioner_core::journal::{KeyOrigin, NewSession};
 use commissioner_core::pki::csr;
 use commissioner_core::pki::policy::{self, Issuing};
 use commissioner_core::pki::setup::{self, InitOptions, IssuingKey};
-use commissioner_core::pki::UnlockedCa;
-use commissioner_core::station::create_station;
+use commissioner_core::pki::{pkcs11, UnlockedCa};
+use commissioner_core::station::{create_station, Station};
 use rcgen::{CertificateParams, DnType, KeyPair};
 
 use crate::{usage_error, CmdResult};
@@ -24,7 +24,7 @@ fn err(e: impl std::fmt::Display) -> ErrorInfo {
     usage_error("bench.failed", e.to_string())
 }
 
-pub fn run(count: usize) -> CmdResult {
+pub fn run(count: usize, softhsm: bool) -> CmdResult {
     let dir = tempfile::tempdir().map_err(err)?;
     let d = dir.path();
     let station = create_station(&d.join("station"), "Bench Devices", true)?;
@@ -61,18 +61,7 @@ pub fn run(count: usize) -> CmdResult {
     }
 
     // 1. In process: validate + sign, nothing written.
-    let t = Instant::now();
-    for (id, der) in &csrs {
-        let v = csr::validate(der, id)?;
-        ca.issue_device(
-            &v.spki_der,
-            id,
-            &station.config.policy,
-            &station.config.organization,
-            now,
-        )?;
-    }
-    let in_process = t.elapsed();
+    let (in_process, _) = issue_all(&station, &ca, &csrs, now)?;
 
     // 2. The commissioning path: validate, quota check, sign, journal row (WAL, fsync).
     let journal = station.journal()?;
@@ -136,6 +125,12 @@ pub fn run(count: usize) -> CmdResult {
     }
     let openssl_loop = t.elapsed();
 
+    let hsm = if softhsm {
+        Some(softhsm_run(d, &csrs, now)?)
+    } else {
+        None
+    };
+
     for name in ["ours.pem", "theirs.pem"] {
         openssl(
             &["verify", "-x509_strict", "-purpose", "sslclient", "-CAfile"],
@@ -160,7 +155,7 @@ pub fn run(count: usize) -> CmdResult {
     };
     let _ = writeln!(
         out,
-        "{count} client certificates, P-256 device keys, P-256 issuing key (file, unlocked)"
+        "{count} client certificates, P-256 device keys, P-256 issuing key"
     );
     row(
         &mut out,
@@ -177,9 +172,101 @@ pub fn run(count: usize) -> CmdResult {
         "openssl x509 -req loop (one process per cert)",
         openssl_loop,
     );
-    let _ = writeln!(out, "both outputs pass openssl verify -x509_strict");
+    if let Some(t) = hsm {
+        row(
+            &mut out,
+            "commissioner: validate + sign, key in SoftHSM2",
+            t,
+        );
+    }
+    let _ = writeln!(out, "every output passes openssl verify -x509_strict");
     print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Validates and signs every CSR in process; returns the time and the last certificate.
+fn issue_all(
+    station: &Station,
+    ca: &UnlockedCa,
+    csrs: &[(String, Vec<u8>)],
+    now: time::OffsetDateTime,
+) -> Result<(Duration, String), ErrorInfo> {
+    let t = Instant::now();
+    let mut last = String::new();
+    for (id, der) in csrs {
+        let v = csr::validate(der, id)?;
+        last = ca
+            .issue_device(
+                &v.spki_der,
+                id,
+                &station.config.policy,
+                &station.config.organization,
+                now,
+            )?
+            .pem;
+    }
+    Ok((t.elapsed(), last))
+}
+
+/// The same issuance with the key in a SoftHSM2 token made for the run.
+fn softhsm_run(
+    d: &Path,
+    csrs: &[(String, Vec<u8>)],
+    now: time::OffsetDateTime,
+) -> Result<Duration, ErrorInfo> {
+    const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+    const PIN: &str = "bench-pin-1234";
+    let tokens = d.join("softhsm");
+    std::fs::create_dir_all(&tokens).map_err(err)?;
+    let conf = d.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            tokens.display()
+        ),
+    )
+    .map_err(err)?;
+    // Read by the module when it is initialised; nothing else in this process is running yet.
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    let init = Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", "bench"])
+        .args(["--so-pin", "bench-so-5678", "--pin", PIN])
+        .output()
+        .map_err(|e| usage_error("bench.softhsm_missing", format!("softhsm2-util: {e}")))?;
+    if !init.status.success() {
+        return Err(usage_error(
+            "bench.softhsm_failed",
+            String::from_utf8_lossy(&init.stderr),
+        ));
+    }
+    let uri = format!("pkcs11:token=bench;object=issuing;id=%01?module-path={MODULE}");
+    pkcs11::generate_p256(&uri, PIN)?;
+    let station = create_station(&d.join("hsm-station"), "Bench Devices", true)?;
+    setup::init_ca(
+        &station.ca_dir(),
+        &InitOptions {
+            organization: "Bench Devices",
+            passphrase: PIN,
+            issuing_key: IssuingKey::Pkcs11Uri(&uri),
+            root_key_out: None,
+            now,
+        },
+    )?;
+    let ca = UnlockedCa::unlock(&station.ca_dir(), PIN)?;
+    let (t, last) = issue_all(&station, &ca, csrs, now)?;
+    std::fs::write(d.join("hsm.pem"), last).map_err(err)?;
+    openssl(
+        &["verify", "-x509_strict", "-purpose", "sslclient", "-CAfile"],
+        &[
+            &station.ca_dir().join("root.pem"),
+            Path::new("-untrusted"),
+            &station.ca_dir().join("issuing.pem"),
+            &d.join("hsm.pem"),
+        ],
+        None,
+    )?;
+    Ok(t)
 }
 
 fn openssl(args: &[&str], paths: &[&Path], stdin: Option<&str>) -> Result<(), ErrorInfo> {

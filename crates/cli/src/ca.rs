@@ -68,6 +68,9 @@ pub enum CaCommand {
     Bench {
         #[arg(long, default_value_t = 300)]
         count: usize,
+        /// Also issue with the key in a SoftHSM2 token set up for the run.
+        #[arg(long)]
+        softhsm: bool,
     },
     /// List and search issued certificates.
     List {
@@ -94,7 +97,7 @@ pub fn run(dir: &Path, cmd: CaCommand) -> CmdResult {
             reason,
         } => revoke(dir, serial.as_deref(), device_id.as_deref(), &reason),
         CaCommand::Crl { out } => crl(dir, &out),
-        CaCommand::Bench { count } => crate::bench::run(count),
+        CaCommand::Bench { count, softhsm } => crate::bench::run(count, softhsm),
         CaCommand::IssueHostKey {
             device_id,
             out,

@@ -155,3 +155,17 @@ fn lab_reload_publishes_the_crl_to_the_running_broker() {
     assert!(text(&out).contains("CRL #2"), "{}", text(&out));
     assert!(down.status.success(), "{}", text(&down));
 }
+
+#[test]
+fn ca_bench_runs_every_contestant() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = commissioner(
+        &dir.path().join("unused"),
+        &["ca", "bench", "--count", "3", "--softhsm"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = text(&out);
+    for row in ["in process", "journal row", "openssl x509 -req", "SoftHSM2"] {
+        assert!(shown.contains(row), "{shown}");
+    }
+}

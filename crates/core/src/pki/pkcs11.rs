@@ -272,6 +272,49 @@ impl Pkcs11Key {
     }
 }
 
+/// Generates a P-256 key pair inside the token the URI names, labelled and identified as the
+/// URI says: sensitive and never extractable, so the private key cannot leave the token.
+pub fn generate_p256(uri_text: &str, pin: &str) -> Result<(), PkiError> {
+    let uri = Pkcs11Uri::parse(uri_text)?;
+    let ctx = load_module(&uri)?;
+    let ro = login(&ctx, &uri, pin)?;
+    let slot = ro
+        .get_session_info()
+        .map_err(ck("read the session"))?
+        .slot_id();
+    drop(ro);
+    let session = ctx.open_rw_session(slot).map_err(ck("open a session"))?;
+    // Logged in already through the first session: the login state is per application.
+    if let Err(e) = session.login(UserType::User, Some(&AuthPin::new(pin.into()))) {
+        if !matches!(e, CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) {
+            return Err(ck("log in to the token")(e));
+        }
+    }
+    let mut common = vec![Attribute::Token(true)];
+    if let Some(label) = &uri.object {
+        common.push(Attribute::Label(label.as_bytes().to_vec()));
+    }
+    if let Some(id) = &uri.id {
+        common.push(Attribute::Id(id.clone()));
+    }
+    let mut public = common.clone();
+    public.extend([
+        Attribute::Verify(true),
+        Attribute::EcParams(EC_PARAMS_P256.to_vec()),
+    ]);
+    let mut private = common;
+    private.extend([
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+    ]);
+    session
+        .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
+        .map_err(ck("generate the key"))?;
+    Ok(())
+}
+
 /// CKA_EC_POINT is a DER OCTET STRING around the point (PKCS#11 2.40); some tokens return the
 /// bare point. Both start with 0x04, so tell them apart by length.
 fn unwrap_ec_point(raw: &[u8], coord: usize) -> Option<Vec<u8>> {
