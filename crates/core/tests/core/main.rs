@@ -7,4 +7,5 @@ mod pipeline;
 mod pkcs11;
 mod pki;
 mod policy;
+mod registry;
 mod revocation;
