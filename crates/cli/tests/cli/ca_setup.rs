@@ -145,3 +145,92 @@ fn ca_import_from_plain_and_encrypted_pkcs8_stores_the_key_encrypted() {
         "openssl verify -x509_strict -purpose sslclient -CAfile root.pem -untrusted issuing.pem unit.pem",
     );
 }
+
+#[test]
+fn softhsm_station_commissions_a_unit_end_to_end() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("tokens")).expect("tokens");
+    let conf = d.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            d.join("tokens").display()
+        ),
+    )
+    .expect("conf");
+    let pin = "cli-hsm-pin-4321";
+    let module = "/usr/lib/softhsm/libsofthsm2.so";
+    let run = |program: &str, args: &[&str]| {
+        let out = Command::new(program)
+            .args(args)
+            .env("SOFTHSM2_CONF", &conf)
+            .env("COMMISSIONER_CA_PASSPHRASE", pin)
+            .output()
+            .expect(program);
+        (out.status.success(), text(&out))
+    };
+    let (ok, out) = run(
+        "softhsm2-util",
+        &[
+            "--init-token",
+            "--free",
+            "--label",
+            "line-ca",
+            "--so-pin",
+            "so-9876",
+            "--pin",
+            pin,
+        ],
+    );
+    assert!(ok, "{out}");
+    // The key is made by another tool (OpenSC), as a factory would.
+    let (ok, out) = run(
+        "pkcs11-tool",
+        &[
+            "--module",
+            module,
+            "--login",
+            "--pin",
+            pin,
+            "--keypairgen",
+            "--key-type",
+            "EC:prime256v1",
+            "--label",
+            "issuing",
+            "--id",
+            "01",
+        ],
+    );
+    assert!(ok, "{out}");
+
+    let station = d.join("station").display().to_string();
+    let uri = format!("pkcs11:token=line-ca;object=issuing?module-path={module}");
+    let bin = env!("CARGO_BIN_EXE_commissioner");
+    let (ok, out) = run(
+        bin,
+        &[
+            "--station",
+            &station,
+            "ca",
+            "init",
+            "--issuing-key-uri",
+            &uri,
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("key: pkcs11:token=line-ca"), "{out}");
+    assert!(!d.join("station/ca/issuing.key.pem").exists());
+
+    let (ok, out) = run(bin, &["--station", &station, "demo"]);
+    assert!(ok && out.starts_with("PASS"), "{out}");
+    let journal = Journal::open(&d.join("station/journal.sqlite")).expect("journal");
+    let cert = &journal.certificates_for_session(1).expect("certs")[0];
+    std::fs::write(d.join("unit.pem"), &cert.pem).expect("write");
+    sh(
+        d,
+        "openssl verify -x509_strict -purpose sslclient -CAfile station/ca/root.pem \
+         -untrusted station/ca/issuing.pem unit.pem",
+    );
+}
