@@ -25,6 +25,9 @@ pub enum LabCommand {
     Up,
     /// Stop the lab broker and responder.
     Down,
+    /// Publish a fresh CRL of the registry to the running lab broker and make it reload
+    /// (SIGHUP); run it after `ca revoke`.
+    Reload,
     /// Run the provisioning responder in the foreground (used by `lab up`).
     #[command(hide = true)]
     Responder,
@@ -43,6 +46,7 @@ pub fn run(dir: &Path, cmd: LabCommand) -> CmdResult {
         }
         LabCommand::Up => up(dir),
         LabCommand::Down => down(dir),
+        LabCommand::Reload => reload(dir),
         LabCommand::Responder => responder(dir),
     }
 }
@@ -110,6 +114,20 @@ fn up(dir: &Path) -> CmdResult {
     println!(
         "stop with:  commissioner --station {} lab down",
         dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reload(dir: &Path) -> CmdResult {
+    let station = Station::open(dir)?;
+    let files = LabFiles::new(&station);
+    let pid = alive(&files.broker_pid).ok_or(LabError::NotRunning)?;
+    let ca = station.unlock_ca(&passphrase()?)?;
+    let crl = lab::write_lab_crl(&station, &ca, &files)?;
+    lab::signal_reload(pid)?;
+    println!(
+        "lab broker reloaded with CRL #{} ({} revoked certificate(s))",
+        crl.number, crl.revoked
     );
     Ok(ExitCode::SUCCESS)
 }

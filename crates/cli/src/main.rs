@@ -1,6 +1,9 @@
 //! `commissioner`: the headless station. The same pipeline as the desktop app, for scripts, CI
 //! and MES integration.
 
+mod bench;
+mod ca;
+mod ca_setup;
 mod journal;
 mod lab;
 mod run;
@@ -51,6 +54,10 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// The unit already holds an active certificate: replace it (the old one becomes
+        /// superseded once the new one is proven).
+        #[arg(long)]
+        recommission: bool,
     },
     /// List serial ports with their USB identity.
     Ports {
@@ -72,6 +79,11 @@ enum Command {
     Journal {
         #[command(subcommand)]
         command: journal::JournalCommand,
+    },
+    /// The factory CA: init, import, revoke, CRL, certificate registry, benchmark.
+    Ca {
+        #[command(subcommand)]
+        command: ca::CaCommand,
     },
     /// The lab: a lab station, and a real mosquitto with TLS and ACLs plus a responder.
     Lab {
@@ -99,7 +111,8 @@ fn main() -> ExitCode {
             baud,
             operator,
             json,
-        } => run::commission(&station, &port, baud, &operator, json),
+            recommission,
+        } => run::commission(&station, &port, baud, &operator, json, recommission),
         Command::Ports { json } => run::ports(json),
         Command::Sim {
             device_id,
@@ -108,6 +121,7 @@ fn main() -> ExitCode {
         } => run::sim(device_id, fault.as_deref(), link),
         Command::Lab { command } => lab::run(&station, command),
         Command::Journal { command } => journal::run(&station, command),
+        Command::Ca { command } => ca::run(&station, command),
     };
     match result {
         Ok(code) => code,

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use commissioner_core::clock::{Clock, SystemClock};
 use commissioner_core::error::{Coded, ErrorInfo};
 use commissioner_core::lab::Lab;
-use commissioner_core::pipeline::{self, CommissionRequest, ProgressEvent, Report, StepStatus};
+use commissioner_core::pipeline::{
+    self, CommissionOptions, CommissionRequest, ProgressEvent, Report, StepStatus,
+};
 use commissioner_core::pki::UnlockedCa;
 use commissioner_core::station::{init_lab_station, passphrase_from_env, Station};
 use commissioner_devsim::{Fault, SimConfig, SimDevice};
@@ -81,13 +83,20 @@ fn open_station(dir: &Path) -> Result<(Station, UnlockedCa), ErrorInfo> {
     Ok((station, ca))
 }
 
-pub fn commission(dir: &Path, port: &str, baud: u32, operator: &str, json: bool) -> CmdResult {
+pub fn commission(
+    dir: &Path,
+    port: &str,
+    baud: u32,
+    operator: &str,
+    json: bool,
+    recommission: bool,
+) -> CmdResult {
     let (station, ca) = open_station(dir)?;
     eprintln!(
         "commissioning the unit on {port} (station {})",
         station.config.station_id
     );
-    let report = pipeline::commission(
+    let report = pipeline::commission_opts(
         &station,
         &ca,
         &CommissionRequest {
@@ -95,6 +104,8 @@ pub fn commission(dir: &Path, port: &str, baud: u32, operator: &str, json: bool)
             baud,
             operator,
         },
+        CommissionOptions { recommission },
+        &SystemClock,
         &mut print_progress,
     );
     finish(&report, json)

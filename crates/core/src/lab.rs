@@ -15,12 +15,16 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use thiserror::Error;
 
 use crate::error::Coded;
+
+mod crl;
 use crate::mqtt::responder::{Responder, ResponderConfig};
 use crate::mqtt::tls::{client_config, ClientIdentity};
 use crate::mqtt::MqttError;
+use crate::pki::admin::AdminError;
 use crate::pki::issue::{Subject, Usage};
 use crate::pki::{PkiError, UnlockedCa};
 use crate::station::{BrokerProfile, Station, StationError};
+pub use crl::{signal_reload, write_lab_crl};
 
 /// Certificate identity (CN, hence MQTT user name) of the provisioning backend.
 pub const BACKEND_IDENTITY: &str = "commissioner-backend";
@@ -47,6 +51,8 @@ pub enum LabError {
     Mqtt(#[from] MqttError),
     #[error(transparent)]
     Station(#[from] StationError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }
 
 impl Coded for LabError {
@@ -59,6 +65,7 @@ impl Coded for LabError {
             LabError::Pki(e) => e.code(),
             LabError::Mqtt(e) => e.code(),
             LabError::Station(e) => e.code(),
+            LabError::Admin(e) => e.code(),
         }
     }
 }
@@ -74,6 +81,8 @@ pub struct LabFiles {
     pub broker_key: PathBuf,
     pub backend_cert: PathBuf,
     pub backend_key: PathBuf,
+    /// The CRL mosquitto loads (`crlfile`); refreshed by `commissioner lab reload`.
+    pub crl: PathBuf,
     pub log: PathBuf,
     pub broker_pid: PathBuf,
     pub responder_pid: PathBuf,
@@ -90,6 +99,7 @@ impl LabFiles {
             broker_key: dir.join("broker.key"),
             backend_cert: dir.join("backend.pem"),
             backend_key: dir.join("backend.key"),
+            crl: dir.join("crl.pem"),
             log: dir.join("mosquitto.log"),
             broker_pid: dir.join("mosquitto.pid"),
             responder_pid: dir.join("responder.pid"),
@@ -188,6 +198,9 @@ pub fn prepare(station: &mut Station, ca: &UnlockedCa, port: u16) -> Result<LabF
              pattern readwrite provisioning/%u/#\n"
         ),
     )?;
+    // mosquitto refuses to start when `crlfile` names a missing file, and refuses every client
+    // once the CRL's nextUpdate has passed: always start from a fresh CRL of the registry.
+    write_lab_crl(station, ca, &files)?;
     write(&files.config, &mosquitto_config(&files, port))?;
 
     station.config.broker = Some(BrokerProfile {
@@ -220,6 +233,7 @@ fn mosquitto_config(files: &LabFiles, port: u16) -> String {
          cafile {cafile}\n\
          certfile {cert}\n\
          keyfile {key}\n\
+         crlfile {crl}\n\
          require_certificate true\n\
          use_identity_as_username true\n",
         log = files.log.display(),
@@ -227,6 +241,7 @@ fn mosquitto_config(files: &LabFiles, port: u16) -> String {
         cafile = files.cafile.display(),
         cert = files.broker_cert.display(),
         key = files.broker_key.display(),
+        crl = files.crl.display(),
     )
 }
 
@@ -352,6 +367,17 @@ impl Lab {
 
     pub fn files(&self) -> &LabFiles {
         &self.files
+    }
+
+    /// Publishes a fresh CRL of the registry to this broker and makes it load it.
+    pub fn reload_crl(
+        &self,
+        station: &Station,
+        ca: &UnlockedCa,
+    ) -> Result<crate::pki::revoke::Crl, LabError> {
+        let crl = write_lab_crl(station, ca, &self.files)?;
+        signal_reload(self.broker.id())?;
+        Ok(crl)
     }
 }
 

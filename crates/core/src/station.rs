@@ -28,16 +28,54 @@ pub struct StationConfig {
     pub broker: Option<BrokerProfile>,
 }
 
-/// How device certificates are issued.
+/// How device certificates are issued. Every field but `validity_days` has a default, so an
+/// older station.toml keeps working.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IssuancePolicy {
     pub validity_days: i64,
+    /// Key types a unit's CSR may carry: `ecdsa-p256`, `ecdsa-p384`, `ed25519`, `rsa-2048`,
+    /// `rsa-3072`, `rsa-4096` (an RSA entry allows that size and larger).
+    #[serde(default = "default_allowed_keys")]
+    pub allowed_keys: Vec<String>,
+    /// Subject O of device certificates; the station's organisation if absent.
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// Subject OU of device certificates.
+    #[serde(default)]
+    pub organizational_unit: Option<String>,
+    /// Most certificates this station may sign in any hour, so that a stolen station cannot
+    /// mint without limit.
+    #[serde(default = "default_max_per_hour")]
+    pub max_per_hour: u32,
+    /// Whether the station may generate a unit's key itself when the unit cannot; every such
+    /// certificate is marked `host` in the journal.
+    #[serde(default)]
+    pub allow_host_generated_key: bool,
+    /// How long a CRL is valid; the broker refuses every client once it has expired.
+    #[serde(default = "default_crl_validity_days")]
+    pub crl_validity_days: i64,
+}
+
+fn default_allowed_keys() -> Vec<String> {
+    vec!["ecdsa-p256".into()]
+}
+fn default_max_per_hour() -> u32 {
+    600
+}
+fn default_crl_validity_days() -> i64 {
+    7
 }
 
 impl Default for IssuancePolicy {
     fn default() -> Self {
         Self {
             validity_days: 5 * 365,
+            allowed_keys: default_allowed_keys(),
+            organization: None,
+            organizational_unit: None,
+            max_per_hour: default_max_per_hour(),
+            allow_host_generated_key: false,
+            crl_validity_days: default_crl_validity_days(),
         }
     }
 }
@@ -221,19 +259,36 @@ pub fn init_lab_station(dir: &Path, passphrase: &str) -> Result<Station, Station
         path: dir.display().to_string(),
         source,
     })?;
-    let organization = "Commissioner Lab".to_owned();
+    let organization = "Commissioner Lab";
     ca::create_lab_ca(
         &dir.join("ca"),
-        &organization,
+        organization,
         passphrase,
         time::OffsetDateTime::now_utc(),
     )?;
+    create_station(dir, organization, true)
+}
+
+/// Writes `station.toml` and an empty journal for a station whose CA is set up separately
+/// (`commissioner ca init` / `ca import`).
+pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Station, StationError> {
+    if Station::config_path(dir).exists() {
+        return Err(StationError::Exists(dir.display().to_string()));
+    }
+    fs::create_dir_all(dir).map_err(|source| StationError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let prefix = if lab { "lab" } else { "station" };
     let station = Station {
         dir: dir.to_owned(),
         config: StationConfig {
-            station_id: format!("lab-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
-            organization,
-            lab: true,
+            station_id: format!(
+                "{prefix}-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            organization: organization.to_owned(),
+            lab,
             policy: IssuancePolicy::default(),
             broker: None,
         },

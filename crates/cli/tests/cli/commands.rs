@@ -3,9 +3,9 @@ use std::process::{Command, Output};
 
 use commissioner_core::journal::{Journal, SessionResult};
 
-const PASSPHRASE: &str = "cli-test-passphrase";
+pub const PASSPHRASE: &str = "cli-test-passphrase";
 
-fn commissioner(station: &Path, args: &[&str]) -> Output {
+pub fn commissioner(station: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_commissioner"))
         .arg("--station")
         .arg(station)
@@ -15,7 +15,7 @@ fn commissioner(station: &Path, args: &[&str]) -> Output {
         .expect("run commissioner")
 }
 
-fn text(out: &Output) -> String {
+pub fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -23,7 +23,10 @@ pub const ZERO_HASH: &str = "000000000000000000000000000000000000000000000000000
 pub(super) const SESSION_COLS: &str = "id, started_at, ended_at, station_id, operator, port, \
      device_id, model, firmware, result, error_code, error_message, work_order, failed_step";
 const STEP_COLS: &str = "session_id, id, name, started_at, ended_at, outcome, error_code, detail";
-const CERT_COLS: &str = "session_id, serial, device_id, sha256, not_before, not_after, pem";
+// Status, revocation time and reason change after the session; status changes are chain
+// entries of their own.
+const CERT_COLS: &str =
+    "session_id, serial, device_id, sha256, not_before, not_after, pem, issued_at, key_origin";
 const LOG_COLS: &str = "session_id, id, at, line";
 
 /// The newest entry of the chain.

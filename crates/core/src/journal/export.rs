@@ -220,7 +220,7 @@ impl<W: Write> Write for HashingWriter<W> {
 
 /// Where rows go: CSV or JSON Lines, hashed as written.
 enum Sink {
-    Csv(csv::Writer<HashingWriter<BufWriter<fs::File>>>),
+    Csv(Box<csv::Writer<HashingWriter<BufWriter<fs::File>>>>),
     Jsonl(HashingWriter<BufWriter<fs::File>>),
 }
 
@@ -231,7 +231,7 @@ impl Sink {
             hasher: Sha256::new(),
         };
         match format {
-            ExportFormat::Csv => Sink::Csv(csv::Writer::from_writer(w)),
+            ExportFormat::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(w))),
             ExportFormat::Jsonl => Sink::Jsonl(w),
         }
     }

@@ -13,8 +13,11 @@ pub mod chain;
 pub mod export;
 pub mod generate;
 pub mod query;
+mod registry;
 mod schema;
 mod write;
+
+pub use registry::{CertFilter, CertStatus, KeyOrigin, RegistryEntry};
 
 use std::path::Path;
 
@@ -37,6 +40,8 @@ pub enum JournalError {
     },
     #[error("the journal refused a write; nothing was lost, but this attempt cannot be recorded")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("no certificate with serial {0} in this station's registry")]
+    UnknownCertificate(String),
     #[error("the journal at {path} was written by a newer Commissioner (schema {found}, this build knows {known})")]
     TooNew {
         path: String,
@@ -51,6 +56,7 @@ impl Coded for JournalError {
             JournalError::Open { .. } => "journal.open_failed",
             JournalError::Sqlite(_) => "journal.write_failed",
             JournalError::TooNew { .. } => "journal.too_new",
+            JournalError::UnknownCertificate(_) => "registry.unknown_serial",
         }
     }
 }

@@ -124,4 +124,25 @@ CREATE TABLE chain (
 );
 CREATE INDEX chain_ref ON chain (kind, ref);
 "#,
+    // 3: The certificate registry (issue 4): when each certificate was issued (the hourly quota
+    // counts these), where its key was generated, its revocation, and the CRLs signed so far
+    // (their numbers must only grow). Self-contained: it touches nothing added by other entries.
+    r#"
+ALTER TABLE certificates ADD COLUMN issued_at TEXT;
+ALTER TABLE certificates ADD COLUMN key_origin TEXT NOT NULL DEFAULT 'device'
+    CHECK (key_origin IN ('device', 'host'));
+ALTER TABLE certificates ADD COLUMN revoked_at TEXT;
+ALTER TABLE certificates ADD COLUMN revocation_reason TEXT;
+UPDATE certificates SET issued_at = not_before WHERE issued_at IS NULL;
+CREATE INDEX certificates_issued ON certificates (issued_at);
+CREATE INDEX certificates_status ON certificates (status);
+
+CREATE TABLE crls (
+    number        INTEGER PRIMARY KEY,
+    this_update   TEXT NOT NULL,
+    next_update   TEXT NOT NULL,
+    revoked_count INTEGER NOT NULL,
+    sha256        TEXT NOT NULL
+);
+"#,
 ];

@@ -17,6 +17,22 @@ pub struct Interrupted {
     pub unconfirmed_serials: Vec<String>,
 }
 
+/// Chains a certificate's new status. Every status change goes through here, inside the
+/// transaction that makes it.
+pub(super) fn chain_status(
+    conn: &rusqlite::Connection,
+    serial: &str,
+    status: &str,
+) -> Result<ChainHead, JournalError> {
+    chain::append(
+        conn,
+        "certificate_status",
+        serial,
+        &chain::status_content_hash(serial, status),
+        &ts(OffsetDateTime::now_utc()),
+    )
+}
+
 impl Journal {
     /// Closes sessions left `running` by a previous process as interrupted, seals them, and
     /// names the certificates they issued that were never confirmed. Call once at start, before
@@ -119,36 +135,20 @@ impl Journal {
         Ok(())
     }
 
-    /// Records an issued certificate (status `issued`) and chains that status.
+    /// Records a certificate whose key the unit generated; see [`Journal::record_issued`].
     pub fn record_certificate(
         &self,
         session_id: i64,
         device_id: &str,
         cert: &IssuedCert,
     ) -> Result<(), JournalError> {
-        self.immediate(|conn| {
-            conn.execute(
-                "INSERT INTO certificates (serial, session_id, device_id, sha256, not_before, not_after, pem, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'issued')",
-                params![
-                    cert.serial,
-                    session_id,
-                    device_id,
-                    cert.fingerprint,
-                    ts(cert.not_before),
-                    ts(cert.not_after),
-                    cert.pem
-                ],
-            )?;
-            chain::append(
-                conn,
-                "certificate_status",
-                &cert.serial,
-                &chain::status_content_hash(&cert.serial, "issued"),
-                &ts(OffsetDateTime::now_utc()),
-            )?;
-            Ok(())
-        })
+        self.record_issued(
+            session_id,
+            device_id,
+            cert,
+            cert.not_before + crate::pki::issue::BACKDATE,
+            super::KeyOrigin::Device,
+        )
     }
 
     /// Changes a certificate's status and chains the change.
@@ -159,13 +159,7 @@ impl Journal {
                 params![serial, status],
             )?;
             if changed > 0 {
-                chain::append(
-                    conn,
-                    "certificate_status",
-                    serial,
-                    &chain::status_content_hash(serial, status),
-                    &ts(OffsetDateTime::now_utc()),
-                )?;
+                chain_status(conn, serial, status)?;
             }
             Ok(())
         })

@@ -131,6 +131,21 @@ pub(crate) fn classify(err: &ConnectionError, addr: &str) -> MqttError {
             other => MqttError::Connection(other.to_string()),
         };
     }
+    // rumqttc's packet reader keeps only the text of an I/O error, so an alert that arrives
+    // while reading CONNACK (mosquitto refusing a revoked certificate) is known by its text.
+    let text = err.to_string();
+    if let Some(alert) = text.split("received fatal alert: ").nth(1) {
+        let name: String = alert
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        return match name.as_str() {
+            "CertificateRevoked" => MqttError::CertificateRevoked,
+            "UnknownCA" => MqttError::UntrustedClientCa,
+            "CertificateRequired" => MqttError::CertificateRequired,
+            _ => MqttError::TlsAlert(name),
+        };
+    }
     match err {
         ConnectionError::Io(io) | ConnectionError::Tls(rumqttc::TlsError::Io(io))
             if matches!(

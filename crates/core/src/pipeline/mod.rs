@@ -13,12 +13,12 @@ use crate::clock::{Clock, SystemClock};
 use crate::device::protocol::{Hello, Lifecycle, Slot};
 use crate::device::{open_serial, SerialDriver, Timeouts};
 use crate::error::{Coded, ErrorInfo};
-use crate::journal::{Journal, NewSession, StepRecord};
+use crate::journal::{Journal, KeyOrigin, NewSession, StepRecord};
 use crate::mqtt::handshake::{self, HandshakeSpec};
 use crate::mqtt::signer::DeviceSigningKey;
 use crate::mqtt::tls::{client_config, install_crypto_provider, ClientIdentity};
-use crate::pki::issue::{Subject, Usage};
-use crate::pki::{csr, fingerprint, pop, IssuedCert, UnlockedCa};
+use crate::pki::policy::{self, Issuing};
+use crate::pki::{fingerprint, pop, IssuedCert, UnlockedCa};
 use crate::station::{BrokerProfile, Station};
 
 pub use report::{ProgressEvent, Report, SessionResult, StepReport, StepStatus, STEPS};
@@ -29,6 +29,14 @@ pub struct CommissionRequest<'a> {
     pub port: &'a str,
     pub baud: u32,
     pub operator: &'a str,
+}
+
+/// How to commission, beyond which port.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommissionOptions {
+    /// The unit already holds an active certificate and is being re-keyed on purpose: the new
+    /// certificate supersedes the old one once it is proven.
+    pub recommission: bool,
 }
 
 /// Errors that belong to the pipeline itself rather than to a component.
@@ -87,6 +95,25 @@ pub fn commission_with(
     clock: &dyn Clock,
     progress: &mut dyn FnMut(ProgressEvent),
 ) -> Report {
+    commission_opts(
+        station,
+        ca,
+        req,
+        CommissionOptions::default(),
+        clock,
+        progress,
+    )
+}
+
+/// [`commission_with`] with options (recommissioning).
+pub fn commission_opts(
+    station: &Station,
+    ca: &UnlockedCa,
+    req: &CommissionRequest<'_>,
+    opts: CommissionOptions,
+    clock: &dyn Clock,
+    progress: &mut dyn FnMut(ProgressEvent),
+) -> Report {
     install_crypto_provider();
     let started = Instant::now();
     let mut report = Report {
@@ -127,6 +154,7 @@ pub fn commission_with(
         station,
         ca,
         req,
+        opts,
         clock,
         journal: &journal,
         progress,
@@ -161,6 +189,7 @@ struct Run<'a> {
     station: &'a Station,
     ca: &'a UnlockedCa,
     req: &'a CommissionRequest<'a>,
+    opts: CommissionOptions,
     clock: &'a dyn Clock,
     journal: &'a Journal,
     progress: &'a mut dyn FnMut(ProgressEvent),
@@ -174,7 +203,15 @@ impl Run<'_> {
         let hello = self.step("identify", |run| run.identify())?;
         let device_id = hello.device_id.clone();
         let csr_der = self.step("keygen", |run| Ok(run.device()?.keygen()?))?;
-        let validated = self.step("validate_csr", |_| Ok(csr::validate(&csr_der, &device_id)?))?;
+        let validated = self.step("validate_csr", |run| {
+            Ok(policy::validate_csr(
+                run.station,
+                run.journal,
+                &csr_der,
+                &device_id,
+                run.opts.recommission,
+            )?)
+        })?;
         let cert = self.step("issue", |run| run.issue(&validated.spki_der, &device_id))?;
         self.step("write_cert", |run| run.write(&cert))?;
         self.step("prove_possession", |run| {
@@ -184,7 +221,7 @@ impl Run<'_> {
         })?;
         self.step("handshake", |run| run.handshake(&hello, &cert))?;
         self.journal
-            .set_certificate_status(&cert.serial, "active")
+            .activate_certificate(&cert.serial)
             .map_err(|e| e.info())?;
         self.step("lock", |run| {
             let ack = run.device()?.lock()?;
@@ -303,22 +340,20 @@ impl Run<'_> {
     }
 
     fn issue(&mut self, spki_der: &[u8], device_id: &str) -> Result<IssuedCert, ErrorInfo> {
-        let cert = self.ca.issue(
-            spki_der,
-            &Subject {
-                common_name: device_id,
-                organization: &self.station.config.organization,
-                validity_days: self.station.config.policy.validity_days,
-                usage: Usage::Client,
-                alt_names: vec![],
-            },
-            self.clock.now(),
-        )?;
         // Recorded before it goes anywhere near the unit: an issued certificate is never
         // unaccounted for, even if the station dies in the next instant.
-        self.journal
-            .record_certificate(self.report.session_id, device_id, &cert)
-            .map_err(|e| e.info())?;
+        let cert = policy::issue_for_device(
+            Issuing {
+                station: self.station,
+                ca: self.ca,
+                journal: self.journal,
+                session_id: self.report.session_id,
+            },
+            spki_der,
+            device_id,
+            KeyOrigin::Device,
+            self.clock.now(),
+        )?;
         self.report.certificate_serial = Some(cert.serial.clone());
         self.report.fingerprint_sha256 = Some(cert.fingerprint.clone());
         Ok(cert)

@@ -10,11 +10,15 @@ use pkcs8::der::SecretDocument;
 use pkcs8::{EncryptedPrivateKeyInfo, PrivateKeyInfo};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    KeyUsagePurpose, PublicKeyData,
 };
 use time::{Duration, OffsetDateTime};
+use x509_parser::prelude::{FromDer, X509Certificate};
+use zeroize::Zeroizing;
 
 use super::issue::random_serial;
+use super::pkcs11::Pkcs11Key;
+use super::signer::{CaKey, FileKey};
 use super::PkiError;
 
 /// Where the CA's files live inside a station's `ca/` directory.
@@ -24,6 +28,8 @@ pub struct CaPaths {
     pub root_key: PathBuf,
     pub issuing_cert: PathBuf,
     pub issuing_key: PathBuf,
+    /// Instead of `issuing_key`: a `pkcs11:` URI (no PIN) naming the key in a token.
+    pub issuing_key_uri: PathBuf,
     /// Issuing then root: what a broker needs as `cafile` and a unit as its chain.
     pub chain: PathBuf,
 }
@@ -35,6 +41,7 @@ impl CaPaths {
             root_key: ca_dir.join("root.key.pem"),
             issuing_cert: ca_dir.join("issuing.pem"),
             issuing_key: ca_dir.join("issuing.key.pem"),
+            issuing_key_uri: ca_dir.join("issuing.key.uri"),
             chain: ca_dir.join("chain.pem"),
         }
     }
@@ -47,41 +54,20 @@ pub fn create_lab_ca(
     passphrase: &str,
     now: OffsetDateTime,
 ) -> Result<(), PkiError> {
-    if passphrase.is_empty() {
-        return Err(PkiError::NoPassphrase);
-    }
-    fs::create_dir_all(ca_dir).map_err(|source| io_err(ca_dir, source))?;
-    let paths = CaPaths::new(ca_dir);
-
-    let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(PkiError::Issue)?;
-    let mut root = ca_params(organization, "Lab Root CA", 1, now, 20 * 365);
-    root.serial_number = Some(random_serial());
-    let root_cert = root.self_signed(&root_key).map_err(PkiError::Issue)?;
-    let root_issuer = Issuer::new(root, root_key);
-
-    let issuing_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(PkiError::Issue)?;
-    let mut issuing = ca_params(organization, "Lab Issuing CA", 0, now, 10 * 365);
-    issuing.serial_number = Some(random_serial());
-    issuing.use_authority_key_identifier_extension = true;
-    let issuing_cert = issuing
-        .signed_by(&issuing_key, &root_issuer)
-        .map_err(PkiError::Issue)?;
-
-    write(&paths.root_cert, root_cert.pem().as_bytes())?;
-    write(&paths.issuing_cert, issuing_cert.pem().as_bytes())?;
-    write(
-        &paths.chain,
-        format!("{}{}", issuing_cert.pem(), root_cert.pem()).as_bytes(),
-    )?;
-    write_secret(
-        &paths.root_key,
-        &encrypt_key(root_issuer.key(), passphrase)?,
-    )?;
-    write_secret(&paths.issuing_key, &encrypt_key(&issuing_key, passphrase)?)?;
-    Ok(())
+    super::setup::init_ca(
+        ca_dir,
+        &super::setup::InitOptions {
+            organization,
+            passphrase,
+            issuing_key: super::setup::IssuingKey::Generate,
+            root_key_out: None,
+            now,
+        },
+    )
+    .map(|_| ())
 }
 
-fn ca_params(
+pub(crate) fn ca_params(
     organization: &str,
     name: &str,
     path_len: u8,
@@ -97,13 +83,22 @@ fn ca_params(
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.not_before = now - Duration::minutes(5);
     params.not_after = now + Duration::days(days);
+    params.serial_number = Some(random_serial());
     params
 }
 
 /// Encrypts a key pair's PKCS#8 with the passphrase (PBES2: scrypt, AES-256-CBC).
 pub fn encrypt_key(key: &KeyPair, passphrase: &str) -> Result<String, PkiError> {
     let der = zeroize::Zeroizing::new(key.serialize_der());
-    let info = PrivateKeyInfo::try_from(der.as_slice()).map_err(|e| PkiError::CaCorrupt {
+    encrypt_pkcs8(&der, passphrase)
+}
+
+/// Encrypts a plaintext PKCS#8 DER key with the passphrase (PBES2: scrypt, AES-256-CBC).
+pub fn encrypt_pkcs8(der: &[u8], passphrase: &str) -> Result<String, PkiError> {
+    if passphrase.is_empty() {
+        return Err(PkiError::NoPassphrase);
+    }
+    let info = PrivateKeyInfo::try_from(der).map_err(|e| PkiError::CaCorrupt {
         path: "<new key>".into(),
         reason: e.to_string(),
     })?;
@@ -140,7 +135,16 @@ pub fn encrypt_key(key: &KeyPair, passphrase: &str) -> Result<String, PkiError> 
 
 /// Decrypts an encrypted PKCS#8 PEM file into a signing key.
 pub fn decrypt_key(path: &Path, passphrase: &str) -> Result<KeyPair, PkiError> {
-    let pem = fs::read_to_string(path).map_err(|source| io_err(path, source))?;
+    let plain = decrypt_pkcs8(path, passphrase)?;
+    KeyPair::try_from(plain.as_slice()).map_err(|e| PkiError::CaCorrupt {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Decrypts an encrypted PKCS#8 PEM file; the plaintext DER is wiped when dropped.
+pub fn decrypt_pkcs8(path: &Path, passphrase: &str) -> Result<Zeroizing<Vec<u8>>, PkiError> {
+    let pem = Zeroizing::new(fs::read_to_string(path).map_err(|source| io_err(path, source))?);
     let corrupt = |reason: String| PkiError::CaCorrupt {
         path: path.display().to_string(),
         reason,
@@ -156,12 +160,12 @@ pub fn decrypt_key(path: &Path, passphrase: &str) -> Result<KeyPair, PkiError> {
     let plain = enc
         .decrypt(passphrase.as_bytes())
         .map_err(|_| PkiError::BadPassphrase)?;
-    KeyPair::try_from(plain.as_bytes()).map_err(|e| corrupt(e.to_string()))
+    Ok(Zeroizing::new(plain.as_bytes().to_vec()))
 }
 
 /// The issuing CA with its key decrypted in memory, ready to sign.
 pub struct UnlockedCa {
-    pub(crate) issuer: Issuer<'static, KeyPair>,
+    pub(crate) issuer: Issuer<'static, CaKey>,
     issuing_der: Vec<u8>,
     root_der: Vec<u8>,
     pub(crate) paths: CaPaths,
@@ -177,18 +181,35 @@ impl fmt::Debug for UnlockedCa {
 }
 
 impl UnlockedCa {
-    /// Reads the chain and decrypts the issuing key.
+    /// Reads the chain and unlocks the issuing key: decrypts the file key with the
+    /// passphrase, or logs in to the PKCS#11 token with it as the user PIN.
     pub fn unlock(ca_dir: &Path, passphrase: &str) -> Result<Self, PkiError> {
         let paths = CaPaths::new(ca_dir);
-        if !paths.issuing_cert.exists() || !paths.issuing_key.exists() {
+        let has_key = paths.issuing_key.exists() || paths.issuing_key_uri.exists();
+        if !paths.issuing_cert.exists() || !has_key {
             return Err(PkiError::CaMissing(ca_dir.display().to_string()));
         }
         if passphrase.is_empty() {
             return Err(PkiError::NoPassphrase);
         }
+        let key = if paths.issuing_key_uri.exists() {
+            let uri = fs::read_to_string(&paths.issuing_key_uri)
+                .map_err(|source| io_err(&paths.issuing_key_uri, source))?;
+            CaKey::Pkcs11(Pkcs11Key::open(uri.trim(), passphrase)?)
+        } else {
+            CaKey::File(FileKey::from_pkcs8(&decrypt_pkcs8(
+                &paths.issuing_key,
+                passphrase,
+            )?)?)
+        };
+        Self::from_parts(paths, key)
+    }
+
+    /// An unlocked CA from its files and a key already opened; checks they belong together.
+    pub fn from_parts(paths: CaPaths, key: CaKey) -> Result<Self, PkiError> {
         let issuing_der = read_cert_der(&paths.issuing_cert)?;
         let root_der = read_cert_der(&paths.root_cert)?;
-        let key = decrypt_key(&paths.issuing_key, passphrase)?;
+        check_key_matches(&issuing_der, &key, &paths.issuing_cert)?;
         let issuer =
             Issuer::from_ca_cert_der(&issuing_der.as_slice().into(), key).map_err(|e| {
                 PkiError::CaCorrupt {
@@ -204,6 +225,11 @@ impl UnlockedCa {
         })
     }
 
+    /// Where the issuing key lives (file or PKCS#11 URI), for the operator.
+    pub fn key_location(&self) -> String {
+        self.issuer.key().location()
+    }
+
     pub fn issuing_der(&self) -> &[u8] {
         &self.issuing_der
     }
@@ -215,6 +241,17 @@ impl UnlockedCa {
     pub fn paths(&self) -> &CaPaths {
         &self.paths
     }
+}
+
+/// Refuses a key whose public half is not the one in the certificate: signing with it would
+/// produce certificates nobody can verify.
+pub fn check_key_matches(cert_der: &[u8], key: &CaKey, path: &Path) -> Result<(), PkiError> {
+    let (_, cert) =
+        X509Certificate::from_der(cert_der).map_err(|e| PkiError::CertMalformed(e.to_string()))?;
+    if cert.public_key().subject_public_key.data.as_ref() != key.der_bytes() {
+        return Err(PkiError::KeyMismatch(path.display().to_string()));
+    }
+    Ok(())
 }
 
 /// Reads the first certificate of a PEM file as DER.
@@ -230,7 +267,7 @@ pub fn read_cert_der(path: &Path) -> Result<Vec<u8>, PkiError> {
     })
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), PkiError> {
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), PkiError> {
     fs::write(path, bytes).map_err(|source| io_err(path, source))
 }
 
@@ -249,7 +286,7 @@ pub(crate) fn write_secret(path: &Path, text: &str) -> Result<(), PkiError> {
         .map_err(|source| io_err(path, source))
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> PkiError {
+pub(crate) fn io_err(path: &Path, source: std::io::Error) -> PkiError {
     PkiError::Io {
         path: path.display().to_string(),
         source,

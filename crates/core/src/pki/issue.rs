@@ -8,6 +8,11 @@ use rcgen::{
 use time::{Duration, OffsetDateTime};
 
 use super::{fingerprint, PkiError, UnlockedCa};
+use crate::station::IssuancePolicy;
+
+/// How far `notBefore` is set before the moment of issue, so that a unit whose clock runs a
+/// little behind still accepts its certificate.
+pub const BACKDATE: Duration = Duration::minutes(5);
 
 /// A certificate just issued.
 #[derive(Debug, Clone)]
@@ -55,23 +60,68 @@ impl UnlockedCa {
         subject: &Subject<'_>,
         now: OffsetDateTime,
     ) -> Result<IssuedCert, PkiError> {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, subject.organization);
+        dn.push(DnType::CommonName, subject.common_name);
+        self.sign_leaf(
+            spki_der,
+            dn,
+            subject.validity_days,
+            subject.usage,
+            &subject.alt_names,
+            now,
+        )
+    }
+
+    /// Issues a unit's client certificate under the station's policy: CN = device id, O and
+    /// OU from the profile, the profile's validity.
+    pub fn issue_device(
+        &self,
+        spki_der: &[u8],
+        device_id: &str,
+        policy: &IssuancePolicy,
+        station_organization: &str,
+        now: OffsetDateTime,
+    ) -> Result<IssuedCert, PkiError> {
+        let mut dn = DistinguishedName::new();
+        dn.push(
+            DnType::OrganizationName,
+            policy
+                .organization
+                .as_deref()
+                .unwrap_or(station_organization),
+        );
+        if let Some(ou) = &policy.organizational_unit {
+            dn.push(DnType::OrganizationalUnitName, ou.as_str());
+        }
+        dn.push(DnType::CommonName, device_id);
+        self.sign_leaf(spki_der, dn, policy.validity_days, Usage::Client, &[], now)
+    }
+
+    fn sign_leaf(
+        &self,
+        spki_der: &[u8],
+        dn: DistinguishedName,
+        validity_days: i64,
+        usage: Usage,
+        alt_names: &[SanType],
+        now: OffsetDateTime,
+    ) -> Result<IssuedCert, PkiError> {
         let public_key = SubjectPublicKeyInfo::from_der(spki_der).map_err(PkiError::Issue)?;
         let serial = random_serial();
         let mut params = CertificateParams::default();
         params.serial_number = Some(serial.clone());
-        params.not_before = now - Duration::minutes(5);
-        params.not_after = now + Duration::days(subject.validity_days);
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::OrganizationName, subject.organization);
-        dn.push(DnType::CommonName, subject.common_name);
+        params.not_before = now - BACKDATE;
+        params.not_after = now + Duration::days(validity_days);
         params.distinguished_name = dn;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![match subject.usage {
+        params.extended_key_usages = vec![match usage {
             Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
             Usage::Server => ExtendedKeyUsagePurpose::ServerAuth,
         }];
-        params.subject_alt_names = subject.alt_names.clone();
+        params.subject_alt_names = alt_names.to_vec();
+        // AKI from the issuing certificate's SKI; rcgen adds the SKI of the new key itself.
         params.use_authority_key_identifier_extension = true;
 
         let cert = params

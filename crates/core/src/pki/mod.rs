@@ -1,10 +1,16 @@
 //! The factory PKI: the CA on disk (encrypted keys), CSR policy checks, issuance and proof of
 //! possession.
 
+pub mod admin;
 pub mod ca;
 pub mod csr;
 pub mod issue;
+pub mod pkcs11;
+pub mod policy;
 pub mod pop;
+pub mod revoke;
+pub mod setup;
+pub mod signer;
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -57,14 +63,44 @@ pub enum PkiError {
     CsrCnMismatch { expected: String, found: String },
     #[error("the certificate request uses a key type this station does not allow: {0}")]
     CsrKeyType(String),
+    #[error("the certificate request's key is too small for this station's policy: {0}")]
+    CsrKeySize(String),
     #[error("the certificate request asks for a CA certificate; a device never gets one")]
     CsrRequestsCa,
+    #[error("the certificate request carries an extension this station does not accept ({0})")]
+    CsrExtension(String),
+    #[error(
+        "unit {device_id} already holds active certificate {serial}; recommission it to replace it"
+    )]
+    CsrDeviceHasCert { device_id: String, serial: String },
+    #[error("this station has signed {issued} certificates in the last hour, its limit is {limit}: ask the line supervisor")]
+    QuotaExceeded { issued: u64, limit: u32 },
+    #[error(
+        "the station profile does not allow host-generated keys (policy.allow_host_generated_key)"
+    )]
+    HostKeyNotAllowed,
+    #[error("the issuance policy in station.toml is not valid: {0}")]
+    BadPolicy(String),
+    #[error("this CA key is not supported: {0}")]
+    UnsupportedCaKey(String),
+    #[error("the PKCS#11 URI is not usable ({0})")]
+    BadPkcs11Uri(String),
+    #[error("the PKCS#11 token could not {what}: {reason}")]
+    Pkcs11 { what: &'static str, reason: String },
+    #[error("the CA key does not belong to the issuing certificate {0}")]
+    KeyMismatch(String),
+    #[error("a CA already exists in {0}; it is never overwritten")]
+    CaExists(String),
     #[error("issuing the certificate failed")]
     Issue(#[source] rcgen::Error),
     #[error("the unit's proof of possession does not verify against its new certificate")]
     PossessionFailed,
     #[error("the certificate does not parse: {0}")]
     CertMalformed(String),
+    #[error("'{0}' is not a revocation reason (unspecified, key-compromise, affiliation-changed, superseded, cessation-of-operation, privilege-withdrawn)")]
+    BadReason(String),
+    #[error("'{0}' is not a certificate serial (hex, as `commissioner ca list` prints it)")]
+    BadSerial(String),
 }
 
 impl Coded for PkiError {
@@ -79,10 +115,23 @@ impl Coded for PkiError {
             PkiError::CsrBadSignature => "csr.bad_signature",
             PkiError::CsrCnMismatch { .. } => "csr.cn_mismatch",
             PkiError::CsrKeyType(_) => "csr.key_type",
+            PkiError::CsrKeySize(_) => "csr.key_size",
             PkiError::CsrRequestsCa => "csr.ca_requested",
+            PkiError::CsrExtension(_) => "csr.extension_not_allowed",
+            PkiError::CsrDeviceHasCert { .. } => "csr.device_has_active_cert",
+            PkiError::QuotaExceeded { .. } => "policy.quota_exceeded",
+            PkiError::HostKeyNotAllowed => "policy.host_key_not_allowed",
+            PkiError::BadPolicy(_) => "policy.invalid",
+            PkiError::UnsupportedCaKey(_) => "ca.unsupported_key",
+            PkiError::BadPkcs11Uri(_) => "pkcs11.bad_uri",
+            PkiError::Pkcs11 { .. } => "pkcs11.failed",
+            PkiError::KeyMismatch(_) => "ca.key_mismatch",
+            PkiError::CaExists(_) => "ca.exists",
             PkiError::Issue(_) => "pki.issue_failed",
             PkiError::PossessionFailed => "pop.failed",
             PkiError::CertMalformed(_) => "cert.malformed",
+            PkiError::BadReason(_) => "revoke.bad_reason",
+            PkiError::BadSerial(_) => "revoke.bad_serial",
         }
     }
 }

@@ -316,6 +316,13 @@ fn real_commissioning_keeps_the_chain_valid() {
     let v = journal.verify().expect("verify");
     assert!(v.ok(), "{:?}", v.problem);
     assert_eq!(v.sealed_sessions, 1);
+    // Revocation through the registry is a chained status change, not an edit.
+    let serial = report.certificate_serial.clone().expect("serial");
+    journal
+        .revoke(&[serial], "keyCompromise", time::OffsetDateTime::now_utc())
+        .expect("revoke");
+    let v = journal.verify().expect("verify");
+    assert!(v.ok(), "{:?}", v.problem);
     // Tampering with the device log of a real session is seen too.
     sqlite3(
         &s.station.journal_path(),

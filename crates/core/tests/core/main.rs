@@ -1,7 +1,12 @@
 //! Integration tests of the core against real parts: a simulated unit on a pseudo-terminal, a
 //! real mosquitto with generated TLS config and ACLs, a real SQLite file, and `openssl verify`.
 
+mod csr_fixtures;
 mod fixture;
 mod journal;
 mod pipeline;
+mod pkcs11;
 mod pki;
+mod policy;
+mod registry;
+mod revocation;

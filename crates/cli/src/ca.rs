@@ -1,0 +1,299 @@
+//! `commissioner ca`: the factory CA and its certificate registry.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use commissioner_core::error::Coded;
+use commissioner_core::error::ErrorInfo;
+use commissioner_core::journal::{
+    CertFilter, CertStatus, NewSession, RegistryEntry, SessionResult,
+};
+use commissioner_core::pki::admin::{self, AdminError, RevokeTarget};
+use commissioner_core::pki::policy::{self, Issuing};
+use commissioner_core::pki::revoke::Reason;
+use commissioner_core::pki::{cert_pem, IssuedCert};
+use commissioner_core::station::Station;
+
+use crate::run::passphrase;
+use crate::{usage_error, CmdResult};
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create a lab root CA and an issuing CA in the station (creating the station if needed).
+    /// The root key is written once, encrypted: move it offline.
+    Init(crate::ca_setup::InitArgs),
+    /// Import an issuing CA: certificate, root, and its key from PEM, encrypted PKCS#8 or a
+    /// PKCS#11 token. A file key is stored encrypted with the station passphrase.
+    Import(crate::ca_setup::ImportArgs),
+    /// Revoke a certificate by serial, or every certificate of a unit. Takes effect at the
+    /// broker with the next CRL (`ca crl`, or `lab reload` for the lab broker).
+    Revoke {
+        /// Serial as `ca list` or `openssl x509 -serial` prints it.
+        #[arg(
+            long,
+            required_unless_present = "device_id",
+            conflicts_with = "device_id"
+        )]
+        serial: Option<String>,
+        /// Revoke every certificate of this unit that is not revoked yet.
+        #[arg(long)]
+        device_id: Option<String>,
+        /// unspecified, key-compromise, affiliation-changed, superseded,
+        /// cessation-of-operation, privilege-withdrawn.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Write a CRL of every revoked certificate, signed by the issuing CA, for the broker.
+    Crl {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Fallback for a unit that cannot generate its own key: the station generates it and
+    /// writes key, certificate and chain to --out. Only if the profile allows it
+    /// (policy.allow_host_generated_key); the journal marks the certificate `host`.
+    IssueHostKey {
+        #[arg(long)]
+        device_id: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, env = "COMMISSIONER_OPERATOR", default_value = "cli")]
+        operator: String,
+        /// Replace the unit's active certificate.
+        #[arg(long)]
+        recommission: bool,
+    },
+    /// Certificates per second: this station's issuance with a file key next to an
+    /// `openssl x509 -req` loop issuing the same certificates (build with --release).
+    Bench {
+        #[arg(long, default_value_t = 300)]
+        count: usize,
+        /// Also issue with the key in a SoftHSM2 token set up for the run.
+        #[arg(long)]
+        softhsm: bool,
+    },
+    /// List and search issued certificates.
+    List {
+        #[arg(long)]
+        device_id: Option<String>,
+        /// issued, active, revoked or superseded.
+        #[arg(long)]
+        status: Option<String>,
+        /// Serial or SHA-256 fingerprint prefix.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(dir: &Path, cmd: CaCommand) -> CmdResult {
+    match cmd {
+        CaCommand::Init(args) => crate::ca_setup::init(dir, args),
+        CaCommand::Import(args) => crate::ca_setup::import(dir, args),
+        CaCommand::Revoke {
+            serial,
+            device_id,
+            reason,
+        } => revoke(dir, serial.as_deref(), device_id.as_deref(), &reason),
+        CaCommand::Crl { out } => crl(dir, &out),
+        CaCommand::Bench { count, softhsm } => crate::bench::run(count, softhsm),
+        CaCommand::IssueHostKey {
+            device_id,
+            out,
+            operator,
+            recommission,
+        } => issue_host_key(dir, &device_id, &out, &operator, recommission),
+        CaCommand::List {
+            device_id,
+            status,
+            search,
+            json,
+        } => list(
+            dir,
+            device_id.as_deref(),
+            status.as_deref(),
+            search.as_deref(),
+            json,
+        ),
+    }
+}
+
+fn revoke(dir: &Path, serial: Option<&str>, device: Option<&str>, reason: &str) -> CmdResult {
+    let station = Station::open(dir)?;
+    let reason: Reason = reason.parse()?;
+    let target = match (serial, device) {
+        (Some(s), _) => RevokeTarget::Serial(s),
+        (None, Some(d)) => RevokeTarget::Device(d),
+        (None, None) => {
+            return Err(usage_error(
+                "cli.bad_arguments",
+                "give --serial or --device-id",
+            ))
+        }
+    };
+    let journal = station.journal()?;
+    let changed = admin::revoke(&journal, target, reason, time_now())?;
+    for e in &changed {
+        println!("revoked  {}  {}  ({})", e.serial, e.device_id, reason);
+    }
+    if changed.is_empty() {
+        println!("nothing to revoke: already revoked");
+    }
+    println!(
+        "publish it: commissioner ca crl --out FILE, then reload the broker \
+         (the lab broker: commissioner lab reload)"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn crl(dir: &Path, out: &Path) -> CmdResult {
+    let station = Station::open(dir)?;
+    let ca = station.unlock_ca(&passphrase()?)?;
+    let journal = station.journal()?;
+    let crl = admin::write_crl(
+        &ca,
+        &journal,
+        out,
+        time_now(),
+        time::Duration::days(station.config.policy.crl_validity_days),
+    )?;
+    println!(
+        "CRL #{} with {} revoked certificate(s) written to {} (next update {})",
+        crl.number,
+        crl.revoked,
+        out.display(),
+        crl.next_update.date()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(
+    dir: &Path,
+    device_id: Option<&str>,
+    status: Option<&str>,
+    search: Option<&str>,
+    json: bool,
+) -> CmdResult {
+    let station = Station::open(dir)?;
+    let status: Option<CertStatus> = status
+        .map(|s| {
+            s.parse()
+                .map_err(|e: String| usage_error("cli.bad_status", e))
+        })
+        .transpose()?;
+    let rows = station.journal()?.list_certificates(&CertFilter {
+        device_id,
+        status,
+        search,
+    })?;
+    if json {
+        println!("{}", to_json(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<32}  {:<16}  {:<10}  {:<6}  {:<20}  {:<20}  sha-256",
+        "serial", "device id", "status", "key", "not before", "not after"
+    );
+    for r in &rows {
+        println!(
+            "{:<32}  {:<16}  {:<10}  {:<6}  {:<20}  {:<20}  {}",
+            r.serial,
+            r.device_id,
+            r.status,
+            r.key_origin,
+            short(&r.not_before),
+            short(&r.not_after),
+            r.sha256
+        );
+    }
+    eprintln!("{} certificate(s)", rows.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn issue_host_key(
+    dir: &Path,
+    device_id: &str,
+    out: &Path,
+    operator: &str,
+    recommission: bool,
+) -> CmdResult {
+    let station = Station::open(dir)?;
+    let ca = station.unlock_ca(&passphrase()?)?;
+    let journal = station.journal()?;
+    let now = time_now();
+    let session_id = journal.begin_session(&NewSession {
+        station_id: &station.config.station_id,
+        operator,
+        port: "host-key",
+        work_order: None,
+        started_at: now,
+    })?;
+    journal.set_identity(session_id, device_id, "", "")?;
+    let ctx = Issuing {
+        station: &station,
+        ca: &ca,
+        journal: &journal,
+        session_id,
+    };
+    let result =
+        policy::issue_host_key(ctx, device_id, recommission, now).and_then(|(cert, key)| {
+            write_bundle(out, &cert, &key, ca.issuing_der())?;
+            journal.activate_certificate(&cert.serial)?;
+            Ok(cert)
+        });
+    let error = result.as_ref().err().map(|e| e.info());
+    let outcome = if error.is_some() {
+        SessionResult::Fail
+    } else {
+        SessionResult::Pass
+    };
+    journal.finish_session(session_id, outcome, error.as_ref(), time_now())?;
+    let cert = result?;
+    println!(
+        "host-generated key for {device_id}: certificate {} in {}",
+        cert.serial,
+        out.display()
+    );
+    println!("the journal records this certificate as key_origin=host");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_bundle(
+    out: &Path,
+    cert: &IssuedCert,
+    key_pem: &str,
+    issuing_der: &[u8],
+) -> Result<(), AdminError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| AdminError::Io { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let key_path = out.join("device.key.pem");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&key_path)
+        .and_then(|mut f| f.write_all(key_pem.as_bytes()))
+        .map_err(io(&key_path))?;
+    let cert_path = out.join("device.pem");
+    std::fs::write(&cert_path, &cert.pem).map_err(io(&cert_path))?;
+    let chain = out.join("chain.pem");
+    std::fs::write(&chain, cert_pem(issuing_der)).map_err(io(&chain))
+}
+
+fn short(rfc3339: &str) -> &str {
+    rfc3339.get(..19).unwrap_or(rfc3339)
+}
+
+fn to_json(rows: &[RegistryEntry]) -> Result<String, ErrorInfo> {
+    serde_json::to_string_pretty(rows).map_err(|e| usage_error("cli.output", e.to_string()))
+}
+
+fn time_now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}

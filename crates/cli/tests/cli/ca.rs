@@ -1,0 +1,171 @@
+//! `commissioner ca`: the registry, revocation and the CRL as an operator uses them.
+
+use std::process::Command;
+
+use crate::commands::{commissioner, text};
+
+#[test]
+fn list_revoke_and_publish_a_crl() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let out = commissioner(&station, &["demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let out = commissioner(&station, &["ca", "list", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let row = &rows[0];
+    assert_eq!(row["status"], "active");
+    assert_eq!(row["keyOrigin"], "device");
+    let serial = row["serial"].as_str().expect("serial").to_owned();
+    let device = row["deviceId"].as_str().expect("device").to_owned();
+
+    // Search by fingerprint prefix and by device id.
+    let prefix = &row["sha256"].as_str().expect("sha")[..12];
+    let out = commissioner(&station, &["ca", "list", "--search", prefix]);
+    assert!(text(&out).contains(&serial), "{}", text(&out));
+    let out = commissioner(&station, &["ca", "list", "--device-id", "NOBODY", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+
+    let out = commissioner(
+        &station,
+        &[
+            "ca",
+            "revoke",
+            "--device-id",
+            &device,
+            "--reason",
+            "key-compromise",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(&serial), "{}", text(&out));
+    let out = commissioner(&station, &["ca", "list", "--status", "revoked", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(rows[0]["serial"], serial.as_str());
+    assert_eq!(rows[0]["revocationReason"], "key-compromise");
+
+    let out = commissioner(
+        &station,
+        &["ca", "revoke", "--serial", "ZZ", "--reason", "unspecified"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("error[revoke.bad_serial]"),
+        "{}",
+        text(&out)
+    );
+
+    let crl = dir.path().join("crl.pem");
+    let out = commissioner(
+        &station,
+        &["ca", "crl", "--out", crl.to_str().expect("utf8")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let verify = Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(&crl)
+        .arg("-CAfile")
+        .arg(station.join("ca/issuing.pem"))
+        .output()
+        .expect("openssl");
+    let shown = text(&verify);
+    assert!(
+        verify.status.success() && shown.contains("verify OK"),
+        "{shown}"
+    );
+    assert!(shown.contains(&serial), "{shown}");
+}
+
+#[test]
+fn host_generated_key_needs_the_profile_and_is_recorded() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let out = commissioner(&station, &["lab", "init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let bundle = dir.path().join("bundle");
+    let args = [
+        "ca",
+        "issue-host-key",
+        "--device-id",
+        "UNIT-NOKEYGEN",
+        "--out",
+        bundle.to_str().expect("utf8"),
+    ];
+    let out = commissioner(&station, &args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("error[policy.host_key_not_allowed]"),
+        "{}",
+        text(&out)
+    );
+
+    let toml_path = station.join("station.toml");
+    let toml = std::fs::read_to_string(&toml_path).expect("toml");
+    let toml = toml.replace(
+        "allow_host_generated_key = false",
+        "allow_host_generated_key = true",
+    );
+    std::fs::write(&toml_path, toml).expect("toml");
+    let out = commissioner(&station, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    let key = std::fs::read_to_string(bundle.join("device.key.pem")).expect("key");
+    assert!(key.contains("PRIVATE KEY"));
+
+    let out = commissioner(
+        &station,
+        &["ca", "list", "--json", "--device-id", "UNIT-NOKEYGEN"],
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(rows[0]["keyOrigin"], "host");
+    assert_eq!(rows[0]["status"], "active");
+    // The key and certificate belong together and chain to the station's CA.
+    let verify = Command::new("openssl")
+        .args(["verify", "-x509_strict", "-purpose", "sslclient", "-CAfile"])
+        .arg(station.join("ca/root.pem"))
+        .arg("-untrusted")
+        .arg(bundle.join("chain.pem"))
+        .arg(bundle.join("device.pem"))
+        .output()
+        .expect("openssl");
+    assert!(verify.status.success(), "{}", text(&verify));
+    // A second run would overwrite a key: refused, and the unit already has a certificate.
+    let out = commissioner(&station, &args);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn lab_reload_publishes_the_crl_to_the_running_broker() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    assert!(commissioner(&station, &["lab", "init"]).status.success());
+    let out = commissioner(&station, &["lab", "reload"]);
+    assert!(
+        text(&out).contains("error[lab.not_running]"),
+        "{}",
+        text(&out)
+    );
+    let out = commissioner(&station, &["lab", "up"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let conf = std::fs::read_to_string(station.join("lab/mosquitto.conf")).expect("conf");
+    assert!(conf.contains("crlfile"), "{conf}");
+    let out = commissioner(&station, &["lab", "reload"]);
+    let down = commissioner(&station, &["lab", "down"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("CRL #2"), "{}", text(&out));
+    assert!(down.status.success(), "{}", text(&down));
+}
+
+#[test]
+fn ca_bench_runs_every_contestant() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = commissioner(
+        &dir.path().join("unused"),
+        &["ca", "bench", "--count", "3", "--softhsm"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = text(&out);
+    for row in ["in process", "journal row", "openssl x509 -req", "SoftHSM2"] {
+        assert!(shown.contains(row), "{shown}");
+    }
+}

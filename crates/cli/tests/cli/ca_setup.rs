@@ -1,0 +1,236 @@
+//! `ca init` and `ca import` from an operator's point of view: the root key written once and
+//! encrypted, an openssl-made issuing CA imported from plain and encrypted PKCS#8, and units
+//! commissioned with it.
+
+use std::path::Path;
+use std::process::Command;
+
+use commissioner_core::journal::Journal;
+
+use crate::commands::{commissioner, text, PASSPHRASE};
+
+fn sh(dir: &Path, script: &str) {
+    let out = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .expect("sh");
+    assert!(out.status.success(), "{script}\n{}", text(&out));
+}
+
+#[test]
+fn ca_init_writes_the_root_key_once_encrypted_and_commissions() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let out = commissioner(&station, &["ca", "init", "--organization", "Acme Lab"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Move it offline"), "{}", text(&out));
+    let root_key = std::fs::read_to_string(station.join("ca/root.key.pem")).expect("root key");
+    assert!(root_key.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    let issuing_key = std::fs::read_to_string(station.join("ca/issuing.key.pem")).expect("key");
+    assert!(issuing_key.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+
+    let again = commissioner(&station, &["ca", "init"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again).contains("error[ca.exists]"),
+        "{}",
+        text(&again)
+    );
+    // The root key was not rewritten.
+    assert_eq!(
+        std::fs::read_to_string(station.join("ca/root.key.pem")).expect("root key"),
+        root_key
+    );
+
+    let out = commissioner(&station, &["demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// An issuing CA made by openssl, as a factory PKI would hand it over.
+fn openssl_ca(dir: &Path) {
+    sh(
+        dir,
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+           -keyout root.key -out root.pem -days 3650 -subj '/O=Acme/CN=Acme Root' \
+           -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+         openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+           -keyout issuing.key -out issuing.csr -subj '/O=Acme/CN=Acme Issuing'
+         printf 'basicConstraints=critical,CA:TRUE,pathlen:0\\nkeyUsage=critical,keyCertSign,cRLSign\\nsubjectKeyIdentifier=hash\\nauthorityKeyIdentifier=keyid\\n' > ext
+         openssl x509 -req -in issuing.csr -CA root.pem -CAkey root.key -CAcreateserial \
+           -days 1825 -extfile ext -out issuing.pem
+         openssl pkcs8 -topk8 -in issuing.key -v2 aes-256-cbc -passout pass:transport -out issuing.enc.pem",
+    );
+}
+
+#[test]
+fn ca_import_from_plain_and_encrypted_pkcs8_stores_the_key_encrypted() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    openssl_ca(d);
+    let station = d.join("station");
+    let path = |name: &str| d.join(name).display().to_string();
+    let (cert, root) = (path("issuing.pem"), path("root.pem"));
+
+    // A lab station first, so that `demo` runs; its lab CA is replaced by the import.
+    let out = commissioner(&station, &["lab", "init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let args = ["ca", "import", "--cert", &cert, "--root", &root];
+    let plain = path("issuing.key");
+    let out = commissioner(&station, &[&args[..], &["--key", &plain]].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an existing CA is never silently replaced"
+    );
+    assert!(text(&out).contains("error[ca.exists]"), "{}", text(&out));
+
+    let out = commissioner(
+        &station,
+        &[&args[..], &["--key", &plain, "--replace"]].concat(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("shred -u"), "{}", text(&out));
+    let stored = std::fs::read_to_string(station.join("ca/issuing.key.pem")).expect("key");
+    assert!(stored.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+
+    // The same CA from encrypted PKCS#8: the wrong transport passphrase is refused.
+    let enc = path("issuing.enc.pem");
+    let with_pass = |pass: &str| {
+        Command::new(env!("CARGO_BIN_EXE_commissioner"))
+            .arg("--station")
+            .arg(&station)
+            .args(args)
+            .args([
+                "--key",
+                &enc,
+                "--key-passphrase-env",
+                "KEY_PASS",
+                "--replace",
+            ])
+            .env("COMMISSIONER_CA_PASSPHRASE", PASSPHRASE)
+            .env("KEY_PASS", pass)
+            .output()
+            .expect("run")
+    };
+    let out = with_pass("wrong");
+    assert!(
+        text(&out).contains("error[ca.bad_passphrase]"),
+        "{}",
+        text(&out)
+    );
+    let out = with_pass("transport");
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A key that belongs to another certificate is refused.
+    let out = commissioner(
+        &station,
+        &[&args[..], &["--key", &path("root.key"), "--replace"]].concat(),
+    );
+    assert!(
+        text(&out).contains("error[ca.key_mismatch]"),
+        "{}",
+        text(&out)
+    );
+
+    // Units are commissioned under the imported CA, and openssl agrees with the chain.
+    let out = commissioner(&station, &["demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let journal = Journal::open(&station.join("journal.sqlite")).expect("journal");
+    let cert = &journal.certificates_for_session(1).expect("certs")[0];
+    std::fs::write(d.join("unit.pem"), &cert.pem).expect("write");
+    sh(
+        d,
+        "openssl verify -x509_strict -purpose sslclient -CAfile root.pem -untrusted issuing.pem unit.pem",
+    );
+}
+
+#[test]
+fn softhsm_station_commissions_a_unit_end_to_end() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("tokens")).expect("tokens");
+    let conf = d.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            d.join("tokens").display()
+        ),
+    )
+    .expect("conf");
+    let pin = "cli-hsm-pin-4321";
+    let module = "/usr/lib/softhsm/libsofthsm2.so";
+    let run = |program: &str, args: &[&str]| {
+        let out = Command::new(program)
+            .args(args)
+            .env("SOFTHSM2_CONF", &conf)
+            .env("COMMISSIONER_CA_PASSPHRASE", pin)
+            .output()
+            .expect(program);
+        (out.status.success(), text(&out))
+    };
+    let (ok, out) = run(
+        "softhsm2-util",
+        &[
+            "--init-token",
+            "--free",
+            "--label",
+            "line-ca",
+            "--so-pin",
+            "so-9876",
+            "--pin",
+            pin,
+        ],
+    );
+    assert!(ok, "{out}");
+    // The key is made by another tool (OpenSC), as a factory would.
+    let (ok, out) = run(
+        "pkcs11-tool",
+        &[
+            "--module",
+            module,
+            "--login",
+            "--pin",
+            pin,
+            "--keypairgen",
+            "--key-type",
+            "EC:prime256v1",
+            "--label",
+            "issuing",
+            "--id",
+            "01",
+        ],
+    );
+    assert!(ok, "{out}");
+
+    let station = d.join("station").display().to_string();
+    let uri = format!("pkcs11:token=line-ca;object=issuing?module-path={module}");
+    let bin = env!("CARGO_BIN_EXE_commissioner");
+    let (ok, out) = run(
+        bin,
+        &[
+            "--station",
+            &station,
+            "ca",
+            "init",
+            "--issuing-key-uri",
+            &uri,
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("key: pkcs11:token=line-ca"), "{out}");
+    assert!(!d.join("station/ca/issuing.key.pem").exists());
+
+    let (ok, out) = run(bin, &["--station", &station, "demo"]);
+    assert!(ok && out.starts_with("PASS"), "{out}");
+    let journal = Journal::open(&d.join("station/journal.sqlite")).expect("journal");
+    let cert = &journal.certificates_for_session(1).expect("certs")[0];
+    std::fs::write(d.join("unit.pem"), &cert.pem).expect("write");
+    sh(
+        d,
+        "openssl verify -x509_strict -purpose sslclient -CAfile station/ca/root.pem \
+         -untrusted station/ca/issuing.pem unit.pem",
+    );
+}

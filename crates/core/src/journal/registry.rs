@@ -1,0 +1,308 @@
+//! The certificate registry: every certificate the station signed, its status and revocation,
+//! the hourly issuance count, and the CRL sequence.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::write::chain_status;
+use super::{ts, Journal, JournalError};
+use crate::pki::IssuedCert;
+
+/// Life of a certificate in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertStatus {
+    /// Signed, not yet confirmed on the unit (an interrupted session leaves it so).
+    Issued,
+    /// On the unit, proven and used in the handshake.
+    Active,
+    /// On the CRL.
+    Revoked,
+    /// Replaced by a newer active certificate for the same unit.
+    Superseded,
+}
+
+impl CertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertStatus::Issued => "issued",
+            CertStatus::Active => "active",
+            CertStatus::Revoked => "revoked",
+            CertStatus::Superseded => "superseded",
+        }
+    }
+}
+
+impl fmt::Display for CertStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CertStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "issued" => Ok(CertStatus::Issued),
+            "active" => Ok(CertStatus::Active),
+            "revoked" => Ok(CertStatus::Revoked),
+            "superseded" => Ok(CertStatus::Superseded),
+            other => Err(format!(
+                "unknown status '{other}' (issued, active, revoked, superseded)"
+            )),
+        }
+    }
+}
+
+/// Where a unit's key was generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyOrigin {
+    /// On the unit; the key never left it.
+    Device,
+    /// On the station, by a policy decision (`allow_host_generated_key`).
+    Host,
+}
+
+impl KeyOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyOrigin::Device => "device",
+            KeyOrigin::Host => "host",
+        }
+    }
+}
+
+/// A registry row.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryEntry {
+    pub serial: String,
+    pub sha256: String,
+    pub device_id: String,
+    pub session_id: i64,
+    pub issued_at: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub status: CertStatus,
+    pub key_origin: String,
+    pub revoked_at: Option<String>,
+    pub revocation_reason: Option<String>,
+}
+
+/// Which rows to list; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct CertFilter<'a> {
+    pub device_id: Option<&'a str>,
+    pub status: Option<CertStatus>,
+    /// Matches a serial or a SHA-256 fingerprint by prefix (case-insensitive).
+    pub search: Option<&'a str>,
+}
+
+const COLUMNS: &str = "serial, sha256, device_id, session_id, COALESCE(issued_at, not_before),
+     not_before, not_after, status, key_origin, revoked_at, revocation_reason";
+
+fn entry(r: &Row<'_>) -> rusqlite::Result<RegistryEntry> {
+    let status: String = r.get(7)?;
+    Ok(RegistryEntry {
+        serial: r.get(0)?,
+        sha256: r.get(1)?,
+        device_id: r.get(2)?,
+        session_id: r.get(3)?,
+        issued_at: r.get(4)?,
+        not_before: r.get(5)?,
+        not_after: r.get(6)?,
+        status: status.parse().unwrap_or(CertStatus::Issued),
+        key_origin: r.get(8)?,
+        revoked_at: r.get(9)?,
+        revocation_reason: r.get(10)?,
+    })
+}
+
+impl Journal {
+    /// Records a certificate the moment it is signed, with where its key came from.
+    pub fn record_issued(
+        &self,
+        session_id: i64,
+        device_id: &str,
+        cert: &IssuedCert,
+        issued_at: OffsetDateTime,
+        origin: KeyOrigin,
+    ) -> Result<(), JournalError> {
+        self.immediate(|conn| {
+            conn.execute(
+                "INSERT INTO certificates (serial, session_id, device_id, sha256, not_before, not_after,
+                                           pem, status, issued_at, key_origin)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'issued', ?8, ?9)",
+                params![
+                    cert.serial,
+                    session_id,
+                    device_id,
+                    cert.fingerprint,
+                    ts(cert.not_before),
+                    ts(cert.not_after),
+                    cert.pem,
+                    ts(issued_at),
+                    origin.as_str(),
+                ],
+            )?;
+            chain_status(conn, &cert.serial, "issued")?;
+            Ok(())
+        })
+    }
+
+    pub fn list_certificates(
+        &self,
+        filter: &CertFilter<'_>,
+    ) -> Result<Vec<RegistryEntry>, JournalError> {
+        let search = filter.search.map(|s| format!("{}%", s.to_lowercase()));
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM certificates
+             WHERE (?1 IS NULL OR device_id = ?1) AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR lower(serial) LIKE ?3 OR sha256 LIKE ?3)
+             ORDER BY COALESCE(issued_at, not_before), serial"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                filter.device_id,
+                filter.status.map(CertStatus::as_str),
+                search
+            ],
+            entry,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn certificate(&self, serial: &str) -> Result<Option<RegistryEntry>, JournalError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM certificates WHERE serial = ?1"),
+                params![serial.to_uppercase()],
+                entry,
+            )
+            .optional()?)
+    }
+
+    /// The unit's active certificate, if it has one.
+    pub fn active_certificate(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<RegistryEntry>, JournalError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM certificates WHERE device_id = ?1 AND status = 'active'
+                     ORDER BY issued_at DESC LIMIT 1"
+                ),
+                params![device_id],
+                entry,
+            )
+            .optional()?)
+    }
+
+    /// Makes a certificate the unit's active one; its earlier active certificates become
+    /// superseded in the same transaction, so a unit never has two.
+    pub fn activate_certificate(&self, serial: &str) -> Result<(), JournalError> {
+        self.immediate(|conn| {
+            let superseded: Vec<String> = conn
+                .prepare(
+                    "SELECT serial FROM certificates
+                     WHERE status = 'active' AND serial != ?1
+                       AND device_id = (SELECT device_id FROM certificates WHERE serial = ?1)",
+                )?
+                .query_map(params![serial], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for old in &superseded {
+                conn.execute(
+                    "UPDATE certificates SET status = 'superseded' WHERE serial = ?1",
+                    params![old],
+                )?;
+                chain_status(conn, old, "superseded")?;
+            }
+            let changed = conn.execute(
+                "UPDATE certificates SET status = 'active' WHERE serial = ?1 AND status != 'active'",
+                params![serial],
+            )?;
+            if changed > 0 {
+                chain_status(conn, serial, "active")?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Marks certificates revoked. Already revoked ones keep their first revocation.
+    /// Returns the rows that changed.
+    pub fn revoke(
+        &self,
+        serials: &[String],
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> Result<Vec<RegistryEntry>, JournalError> {
+        self.immediate(|conn| {
+            for serial in serials {
+                let changed = conn.execute(
+                    "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3
+                     WHERE serial = ?1 AND status != 'revoked'",
+                    params![serial, ts(at), reason],
+                )?;
+                if changed > 0 {
+                    chain_status(conn, serial, "revoked")?;
+                }
+            }
+            Ok(())
+        })?;
+        let mut out = Vec::new();
+        for serial in serials {
+            if let Some(e) = self.certificate(serial)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Certificates signed at or after `since` (the hourly quota).
+    pub fn issued_since(&self, since: OffsetDateTime) -> Result<u64, JournalError> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM certificates WHERE COALESCE(issued_at, not_before) >= ?1",
+            params![ts(since)],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The number the next CRL must carry: one more than any CRL signed before.
+    pub fn next_crl_number(&self) -> Result<u64, JournalError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(max(number), 0) + 1 FROM crls", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    pub fn record_crl(
+        &self,
+        number: u64,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+        revoked_count: usize,
+        sha256: &str,
+    ) -> Result<(), JournalError> {
+        self.conn.execute(
+            "INSERT INTO crls (number, this_update, next_update, revoked_count, sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                number,
+                ts(this_update),
+                ts(next_update),
+                revoked_count as i64,
+                sha256
+            ],
+        )?;
+        Ok(())
+    }
+}
