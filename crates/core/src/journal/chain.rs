@@ -225,8 +225,10 @@ type Encoded = (i64, Vec<u8>);
 fn encoded_rows<'s>(
     stmt: &'s mut rusqlite::Statement<'_>,
     n: usize,
+    lo: i64,
+    hi: i64,
 ) -> Result<impl Iterator<Item = rusqlite::Result<Encoded>> + 's, JournalError> {
-    Ok(stmt.query_map([], move |r| {
+    Ok(stmt.query_map(params![lo, hi], move |r| {
         let mut b = Vec::with_capacity(128);
         encode_row(r, 1, n, &mut b)?;
         Ok((r.get::<_, i64>(0)?, b))
@@ -261,27 +263,34 @@ fn drain_for<I: Iterator<Item = rusqlite::Result<Encoded>>>(
     }
 }
 
-/// Verifies the whole journal in one pass over each table and one over the chain.
-pub fn verify(conn: &Connection) -> Result<VerifyReport, JournalError> {
-    // Pass 1: content hashes of all sessions, by merge-joining the tables in session order.
-    let mut sessions = conn.prepare(&format!("SELECT {SESSION_COLS} FROM sessions ORDER BY id"))?;
+/// Content hashes of the sessions with `lo <= id < hi`, by merge-joining the tables in
+/// session order; running sessions are counted, not hashed.
+fn content_hashes(
+    conn: &Connection,
+    lo: i64,
+    hi: i64,
+) -> Result<(HashMap<i64, String>, i64), JournalError> {
+    let range = "BETWEEN ?1 AND ?2 - 1";
+    let mut sessions = conn.prepare(&format!(
+        "SELECT {SESSION_COLS} FROM sessions WHERE id {range} ORDER BY id"
+    ))?;
     let mut steps = conn.prepare(&format!(
-        "SELECT {STEP_COLS} FROM steps ORDER BY session_id, id"
+        "SELECT {STEP_COLS} FROM steps WHERE session_id {range} ORDER BY session_id, id"
     ))?;
     let mut certs = conn.prepare(&format!(
-        "SELECT {CERT_COLS} FROM certificates ORDER BY session_id, rowid"
+        "SELECT {CERT_COLS} FROM certificates WHERE session_id {range} ORDER BY session_id, rowid"
     ))?;
     let mut logs = conn.prepare(&format!(
-        "SELECT {LOG_COLS} FROM device_log ORDER BY session_id, id"
+        "SELECT {LOG_COLS} FROM device_log WHERE session_id {range} ORDER BY session_id, id"
     ))?;
-    let mut steps = encoded_rows(&mut steps, column_count(STEP_COLS))?.peekable();
-    let mut certs = encoded_rows(&mut certs, column_count(CERT_COLS))?.peekable();
-    let mut logs = encoded_rows(&mut logs, column_count(LOG_COLS))?.peekable();
+    let mut steps = encoded_rows(&mut steps, column_count(STEP_COLS), lo, hi)?.peekable();
+    let mut certs = encoded_rows(&mut certs, column_count(CERT_COLS), lo, hi)?.peekable();
+    let mut logs = encoded_rows(&mut logs, column_count(LOG_COLS), lo, hi)?.peekable();
 
-    let mut content: HashMap<i64, (String, bool)> = HashMap::new();
+    let mut content = HashMap::new();
     let mut running = 0;
     let n_sessions = column_count(SESSION_COLS);
-    let mut rows = sessions.query([])?;
+    let mut rows = sessions.query(params![lo, hi])?;
     let mut buf = Vec::new();
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
@@ -300,47 +309,55 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, JournalError> {
         if is_running {
             running += 1;
         } else {
-            content.insert(id, (h.finish(), false));
+            content.insert(id, h.finish());
         }
     }
+    Ok((content, running))
+}
 
-    let mut statuses: HashMap<String, String> = conn
-        .prepare("SELECT serial, status FROM certificates")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    // Latest chained status per serial, to compare with the table at the end.
-    let mut chained_status: HashMap<String, String> = HashMap::new();
+/// What the chain walk found, before it is compared with the tables.
+struct Walk {
+    entries: i64,
+    head: ChainHead,
+    /// (seq, session id, content hash) of every session seal, in chain order.
+    seals: Vec<(i64, i64, String)>,
+    /// Latest chained status per certificate serial.
+    statuses: HashMap<String, String>,
+    problems: Vec<ChainProblem>,
+}
 
-    // Pass 2: walk the chain in order.
-    let mut problem: Option<ChainProblem> = None;
-    let mut report_problem = |p: ChainProblem| {
-        if problem.is_none() {
-            problem = Some(p);
-        }
+/// Walks the chain in order: sequence, links, entry hashes, certificate status entries.
+fn walk_chain(
+    conn: &Connection,
+    table_status: &HashMap<String, String>,
+) -> Result<Walk, JournalError> {
+    let mut walk = Walk {
+        entries: 0,
+        head: ChainHead {
+            seq: 0,
+            hash: ZERO_HASH.into(),
+        },
+        seals: Vec::new(),
+        statuses: HashMap::new(),
+        problems: Vec::new(),
     };
     let mut prev: Option<String> = None;
     let mut expected_seq = 1;
-    let mut entries = 0;
-    let mut sealed = 0;
-    let mut last = ChainHead {
-        seq: 0,
-        hash: ZERO_HASH.into(),
-    };
     let mut stmt = conn.prepare(
         "SELECT seq, kind, ref, content_hash, prev_hash, hash, at FROM chain ORDER BY seq",
     )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let seq: i64 = r.get(0)?;
-        let kind: String = r.get(1)?;
-        let reference: String = r.get(2)?;
-        let content_hash: String = r.get(3)?;
-        let prev_hash: String = r.get(4)?;
-        let hash: String = r.get(5)?;
-        let at: String = r.get(6)?;
-        entries += 1;
+        let kind = r.get_ref(1)?.as_str().unwrap_or_default();
+        let reference = r.get_ref(2)?.as_str().unwrap_or_default();
+        let content_hash = r.get_ref(3)?.as_str().unwrap_or_default();
+        let prev_hash = r.get_ref(4)?.as_str().unwrap_or_default();
+        let hash = r.get_ref(5)?.as_str().unwrap_or_default();
+        let at = r.get_ref(6)?.as_str().unwrap_or_default();
+        walk.entries += 1;
         if seq != expected_seq {
-            report_problem(ChainProblem {
+            walk.problems.push(ChainProblem {
                 code: "chain.entry_missing",
                 seq: Some(seq),
                 message: format!(
@@ -350,56 +367,38 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, JournalError> {
             });
         }
         expected_seq = seq + 1;
-        if let Some(p) = &prev {
-            if *p != prev_hash {
-                report_problem(ChainProblem {
-                    code: "chain.link_broken",
-                    seq: Some(seq),
-                    message: format!("entry {seq} does not follow the entry before it: entries were deleted, inserted or reordered"),
-                });
-            }
+        if prev.as_deref().is_some_and(|p| p != prev_hash) {
+            walk.problems.push(ChainProblem {
+                code: "chain.link_broken",
+                seq: Some(seq),
+                message: format!("entry {seq} does not follow the entry before it: entries were deleted, inserted or reordered"),
+            });
         }
-        if entry_hash(&prev_hash, &kind, &reference, &content_hash, &at) != hash {
-            report_problem(ChainProblem {
+        if entry_hash(prev_hash, kind, reference, content_hash, at) != hash {
+            walk.problems.push(ChainProblem {
                 code: "chain.entry_edited",
                 seq: Some(seq),
                 message: format!("chain entry {seq} was edited"),
             });
         }
-        match kind.as_str() {
-            "session" => {
-                sealed += 1;
-                let id: i64 = reference.parse().unwrap_or(-1);
-                match content.get_mut(&id) {
-                    None => report_problem(ChainProblem {
-                        code: "chain.session_deleted",
-                        seq: Some(seq),
-                        message: format!(
-                            "session {id} was deleted (or reopened) after it was recorded"
-                        ),
-                    }),
-                    Some((h, seen)) => {
-                        *seen = true;
-                        if *h != content_hash {
-                            report_problem(ChainProblem {
-                                code: "chain.session_edited",
-                                seq: Some(seq),
-                                message: format!("session {id} (its row, steps, certificates or device log) was edited after it was recorded"),
-                            });
-                        }
-                    }
-                }
-            }
+        match kind {
+            "session" => walk.seals.push((
+                seq,
+                reference.parse().unwrap_or(-1),
+                content_hash.to_owned(),
+            )),
             "certificate_status" => {
-                let status = statuses.get(&reference).cloned();
-                let matched = ["issued", "active", "revoked", "superseded"]
+                let current = table_status.get(reference).map(String::as_str);
+                // The table's status first: it is the answer for most entries.
+                let matched = current
                     .into_iter()
-                    .find(|s| status_content_hash(&reference, s) == content_hash);
+                    .chain(["issued", "active", "revoked", "superseded"])
+                    .find(|s| status_content_hash(reference, s) == content_hash);
                 match matched {
                     Some(s) => {
-                        chained_status.insert(reference.clone(), s.to_owned());
+                        walk.statuses.insert(reference.to_owned(), s.to_owned());
                     }
-                    None => report_problem(ChainProblem {
+                    None => walk.problems.push(ChainProblem {
                         code: "chain.entry_edited",
                         seq: Some(seq),
                         message: format!(
@@ -407,8 +406,8 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, JournalError> {
                         ),
                     }),
                 }
-                if status.is_none() {
-                    report_problem(ChainProblem {
+                if current.is_none() {
+                    walk.problems.push(ChainProblem {
                         code: "chain.certificate_deleted",
                         seq: Some(seq),
                         message: format!(
@@ -419,18 +418,48 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, JournalError> {
             }
             _ => {}
         }
-        prev = Some(hash.clone());
-        last = ChainHead { seq, hash };
+        prev = Some(hash.to_owned());
+        walk.head = ChainHead {
+            seq,
+            hash: hash.to_owned(),
+        };
     }
+    Ok(walk)
+}
 
-    let mut unsealed: Vec<i64> = content
-        .iter()
-        .filter(|(_, (_, seen))| !seen)
-        .map(|(id, _)| *id)
-        .collect();
-    unsealed.sort_unstable();
-    if let Some(id) = unsealed.first() {
-        report_problem(ChainProblem {
+fn certificate_statuses(conn: &Connection) -> Result<HashMap<String, String>, JournalError> {
+    Ok(conn
+        .prepare("SELECT serial, status FROM certificates")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?)
+}
+
+/// Compares the walk with the tables and picks the first problem in chain order.
+fn judge(
+    mut walk: Walk,
+    mut content: HashMap<i64, String>,
+    running: i64,
+    table_status: HashMap<String, String>,
+) -> VerifyReport {
+    let mut problems = std::mem::take(&mut walk.problems);
+    let sealed = walk.seals.len() as i64;
+    for (seq, id, hash) in &walk.seals {
+        match content.remove(id) {
+            None => problems.push(ChainProblem {
+                code: "chain.session_deleted",
+                seq: Some(*seq),
+                message: format!("session {id} was deleted (or reopened) after it was recorded"),
+            }),
+            Some(h) if h != *hash => problems.push(ChainProblem {
+                code: "chain.session_edited",
+                seq: Some(*seq),
+                message: format!("session {id} (its row, steps, certificates or device log) was edited after it was recorded"),
+            }),
+            Some(_) => {}
+        }
+    }
+    if let Some(id) = content.keys().min() {
+        problems.push(ChainProblem {
             code: "chain.session_unrecorded",
             seq: None,
             message: format!(
@@ -438,19 +467,19 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, JournalError> {
             ),
         });
     }
-    let mut serials: Vec<_> = statuses.drain().collect();
+    let mut serials: Vec<_> = table_status.into_iter().collect();
     serials.sort();
     for (serial, status) in serials {
-        match chained_status.get(&serial) {
+        match walk.statuses.get(&serial) {
             Some(s) if *s == status => {}
-            Some(s) => report_problem(ChainProblem {
+            Some(s) => problems.push(ChainProblem {
                 code: "chain.certificate_edited",
                 seq: None,
                 message: format!(
                     "certificate {serial} has status '{status}' but its recorded status is '{s}'"
                 ),
             }),
-            None => report_problem(ChainProblem {
+            None => problems.push(ChainProblem {
                 code: "chain.certificate_unrecorded",
                 seq: None,
                 message: format!(
@@ -459,12 +488,84 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, JournalError> {
             }),
         }
     }
-
-    Ok(VerifyReport {
-        entries,
+    // First in chain order; problems found only at the end (no entry) come last.
+    let problem = problems
+        .into_iter()
+        .enumerate()
+        .min_by_key(|(i, p)| (p.seq.unwrap_or(i64::MAX), *i))
+        .map(|(_, p)| p);
+    VerifyReport {
+        entries: walk.entries,
         sealed_sessions: sealed,
         running_sessions: running,
-        head: last,
+        head: walk.head,
         problem,
-    })
+    }
+}
+
+/// Verifies the whole journal: every session's content against its seal, every link, every
+/// certificate's status. On a file, the session tables are hashed in two halves on two read
+/// connections while this one walks the chain; if that finds anything, the check is repeated
+/// on one connection (one consistent snapshot) before it is reported, so a session sealed
+/// while verify ran cannot raise a false alarm.
+pub fn verify(conn: &Connection) -> Result<VerifyReport, JournalError> {
+    if let Some(path) = conn
+        .path()
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+    {
+        let report = verify_parallel(conn, &path)?;
+        if report.ok() {
+            return Ok(report);
+        }
+    }
+    verify_sequential(conn)
+}
+
+fn verify_sequential(conn: &Connection) -> Result<VerifyReport, JournalError> {
+    let tx = conn.unchecked_transaction()?;
+    let (content, running) = content_hashes(&tx, i64::MIN, i64::MAX)?;
+    let table_status = certificate_statuses(&tx)?;
+    let walk = walk_chain(&tx, &table_status)?;
+    Ok(judge(walk, content, running, table_status))
+}
+
+fn verify_parallel(
+    conn: &Connection,
+    path: &std::path::Path,
+) -> Result<VerifyReport, JournalError> {
+    let max_id: i64 = conn.query_row("SELECT COALESCE(max(id), 0) FROM sessions", [], |r| {
+        r.get(0)
+    })?;
+    let mid = max_id / 2 + 1;
+    let half = |lo: i64, hi: i64| -> Result<(HashMap<i64, String>, i64), JournalError> {
+        let c = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let tx = c.unchecked_transaction()?;
+        content_hashes(&tx, lo, hi)
+    };
+    let (low, high, table_status, walk) = std::thread::scope(|s| {
+        let low = s.spawn(|| half(i64::MIN, mid));
+        let high = s.spawn(|| half(mid, i64::MAX));
+        let table_status = certificate_statuses(conn);
+        let walk = table_status.as_ref().ok().map(|t| walk_chain(conn, t));
+        let join = |h: std::thread::ScopedJoinHandle<
+            '_,
+            Result<(HashMap<i64, String>, i64), JournalError>,
+        >| {
+            h.join()
+                .unwrap_or_else(|_| Err(JournalError::Sqlite(rusqlite::Error::InvalidQuery)))
+        };
+        (join(low), join(high), table_status, walk)
+    });
+    let (mut content, running_low) = low?;
+    let (high, running_high) = high?;
+    content.extend(high);
+    let table_status = table_status?;
+    let walk = walk.unwrap_or_else(|| Err(JournalError::Sqlite(rusqlite::Error::InvalidQuery)))?;
+    Ok(judge(
+        walk,
+        content,
+        running_low + running_high,
+        table_status,
+    ))
 }
