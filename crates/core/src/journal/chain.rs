@@ -265,11 +265,7 @@ fn drain_for<I: Iterator<Item = rusqlite::Result<Encoded>>>(
 
 /// Content hashes of the sessions with `lo <= id < hi`, by merge-joining the tables in
 /// session order; running sessions are counted, not hashed.
-fn content_hashes(
-    conn: &Connection,
-    lo: i64,
-    hi: i64,
-) -> Result<(HashMap<i64, String>, i64), JournalError> {
+fn content_hashes(conn: &Connection, lo: i64, hi: i64) -> Result<Hashed, JournalError> {
     let range = "BETWEEN ?1 AND ?2 - 1";
     let mut sessions = conn.prepare(&format!(
         "SELECT {SESSION_COLS} FROM sessions WHERE id {range} ORDER BY id"
@@ -314,6 +310,9 @@ fn content_hashes(
     }
     Ok((content, running))
 }
+
+/// Content hash per sealed session id, and how many sessions are still running.
+type Hashed = (HashMap<i64, String>, i64);
 
 /// What the chain walk found, before it is compared with the tables.
 struct Walk {
@@ -538,7 +537,7 @@ fn verify_parallel(
         r.get(0)
     })?;
     let mid = max_id / 2 + 1;
-    let half = |lo: i64, hi: i64| -> Result<(HashMap<i64, String>, i64), JournalError> {
+    let half = |lo: i64, hi: i64| -> Result<Hashed, JournalError> {
         let c = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let tx = c.unchecked_transaction()?;
         content_hashes(&tx, lo, hi)
@@ -548,10 +547,7 @@ fn verify_parallel(
         let high = s.spawn(|| half(mid, i64::MAX));
         let table_status = certificate_statuses(conn);
         let walk = table_status.as_ref().ok().map(|t| walk_chain(conn, t));
-        let join = |h: std::thread::ScopedJoinHandle<
-            '_,
-            Result<(HashMap<i64, String>, i64), JournalError>,
-        >| {
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<Hashed, JournalError>>| {
             h.join()
                 .unwrap_or_else(|_| Err(JournalError::Sqlite(rusqlite::Error::InvalidQuery)))
         };
