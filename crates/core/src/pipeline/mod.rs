@@ -1,6 +1,7 @@
 //! The commissioning pipeline: each step a function over the session context, each step's row
 //! written to the journal as it ends, progress reported through a callback.
 
+mod identify;
 mod report;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,6 +22,7 @@ use crate::pki::issue::{Subject, Usage};
 use crate::pki::{csr, fingerprint, pop, IssuedCert, UnlockedCa};
 use crate::station::{BrokerProfile, Station};
 
+pub use identify::{check_hello, MAX_CLOCK_SKEW};
 pub use report::{ProgressEvent, Report, SessionResult, StepReport, StepStatus, STEPS};
 
 /// What to commission and who asks.
@@ -38,6 +40,14 @@ pub enum PipelineError {
     AlreadyCommissioned(Lifecycle),
     #[error("the unit speaks protocol version {0}, this station speaks 1")]
     ProtocolVersion(u32),
+    #[error(
+        "the unit is locked (out of factory mode); recommissioning it needs the authorised unlock"
+    )]
+    Locked,
+    #[error("the unit lacks the '{0}' capability this station needs; check its firmware version")]
+    MissingCapability(String),
+    #[error("the unit's clock reads {device}, {days} days away from the station's; it would reject valid certificates. Check its real-time clock or battery")]
+    DeviceClock { device: String, days: i64 },
     #[error("the {slot} slot read back a different certificate than was written (wrote {expected}, read {found})")]
     ReadBackMismatch {
         slot: &'static str,
@@ -55,6 +65,9 @@ impl Coded for PipelineError {
         match self {
             PipelineError::AlreadyCommissioned(_) => "device.already_commissioned",
             PipelineError::ProtocolVersion(_) => "device.protocol_version",
+            PipelineError::Locked => "device.locked",
+            PipelineError::MissingCapability(_) => "device.missing_capability",
+            PipelineError::DeviceClock { .. } => "device.clock_invalid",
             PipelineError::ReadBackMismatch { .. } => "write.readback_mismatch",
             PipelineError::NotLocked(_) => "device.not_locked",
             PipelineError::BrokerCa { .. } => "station.broker_ca",
@@ -84,6 +97,19 @@ pub fn commission_with(
     station: &Station,
     ca: &UnlockedCa,
     req: &CommissionRequest<'_>,
+    clock: &dyn Clock,
+    progress: &mut dyn FnMut(ProgressEvent),
+) -> Report {
+    commission_with_timeouts(station, ca, req, &Timeouts::default(), clock, progress)
+}
+
+/// [`commission_with`] with the device link's timeouts passed in (short ones for tests, long
+/// ones for slow units).
+pub fn commission_with_timeouts(
+    station: &Station,
+    ca: &UnlockedCa,
+    req: &CommissionRequest<'_>,
+    timeouts: &Timeouts,
     clock: &dyn Clock,
     progress: &mut dyn FnMut(ProgressEvent),
 ) -> Report {
@@ -126,6 +152,7 @@ pub fn commission_with(
         station,
         ca,
         req,
+        timeouts,
         clock,
         journal: &journal,
         progress,
@@ -136,7 +163,10 @@ pub fn commission_with(
     let mut report = run.report;
     report.result = match &outcome {
         Ok(()) => SessionResult::Pass,
-        Err(e) if e.code == "device.unplugged" => SessionResult::Interrupted,
+        // The unit went away; nothing can be concluded about it.
+        Err(e) if matches!(e.code.as_str(), "device.unplugged" | "device.rebooted") => {
+            SessionResult::Interrupted
+        }
         Err(_) => SessionResult::Fail,
     };
     report.error = outcome.err();
@@ -160,6 +190,7 @@ struct Run<'a> {
     station: &'a Station,
     ca: &'a UnlockedCa,
     req: &'a CommissionRequest<'a>,
+    timeouts: &'a Timeouts,
     clock: &'a dyn Clock,
     journal: &'a Journal,
     progress: &'a mut dyn FnMut(ProgressEvent),
@@ -278,7 +309,7 @@ impl Run<'_> {
     }
 
     fn identify(&mut self) -> Result<Hello, ErrorInfo> {
-        let driver = open_serial(self.req.port, self.req.baud, Timeouts::default())?;
+        let driver = open_serial(self.req.port, self.req.baud, self.timeouts.clone())?;
         self.link = Some(Arc::new(Mutex::new(driver)));
         let hello = self.device()?.hello()?;
         self.journal
@@ -292,12 +323,7 @@ impl Run<'_> {
         self.report.device_id = Some(hello.device_id.clone());
         self.report.model = Some(hello.model.clone());
         self.report.firmware = Some(hello.fw_version.clone());
-        if hello.protocol != crate::device::protocol::PROTOCOL_VERSION {
-            return Err(PipelineError::ProtocolVersion(hello.protocol).into());
-        }
-        if matches!(hello.state, Lifecycle::Certified | Lifecycle::Locked) {
-            return Err(PipelineError::AlreadyCommissioned(hello.state).into());
-        }
+        check_hello(&hello, self.clock.now())?;
         Ok(hello)
     }
 
@@ -418,6 +444,8 @@ impl Run<'_> {
             Ok(_) => Ok(()),
             // A failed device signature surfaces as a TLS failure; report the device's reason.
             Err(e) => Err(match key.take_error() {
+                // Unplugged or restarted mid-handshake: the session is interrupted, not failed.
+                Some(dev) if dev.is_interruption() => dev.info(),
                 Some(dev) => crate::mqtt::MqttError::DeviceSignature(dev).info(),
                 None => e.info(),
             }),
