@@ -3,6 +3,7 @@
 
 mod lab;
 mod run;
+mod sim;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,9 +34,9 @@ struct Cli {
 enum Command {
     /// Commission a simulated unit end to end against a lab mosquitto, and print the report.
     Demo {
-        /// Inject a fault into the simulated unit (wrong-cn).
+        /// Inject a fault into the simulated unit (see `commissioner sim --help`).
         #[arg(long)]
-        fault: Option<String>,
+        fault: Option<commissioner_devsim::Fault>,
     },
     /// Commission the unit on a serial port.
     Commission {
@@ -56,17 +57,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run a simulated unit on a pseudo-terminal until interrupted.
-    Sim {
-        #[arg(long)]
-        device_id: Option<String>,
-        /// Inject a fault (wrong-cn).
-        #[arg(long)]
-        fault: Option<String>,
-        /// Also make the port reachable at this path (a symlink).
-        #[arg(long)]
-        link: Option<PathBuf>,
-    },
+    /// Run simulated units on pseudo-terminals until interrupted.
+    Sim(sim::SimArgs),
     /// The lab: a lab station, and a real mosquitto with TLS and ACLs plus a responder.
     Lab {
         #[command(subcommand)]
@@ -87,7 +79,7 @@ fn main() -> ExitCode {
         .station
         .unwrap_or_else(commissioner_core::station::Station::default_dir);
     let result = match cli.command {
-        Command::Demo { fault } => run::demo(&station, fault.as_deref()),
+        Command::Demo { fault } => run::demo(&station, fault),
         Command::Commission {
             port,
             baud,
@@ -95,11 +87,7 @@ fn main() -> ExitCode {
             json,
         } => run::commission(&station, &port, baud, &operator, json),
         Command::Ports { json } => run::ports(json),
-        Command::Sim {
-            device_id,
-            fault,
-            link,
-        } => run::sim(device_id, fault.as_deref(), link),
+        Command::Sim(args) => sim::run(args),
         Command::Lab { command } => lab::run(&station, command),
     };
     match result {

@@ -1,7 +1,7 @@
 //! Commissioning commands: demo, commission, ports, sim.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use commissioner_core::clock::{Clock, SystemClock};
@@ -97,7 +97,7 @@ pub fn commission(dir: &Path, port: &str, baud: u32, operator: &str, json: bool)
     finish(&report, json)
 }
 
-pub fn demo(dir: &Path, fault: Option<&str>) -> CmdResult {
+pub fn demo(dir: &Path, fault: Option<Fault>) -> CmdResult {
     let passphrase = passphrase_from_env().unwrap_or_else(|| DEMO_PASSPHRASE.to_owned());
     let mut station = match Station::open(dir) {
         Ok(s) => s,
@@ -121,14 +121,7 @@ pub fn demo(dir: &Path, fault: Option<&str>) -> CmdResult {
         "lab broker: mosquitto on 127.0.0.1:{} (mutual TLS, ACLs)",
         lab.port()
     );
-    let faults = fault
-        .map(|f| {
-            f.parse::<Fault>()
-                .map_err(|e| usage_error("cli.bad_fault", e))
-        })
-        .transpose()?
-        .into_iter()
-        .collect();
+    let faults = fault.into_iter().collect();
     let sim = SimDevice::spawn(SimConfig {
         faults,
         ..SimConfig::default()
@@ -179,35 +172,4 @@ pub fn ports(json: bool) -> CmdResult {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn sim(device_id: Option<String>, fault: Option<&str>, link: Option<PathBuf>) -> CmdResult {
-    let mut cfg = SimConfig::default();
-    if let Some(id) = device_id {
-        cfg.device_id = id;
-    }
-    if let Some(f) = fault {
-        cfg.faults.push(
-            f.parse()
-                .map_err(|e: String| usage_error("cli.bad_fault", e))?,
-        );
-    }
-    let sim = SimDevice::spawn(cfg).map_err(|e| usage_error("sim.start_failed", e.to_string()))?;
-    if let Some(link) = &link {
-        let _ = std::fs::remove_file(link);
-        std::os::unix::fs::symlink(sim.path(), link)
-            .map_err(|e| usage_error("sim.link_failed", format!("{}: {e}", link.display())))?;
-    }
-    println!("simulated unit {} on {}", sim.device_id(), sim.path());
-    if let Some(link) = &link {
-        println!("also reachable as {}", link.display());
-    }
-    println!(
-        "commission it with: commissioner commission --port {}",
-        sim.path()
-    );
-    println!("press Ctrl-C to stop");
-    loop {
-        std::thread::park();
-    }
 }
