@@ -253,10 +253,13 @@ impl<P: Read + Write> Driver<P> {
                 reason: e.to_string(),
             })
         })?;
-        self.port
+        if let Err(e) = self
+            .port
             .write_all(frame::encode(&body).as_bytes())
             .and_then(|()| self.port.flush())
-            .map_err(|e| Miss::Fatal(io_error(name, e)))?;
+        {
+            return Err(Miss::Fatal(self.write_failed(name, e)));
+        }
 
         let deadline = Instant::now() + timeout;
         loop {
@@ -286,6 +289,27 @@ impl<P: Read + Write> Driver<P> {
             if let Err(e) = self.lines.fill_from(&mut self.port) {
                 return Err(Miss::Fatal(io_error(name, e)));
             }
+        }
+    }
+
+    /// Classifies a failed write. Some ports report a vanished device on write only as a
+    /// generic failure (a `tcdrain` error loses its errno), so look closer before calling it
+    /// an I/O error: a device node that is gone, or a read that hangs up, is an unplug.
+    fn write_failed(&mut self, op: &'static str, e: io::Error) -> DeviceError {
+        let err = io_error(op, e);
+        if !matches!(err, DeviceError::Io { .. }) {
+            return err;
+        }
+        if self.path.as_ref().is_some_and(|p| !p.exists()) {
+            return DeviceError::Unplugged { op };
+        }
+        match self
+            .lines
+            .fill_from(&mut self.port)
+            .map_err(|read| io_error(op, read))
+        {
+            Err(gone @ DeviceError::Unplugged { .. }) => gone,
+            _ => err,
         }
     }
 
