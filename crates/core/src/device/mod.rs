@@ -6,6 +6,7 @@ pub mod frame;
 pub mod protocol;
 #[cfg(test)]
 mod tests;
+pub mod watch;
 
 use std::time::Duration;
 
