@@ -52,10 +52,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List serial ports with their USB identity.
+    /// List serial ports with their USB identity and, from the station profile, their model.
     Ports {
         #[arg(long)]
         json: bool,
+        /// Keep watching and print a line (or a JSON object) per plug and unplug.
+        #[arg(long)]
+        watch: bool,
     },
     /// Run simulated units on pseudo-terminals until interrupted.
     Sim(sim::SimArgs),
@@ -86,7 +89,7 @@ fn main() -> ExitCode {
             operator,
             json,
         } => run::commission(&station, &port, baud, &operator, json),
-        Command::Ports { json } => run::ports(json),
+        Command::Ports { json, watch } => run::ports(&station, json, watch),
         Command::Sim(args) => sim::run(args),
         Command::Lab { command } => lab::run(&station, command),
     };

@@ -1,3 +1,4 @@
 //! The `commissioner` binary as a technician or a script runs it.
 
 mod commands;
+mod sim;
