@@ -21,7 +21,7 @@ use super::DeviceError;
 
 /// Per-operation timeouts, and how often an idempotent operation is sent before giving up.
 /// Keygen and flash writes are slow on real parts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     pub hello: Duration,
     pub keygen: Duration,

@@ -1,23 +1,21 @@
 //! The commissioning pipeline: each step a function over the session context, each step's row
 //! written to the journal as it ends, progress reported through a callback.
 
+mod connect;
 mod identify;
 mod report;
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rustls_pki_types::CertificateDer;
 use thiserror::Error;
 
 use crate::clock::{Clock, SystemClock};
-use crate::device::protocol::{Hello, Lifecycle, Slot};
+use crate::device::protocol::{DeviceConfig, Hello, Lifecycle, Slot};
 use crate::device::{open_serial, SerialDriver, Timeouts};
 use crate::error::{Coded, ErrorInfo};
 use crate::journal::{Journal, NewSession, StepRecord};
-use crate::mqtt::handshake::{self, HandshakeSpec};
-use crate::mqtt::signer::DeviceSigningKey;
-use crate::mqtt::tls::{client_config, install_crypto_provider, ClientIdentity};
+use crate::mqtt::tls::install_crypto_provider;
 use crate::pki::issue::{Subject, Usage};
 use crate::pki::{csr, fingerprint, pop, IssuedCert, UnlockedCa};
 use crate::station::{BrokerProfile, Station};
@@ -206,7 +204,7 @@ impl Run<'_> {
         let csr_der = self.step("keygen", |run| Ok(run.device()?.keygen()?))?;
         let validated = self.step("validate_csr", |_| Ok(csr::validate(&csr_der, &device_id)?))?;
         let cert = self.step("issue", |run| run.issue(&validated.spki_der, &device_id))?;
-        self.step("write_cert", |run| run.write(&cert))?;
+        self.step("write_cert", |run| run.write(&cert, &hello))?;
         self.step("prove_possession", |run| {
             let nonce: [u8; 32] = rand::random();
             let sig = run.device()?.challenge(&nonce)?;
@@ -309,7 +307,7 @@ impl Run<'_> {
     }
 
     fn identify(&mut self) -> Result<Hello, ErrorInfo> {
-        let driver = open_serial(self.req.port, self.req.baud, self.timeouts.clone())?;
+        let driver = open_serial(self.req.port, self.req.baud, *self.timeouts)?;
         self.link = Some(Arc::new(Mutex::new(driver)));
         let hello = self.device()?.hello()?;
         self.journal
@@ -349,7 +347,7 @@ impl Run<'_> {
         Ok(cert)
     }
 
-    fn write(&mut self, cert: &IssuedCert) -> Result<(), ErrorInfo> {
+    fn write(&mut self, cert: &IssuedCert, hello: &Hello) -> Result<(), ErrorInfo> {
         let broker_ca = self.broker_trust_anchors()?;
         let slots: [(Slot, &'static str, &[u8]); 3] = [
             (Slot::Device, "device", &cert.der),
@@ -374,82 +372,18 @@ impl Run<'_> {
                 .into());
             }
         }
+        // Units that keep broker settings get the ones the handshake is about to prove.
+        if hello.caps.iter().any(|c| c == "set_config") {
+            let broker = self.station.broker()?;
+            let id = &hello.device_id;
+            device.set_config(&DeviceConfig {
+                broker_host: broker.host.clone(),
+                broker_port: broker.port,
+                request_topic: BrokerProfile::topic(&broker.request_topic, id),
+                response_topic: BrokerProfile::topic(&broker.response_topic, id),
+            })?;
+        }
         Ok(())
-    }
-
-    fn broker_trust_anchors(&self) -> Result<Vec<Vec<u8>>, ErrorInfo> {
-        let broker = self.station.broker()?;
-        let path = self.station.resolve(&broker.server_ca);
-        let pem = std::fs::read(&path).map_err(|e| PipelineError::BrokerCa {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let ders: Vec<Vec<u8>> = rustls_pemfile::certs(&mut pem.as_slice())
-            .filter_map(Result::ok)
-            .map(|c| c.to_vec())
-            .collect();
-        if ders.is_empty() {
-            return Err(PipelineError::BrokerCa {
-                path: path.display().to_string(),
-                reason: "no certificate in file".into(),
-            }
-            .into());
-        }
-        Ok(ders)
-    }
-
-    fn handshake(&mut self, hello: &Hello, cert: &IssuedCert) -> Result<(), ErrorInfo> {
-        let broker: BrokerProfile = self.station.broker()?.clone();
-        let anchors = self.broker_trust_anchors()?;
-        let link = self.link.clone().ok_or_else(|| ErrorInfo {
-            code: "device.not_open".into(),
-            message: "the serial port is not open".into(),
-            detail: None,
-        })?;
-        let key = DeviceSigningKey::new(link);
-        let tls = client_config(
-            &anchors,
-            ClientIdentity::Remote {
-                chain: vec![
-                    CertificateDer::from(cert.der.clone()),
-                    CertificateDer::from(self.ca.issuing_der().to_vec()),
-                ],
-                key: Arc::new(key.clone()),
-            },
-        )?;
-        let id = &hello.device_id;
-        let spec = HandshakeSpec {
-            host: broker.host.clone(),
-            port: broker.port,
-            client_id: id.clone(),
-            request_topic: BrokerProfile::topic(&broker.request_topic, id),
-            response_topic: BrokerProfile::topic(&broker.response_topic, id),
-            user_properties: vec![
-                ("deviceType".into(), hello.model.clone()),
-                ("firmwareVersion".into(), hello.fw_version.clone()),
-                ("stationId".into(), self.station.config.station_id.clone()),
-            ],
-            payload: serde_json::json!({
-                "deviceId": id,
-                "model": hello.model,
-                "firmwareVersion": hello.fw_version,
-                "certificateSerial": cert.serial,
-                "stationId": self.station.config.station_id,
-            })
-            .to_string()
-            .into_bytes(),
-            timeout: Duration::from_secs(broker.timeout_secs),
-        };
-        match handshake::run(&spec, tls) {
-            Ok(_) => Ok(()),
-            // A failed device signature surfaces as a TLS failure; report the device's reason.
-            Err(e) => Err(match key.take_error() {
-                // Unplugged or restarted mid-handshake: the session is interrupted, not failed.
-                Some(dev) if dev.is_interruption() => dev.info(),
-                Some(dev) => crate::mqtt::MqttError::DeviceSignature(dev).info(),
-                None => e.info(),
-            }),
-        }
     }
 }
 
