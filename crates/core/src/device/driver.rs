@@ -193,6 +193,13 @@ impl<P: Read + Write> Driver<P> {
         Ok(())
     }
 
+    /// Stores a host-generated P-256 key (PKCS#8 DER) on the unit. Only where the station's
+    /// policy allows it; the unit must announce `inject_key`.
+    pub fn inject_key(&mut self, pkcs8_der: &[u8]) -> Result<LockAck, DeviceError> {
+        let key = B64.encode(pkcs8_der);
+        self.call(Op::InjectKey { key }, self.timeouts.keygen)
+    }
+
     /// First half of the authorised unlock: the unit's fresh nonce.
     pub fn unlock_begin(&mut self) -> Result<Vec<u8>, DeviceError> {
         let res: UnlockNonce = self.call(Op::UnlockBegin, self.timeouts.other)?;

@@ -137,3 +137,30 @@ fn only_the_factory_ca_unlocks_a_locked_unit() {
     assert_eq!(driver.unlock(&sig).expect("unlock").state, Lifecycle::Keyed);
     driver.keygen().expect("keygen allowed again");
 }
+
+#[test]
+fn an_injected_key_is_the_one_the_unit_signs_with() {
+    let sim = SimDevice::spawn(SimConfig::default()).expect("sim");
+    let mut driver = open(&sim);
+    driver.hello().expect("hello");
+    let host_key = KeyPair::generate().expect("key");
+    let ack = driver
+        .inject_key(&host_key.serialize_der())
+        .expect("inject");
+    assert_eq!(ack.state, Lifecycle::Keyed);
+    let nonce = [9u8; 16];
+    let sig = driver.challenge(&nonce).expect("challenge");
+    aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
+        host_key.public_key_raw(),
+    )
+    .verify(
+        &commissioner_core::device::protocol::pop_message(&nonce),
+        &sig,
+    )
+    .expect("signed with the injected key");
+
+    let p384 = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).expect("key");
+    let err = driver.inject_key(&p384.serialize_der()).expect_err("p-384");
+    assert!(err.to_string().contains("unsupported"), "{err}");
+}
