@@ -17,34 +17,9 @@ use super::protocol::{
     CertDigest, DeviceConfig, Hello, Keygen, LockAck, Op, Request, Response, Signature, Slot,
     UnlockNonce, WriteAck, BOOT_EVENT, PROTOCOL_VERSION,
 };
+// Re-exported so that `device::driver::Timeouts`, its first home, keeps working.
+pub use super::timeouts::Timeouts;
 use super::DeviceError;
-
-/// Per-operation timeouts, and how often an idempotent operation is sent before giving up.
-/// Keygen and flash writes are slow on real parts.
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    pub hello: Duration,
-    pub keygen: Duration,
-    pub write: Duration,
-    pub sign: Duration,
-    pub other: Duration,
-    /// Sends of an idempotent request (hello, read_cert, challenge, sign_tls13, set_config)
-    /// before its timeout or damage counts; at least 1.
-    pub attempts: u32,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            hello: Duration::from_secs(2),
-            keygen: Duration::from_secs(20),
-            write: Duration::from_secs(5),
-            sign: Duration::from_secs(5),
-            other: Duration::from_secs(5),
-            attempts: 3,
-        }
-    }
-}
 
 /// Frame overhead the chunker reserves: marker, JSON keys, slot name, numbers, CRC, newline.
 const WRITE_FRAME_OVERHEAD: usize = 128;

@@ -6,6 +6,7 @@ pub mod frame;
 pub mod protocol;
 #[cfg(test)]
 mod tests;
+mod timeouts;
 pub mod watch;
 
 use std::time::Duration;
@@ -14,7 +15,8 @@ use thiserror::Error;
 
 use crate::error::Coded;
 
-pub use driver::{Driver, Timeouts};
+pub use driver::Driver;
+pub use timeouts::Timeouts;
 
 /// A driver over a real serial port (or a pseudo-terminal that looks like one).
 pub type SerialDriver = Driver<Box<dyn serialport::SerialPort>>;
