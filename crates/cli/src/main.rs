@@ -7,6 +7,7 @@ mod ca_setup;
 mod journal;
 mod lab;
 mod run;
+mod sim;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,9 +38,9 @@ struct Cli {
 enum Command {
     /// Commission a simulated unit end to end against a lab mosquitto, and print the report.
     Demo {
-        /// Inject a fault into the simulated unit (wrong-cn).
+        /// Inject a fault into the simulated unit (see `commissioner sim --help`).
         #[arg(long)]
-        fault: Option<String>,
+        fault: Option<commissioner_devsim::Fault>,
     },
     /// Commission the unit on a serial port.
     Commission {
@@ -59,22 +60,16 @@ enum Command {
         #[arg(long)]
         recommission: bool,
     },
-    /// List serial ports with their USB identity.
+    /// List serial ports with their USB identity and, from the station profile, their model.
     Ports {
         #[arg(long)]
         json: bool,
+        /// Keep watching and print a line (or a JSON object) per plug and unplug.
+        #[arg(long)]
+        watch: bool,
     },
-    /// Run a simulated unit on a pseudo-terminal until interrupted.
-    Sim {
-        #[arg(long)]
-        device_id: Option<String>,
-        /// Inject a fault (wrong-cn).
-        #[arg(long)]
-        fault: Option<String>,
-        /// Also make the port reachable at this path (a symlink).
-        #[arg(long)]
-        link: Option<PathBuf>,
-    },
+    /// Run simulated units on pseudo-terminals until interrupted.
+    Sim(sim::SimArgs),
     /// The journal: list, verify, export, verify an export, recover, archive.
     Journal {
         #[command(subcommand)]
@@ -105,7 +100,7 @@ fn main() -> ExitCode {
         .station
         .unwrap_or_else(commissioner_core::station::Station::default_dir);
     let result = match cli.command {
-        Command::Demo { fault } => run::demo(&station, fault.as_deref()),
+        Command::Demo { fault } => run::demo(&station, fault),
         Command::Commission {
             port,
             baud,
@@ -113,12 +108,8 @@ fn main() -> ExitCode {
             json,
             recommission,
         } => run::commission(&station, &port, baud, &operator, json, recommission),
-        Command::Ports { json } => run::ports(json),
-        Command::Sim {
-            device_id,
-            fault,
-            link,
-        } => run::sim(device_id, fault.as_deref(), link),
+        Command::Ports { json, watch } => run::ports(&station, json, watch),
+        Command::Sim(args) => sim::run(args),
         Command::Lab { command } => lab::run(&station, command),
         Command::Journal { command } => journal::run(&station, command),
         Command::Ca { command } => ca::run(&station, command),

@@ -1,10 +1,14 @@
 //! Commissioning commands: demo, commission, ports, sim.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use commissioner_core::clock::{Clock, SystemClock};
+use commissioner_core::device::discovery::PortInfo;
+use commissioner_core::device::watch::{model_for, ModelFilter, PortEvent, PortWatcher};
 use commissioner_core::error::{Coded, ErrorInfo};
 use commissioner_core::lab::Lab;
 use commissioner_core::pipeline::{
@@ -104,14 +108,17 @@ pub fn commission(
             baud,
             operator,
         },
-        CommissionOptions { recommission },
+        CommissionOptions {
+            recommission,
+            ..CommissionOptions::default()
+        },
         &SystemClock,
         &mut print_progress,
     );
     finish(&report, json)
 }
 
-pub fn demo(dir: &Path, fault: Option<&str>) -> CmdResult {
+pub fn demo(dir: &Path, fault: Option<Fault>) -> CmdResult {
     let passphrase = passphrase_from_env().unwrap_or_else(|| DEMO_PASSPHRASE.to_owned());
     let mut station = match Station::open(dir) {
         Ok(s) => s,
@@ -135,14 +142,7 @@ pub fn demo(dir: &Path, fault: Option<&str>) -> CmdResult {
         "lab broker: mosquitto on 127.0.0.1:{} (mutual TLS, ACLs)",
         lab.port()
     );
-    let faults = fault
-        .map(|f| {
-            f.parse::<Fault>()
-                .map_err(|e| usage_error("cli.bad_fault", e))
-        })
-        .transpose()?
-        .into_iter()
-        .collect();
+    let faults = fault.into_iter().collect();
     let sim = SimDevice::spawn(SimConfig {
         faults,
         ..SimConfig::default()
@@ -165,12 +165,47 @@ pub fn demo(dir: &Path, fault: Option<&str>) -> CmdResult {
     Ok(code)
 }
 
-pub fn ports(json: bool) -> CmdResult {
+/// The station profile's VID:PID filters, when there is a station; listing ports needs none.
+fn model_filters(dir: &Path) -> Vec<ModelFilter> {
+    Station::open(dir)
+        .map(|s| s.config.models)
+        .unwrap_or_default()
+}
+
+fn port_line(p: &PortInfo, model: Option<&str>) -> String {
+    let usb = match (p.vid, p.pid) {
+        (Some(v), Some(pid)) => format!("{v:04x}:{pid:04x}"),
+        _ => "-".into(),
+    };
+    format!(
+        "{:<20} {:<8} {:<10} {:<16} {:<14} {}",
+        p.path,
+        p.kind,
+        usb,
+        p.serial_number.as_deref().unwrap_or("-"),
+        model.unwrap_or("-"),
+        p.product.as_deref().unwrap_or_default()
+    )
+}
+
+pub fn ports(dir: &Path, json: bool, watch: bool) -> CmdResult {
+    let filters = model_filters(dir);
+    if watch {
+        return watch_ports(filters, json);
+    }
     let ports = commissioner_core::device::discovery::list_ports()?;
     if json {
+        // The listing's shape stays that of `PortInfo`, with the profile's model added.
+        let mut listed = Vec::with_capacity(ports.len());
+        for port in &ports {
+            let mut value =
+                serde_json::to_value(port).map_err(|e| usage_error("cli.output", e.to_string()))?;
+            value["model"] = serde_json::json!(model_for(&filters, port));
+            listed.push(value);
+        }
         println!(
             "{}",
-            serde_json::to_string_pretty(&ports)
+            serde_json::to_string_pretty(&listed)
                 .map_err(|e| usage_error("cli.output", e.to_string()))?
         );
         return Ok(ExitCode::SUCCESS);
@@ -178,49 +213,28 @@ pub fn ports(json: bool) -> CmdResult {
     if ports.is_empty() {
         println!("no serial ports found");
     }
-    for p in ports {
-        let usb = match (p.vid, p.pid) {
-            (Some(v), Some(pid)) => format!("{v:04x}:{pid:04x}"),
-            _ => "-".into(),
-        };
-        println!(
-            "{:<20} {:<8} {:<10} {:<16} {}",
-            p.path,
-            p.kind,
-            usb,
-            p.serial_number.unwrap_or_else(|| "-".into()),
-            p.product.unwrap_or_default()
-        );
+    for p in &ports {
+        println!("{}", port_line(p, model_for(&filters, p)));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn sim(device_id: Option<String>, fault: Option<&str>, link: Option<PathBuf>) -> CmdResult {
-    let mut cfg = SimConfig::default();
-    if let Some(id) = device_id {
-        cfg.device_id = id;
-    }
-    if let Some(f) = fault {
-        cfg.faults.push(
-            f.parse()
-                .map_err(|e: String| usage_error("cli.bad_fault", e))?,
-        );
-    }
-    let sim = SimDevice::spawn(cfg).map_err(|e| usage_error("sim.start_failed", e.to_string()))?;
-    if let Some(link) = &link {
-        let _ = std::fs::remove_file(link);
-        std::os::unix::fs::symlink(sim.path(), link)
-            .map_err(|e| usage_error("sim.link_failed", format!("{}: {e}", link.display())))?;
-    }
-    println!("simulated unit {} on {}", sim.device_id(), sim.path());
-    if let Some(link) = &link {
-        println!("also reachable as {}", link.display());
-    }
-    println!(
-        "commission it with: commissioner commission --port {}",
-        sim.path()
-    );
-    println!("press Ctrl-C to stop");
+fn watch_ports(filters: Vec<ModelFilter>, json: bool) -> CmdResult {
+    eprintln!("watching serial ports; press Ctrl-C to stop");
+    let _watcher = PortWatcher::system(Duration::from_millis(300), filters, move |event| {
+        let line = if json {
+            serde_json::to_string(&event).unwrap_or_default()
+        } else {
+            match &event {
+                PortEvent::Plugged { port, model } => {
+                    format!("plugged    {}", port_line(port, model.as_deref()))
+                }
+                PortEvent::Unplugged { path } => format!("unplugged  {path}"),
+            }
+        };
+        println!("{line}");
+    })
+    .map_err(|e| usage_error("ports.watch_failed", e.to_string()))?;
     loop {
         std::thread::park();
     }

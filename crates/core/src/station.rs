@@ -26,6 +26,9 @@ pub struct StationConfig {
     #[serde(default)]
     pub policy: IssuancePolicy,
     pub broker: Option<BrokerProfile>,
+    /// USB VID:PID filters that name the model of the unit behind a port (`[[models]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<crate::device::watch::ModelFilter>,
 }
 
 /// How device certificates are issued. Every field but `validity_days` has a default, so an
@@ -291,6 +294,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             lab,
             policy: IssuancePolicy::default(),
             broker: None,
+            models: Vec::new(),
         },
     };
     station.save()?;
@@ -306,6 +310,7 @@ mod tests {
     fn example_profile_in_assets_parses() {
         let text = include_str!("../../../assets/station.example.toml");
         let config: StationConfig = toml::from_str(text).expect("example parses");
+        assert_eq!(config.models.len(), 2);
         let broker = config.broker.expect("broker profile");
         assert_eq!(broker.port, 8883);
         assert_eq!(

@@ -1,33 +1,43 @@
-//! The unit's behaviour: lifecycle, key store, certificate slots, and injected faults.
+//! The unit's behaviour: lifecycle, key store, certificate slots, and device-side faults.
+//! Free of I/O (apart from the optional store file) so it can be tested frame by frame.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use commissioner_core::device::frame::{self, Line};
 use commissioner_core::device::protocol::{
-    is_tls13_client_cv, pop_message, CertDigest, DeviceFault, Hello, Keygen, Lifecycle, LockAck,
-    Op, Request, Response, Signature, Slot, WriteAck, PROTOCOL_VERSION,
+    is_tls13_client_cv, pop_message, CertDigest, DeviceFault, Hello, Lifecycle, LockAck, Op,
+    Request, Response, Slot, BOOT_EVENT, PROTOCOL_VERSION,
 };
-use rcgen::{
-    CertificateParams, DistinguishedName, DnType, KeyPair, SigningKey, PKCS_ECDSA_P256_SHA256,
-};
+use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// Faults a simulated unit can be told to show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The CSR's subject CN is not the id the unit reports in `hello`.
-    WrongCsrCn,
+use crate::fault::Fault;
+use crate::ops;
+use crate::store::Flash;
+
+/// Device-side delays, as slow parts have them.
+#[derive(Debug, Clone)]
+pub struct Delays {
+    /// Added to every `keygen` (real secure elements take seconds).
+    pub keygen: Duration,
+    /// Added to every `write_cert` chunk (flash programming).
+    pub flash_write: Duration,
+    /// How late every reply is under [`Fault::LateReply`].
+    pub late_reply: Duration,
 }
 
-impl std::str::FromStr for Fault {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "wrong-cn" | "wrong_csr_cn" => Ok(Fault::WrongCsrCn),
-            other => Err(format!("unknown fault '{other}' (known: wrong-cn)")),
+impl Default for Delays {
+    fn default() -> Self {
+        Self {
+            keygen: Duration::ZERO,
+            flash_write: Duration::ZERO,
+            // Longer than the station's default `hello` timeout of 2 s.
+            late_reply: Duration::from_secs(3),
         }
     }
 }
@@ -35,6 +45,7 @@ impl std::str::FromStr for Fault {
 /// Identity and behaviour of a simulated unit.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
+    /// The id of a new unit; a unit loaded from `store` keeps the id it was created with.
     pub device_id: String,
     pub model: String,
     pub hw_rev: String,
@@ -42,6 +53,16 @@ pub struct SimConfig {
     /// Longest frame line the unit accepts, in bytes.
     pub max_frame: usize,
     pub faults: Vec<Fault>,
+    /// File holding the unit's flash (key, slots, lifecycle) across runs; `None` keeps it in
+    /// memory for the life of the simulator.
+    pub store: Option<PathBuf>,
+    /// Paces the unit's output at this many bits per second, like a real UART (8N1: ten bits
+    /// a byte); `None` sends as fast as the pseudo-terminal takes it.
+    pub baud: Option<u32>,
+    pub delays: Delays,
+    /// What the unit's clock reads (Unix seconds), for reproducible transcripts; `None`
+    /// follows the system clock.
+    pub fixed_time: Option<i64>,
 }
 
 impl Default for SimConfig {
@@ -53,23 +74,40 @@ impl Default for SimConfig {
             firmware: "1.4.2".into(),
             max_frame: 512,
             faults: Vec::new(),
+            store: None,
+            baud: None,
+            delays: Delays::default(),
+            fixed_time: None,
         }
     }
 }
 
+/// Capabilities this simulator announces in `hello`.
+pub const CAPS: [&str; 8] = [
+    "keygen:ecdsa-p256",
+    "sign_tls13",
+    "challenge",
+    "clock",
+    "set_config",
+    "reboot",
+    "unlock",
+    "inject_key",
+];
+
 /// The state of one simulated unit.
 #[derive(Debug)]
 pub struct SimDevice {
-    cfg: SimConfig,
-    state: Lifecycle,
-    key: Option<KeyPair>,
-    slots: HashMap<&'static str, Vec<u8>>,
-    partial: HashMap<&'static str, Vec<u8>>,
+    pub(crate) cfg: SimConfig,
+    pub(crate) flash: Flash,
+    pub(crate) partial: HashMap<&'static str, Vec<u8>>,
+    pub(crate) unlock_nonce: Option<Vec<u8>>,
+    booted: Instant,
+    reboot_requested: bool,
     /// Log lines the unit prints between frames.
     pub log: Vec<String>,
 }
 
-fn slot_name(slot: Slot) -> &'static str {
+pub(crate) fn slot_name(slot: Slot) -> &'static str {
     match slot {
         Slot::Device => "device",
         Slot::Chain => "chain",
@@ -77,29 +115,51 @@ fn slot_name(slot: Slot) -> &'static str {
     }
 }
 
-type OpResult = Result<serde_json::Value, DeviceFault>;
+pub(crate) type OpResult = Result<serde_json::Value, DeviceFault>;
 
-fn fault(code: &str, msg: impl Into<String>) -> DeviceFault {
+pub(crate) fn fault(code: &str, msg: impl Into<String>) -> DeviceFault {
     DeviceFault {
         code: code.into(),
         msg: msg.into(),
     }
 }
 
-fn ok<T: Serialize>(v: T) -> OpResult {
+pub(crate) fn ok<T: Serialize>(v: T) -> OpResult {
     serde_json::to_value(v).map_err(|e| fault("internal", e.to_string()))
 }
 
 impl SimDevice {
     pub fn new(cfg: SimConfig) -> Self {
-        Self {
-            cfg,
-            state: Lifecycle::Blank,
-            key: None,
-            slots: HashMap::new(),
-            partial: HashMap::new(),
-            log: Vec::new(),
+        let mut log = Vec::new();
+        let loaded = match cfg.store.as_deref().map(Flash::load).transpose() {
+            Ok(flash) => flash.flatten(),
+            Err(e) => {
+                log.push(format!("flash: store unreadable, starting blank: {e}"));
+                None
+            }
+        };
+        let mut flash = loaded.unwrap_or_else(|| Flash::blank(cfg.device_id.clone()));
+        if cfg.faults.contains(&Fault::Locked) && flash.state != Lifecycle::Locked {
+            // A unit commissioned and locked on some earlier day.
+            flash.key = flash
+                .key
+                .take()
+                .or_else(|| KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).ok());
+            flash.state = Lifecycle::Locked;
         }
+        let mut device = Self {
+            cfg,
+            flash,
+            partial: HashMap::new(),
+            unlock_nonce: None,
+            booted: Instant::now(),
+            reboot_requested: false,
+            log,
+        };
+        if let Err(e) = device.persist() {
+            device.log.push(e.msg);
+        }
+        device
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -107,7 +167,71 @@ impl SimDevice {
     }
 
     pub fn state(&self) -> Lifecycle {
-        self.state
+        self.flash.state
+    }
+
+    pub fn device_id(&self) -> &str {
+        &self.flash.device_id
+    }
+
+    pub(crate) fn has(&self, f: Fault) -> bool {
+        self.cfg.faults.contains(&f)
+    }
+
+    /// Forgets what lives in RAM, as a reset does; flash stays.
+    pub fn reset(&mut self) {
+        self.partial.clear();
+        self.unlock_nonce = None;
+        self.reboot_requested = false;
+        self.booted = Instant::now();
+    }
+
+    /// True once after a `reboot` request was answered: the link layer then resets the unit.
+    pub fn take_reboot_request(&mut self) -> bool {
+        std::mem::take(&mut self.reboot_requested)
+    }
+
+    /// The unsolicited frame a unit sends after every reset: id 0, event `boot`, and what
+    /// `hello` would answer.
+    pub fn boot_event(&self) -> Response {
+        Response {
+            id: 0,
+            ok: true,
+            evt: Some(BOOT_EVENT.into()),
+            res: ok(self.hello()).ok(),
+            err: None,
+        }
+    }
+
+    pub(crate) fn persist(&self) -> Result<(), DeviceFault> {
+        match &self.cfg.store {
+            Some(path) => self
+                .flash
+                .save(path)
+                .map_err(|e| fault("internal", format!("flash: cannot save the key store: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn hello(&self) -> Hello {
+        let time = if self.has(Fault::Clock1970) {
+            self.booted.elapsed().as_secs() as i64
+        } else {
+            self.cfg
+                .fixed_time
+                .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp())
+        };
+        Hello {
+            protocol: PROTOCOL_VERSION,
+            device_id: self.flash.device_id.clone(),
+            model: self.cfg.model.clone(),
+            hw_rev: self.cfg.hw_rev.clone(),
+            fw_version: self.cfg.firmware.clone(),
+            max_frame: self.cfg.max_frame,
+            caps: CAPS.iter().map(|c| (*c).to_owned()).collect(),
+            state: self.flash.state,
+            time: Some(time),
+        }
     }
 
     /// The unit's reaction to one line from the station: a response, or nothing for log
@@ -123,17 +247,19 @@ impl SimDevice {
                 Ok(req) => Some(self.handle(req)),
                 Err(_) if serde_json::from_str::<Response>(body).is_ok() => None,
                 Err(e) => {
-                    let id = serde_json::from_str::<serde_json::Value>(body)
-                        .ok()
-                        .and_then(|v| v.get("id").and_then(|i| i.as_u64()))
-                        .unwrap_or(0) as u32;
-                    let code =
-                        if body.contains("\"op\"") && e.to_string().contains("unknown variant") {
-                            "unknown_op"
-                        } else {
-                            "bad_request"
-                        };
-                    Some(error_response(id, code, &e.to_string()))
+                    let value = serde_json::from_str::<serde_json::Value>(body).ok();
+                    let field = |k: &str| value.as_ref().and_then(|v| v.get(k));
+                    let id = field("id")
+                        .and_then(|i| i.as_u64())
+                        .and_then(|i| u32::try_from(i).ok())
+                        .unwrap_or(0);
+                    // The message names the operation, not the simulator's parser.
+                    match field("op").and_then(|o| o.as_str()) {
+                        Some(op) if e.to_string().contains("unknown variant") => Some(
+                            error_response(id, "unknown_op", &format!("unknown operation '{op}'")),
+                        ),
+                        _ => Some(error_response(id, "bad_request", &e.to_string())),
+                    }
                 }
             },
             Err(e) => Some(error_response(0, "bad_frame", &e.to_string())),
@@ -142,17 +268,18 @@ impl SimDevice {
 
     /// Handles one request and produces its response.
     pub fn handle(&mut self, req: Request) -> Response {
-        let result = self.dispatch(req.op);
-        match result {
+        match self.dispatch(req.op) {
             Ok(res) => Response {
                 id: req.id,
                 ok: true,
+                evt: None,
                 res: Some(res),
                 err: None,
             },
             Err(err) => Response {
                 id: req.id,
                 ok: false,
+                evt: None,
                 res: None,
                 err: Some(err),
             },
@@ -160,30 +287,28 @@ impl SimDevice {
     }
 
     fn dispatch(&mut self, op: Op) -> OpResult {
+        let state = self.flash.state;
         match op {
-            Op::Hello => ok(Hello {
-                protocol: PROTOCOL_VERSION,
-                device_id: self.cfg.device_id.clone(),
-                model: self.cfg.model.clone(),
-                hw_rev: self.cfg.hw_rev.clone(),
-                fw_version: self.cfg.firmware.clone(),
-                max_frame: self.cfg.max_frame,
-                caps: vec![
-                    "keygen:ecdsa-p256".into(),
-                    "sign_tls13".into(),
-                    "challenge".into(),
-                ],
-                state: self.state,
-            }),
-            Op::Keygen { alg } => self.keygen(&alg),
+            Op::Hello { versions } => {
+                if versions.is_some_and(|v| !v.contains(&PROTOCOL_VERSION)) {
+                    return Err(fault(
+                        "unsupported_version",
+                        format!("this unit speaks protocol {PROTOCOL_VERSION} only"),
+                    ));
+                }
+                ok(self.hello())
+            }
+            Op::Keygen { alg } => ops::keygen(self, &alg),
+            Op::InjectKey { key } => ops::inject_key(self, &key),
             Op::WriteCert {
                 slot,
                 offset,
                 total,
                 data,
-            } => self.write_cert(slot, offset, total, &data),
+            } => ops::write_cert(self, slot, offset, total, &data),
             Op::ReadCert { slot } => {
                 let der = self
+                    .flash
                     .slots
                     .get(slot_name(slot))
                     .ok_or_else(|| fault("empty_slot", "nothing stored in this slot"))?;
@@ -199,10 +324,15 @@ impl SimDevice {
                 if !(16..=64).contains(&nonce.len()) {
                     return Err(fault("bad_request", "nonce must be 16 to 64 bytes"));
                 }
+                if self.has(Fault::WrongPopKey) {
+                    let other = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+                        .map_err(|e| fault("internal", e.to_string()))?;
+                    return ops::sign_with(&other, &pop_message(&nonce));
+                }
                 self.sign(&pop_message(&nonce))
             }
             Op::SignTls13 { msg } => {
-                if self.state == Lifecycle::Locked {
+                if state == Lifecycle::Locked {
                     return Err(fault("locked", "sign_tls13 is a factory-mode operation"));
                 }
                 let msg = B64
@@ -216,118 +346,55 @@ impl SimDevice {
                 }
                 self.sign(&msg)
             }
+            Op::SetConfig(config) => ops::set_config(self, config),
             Op::Lock => {
-                if self.state != Lifecycle::Certified {
+                if state != Lifecycle::Certified {
                     return Err(fault(
                         "bad_state",
-                        format!("cannot lock in state {:?}", self.state),
+                        format!("cannot lock in state {state:?}"),
                     ));
                 }
-                self.state = Lifecycle::Locked;
+                self.flash.state = Lifecycle::Locked;
+                self.persist()?;
                 self.log
                     .push("lifecycle: factory mode off, unit locked".into());
-                ok(LockAck { state: self.state })
+                ok(LockAck {
+                    state: Lifecycle::Locked,
+                })
             }
-        }
-    }
-
-    fn keygen(&mut self, alg: &str) -> OpResult {
-        if alg != "ecdsa-p256" {
-            return Err(fault(
-                "unsupported",
-                format!("algorithm {alg} not supported"),
-            ));
-        }
-        if matches!(self.state, Lifecycle::Certified | Lifecycle::Locked) {
-            return Err(fault(
-                "bad_state",
-                format!("keygen not allowed in state {:?}", self.state),
-            ));
-        }
-        self.log.push("keystore: generating ecdsa-p256 key".into());
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
-            .map_err(|e| fault("internal", e.to_string()))?;
-        let cn = if self.cfg.faults.contains(&Fault::WrongCsrCn) {
-            format!("{}-WRONG", self.cfg.device_id)
-        } else {
-            self.cfg.device_id.clone()
-        };
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, cn);
-        params.distinguished_name = dn;
-        let csr = params
-            .serialize_request(&key)
-            .map_err(|e| fault("internal", e.to_string()))?;
-        self.key = Some(key);
-        self.slots.clear();
-        self.state = Lifecycle::Keyed;
-        ok(Keygen {
-            csr: B64.encode(csr.der()),
-        })
-    }
-
-    fn write_cert(&mut self, slot: Slot, offset: usize, total: usize, data: &str) -> OpResult {
-        if self.state == Lifecycle::Locked {
-            return Err(fault(
-                "locked",
-                "certificate slots are read-only after lock",
-            ));
-        }
-        if self.key.is_none() {
-            return Err(fault("bad_state", "no key: run keygen first"));
-        }
-        let chunk = B64
-            .decode(data)
-            .map_err(|_| fault("bad_request", "data is not base64"))?;
-        let name = slot_name(slot);
-        let buf = self.partial.entry(name).or_default();
-        if offset == 0 {
-            buf.clear();
-        }
-        if offset != buf.len() || offset + chunk.len() > total || total > 8192 {
-            buf.clear();
-            return Err(fault("bad_offset", "chunk does not continue the transfer"));
-        }
-        buf.extend_from_slice(&chunk);
-        let received = buf.len();
-        let complete = received == total;
-        if complete {
-            let der = std::mem::take(buf);
-            self.slots.insert(name, der);
-            self.log
-                .push(format!("flash: slot {name} written ({total} bytes)"));
-            if slot == Slot::Device {
-                self.state = Lifecycle::Certified;
+            Op::Reboot => {
+                self.reboot_requested = true;
+                ok(LockAck { state })
             }
+            Op::UnlockBegin => ops::unlock_begin(self),
+            Op::Unlock { sig } => ops::unlock(self, &sig),
         }
-        ok(WriteAck { received, complete })
     }
 
     fn sign(&self, msg: &[u8]) -> OpResult {
+        if self.flash.state == Lifecycle::Blank {
+            return Err(fault("bad_state", "no key: run keygen first"));
+        }
         let key = self
+            .flash
             .key
             .as_ref()
             .ok_or_else(|| fault("bad_state", "no key: run keygen first"))?;
-        let sig = key
-            .sign(msg)
-            .map_err(|e| fault("internal", e.to_string()))?;
-        ok(Signature {
-            sig: B64.encode(sig),
-        })
+        ops::sign_with(key, msg)
     }
 }
 
-fn error_response(id: u32, code: &str, msg: &str) -> Response {
+pub(crate) fn error_response(id: u32, code: &str, msg: &str) -> Response {
     Response {
         id,
         ok: false,
+        evt: None,
         res: None,
         err: Some(fault(code, msg)),
     }
 }
 
-fn hex_sha256(der: &[u8]) -> String {
+pub(crate) fn hex_sha256(der: &[u8]) -> String {
     Sha256::digest(der)
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -1,12 +1,19 @@
 //! A simulated Commissioner reference device (docs/device-protocol.md) on a pseudo-terminal.
 //!
-//! - [`device`]: the unit's state machine and key store, free of I/O, so it can be tested
-//!   frame by frame.
-//! - [`pty`]: runs a device on the master side of a pseudo-terminal on its own thread; the
-//!   station opens the slave path exactly as it would open `/dev/ttyUSB0`.
+//! - [`device`]: the unit's state machine, free of I/O, so it can be tested frame by frame;
+//!   [`ops`] holds the operations that change its flash, [`store`] the optional file that
+//!   keeps that flash across runs.
+//! - [`fault`]: the faults a unit can be told to show.
+//! - [`pty`]: runs a device on the master side of a pseudo-terminal on its own thread, with
+//!   link faults, baud pacing and delays; the station opens the slave path exactly as it
+//!   would open `/dev/ttyUSB0`.
 
 pub mod device;
+pub mod fault;
+pub mod ops;
 pub mod pty;
+pub mod store;
 
-pub use device::{Fault, SimConfig, SimDevice as DeviceState};
+pub use device::{Delays, SimConfig, SimDevice as DeviceState};
+pub use fault::{Fault, UnknownFault};
 pub use pty::{SimDevice, SimError};

@@ -4,3 +4,4 @@ mod ca;
 mod ca_setup;
 mod commands;
 mod crash;
+mod sim;

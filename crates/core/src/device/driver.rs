@@ -1,7 +1,11 @@
 //! The station side of the reference protocol over any byte stream (a serial port in
 //! production, a pseudo-terminal under test).
+//!
+//! Everything here blocks: the driver is meant to run on a thread of its own (or in
+//! `spawn_blocking`), never on an async runtime's worker.
 
 use std::io::{self, Read, Write};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -10,31 +14,12 @@ use serde::de::DeserializeOwned;
 
 use super::frame::{self, Line, LineBuffer};
 use super::protocol::{
-    CertDigest, Hello, Keygen, LockAck, Op, Request, Response, Signature, Slot, WriteAck,
+    CertDigest, DeviceConfig, Hello, Keygen, LockAck, Op, Request, Response, Signature, Slot,
+    UnlockNonce, WriteAck, BOOT_EVENT, PROTOCOL_VERSION,
 };
+// Re-exported so that `device::driver::Timeouts`, its first home, keeps working.
+pub use super::timeouts::Timeouts;
 use super::DeviceError;
-
-/// Per-operation timeouts. Keygen and flash writes are slow on real parts.
-#[derive(Debug, Clone)]
-pub struct Timeouts {
-    pub hello: Duration,
-    pub keygen: Duration,
-    pub write: Duration,
-    pub sign: Duration,
-    pub other: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            hello: Duration::from_secs(2),
-            keygen: Duration::from_secs(20),
-            write: Duration::from_secs(5),
-            sign: Duration::from_secs(5),
-            other: Duration::from_secs(5),
-        }
-    }
-}
 
 /// Frame overhead the chunker reserves: marker, JSON keys, slot name, numbers, CRC, newline.
 const WRITE_FRAME_OVERHEAD: usize = 128;
@@ -42,12 +27,18 @@ const WRITE_FRAME_OVERHEAD: usize = 128;
 /// Drives one unit. Not shared between threads without a lock: the protocol is strictly
 /// request/response on one line.
 pub struct Driver<P> {
-    port: P,
+    pub(super) port: P,
+    /// Device node of the port, checked when a unit goes quiet: a USB adapter that is pulled
+    /// out takes its node with it, even where reads merely time out.
+    path: Option<PathBuf>,
     next_id: u32,
     lines: LineBuffer,
     log: Vec<String>,
     max_frame: usize,
     timeouts: Timeouts,
+    /// Set once `hello` succeeded; from then on a boot announcement means the unit restarted
+    /// under us, and whatever it was doing is lost.
+    identified: bool,
 }
 
 impl<P> std::fmt::Debug for Driver<P> {
@@ -59,18 +50,34 @@ impl<P> std::fmt::Debug for Driver<P> {
     }
 }
 
+/// Why one send of a request did not produce its response.
+enum Miss {
+    /// Worth sending again if the operation allows it.
+    Retry(DeviceError),
+    /// The link is gone or the unit restarted: stop now.
+    Fatal(DeviceError),
+}
+
 impl<P: Read + Write> Driver<P> {
     /// Wraps a port. The port must return from `read` within a short timeout
     /// (`io::ErrorKind::TimedOut` or `WouldBlock`) so that deadlines are honoured.
     pub fn new(port: P, timeouts: Timeouts) -> Self {
         Self {
             port,
+            path: None,
             next_id: 1,
             lines: LineBuffer::default(),
             log: Vec::new(),
             max_frame: 256,
             timeouts,
+            identified: false,
         }
+    }
+
+    /// Remembers the port's device node so that unplugging is noticed even on a quiet line.
+    pub fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.path = Some(path.into());
+        self
     }
 
     /// Device log lines seen since the last call.
@@ -78,33 +85,22 @@ impl<P: Read + Write> Driver<P> {
         std::mem::take(&mut self.log)
     }
 
-    /// `hello`, retried a few times: a unit that is still booting misses the first frames.
+    /// `hello` with version negotiation; retried, since a unit that is still booting misses
+    /// the first frames.
     pub fn hello(&mut self) -> Result<Hello, DeviceError> {
-        let mut last = None;
-        for _ in 0..3 {
-            match self.call::<Hello>(Op::Hello, self.timeouts.hello) {
-                Ok(hello) => {
-                    self.max_frame = hello.max_frame.max(WRITE_FRAME_OVERHEAD + 64);
-                    return Ok(hello);
-                }
-                Err(err @ DeviceError::Timeout { .. }) => last = Some(err),
-                Err(err) => return Err(err),
-            }
-        }
-        Err(last.unwrap_or(DeviceError::Timeout {
-            op: "hello",
-            after: self.timeouts.hello,
-        }))
+        let op = Op::Hello {
+            versions: Some(vec![PROTOCOL_VERSION]),
+        };
+        let hello: Hello = self.call(op, self.timeouts.hello)?;
+        self.max_frame = hello.max_frame.max(WRITE_FRAME_OVERHEAD + 64);
+        self.identified = true;
+        Ok(hello)
     }
 
     /// Has the unit generate a P-256 key; returns the CSR's DER.
     pub fn keygen(&mut self) -> Result<Vec<u8>, DeviceError> {
-        let res: Keygen = self.call(
-            Op::Keygen {
-                alg: "ecdsa-p256".into(),
-            },
-            self.timeouts.keygen,
-        )?;
+        let alg = "ecdsa-p256".into();
+        let res: Keygen = self.call(Op::Keygen { alg }, self.timeouts.keygen)?;
         decode_b64("keygen", &res.csr)
     }
 
@@ -116,15 +112,13 @@ impl<P: Read + Write> Driver<P> {
         let mut offset = 0;
         while offset < der.len() {
             let end = (offset + chunk).min(der.len());
-            let ack: WriteAck = self.call(
-                Op::WriteCert {
-                    slot,
-                    offset,
-                    total: der.len(),
-                    data: B64.encode(&der[offset..end]),
-                },
-                self.timeouts.write,
-            )?;
+            let op = Op::WriteCert {
+                slot,
+                offset,
+                total: der.len(),
+                data: B64.encode(&der[offset..end]),
+            };
+            let ack: WriteAck = self.call(op, self.timeouts.write)?;
             if ack.received != end {
                 return Err(DeviceError::Protocol {
                     op: "write_cert",
@@ -143,24 +137,22 @@ impl<P: Read + Write> Driver<P> {
 
     /// Proof of possession: the unit signs the context-separated nonce.
     pub fn challenge(&mut self, nonce: &[u8]) -> Result<Vec<u8>, DeviceError> {
-        let res: Signature = self.call(
-            Op::Challenge {
-                nonce: B64.encode(nonce),
-            },
-            self.timeouts.sign,
-        )?;
+        let nonce = B64.encode(nonce);
+        let res: Signature = self.call(Op::Challenge { nonce }, self.timeouts.sign)?;
         decode_b64("challenge", &res.sig)
     }
 
     /// Signs a TLS 1.3 client CertificateVerify input with the unit's key.
     pub fn sign_tls13(&mut self, msg: &[u8]) -> Result<Vec<u8>, DeviceError> {
-        let res: Signature = self.call(
-            Op::SignTls13 {
-                msg: B64.encode(msg),
-            },
-            self.timeouts.sign,
-        )?;
+        let msg = B64.encode(msg);
+        let res: Signature = self.call(Op::SignTls13 { msg }, self.timeouts.sign)?;
         decode_b64("sign_tls13", &res.sig)
+    }
+
+    /// Stores the broker endpoint and topics on the unit.
+    pub fn set_config(&mut self, config: &DeviceConfig) -> Result<(), DeviceError> {
+        let _: serde_json::Value = self.call(Op::SetConfig(config.clone()), self.timeouts.other)?;
+        Ok(())
     }
 
     /// Leaves factory mode.
@@ -168,45 +160,165 @@ impl<P: Read + Write> Driver<P> {
         self.call(Op::Lock, self.timeouts.other)
     }
 
+    /// Asks the unit to restart. Its next boot announcement is expected, not an interruption;
+    /// call [`Driver::hello`] afterwards.
+    pub fn reboot(&mut self) -> Result<(), DeviceError> {
+        let _: LockAck = self.call(Op::Reboot, self.timeouts.other)?;
+        self.identified = false;
+        Ok(())
+    }
+
+    /// Stores a host-generated P-256 key (PKCS#8 DER) on the unit. Only where the station's
+    /// policy allows it; the unit must announce `inject_key`.
+    pub fn inject_key(&mut self, pkcs8_der: &[u8]) -> Result<LockAck, DeviceError> {
+        let key = B64.encode(pkcs8_der);
+        self.call(Op::InjectKey { key }, self.timeouts.keygen)
+    }
+
+    /// First half of the authorised unlock: the unit's fresh nonce.
+    pub fn unlock_begin(&mut self) -> Result<Vec<u8>, DeviceError> {
+        let res: UnlockNonce = self.call(Op::UnlockBegin, self.timeouts.other)?;
+        decode_b64("unlock_begin", &res.nonce)
+    }
+
+    /// Second half: the factory CA's signature over the unit's unlock message.
+    pub fn unlock(&mut self, sig: &[u8]) -> Result<LockAck, DeviceError> {
+        let sig = B64.encode(sig);
+        self.call(Op::Unlock { sig }, self.timeouts.other)
+    }
+
     fn call<T: DeserializeOwned>(&mut self, op: Op, timeout: Duration) -> Result<T, DeviceError> {
+        let name = op.name();
+        let idempotent = op.is_idempotent();
+        let attempts = if idempotent {
+            self.timeouts.attempts.max(1)
+        } else {
+            1
+        };
+        let mut late = false;
+        let mut last = DeviceError::Timeout {
+            op: name,
+            after: timeout,
+        };
+        // A unit that reports a damaged request did not act on it, so even a request that is
+        // not idempotent may be sent once more after that.
+        let mut damaged_resend = !idempotent;
+        let mut sends_left = attempts;
+        while sends_left > 0 {
+            sends_left -= 1;
+            match self.exchange(&op, timeout, &mut late) {
+                Ok(resp) => return self.unpack(name, resp),
+                Err(Miss::Fatal(e)) => return Err(e),
+                Err(Miss::Retry(e)) => {
+                    if damaged_resend && matches!(e, DeviceError::RequestDamaged { .. }) {
+                        damaged_resend = false;
+                        sends_left += 1;
+                    }
+                    last = e;
+                }
+            }
+        }
+        Err(match last {
+            DeviceError::Timeout { op, after } if late => DeviceError::SlowReply { op, after },
+            other => other,
+        })
+    }
+
+    /// Sends the request once and waits for its response.
+    fn exchange(&mut self, op: &Op, timeout: Duration, late: &mut bool) -> Result<Response, Miss> {
         let name = op.name();
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
-        let body =
-            serde_json::to_string(&Request { id, op }).map_err(|e| DeviceError::Protocol {
+        let body = serde_json::to_string(&Request { id, op: op.clone() }).map_err(|e| {
+            Miss::Fatal(DeviceError::Protocol {
                 op: name,
                 reason: e.to_string(),
-            })?;
-        self.port
+            })
+        })?;
+        if let Err(e) = self
+            .port
             .write_all(frame::encode(&body).as_bytes())
             .and_then(|()| self.port.flush())
-            .map_err(|e| io_error(name, e))?;
+        {
+            return Err(Miss::Fatal(self.write_failed(name, e)));
+        }
 
         let deadline = Instant::now() + timeout;
         loop {
             while let Some(line) = self.lines.next_line() {
-                if let Some(resp) = self.classify(name, &line)? {
-                    if resp.id != id {
-                        // A late answer to an earlier request that timed out; not ours.
-                        continue;
-                    }
-                    return self.unpack(name, resp);
+                let Some(resp) = self.classify(name, &line)? else {
+                    continue;
+                };
+                if resp.id == id {
+                    return Ok(resp);
+                }
+                if resp.id == 0 {
+                    self.unsolicited(name, resp)?;
+                } else {
+                    // An answer to a request that already timed out: the unit is alive.
+                    *late = true;
                 }
             }
             if Instant::now() >= deadline {
-                return Err(DeviceError::Timeout {
+                if self.path.as_ref().is_some_and(|p| !p.exists()) {
+                    return Err(Miss::Fatal(DeviceError::Unplugged { op: name }));
+                }
+                return Err(Miss::Retry(DeviceError::Timeout {
                     op: name,
                     after: timeout,
-                });
+                }));
             }
             if let Err(e) = self.lines.fill_from(&mut self.port) {
-                return Err(io_error(name, e));
+                return Err(Miss::Fatal(io_error(name, e)));
             }
         }
     }
 
+    /// Classifies a failed write. Some ports report a vanished device on write only as a
+    /// generic failure (a `tcdrain` error loses its errno), so look closer before calling it
+    /// an I/O error: a device node that is gone, or a read that hangs up, is an unplug.
+    fn write_failed(&mut self, op: &'static str, e: io::Error) -> DeviceError {
+        let err = io_error(op, e);
+        if !matches!(err, DeviceError::Io { .. }) {
+            return err;
+        }
+        if self.path.as_ref().is_some_and(|p| !p.exists()) {
+            return DeviceError::Unplugged { op };
+        }
+        match self
+            .lines
+            .fill_from(&mut self.port)
+            .map_err(|read| io_error(op, read))
+        {
+            Err(gone @ DeviceError::Unplugged { .. }) => gone,
+            _ => err,
+        }
+    }
+
+    /// A frame with id 0: a boot announcement, or the unit's complaint about a line it could
+    /// not read.
+    fn unsolicited(&mut self, op: &'static str, resp: Response) -> Result<(), Miss> {
+        if resp.evt.as_deref() == Some(BOOT_EVENT) {
+            if self.identified {
+                self.log.push("[station] unit announced a restart".into());
+                return Err(Miss::Fatal(DeviceError::Rebooted { op }));
+            }
+            // A unit that was just powered up or reset before we said hello.
+            return Ok(());
+        }
+        match resp.err {
+            Some(fault) if matches!(fault.code.as_str(), "bad_frame" | "too_large") => {
+                Err(Miss::Retry(DeviceError::RequestDamaged {
+                    op,
+                    reason: format!("{}: {}", fault.code, fault.msg),
+                }))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Returns the response in a frame line, or `None` for a log line (which is kept).
-    fn classify(&mut self, op: &'static str, line: &str) -> Result<Option<Response>, DeviceError> {
+    fn classify(&mut self, op: &'static str, line: &str) -> Result<Option<Response>, Miss> {
         match frame::decode_line(line) {
             Ok(Line::Log(text)) => {
                 if !text.is_empty() {
@@ -225,10 +337,10 @@ impl<P: Read + Write> Driver<P> {
             },
             Err(e) => {
                 self.log.push(format!("[bad frame: {e}] {line}"));
-                Err(DeviceError::Corrupted {
+                Err(Miss::Retry(DeviceError::Corrupted {
                     op,
                     reason: e.to_string(),
-                })
+                }))
             }
         }
     }
@@ -265,14 +377,12 @@ fn decode_b64(op: &'static str, s: &str) -> Result<Vec<u8>, DeviceError> {
 }
 
 fn io_error(op: &'static str, e: io::Error) -> DeviceError {
-    // A USB serial adapter that disappears shows up as EIO / broken pipe / ENXIO.
+    // A USB serial adapter that disappears shows up as EIO / broken pipe / ENXIO / ENODEV.
     match e.kind() {
         io::ErrorKind::BrokenPipe | io::ErrorKind::NotConnected | io::ErrorKind::UnexpectedEof => {
             DeviceError::Unplugged { op }
         }
-        _ if e.raw_os_error() == Some(5) || e.raw_os_error() == Some(6) => {
-            DeviceError::Unplugged { op }
-        }
+        _ if matches!(e.raw_os_error(), Some(5 | 6 | 19)) => DeviceError::Unplugged { op },
         _ => DeviceError::Io { op, source: e },
     }
 }

@@ -99,8 +99,13 @@ impl LineBuffer {
 
     /// Takes the next complete line, lossily decoded; over-long garbage is cut at
     /// [`HOST_MAX_LINE`] so a babbling device cannot grow the buffer without bound.
+    ///
+    /// Only the first `HOST_MAX_LINE + 1` bytes are searched for the newline, so that how the
+    /// stream was split into reads never changes the lines it yields (a long line whose
+    /// newline happened to arrive in the same read would otherwise pass uncut).
     pub fn next_line(&mut self) -> Option<String> {
-        if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+        let window = self.buf.len().min(HOST_MAX_LINE + 1);
+        if let Some(pos) = self.buf[..window].iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.buf.drain(..=pos).collect();
             return Some(String::from_utf8_lossy(&line[..line.len() - 1]).into_owned());
         }
@@ -138,6 +143,63 @@ mod tests {
         assert_eq!(decode_line("boot: ok\r"), Ok(Line::Log("boot: ok")));
         let framed = format!("garbage{}", encode("{}"));
         assert_eq!(decode_line(framed.trim_end()), Ok(Line::Frame("{}")));
+    }
+
+    fn lines_of(data: &[u8], chunk: usize) -> Vec<String> {
+        let mut lb = LineBuffer::default();
+        let mut out = Vec::new();
+        for part in data.chunks(chunk.max(1)) {
+            lb.push(part);
+            while let Some(line) = lb.next_line() {
+                out.push(line);
+            }
+        }
+        out
+    }
+
+    /// The randomized companion of the cargo-fuzz target in `fuzz/`: lines do not depend on
+    /// how reads split the stream, none is longer than the limit, and any body round-trips.
+    #[test]
+    fn randomized_streams_split_the_same_whatever_the_reads() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x00c0_ffee);
+        let alphabet = b"@@*{}\"\r\n0123456789abcdef \xff\x00";
+        for round in 0..300 {
+            let len = if round % 50 == 0 {
+                HOST_MAX_LINE * 2 + rng.gen_range(0..64)
+            } else {
+                rng.gen_range(0..400)
+            };
+            let data: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            let whole = lines_of(&data, data.len());
+            assert_eq!(
+                whole,
+                lines_of(&data, rng.gen_range(1..64)),
+                "round {round}"
+            );
+            for line in &whole {
+                assert!(line.chars().count() <= HOST_MAX_LINE);
+                let _ = decode_line(line);
+            }
+            let body = String::from_utf8_lossy(&data).replace('\n', " ");
+            let framed = encode(&body);
+            assert_eq!(
+                decode_line(framed.trim_end_matches('\n')),
+                Ok(Line::Frame(body.as_str()))
+            );
+        }
+    }
+
+    #[test]
+    fn an_over_long_line_is_cut_even_when_its_newline_is_already_buffered() {
+        let mut data = vec![b'x'; HOST_MAX_LINE + 10];
+        data.push(b'\n');
+        let lines = lines_of(&data, data.len());
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].len(), HOST_MAX_LINE);
+        assert_eq!(lines, lines_of(&data, 7));
     }
 
     #[test]

@@ -4,6 +4,10 @@ pub mod discovery;
 pub mod driver;
 pub mod frame;
 pub mod protocol;
+#[cfg(test)]
+mod tests;
+mod timeouts;
+pub mod watch;
 
 use std::time::Duration;
 
@@ -11,7 +15,8 @@ use thiserror::Error;
 
 use crate::error::Coded;
 
-pub use driver::{Driver, Timeouts};
+pub use driver::Driver;
+pub use timeouts::Timeouts;
 
 /// A driver over a real serial port (or a pseudo-terminal that looks like one).
 pub type SerialDriver = Driver<Box<dyn serialport::SerialPort>>;
@@ -28,7 +33,7 @@ pub fn open_serial(path: &str, baud: u32, timeouts: Timeouts) -> Result<SerialDr
             path: path.to_owned(),
             source,
         })?;
-    Ok(Driver::new(port, timeouts))
+    Ok(Driver::new(port, timeouts).with_path(path))
 }
 
 /// Errors of the device link.
@@ -50,6 +55,12 @@ pub enum DeviceError {
     },
     #[error("the unit did not answer '{op}' within {} s", after.as_secs_f32())]
     Timeout { op: &'static str, after: Duration },
+    #[error("the unit answered '{op}' only after the {} s timeout: it is alive but too slow; check its firmware or raise the station's timeout", after.as_secs_f32())]
+    SlowReply { op: &'static str, after: Duration },
+    #[error("the unit received '{op}' damaged ({reason}): bytes are lost on the way to it; check the cable, the baud rate and the USB hub")]
+    RequestDamaged { op: &'static str, reason: String },
+    #[error("the unit restarted during '{op}' (it sent its boot announcement); check its power supply, then plug it in again")]
+    Rebooted { op: &'static str },
     #[error("the unit refused '{op}': {message} ({code})")]
     Refused {
         op: &'static str,
@@ -64,6 +75,17 @@ pub enum DeviceError {
     Enumerate(#[source] serialport::Error),
 }
 
+impl DeviceError {
+    /// True for errors that end a session as *interrupted* rather than failed: the unit went
+    /// away (unplugged, restarted), so nothing can be concluded about the unit itself.
+    pub fn is_interruption(&self) -> bool {
+        matches!(
+            self,
+            DeviceError::Unplugged { .. } | DeviceError::Rebooted { .. }
+        )
+    }
+}
+
 impl Coded for DeviceError {
     fn code(&self) -> &'static str {
         match self {
@@ -71,7 +93,15 @@ impl Coded for DeviceError {
             DeviceError::Unplugged { .. } => "device.unplugged",
             DeviceError::Io { .. } => "device.io",
             DeviceError::Timeout { .. } => "device.timeout",
-            DeviceError::Refused { .. } => "device.refused",
+            DeviceError::SlowReply { .. } => "device.slow_reply",
+            DeviceError::RequestDamaged { .. } => "device.request_damaged",
+            DeviceError::Rebooted { .. } => "device.rebooted",
+            // The codes a technician acts on differently get their own station code.
+            DeviceError::Refused { code, .. } => match code.as_str() {
+                "locked" => "device.locked",
+                "unsupported_version" => "device.protocol_version",
+                _ => "device.refused",
+            },
             DeviceError::Corrupted { .. } => "device.corrupted_frame",
             DeviceError::Protocol { .. } => "device.protocol",
             DeviceError::Enumerate(_) => "device.enumerate_failed",

@@ -14,6 +14,18 @@ pub const TLS13_CLIENT_CV_CONTEXT: &[u8] = b"TLS 1.3, client CertificateVerify\0
 /// Domain separation for proof of possession; see `challenge`.
 pub const POP_CONTEXT: &[u8] = b"commissioner-pop-v1\0";
 
+/// Domain separation for the authorised unlock.
+pub const UNLOCK_CONTEXT: &[u8] = b"commissioner-unlock-v1\0";
+
+/// What the factory CA signs to unlock one unit: context, the unit's id, a NUL, its nonce.
+/// The id keeps a signature for one unit from unlocking another.
+pub fn unlock_message(device_id: &str, nonce: &[u8]) -> Vec<u8> {
+    [UNLOCK_CONTEXT, device_id.as_bytes(), b"\0", nonce].concat()
+}
+
+/// Capabilities a unit must announce for the station to commission it.
+pub const REQUIRED_CAPS: [&str; 3] = ["keygen:ecdsa-p256", "challenge", "sign_tls13"];
+
 /// Builds the message a device signs for a `challenge` nonce.
 pub fn pop_message(nonce: &[u8]) -> Vec<u8> {
     [POP_CONTEXT, nonce].concat()
@@ -58,7 +70,12 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    Hello,
+    Hello {
+        /// Protocol versions the station speaks; the unit answers in the highest one it shares.
+        /// Absent from pre-negotiation stations, in which case the unit answers in its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        versions: Option<Vec<u32>>,
+    },
     Keygen {
         alg: String,
     },
@@ -78,28 +95,76 @@ pub enum Op {
         msg: String,
     },
     Lock,
+    /// Stores the broker endpoint and topics the unit uses in the field.
+    SetConfig(DeviceConfig),
+    /// Restarts the unit; it answers first, then reboots and announces itself with a boot event.
+    Reboot,
+    /// First half of the authorised unlock: the unit returns a fresh nonce.
+    UnlockBegin,
+    /// Second half: the factory CA's signature over [`unlock_message`].
+    Unlock {
+        sig: String,
+    },
+    /// Host-generated key, only where the station's policy allows it: PKCS#8 DER, base64.
+    InjectKey {
+        key: String,
+    },
+}
+
+/// Broker settings a unit keeps for the field (`set_config`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceConfig {
+    pub broker_host: String,
+    pub broker_port: u16,
+    pub request_topic: String,
+    pub response_topic: String,
 }
 
 impl Op {
+    /// Whether sending the request twice has the same effect as sending it once, so that the
+    /// driver may resend it after a timeout or a damaged frame. Anything that creates a key,
+    /// moves a transfer or changes the lifecycle is not.
+    pub fn is_idempotent(&self) -> bool {
+        matches!(
+            self,
+            Op::Hello { .. }
+                | Op::ReadCert { .. }
+                | Op::Challenge { .. }
+                | Op::SignTls13 { .. }
+                | Op::SetConfig(_)
+        )
+    }
+
     /// The operation's wire name, for messages and the journal.
     pub fn name(&self) -> &'static str {
         match self {
-            Op::Hello => "hello",
+            Op::Hello { .. } => "hello",
             Op::Keygen { .. } => "keygen",
             Op::WriteCert { .. } => "write_cert",
             Op::ReadCert { .. } => "read_cert",
             Op::Challenge { .. } => "challenge",
             Op::SignTls13 { .. } => "sign_tls13",
             Op::Lock => "lock",
+            Op::SetConfig(_) => "set_config",
+            Op::Reboot => "reboot",
+            Op::UnlockBegin => "unlock_begin",
+            Op::Unlock { .. } => "unlock",
+            Op::InjectKey { .. } => "inject_key",
         }
     }
 }
 
-/// A response frame body: `res` on success, `err` on failure.
+/// Event name of the unsolicited frame a unit sends after every reset.
+pub const BOOT_EVENT: &str = "boot";
+
+/// A response frame body: `res` on success, `err` on failure. An unsolicited event (id 0)
+/// carries its name in `evt`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
     pub id: u32,
     pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evt: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub res: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,6 +190,9 @@ pub struct Hello {
     pub max_frame: usize,
     pub caps: Vec<String>,
     pub state: Lifecycle,
+    /// The unit's clock, Unix seconds UTC, when it has one (capability `clock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<i64>,
 }
 
 /// Result of `keygen`.
@@ -155,7 +223,13 @@ pub struct Signature {
     pub sig: String,
 }
 
-/// Result of `lock`.
+/// Result of `unlock_begin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnlockNonce {
+    pub nonce: String,
+}
+
+/// Result of `lock`, `unlock` and `reboot`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockAck {
     pub state: Lifecycle,

@@ -1,26 +1,26 @@
 //! The commissioning pipeline: each step a function over the session context, each step's row
 //! written to the journal as it ends, progress reported through a callback.
 
+mod connect;
+mod identify;
 mod report;
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rustls_pki_types::CertificateDer;
 use thiserror::Error;
 
 use crate::clock::{Clock, SystemClock};
-use crate::device::protocol::{Hello, Lifecycle, Slot};
+use crate::device::protocol::{DeviceConfig, Hello, Lifecycle, Slot};
 use crate::device::{open_serial, SerialDriver, Timeouts};
 use crate::error::{Coded, ErrorInfo};
 use crate::journal::{Journal, KeyOrigin, NewSession, StepRecord};
-use crate::mqtt::handshake::{self, HandshakeSpec};
-use crate::mqtt::signer::DeviceSigningKey;
-use crate::mqtt::tls::{client_config, install_crypto_provider, ClientIdentity};
+use crate::mqtt::tls::install_crypto_provider;
 use crate::pki::policy::{self, Issuing};
 use crate::pki::{fingerprint, pop, IssuedCert, UnlockedCa};
 use crate::station::{BrokerProfile, Station};
 
+pub use identify::{check_hello, MAX_CLOCK_SKEW};
 pub use report::{ProgressEvent, Report, SessionResult, StepReport, StepStatus, STEPS};
 
 /// What to commission and who asks.
@@ -37,6 +37,8 @@ pub struct CommissionOptions {
     /// The unit already holds an active certificate and is being re-keyed on purpose: the new
     /// certificate supersedes the old one once it is proven.
     pub recommission: bool,
+    /// Per-operation timeouts of the device link.
+    pub timeouts: Timeouts,
 }
 
 /// Errors that belong to the pipeline itself rather than to a component.
@@ -46,6 +48,14 @@ pub enum PipelineError {
     AlreadyCommissioned(Lifecycle),
     #[error("the unit speaks protocol version {0}, this station speaks 1")]
     ProtocolVersion(u32),
+    #[error(
+        "the unit is locked (out of factory mode); recommissioning it needs the authorised unlock"
+    )]
+    Locked,
+    #[error("the unit lacks the '{0}' capability this station needs; check its firmware version")]
+    MissingCapability(String),
+    #[error("the unit's clock reads {device}, {days} days away from the station's; it would reject valid certificates. Check its real-time clock or battery")]
+    DeviceClock { device: String, days: i64 },
     #[error("the {slot} slot read back a different certificate than was written (wrote {expected}, read {found})")]
     ReadBackMismatch {
         slot: &'static str,
@@ -63,6 +73,9 @@ impl Coded for PipelineError {
         match self {
             PipelineError::AlreadyCommissioned(_) => "device.already_commissioned",
             PipelineError::ProtocolVersion(_) => "device.protocol_version",
+            PipelineError::Locked => "device.locked",
+            PipelineError::MissingCapability(_) => "device.missing_capability",
+            PipelineError::DeviceClock { .. } => "device.clock_invalid",
             PipelineError::ReadBackMismatch { .. } => "write.readback_mismatch",
             PipelineError::NotLocked(_) => "device.not_locked",
             PipelineError::BrokerCa { .. } => "station.broker_ca",
@@ -105,7 +118,24 @@ pub fn commission_with(
     )
 }
 
-/// [`commission_with`] with options (recommissioning).
+/// [`commission_with`] with the device link's timeouts passed in (short ones for tests, long
+/// ones for slow units).
+pub fn commission_with_timeouts(
+    station: &Station,
+    ca: &UnlockedCa,
+    req: &CommissionRequest<'_>,
+    timeouts: &Timeouts,
+    clock: &dyn Clock,
+    progress: &mut dyn FnMut(ProgressEvent),
+) -> Report {
+    let opts = CommissionOptions {
+        timeouts: *timeouts,
+        ..CommissionOptions::default()
+    };
+    commission_opts(station, ca, req, opts, clock, progress)
+}
+
+/// [`commission_with`] with options (recommissioning, timeouts).
 pub fn commission_opts(
     station: &Station,
     ca: &UnlockedCa,
@@ -165,7 +195,10 @@ pub fn commission_opts(
     let mut report = run.report;
     report.result = match &outcome {
         Ok(()) => SessionResult::Pass,
-        Err(e) if e.code == "device.unplugged" => SessionResult::Interrupted,
+        // The unit went away; nothing can be concluded about it.
+        Err(e) if matches!(e.code.as_str(), "device.unplugged" | "device.rebooted") => {
+            SessionResult::Interrupted
+        }
         Err(_) => SessionResult::Fail,
     };
     report.error = outcome.err();
@@ -213,7 +246,7 @@ impl Run<'_> {
             )?)
         })?;
         let cert = self.step("issue", |run| run.issue(&validated.spki_der, &device_id))?;
-        self.step("write_cert", |run| run.write(&cert))?;
+        self.step("write_cert", |run| run.write(&cert, &hello))?;
         self.step("prove_possession", |run| {
             let nonce: [u8; 32] = rand::random();
             let sig = run.device()?.challenge(&nonce)?;
@@ -316,7 +349,7 @@ impl Run<'_> {
     }
 
     fn identify(&mut self) -> Result<Hello, ErrorInfo> {
-        let driver = open_serial(self.req.port, self.req.baud, Timeouts::default())?;
+        let driver = open_serial(self.req.port, self.req.baud, self.opts.timeouts)?;
         self.link = Some(Arc::new(Mutex::new(driver)));
         let hello = self.device()?.hello()?;
         self.journal
@@ -330,12 +363,7 @@ impl Run<'_> {
         self.report.device_id = Some(hello.device_id.clone());
         self.report.model = Some(hello.model.clone());
         self.report.firmware = Some(hello.fw_version.clone());
-        if hello.protocol != crate::device::protocol::PROTOCOL_VERSION {
-            return Err(PipelineError::ProtocolVersion(hello.protocol).into());
-        }
-        if matches!(hello.state, Lifecycle::Certified | Lifecycle::Locked) {
-            return Err(PipelineError::AlreadyCommissioned(hello.state).into());
-        }
+        check_hello(&hello, self.clock.now())?;
         Ok(hello)
     }
 
@@ -359,7 +387,7 @@ impl Run<'_> {
         Ok(cert)
     }
 
-    fn write(&mut self, cert: &IssuedCert) -> Result<(), ErrorInfo> {
+    fn write(&mut self, cert: &IssuedCert, hello: &Hello) -> Result<(), ErrorInfo> {
         let broker_ca = self.broker_trust_anchors()?;
         let slots: [(Slot, &'static str, &[u8]); 3] = [
             (Slot::Device, "device", &cert.der),
@@ -384,80 +412,18 @@ impl Run<'_> {
                 .into());
             }
         }
+        // Units that keep broker settings get the ones the handshake is about to prove.
+        if hello.caps.iter().any(|c| c == "set_config") {
+            let broker = self.station.broker()?;
+            let id = &hello.device_id;
+            device.set_config(&DeviceConfig {
+                broker_host: broker.host.clone(),
+                broker_port: broker.port,
+                request_topic: BrokerProfile::topic(&broker.request_topic, id),
+                response_topic: BrokerProfile::topic(&broker.response_topic, id),
+            })?;
+        }
         Ok(())
-    }
-
-    fn broker_trust_anchors(&self) -> Result<Vec<Vec<u8>>, ErrorInfo> {
-        let broker = self.station.broker()?;
-        let path = self.station.resolve(&broker.server_ca);
-        let pem = std::fs::read(&path).map_err(|e| PipelineError::BrokerCa {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let ders: Vec<Vec<u8>> = rustls_pemfile::certs(&mut pem.as_slice())
-            .filter_map(Result::ok)
-            .map(|c| c.to_vec())
-            .collect();
-        if ders.is_empty() {
-            return Err(PipelineError::BrokerCa {
-                path: path.display().to_string(),
-                reason: "no certificate in file".into(),
-            }
-            .into());
-        }
-        Ok(ders)
-    }
-
-    fn handshake(&mut self, hello: &Hello, cert: &IssuedCert) -> Result<(), ErrorInfo> {
-        let broker: BrokerProfile = self.station.broker()?.clone();
-        let anchors = self.broker_trust_anchors()?;
-        let link = self.link.clone().ok_or_else(|| ErrorInfo {
-            code: "device.not_open".into(),
-            message: "the serial port is not open".into(),
-            detail: None,
-        })?;
-        let key = DeviceSigningKey::new(link);
-        let tls = client_config(
-            &anchors,
-            ClientIdentity::Remote {
-                chain: vec![
-                    CertificateDer::from(cert.der.clone()),
-                    CertificateDer::from(self.ca.issuing_der().to_vec()),
-                ],
-                key: Arc::new(key.clone()),
-            },
-        )?;
-        let id = &hello.device_id;
-        let spec = HandshakeSpec {
-            host: broker.host.clone(),
-            port: broker.port,
-            client_id: id.clone(),
-            request_topic: BrokerProfile::topic(&broker.request_topic, id),
-            response_topic: BrokerProfile::topic(&broker.response_topic, id),
-            user_properties: vec![
-                ("deviceType".into(), hello.model.clone()),
-                ("firmwareVersion".into(), hello.fw_version.clone()),
-                ("stationId".into(), self.station.config.station_id.clone()),
-            ],
-            payload: serde_json::json!({
-                "deviceId": id,
-                "model": hello.model,
-                "firmwareVersion": hello.fw_version,
-                "certificateSerial": cert.serial,
-                "stationId": self.station.config.station_id,
-            })
-            .to_string()
-            .into_bytes(),
-            timeout: Duration::from_secs(broker.timeout_secs),
-        };
-        match handshake::run(&spec, tls) {
-            Ok(_) => Ok(()),
-            // A failed device signature surfaces as a TLS failure; report the device's reason.
-            Err(e) => Err(match key.take_error() {
-                Some(dev) => crate::mqtt::MqttError::DeviceSignature(dev).info(),
-                None => e.info(),
-            }),
-        }
     }
 }
 

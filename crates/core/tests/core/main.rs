@@ -2,6 +2,7 @@
 //! real mosquitto with generated TLS config and ACLs, a real SQLite file, and `openssl verify`.
 
 mod csr_fixtures;
+mod faults;
 mod fixture;
 mod journal;
 mod pipeline;

@@ -63,6 +63,11 @@ fn simulated_unit_commissions_end_to_end() {
         log.iter().any(|l| l.contains("keystore: generating")),
         "{log:?}"
     );
+    // The unit got the broker settings the handshake proved.
+    assert!(
+        log.iter().any(|l| l.contains("config: broker 127.0.0.1")),
+        "{log:?}"
+    );
 
     // An independent check of the issued certificate.
     let (ok, out) = openssl_verify(&s.station.ca_dir(), &cert.pem, "sslclient");

@@ -25,7 +25,10 @@ fn commission_sim(s: &LabStation, device_id: &str, recommission: bool) -> Report
             baud: 115_200,
             operator: "test",
         },
-        CommissionOptions { recommission },
+        CommissionOptions {
+            recommission,
+            ..CommissionOptions::default()
+        },
         &SystemClock,
         &mut |_| {},
     )

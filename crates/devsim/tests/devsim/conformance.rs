@@ -1,5 +1,7 @@
 use commissioner_core::device::frame;
-use commissioner_core::device::protocol::{Lifecycle, Slot};
+use std::time::Duration;
+
+use commissioner_core::device::protocol::{Lifecycle, Response, Slot};
 use commissioner_core::device::{Driver, Timeouts};
 use commissioner_devsim::{DeviceState, SimConfig, SimDevice};
 
@@ -22,31 +24,84 @@ fn transcript() -> Vec<(bool, &'static str)> {
         .collect()
 }
 
+/// The transcript's unit: a fixed id and a clock that reads 2026-01-01T00:00:00Z.
+fn transcript_unit() -> SimConfig {
+    SimConfig {
+        device_id: "SIM-0000002A".into(),
+        fixed_time: Some(1_767_225_600),
+        ..SimConfig::default()
+    }
+}
+
 #[test]
 fn simulator_answers_the_spec_transcript_byte_for_byte() {
-    let mut device = DeviceState::new(SimConfig {
-        device_id: "SIM-0000002A".into(),
-        ..SimConfig::default()
-    });
+    let mut device = DeviceState::new(transcript_unit());
     let lines = transcript();
-    let mut checked = 0;
-    for (i, (is_host, line)) in lines.iter().enumerate() {
-        if !is_host {
-            continue;
-        }
+    let encode = |r: &Response| {
+        let body = serde_json::to_string(r).expect("json");
+        frame::encode(&body).trim_end().to_owned()
+    };
+    // Every frame the unit sends, in order: its boot announcement, then for each host line
+    // its answer, and a new announcement after a reboot.
+    let mut produced = vec![encode(&device.boot_event())];
+    for (_, line) in lines.iter().filter(|(host, _)| *host) {
         let reply = device
             .respond_to_line(line)
             .expect("a request gets a reply");
-        let encoded = frame::encode(&serde_json::to_string(&reply).expect("json"));
-        let expected = lines[i + 1..]
-            .iter()
-            .find(|(h, l)| !h && l.starts_with(frame::MARKER))
-            .map(|(_, l)| *l)
-            .expect("a device frame follows");
-        assert_eq!(encoded.trim_end(), expected, "reply to {line}");
-        checked += 1;
+        produced.push(encode(&reply));
+        if device.take_reboot_request() {
+            device.reset();
+            produced.push(encode(&device.boot_event()));
+        }
     }
-    assert_eq!(checked, 3);
+    let expected: Vec<&str> = lines
+        .iter()
+        .filter(|(host, l)| !host && l.starts_with(frame::MARKER))
+        .map(|(_, l)| *l)
+        .collect();
+    assert_eq!(produced, expected);
+    assert!(
+        expected.len() >= 9,
+        "the transcript covers boot, errors, set_config, reboot"
+    );
+}
+
+#[test]
+fn simulator_boots_on_a_pty_as_the_transcript_shows() {
+    use std::io::Read;
+    let sim = SimDevice::spawn(transcript_unit()).expect("sim");
+    let mut port = serialport::new(sim.path(), 115_200)
+        .timeout(Duration::from_millis(50))
+        .open()
+        .expect("open pty");
+    let mut lines = frame::LineBuffer::default();
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !seen
+        .last()
+        .is_some_and(|l: &String| l.starts_with(frame::MARKER))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no boot event: {seen:?}"
+        );
+        let mut buf = [0u8; 256];
+        if let Ok(n) = port.read(&mut buf) {
+            lines.push(&buf[..n]);
+        }
+        while let Some(line) = lines.next_line() {
+            let line = line.trim_end_matches('\r').to_owned();
+            if !line.is_empty() {
+                seen.push(line);
+            }
+        }
+    }
+    let boot: Vec<&str> = transcript()
+        .into_iter()
+        .take_while(|(host, _)| !host)
+        .map(|(_, l)| l)
+        .collect();
+    assert_eq!(seen, boot);
 }
 
 #[test]
@@ -110,7 +165,7 @@ fn driver_against_simulator_over_a_pty_follows_the_lifecycle() {
 
     assert_eq!(driver.lock().expect("lock").state, Lifecycle::Locked);
     let err = driver.keygen().expect_err("keygen when locked");
-    assert!(err.to_string().contains("bad_state"), "{err}");
+    assert_eq!(commissioner_core::error::Coded::code(&err), "device.locked");
 
     // Unused but keeps the generic driver constructor exercised over an in-memory stream.
     let _ = Driver::new(std::io::Cursor::new(Vec::<u8>::new()), Timeouts::default());

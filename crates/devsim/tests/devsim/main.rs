@@ -1,3 +1,4 @@
 //! Tests of the simulator against the normative spec and against the station's driver.
 
 mod conformance;
+mod lifecycle;

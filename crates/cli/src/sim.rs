@@ -1,0 +1,198 @@
+//! `commissioner sim`: simulated units on pseudo-terminals, each with its own faults.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use commissioner_devsim::{Delays, Fault, SimConfig, SimDevice, UnknownFault};
+
+use crate::{usage_error, CmdResult};
+
+/// A fault for every unit (`drop-bytes`) or for one unit, counted from 1 (`2=drop-bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnitFault {
+    pub unit: Option<usize>,
+    pub fault: Fault,
+}
+
+/// Why a `--fault` argument does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum UnitFaultError {
+    #[error("'{0}' is not a unit number (units count from 1)")]
+    Unit(String),
+    #[error(transparent)]
+    Fault(#[from] UnknownFault),
+}
+
+impl std::str::FromStr for UnitFault {
+    type Err = UnitFaultError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once('=') {
+            Some((unit, fault)) => {
+                let n: usize = unit
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| UnitFaultError::Unit(unit.into()))?;
+                Ok(Self {
+                    unit: Some(n),
+                    fault: fault.parse()?,
+                })
+            }
+            None => Ok(Self {
+                unit: None,
+                fault: s.parse()?,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Id of the unit (with --count, units get `<id>-1`, `<id>-2`, …); random by default.
+    #[arg(long)]
+    device_id: Option<String>,
+    /// How many units to simulate, each on its own pseudo-terminal.
+    #[arg(long, default_value_t = 1)]
+    count: usize,
+    /// Inject a fault into every unit (`drop-bytes`) or into one (`2=drop-bytes`); repeatable.
+    /// Known: boot-noise, drop-bytes, corrupt-bytes, late-reply, no-reply, reboot-mid-write,
+    /// unplug-mid-session, wrong-cn, bad-csr-signature, wrong-pop-key, write-not-persisted,
+    /// clock-1970, locked.
+    #[arg(long = "fault")]
+    faults: Vec<UnitFault>,
+    /// Keep each unit's key store in this directory (`unit-<n>.json`), so that units keep
+    /// their identity, key and lifecycle across runs.
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Pace the units' output like a UART at this baud rate.
+    #[arg(long)]
+    baud: Option<u32>,
+    /// Longest frame line the units accept, in bytes.
+    #[arg(long, default_value_t = 512)]
+    max_frame: usize,
+    /// Extra time each keygen takes, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    keygen_delay_ms: u64,
+    /// Extra time each certificate chunk write takes, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    write_delay_ms: u64,
+    /// How late replies are under the late-reply fault, in milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    late_reply_ms: u64,
+    /// Also make the port reachable at this path (a symlink; with --count, `<path>-<n>`).
+    #[arg(long)]
+    link: Option<PathBuf>,
+}
+
+impl SimArgs {
+    /// The configuration of unit `n` (counted from 1).
+    pub fn config(&self, n: usize) -> SimConfig {
+        let base = SimConfig::default();
+        let device_id = match (&self.device_id, self.count) {
+            (Some(id), 1) => id.clone(),
+            (Some(id), _) => format!("{id}-{n}"),
+            (None, _) => base.device_id.clone(),
+        };
+        SimConfig {
+            device_id,
+            max_frame: self.max_frame,
+            faults: self
+                .faults
+                .iter()
+                .filter(|f| f.unit.is_none_or(|u| u == n))
+                .map(|f| f.fault)
+                .collect(),
+            store: self
+                .store
+                .as_ref()
+                .map(|dir| dir.join(format!("unit-{n}.json"))),
+            baud: self.baud,
+            delays: Delays {
+                keygen: Duration::from_millis(self.keygen_delay_ms),
+                flash_write: Duration::from_millis(self.write_delay_ms),
+                late_reply: Duration::from_millis(self.late_reply_ms),
+            },
+            ..base
+        }
+    }
+}
+
+pub fn run(args: SimArgs) -> CmdResult {
+    if args.count == 0 {
+        return Err(usage_error("cli.bad_count", "--count must be at least 1"));
+    }
+    if let Some(n) = args
+        .faults
+        .iter()
+        .filter_map(|f| f.unit)
+        .find(|n| *n > args.count)
+    {
+        return Err(usage_error(
+            "cli.bad_fault",
+            format!(
+                "--fault names unit {n}, but only {} are simulated",
+                args.count
+            ),
+        ));
+    }
+    let mut units = Vec::with_capacity(args.count);
+    for n in 1..=args.count {
+        let cfg = args.config(n);
+        let faults: Vec<String> = cfg.faults.iter().map(|f| f.to_string()).collect();
+        let sim =
+            SimDevice::spawn(cfg).map_err(|e| usage_error("sim.start_failed", e.to_string()))?;
+        let link = args.link.as_ref().map(|l| match args.count {
+            1 => l.clone(),
+            _ => PathBuf::from(format!("{}-{n}", l.display())),
+        });
+        if let Some(link) = &link {
+            let _ = std::fs::remove_file(link);
+            std::os::unix::fs::symlink(sim.path(), link)
+                .map_err(|e| usage_error("sim.link_failed", format!("{}: {e}", link.display())))?;
+        }
+        println!(
+            "unit {n}  {}  {}{}{}",
+            sim.device_id(),
+            sim.path(),
+            link.map(|l| format!("  (also {})", l.display()))
+                .unwrap_or_default(),
+            if faults.is_empty() {
+                String::new()
+            } else {
+                format!("  faults: {}", faults.join(", "))
+            }
+        );
+        units.push(sim);
+    }
+    if let Some(first) = units.first() {
+        println!(
+            "commission one with: commissioner commission --port {}",
+            first.path()
+        );
+    }
+    println!("press Ctrl-C to stop");
+    loop {
+        std::thread::park();
+    }
+    #[allow(unreachable_code)]
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_per_unit() {
+        let f: UnitFault = "2=drop-bytes".parse().expect("parse");
+        assert_eq!(f.unit, Some(2));
+        assert_eq!(f.fault, Fault::DropBytes);
+        assert!("0=drop-bytes".parse::<UnitFault>().is_err());
+        assert!("x=drop-bytes".parse::<UnitFault>().is_err());
+        assert!("melt".parse::<UnitFault>().is_err());
+        assert_eq!("locked".parse::<UnitFault>().expect("parse").unit, None);
+    }
+}

@@ -1,0 +1,70 @@
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Starts `commissioner sim` with `args`, reads what it prints up to its ready line, stops it.
+fn sim_banner(args: &[&str]) -> Vec<String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commissioner"))
+        .arg("sim")
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start sim");
+    let stdout = child.stdout.take().expect("stdout");
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|l| !l.starts_with("press Ctrl-C"))
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    lines
+}
+
+/// `unit <n>  <id>  <path>…` lines, as (id, rest).
+fn units(lines: &[String]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .filter(|l| l.starts_with("unit "))
+        .map(|l| {
+            let mut parts = l.split_whitespace().skip(2);
+            let id = parts.next().unwrap_or_default().to_owned();
+            (id, l.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn sim_count_store_and_per_unit_faults() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("units");
+    let store_arg = store.to_str().expect("utf-8 path");
+    let first = units(&sim_banner(&[
+        "--count",
+        "3",
+        "--store",
+        store_arg,
+        "--fault",
+        "2=drop-bytes",
+    ]));
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert!(first[1].1.contains("faults: drop-bytes"), "{first:?}");
+    assert!(!first[0].1.contains("faults"), "{first:?}");
+    assert!(Path::new(&store).join("unit-3.json").exists());
+
+    // The same store: the same units, with the same identities.
+    let again = units(&sim_banner(&["--count", "3", "--store", store_arg]));
+    let ids = |u: &[(String, String)]| u.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&again), ids(&first));
+}
+
+#[test]
+fn sim_refuses_an_unknown_fault_with_the_list_of_known_ones() {
+    let out = Command::new(env!("CARGO_BIN_EXE_commissioner"))
+        .args(["sim", "--fault", "melt-down"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("reboot-mid-write"), "{err}");
+}

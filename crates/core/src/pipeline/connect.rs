@@ -1,0 +1,93 @@
+//! The handshake step: the broker's trust anchors from the station profile, and the MQTT v5
+//! provisioning handshake with the unit's new identity (the unit signs over serial).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::CertificateDer;
+
+use super::{PipelineError, Run};
+use crate::device::protocol::Hello;
+use crate::error::{Coded, ErrorInfo};
+use crate::mqtt::handshake::{self, HandshakeSpec};
+use crate::mqtt::signer::DeviceSigningKey;
+use crate::mqtt::tls::{client_config, ClientIdentity};
+use crate::pki::IssuedCert;
+use crate::station::BrokerProfile;
+
+impl Run<'_> {
+    pub(super) fn broker_trust_anchors(&self) -> Result<Vec<Vec<u8>>, ErrorInfo> {
+        let broker = self.station.broker()?;
+        let path = self.station.resolve(&broker.server_ca);
+        let pem = std::fs::read(&path).map_err(|e| PipelineError::BrokerCa {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let ders: Vec<Vec<u8>> = rustls_pemfile::certs(&mut pem.as_slice())
+            .filter_map(Result::ok)
+            .map(|c| c.to_vec())
+            .collect();
+        if ders.is_empty() {
+            return Err(PipelineError::BrokerCa {
+                path: path.display().to_string(),
+                reason: "no certificate in file".into(),
+            }
+            .into());
+        }
+        Ok(ders)
+    }
+
+    pub(super) fn handshake(&mut self, hello: &Hello, cert: &IssuedCert) -> Result<(), ErrorInfo> {
+        let broker: BrokerProfile = self.station.broker()?.clone();
+        let anchors = self.broker_trust_anchors()?;
+        let link = self.link.clone().ok_or_else(|| ErrorInfo {
+            code: "device.not_open".into(),
+            message: "the serial port is not open".into(),
+            detail: None,
+        })?;
+        let key = DeviceSigningKey::new(link);
+        let tls = client_config(
+            &anchors,
+            ClientIdentity::Remote {
+                chain: vec![
+                    CertificateDer::from(cert.der.clone()),
+                    CertificateDer::from(self.ca.issuing_der().to_vec()),
+                ],
+                key: Arc::new(key.clone()),
+            },
+        )?;
+        let id = &hello.device_id;
+        let spec = HandshakeSpec {
+            host: broker.host.clone(),
+            port: broker.port,
+            client_id: id.clone(),
+            request_topic: BrokerProfile::topic(&broker.request_topic, id),
+            response_topic: BrokerProfile::topic(&broker.response_topic, id),
+            user_properties: vec![
+                ("deviceType".into(), hello.model.clone()),
+                ("firmwareVersion".into(), hello.fw_version.clone()),
+                ("stationId".into(), self.station.config.station_id.clone()),
+            ],
+            payload: serde_json::json!({
+                "deviceId": id,
+                "model": hello.model,
+                "firmwareVersion": hello.fw_version,
+                "certificateSerial": cert.serial,
+                "stationId": self.station.config.station_id,
+            })
+            .to_string()
+            .into_bytes(),
+            timeout: Duration::from_secs(broker.timeout_secs),
+        };
+        match handshake::run(&spec, tls) {
+            Ok(_) => Ok(()),
+            // A failed device signature surfaces as a TLS failure; report the device's reason.
+            Err(e) => Err(match key.take_error() {
+                // Unplugged or restarted mid-handshake: the session is interrupted, not failed.
+                Some(dev) if dev.is_interruption() => dev.info(),
+                Some(dev) => crate::mqtt::MqttError::DeviceSignature(dev).info(),
+                None => e.info(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! What the station requires of a unit before it generates a key: a protocol it speaks, the
+//! capabilities the pipeline uses, a lifecycle that allows commissioning, and a sane clock.
+
+use time::OffsetDateTime;
+
+use super::PipelineError;
+use crate::device::protocol::{Hello, Lifecycle, PROTOCOL_VERSION, REQUIRED_CAPS};
+
+/// Largest difference between the unit's clock and the station's that is still accepted. A
+/// unit further off will think its new certificate (and the broker's) not yet valid or expired.
+pub const MAX_CLOCK_SKEW: time::Duration = time::Duration::days(1);
+
+/// Checks a unit's `hello` against what commissioning needs.
+pub fn check_hello(hello: &Hello, now: OffsetDateTime) -> Result<(), PipelineError> {
+    if hello.protocol != PROTOCOL_VERSION {
+        return Err(PipelineError::ProtocolVersion(hello.protocol));
+    }
+    if let Some(missing) = REQUIRED_CAPS
+        .iter()
+        .find(|cap| !hello.caps.iter().any(|c| c == *cap))
+    {
+        return Err(PipelineError::MissingCapability((*missing).to_owned()));
+    }
+    match hello.state {
+        Lifecycle::Locked => return Err(PipelineError::Locked),
+        Lifecycle::Certified => return Err(PipelineError::AlreadyCommissioned(hello.state)),
+        Lifecycle::Blank | Lifecycle::Keyed => {}
+    }
+    if let Some(unix) = hello.time {
+        let skew = (unix - now.unix_timestamp()).abs();
+        if skew > MAX_CLOCK_SKEW.whole_seconds() {
+            let device = OffsetDateTime::from_unix_timestamp(unix)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_else(|| format!("{unix} s after 1970"));
+            return Err(PipelineError::DeviceClock {
+                device,
+                days: skew / 86_400,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Coded;
+
+    fn hello() -> Hello {
+        Hello {
+            protocol: 1,
+            device_id: "U-1".into(),
+            model: "M".into(),
+            hw_rev: "A".into(),
+            fw_version: "1".into(),
+            max_frame: 512,
+            caps: REQUIRED_CAPS.iter().map(|c| (*c).to_owned()).collect(),
+            state: Lifecycle::Blank,
+            time: None,
+        }
+    }
+
+    #[test]
+    fn each_refusal_has_its_code() {
+        let now = OffsetDateTime::from_unix_timestamp(1_767_225_600).expect("time");
+        assert!(check_hello(&hello(), now).is_ok());
+        let code = |h: Hello| check_hello(&h, now).map_err(|e| e.code()).err();
+        assert_eq!(
+            code(Hello {
+                protocol: 2,
+                ..hello()
+            }),
+            Some("device.protocol_version")
+        );
+        assert_eq!(
+            code(Hello {
+                caps: vec!["challenge".into()],
+                ..hello()
+            }),
+            Some("device.missing_capability")
+        );
+        assert_eq!(
+            code(Hello {
+                state: Lifecycle::Locked,
+                ..hello()
+            }),
+            Some("device.locked")
+        );
+        assert_eq!(
+            code(Hello {
+                time: Some(12),
+                ..hello()
+            }),
+            Some("device.clock_invalid")
+        );
+        assert_eq!(
+            code(Hello {
+                time: Some(now.unix_timestamp() + 60),
+                ..hello()
+            }),
+            None
+        );
+    }
+}
