@@ -101,10 +101,8 @@ impl Report {
         out.push_str("  steps:\n");
         for step in &self.steps {
             let mark = if step.error.is_none() { "ok  " } else { "FAIL" };
-            out.push_str(&format!(
-                "    {mark} {:<18} {:>6} ms",
-                step.name, step.millis
-            ));
+            let ms = step.micros as f64 / 1000.0;
+            out.push_str(&format!("    {mark} {:<18} {ms:>9.1} ms", step.name));
             if let Some(e) = &step.error {
                 out.push_str(&format!("  [{}] {}", e.code, e.message));
             }
