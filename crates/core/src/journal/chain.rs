@@ -8,7 +8,6 @@
 //! every export carries (and that QA keeps) is what anchors it.
 
 use std::collections::HashMap;
-use std::iter::Peekable;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -98,21 +97,110 @@ fn column_count(cols: &str) -> usize {
     cols.split(',').count()
 }
 
-/// Hash of one session's content, fed section by section.
-struct ContentHasher(Sha256);
+type Digest32 = [u8; 32];
 
-impl ContentHasher {
-    fn new() -> Self {
-        Self(Sha256::new_with_prefix(b"commissioner-session-v1\0"))
+/// One table's part of a session's content: the column list, the table, the order of its rows
+/// within a session, a tag, and how many leading columns are the session id only.
+struct Part {
+    cols: &'static str,
+    table: &'static str,
+    order: &'static str,
+    key: &'static str,
+    tag: u8,
+    skip: usize,
+}
+
+const PARTS: [Part; 4] = [
+    Part {
+        cols: SESSION_COLS,
+        table: "sessions",
+        order: "id",
+        key: "id",
+        tag: b'S',
+        skip: 0,
+    },
+    Part {
+        cols: STEP_COLS,
+        table: "steps",
+        order: "session_id, id",
+        key: "session_id",
+        tag: b'T',
+        skip: 1,
+    },
+    Part {
+        cols: CERT_COLS,
+        table: "certificates",
+        order: "session_id, rowid",
+        key: "session_id",
+        tag: b'C',
+        skip: 1,
+    },
+    Part {
+        cols: LOG_COLS,
+        table: "device_log",
+        order: "session_id, id",
+        key: "session_id",
+        tag: b'L',
+        skip: 1,
+    },
+];
+
+impl Part {
+    fn sql(&self, one_session: bool) -> String {
+        let filter = if one_session {
+            format!("WHERE {} = ?1", self.key)
+        } else {
+            String::new()
+        };
+        format!(
+            "SELECT {} FROM {} {filter} ORDER BY {}",
+            self.cols, self.table, self.order
+        )
     }
-    fn section(&mut self, tag: u8, bytes: &[u8]) {
-        self.0.update([tag]);
-        self.0.update((bytes.len() as u64).to_be_bytes());
-        self.0.update(bytes);
+
+    /// Digest of an empty part, so that a session without log lines hashes alike everywhere.
+    fn empty(&self) -> Digest32 {
+        Sha256::new_with_prefix([self.tag]).finalize().into()
     }
-    fn finish(self) -> String {
-        hex::encode(self.0.finalize())
+
+    /// Per-session digests of this part's rows, in session order. Rows are encoded into one
+    /// reused buffer: no allocation per row, which is what makes verifying a million sessions
+    /// affordable.
+    fn digests(&self, rows: &mut rusqlite::Rows<'_>) -> Result<Vec<(i64, Digest32)>, JournalError> {
+        let n = column_count(self.cols);
+        let mut out = Vec::new();
+        let mut current: Option<(i64, Sha256)> = None;
+        let mut buf = Vec::with_capacity(512);
+        while let Some(row) = rows.next()? {
+            let sid: i64 = row.get(0)?;
+            let hasher = match &mut current {
+                Some((id, h)) if *id == sid => h,
+                slot => {
+                    if let Some((id, h)) = slot.take() {
+                        out.push((id, h.finalize().into()));
+                    }
+                    &mut slot.insert((sid, Sha256::new_with_prefix([self.tag]))).1
+                }
+            };
+            buf.clear();
+            encode_row(row, self.skip, n, &mut buf)?;
+            hasher.update((buf.len() as u64).to_be_bytes());
+            hasher.update(&buf);
+        }
+        if let Some((id, h)) = current {
+            out.push((id, h.finalize().into()));
+        }
+        Ok(out)
     }
+}
+
+/// A session's content hash from its four part digests.
+fn combine(parts: &[Digest32; 4]) -> String {
+    let mut h = Sha256::new_with_prefix(b"commissioner-session-v2\0");
+    for p in parts {
+        h.update(p);
+    }
+    hex::encode(h.finalize())
 }
 
 /// Content hash of one session, read from the tables (used when sealing).
@@ -120,34 +208,17 @@ pub(super) fn session_content_hash(
     conn: &Connection,
     session_id: i64,
 ) -> Result<String, JournalError> {
-    let mut h = ContentHasher::new();
-    let mut buf = Vec::new();
-    let session = conn.query_row(
-        &format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"),
-        params![session_id],
-        |r| {
-            let mut b = Vec::new();
-            encode_row(r, 0, column_count(SESSION_COLS), &mut b)?;
-            Ok(b)
-        },
-    )?;
-    h.section(b'S', &session);
-    for (tag, cols, table, order) in [
-        (b'T', STEP_COLS, "steps", "id"),
-        (b'C', CERT_COLS, "certificates", "rowid"),
-        (b'L', LOG_COLS, "device_log", "id"),
-    ] {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {cols} FROM {table} WHERE session_id = ?1 ORDER BY {order}"
-        ))?;
+    let mut digests = [[0u8; 32]; 4];
+    for (i, part) in PARTS.iter().enumerate() {
+        let mut stmt = conn.prepare_cached(&part.sql(true))?;
         let mut rows = stmt.query(params![session_id])?;
-        while let Some(row) = rows.next()? {
-            buf.clear();
-            encode_row(row, 1, column_count(cols), &mut buf)?;
-            h.section(tag, &buf);
-        }
+        digests[i] = part
+            .digests(&mut rows)?
+            .first()
+            .map(|d| d.1)
+            .unwrap_or_else(|| part.empty());
     }
-    Ok(h.finish())
+    Ok(combine(&digests))
 }
 
 /// Content hash of a certificate status change.
@@ -219,100 +290,52 @@ pub(super) fn genesis(conn: &Connection, prev: Option<&str>, at: &str) -> Result
     Ok(())
 }
 
-/// Rows of one table as (session_id, encoded row), in session order.
-type Encoded = (i64, Vec<u8>);
-
-fn encoded_rows<'s>(
-    stmt: &'s mut rusqlite::Statement<'_>,
-    n: usize,
-    lo: i64,
-    hi: i64,
-) -> Result<impl Iterator<Item = rusqlite::Result<Encoded>> + 's, JournalError> {
-    Ok(stmt.query_map(params![lo, hi], move |r| {
-        let mut b = Vec::with_capacity(128);
-        encode_row(r, 1, n, &mut b)?;
-        Ok((r.get::<_, i64>(0)?, b))
-    })?)
+/// Content hash per sealed session, in id order, and how many sessions are still running.
+struct Contents {
+    hashes: Vec<(i64, String)>,
+    running: i64,
 }
 
-/// Feeds every row of `rows` that belongs to `session` into the hasher; skips orphans of
-/// sessions that no longer exist (the chain walk reports those sessions as deleted).
-fn drain_for<I: Iterator<Item = rusqlite::Result<Encoded>>>(
-    rows: &mut Peekable<I>,
-    session: i64,
-    tag: u8,
-    h: &mut ContentHasher,
-) -> Result<(), JournalError> {
-    loop {
-        match rows.peek() {
-            Some(Ok((sid, _))) if *sid < session => {
-                rows.next();
+fn part_digests(conn: &Connection, part: &Part) -> Result<Vec<(i64, Digest32)>, JournalError> {
+    let mut stmt = conn.prepare(&part.sql(false))?;
+    let mut rows = stmt.query([])?;
+    part.digests(&mut rows)
+}
+
+fn running_ids(conn: &Connection) -> Result<Vec<i64>, JournalError> {
+    Ok(conn
+        .prepare("SELECT id FROM sessions WHERE result = 'running' ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
+}
+
+/// Merges the four parts' digests (each in session order) into content hashes.
+fn assemble(parts: [Vec<(i64, Digest32)>; 4], running: &[i64]) -> Contents {
+    let [sessions, steps, certs, logs] = parts;
+    let mut cursors = [0usize; 3];
+    let others = [&steps, &certs, &logs];
+    let mut hashes = Vec::with_capacity(sessions.len());
+    for (sid, s_digest) in sessions {
+        let mut digests = [s_digest, [0; 32], [0; 32], [0; 32]];
+        for (k, rows) in others.iter().enumerate() {
+            // Skip orphans of deleted sessions; the chain walk reports the deletion.
+            while cursors[k] < rows.len() && rows[cursors[k]].0 < sid {
+                cursors[k] += 1;
             }
-            Some(Ok((sid, _))) if *sid == session => {
-                if let Some(Ok((_, bytes))) = rows.next() {
-                    h.section(tag, &bytes);
-                }
-            }
-            Some(Err(_)) => {
-                if let Some(Err(e)) = rows.next() {
-                    return Err(e.into());
-                }
-            }
-            _ => return Ok(()),
+            digests[k + 1] = match rows.get(cursors[k]) {
+                Some((id, d)) if *id == sid => *d,
+                _ => PARTS[k + 1].empty(),
+            };
+        }
+        if running.binary_search(&sid).is_err() {
+            hashes.push((sid, combine(&digests)));
         }
     }
-}
-
-/// Content hashes of the sessions with `lo <= id < hi`, by merge-joining the tables in
-/// session order; running sessions are counted, not hashed.
-fn content_hashes(conn: &Connection, lo: i64, hi: i64) -> Result<Hashed, JournalError> {
-    let range = "BETWEEN ?1 AND ?2 - 1";
-    let mut sessions = conn.prepare(&format!(
-        "SELECT {SESSION_COLS} FROM sessions WHERE id {range} ORDER BY id"
-    ))?;
-    let mut steps = conn.prepare(&format!(
-        "SELECT {STEP_COLS} FROM steps WHERE session_id {range} ORDER BY session_id, id"
-    ))?;
-    let mut certs = conn.prepare(&format!(
-        "SELECT {CERT_COLS} FROM certificates WHERE session_id {range} ORDER BY session_id, rowid"
-    ))?;
-    let mut logs = conn.prepare(&format!(
-        "SELECT {LOG_COLS} FROM device_log WHERE session_id {range} ORDER BY session_id, id"
-    ))?;
-    let mut steps = encoded_rows(&mut steps, column_count(STEP_COLS), lo, hi)?.peekable();
-    let mut certs = encoded_rows(&mut certs, column_count(CERT_COLS), lo, hi)?.peekable();
-    let mut logs = encoded_rows(&mut logs, column_count(LOG_COLS), lo, hi)?.peekable();
-
-    let mut content = HashMap::new();
-    let mut running = 0;
-    let n_sessions = column_count(SESSION_COLS);
-    let mut rows = sessions.query(params![lo, hi])?;
-    let mut buf = Vec::new();
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
-        let is_running = row
-            .get_ref(9)?
-            .as_str()
-            .map(|s| s == "running")
-            .unwrap_or(false);
-        buf.clear();
-        encode_row(row, 0, n_sessions, &mut buf)?;
-        let mut h = ContentHasher::new();
-        h.section(b'S', &buf);
-        drain_for(&mut steps, id, b'T', &mut h)?;
-        drain_for(&mut certs, id, b'C', &mut h)?;
-        drain_for(&mut logs, id, b'L', &mut h)?;
-        if is_running {
-            running += 1;
-        } else {
-            content.insert(id, h.finish());
-        }
+    Contents {
+        hashes,
+        running: running.len() as i64,
     }
-    Ok((content, running))
 }
-
-/// Content hash per sealed session id, and how many sessions are still running.
-type Hashed = (HashMap<i64, String>, i64);
 
 /// What the chain walk found, before it is compared with the tables.
 struct Walk {
@@ -436,20 +459,26 @@ fn certificate_statuses(conn: &Connection) -> Result<HashMap<String, String>, Jo
 /// Compares the walk with the tables and picks the first problem in chain order.
 fn judge(
     mut walk: Walk,
-    mut content: HashMap<i64, String>,
-    running: i64,
+    contents: Contents,
     table_status: HashMap<String, String>,
 ) -> VerifyReport {
     let mut problems = std::mem::take(&mut walk.problems);
     let sealed = walk.seals.len() as i64;
+    let running = contents.running;
+    let mut seen = vec![false; contents.hashes.len()];
     for (seq, id, hash) in &walk.seals {
-        match content.remove(id) {
+        let found = contents
+            .hashes
+            .binary_search_by_key(id, |(sid, _)| *sid)
+            .ok();
+        let current = found.filter(|&i| !std::mem::replace(&mut seen[i], true));
+        match current.map(|i| &contents.hashes[i].1) {
             None => problems.push(ChainProblem {
                 code: "chain.session_deleted",
                 seq: Some(*seq),
                 message: format!("session {id} was deleted (or reopened) after it was recorded"),
             }),
-            Some(h) if h != *hash => problems.push(ChainProblem {
+            Some(h) if h != hash => problems.push(ChainProblem {
                 code: "chain.session_edited",
                 seq: Some(*seq),
                 message: format!("session {id} (its row, steps, certificates or device log) was edited after it was recorded"),
@@ -457,7 +486,13 @@ fn judge(
             Some(_) => {}
         }
     }
-    if let Some(id) = content.keys().min() {
+    if let Some((id, _)) = contents
+        .hashes
+        .iter()
+        .zip(&seen)
+        .find(|(_, s)| !**s)
+        .map(|(h, _)| h)
+    {
         problems.push(ChainProblem {
             code: "chain.session_unrecorded",
             seq: None,
@@ -523,45 +558,40 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, JournalError> {
 
 fn verify_sequential(conn: &Connection) -> Result<VerifyReport, JournalError> {
     let tx = conn.unchecked_transaction()?;
-    let (content, running) = content_hashes(&tx, i64::MIN, i64::MAX)?;
+    let parts = [
+        part_digests(&tx, &PARTS[0])?,
+        part_digests(&tx, &PARTS[1])?,
+        part_digests(&tx, &PARTS[2])?,
+        part_digests(&tx, &PARTS[3])?,
+    ];
+    let contents = assemble(parts, &running_ids(&tx)?);
     let table_status = certificate_statuses(&tx)?;
     let walk = walk_chain(&tx, &table_status)?;
-    Ok(judge(walk, content, running, table_status))
+    Ok(judge(walk, contents, table_status))
 }
 
+/// Each table on a read connection of its own, in parallel with the chain walk here.
 fn verify_parallel(
     conn: &Connection,
     path: &std::path::Path,
 ) -> Result<VerifyReport, JournalError> {
-    let max_id: i64 = conn.query_row("SELECT COALESCE(max(id), 0) FROM sessions", [], |r| {
-        r.get(0)
-    })?;
-    let mid = max_id / 2 + 1;
-    let half = |lo: i64, hi: i64| -> Result<Hashed, JournalError> {
+    let digests = |part: &Part| -> Result<Vec<(i64, Digest32)>, JournalError> {
         let c = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let tx = c.unchecked_transaction()?;
-        content_hashes(&tx, lo, hi)
+        part_digests(&tx, part)
     };
-    let (low, high, table_status, walk) = std::thread::scope(|s| {
-        let low = s.spawn(|| half(i64::MIN, mid));
-        let high = s.spawn(|| half(mid, i64::MAX));
+    let lost = || JournalError::Sqlite(rusqlite::Error::InvalidQuery);
+    let (parts, running, table_status, walk) = std::thread::scope(|s| {
+        let handles = PARTS.each_ref().map(|part| s.spawn(move || digests(part)));
+        let running = running_ids(conn);
         let table_status = certificate_statuses(conn);
         let walk = table_status.as_ref().ok().map(|t| walk_chain(conn, t));
-        let join = |h: std::thread::ScopedJoinHandle<'_, Result<Hashed, JournalError>>| {
-            h.join()
-                .unwrap_or_else(|_| Err(JournalError::Sqlite(rusqlite::Error::InvalidQuery)))
-        };
-        (join(low), join(high), table_status, walk)
+        let parts = handles.map(|h| h.join().unwrap_or_else(|_| Err(lost())));
+        (parts, running, table_status, walk)
     });
-    let (mut content, running_low) = low?;
-    let (high, running_high) = high?;
-    content.extend(high);
+    let [a, b, c, d] = parts;
+    let contents = assemble([a?, b?, c?, d?], &running?);
     let table_status = table_status?;
-    let walk = walk.unwrap_or_else(|| Err(JournalError::Sqlite(rusqlite::Error::InvalidQuery)))?;
-    Ok(judge(
-        walk,
-        content,
-        running_low + running_high,
-        table_status,
-    ))
+    let walk = walk.unwrap_or_else(|| Err(lost()))?;
+    Ok(judge(walk, contents, table_status))
 }
