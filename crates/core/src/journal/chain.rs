@@ -575,10 +575,16 @@ fn verify_parallel(
     conn: &Connection,
     path: &std::path::Path,
 ) -> Result<VerifyReport, JournalError> {
+    let timing = std::env::var_os("COMMISSIONER_VERIFY_TIMING").is_some();
+    let t0 = std::time::Instant::now();
     let digests = |part: &Part| -> Result<Vec<(i64, Digest32)>, JournalError> {
         let c = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let tx = c.unchecked_transaction()?;
-        part_digests(&tx, part)
+        let d = part_digests(&tx, part);
+        if timing {
+            eprintln!("verify: {} digests after {:?}", part.table, t0.elapsed());
+        }
+        d
     };
     let lost = || JournalError::Sqlite(rusqlite::Error::InvalidQuery);
     let (parts, running, table_status, walk) = std::thread::scope(|s| {
@@ -586,6 +592,9 @@ fn verify_parallel(
         let running = running_ids(conn);
         let table_status = certificate_statuses(conn);
         let walk = table_status.as_ref().ok().map(|t| walk_chain(conn, t));
+        if timing {
+            eprintln!("verify: chain walk after {:?}", t0.elapsed());
+        }
         let parts = handles.map(|h| h.join().unwrap_or_else(|_| Err(lost())));
         (parts, running, table_status, walk)
     });
@@ -593,5 +602,9 @@ fn verify_parallel(
     let contents = assemble([a?, b?, c?, d?], &running?);
     let table_status = table_status?;
     let walk = walk.unwrap_or_else(|| Err(lost()))?;
-    Ok(judge(walk, contents, table_status))
+    let report = judge(walk, contents, table_status);
+    if timing {
+        eprintln!("verify: judged after {:?}", t0.elapsed());
+    }
+    Ok(report)
 }
