@@ -6,6 +6,7 @@ mod ca;
 mod ca_setup;
 mod journal;
 mod lab;
+mod line;
 mod run;
 mod sim;
 
@@ -60,6 +61,8 @@ enum Command {
         #[arg(long)]
         recommission: bool,
     },
+    /// Line mode: commission every matching unit as it is plugged in, many at once.
+    Line(line::LineArgs),
     /// List serial ports with their USB identity and, from the station profile, their model.
     Ports {
         #[arg(long)]
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
         } => run::commission(&station, &port, baud, &operator, json, recommission),
         Command::Ports { json, watch } => run::ports(&station, json, watch),
         Command::Sim(args) => sim::run(args),
+        Command::Line(args) => line::run(&station, args),
         Command::Lab { command } => lab::run(&station, command),
         Command::Journal { command } => journal::run(&station, command),
         Command::Ca { command } => ca::run(&station, command),

@@ -4,4 +4,5 @@ mod ca;
 mod ca_setup;
 mod commands;
 mod crash;
+mod line;
 mod sim;
