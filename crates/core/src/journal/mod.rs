@@ -162,7 +162,8 @@ pub struct Journal {
     conn: Connection,
 }
 
-pub(crate) fn ts(t: OffsetDateTime) -> String {
+/// A timestamp as the journal stores it (RFC 3339, UTC).
+pub fn ts(t: OffsetDateTime) -> String {
     t.format(&Rfc3339)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }

@@ -6,6 +6,7 @@ mod csr_fixtures;
 mod faults;
 mod fixture;
 mod journal;
+mod operators;
 mod pipeline;
 mod pkcs11;
 mod pki;
