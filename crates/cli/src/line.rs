@@ -15,6 +15,7 @@ use commissioner_core::clock::SystemClock;
 use commissioner_core::device::discovery::PortInfo;
 use commissioner_core::device::watch::{PortEvent, PortWatcher};
 use commissioner_core::lab::Lab;
+use commissioner_core::operator::Action;
 use commissioner_core::pipeline::{self, CommissionOptions, CommissionRequest, Report};
 use commissioner_core::pki::UnlockedCa;
 use commissioner_core::station::Station;
@@ -28,9 +29,10 @@ pub struct LineArgs {
     /// Work order or batch id, recorded with every session (a barcode scanner types it).
     #[arg(long, env = "COMMISSIONER_WORK_ORDER")]
     work_order: Option<String>,
-    /// Who runs the line (recorded with every session).
-    #[arg(long, env = "COMMISSIONER_OPERATOR", default_value = "cli")]
-    operator: String,
+    /// Who runs the line (recorded with every session); at a station with operators, with
+    /// COMMISSIONER_PIN or after `commissioner login`.
+    #[arg(long, env = "COMMISSIONER_OPERATOR")]
+    operator: Option<String>,
     #[arg(long, default_value_t = 115_200)]
     baud: u32,
     /// Instead of watching real ports: start a lab broker and N simulated units, commission
@@ -161,11 +163,13 @@ pub fn run(dir: &Path, args: LineArgs) -> CmdResult {
         Some(_) => Some(Lab::up(&mut station, &ca)?),
         None => None,
     };
+    let operator =
+        crate::operator::resolve(&station, args.operator.as_deref(), Action::Commission)?;
     let (tx, rx) = mpsc::channel();
     let line = Line {
         station: Arc::new(station),
         ca: Arc::new(ca),
-        operator: args.operator.as_str().into(),
+        operator: operator.into(),
         work_order: args.work_order.as_deref().map(Into::into),
         baud: args.baud,
         active: Arc::default(),

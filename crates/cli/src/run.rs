@@ -11,6 +11,7 @@ use commissioner_core::device::discovery::PortInfo;
 use commissioner_core::device::watch::{model_for, ModelFilter, PortEvent, PortWatcher};
 use commissioner_core::error::{Coded, ErrorInfo};
 use commissioner_core::lab::Lab;
+use commissioner_core::operator::Action;
 use commissioner_core::pipeline::{
     self, CommissionOptions, CommissionRequest, ProgressEvent, Report, StepStatus,
 };
@@ -91,10 +92,17 @@ pub fn commission(
     dir: &Path,
     port: &str,
     baud: u32,
-    operator: &str,
+    operator: Option<&str>,
     json: bool,
     recommission: bool,
 ) -> CmdResult {
+    // Who asks, and whether they may, before the CA is unlocked or the unit touched.
+    let action = if recommission {
+        Action::Recommission
+    } else {
+        Action::Commission
+    };
+    let operator = &crate::operator::resolve(&Station::open(dir)?, operator, action)?;
     let (station, ca) = open_station(dir)?;
     eprintln!(
         "commissioning the unit on {port} (station {})",

@@ -5,4 +5,5 @@ mod ca_setup;
 mod commands;
 mod crash;
 mod line;
+mod operators;
 mod sim;
