@@ -30,6 +30,8 @@ pub enum PipelineError {
     NotLocked(Lifecycle),
     #[error("cannot read the broker CA {path}: {reason}")]
     BrokerCa { path: String, reason: String },
+    #[error("the unit did not return to factory mode after the authorised unlock (state {0:?})")]
+    NotUnlocked(Lifecycle),
     #[error("the session was cancelled before '{step}'")]
     Cancelled { step: &'static str },
 }
@@ -46,6 +48,7 @@ impl Coded for PipelineError {
             PipelineError::NotLocked(_) => "device.not_locked",
             PipelineError::BrokerCa { .. } => "station.broker_ca",
             PipelineError::Cancelled { .. } => "session.cancelled",
+            PipelineError::NotUnlocked(_) => "device.not_unlocked",
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod batch;
 mod connect;
 mod error;
 mod identify;
+mod recommission;
 mod report;
 mod write;
 
@@ -24,7 +25,7 @@ use crate::station::Station;
 
 pub use batch::commission_many;
 pub use error::PipelineError;
-pub use identify::{check_hello, MAX_CLOCK_SKEW};
+pub use identify::{check_hello, check_hello_for, MAX_CLOCK_SKEW};
 pub use report::{ProgressEvent, Report, SessionResult, StepReport, StepStatus, STEPS};
 
 /// What to commission and who asks.
@@ -208,6 +209,12 @@ impl Run<'_> {
     fn steps(&mut self) -> Result<(), ErrorInfo> {
         let hello = self.step("identify", |run| run.identify())?;
         let device_id = hello.device_id.clone();
+        // A unit in service: back to factory mode first, remembering what it held.
+        let old_serial = if self.opts.recommission {
+            self.step("unlock", |run| run.unlock(&hello))?
+        } else {
+            None
+        };
         let csr_der = self.step("keygen", |run| Ok(run.device()?.keygen()?))?;
         let validated = self.step("validate_csr", |run| {
             Ok(policy::validate_csr(
@@ -229,6 +236,9 @@ impl Run<'_> {
         self.journal
             .activate_certificate(&cert.serial)
             .map_err(|e| e.info())?;
+        if let Some(old) = &old_serial {
+            self.step("revoke_old", |run| run.revoke_superseded(old, &cert.serial))?;
+        }
         self.step("lock", |run| {
             let ack = run.device()?.lock()?;
             match ack.state {
@@ -248,7 +258,7 @@ impl Run<'_> {
         if self.opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return Err(PipelineError::Cancelled { step: name }.into());
         }
-        let index = STEPS.iter().position(|s| *s == name).unwrap_or(0) as u32;
+        let index = step_index(name);
         let event = |status, message: String| ProgressEvent {
             step: name.into(),
             index,
@@ -340,7 +350,7 @@ impl Run<'_> {
         self.report.device_id = Some(hello.device_id.clone());
         self.report.model = Some(hello.model.clone());
         self.report.firmware = Some(hello.fw_version.clone());
-        check_hello(&hello, self.clock.now())?;
+        check_hello_for(&hello, self.clock.now(), self.opts.recommission)?;
         Ok(hello)
     }
 
@@ -363,6 +373,17 @@ impl Run<'_> {
         self.report.fingerprint_sha256 = Some(cert.fingerprint.clone());
         Ok(cert)
     }
+}
+
+/// Position of a step in [`STEPS`]. The recommission-only steps report the position of the
+/// step they belong with, so a progress bar keeps its eight segments.
+fn step_index(name: &str) -> u32 {
+    let with = match name {
+        "unlock" => "identify",
+        "revoke_old" => "handshake",
+        other => other,
+    };
+    STEPS.iter().position(|s| *s == with).unwrap_or(0) as u32
 }
 
 fn lock(link: &Mutex<SerialDriver>) -> MutexGuard<'_, SerialDriver> {

@@ -11,5 +11,6 @@ mod pipeline;
 mod pkcs11;
 mod pki;
 mod policy;
+mod recommission;
 mod registry;
 mod revocation;
