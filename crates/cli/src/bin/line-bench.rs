@@ -138,6 +138,21 @@ fn main() -> BenchResult<()> {
     let _ = sims.kill();
     let _ = sims.wait();
     reports.iter().try_for_each(check)?;
+    // Where the concurrent sessions spent their time: mean and worst per step.
+    let mut per_step = String::new();
+    for name in pipeline::STEPS {
+        let times: Vec<u64> = reports
+            .iter()
+            .flat_map(|r| r.steps.iter().filter(|s| s.name == name).map(|s| s.micros))
+            .collect();
+        let worst = times.iter().copied().max().unwrap_or(0);
+        let mean = times.iter().sum::<u64>() / times.len().max(1) as u64;
+        per_step.push_str(&format!(
+            " {name} {:.0}/{:.0}",
+            mean as f64 / 1000.0,
+            worst as f64 / 1000.0
+        ));
+    }
 
     // The broker's share: the handshake of an unpaced unit (TLS and MQTT round trips).
     let unpaced = SimDevice::spawn(SimConfig::default())?;
@@ -198,6 +213,7 @@ fn main() -> BenchResult<()> {
         rate_1,
         rate_n / (units as f64 * rate_1)
     );
+    println!("  steps of the {units}-unit run, mean/worst ms:{per_step}");
     println!(
         "station during the {units}-unit run: CPU {:.0} ms ({:.0} % of one core), peak RSS {:.1} MiB",
         ms(cpu_n),
