@@ -138,21 +138,7 @@ fn main() -> BenchResult<()> {
     let _ = sims.kill();
     let _ = sims.wait();
     reports.iter().try_for_each(check)?;
-    // Where the concurrent sessions spent their time: mean and worst per step.
-    let mut per_step = String::new();
-    for name in pipeline::STEPS {
-        let times: Vec<u64> = reports
-            .iter()
-            .flat_map(|r| r.steps.iter().filter(|s| s.name == name).map(|s| s.micros))
-            .collect();
-        let worst = times.iter().copied().max().unwrap_or(0);
-        let mean = times.iter().sum::<u64>() / times.len().max(1) as u64;
-        per_step.push_str(&format!(
-            " {name} {:.0}/{:.0}",
-            mean as f64 / 1000.0,
-            worst as f64 / 1000.0
-        ));
-    }
+    let per_step = step_times(&reports);
 
     // The broker's share: the handshake of an unpaced unit (TLS and MQTT round trips).
     let unpaced = SimDevice::spawn(SimConfig::default())?;
@@ -167,6 +153,7 @@ fn main() -> BenchResult<()> {
 
     let mut walls = Vec::new();
     let mut bounds = Vec::new();
+    let mut singles = Vec::new();
     for _ in 0..runs {
         let sim = SimDevice::spawn(SimConfig {
             baud: Some(BAUD),
@@ -179,6 +166,7 @@ fn main() -> BenchResult<()> {
         let report = one(&station, &ca, sim.path());
         let wall = t.elapsed();
         check(&report)?;
+        singles.push(report);
         let after = sim.stats();
         let bytes = (after.received - before.received) + (after.sent - before.sent);
         let wire = Duration::from_secs_f64(bytes as f64 * 10.0 / f64::from(BAUD));
@@ -213,6 +201,10 @@ fn main() -> BenchResult<()> {
         rate_1,
         rate_n / (units as f64 * rate_1)
     );
+    println!(
+        "  steps of one unit alone, mean/worst ms:{}",
+        step_times(&singles)
+    );
     println!("  steps of the {units}-unit run, mean/worst ms:{per_step}");
     println!(
         "station during the {units}-unit run: CPU {:.0} ms ({:.0} % of one core), peak RSS {:.1} MiB",
@@ -221,6 +213,25 @@ fn main() -> BenchResult<()> {
         rss
     );
     Ok(())
+}
+
+/// Mean and worst time of each step over `reports`, in milliseconds.
+fn step_times(reports: &[Report]) -> String {
+    let mut out = String::new();
+    for name in pipeline::STEPS {
+        let times: Vec<u64> = reports
+            .iter()
+            .flat_map(|r| r.steps.iter().filter(|s| s.name == name).map(|s| s.micros))
+            .collect();
+        let worst = times.iter().copied().max().unwrap_or(0);
+        let mean = times.iter().sum::<u64>() / times.len().max(1) as u64;
+        out.push_str(&format!(
+            " {name} {:.0}/{:.0}",
+            mean as f64 / 1000.0,
+            worst as f64 / 1000.0
+        ));
+    }
+    out
 }
 
 fn ms(d: Duration) -> f64 {
