@@ -232,3 +232,59 @@ pub fn run(dir: &Path, args: LineArgs) -> CmdResult {
         ExitCode::from(EXIT_FAIL)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use commissioner_core::journal::SessionResult;
+    use commissioner_core::station::init_lab_station;
+
+    use super::*;
+
+    #[test]
+    fn an_unplug_event_stops_the_session_on_that_port_as_interrupted() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let station =
+            init_lab_station(&dir.path().join("station"), "line-test-pass").expect("station");
+        let ca = station.unlock_ca("line-test-pass").expect("ca");
+        let sim = SimDevice::spawn(SimConfig::default()).expect("sim");
+        let (tx, rx) = mpsc::channel();
+        let line = Line {
+            station: Arc::new(station),
+            ca: Arc::new(ca),
+            operator: "line".into(),
+            work_order: Some("WO-1".into()),
+            baud: 115_200,
+            active: Arc::default(),
+            done: tx,
+        };
+        // A port of no known model is left alone.
+        line.on_event(PortEvent::Plugged {
+            port: PortInfo::bare("/dev/ttyS0", "pci"),
+            model: None,
+        });
+        assert!(lock(&line.active).is_empty());
+        // The unit goes away right after it appeared: the session stops at its next step
+        // boundary (or on the serial error, whichever comes first). Without a broker it could
+        // not pass anyway, so nothing but the unplug can make it end interrupted.
+        line.on_event(PortEvent::Plugged {
+            port: PortInfo::bare(sim.path(), "pty"),
+            model: Some("sim".into()),
+        });
+        line.on_event(PortEvent::Unplugged {
+            path: sim.path().into(),
+        });
+        let report = rx.recv().expect("report");
+        assert_eq!(
+            report.result,
+            SessionResult::Interrupted,
+            "{}",
+            report.render()
+        );
+        let code = report.error.as_ref().map(|e| e.code.as_str());
+        assert!(
+            matches!(code, Some("session.cancelled" | "device.unplugged")),
+            "{code:?}"
+        );
+        assert!(lock(&line.active).is_empty(), "the port is free again");
+    }
+}
