@@ -9,6 +9,7 @@ use commissioner_core::clock::{Clock, SystemClock};
 use commissioner_core::journal::archive::archive;
 use commissioner_core::journal::export::{verify_export, ExportFormat, StationKey};
 use commissioner_core::journal::query::SessionFilter;
+use commissioner_core::operator::Action;
 use commissioner_core::station::Station;
 
 use crate::{CmdResult, EXIT_FAIL};
@@ -151,6 +152,8 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
             out,
             filter,
         } => {
+            // What leaves the station is QA's (or an admin's) to hand out.
+            crate::operator::resolve(&station, None, Action::Export)?;
             let key = station_key(&station)?;
             let format = match format {
                 Format::Csv => ExportFormat::Csv,

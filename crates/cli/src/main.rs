@@ -6,6 +6,8 @@ mod ca;
 mod ca_setup;
 mod journal;
 mod lab;
+mod line;
+mod operator;
 mod run;
 mod sim;
 
@@ -49,9 +51,10 @@ enum Command {
         port: String,
         #[arg(long, default_value_t = 115_200)]
         baud: u32,
-        /// Who is commissioning (recorded with the session).
-        #[arg(long, env = "COMMISSIONER_OPERATOR", default_value = "cli")]
-        operator: String,
+        /// Who is commissioning (recorded with the session). At a station with operators,
+        /// give the PIN in COMMISSIONER_PIN, or sign in first with `commissioner login`.
+        #[arg(long, env = "COMMISSIONER_OPERATOR")]
+        operator: Option<String>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -60,6 +63,8 @@ enum Command {
         #[arg(long)]
         recommission: bool,
     },
+    /// Line mode: commission every matching unit as it is plugged in, many at once.
+    Line(line::LineArgs),
     /// List serial ports with their USB identity and, from the station profile, their model.
     Ports {
         #[arg(long)]
@@ -80,6 +85,18 @@ enum Command {
         #[command(subcommand)]
         command: ca::CaCommand,
     },
+    /// Operators and their roles: add, list.
+    Operator {
+        #[command(subcommand)]
+        command: operator::OperatorCommand,
+    },
+    /// Sign in (PIN from COMMISSIONER_PIN, else asked for); the sign-in lasts an hour.
+    Login {
+        #[arg(long, env = "COMMISSIONER_OPERATOR")]
+        operator: String,
+    },
+    /// Sign out.
+    Logout,
     /// The lab: a lab station, and a real mosquitto with TLS and ACLs plus a responder.
     Lab {
         #[command(subcommand)]
@@ -107,9 +124,20 @@ fn main() -> ExitCode {
             operator,
             json,
             recommission,
-        } => run::commission(&station, &port, baud, &operator, json, recommission),
+        } => run::commission(
+            &station,
+            &port,
+            baud,
+            operator.as_deref(),
+            json,
+            recommission,
+        ),
         Command::Ports { json, watch } => run::ports(&station, json, watch),
         Command::Sim(args) => sim::run(args),
+        Command::Line(args) => line::run(&station, args),
+        Command::Operator { command } => operator::run(&station, command),
+        Command::Login { operator } => operator::login(&station, &operator),
+        Command::Logout => operator::logout(&station),
         Command::Lab { command } => lab::run(&station, command),
         Command::Journal { command } => journal::run(&station, command),
         Command::Ca { command } => ca::run(&station, command),

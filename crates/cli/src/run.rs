@@ -11,6 +11,7 @@ use commissioner_core::device::discovery::PortInfo;
 use commissioner_core::device::watch::{model_for, ModelFilter, PortEvent, PortWatcher};
 use commissioner_core::error::{Coded, ErrorInfo};
 use commissioner_core::lab::Lab;
+use commissioner_core::operator::Action;
 use commissioner_core::pipeline::{
     self, CommissionOptions, CommissionRequest, ProgressEvent, Report, StepStatus,
 };
@@ -71,7 +72,7 @@ fn finish(report: &Report, json: bool) -> CmdResult {
     })
 }
 
-fn open_station(dir: &Path) -> Result<(Station, UnlockedCa), ErrorInfo> {
+pub fn open_station(dir: &Path) -> Result<(Station, UnlockedCa), ErrorInfo> {
     let station = Station::open(dir)?;
     let ca = station.unlock_ca(&passphrase()?)?;
     // Sessions a previous process left running were interrupted (crash, power cut, kill).
@@ -91,10 +92,17 @@ pub fn commission(
     dir: &Path,
     port: &str,
     baud: u32,
-    operator: &str,
+    operator: Option<&str>,
     json: bool,
     recommission: bool,
 ) -> CmdResult {
+    // Who asks, and whether they may, before the CA is unlocked or the unit touched.
+    let action = if recommission {
+        Action::Recommission
+    } else {
+        Action::Commission
+    };
+    let operator = &crate::operator::resolve(&Station::open(dir)?, operator, action)?;
     let (station, ca) = open_station(dir)?;
     eprintln!(
         "commissioning the unit on {port} (station {})",
@@ -118,9 +126,10 @@ pub fn commission(
     finish(&report, json)
 }
 
-pub fn demo(dir: &Path, fault: Option<Fault>) -> CmdResult {
+/// Opens the lab station in `dir`, creating it when there is none; refuses a production one.
+pub fn lab_station(dir: &Path) -> Result<(Station, UnlockedCa), ErrorInfo> {
     let passphrase = passphrase_from_env().unwrap_or_else(|| DEMO_PASSPHRASE.to_owned());
-    let mut station = match Station::open(dir) {
+    let station = match Station::open(dir) {
         Ok(s) => s,
         Err(_) => {
             eprintln!("creating a lab station in {}", dir.display());
@@ -131,12 +140,17 @@ pub fn demo(dir: &Path, fault: Option<Fault>) -> CmdResult {
         return Err(usage_error(
             "demo.not_lab",
             format!(
-                "{} is a production station; the demo only runs on lab stations",
+                "{} is a production station; simulated units only run on lab stations",
                 dir.display()
             ),
         ));
     }
     let ca = station.unlock_ca(&passphrase)?;
+    Ok((station, ca))
+}
+
+pub fn demo(dir: &Path, fault: Option<Fault>) -> CmdResult {
+    let (mut station, ca) = lab_station(dir)?;
     let lab = Lab::up(&mut station, &ca)?;
     eprintln!(
         "lab broker: mosquitto on 127.0.0.1:{} (mutual TLS, ACLs)",
@@ -166,7 +180,7 @@ pub fn demo(dir: &Path, fault: Option<Fault>) -> CmdResult {
 }
 
 /// The station profile's VID:PID filters, when there is a station; listing ports needs none.
-fn model_filters(dir: &Path) -> Vec<ModelFilter> {
+pub fn model_filters(dir: &Path) -> Vec<ModelFilter> {
     Station::open(dir)
         .map(|s| s.config.models)
         .unwrap_or_default()

@@ -7,6 +7,7 @@
 //! - [`mqtt`]: TLS client configs, the device-backed TLS signer, the provisioning handshake and
 //!   the reference provisioning responder.
 //! - [`journal`]: the SQLite journal: sessions, steps, certificates, device log.
+//! - [`operator`]: operators, roles, PIN sign-in with a rate limit, sign-in tokens.
 //! - [`pipeline`]: the commissioning steps wired together, with progress and a report.
 //! - [`station`]: the station directory and its configuration.
 //! - [`lab`]: a real mosquitto with generated TLS config and ACLs, for demos and tests.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod journal;
 pub mod lab;
 pub mod mqtt;
+pub mod operator;
 pub mod pipeline;
 pub mod pki;
 pub mod station;

@@ -16,4 +16,4 @@ pub mod store;
 
 pub use device::{Delays, SimConfig, SimDevice as DeviceState};
 pub use fault::{Fault, UnknownFault};
-pub use pty::{SimDevice, SimError};
+pub use pty::{LinkStats, SimDevice, SimError};

@@ -2,7 +2,7 @@
 //! device-side delays of real hardware.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -26,12 +26,33 @@ pub enum SimError {
     Thread(#[source] io::Error),
 }
 
+/// What crossed a unit's link and how long the unit itself worked on requests: the inputs
+/// of a commissioning run's lower bound (the benchmark compares wall time against it).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Bytes the unit received (request lines with their newline).
+    pub received: u64,
+    /// Bytes the unit sent (boot log, log lines, frames).
+    pub sent: u64,
+    /// Time the unit spent answering: its own work plus configured device delays, without
+    /// the time its bytes spend on the wire.
+    pub device_time: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Meter {
+    received: AtomicU64,
+    sent: AtomicU64,
+    device_nanos: AtomicU64,
+}
+
 /// A simulated unit serving a pseudo-terminal; stops when dropped.
 #[derive(Debug)]
 pub struct SimDevice {
     path: String,
     device_id: String,
     stop: Arc<AtomicBool>,
+    meter: Arc<Meter>,
     thread: Option<JoinHandle<()>>,
     // Held open so the pty stays alive while no station has the slave open.
     _slave: TTYPort,
@@ -50,17 +71,20 @@ impl SimDevice {
         let stop = Arc::new(AtomicBool::new(false));
         let state = State::new(cfg);
         let device_id = state.device_id().to_owned();
+        let meter = Arc::new(Meter::default());
         let thread = std::thread::Builder::new()
             .name(format!("sim-{device_id}"))
             .spawn({
                 let stop = stop.clone();
-                move || Link::new(master, state, stop).serve()
+                let meter = meter.clone();
+                move || Link::new(master, state, stop, meter).serve()
             })
             .map_err(SimError::Thread)?;
         Ok(Self {
             path,
             device_id,
             stop,
+            meter,
             thread: Some(thread),
             _slave: slave,
         })
@@ -73,6 +97,15 @@ impl SimDevice {
 
     pub fn device_id(&self) -> &str {
         &self.device_id
+    }
+
+    /// Bytes and device time so far.
+    pub fn stats(&self) -> LinkStats {
+        LinkStats {
+            received: self.meter.received.load(Ordering::Relaxed),
+            sent: self.meter.sent.load(Ordering::Relaxed),
+            device_time: Duration::from_nanos(self.meter.device_nanos.load(Ordering::Relaxed)),
+        }
     }
 }
 
@@ -105,6 +138,7 @@ struct Link {
     state: State,
     stop: Arc<AtomicBool>,
     writes_seen: usize,
+    meter: Arc<Meter>,
 }
 
 /// What the link does with one received line.
@@ -116,12 +150,13 @@ enum Action {
 }
 
 impl Link {
-    fn new(port: TTYPort, state: State, stop: Arc<AtomicBool>) -> Self {
+    fn new(port: TTYPort, state: State, stop: Arc<AtomicBool>, meter: Arc<Meter>) -> Self {
         Self {
             port,
             state,
             stop,
             writes_seen: 0,
+            meter,
         }
     }
 
@@ -138,6 +173,15 @@ impl Link {
                 std::thread::sleep(Duration::from_millis(20));
             }
             while let Some(mut line) = lines.next_line() {
+                let wire = line.len() as u64 + 1;
+                self.meter.received.fetch_add(wire, Ordering::Relaxed);
+                // A UART hands over a line's last byte only after the whole line has crossed
+                // the wire; the pty delivers it at once, so the paced unit waits for it.
+                if let Some(baud) = self.state.config().baud.filter(|b| *b > 0) {
+                    self.nap(Duration::from_secs_f64(
+                        wire as f64 * 10.0 / f64::from(baud),
+                    ));
+                }
                 if self.has(Fault::DropBytes) && line.len() > 8 {
                     // A receive overrun: one byte of the line never made it into the FIFO.
                     line.remove(6);
@@ -153,8 +197,11 @@ impl Link {
                     }
                     Action::Answer => {}
                 }
+                let working = Instant::now();
                 let reply = self.state.respond_to_line(&line);
                 self.nap(self.delay_for(op.as_deref()));
+                let worked = working.elapsed().as_nanos() as u64;
+                self.meter.device_nanos.fetch_add(worked, Ordering::Relaxed);
                 if self.has(Fault::LateReply) && reply.is_some() {
                     self.nap(self.state.config().delays.late_reply);
                 }
@@ -266,7 +313,10 @@ impl Link {
     fn write_all(&mut self, mut bytes: &[u8]) -> bool {
         while !bytes.is_empty() && !self.stop.load(Ordering::Relaxed) {
             match self.port.write(bytes) {
-                Ok(n) => bytes = &bytes[n..],
+                Ok(n) => {
+                    self.meter.sent.fetch_add(n as u64, Ordering::Relaxed);
+                    bytes = &bytes[n..];
+                }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
                 Err(_) => return false,
             }

@@ -4,4 +4,6 @@ mod ca;
 mod ca_setup;
 mod commands;
 mod crash;
+mod line;
+mod operators;
 mod sim;

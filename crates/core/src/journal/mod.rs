@@ -162,7 +162,14 @@ pub struct Journal {
     conn: Connection,
 }
 
-pub(crate) fn ts(t: OffsetDateTime) -> String {
+/// Retries a busy write lock every millisecond for about five seconds.
+fn busy_retry(attempt: i32) -> bool {
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    attempt < 5_000
+}
+
+/// A timestamp as the journal stores it (RFC 3339, UTC).
+pub fn ts(t: OffsetDateTime) -> String {
     t.format(&Rfc3339)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
@@ -183,8 +190,11 @@ impl Journal {
             source,
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(open_err)?;
+        // Concurrent sessions each hold a connection and take turns at the write lock. SQLite's
+        // own busy timeout backs off to 100 ms sleeps, so a waiter oversleeps a lock that is
+        // held for a millisecond; polling every millisecond (for the same 5 s) keeps 16
+        // sessions from queueing behind each other's naps.
+        conn.busy_handler(Some(busy_retry)).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "FULL")

@@ -206,6 +206,28 @@ impl Journal {
             .optional()?)
     }
 
+    /// Records that certificate `new` replaces `old` on the same unit (a recommission).
+    pub fn set_supersedes(&self, new: &str, old: &str) -> Result<(), JournalError> {
+        self.conn.execute(
+            "UPDATE certificates SET supersedes = ?2 WHERE serial = ?1",
+            params![new, old],
+        )?;
+        Ok(())
+    }
+
+    /// The certificate that `serial` replaced, if it was issued by a recommission.
+    pub fn supersedes(&self, serial: &str) -> Result<Option<String>, JournalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT supersedes FROM certificates WHERE serial = ?1",
+                params![serial],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
     /// Makes a certificate the unit's active one; its earlier active certificates become
     /// superseded in the same transaction, so a unit never has two.
     pub fn activate_certificate(&self, serial: &str) -> Result<(), JournalError> {

@@ -145,4 +145,32 @@ CREATE TABLE crls (
     sha256        TEXT NOT NULL
 );
 "#,
+    // 4: Operators who sign in (issue 7): role and argon2 PIN hash on the operators table that
+    // sessions already fill (rows without a hash are names the station merely saw), every
+    // sign-in attempt for the rate limit, sign-in tokens (hashes only), and the link from a
+    // recommissioned unit's new certificate to the one it supersedes.
+    r#"
+ALTER TABLE operators ADD COLUMN role TEXT
+    CHECK (role IS NULL OR role IN ('technician', 'field_engineer', 'qa', 'admin'));
+ALTER TABLE operators ADD COLUMN pin_hash TEXT;
+ALTER TABLE operators ADD COLUMN created_at TEXT;
+
+CREATE TABLE login_attempts (
+    id          INTEGER PRIMARY KEY,
+    operator_id TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    -- Seconds since the epoch: the rate limit compares times, RFC 3339 text does not sort.
+    at_unix     INTEGER NOT NULL,
+    ok          INTEGER NOT NULL CHECK (ok IN (0, 1))
+);
+CREATE INDEX login_attempts_operator ON login_attempts (operator_id, at_unix);
+
+CREATE TABLE operator_tokens (
+    token_sha256 TEXT PRIMARY KEY,
+    operator_id  TEXT NOT NULL,
+    expires_unix INTEGER NOT NULL
+);
+
+ALTER TABLE certificates ADD COLUMN supersedes TEXT;
+"#,
 ];

@@ -12,6 +12,16 @@ pub const MAX_CLOCK_SKEW: time::Duration = time::Duration::days(1);
 
 /// Checks a unit's `hello` against what commissioning needs.
 pub fn check_hello(hello: &Hello, now: OffsetDateTime) -> Result<(), PipelineError> {
+    check_hello_for(hello, now, false)
+}
+
+/// [`check_hello`]; a recommission also accepts a certified or locked unit, which the
+/// authorised unlock then brings back to factory mode.
+pub fn check_hello_for(
+    hello: &Hello,
+    now: OffsetDateTime,
+    recommission: bool,
+) -> Result<(), PipelineError> {
     if hello.protocol != PROTOCOL_VERSION {
         return Err(PipelineError::ProtocolVersion(hello.protocol));
     }
@@ -22,6 +32,7 @@ pub fn check_hello(hello: &Hello, now: OffsetDateTime) -> Result<(), PipelineErr
         return Err(PipelineError::MissingCapability((*missing).to_owned()));
     }
     match hello.state {
+        Lifecycle::Locked | Lifecycle::Certified if recommission => {}
         Lifecycle::Locked => return Err(PipelineError::Locked),
         Lifecycle::Certified => return Err(PipelineError::AlreadyCommissioned(hello.state)),
         Lifecycle::Blank | Lifecycle::Keyed => {}

@@ -1,26 +1,31 @@
 //! The commissioning pipeline: each step a function over the session context, each step's row
 //! written to the journal as it ends, progress reported through a callback.
 
+pub mod batch;
 mod connect;
+mod error;
 mod identify;
+mod recommission;
 mod report;
+mod write;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use thiserror::Error;
-
 use crate::clock::{Clock, SystemClock};
-use crate::device::protocol::{DeviceConfig, Hello, Lifecycle, Slot};
+use crate::device::protocol::{Hello, Lifecycle};
 use crate::device::{open_serial, SerialDriver, Timeouts};
 use crate::error::{Coded, ErrorInfo};
 use crate::journal::{Journal, KeyOrigin, NewSession, StepRecord};
 use crate::mqtt::tls::install_crypto_provider;
 use crate::pki::policy::{self, Issuing};
-use crate::pki::{fingerprint, pop, IssuedCert, UnlockedCa};
-use crate::station::{BrokerProfile, Station};
+use crate::pki::{pop, IssuedCert, UnlockedCa};
+use crate::station::Station;
 
-pub use identify::{check_hello, MAX_CLOCK_SKEW};
+pub use batch::commission_many;
+pub use error::PipelineError;
+pub use identify::{check_hello, check_hello_for, MAX_CLOCK_SKEW};
 pub use report::{ProgressEvent, Report, SessionResult, StepReport, StepStatus, STEPS};
 
 /// What to commission and who asks.
@@ -33,54 +38,17 @@ pub struct CommissionRequest<'a> {
 
 /// How to commission, beyond which port.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CommissionOptions {
+pub struct CommissionOptions<'a> {
     /// The unit already holds an active certificate and is being re-keyed on purpose: the new
     /// certificate supersedes the old one once it is proven.
     pub recommission: bool,
     /// Per-operation timeouts of the device link.
     pub timeouts: Timeouts,
-}
-
-/// Errors that belong to the pipeline itself rather than to a component.
-#[derive(Debug, Error)]
-pub enum PipelineError {
-    #[error("the unit is already {}; recommissioning needs the field engineer's workflow", lifecycle_name(.0))]
-    AlreadyCommissioned(Lifecycle),
-    #[error("the unit speaks protocol version {0}, this station speaks 1")]
-    ProtocolVersion(u32),
-    #[error(
-        "the unit is locked (out of factory mode); recommissioning it needs the authorised unlock"
-    )]
-    Locked,
-    #[error("the unit lacks the '{0}' capability this station needs; check its firmware version")]
-    MissingCapability(String),
-    #[error("the unit's clock reads {device}, {days} days away from the station's; it would reject valid certificates. Check its real-time clock or battery")]
-    DeviceClock { device: String, days: i64 },
-    #[error("the {slot} slot read back a different certificate than was written (wrote {expected}, read {found})")]
-    ReadBackMismatch {
-        slot: &'static str,
-        expected: String,
-        found: String,
-    },
-    #[error("the unit did not lock (state {0:?})")]
-    NotLocked(Lifecycle),
-    #[error("cannot read the broker CA {path}: {reason}")]
-    BrokerCa { path: String, reason: String },
-}
-
-impl Coded for PipelineError {
-    fn code(&self) -> &'static str {
-        match self {
-            PipelineError::AlreadyCommissioned(_) => "device.already_commissioned",
-            PipelineError::ProtocolVersion(_) => "device.protocol_version",
-            PipelineError::Locked => "device.locked",
-            PipelineError::MissingCapability(_) => "device.missing_capability",
-            PipelineError::DeviceClock { .. } => "device.clock_invalid",
-            PipelineError::ReadBackMismatch { .. } => "write.readback_mismatch",
-            PipelineError::NotLocked(_) => "device.not_locked",
-            PipelineError::BrokerCa { .. } => "station.broker_ca",
-        }
-    }
+    /// Work order or batch id (typed by a barcode scanner), recorded with the session.
+    pub work_order: Option<&'a str>,
+    /// Set by another thread to stop the session between steps: a step that has begun is
+    /// allowed to end, so the unit is never left half-written by the station's choice.
+    pub cancel: Option<&'a AtomicBool>,
 }
 
 impl<E: Coded> From<E> for ErrorInfo {
@@ -140,7 +108,7 @@ pub fn commission_opts(
     station: &Station,
     ca: &UnlockedCa,
     req: &CommissionRequest<'_>,
-    opts: CommissionOptions,
+    opts: CommissionOptions<'_>,
     clock: &dyn Clock,
     progress: &mut dyn FnMut(ProgressEvent),
 ) -> Report {
@@ -169,7 +137,7 @@ pub fn commission_opts(
         station_id: &station.config.station_id,
         operator: req.operator,
         port: req.port,
-        work_order: None,
+        work_order: opts.work_order,
         started_at: clock.now(),
     }) {
         Ok(id) => id,
@@ -196,7 +164,13 @@ pub fn commission_opts(
     report.result = match &outcome {
         Ok(()) => SessionResult::Pass,
         // The unit went away; nothing can be concluded about it.
-        Err(e) if matches!(e.code.as_str(), "device.unplugged" | "device.rebooted") => {
+        // Cancelled: the operator (or the line) stopped it, the unit was not judged.
+        Err(e)
+            if matches!(
+                e.code.as_str(),
+                "device.unplugged" | "device.rebooted" | "session.cancelled"
+            ) =>
+        {
             SessionResult::Interrupted
         }
         Err(_) => SessionResult::Fail,
@@ -222,7 +196,7 @@ struct Run<'a> {
     station: &'a Station,
     ca: &'a UnlockedCa,
     req: &'a CommissionRequest<'a>,
-    opts: CommissionOptions,
+    opts: CommissionOptions<'a>,
     clock: &'a dyn Clock,
     journal: &'a Journal,
     progress: &'a mut dyn FnMut(ProgressEvent),
@@ -235,6 +209,12 @@ impl Run<'_> {
     fn steps(&mut self) -> Result<(), ErrorInfo> {
         let hello = self.step("identify", |run| run.identify())?;
         let device_id = hello.device_id.clone();
+        // A unit in service: back to factory mode first, remembering what it held.
+        let old_serial = if self.opts.recommission {
+            self.step("unlock", |run| run.unlock(&hello))?
+        } else {
+            None
+        };
         let csr_der = self.step("keygen", |run| Ok(run.device()?.keygen()?))?;
         let validated = self.step("validate_csr", |run| {
             Ok(policy::validate_csr(
@@ -256,6 +236,9 @@ impl Run<'_> {
         self.journal
             .activate_certificate(&cert.serial)
             .map_err(|e| e.info())?;
+        if let Some(old) = &old_serial {
+            self.step("revoke_old", |run| run.revoke_superseded(old, &cert.serial))?;
+        }
         self.step("lock", |run| {
             let ack = run.device()?.lock()?;
             match ack.state {
@@ -271,7 +254,11 @@ impl Run<'_> {
         name: &'static str,
         f: impl FnOnce(&mut Self) -> Result<T, ErrorInfo>,
     ) -> Result<T, ErrorInfo> {
-        let index = STEPS.iter().position(|s| *s == name).unwrap_or(0) as u32;
+        // Checked between steps only: a step that has begun runs to its own end or timeout.
+        if self.opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(PipelineError::Cancelled { step: name }.into());
+        }
+        let index = step_index(name);
         let event = |status, message: String| ProgressEvent {
             step: name.into(),
             index,
@@ -363,7 +350,7 @@ impl Run<'_> {
         self.report.device_id = Some(hello.device_id.clone());
         self.report.model = Some(hello.model.clone());
         self.report.firmware = Some(hello.fw_version.clone());
-        check_hello(&hello, self.clock.now())?;
+        check_hello_for(&hello, self.clock.now(), self.opts.recommission)?;
         Ok(hello)
     }
 
@@ -386,56 +373,19 @@ impl Run<'_> {
         self.report.fingerprint_sha256 = Some(cert.fingerprint.clone());
         Ok(cert)
     }
+}
 
-    fn write(&mut self, cert: &IssuedCert, hello: &Hello) -> Result<(), ErrorInfo> {
-        let broker_ca = self.broker_trust_anchors()?;
-        let slots: [(Slot, &'static str, &[u8]); 3] = [
-            (Slot::Device, "device", &cert.der),
-            (Slot::Chain, "chain", self.ca.issuing_der()),
-            (
-                Slot::BrokerCa,
-                "broker_ca",
-                broker_ca.first().map(Vec::as_slice).unwrap_or_default(),
-            ),
-        ];
-        let mut device = self.device()?;
-        for (slot, name, der) in slots {
-            device.write_cert(slot, der)?;
-            let digest = device.read_cert(slot)?;
-            let expected = fingerprint(der);
-            if digest.sha256 != expected || digest.len != der.len() {
-                return Err(PipelineError::ReadBackMismatch {
-                    slot: name,
-                    expected,
-                    found: digest.sha256,
-                }
-                .into());
-            }
-        }
-        // Units that keep broker settings get the ones the handshake is about to prove.
-        if hello.caps.iter().any(|c| c == "set_config") {
-            let broker = self.station.broker()?;
-            let id = &hello.device_id;
-            device.set_config(&DeviceConfig {
-                broker_host: broker.host.clone(),
-                broker_port: broker.port,
-                request_topic: BrokerProfile::topic(&broker.request_topic, id),
-                response_topic: BrokerProfile::topic(&broker.response_topic, id),
-            })?;
-        }
-        Ok(())
-    }
+/// Position of a step in [`STEPS`]. The recommission-only steps report the position of the
+/// step they belong with, so a progress bar keeps its eight segments.
+fn step_index(name: &str) -> u32 {
+    let with = match name {
+        "unlock" => "identify",
+        "revoke_old" => "handshake",
+        other => other,
+    };
+    STEPS.iter().position(|s| *s == with).unwrap_or(0) as u32
 }
 
 fn lock(link: &Mutex<SerialDriver>) -> MutexGuard<'_, SerialDriver> {
     link.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn lifecycle_name(state: &Lifecycle) -> &'static str {
-    match state {
-        Lifecycle::Blank => "blank",
-        Lifecycle::Keyed => "keyed",
-        Lifecycle::Certified => "certified",
-        Lifecycle::Locked => "locked",
-    }
 }

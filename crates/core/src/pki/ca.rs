@@ -225,6 +225,17 @@ impl UnlockedCa {
         })
     }
 
+    /// Signs one unit's authorised-unlock message (docs/device-protocol.md §6.11) with the
+    /// issuing key, the key the unit trusts through its `chain` slot. DER ECDSA signature.
+    pub fn sign_unlock(&self, device_id: &str, nonce: &[u8]) -> Result<Vec<u8>, PkiError> {
+        use rcgen::SigningKey;
+        let msg = crate::device::protocol::unlock_message(device_id, nonce);
+        self.issuer
+            .key()
+            .sign(&msg)
+            .map_err(|e| PkiError::UnlockSign(e.to_string()))
+    }
+
     /// Where the issuing key lives (file or PKCS#11 URI), for the operator.
     pub fn key_location(&self) -> String {
         self.issuer.key().location()

@@ -63,6 +63,8 @@ pub enum PkiError {
     CsrCnMismatch { expected: String, found: String },
     #[error("the certificate request uses a key type this station does not allow: {0}")]
     CsrKeyType(String),
+    #[error("the factory CA could not sign the unit's unlock challenge: {0}")]
+    UnlockSign(String),
     #[error("the certificate request's key is too small for this station's policy: {0}")]
     CsrKeySize(String),
     #[error("the certificate request asks for a CA certificate; a device never gets one")]
@@ -132,6 +134,7 @@ impl Coded for PkiError {
             PkiError::CertMalformed(_) => "cert.malformed",
             PkiError::BadReason(_) => "revoke.bad_reason",
             PkiError::BadSerial(_) => "revoke.bad_serial",
+            PkiError::UnlockSign(_) => "ca.unlock_sign_failed",
         }
     }
 }

@@ -1,13 +1,16 @@
 //! Integration tests of the core against real parts: a simulated unit on a pseudo-terminal, a
 //! real mosquitto with generated TLS config and ACLs, a real SQLite file, and `openssl verify`.
 
+mod batch;
 mod csr_fixtures;
 mod faults;
 mod fixture;
 mod journal;
+mod operators;
 mod pipeline;
 mod pkcs11;
 mod pki;
 mod policy;
+mod recommission;
 mod registry;
 mod revocation;

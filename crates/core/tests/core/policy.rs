@@ -66,10 +66,17 @@ fn a_unit_with_an_active_certificate_needs_a_recommission() {
             .map(|c| c.status)
     };
     assert_eq!(certs.len(), 2, "the refused attempt signed nothing");
+    // The recommission retires the old certificate for good: revoked, reason superseded, so
+    // the broker refuses it from the next CRL on (issue 7).
     assert_eq!(
         status_of(&first.certificate_serial),
-        Some(CertStatus::Superseded)
+        Some(CertStatus::Revoked)
     );
+    let old = certs
+        .iter()
+        .find(|c| Some(&c.serial) == first.certificate_serial.as_ref())
+        .expect("old certificate");
+    assert_eq!(old.revocation_reason.as_deref(), Some("superseded"));
     assert_eq!(
         status_of(&third.certificate_serial),
         Some(CertStatus::Active)

@@ -59,14 +59,25 @@ fn unit(s: &LabStation, journal: &Journal, id: &str) -> Unit {
 }
 
 fn connect(s: &LabStation, lab: &Lab, unit: &Unit) -> Result<(), MqttError> {
-    let key = rustls_pemfile::private_key(&mut unit.key_pem.as_bytes())
+    connect_as(s, lab, &unit.id, &unit.cert.der, &unit.key_pem)
+}
+
+/// Connects to the lab broker as unit `id` with a certificate and the key it belongs to.
+pub fn connect_as(
+    s: &LabStation,
+    lab: &Lab,
+    id: &str,
+    cert_der: &[u8],
+    key_pem: &str,
+) -> Result<(), MqttError> {
+    let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
         .expect("pem")
         .expect("key");
     let tls = client_config(
         &[s.ca.root_der().to_vec()],
         ClientIdentity::Local {
             chain: vec![
-                CertificateDer::from(unit.cert.der.clone()),
+                CertificateDer::from(cert_der.to_vec()),
                 CertificateDer::from(s.ca.issuing_der().to_vec()),
             ],
             key,
@@ -75,9 +86,9 @@ fn connect(s: &LabStation, lab: &Lab, unit: &Unit) -> Result<(), MqttError> {
     let spec = HandshakeSpec {
         host: "127.0.0.1".into(),
         port: lab.port(),
-        client_id: unit.id.clone(),
-        request_topic: format!("provisioning/{}/request", unit.id),
-        response_topic: format!("provisioning/{}/response", unit.id),
+        client_id: id.to_owned(),
+        request_topic: format!("provisioning/{id}/request"),
+        response_topic: format!("provisioning/{id}/response"),
         user_properties: vec![],
         payload: b"{}".to_vec(),
         timeout: Duration::from_secs(10),

@@ -1,0 +1,243 @@
+//! Line benchmark: simulated units paced like a 115200-baud UART against the real lab broker.
+//!
+//! `cargo run --release -p commissioner-cli --bin line-bench -- [--units 16] [--runs 5]`
+//!
+//! Prints:
+//! - one unit: wall time against its bound (bytes on the wire × 10 / baud + the unit's own
+//!   time + the broker's share, taken as the handshake step of an unpaced run). Goal ≤ 1.15.
+//! - N units at once: throughput against N × the one-unit rate (goal ≥ 0.9), and the CPU time
+//!   and peak RSS of the station. The N units run in a child `commissioner sim` process so
+//!   that the figures are the station's alone; mosquitto is its own process too.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use commissioner_core::clock::SystemClock;
+use commissioner_core::lab::Lab;
+use commissioner_core::pipeline::{self, CommissionOptions, CommissionRequest, Report};
+use commissioner_core::pki::UnlockedCa;
+use commissioner_core::station::{init_lab_station, Station};
+use commissioner_devsim::{SimConfig, SimDevice};
+
+const BAUD: u32 = 115_200;
+const PASS: &str = "bench-only-passphrase";
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn one(station: &Station, ca: &UnlockedCa, port: &str) -> Report {
+    let req = CommissionRequest {
+        port,
+        baud: BAUD,
+        operator: "bench",
+    };
+    pipeline::commission(station, ca, &req, &mut |_| {})
+}
+
+fn check(report: &Report) -> BenchResult<()> {
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(format!("a unit did not pass:\n{}", report.render()).into())
+    }
+}
+
+/// CPU time (user + system) of this process so far, from /proc; Linux ticks are 1/100 s.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// Peak resident set size of this process, in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// `commissioner sim --count n --baud 115200` next to this binary; returns it and its ports.
+fn sim_process(n: usize) -> BenchResult<(Child, Vec<String>)> {
+    let exe = std::env::current_exe()?.with_file_name("commissioner");
+    let mut child = Command::new(exe)
+        .args([
+            "sim",
+            "--count",
+            &n.to_string(),
+            "--baud",
+            &BAUD.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let ports: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|l| !l.starts_with("press Ctrl-C"))
+        .filter(|l| l.starts_with("unit "))
+        .filter_map(|l| l.split_whitespace().nth(3).map(str::to_owned))
+        .collect();
+    if ports.len() != n {
+        let _ = child.kill();
+        return Err(format!("the simulator started {} of {n} units", ports.len()).into());
+    }
+    Ok((child, ports))
+}
+
+fn main() -> BenchResult<()> {
+    let units = arg("--units", 16);
+    let runs = arg("--runs", 5).max(1);
+    let dir = tempfile::tempdir()?;
+    let mut station = init_lab_station(&dir.path().join("station"), PASS)?;
+    let ca = station.unlock_ca(PASS)?;
+    let lab = Lab::up(&mut station, &ca)?;
+
+    // N units at once first, so that the peak RSS is that run's and not inflated by the
+    // in-process simulators of the one-unit runs below.
+    let (mut sims, ports) = sim_process(units)?;
+    let jobs: Vec<CommissionRequest<'_>> = ports
+        .iter()
+        .map(|port| CommissionRequest {
+            port,
+            baud: BAUD,
+            operator: "bench",
+        })
+        .collect();
+    let cpu0 = cpu_time();
+    let t0 = Instant::now();
+    let reports = pipeline::commission_many(
+        &station,
+        &ca,
+        &jobs,
+        CommissionOptions::default(),
+        &SystemClock,
+        &|_, _| {},
+    );
+    let wall_n = t0.elapsed();
+    let cpu_n = cpu_time().saturating_sub(cpu0);
+    let rss = peak_rss_mib();
+    let _ = sims.kill();
+    let _ = sims.wait();
+    reports.iter().try_for_each(check)?;
+    let per_step = step_times(&reports);
+
+    // The broker's share: the handshake of an unpaced unit (TLS and MQTT round trips).
+    let unpaced = SimDevice::spawn(SimConfig::default())?;
+    let report = one(&station, &ca, unpaced.path());
+    check(&report)?;
+    let broker = report
+        .steps
+        .iter()
+        .find(|s| s.name == "handshake")
+        .map(|s| Duration::from_micros(s.micros))
+        .unwrap_or_default();
+
+    let mut walls = Vec::new();
+    let mut bounds = Vec::new();
+    let mut singles = Vec::new();
+    for _ in 0..runs {
+        let sim = SimDevice::spawn(SimConfig {
+            baud: Some(BAUD),
+            ..SimConfig::default()
+        })?;
+        // The boot banner went out before the session; only the session's bytes count.
+        std::thread::sleep(Duration::from_millis(50));
+        let before = sim.stats();
+        let t = Instant::now();
+        let report = one(&station, &ca, sim.path());
+        let wall = t.elapsed();
+        check(&report)?;
+        singles.push(report);
+        let after = sim.stats();
+        let bytes = (after.received - before.received) + (after.sent - before.sent);
+        let wire = Duration::from_secs_f64(bytes as f64 * 10.0 / f64::from(BAUD));
+        let device = after.device_time.saturating_sub(before.device_time);
+        walls.push(wall);
+        bounds.push(wire + device + broker);
+        println!(
+            "  run: {:>7.1} ms wall, bound {:>7.1} ms (wire {} B = {:.1} ms, device {:.1} ms, broker {:.1} ms)",
+            ms(wall),
+            ms(wire + device + broker),
+            bytes,
+            ms(wire),
+            ms(device),
+            ms(broker)
+        );
+    }
+    drop(lab);
+    let t1 = mean(&walls);
+    let bound = mean(&bounds);
+    println!(
+        "one unit @ {BAUD} baud: {:.1} ms wall vs {:.1} ms bound: ratio {:.3} (goal <= 1.15)",
+        ms(t1),
+        ms(bound),
+        ms(t1) / ms(bound)
+    );
+    let rate_n = units as f64 / wall_n.as_secs_f64();
+    let rate_1 = 1.0 / t1.as_secs_f64();
+    println!(
+        "{units} units at once: {:.1} ms wall, {:.1} units/s vs {units} x {:.2} units/s: ratio {:.3} (goal >= 0.9)",
+        ms(wall_n),
+        rate_n,
+        rate_1,
+        rate_n / (units as f64 * rate_1)
+    );
+    println!(
+        "  steps of one unit alone, mean/worst ms:{}",
+        step_times(&singles)
+    );
+    println!("  steps of the {units}-unit run, mean/worst ms:{per_step}");
+    println!(
+        "station during the {units}-unit run: CPU {:.0} ms ({:.0} % of one core), peak RSS {:.1} MiB",
+        ms(cpu_n),
+        100.0 * cpu_n.as_secs_f64() / wall_n.as_secs_f64(),
+        rss
+    );
+    Ok(())
+}
+
+/// Mean and worst time of each step over `reports`, in milliseconds.
+fn step_times(reports: &[Report]) -> String {
+    let mut out = String::new();
+    for name in pipeline::STEPS {
+        let times: Vec<u64> = reports
+            .iter()
+            .flat_map(|r| r.steps.iter().filter(|s| s.name == name).map(|s| s.micros))
+            .collect();
+        let worst = times.iter().copied().max().unwrap_or(0);
+        let mean = times.iter().sum::<u64>() / times.len().max(1) as u64;
+        out.push_str(&format!(
+            " {name} {:.0}/{:.0}",
+            mean as f64 / 1000.0,
+            worst as f64 / 1000.0
+        ));
+    }
+    out
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn mean(samples: &[Duration]) -> Duration {
+    samples.iter().sum::<Duration>() / samples.len().max(1) as u32
+}

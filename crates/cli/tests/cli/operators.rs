@@ -1,0 +1,145 @@
+//! Operators at the command line: PINs, roles, login tokens, the lockout, and a station
+//! without operators still working as before.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use commissioner_core::journal::Journal;
+
+use crate::commands::{text, PASSPHRASE};
+
+fn run(station: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_commissioner"))
+        .arg("--station")
+        .arg(station)
+        .args(args)
+        .env("COMMISSIONER_CA_PASSPHRASE", PASSPHRASE)
+        .env_remove("COMMISSIONER_OPERATOR")
+        .env_remove("COMMISSIONER_PIN")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run commissioner")
+}
+
+fn refused(out: &Output, code: &str) {
+    assert_eq!(out.status.code(), Some(2), "{}", text(out));
+    assert!(
+        text(out).contains(&format!("error[{code}]")),
+        "{}",
+        text(out)
+    );
+}
+
+fn last_operator(station: &Path) -> String {
+    let journal = Journal::open(&station.join("journal.sqlite")).expect("journal");
+    journal
+        .connection()
+        .query_row(
+            "SELECT operator FROM sessions ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("session")
+}
+
+#[test]
+fn roles_pins_tokens_and_lockout() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let st = dir.path().join("station");
+    // No operators yet: the name given is recorded as before.
+    let out = run(&st, &["line", "--sim", "1", "--operator", "bench-3"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(last_operator(&st), "bench-3");
+
+    let add = |id: &str, role: &str, pin: &str, env: &[(&str, &str)]| {
+        let mut env = env.to_vec();
+        env.push(("COMMISSIONER_NEW_PIN", pin));
+        run(&st, &["operator", "add", id, "--role", role], &env)
+    };
+    refused(
+        &add("tom", "technician", "1357", &[]),
+        "operator.first_must_be_admin",
+    );
+    assert!(add("ada", "admin", "2468", &[]).status.success());
+    // From now on only an admin adds operators.
+    refused(
+        &add("tom", "technician", "1357", &[]),
+        "operator.not_signed_in",
+    );
+    let admin = [
+        ("COMMISSIONER_OPERATOR", "ada"),
+        ("COMMISSIONER_PIN", "2468"),
+    ];
+    assert!(add("tom", "technician", "1357", &admin).status.success());
+    assert!(add("quinn", "qa", "8642", &admin).status.success());
+    let list = run(&st, &["operator", "list"], &[]);
+    assert!(text(&list).contains("tom") && text(&list).contains("technician"));
+
+    let tom = [
+        ("COMMISSIONER_OPERATOR", "tom"),
+        ("COMMISSIONER_PIN", "1357"),
+    ];
+    let quinn = [
+        ("COMMISSIONER_OPERATOR", "quinn"),
+        ("COMMISSIONER_PIN", "8642"),
+    ];
+    let export = |env: &[(&str, &str)]| {
+        let file = dir.path().join("export.csv");
+        run(
+            &st,
+            &["journal", "export", "--out", file.to_str().expect("utf-8")],
+            env,
+        )
+    };
+    // A technician neither recommissions nor exports; QA does not commission.
+    refused(
+        &run(
+            &st,
+            &["commission", "--port", "/dev/null", "--recommission"],
+            &tom,
+        ),
+        "operator.forbidden",
+    );
+    refused(&export(&tom), "operator.forbidden");
+    refused(
+        &run(&st, &["line", "--sim", "1"], &quinn),
+        "operator.forbidden",
+    );
+    assert!(export(&quinn).status.success(), "{}", text(&export(&quinn)));
+    // Nobody signed in at a station with operators: refused.
+    refused(
+        &run(&st, &["line", "--sim", "1"], &[]),
+        "operator.not_signed_in",
+    );
+
+    // A login lasts: the technician commissions without giving the PIN again, and the
+    // session records who did it.
+    let login = run(
+        &st,
+        &["login", "--operator", "tom"],
+        &[("COMMISSIONER_PIN", "1357")],
+    );
+    assert!(login.status.success(), "{}", text(&login));
+    let out = run(&st, &["line", "--sim", "1"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(last_operator(&st), "tom");
+    assert!(run(&st, &["logout"], &[]).status.success());
+
+    // Five wrong PINs lock the operator out, the right one included.
+    for _ in 0..5 {
+        let wrong = run(
+            &st,
+            &["login", "--operator", "quinn"],
+            &[("COMMISSIONER_PIN", "0000")],
+        );
+        refused(&wrong, "operator.bad_credentials");
+    }
+    refused(
+        &run(
+            &st,
+            &["login", "--operator", "quinn"],
+            &[("COMMISSIONER_PIN", "8642")],
+        ),
+        "operator.locked_out",
+    );
+}

@@ -1,0 +1,328 @@
+//! Operators: who may do what at this station.
+//!
+//! An operator has an id, a role and a PIN; only an argon2 hash of the PIN is kept, in the
+//! journal's `operators` table. Every sign-in attempt is recorded; after [`MAX_FAILURES`] wrong
+//! PINs within [`LOCKOUT_WINDOW`] the operator is locked out until the window has passed, so a
+//! PIN cannot be guessed at the station. A station without any operator who has a PIN runs as
+//! before: the operator name given is recorded and not checked.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use time::{Duration, OffsetDateTime};
+
+use crate::error::Coded;
+use crate::journal::{ts, Journal, JournalError};
+
+/// Wrong PINs allowed within [`LOCKOUT_WINDOW`] before the operator is locked out.
+pub const MAX_FAILURES: i64 = 5;
+/// The window the wrong PINs are counted in, and how long a lockout lasts.
+pub const LOCKOUT_WINDOW: Duration = Duration::minutes(10);
+/// How long a sign-in token lasts: one shift's stretch at the bench, not a day.
+pub const TOKEN_LIFETIME: Duration = Duration::hours(1);
+/// Shortest PIN accepted.
+pub const MIN_PIN_LEN: usize = 4;
+
+/// What an operator may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Technician,
+    FieldEngineer,
+    Qa,
+    Admin,
+}
+
+/// Actions a role is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Commission,
+    Recommission,
+    Export,
+    ManageOperators,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Technician => "technician",
+            Role::FieldEngineer => "field_engineer",
+            Role::Qa => "qa",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Technicians commission, field engineers also re-key units in service, QA only reads
+    /// and exports, admins may do everything.
+    pub fn allows(self, action: Action) -> bool {
+        use Action::*;
+        match self {
+            Role::Admin => true,
+            Role::Technician => matches!(action, Commission),
+            Role::FieldEngineer => matches!(action, Commission | Recommission),
+            Role::Qa => matches!(action, Export),
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = OperatorError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "technician" => Ok(Role::Technician),
+            "field_engineer" => Ok(Role::FieldEngineer),
+            "qa" => Ok(Role::Qa),
+            "admin" => Ok(Role::Admin),
+            _ => Err(OperatorError::UnknownRole(s.into())),
+        }
+    }
+}
+
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Commission => "commission units",
+        Action::Recommission => "recommission units",
+        Action::Export => "export the journal",
+        Action::ManageOperators => "manage operators",
+    }
+}
+
+/// Errors of operator management and sign-in.
+#[derive(Debug, Error)]
+pub enum OperatorError {
+    #[error("unknown role '{0}' (known: technician, field_engineer, qa, admin)")]
+    UnknownRole(String),
+    #[error("operator id or PIN is wrong")]
+    BadCredentials,
+    #[error("too many wrong PINs for operator '{0}': try again in 10 minutes or ask an admin")]
+    LockedOut(String),
+    #[error("operator '{operator}' ({}) may not {}", .role.as_str(), action_name(*.action))]
+    Forbidden {
+        operator: String,
+        role: Role,
+        action: Action,
+    },
+    #[error("this station has operators: sign in with `commissioner login` or give --operator and COMMISSIONER_PIN")]
+    NotSignedIn,
+    #[error("the sign-in has expired or is not valid: sign in again with `commissioner login`")]
+    TokenInvalid,
+    #[error("operator '{0}' already has a PIN")]
+    Exists(String),
+    #[error("a PIN needs at least {MIN_PIN_LEN} characters")]
+    WeakPin,
+    #[error("the first operator of a station must be an admin, who then adds the others")]
+    FirstMustBeAdmin,
+    #[error("cannot hash the PIN")]
+    Hash(String),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+impl From<rusqlite::Error> for OperatorError {
+    fn from(e: rusqlite::Error) -> Self {
+        OperatorError::Journal(JournalError::Sqlite(e))
+    }
+}
+
+impl Coded for OperatorError {
+    fn code(&self) -> &'static str {
+        match self {
+            OperatorError::UnknownRole(_) => "operator.unknown_role",
+            OperatorError::BadCredentials => "operator.bad_credentials",
+            OperatorError::LockedOut(_) => "operator.locked_out",
+            OperatorError::Forbidden { .. } => "operator.forbidden",
+            OperatorError::NotSignedIn => "operator.not_signed_in",
+            OperatorError::TokenInvalid => "operator.token_invalid",
+            OperatorError::Exists(_) => "operator.exists",
+            OperatorError::WeakPin => "operator.weak_pin",
+            OperatorError::FirstMustBeAdmin => "operator.first_must_be_admin",
+            OperatorError::Hash(_) => "operator.hash_failed",
+            OperatorError::Journal(e) => e.code(),
+        }
+    }
+}
+
+/// An operator who has a PIN at this station.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Operator {
+    pub id: String,
+    pub role: Role,
+}
+
+impl Operator {
+    /// `Ok` when this operator's role allows `action`.
+    pub fn authorize(&self, action: Action) -> Result<(), OperatorError> {
+        if self.role.allows(action) {
+            return Ok(());
+        }
+        Err(OperatorError::Forbidden {
+            operator: self.id.clone(),
+            role: self.role,
+            action,
+        })
+    }
+}
+
+/// Whether any operator has a PIN here; without one, the station does not check operators.
+pub fn enforced(journal: &Journal) -> Result<bool, OperatorError> {
+    Ok(journal.connection().query_row(
+        "SELECT EXISTS (SELECT 1 FROM operators WHERE pin_hash IS NOT NULL)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Operators with a PIN, by id.
+pub fn list(journal: &Journal) -> Result<Vec<Operator>, OperatorError> {
+    let mut stmt = journal.connection().prepare(
+        "SELECT operator_id, role FROM operators WHERE pin_hash IS NOT NULL ORDER BY operator_id",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, role) = row?;
+        out.push(Operator {
+            id,
+            role: role.parse()?,
+        });
+    }
+    Ok(out)
+}
+
+/// Adds an operator with a PIN. The first one must be an admin, so someone can add the rest.
+pub fn add(
+    journal: &Journal,
+    id: &str,
+    role: Role,
+    pin: &str,
+    now: OffsetDateTime,
+) -> Result<Operator, OperatorError> {
+    if pin.chars().count() < MIN_PIN_LEN {
+        return Err(OperatorError::WeakPin);
+    }
+    if !enforced(journal)? && role != Role::Admin {
+        return Err(OperatorError::FirstMustBeAdmin);
+    }
+    let salt: [u8; 16] = rand::random();
+    let salt = SaltString::encode_b64(&salt).map_err(|e| OperatorError::Hash(e.to_string()))?;
+    let hash = Argon2::default()
+        .hash_password(pin.as_bytes(), &salt)
+        .map_err(|e| OperatorError::Hash(e.to_string()))?
+        .to_string();
+    let at = ts(now);
+    // A name the station has merely seen on sessions becomes a real operator; one with a
+    // PIN is never overwritten.
+    let changed = journal.connection().execute(
+        "INSERT INTO operators (operator_id, first_seen, role, pin_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?2)
+         ON CONFLICT (operator_id) DO UPDATE SET role = ?3, pin_hash = ?4, created_at = ?2
+         WHERE pin_hash IS NULL",
+        params![id, at, role.as_str(), hash],
+    )?;
+    if changed == 0 {
+        return Err(OperatorError::Exists(id.into()));
+    }
+    Ok(Operator {
+        id: id.into(),
+        role,
+    })
+}
+
+/// Checks `pin` for operator `id`, recording the attempt. Locked-out operators are refused
+/// before their PIN is even looked at, so guessing on gains nothing.
+pub fn authenticate(
+    journal: &Journal,
+    id: &str,
+    pin: &str,
+    now: OffsetDateTime,
+) -> Result<Operator, OperatorError> {
+    let conn = journal.connection();
+    let since = (now - LOCKOUT_WINDOW).unix_timestamp();
+    let failures: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM login_attempts
+         WHERE operator_id = ?1 AND ok = 0 AND at_unix > ?2
+           AND at_unix >= COALESCE(
+               (SELECT MAX(at_unix) FROM login_attempts WHERE operator_id = ?1 AND ok = 1), 0)",
+        params![id, since],
+        |r| r.get(0),
+    )?;
+    if failures >= MAX_FAILURES {
+        return Err(OperatorError::LockedOut(id.into()));
+    }
+    let row: Option<(String, String)> = conn
+        .query_row(
+            "SELECT role, pin_hash FROM operators WHERE operator_id = ?1 AND pin_hash IS NOT NULL",
+            params![id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let ok = match &row {
+        Some((_, hash)) => PasswordHash::new(hash)
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(pin.as_bytes(), &h)
+                    .is_ok()
+            })
+            .unwrap_or(false),
+        None => false,
+    };
+    conn.execute(
+        "INSERT INTO login_attempts (operator_id, at, at_unix, ok) VALUES (?1, ?2, ?3, ?4)",
+        params![id, ts(now), now.unix_timestamp(), ok],
+    )?;
+    match row {
+        Some((role, _)) if ok => Ok(Operator {
+            id: id.into(),
+            role: role.parse()?,
+        }),
+        _ => Err(OperatorError::BadCredentials),
+    }
+}
+
+/// Issues a sign-in token for `op`, valid for [`TOKEN_LIFETIME`]; only its hash is stored.
+pub fn issue_token(
+    journal: &Journal,
+    op: &Operator,
+    now: OffsetDateTime,
+) -> Result<String, OperatorError> {
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    journal.connection().execute(
+        "INSERT INTO operator_tokens (token_sha256, operator_id, expires_unix) VALUES (?1, ?2, ?3)",
+        params![
+            hex::encode(Sha256::digest(token.as_bytes())),
+            op.id,
+            (now + TOKEN_LIFETIME).unix_timestamp()
+        ],
+    )?;
+    Ok(token)
+}
+
+/// The operator a token was issued to, while it is valid.
+pub fn from_token(
+    journal: &Journal,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<Operator, OperatorError> {
+    let row: Option<(String, String)> = journal
+        .connection()
+        .query_row(
+            "SELECT o.operator_id, o.role FROM operator_tokens t
+             JOIN operators o ON o.operator_id = t.operator_id
+             WHERE t.token_sha256 = ?1 AND t.expires_unix > ?2 AND o.pin_hash IS NOT NULL",
+            params![
+                hex::encode(Sha256::digest(token.trim().as_bytes())),
+                now.unix_timestamp()
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (id, role) = row.ok_or(OperatorError::TokenInvalid)?;
+    Ok(Operator {
+        id,
+        role: role.parse()?,
+    })
+}

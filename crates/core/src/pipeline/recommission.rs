@@ -1,0 +1,53 @@
+//! The recommission-only steps: the authorised unlock before the new key, and the revocation
+//! of the superseded certificate once the new one is proven.
+
+use crate::device::protocol::{Hello, Lifecycle};
+use crate::error::{Coded, ErrorInfo};
+use crate::pki::admin::{self, RevokeTarget};
+use crate::pki::revoke::Reason;
+
+use super::{PipelineError, Run};
+
+impl Run<'_> {
+    /// Brings a unit in service back to factory mode with a challenge signed by the factory
+    /// CA; returns the serial of the certificate it held, which the new one will supersede.
+    pub(super) fn unlock(&mut self, hello: &Hello) -> Result<Option<String>, ErrorInfo> {
+        let old = self
+            .journal
+            .active_certificate(&hello.device_id)
+            .map_err(|e| e.info())?
+            .map(|e| e.serial);
+        let mut device = self.device()?;
+        let mut state = hello.state;
+        // A certified unit refuses keygen; it is re-keyed only through lock and the
+        // authorised unlock (docs/device-protocol.md §5), never by accident.
+        if state == Lifecycle::Certified {
+            state = device.lock()?.state;
+        }
+        if state == Lifecycle::Locked {
+            let nonce = device.unlock_begin()?;
+            let sig = self.ca.sign_unlock(&hello.device_id, &nonce)?;
+            state = device.unlock(&sig)?.state;
+        }
+        match state {
+            Lifecycle::Blank | Lifecycle::Keyed => Ok(old),
+            other => Err(PipelineError::NotUnlocked(other).into()),
+        }
+    }
+
+    /// Links the new certificate to the old one and revokes the old one as superseded: the
+    /// broker refuses it from its next CRL on.
+    pub(super) fn revoke_superseded(&mut self, old: &str, new: &str) -> Result<(), ErrorInfo> {
+        self.journal
+            .set_supersedes(new, old)
+            .map_err(|e| e.info())?;
+        admin::revoke(
+            self.journal,
+            RevokeTarget::Serial(old),
+            Reason::Superseded,
+            self.clock.now(),
+        )
+        .map_err(|e| e.info())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,49 @@
+//! The write step: certificate, chain and broker CA into the unit, each read back and compared.
+
+use crate::device::protocol::{DeviceConfig, Hello, Slot};
+use crate::error::ErrorInfo;
+use crate::pki::{fingerprint, IssuedCert};
+use crate::station::BrokerProfile;
+
+use super::{PipelineError, Run};
+
+impl Run<'_> {
+    pub(super) fn write(&mut self, cert: &IssuedCert, hello: &Hello) -> Result<(), ErrorInfo> {
+        let broker_ca = self.broker_trust_anchors()?;
+        let slots: [(Slot, &'static str, &[u8]); 3] = [
+            (Slot::Device, "device", &cert.der),
+            (Slot::Chain, "chain", self.ca.issuing_der()),
+            (
+                Slot::BrokerCa,
+                "broker_ca",
+                broker_ca.first().map(Vec::as_slice).unwrap_or_default(),
+            ),
+        ];
+        let mut device = self.device()?;
+        for (slot, name, der) in slots {
+            device.write_cert(slot, der)?;
+            let digest = device.read_cert(slot)?;
+            let expected = fingerprint(der);
+            if digest.sha256 != expected || digest.len != der.len() {
+                return Err(PipelineError::ReadBackMismatch {
+                    slot: name,
+                    expected,
+                    found: digest.sha256,
+                }
+                .into());
+            }
+        }
+        // Units that keep broker settings get the ones the handshake is about to prove.
+        if hello.caps.iter().any(|c| c == "set_config") {
+            let broker = self.station.broker()?;
+            let id = &hello.device_id;
+            device.set_config(&DeviceConfig {
+                broker_host: broker.host.clone(),
+                broker_port: broker.port,
+                request_topic: BrokerProfile::topic(&broker.request_topic, id),
+                response_topic: BrokerProfile::topic(&broker.response_topic, id),
+            })?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,116 @@
+//! Recommission end to end: a locked unit in service is unlocked with a challenge signed by
+//! the factory CA, re-keyed and re-certified; its old certificate is revoked as superseded and
+//! refused by the real broker after the CRL reload, while the new one connects.
+
+use std::path::Path;
+use std::time::Duration;
+
+use commissioner_core::clock::SystemClock;
+use commissioner_core::error::Coded;
+use commissioner_core::journal::{CertStatus, SessionResult};
+use commissioner_core::pipeline::{commission_opts, CommissionOptions, CommissionRequest, Report};
+use commissioner_devsim::{SimConfig, SimDevice};
+
+use crate::fixture::{station_with_lab, LabStation};
+use crate::revocation::connect_as;
+
+fn run(s: &LabStation, port: &str, recommission: bool) -> Report {
+    let req = CommissionRequest {
+        port,
+        baud: 115_200,
+        operator: "field",
+    };
+    let opts = CommissionOptions {
+        recommission,
+        ..CommissionOptions::default()
+    };
+    commission_opts(&s.station, &s.ca, &req, opts, &SystemClock, &mut |_| {})
+}
+
+/// The unit's current key, from the simulator's flash file.
+fn unit_key(store: &Path) -> String {
+    let text = std::fs::read_to_string(store).expect("store");
+    let flash: serde_json::Value = serde_json::from_str(&text).expect("json");
+    flash["key_pem"].as_str().expect("key").to_owned()
+}
+
+fn cert_der(s: &LabStation, report: &Report) -> Vec<u8> {
+    let journal = s.station.journal().expect("journal");
+    let certs = journal
+        .certificates_for_session(report.session_id)
+        .expect("certs");
+    let pem = &certs[0].pem;
+    let der = rustls_pemfile::certs(&mut pem.as_bytes())
+        .next()
+        .expect("one cert")
+        .expect("pem");
+    der.to_vec()
+}
+
+#[test]
+fn recommission_unlocks_rekeys_and_retires_the_old_certificate_at_the_broker() {
+    let (s, lab) = station_with_lab();
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("unit.json");
+    let sim = SimDevice::spawn(SimConfig {
+        store: Some(store.clone()),
+        ..SimConfig::default()
+    })
+    .expect("simulator");
+    let id = sim.device_id().to_owned();
+
+    let first = run(&s, sim.path(), false);
+    assert!(first.passed(), "{}", first.render());
+    let old_serial = first.certificate_serial.clone().expect("serial");
+    let old_der = cert_der(&s, &first);
+    let old_key = unit_key(&store);
+    connect_as(&s, &lab, &id, &old_der, &old_key).expect("the first identity connects");
+
+    // A locked unit is not re-keyed by plain commissioning.
+    let refused = run(&s, sim.path(), false);
+    assert_eq!(
+        refused.error.as_ref().map(|e| e.code.as_str()),
+        Some("device.locked")
+    );
+
+    let second = run(&s, sim.path(), true);
+    assert!(second.passed(), "{}", second.render());
+    let names: Vec<&str> = second.steps.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        names.contains(&"unlock") && names.contains(&"revoke_old"),
+        "{names:?}"
+    );
+    let new_serial = second.certificate_serial.clone().expect("serial");
+    assert_ne!(new_serial, old_serial);
+    let new_key = unit_key(&store);
+    assert_ne!(new_key, old_key, "the unit has a new key");
+
+    // The journal links the two and tells why the old one went.
+    let journal = s.station.journal().expect("journal");
+    assert_eq!(
+        journal.supersedes(&new_serial).expect("query"),
+        Some(old_serial.clone())
+    );
+    let old = journal.certificate(&old_serial).expect("q").expect("row");
+    assert_eq!(old.status, CertStatus::Revoked);
+    assert_eq!(old.revocation_reason.as_deref(), Some("superseded"));
+    let new = journal.certificate(&new_serial).expect("q").expect("row");
+    assert_eq!(new.status, CertStatus::Active);
+    let session = journal.session(second.session_id).expect("q").expect("row");
+    assert_eq!(session.result, SessionResult::Pass);
+    assert!(journal.verify().expect("verify").ok());
+
+    lab.reload_crl(&s.station, &s.ca).expect("CRL reload");
+    // SIGHUP is asynchronous: give mosquitto a few tries to pick the CRL up.
+    let mut last = Ok(());
+    for _ in 0..20 {
+        last = connect_as(&s, &lab, &id, &old_der, &old_key);
+        if last.is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let err = last.expect_err("the superseded certificate must be refused");
+    assert_eq!(err.code(), "mqtt.certificate_revoked", "{err:?}");
+    connect_as(&s, &lab, &id, &cert_der(&s, &second), &new_key).expect("the new one connects");
+}
