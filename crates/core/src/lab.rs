@@ -203,14 +203,9 @@ pub fn prepare(station: &mut Station, ca: &UnlockedCa, port: u16) -> Result<LabF
     write_lab_crl(station, ca, &files)?;
     write(&files.config, &mosquitto_config(&files, port))?;
 
-    station.config.broker = Some(BrokerProfile {
-        host: LOOPBACK.into(),
-        port,
-        server_ca: PathBuf::from("ca/root.pem"),
-        request_topic: "provisioning/{device_id}/request".into(),
-        response_topic: "provisioning/{device_id}/response".into(),
-        timeout_secs: 20,
-    });
+    let mut profile = BrokerProfile::new(LOOPBACK, port, PathBuf::from("ca/root.pem"));
+    profile.lab = true;
+    station.config.broker = Some(profile);
     station.save()?;
     Ok(files)
 }
