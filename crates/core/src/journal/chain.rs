@@ -1,11 +1,11 @@
 //! The hash chain that makes edits, deletions and reordering visible.
 //!
 //! A session is *sealed* when it ends: its content hash covers the session row, its steps, its
-//! certificates (without their status, which changes later) and its device log, in a canonical
-//! binary encoding. A certificate's status changes are entries of their own. Every entry's hash
-//! covers the previous entry's hash, so removing, reordering or rewriting an entry breaks the
-//! link after it. Anyone with write access can recompute the whole chain; the chain head that
-//! every export carries (and that QA keeps) is what anchors it.
+//! certificates (without their status, which changes later), its device log and its broker
+//! audit checks, in a canonical binary encoding. A certificate's status changes are entries of
+//! their own. Every entry's hash covers the previous entry's hash, so removing, reordering or
+//! rewriting an entry breaks the link after it. Anyone with write access can recompute the whole
+//! chain; the chain head that every export carries (and that QA keeps) is what anchors it.
 
 use std::collections::HashMap;
 use std::iter::Peekable;
@@ -28,6 +28,7 @@ const STEP_COLS: &str = "session_id, id, name, started_at, ended_at, outcome, er
 const CERT_COLS: &str =
     "session_id, serial, device_id, sha256, not_before, not_after, pem, issued_at, key_origin";
 const LOG_COLS: &str = "session_id, id, at, line";
+const AUDIT_COLS: &str = "session_id, id, name, outcome, evidence, at";
 
 /// The newest entry of the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -136,6 +137,7 @@ pub(super) fn session_content_hash(
         (b'T', STEP_COLS, "steps", "id"),
         (b'C', CERT_COLS, "certificates", "rowid"),
         (b'L', LOG_COLS, "device_log", "id"),
+        (b'A', AUDIT_COLS, "audit_checks", "id"),
     ] {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {cols} FROM {table} WHERE session_id = ?1 ORDER BY {order}"
@@ -279,9 +281,13 @@ fn content_hashes(conn: &Connection, lo: i64, hi: i64) -> Result<Hashed, Journal
     let mut logs = conn.prepare(&format!(
         "SELECT {LOG_COLS} FROM device_log WHERE session_id {range} ORDER BY session_id, id"
     ))?;
+    let mut audits = conn.prepare(&format!(
+        "SELECT {AUDIT_COLS} FROM audit_checks WHERE session_id {range} ORDER BY session_id, id"
+    ))?;
     let mut steps = encoded_rows(&mut steps, column_count(STEP_COLS), lo, hi)?.peekable();
     let mut certs = encoded_rows(&mut certs, column_count(CERT_COLS), lo, hi)?.peekable();
     let mut logs = encoded_rows(&mut logs, column_count(LOG_COLS), lo, hi)?.peekable();
+    let mut audits = encoded_rows(&mut audits, column_count(AUDIT_COLS), lo, hi)?.peekable();
 
     let mut content = HashMap::new();
     let mut running = 0;
@@ -302,6 +308,7 @@ fn content_hashes(conn: &Connection, lo: i64, hi: i64) -> Result<Hashed, Journal
         drain_for(&mut steps, id, b'T', &mut h)?;
         drain_for(&mut certs, id, b'C', &mut h)?;
         drain_for(&mut logs, id, b'L', &mut h)?;
+        drain_for(&mut audits, id, b'A', &mut h)?;
         if is_running {
             running += 1;
         } else {

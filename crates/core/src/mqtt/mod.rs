@@ -1,6 +1,7 @@
 //! MQTT v5 over mutual TLS: client configs, the device-backed signer, the provisioning
 //! handshake and the reference provisioning responder.
 
+pub mod audit;
 pub mod handshake;
 pub mod responder;
 pub mod signer;

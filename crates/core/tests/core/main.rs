@@ -1,6 +1,7 @@
 //! Integration tests of the core against real parts: a simulated unit on a pseudo-terminal, a
 //! real mosquitto with generated TLS config and ACLs, a real SQLite file, and `openssl verify`.
 
+mod audit;
 mod csr_fixtures;
 mod faults;
 mod fixture;
