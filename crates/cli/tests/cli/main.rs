@@ -1,5 +1,6 @@
 //! The `commissioner` binary as a technician or a script runs it.
 
+mod audit;
 mod ca;
 mod ca_setup;
 mod commands;
