@@ -172,14 +172,14 @@ async fn no_certificate(p: &BrokerProfile, c: &Configs) -> (CheckResult, CheckRe
                 CheckResult::new("server_certificate", Outcome::Fail, evidence(&e)),
                 CheckResult::new("no_client_certificate", Outcome::Skipped, evidence(&e)),
             ),
-            MqttError::ConnectRefused(_) => (
+            ref e if e.is_connack_refusal() => (
                 CheckResult::new("server_certificate", Outcome::Pass, server_ok),
                 CheckResult::new(
                     "no_client_certificate",
                     Outcome::Warn,
                     format!(
                         "TLS accepted without a client certificate; CONNECT refused: {}",
-                        evidence(&e)
+                        evidence(e)
                     ),
                 ),
             ),
@@ -195,15 +195,8 @@ async fn no_certificate(p: &BrokerProfile, c: &Configs) -> (CheckResult, CheckRe
     }
 }
 
-/// Whether a refusal came from TLS (the certificate), not from MQTT or the network.
 fn tls_refusal(e: &MqttError) -> bool {
-    matches!(
-        e,
-        MqttError::UntrustedClientCa
-            | MqttError::CertificateRevoked
-            | MqttError::CertificateRequired
-            | MqttError::TlsAlert(_)
-    )
+    e.is_tls_refusal()
 }
 
 async fn foreign_ca(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs) -> CheckResult {
