@@ -60,6 +60,16 @@ pub fn run(spec: &HandshakeSpec, tls: Arc<ClientConfig>) -> Result<HandshakeOutc
     })
 }
 
+/// [`run`], retried under the profile's policy when the broker is unreachable, slow or busy;
+/// an authorisation or certificate refusal ends it at once.
+pub fn run_with_retry(
+    spec: &HandshakeSpec,
+    tls: Arc<ClientConfig>,
+    policy: &crate::station::RetryPolicy,
+) -> Result<HandshakeOutcome, MqttError> {
+    super::retry::with_retry_now(policy, || run(spec, tls.clone()))
+}
+
 async fn run_async(
     spec: &HandshakeSpec,
     tls: Arc<ClientConfig>,

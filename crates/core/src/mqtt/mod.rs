@@ -5,6 +5,7 @@ pub mod audit;
 pub mod codes;
 pub mod handshake;
 pub mod responder;
+pub mod retry;
 pub mod signer;
 pub mod tls;
 

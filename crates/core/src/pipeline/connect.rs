@@ -79,7 +79,7 @@ impl Run<'_> {
             .into_bytes(),
             timeout: Duration::from_secs(broker.timeout_secs),
         };
-        match handshake::run(&spec, tls) {
+        match handshake::run_with_retry(&spec, tls, &broker.retry) {
             Ok(_) => Ok(()),
             // A failed device signature surfaces as a TLS failure; report the device's reason.
             Err(e) => Err(match key.take_error() {

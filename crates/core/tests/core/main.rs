@@ -11,4 +11,5 @@ mod pkcs11;
 mod pki;
 mod policy;
 mod registry;
+mod retry;
 mod revocation;
