@@ -178,7 +178,8 @@ fn responder(dir: &Path) -> CmdResult {
     let port = station.broker()?.port;
     let root = read_cert_der(&station.ca_dir().join("root.pem"))?;
     let tls = lab::backend_tls(&files, &root)?;
-    let _responder = Responder::start(lab::responder_config(port), tls).map_err(LabError::from)?;
+    let _responder = Responder::start(lab::station_responder_config(&station, port), tls)
+        .map_err(LabError::from)?;
     println!("responder ready on 127.0.0.1:{port}");
     loop {
         std::thread::park();

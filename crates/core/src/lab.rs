@@ -332,7 +332,10 @@ impl Lab {
             files,
         };
         let tls = backend_tls(&lab.files, ca.root_der())?;
-        lab.responder = Some(Responder::start(responder_config(port), tls)?);
+        lab.responder = Some(Responder::start(
+            station_responder_config(station, port),
+            tls,
+        )?);
         Ok(lab)
     }
 
@@ -356,12 +359,23 @@ impl Lab {
     }
 }
 
-/// The responder config for a lab broker on `port`.
+/// The responder config for a lab broker on `port`, without a registry.
 pub fn responder_config(port: u16) -> ResponderConfig {
     ResponderConfig {
         host: LOOPBACK.into(),
         port,
         client_id: BACKEND_IDENTITY.into(),
+        registry: None,
+        pending_first: 0,
+    }
+}
+
+/// The responder config for the station's lab broker: requesters are checked against the
+/// station's certificate registry.
+pub fn station_responder_config(station: &Station, port: u16) -> ResponderConfig {
+    ResponderConfig {
+        registry: Some(station.journal_path()),
+        ..responder_config(port)
     }
 }
 

@@ -78,6 +78,7 @@ impl Run<'_> {
             .to_string()
             .into_bytes(),
             timeout: Duration::from_secs(broker.timeout_secs),
+            session_expiry_secs: broker.session_expiry_secs,
         };
         match handshake::run_with_retry(&spec, tls, &broker.retry) {
             Ok(_) => Ok(()),

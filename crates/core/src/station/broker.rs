@@ -22,6 +22,9 @@ pub struct BrokerProfile {
     /// Overall limit of one handshake attempt, from TCP connect to the final status.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// CONNECT session expiry of the handshake: 0 leaves nothing on the broker afterwards.
+    #[serde(default)]
+    pub session_expiry_secs: u32,
     /// Limit of the TCP + TLS + CONNACK part of an attempt.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
@@ -158,6 +161,7 @@ impl BrokerProfile {
             request_topic: default_request_topic(),
             response_topic: default_response_topic(),
             timeout_secs: default_timeout(),
+            session_expiry_secs: 0,
             connect_timeout_secs: default_connect_timeout(),
             mqtt_version: MqttVersion::V5,
             tls: true,

@@ -5,6 +5,7 @@ mod audit;
 mod csr_fixtures;
 mod faults;
 mod fixture;
+mod handshake;
 mod journal;
 mod pipeline;
 mod pkcs11;
