@@ -7,6 +7,7 @@ mod ca;
 mod ca_setup;
 mod journal;
 mod lab;
+mod responder;
 mod run;
 mod sim;
 
@@ -91,6 +92,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the reference provisioning responder against the station's broker (shared
+    /// subscription; units checked against the station's certificate registry).
+    Responder(responder::ResponderArgs),
     /// The lab: a lab station, and a real mosquitto with TLS and ACLs plus a responder.
     Lab {
         #[command(subcommand)]
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
         Command::Ports { json, watch } => run::ports(&station, json, watch),
         Command::Sim(args) => sim::run(args),
         Command::Audit { operator, json } => audit::run(&station, &operator, json),
+        Command::Responder(args) => responder::run(&station, args),
         Command::Lab { command } => lab::run(&station, command),
         Command::Journal { command } => journal::run(&station, command),
         Command::Ca { command } => ca::run(&station, command),

@@ -5,4 +5,5 @@ mod ca;
 mod ca_setup;
 mod commands;
 mod crash;
+mod responder;
 mod sim;

@@ -1,0 +1,33 @@
+//! `commissioner responder` joins the lab broker's shared subscription next to the lab's own.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::commands::{commissioner, text, PASSPHRASE};
+
+#[test]
+fn a_second_responder_starts_against_the_station_profile() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    assert!(commissioner(&station, &["lab", "init"]).status.success());
+    let up = commissioner(&station, &["lab", "up"]);
+    assert!(up.status.success(), "{}", text(&up));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commissioner"))
+        .arg("--station")
+        .arg(&station)
+        .args(["responder", "--client-id", "responder-2"])
+        .env("COMMISSIONER_CA_PASSPHRASE", PASSPHRASE)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn responder");
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let down = commissioner(&station, &["lab", "down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(line.starts_with("responder ready"), "{line}");
+}
