@@ -33,6 +33,12 @@ pub enum LabCommand {
     /// Publish a fresh CRL of the registry to the running lab broker and make it reload
     /// (SIGHUP); run it after `ca revoke`.
     Reload,
+    /// Benchmark: handshake wall time against mosquitto_rr / mosquitto_pub with the same
+    /// certificates on the same lab broker, p50 over `--runs` (build with --release).
+    Bench {
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+    },
     /// Run the provisioning responder in the foreground (used by `lab up`).
     #[command(hide = true)]
     Responder,
@@ -52,6 +58,7 @@ pub fn run(dir: &Path, cmd: LabCommand) -> CmdResult {
         LabCommand::Up { weak } => up(dir, weak),
         LabCommand::Down => down(dir),
         LabCommand::Reload => reload(dir),
+        LabCommand::Bench { runs } => crate::handshake_bench::run(runs),
         LabCommand::Responder => responder(dir),
     }
 }

@@ -5,6 +5,7 @@ mod audit;
 mod bench;
 mod ca;
 mod ca_setup;
+mod handshake_bench;
 mod journal;
 mod lab;
 mod responder;

@@ -31,3 +31,18 @@ fn a_second_responder_starts_against_the_station_profile() {
     assert!(down.status.success(), "{}", text(&down));
     assert!(line.starts_with("responder ready"), "{line}");
 }
+
+#[test]
+fn lab_bench_prints_the_handshake_next_to_the_mosquitto_clients() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = commissioner(&dir.path().join("unused"), &["lab", "bench", "--runs", "2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for row in [
+        "commissioner handshake (reply)",
+        "mosquitto_rr (reply)",
+        "mosquitto_pub",
+    ] {
+        assert!(stdout.contains(row), "{stdout}");
+    }
+}
