@@ -43,6 +43,8 @@ pub(super) fn mosquitto_config(
     // mosquitto started as root drops to the `mosquitto` user, which cannot read keys in a
     // root-owned station directory; tell it to stay as whoever started it.
     let user = current_user();
+    // set_tcp_nodelay: without it each SUBACK and reply waits for the client's delayed ACK
+    // (about 40 ms on Linux); measured with `commissioner lab bench`: 88 ms -> 2 ms p50.
     let common = format!(
         "per_listener_settings false\n\
          persistence false\n\
@@ -50,6 +52,7 @@ pub(super) fn mosquitto_config(
          log_dest file {log}\n\
          log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
          connection_messages true\n\
+         set_tcp_nodelay true\n\
          acl_file {acl}\n\n\
          listener {port} {LOOPBACK}\n\
          cafile {cafile}\n\

@@ -139,6 +139,11 @@ async fn serve(
     };
     let mut opts = MqttOptions::new(cfg.client_id, cfg.host, cfg.port);
     opts.set_keep_alive(Duration::from_secs(30));
+    // Small request/response packets: Nagle's algorithm would hold each one back until the
+    // peer's delayed ACK (about 40 ms per exchange on Linux).
+    let mut net = rumqttc::NetworkOptions::new();
+    net.set_tcp_nodelay(true);
+    opts.set_network_options(net);
     opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
     let (client, mut events) = AsyncClient::new(opts, 64);
 
