@@ -95,6 +95,44 @@ pub(crate) fn classify(err: &ConnectionError, addr: &str) -> MqttError {
     if let ConnectionError::ConnectionRefused(code) = err {
         return connack_error(*code);
     }
+    let io = match err {
+        ConnectionError::Io(io) | ConnectionError::Tls(rumqttc::TlsError::Io(io)) => Some(io),
+        _ => None,
+    };
+    // rumqttc's own connection timeout (TCP + TLS + CONNACK).
+    let timed_out = matches!(err, ConnectionError::Timeout(_));
+    classify_transport(err, io, timed_out, addr)
+}
+
+/// Maps a MQTT 3.1.1 connection error (rumqttc's v4 client).
+pub(crate) fn classify_v311(err: &rumqttc::ConnectionError, addr: &str) -> MqttError {
+    use rumqttc::ConnectReturnCode as R;
+    if let rumqttc::ConnectionError::ConnectionRefused(code) = err {
+        return connack_error(match code {
+            R::Success => ConnectReturnCode::Success,
+            R::RefusedProtocolVersion => ConnectReturnCode::RefusedProtocolVersion,
+            R::BadClientId => ConnectReturnCode::BadClientId,
+            R::ServiceUnavailable => ConnectReturnCode::ServiceUnavailable,
+            R::BadUserNamePassword => ConnectReturnCode::BadUserNamePassword,
+            R::NotAuthorized => ConnectReturnCode::NotAuthorized,
+        });
+    }
+    let io = match err {
+        rumqttc::ConnectionError::Io(io)
+        | rumqttc::ConnectionError::Tls(rumqttc::TlsError::Io(io)) => Some(io),
+        _ => None,
+    };
+    let timed_out = matches!(err, rumqttc::ConnectionError::NetworkTimeout);
+    classify_transport(err, io, timed_out, addr)
+}
+
+/// The TLS and network part of a connection error, common to both protocol versions.
+fn classify_transport(
+    err: &(dyn StdError + 'static),
+    io: Option<&std::io::Error>,
+    timed_out: bool,
+    addr: &str,
+) -> MqttError {
     if let Some(tls) = find_rustls(err) {
         return match tls {
             rustls::Error::AlertReceived(alert) => alert_error(*alert),
@@ -114,8 +152,14 @@ pub(crate) fn classify(err: &ConnectionError, addr: &str) -> MqttError {
             .map(alert_error)
             .unwrap_or(MqttError::TlsAlert(name));
     }
-    match err {
-        ConnectionError::Io(io) | ConnectionError::Tls(rumqttc::TlsError::Io(io))
+    if timed_out {
+        return MqttError::Unreachable {
+            addr: addr.to_owned(),
+            detail: "no CONNACK within the connect timeout".into(),
+        };
+    }
+    match io {
+        Some(io)
             if matches!(
                 io.kind(),
                 std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable
@@ -126,12 +170,7 @@ pub(crate) fn classify(err: &ConnectionError, addr: &str) -> MqttError {
                 detail: io.to_string(),
             }
         }
-        // rumqttc's own connection timeout (TCP + TLS + CONNACK).
-        ConnectionError::Timeout(_) => MqttError::Unreachable {
-            addr: addr.to_owned(),
-            detail: "no CONNACK within the connect timeout".into(),
-        },
-        other => MqttError::Connection(other.to_string()),
+        _ => MqttError::Connection(text),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod codes;
 pub mod handshake;
+pub mod handshake_v311;
 pub mod responder;
 pub mod retry;
 pub mod signer;

@@ -10,6 +10,7 @@ use commissioner_core::journal::{KeyOrigin, NewSession};
 use commissioner_core::lab::{self, free_port};
 use commissioner_core::mqtt::audit::identities::station_identity;
 use commissioner_core::mqtt::handshake::{self, HandshakeOutcome, HandshakeSpec};
+use commissioner_core::mqtt::handshake_v311;
 use commissioner_core::mqtt::responder::Responder;
 use commissioner_core::mqtt::tls::{client_config, install_crypto_provider, ClientIdentity};
 use commissioner_core::mqtt::MqttError;
@@ -22,6 +23,8 @@ use crate::fixture::{station, LabStation};
 struct Backend {
     s: LabStation,
     port: u16,
+    /// Run the handshake over MQTT 3.1.1.
+    v311: bool,
     _responder: Responder,
     broker: Child,
 }
@@ -46,6 +49,7 @@ fn backend(pending_first: u32) -> Backend {
     Backend {
         s,
         port,
+        v311: false,
         _responder: responder,
         broker,
     }
@@ -92,22 +96,24 @@ fn handshake_as(
         },
     )
     .expect("tls");
-    handshake::run(
-        &HandshakeSpec {
-            host: "127.0.0.1".into(),
-            port: b.port,
-            client_id: id.into(),
-            request_topic: format!("provisioning/{id}/request"),
-            response_topic: format!("provisioning/{id}/response"),
-            user_properties: vec![("deviceType".into(), "TEST".into())],
-            payload: serde_json::json!({ "deviceId": id, "certificateSerial": cert.serial })
-                .to_string()
-                .into_bytes(),
-            timeout: Duration::from_secs(20),
-            session_expiry_secs: 30,
-        },
-        tls,
-    )
+    let spec = HandshakeSpec {
+        host: "127.0.0.1".into(),
+        port: b.port,
+        client_id: id.into(),
+        request_topic: format!("provisioning/{id}/request"),
+        response_topic: format!("provisioning/{id}/response"),
+        user_properties: vec![("deviceType".into(), "TEST".into())],
+        payload: serde_json::json!({ "deviceId": id, "certificateSerial": cert.serial })
+            .to_string()
+            .into_bytes(),
+        timeout: Duration::from_secs(20),
+        session_expiry_secs: 30,
+    };
+    if b.v311 {
+        handshake_v311::run(&spec, tls)
+    } else {
+        handshake::run(&spec, tls)
+    }
 }
 
 #[test]
@@ -128,4 +134,17 @@ fn unknown_and_revoked_units_are_rejected_with_a_reason() {
     let err = handshake_as(&b, "REVOKED-1", true, true).expect_err("revoked");
     assert_eq!(err.code(), "handshake.rejected");
     assert!(err.to_string().contains("revoked"), "{err}");
+}
+
+#[test]
+fn mqtt_311_handshake_reads_the_status_from_the_payload() {
+    let mut b = backend(1);
+    b.v311 = true;
+    let outcome = handshake_as(&b, "V311-1", true, false).expect("completed");
+    assert_eq!(
+        (outcome.status.as_str(), outcome.pending_polls),
+        ("Completed", 1)
+    );
+    let err = handshake_as(&b, "V311-GHOST", false, false).expect_err("unknown");
+    assert_eq!(err.code(), "handshake.rejected");
 }
