@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use commissioner_core::error::ErrorInfo;
-use commissioner_core::lab::{self, LabError, LabFiles};
+use commissioner_core::lab::{self, LabError, LabFiles, LabKind};
 use commissioner_core::mqtt::responder::Responder;
 use commissioner_core::pki::ca::read_cert_der;
 use commissioner_core::station::{init_lab_station, Station};
@@ -22,12 +22,23 @@ pub enum LabCommand {
     Init,
     /// Start mosquitto (TLS, client certificates, ACLs) and the provisioning responder in the
     /// background, and point the station's broker profile at them.
-    Up,
+    Up {
+        /// A deliberately misconfigured broker (anonymous allowed, plaintext listener, no
+        /// client certificate, ACL too broad) to see what `commissioner audit` catches.
+        #[arg(long)]
+        weak: bool,
+    },
     /// Stop the lab broker and responder.
     Down,
     /// Publish a fresh CRL of the registry to the running lab broker and make it reload
     /// (SIGHUP); run it after `ca revoke`.
     Reload,
+    /// Benchmark: handshake wall time against mosquitto_rr / mosquitto_pub with the same
+    /// certificates on the same lab broker, p50 over `--runs` (build with --release).
+    Bench {
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+    },
     /// Run the provisioning responder in the foreground (used by `lab up`).
     #[command(hide = true)]
     Responder,
@@ -44,14 +55,15 @@ pub fn run(dir: &Path, cmd: LabCommand) -> CmdResult {
             );
             Ok(ExitCode::SUCCESS)
         }
-        LabCommand::Up => up(dir),
+        LabCommand::Up { weak } => up(dir, weak),
         LabCommand::Down => down(dir),
         LabCommand::Reload => reload(dir),
+        LabCommand::Bench { runs } => crate::handshake_bench::run(runs),
         LabCommand::Responder => responder(dir),
     }
 }
 
-fn alive(pid_file: &Path) -> Option<u32> {
+pub(crate) fn alive(pid_file: &Path) -> Option<u32> {
     let pid: u32 = fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
     Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
 }
@@ -60,7 +72,7 @@ fn io_err(path: &Path, e: std::io::Error) -> ErrorInfo {
     usage_error("lab.io", format!("{}: {e}", path.display()))
 }
 
-fn up(dir: &Path) -> CmdResult {
+fn up(dir: &Path, weak: bool) -> CmdResult {
     let mut station = Station::open(dir)?;
     let files = LabFiles::new(&station);
     if alive(&files.broker_pid).is_some() {
@@ -70,7 +82,12 @@ fn up(dir: &Path) -> CmdResult {
     }
     let ca = station.unlock_ca(&passphrase()?)?;
     let port = lab::free_port()?;
-    let files = lab::prepare(&mut station, &ca, port)?;
+    let kind = if weak {
+        LabKind::Weak
+    } else {
+        LabKind::Default
+    };
+    let files = lab::prepare_kind(&mut station, &ca, port, kind)?;
     drop(ca);
     let broker = lab::start_broker(&files, port)?;
     fs::write(&files.broker_pid, broker.id().to_string())
@@ -109,7 +126,15 @@ fn up(dir: &Path) -> CmdResult {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    println!("lab broker: mosquitto on 127.0.0.1:{port} (mutual TLS, ACL provisioning/%u/#)");
+    if weak {
+        let plain = station.broker()?.audit.plaintext_ports.clone();
+        println!(
+            "WEAK lab broker: mosquitto on 127.0.0.1:{port} (TLS, no client certificate, anonymous \
+             allowed, ACL provisioning/#) and plaintext on {plain:?}; for audit demos only"
+        );
+    } else {
+        println!("lab broker: mosquitto on 127.0.0.1:{port} (mutual TLS, ACL provisioning/%u/#)");
+    }
     println!("config:     {}", files.config.display());
     println!(
         "stop with:  commissioner --station {} lab down",
@@ -160,7 +185,8 @@ fn responder(dir: &Path) -> CmdResult {
     let port = station.broker()?.port;
     let root = read_cert_der(&station.ca_dir().join("root.pem"))?;
     let tls = lab::backend_tls(&files, &root)?;
-    let _responder = Responder::start(lab::responder_config(port), tls).map_err(LabError::from)?;
+    let _responder = Responder::start(lab::station_responder_config(&station, port), tls)
+        .map_err(LabError::from)?;
     println!("responder ready on 127.0.0.1:{port}");
     loop {
         std::thread::park();

@@ -1,13 +1,16 @@
 //! `commissioner`: the headless station. The same pipeline as the desktop app, for scripts, CI
 //! and MES integration.
 
+mod audit;
 mod bench;
 mod ca;
 mod ca_setup;
+mod handshake_bench;
 mod journal;
 mod lab;
 mod line;
 mod operator;
+mod responder;
 mod run;
 mod sim;
 
@@ -97,6 +100,19 @@ enum Command {
     },
     /// Sign out.
     Logout,
+    /// Audit the station's broker: try what an attacker would with test identities, record
+    /// every check in the journal; exits 1 when a check fails.
+    Audit {
+        /// Who ran the audit (recorded with the session).
+        #[arg(long, env = "COMMISSIONER_OPERATOR", default_value = "cli")]
+        operator: String,
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the reference provisioning responder against the station's broker (shared
+    /// subscription; units checked against the station's certificate registry).
+    Responder(responder::ResponderArgs),
     /// The lab: a lab station, and a real mosquitto with TLS and ACLs plus a responder.
     Lab {
         #[command(subcommand)]
@@ -108,7 +124,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("COMMISSIONER_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                // rumqttc warns on every refused PUBACK, which the audit provokes on purpose.
+                .unwrap_or_else(|_| "warn,rumqttc=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -138,6 +155,8 @@ fn main() -> ExitCode {
         Command::Operator { command } => operator::run(&station, command),
         Command::Login { operator } => operator::login(&station, &operator),
         Command::Logout => operator::logout(&station),
+        Command::Audit { operator, json } => audit::run(&station, &operator, json),
+        Command::Responder(args) => responder::run(&station, args),
         Command::Lab { command } => lab::run(&station, command),
         Command::Journal { command } => journal::run(&station, command),
         Command::Ca { command } => ca::run(&station, command),

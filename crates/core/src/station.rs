@@ -10,6 +10,9 @@ use crate::error::Coded;
 use crate::journal::{Journal, JournalError};
 use crate::pki::{ca, PkiError, UnlockedCa};
 
+mod broker;
+pub use broker::{AuditProfile, BrokerProfile, MqttVersion, RetryPolicy, AUDIT_CHECKS};
+
 /// Environment variable naming the station directory.
 pub const STATION_ENV: &str = "COMMISSIONER_STATION";
 /// Environment variable holding the CA passphrase.
@@ -80,39 +83,6 @@ impl Default for IssuancePolicy {
             allow_host_generated_key: false,
             crl_validity_days: default_crl_validity_days(),
         }
-    }
-}
-
-/// Where and how to run the provisioning handshake.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BrokerProfile {
-    /// Host name or IP; also the name the broker's certificate must carry.
-    pub host: String,
-    pub port: u16,
-    /// PEM file of the CA(s) the broker's certificate must chain to; relative to the station.
-    pub server_ca: PathBuf,
-    #[serde(default = "default_request_topic")]
-    pub request_topic: String,
-    #[serde(default = "default_response_topic")]
-    pub response_topic: String,
-    #[serde(default = "default_timeout")]
-    pub timeout_secs: u64,
-}
-
-fn default_request_topic() -> String {
-    "provisioning/{device_id}/request".into()
-}
-fn default_response_topic() -> String {
-    "provisioning/{device_id}/response".into()
-}
-fn default_timeout() -> u64 {
-    20
-}
-
-impl BrokerProfile {
-    /// Expands a topic template for a device.
-    pub fn topic(template: &str, device_id: &str) -> String {
-        template.replace("{device_id}", device_id)
     }
 }
 
@@ -191,10 +161,16 @@ impl Station {
             path: path.display().to_string(),
             source,
         })?;
-        let config = toml::from_str(&text).map_err(|e| StationError::BadConfig {
+        let config: StationConfig = toml::from_str(&text).map_err(|e| StationError::BadConfig {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
+        if let Some(reason) = config.broker.as_ref().and_then(BrokerProfile::problem) {
+            return Err(StationError::BadConfig {
+                path: path.display().to_string(),
+                reason,
+            });
+        }
         Ok(Self {
             dir: dir.to_owned(),
             config,

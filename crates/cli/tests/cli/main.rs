@@ -1,9 +1,11 @@
 //! The `commissioner` binary as a technician or a script runs it.
 
+mod audit;
 mod ca;
 mod ca_setup;
 mod commands;
 mod crash;
 mod line;
 mod operators;
+mod responder;
 mod sim;

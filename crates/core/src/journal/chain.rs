@@ -1,8 +1,8 @@
 //! The hash chain that makes edits, deletions and reordering visible.
 //!
 //! A session is *sealed* when it ends: its content hash covers the session row, its steps, its
-//! certificates (without their status, which changes later) and its device log, in a canonical
-//! binary encoding. A certificate's status changes are entries of their own. Every entry's hash
+//! certificates (without their status, which changes later), its device log and its broker
+//! audit checks, in a canonical binary encoding. A certificate's status changes are entries of their own. Every entry's hash
 //! covers the previous entry's hash, so removing, reordering or rewriting an entry breaks the
 //! link after it. Anyone with write access can recompute the whole chain; the chain head that
 //! every export carries (and that QA keeps) is what anchors it.
@@ -27,6 +27,7 @@ const STEP_COLS: &str = "session_id, id, name, started_at, ended_at, outcome, er
 const CERT_COLS: &str =
     "session_id, serial, device_id, sha256, not_before, not_after, pem, issued_at, key_origin";
 const LOG_COLS: &str = "session_id, id, at, line";
+const AUDIT_COLS: &str = "session_id, id, name, outcome, evidence, at";
 
 /// The newest entry of the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -110,7 +111,7 @@ struct Part {
     skip: usize,
 }
 
-const PARTS: [Part; 4] = [
+const PARTS: [Part; 5] = [
     Part {
         cols: SESSION_COLS,
         table: "sessions",
@@ -141,6 +142,14 @@ const PARTS: [Part; 4] = [
         order: "session_id, id",
         key: "session_id",
         tag: b'L',
+        skip: 1,
+    },
+    Part {
+        cols: AUDIT_COLS,
+        table: "audit_checks",
+        order: "session_id, id",
+        key: "session_id",
+        tag: b'A',
         skip: 1,
     },
 ];
@@ -195,7 +204,7 @@ impl Part {
 }
 
 /// A session's content hash from its four part digests.
-fn combine(parts: &[Digest32; 4]) -> String {
+fn combine(parts: &[Digest32; 5]) -> String {
     let mut h = Sha256::new_with_prefix(b"commissioner-session-v2\0");
     for p in parts {
         h.update(p);
@@ -208,7 +217,7 @@ pub(super) fn session_content_hash(
     conn: &Connection,
     session_id: i64,
 ) -> Result<String, JournalError> {
-    let mut digests = [[0u8; 32]; 4];
+    let mut digests = [[0u8; 32]; 5];
     for (i, part) in PARTS.iter().enumerate() {
         let mut stmt = conn.prepare_cached(&part.sql(true))?;
         let mut rows = stmt.query(params![session_id])?;
@@ -310,13 +319,13 @@ fn running_ids(conn: &Connection) -> Result<Vec<i64>, JournalError> {
 }
 
 /// Merges the four parts' digests (each in session order) into content hashes.
-fn assemble(parts: [Vec<(i64, Digest32)>; 4], running: &[i64]) -> Contents {
-    let [sessions, steps, certs, logs] = parts;
-    let mut cursors = [0usize; 3];
-    let others = [&steps, &certs, &logs];
+fn assemble(parts: [Vec<(i64, Digest32)>; 5], running: &[i64]) -> Contents {
+    let [sessions, steps, certs, logs, audits] = parts;
+    let mut cursors = [0usize; 4];
+    let others = [&steps, &certs, &logs, &audits];
     let mut hashes = Vec::with_capacity(sessions.len());
     for (sid, s_digest) in sessions {
-        let mut digests = [s_digest, [0; 32], [0; 32], [0; 32]];
+        let mut digests = [s_digest, [0; 32], [0; 32], [0; 32], [0; 32]];
         for (k, rows) in others.iter().enumerate() {
             // Skip orphans of deleted sessions; the chain walk reports the deletion.
             while cursors[k] < rows.len() && rows[cursors[k]].0 < sid {
@@ -563,6 +572,7 @@ fn verify_sequential(conn: &Connection) -> Result<VerifyReport, JournalError> {
         part_digests(&tx, &PARTS[1])?,
         part_digests(&tx, &PARTS[2])?,
         part_digests(&tx, &PARTS[3])?,
+        part_digests(&tx, &PARTS[4])?,
     ];
     let contents = assemble(parts, &running_ids(&tx)?);
     let table_status = certificate_statuses(&tx)?;
@@ -598,8 +608,8 @@ fn verify_parallel(
         let parts = handles.map(|h| h.join().unwrap_or_else(|_| Err(lost())));
         (parts, running, table_status, walk)
     });
-    let [a, b, c, d] = parts;
-    let contents = assemble([a?, b?, c?, d?], &running?);
+    let [a, b, c, d, e] = parts;
+    let contents = assemble([a?, b?, c?, d?, e?], &running?);
     let table_status = table_status?;
     let walk = walk.unwrap_or_else(|| Err(lost()))?;
     let report = judge(walk, contents, table_status);

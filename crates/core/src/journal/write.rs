@@ -187,6 +187,38 @@ impl Journal {
         Ok(())
     }
 
+    /// Records one broker audit check of a running session; sealed with it at
+    /// [`Journal::finish_session`], so write every check before finishing.
+    pub fn record_audit_check(
+        &self,
+        session_id: i64,
+        name: &str,
+        outcome: &str,
+        evidence: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), JournalError> {
+        self.conn.execute(
+            "INSERT INTO audit_checks (session_id, name, outcome, evidence, at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![session_id, name, outcome, evidence, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    /// `(name, outcome, evidence)` of a session's audit checks, in the order they ran.
+    pub fn audit_checks(
+        &self,
+        session_id: i64,
+    ) -> Result<Vec<(String, String, Option<String>)>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, outcome, evidence FROM audit_checks WHERE session_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![session_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Closes a session and seals it into the chain; a sealed session never changes again.
     pub fn finish_session(
         &self,

@@ -32,6 +32,9 @@ pub struct HandshakeSpec {
     pub user_properties: Vec<(String, String)>,
     pub payload: Vec<u8>,
     pub timeout: Duration,
+    /// CONNECT session expiry: 0 leaves no session state on the broker after the handshake;
+    /// more lets a unit that drops mid-handshake reconnect to its subscription.
+    pub session_expiry_secs: u32,
 }
 
 /// What the broker and the provisioning service said.
@@ -42,6 +45,8 @@ pub struct HandshakeOutcome {
     pub reason: Option<String>,
     pub connect_millis: u64,
     pub total_millis: u64,
+    /// How many Pending answers came before the final status.
+    pub pending_polls: u32,
 }
 
 /// Runs the handshake on a thread of its own with its own runtime: rustls calls the (maybe
@@ -60,6 +65,16 @@ pub fn run(spec: &HandshakeSpec, tls: Arc<ClientConfig>) -> Result<HandshakeOutc
     })
 }
 
+/// [`run`], retried under the profile's policy when the broker is unreachable, slow or busy;
+/// an authorisation or certificate refusal ends it at once.
+pub fn run_with_retry(
+    spec: &HandshakeSpec,
+    tls: Arc<ClientConfig>,
+    policy: &crate::station::RetryPolicy,
+) -> Result<HandshakeOutcome, MqttError> {
+    super::retry::with_retry_now(policy, || run(spec, tls.clone()))
+}
+
 async fn run_async(
     spec: &HandshakeSpec,
     tls: Arc<ClientConfig>,
@@ -68,9 +83,14 @@ async fn run_async(
     let mut opts = MqttOptions::new(spec.client_id.clone(), spec.host.clone(), spec.port);
     opts.set_keep_alive(Duration::from_secs(30));
     opts.set_connection_timeout(spec.timeout.as_secs().max(1));
+    // Small request/response packets: Nagle's algorithm would hold each one back until the
+    // peer's delayed ACK (about 40 ms per exchange on Linux).
+    let mut net = rumqttc::NetworkOptions::new();
+    net.set_tcp_nodelay(true);
+    opts.set_network_options(net);
     let mut props = ConnectProperties::new();
     props.user_properties = spec.user_properties.clone();
-    props.session_expiry_interval = Some(0);
+    props.session_expiry_interval = Some(spec.session_expiry_secs);
     opts.set_connect_properties(props);
     opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
 
@@ -80,9 +100,23 @@ async fn run_async(
     let deadline = tokio::time::Instant::now() + spec.timeout;
     let mut stage = "connecting";
     let mut connect_millis = 0;
+    let mut pending_polls = 0;
+    let mut next_poll: Option<tokio::time::Instant> = None;
 
     let outcome = loop {
-        let event = match tokio::time::timeout_at(deadline, events.poll()).await {
+        let polled = tokio::select! {
+            _ = sleep_until(next_poll) => None,
+            r = tokio::time::timeout_at(deadline, events.poll()) => Some(r),
+        };
+        let Some(polled) = polled else {
+            // Pending earlier: ask again with the same correlation data.
+            next_poll = None;
+            if let Err(e) = publish_request(&client, spec, &correlation).await {
+                break Err(e);
+            }
+            continue;
+        };
+        let event = match polled {
             Err(_) => {
                 break Err(MqttError::Timeout {
                     stage,
@@ -119,23 +153,8 @@ async fn run_async(
                     }
                 }
                 stage = "waiting for the provisioning reply";
-                let props = PublishProperties {
-                    response_topic: Some(spec.response_topic.clone()),
-                    correlation_data: Some(Bytes::copy_from_slice(&correlation)),
-                    content_type: Some("application/json".into()),
-                    ..Default::default()
-                };
-                if let Err(e) = client
-                    .publish_with_properties(
-                        spec.request_topic.clone(),
-                        QoS::AtLeastOnce,
-                        false,
-                        spec.payload.clone(),
-                        props,
-                    )
-                    .await
-                {
-                    break Err(MqttError::Connection(e.to_string()));
+                if let Err(e) = publish_request(&client, spec, &correlation).await {
+                    break Err(e);
                 }
             }
             Packet::PubAck(ack) => match ack.reason {
@@ -175,6 +194,7 @@ async fn run_async(
                             reason,
                             connect_millis,
                             total_millis: started.elapsed().as_millis() as u64,
+                            pending_polls,
                         })
                     }
                     "Rejected" => {
@@ -182,8 +202,13 @@ async fn run_async(
                             reason.unwrap_or_else(|| "no reason given".into()),
                         ))
                     }
-                    // Pending: keep waiting for a final status until the deadline.
-                    "Pending" => continue,
+                    // Pending: ask again after a growing, jittered wait, until the deadline.
+                    "Pending" => {
+                        pending_polls += 1;
+                        stage = "waiting for the provisioning service (Pending)";
+                        next_poll = Some(tokio::time::Instant::now() + poll_backoff(pending_polls));
+                        continue;
+                    }
                     other => break Err(MqttError::BadStatus(other.to_owned())),
                 }
             }
@@ -199,4 +224,42 @@ async fn run_async(
         let _ = tokio::time::timeout(Duration::from_millis(200), events.poll()).await;
     }
     outcome
+}
+
+/// Wait before re-asking after the `n`th Pending: 250 ms doubling to 4 s, with jitter so that
+/// stations do not poll in step.
+fn poll_backoff(n: u32) -> Duration {
+    let ceiling = (250u64 << n.saturating_sub(1).min(4)).min(4_000);
+    Duration::from_millis(ceiling / 2 + rand::random::<u64>() % (ceiling / 2 + 1))
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn publish_request(
+    client: &AsyncClient,
+    spec: &HandshakeSpec,
+    correlation: &[u8],
+) -> Result<(), MqttError> {
+    let props = PublishProperties {
+        response_topic: Some(spec.response_topic.clone()),
+        correlation_data: Some(Bytes::copy_from_slice(correlation)),
+        content_type: Some("application/json".into()),
+        ..Default::default()
+    };
+    client
+        .publish_with_properties(
+            spec.request_topic.clone(),
+            QoS::AtLeastOnce,
+            false,
+            spec.payload.clone(),
+            props,
+        )
+        .await
+        .map_err(|e| MqttError::Connection(e.to_string()))
 }

@@ -1,19 +1,17 @@
 //! MQTT v5 over mutual TLS: client configs, the device-backed signer, the provisioning
 //! handshake and the reference provisioning responder.
 
+pub mod audit;
+pub mod codes;
 pub mod handshake;
+pub mod handshake_v311;
 pub mod responder;
+pub mod retry;
 pub mod signer;
 pub mod tls;
 
-use std::error::Error as StdError;
 use std::time::Duration;
 
-use rumqttc::v5::mqttbytes::v5::{
-    ConnectReturnCode, DisconnectReasonCode, PubAckReason, SubscribeReasonCode,
-};
-use rumqttc::v5::ConnectionError;
-use rustls::AlertDescription;
 use thiserror::Error;
 
 use crate::device::DeviceError;
@@ -32,8 +30,34 @@ pub enum MqttError {
     CertificateRevoked,
     #[error("the broker requires a client certificate")]
     CertificateRequired,
-    #[error("the broker refused the TLS handshake ({0})")]
+    #[error("the broker ended the TLS handshake with alert {0}")]
     TlsAlert(String),
+    #[error("the broker says this certificate has expired or is not valid yet: check the clocks of this station and of the unit")]
+    CertificateExpired,
+    #[error("the broker rejected this certificate ({0}): check that it is a client certificate (clientAuth) with its chain")]
+    CertificateRejected(String),
+    #[error("the broker could not verify the handshake signature: the unit's key does not match its certificate")]
+    BadSignature,
+    #[error("no TLS version or cipher in common with the broker ({0}): it must offer TLS 1.3")]
+    TlsVersion(String),
+    #[error("the broker does not know the server name it was asked for: check host in the broker profile")]
+    ServerNameUnknown,
+    #[error("the broker does not allow this identity: {0}; check that the unit's certificate is registered and the ACL names it")]
+    NotAuthorized(String),
+    #[error("the broker refused the client id: {0}; the client id must be the unit's device id")]
+    ClientIdRefused(String),
+    #[error("the broker has banned this client: {0}")]
+    Banned(String),
+    #[error("the broker refused the credentials: {0}")]
+    BadCredentials(String),
+    #[error("the broker is busy or unavailable: {0}; it is retried with backoff")]
+    BrokerBusy(String),
+    #[error("the broker sends this client to another server: {0}; update the broker profile")]
+    Redirected(String),
+    #[error(
+        "the broker does not accept this MQTT version: {0}; check mqtt_version in the profile"
+    )]
+    ProtocolVersion(String),
     #[error("the broker's certificate does not match its address {0}")]
     ServerNameMismatch(String),
     #[error("the broker's certificate is not trusted by this station's profile ({0})")]
@@ -70,6 +94,18 @@ impl Coded for MqttError {
             MqttError::CertificateRevoked => "mqtt.certificate_revoked",
             MqttError::CertificateRequired => "mqtt.certificate_required",
             MqttError::TlsAlert(_) => "mqtt.tls_alert",
+            MqttError::CertificateExpired => "mqtt.certificate_expired",
+            MqttError::CertificateRejected(_) => "mqtt.certificate_rejected",
+            MqttError::BadSignature => "mqtt.bad_signature",
+            MqttError::TlsVersion(_) => "mqtt.tls_version",
+            MqttError::ServerNameUnknown => "mqtt.server_name_unknown",
+            MqttError::NotAuthorized(_) => "mqtt.not_authorized",
+            MqttError::ClientIdRefused(_) => "mqtt.client_id_refused",
+            MqttError::Banned(_) => "mqtt.banned",
+            MqttError::BadCredentials(_) => "mqtt.bad_credentials",
+            MqttError::BrokerBusy(_) => "mqtt.broker_busy",
+            MqttError::Redirected(_) => "mqtt.redirected",
+            MqttError::ProtocolVersion(_) => "mqtt.protocol_version",
             MqttError::ServerNameMismatch(_) => "mqtt.server_name_mismatch",
             MqttError::ServerCertificate(_) => "mqtt.server_certificate",
             MqttError::DeviceSignature(_) => "mqtt.device_signature",
@@ -85,107 +121,46 @@ impl Coded for MqttError {
     }
 }
 
-/// Finds a rustls error anywhere in an error chain. tokio-rustls wraps it in an `io::Error`,
-/// whose `source()` skips the wrapped error, so look inside with `get_ref` too.
-fn find_rustls<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
-    let mut cur: Option<&'a (dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(r) = e.downcast_ref::<rustls::Error>() {
-            return Some(r);
-        }
-        if let Some(inner) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            if let Some(r) = find_rustls(inner) {
-                return Some(r);
-            }
-        }
-        cur = e.source();
-    }
-    None
-}
+pub(crate) use codes::{classify, disconnect_text, puback_text, suback_text};
 
-/// Maps a rumqttc connection error onto what the technician should hear.
-pub(crate) fn classify(err: &ConnectionError, addr: &str) -> MqttError {
-    if let ConnectionError::ConnectionRefused(code) = err {
-        return MqttError::ConnectRefused(connect_code_text(*code));
+impl MqttError {
+    /// A refusal by TLS: the broker judged the certificate (or the handshake) and said no.
+    pub fn is_tls_refusal(&self) -> bool {
+        matches!(
+            self,
+            MqttError::UntrustedClientCa
+                | MqttError::CertificateRevoked
+                | MqttError::CertificateRequired
+                | MqttError::CertificateExpired
+                | MqttError::CertificateRejected(_)
+                | MqttError::BadSignature
+                | MqttError::TlsVersion(_)
+                | MqttError::TlsAlert(_)
+        )
     }
-    if let Some(tls) = find_rustls(err) {
-        return match tls {
-            rustls::Error::AlertReceived(AlertDescription::UnknownCA) => {
-                MqttError::UntrustedClientCa
-            }
-            rustls::Error::AlertReceived(AlertDescription::CertificateRevoked) => {
-                MqttError::CertificateRevoked
-            }
-            rustls::Error::AlertReceived(AlertDescription::CertificateRequired) => {
-                MqttError::CertificateRequired
-            }
-            rustls::Error::AlertReceived(alert) => MqttError::TlsAlert(format!("{alert:?}")),
-            rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName)
-            | rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForNameContext { .. },
-            ) => MqttError::ServerNameMismatch(addr.to_owned()),
-            rustls::Error::InvalidCertificate(e) => MqttError::ServerCertificate(format!("{e:?}")),
-            other => MqttError::Connection(other.to_string()),
-        };
-    }
-    // rumqttc's packet reader keeps only the text of an I/O error, so an alert that arrives
-    // while reading CONNACK (mosquitto refusing a revoked certificate) is known by its text.
-    let text = err.to_string();
-    if let Some(alert) = text.split("received fatal alert: ").nth(1) {
-        let name: String = alert
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
-            .collect();
-        return match name.as_str() {
-            "CertificateRevoked" => MqttError::CertificateRevoked,
-            "UnknownCA" => MqttError::UntrustedClientCa,
-            "CertificateRequired" => MqttError::CertificateRequired,
-            _ => MqttError::TlsAlert(name),
-        };
-    }
-    match err {
-        ConnectionError::Io(io) | ConnectionError::Tls(rumqttc::TlsError::Io(io))
-            if matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable
-            ) =>
-        {
-            MqttError::Unreachable {
-                addr: addr.to_owned(),
-                detail: io.to_string(),
-            }
-        }
-        other => MqttError::Connection(other.to_string()),
-    }
-}
 
-pub(crate) fn connect_code_text(code: ConnectReturnCode) -> String {
-    match code {
-        ConnectReturnCode::NotAuthorized => "not authorised (0x87)".into(),
-        ConnectReturnCode::BadUserNamePassword => "bad user name or password (0x86)".into(),
-        ConnectReturnCode::ClientIdentifierNotValid => "client id not allowed (0x85)".into(),
-        ConnectReturnCode::Banned => "banned (0x8A)".into(),
-        other => format!("{other:?}"),
+    /// A refusal by CONNACK reason code: TLS was fine, MQTT said no.
+    pub fn is_connack_refusal(&self) -> bool {
+        matches!(
+            self,
+            MqttError::ConnectRefused(_)
+                | MqttError::NotAuthorized(_)
+                | MqttError::ClientIdRefused(_)
+                | MqttError::Banned(_)
+                | MqttError::BadCredentials(_)
+                | MqttError::BrokerBusy(_)
+                | MqttError::Redirected(_)
+                | MqttError::ProtocolVersion(_)
+        )
     }
-}
 
-pub(crate) fn suback_text(code: &SubscribeReasonCode) -> String {
-    match code {
-        SubscribeReasonCode::NotAuthorized => "not authorised (0x87)".into(),
-        other => format!("{other:?}"),
+    /// Whether another attempt could succeed: the broker was not there, too slow or too busy.
+    /// Never an authorisation or certificate failure: retrying cannot fix those, and a burst of
+    /// refused attempts looks like an attack to the broker's operators.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            MqttError::Unreachable { .. } | MqttError::Timeout { .. } | MqttError::BrokerBusy(_)
+        )
     }
-}
-
-pub(crate) fn puback_text(code: &PubAckReason) -> String {
-    match code {
-        PubAckReason::NotAuthorized => "not authorised (0x87)".into(),
-        other => format!("{other:?}"),
-    }
-}
-
-pub(crate) fn disconnect_text(code: &DisconnectReasonCode) -> String {
-    format!("{code:?}")
 }

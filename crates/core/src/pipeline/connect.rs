@@ -13,7 +13,7 @@ use crate::mqtt::handshake::{self, HandshakeSpec};
 use crate::mqtt::signer::DeviceSigningKey;
 use crate::mqtt::tls::{client_config, ClientIdentity};
 use crate::pki::IssuedCert;
-use crate::station::BrokerProfile;
+use crate::station::{BrokerProfile, MqttVersion};
 
 impl Run<'_> {
     pub(super) fn broker_trust_anchors(&self) -> Result<Vec<Vec<u8>>, ErrorInfo> {
@@ -78,8 +78,15 @@ impl Run<'_> {
             .to_string()
             .into_bytes(),
             timeout: Duration::from_secs(broker.timeout_secs),
+            session_expiry_secs: broker.session_expiry_secs,
         };
-        match handshake::run(&spec, tls) {
+        let outcome = match broker.mqtt_version {
+            MqttVersion::V5 => handshake::run_with_retry(&spec, tls, &broker.retry),
+            MqttVersion::V311 => crate::mqtt::retry::with_retry_now(&broker.retry, || {
+                crate::mqtt::handshake_v311::run(&spec, tls.clone())
+            }),
+        };
+        match outcome {
             Ok(_) => Ok(()),
             // A failed device signature surfaces as a TLS failure; report the device's reason.
             Err(e) => Err(match key.take_error() {

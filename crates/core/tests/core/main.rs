@@ -1,10 +1,12 @@
 //! Integration tests of the core against real parts: a simulated unit on a pseudo-terminal, a
 //! real mosquitto with generated TLS config and ACLs, a real SQLite file, and `openssl verify`.
 
+mod audit;
 mod batch;
 mod csr_fixtures;
 mod faults;
 mod fixture;
+mod handshake;
 mod journal;
 mod operators;
 mod pipeline;
@@ -13,4 +15,5 @@ mod pki;
 mod policy;
 mod recommission;
 mod registry;
+mod retry;
 mod revocation;

@@ -1,8 +1,14 @@
 //! The reference provisioning responder: the backend side of the handshake. It answers
 //! `provisioning/{id}/request` on the request's response topic with the same correlation data
-//! and a `Provisioning-Status` user property. Production backends replace it; the lab and the
-//! tests run it against the real broker.
+//! and a `Provisioning-Status` user property (Completed, Pending, or Rejected with a `Reason`),
+//! after checking the unit against the certificate registry. It subscribes through a shared
+//! subscription, so several responders split the requests between them. Production backends
+//! replace it; the lab and the tests run it against the real broker.
 
+mod decide;
+pub use decide::Decision;
+
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -19,8 +25,9 @@ use tokio::sync::oneshot;
 use super::handshake::STATUS_PROPERTY;
 use super::{classify, MqttError};
 
-/// Topic filter the responder serves.
-pub const REQUEST_FILTER: &str = "provisioning/+/request";
+/// Topic filter the responder serves: a shared subscription, so that each request goes to one
+/// of the running responders.
+pub const REQUEST_FILTER: &str = "$share/commissioner-responders/provisioning/+/request";
 
 /// Where the responder connects and as whom.
 #[derive(Debug, Clone)]
@@ -28,6 +35,11 @@ pub struct ResponderConfig {
     pub host: String,
     pub port: u16,
     pub client_id: String,
+    /// Journal whose certificate registry validates requesters; `None` accepts every unit
+    /// (only for brokers whose ACL already admits only registered units).
+    pub registry: Option<PathBuf>,
+    /// Pending answers per unit before Completed (0 in normal use).
+    pub pending_first: u32,
 }
 
 /// A running responder; stops when dropped.
@@ -112,8 +124,26 @@ async fn serve(
     mut stop: oneshot::Receiver<()>,
 ) {
     let addr = format!("{}:{}", cfg.host, cfg.port);
+    let mut decider = match decide::Decider::new(cfg.registry.as_ref(), cfg.pending_first) {
+        Ok(d) => d,
+        Err(e) => {
+            let err = MqttError::Config(format!("responder registry: {e}"));
+            match ready.take() {
+                Some(tx) => {
+                    let _ = tx.send(Err(err));
+                }
+                None => tracing::error!("{err}"),
+            }
+            return;
+        }
+    };
     let mut opts = MqttOptions::new(cfg.client_id, cfg.host, cfg.port);
     opts.set_keep_alive(Duration::from_secs(30));
+    // Small request/response packets: Nagle's algorithm would hold each one back until the
+    // peer's delayed ACK (about 40 ms per exchange on Linux).
+    let mut net = rumqttc::NetworkOptions::new();
+    net.set_tcp_nodelay(true);
+    opts.set_network_options(net);
     opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
     let (client, mut events) = AsyncClient::new(opts, 64);
 
@@ -135,8 +165,12 @@ async fn serve(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
-                if let Some((topic, payload, props)) = reply_for(&publish.topic, publish.properties)
-                {
+                if let Some((topic, payload, props)) = reply_for(
+                    &publish.topic,
+                    &publish.payload,
+                    publish.properties,
+                    &mut decider,
+                ) {
                     if let Err(e) = client
                         .publish_with_properties(topic, QoS::AtLeastOnce, false, payload, props)
                         .await
@@ -163,7 +197,9 @@ async fn serve(
 /// Builds the reply to a request, or `None` when the message is not a request.
 fn reply_for(
     topic: &Bytes,
+    payload: &[u8],
     props: Option<PublishProperties>,
+    decider: &mut decide::Decider,
 ) -> Option<(String, Vec<u8>, PublishProperties)> {
     let topic = std::str::from_utf8(topic).ok()?;
     let mut parts = topic.split('/');
@@ -172,19 +208,29 @@ fn reply_for(
     else {
         return None;
     };
+    let request: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
+    let decision = decider.decide(device_id, request["certificateSerial"].as_str());
     let props = props.unwrap_or_default();
     let response_topic = props
         .response_topic
         .clone()
         .unwrap_or_else(|| format!("provisioning/{device_id}/response"));
+    let mut user_properties = vec![(STATUS_PROPERTY.into(), decision.status().into())];
+    if let Some(reason) = decision.reason() {
+        user_properties.push(("Reason".into(), reason.into()));
+    }
     let reply = PublishProperties {
         correlation_data: props.correlation_data,
-        user_properties: vec![(STATUS_PROPERTY.into(), "Completed".into())],
+        user_properties,
         content_type: Some("application/json".into()),
         ..Default::default()
     };
-    let payload = serde_json::json!({ "deviceId": device_id, "status": "Completed" })
-        .to_string()
-        .into_bytes();
+    let payload = serde_json::json!({
+        "deviceId": device_id,
+        "status": decision.status(),
+        "reason": decision.reason(),
+    })
+    .to_string()
+    .into_bytes();
     Some((response_topic, payload, reply))
 }

@@ -1,0 +1,69 @@
+//! `commissioner audit`: the broker audit as a journal session of its own.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use commissioner_core::lab::{self, LabError, LabFiles};
+use commissioner_core::mqtt::audit::session::audit_station;
+use commissioner_core::mqtt::audit::{any_failed, Outcome};
+use commissioner_core::station::Station;
+
+use crate::run::passphrase;
+use crate::{CmdResult, EXIT_FAIL};
+
+pub fn run(dir: &Path, operator: &str, json: bool) -> CmdResult {
+    commissioner_core::mqtt::tls::install_crypto_provider();
+    let station = Station::open(dir)?;
+    let ca = station.unlock_ca(&passphrase()?)?;
+    let files = LabFiles::new(&station);
+    // Only a lab broker started by this station can be made to load a fresh CRL; elsewhere
+    // the revocation check is skipped rather than judged on a CRL the station cannot refresh.
+    let lab_pid = station
+        .config
+        .lab
+        .then(|| crate::lab::alive(&files.broker_pid))
+        .flatten();
+    let refresh = |pid: u32| {
+        let (station, ca, files) = (&station, &ca, &files);
+        move || -> Result<(), LabError> {
+            lab::write_lab_crl(station, ca, files)?;
+            lab::signal_reload(pid)
+        }
+    };
+    let refresher = lab_pid.map(refresh);
+    let audit = audit_station(
+        &station,
+        &ca,
+        operator,
+        refresher
+            .as_ref()
+            .map(|f| f as &dyn Fn() -> Result<(), LabError>),
+    )?;
+    if json {
+        let out = serde_json::json!({
+            "sessionId": audit.session_id,
+            "checks": audit.results,
+        });
+        println!("{out:#}");
+    } else {
+        let broker = station.broker()?;
+        println!(
+            "broker audit of {}:{} (journal session {})",
+            broker.host, broker.port, audit.session_id
+        );
+        for r in &audit.results {
+            let mark = match r.outcome {
+                Outcome::Pass => "PASS",
+                Outcome::Fail => "FAIL",
+                Outcome::Warn => "WARN",
+                Outcome::Skipped => "SKIP",
+            };
+            println!("{mark:<5}{:<24}{}", r.name, r.evidence);
+        }
+    }
+    Ok(if any_failed(&audit.results) {
+        ExitCode::from(EXIT_FAIL)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,48 @@
+//! `commissioner responder` joins the lab broker's shared subscription next to the lab's own.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::commands::{commissioner, text, PASSPHRASE};
+
+#[test]
+fn a_second_responder_starts_against_the_station_profile() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    assert!(commissioner(&station, &["lab", "init"]).status.success());
+    let up = commissioner(&station, &["lab", "up"]);
+    assert!(up.status.success(), "{}", text(&up));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commissioner"))
+        .arg("--station")
+        .arg(&station)
+        .args(["responder", "--client-id", "responder-2"])
+        .env("COMMISSIONER_CA_PASSPHRASE", PASSPHRASE)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn responder");
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let down = commissioner(&station, &["lab", "down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(line.starts_with("responder ready"), "{line}");
+}
+
+#[test]
+fn lab_bench_prints_the_handshake_next_to_the_mosquitto_clients() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = commissioner(&dir.path().join("unused"), &["lab", "bench", "--runs", "2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for row in [
+        "commissioner handshake (reply)",
+        "mosquitto_rr (reply)",
+        "mosquitto_pub",
+    ] {
+        assert!(stdout.contains(row), "{stdout}");
+    }
+}

@@ -1,0 +1,133 @@
+//! The broker audit: tries, with test identities, what an attacker would, and records each
+//! outcome with the broker's own answer (reason code or TLS alert) as evidence.
+//!
+//! mosquitto grants a forbidden SUBSCRIBE and filters delivery silently, so isolation is proven
+//! by publishing from the other identity and seeing nothing arrive; a forbidden QoS 1 PUBLISH
+//! is answered PUBACK 0x87; a refused client certificate surfaces as an alert while CONNACK is
+//! read. See DESIGN.md for the measurements.
+
+mod checks;
+pub mod identities;
+mod probe;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use serde::Serialize;
+
+pub use identities::{AuditIdentities, TestIdentity};
+
+use super::tls::{client_config, ClientIdentity};
+use super::MqttError;
+use crate::station::BrokerProfile;
+
+/// Result of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    /// A weakness an attacker can use.
+    Fail,
+    /// Not exploitable as tested, but weaker than it should be, or not provable.
+    Warn,
+    Skipped,
+}
+
+impl Outcome {
+    /// As stored in `audit_checks.outcome`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Warn => "warn",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// One check's outcome and what the broker said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    /// One of [`crate::station::AUDIT_CHECKS`].
+    pub name: &'static str,
+    pub outcome: Outcome,
+    pub evidence: String,
+}
+
+impl CheckResult {
+    fn new(name: &'static str, outcome: Outcome, evidence: impl Into<String>) -> Self {
+        Self {
+            name,
+            outcome,
+            evidence: evidence.into(),
+        }
+    }
+}
+
+/// The broker under audit.
+#[derive(Debug, Clone)]
+pub struct AuditTarget {
+    pub profile: BrokerProfile,
+    /// DER trust anchors for the broker's certificate (the profile's `server_ca`).
+    pub trust_anchors: Vec<Vec<u8>>,
+}
+
+/// Whether any check found a weakness.
+pub fn any_failed(results: &[CheckResult]) -> bool {
+    results.iter().any(|r| r.outcome == Outcome::Fail)
+}
+
+/// Runs the profile's checks on a thread of its own with its own runtime (the caller may be
+/// inside a runtime already). Checks not enabled in the profile come back `skipped`.
+pub fn run(target: &AuditTarget, ids: &AuditIdentities) -> Result<Vec<CheckResult>, MqttError> {
+    let configs = Configs::new(target, ids)?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| MqttError::Config(format!("cannot start the MQTT runtime: {e}")))?;
+            Ok(rt.block_on(checks::run_all(target, ids, &configs)))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(MqttError::Connection("the audit thread panicked".into())))
+    })
+}
+
+/// TLS client configs of every identity, built once.
+pub(crate) struct Configs {
+    pub anonymous: Arc<ClientConfig>,
+    pub unit: Arc<ClientConfig>,
+    pub other: Arc<ClientConfig>,
+    pub foreign_ca: Arc<ClientConfig>,
+    pub revoked: Option<Arc<ClientConfig>>,
+}
+
+impl Configs {
+    fn new(target: &AuditTarget, ids: &AuditIdentities) -> Result<Self, MqttError> {
+        let anchors = &target.trust_anchors;
+        let local = |id: &TestIdentity| {
+            client_config(
+                anchors,
+                ClientIdentity::Local {
+                    chain: id.chain.clone(),
+                    key: id.key.clone_key(),
+                },
+            )
+        };
+        Ok(Self {
+            anonymous: client_config(anchors, ClientIdentity::None)?,
+            unit: local(&ids.unit)?,
+            other: local(&ids.other)?,
+            foreign_ca: local(&ids.foreign_ca)?,
+            revoked: ids.revoked.as_ref().map(local).transpose()?,
+        })
+    }
+}
+
+/// Connect limit of the audit's connections.
+fn connect_timeout(profile: &BrokerProfile) -> Duration {
+    Duration::from_secs(profile.connect_timeout_secs.max(1))
+}

@@ -1,0 +1,157 @@
+//! The identities the audit connects as: two units of this station's CA with host-held keys,
+//! a unit of a throwaway CA the broker must not trust, and a revoked unit.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use time::OffsetDateTime;
+
+use crate::journal::{Journal, KeyOrigin};
+use crate::pki::admin::{self, AdminError, RevokeTarget};
+use crate::pki::issue::{random_serial, Subject, Usage};
+use crate::pki::revoke::Reason;
+use crate::pki::{PkiError, UnlockedCa};
+
+/// A client identity the audit holds the key of.
+pub struct TestIdentity {
+    /// Certificate CN: the unit's identity (and MQTT user name on brokers that map it).
+    pub id: String,
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+    /// Registry serial, for certificates of this station's CA.
+    pub serial: Option<String>,
+}
+
+impl std::fmt::Debug for TestIdentity {
+    // The key stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestIdentity")
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+/// Everyone the audit connects as.
+#[derive(Debug)]
+pub struct AuditIdentities {
+    pub unit: TestIdentity,
+    /// Another unit of the same CA, whose topics `unit` must not reach.
+    pub other: TestIdentity,
+    /// Same CN as `unit`, signed by a CA the broker has never seen.
+    pub foreign_ca: TestIdentity,
+    /// A unit of this CA revoked in the registry; `None` skips the revocation check.
+    pub revoked: Option<TestIdentity>,
+}
+
+fn key_der(pem: &str) -> Result<PrivateKeyDer<'static>, PkiError> {
+    rustls_pemfile::private_key(&mut pem.as_bytes())
+        .ok()
+        .flatten()
+        .ok_or(PkiError::Issue(rcgen::Error::CouldNotParseKeyPair))
+}
+
+fn subject(cn: &str) -> Subject<'_> {
+    Subject {
+        common_name: cn,
+        organization: "Commissioner broker audit",
+        validity_days: 2,
+        usage: Usage::Client,
+        alt_names: vec![],
+    }
+}
+
+/// Issues a host-held identity from the station's CA.
+pub fn station_identity(
+    ca: &UnlockedCa,
+    id: &str,
+    now: OffsetDateTime,
+) -> Result<(TestIdentity, crate::pki::IssuedCert), PkiError> {
+    let (cert, key_pem) = ca.issue_with_new_key(&subject(id), now)?;
+    Ok((
+        TestIdentity {
+            id: id.to_owned(),
+            chain: vec![
+                CertificateDer::from(cert.der.clone()),
+                CertificateDer::from(ca.issuing_der().to_vec()),
+            ],
+            key: key_der(&key_pem)?,
+            serial: Some(cert.serial.clone()),
+        },
+        cert,
+    ))
+}
+
+/// A throwaway self-signed CA, used once and forgotten, and a client identity `id` under it.
+pub fn foreign_identity(id: &str, now: OffsetDateTime) -> Result<TestIdentity, PkiError> {
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(PkiError::Issue)?;
+    let mut ca = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "Commissioner audit foreign CA");
+    ca.distinguished_name = dn;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.serial_number = Some(random_serial());
+    ca.not_before = now - time::Duration::hours(1);
+    ca.not_after = now + time::Duration::days(2);
+    let ca_cert = ca.self_signed(&ca_key).map_err(PkiError::Issue)?;
+    let issuer = Issuer::new(ca, ca_key);
+
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(PkiError::Issue)?;
+    let mut leaf = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, id);
+    leaf.distinguished_name = dn;
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    leaf.serial_number = Some(random_serial());
+    leaf.not_before = now - time::Duration::hours(1);
+    leaf.not_after = now + time::Duration::days(2);
+    let cert = leaf.signed_by(&key, &issuer).map_err(PkiError::Issue)?;
+    Ok(TestIdentity {
+        id: id.to_owned(),
+        chain: vec![cert.der().clone(), ca_cert.der().clone()],
+        key: key_der(&key.serialize_pem())?,
+        serial: None,
+    })
+}
+
+/// Issues the two units and the foreign identity; ids share a random prefix so that audits
+/// never collide with each other or with real units.
+pub fn issue(ca: &UnlockedCa, now: OffsetDateTime) -> Result<AuditIdentities, PkiError> {
+    let prefix = format!("audit-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let (unit, _) = station_identity(ca, &format!("{prefix}-a"), now)?;
+    let (other, _) = station_identity(ca, &format!("{prefix}-b"), now)?;
+    let foreign_ca = foreign_identity(&unit.id, now)?;
+    Ok(AuditIdentities {
+        unit,
+        other,
+        foreign_ca,
+        revoked: None,
+    })
+}
+
+/// Issues a unit, records it in the registry under `session_id` and revokes it there. The
+/// broker refuses it only once it has loaded a CRL signed after this call.
+pub fn issue_revoked(
+    ca: &UnlockedCa,
+    journal: &Journal,
+    session_id: i64,
+    now: OffsetDateTime,
+) -> Result<TestIdentity, AdminError> {
+    let id = format!(
+        "audit-{}-revoked",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let (identity, cert) = station_identity(ca, &id, now)?;
+    journal.record_issued(session_id, &id, &cert, now, KeyOrigin::Host)?;
+    admin::revoke(
+        journal,
+        RevokeTarget::Serial(&cert.serial),
+        Reason::CessationOfOperation,
+        now,
+    )?;
+    Ok(identity)
+}

@@ -1,0 +1,155 @@
+//! The audit as a journal session of its own (port `audit`): the identities it used, every
+//! check with its evidence, sealed into the chain like a commissioning session.
+
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use super::{identities, run, AuditTarget, CheckResult, Outcome};
+use crate::error::{Coded, ErrorInfo};
+use crate::journal::{JournalError, NewSession, SessionResult};
+use crate::lab::LabError;
+use crate::mqtt::MqttError;
+use crate::pki::admin::AdminError;
+use crate::pki::{PkiError, UnlockedCa};
+use crate::station::{Station, StationError};
+
+/// Why an audit could not run (its findings are results, not errors).
+#[derive(Debug, Error)]
+pub enum AuditError {
+    #[error("cannot read the broker CA {path} named by the profile: {reason}")]
+    BrokerCa { path: String, reason: String },
+    #[error("cannot load the audit's revoked certificate into the broker's CRL")]
+    CrlRefresh(#[source] LabError),
+    #[error(transparent)]
+    Station(#[from] StationError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error(transparent)]
+    Mqtt(#[from] MqttError),
+}
+
+impl Coded for AuditError {
+    fn code(&self) -> &'static str {
+        match self {
+            AuditError::BrokerCa { .. } => "audit.broker_ca",
+            AuditError::CrlRefresh(_) => "audit.crl_refresh",
+            AuditError::Station(e) => e.code(),
+            AuditError::Journal(e) => e.code(),
+            AuditError::Pki(e) => e.code(),
+            AuditError::Admin(e) => e.code(),
+            AuditError::Mqtt(e) => e.code(),
+        }
+    }
+}
+
+/// A finished audit session.
+#[derive(Debug, Clone)]
+pub struct StationAudit {
+    pub session_id: i64,
+    pub results: Vec<CheckResult>,
+}
+
+/// The broker's trust anchors from the profile's `server_ca`.
+pub fn trust_anchors(station: &Station) -> Result<Vec<Vec<u8>>, AuditError> {
+    let path = station.resolve(&station.broker()?.server_ca);
+    let bad = |reason: String| AuditError::BrokerCa {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+    let ders: Vec<Vec<u8>> = rustls_pemfile::certs(&mut pem.as_slice())
+        .filter_map(Result::ok)
+        .map(|c| c.to_vec())
+        .collect();
+    if ders.is_empty() {
+        return Err(bad("no certificate in file".into()));
+    }
+    Ok(ders)
+}
+
+/// Audits the station's broker as a journal session. `refresh_crl`, when the station can
+/// publish a CRL to its broker (a lab broker), is called after a test certificate was revoked
+/// in the registry; without it the revocation check is skipped.
+pub fn audit_station(
+    station: &Station,
+    ca: &UnlockedCa,
+    operator: &str,
+    refresh_crl: Option<&dyn Fn() -> Result<(), LabError>>,
+) -> Result<StationAudit, AuditError> {
+    let journal = station.journal()?;
+    let now = OffsetDateTime::now_utc();
+    let session_id = journal.begin_session(&NewSession {
+        station_id: &station.config.station_id,
+        operator,
+        port: "audit",
+        work_order: None,
+        started_at: now,
+    })?;
+    let outcome = audit_in_session(station, ca, &journal, session_id, refresh_crl);
+    let end = OffsetDateTime::now_utc();
+    match outcome {
+        Ok(results) => {
+            for r in &results {
+                journal.record_audit_check(
+                    session_id,
+                    r.name,
+                    r.outcome.as_str(),
+                    &r.evidence,
+                    end,
+                )?;
+            }
+            let failed: Vec<&str> = results
+                .iter()
+                .filter(|r| r.outcome == Outcome::Fail)
+                .map(|r| r.name)
+                .collect();
+            let error = (!failed.is_empty()).then(|| ErrorInfo {
+                code: "audit.findings".into(),
+                message: format!("the broker failed: {}", failed.join(", ")),
+                detail: None,
+            });
+            let result = if failed.is_empty() {
+                SessionResult::Pass
+            } else {
+                SessionResult::Fail
+            };
+            journal.finish_session(session_id, result, error.as_ref(), end)?;
+            Ok(StationAudit {
+                session_id,
+                results,
+            })
+        }
+        Err(e) => {
+            // The attempt is recorded even when it could not run.
+            journal.finish_session(session_id, SessionResult::Fail, Some(&e.info()), end)?;
+            Err(e)
+        }
+    }
+}
+
+fn audit_in_session(
+    station: &Station,
+    ca: &UnlockedCa,
+    journal: &crate::journal::Journal,
+    session_id: i64,
+    refresh_crl: Option<&dyn Fn() -> Result<(), LabError>>,
+) -> Result<Vec<CheckResult>, AuditError> {
+    let profile = station.broker()?.clone();
+    let target = AuditTarget {
+        trust_anchors: trust_anchors(station)?,
+        profile,
+    };
+    let now = OffsetDateTime::now_utc();
+    let mut ids = identities::issue(ca, now)?;
+    if let Some(refresh) = refresh_crl {
+        if target.profile.audit.enabled("revoked_certificate") {
+            ids.revoked = Some(identities::issue_revoked(ca, journal, session_id, now)?);
+            refresh().map_err(AuditError::CrlRefresh)?;
+        }
+    }
+    Ok(run(&target, &ids)?)
+}

@@ -1,0 +1,253 @@
+//! The broker profile (`[broker]` in station.toml): where the handshake goes, how long it
+//! waits, how it retries, and which audit checks run. Every field added after the first
+//! release has a default, so older station.toml files keep parsing.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Where and how to run the provisioning handshake.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerProfile {
+    /// Host name or IP; also the name the broker's certificate must carry.
+    pub host: String,
+    pub port: u16,
+    /// PEM file of the CA(s) the broker's certificate must chain to; relative to the station.
+    pub server_ca: PathBuf,
+    #[serde(default = "default_request_topic")]
+    pub request_topic: String,
+    #[serde(default = "default_response_topic")]
+    pub response_topic: String,
+    /// Overall limit of one handshake attempt, from TCP connect to the final status.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// CONNECT session expiry of the handshake: 0 leaves nothing on the broker afterwards.
+    #[serde(default)]
+    pub session_expiry_secs: u32,
+    /// Limit of the TCP + TLS + CONNACK part of an attempt.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// MQTT protocol version: "5" (required for properties and reason codes) or "3.1.1",
+    /// which the audit reports as weaker.
+    #[serde(default)]
+    pub mqtt_version: MqttVersion,
+    /// TLS to the broker. `false` (plaintext) is refused unless `lab = true`.
+    #[serde(default = "default_true")]
+    pub tls: bool,
+    /// A lab broker: the only kind of profile allowed to be plaintext.
+    #[serde(default)]
+    pub lab: bool,
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    #[serde(default)]
+    pub audit: AuditProfile,
+}
+
+/// MQTT protocol version of a broker profile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MqttVersion {
+    #[default]
+    #[serde(rename = "5")]
+    V5,
+    /// No reason codes on PUBACK, no user properties: weaker evidence and no status property.
+    #[serde(rename = "3.1.1")]
+    V311,
+}
+
+/// Retries on timeouts and refused connections: exponential backoff with jitter, capped.
+/// Authorisation failures are never retried (retrying cannot fix them and looks like an attack).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included; 1 means no retry.
+    pub max_attempts: u32,
+    pub initial_backoff_ms: u64,
+    /// Cap of a single wait.
+    pub max_backoff_ms: u64,
+    /// Cap of the summed waits of one handshake.
+    pub max_total_backoff_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            initial_backoff_ms: 500,
+            max_backoff_ms: 5_000,
+            max_total_backoff_ms: 15_000,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (1 = first retry): full jitter over an exponential
+    /// ceiling, so stations that failed together do not retry together. `unit` in [0, 1).
+    pub fn backoff(&self, retry: u32, unit: f64) -> Duration {
+        let ceiling = self
+            .initial_backoff_ms
+            .saturating_mul(1u64 << retry.saturating_sub(1).min(20))
+            .min(self.max_backoff_ms);
+        // Half fixed, half random: never a zero wait, still spread out.
+        let ms = ceiling / 2 + ((ceiling / 2) as f64 * unit.clamp(0.0, 1.0)) as u64;
+        Duration::from_millis(ms)
+    }
+}
+
+/// Names of the broker audit checks, as written in `[broker.audit] checks` and the journal.
+pub const AUDIT_CHECKS: &[&str] = &[
+    "protocol_version",
+    "plaintext_listener",
+    "server_certificate",
+    "no_client_certificate",
+    "foreign_ca",
+    "client_id_binding",
+    "publish_foreign_topic",
+    "subscribe_isolation",
+    "revoked_certificate",
+];
+
+/// Which audit checks run and where they probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditProfile {
+    /// Checks to run (names in [`AUDIT_CHECKS`]); the others are recorded as skipped.
+    pub checks: Vec<String>,
+    /// Ports on the broker's host probed for a plaintext MQTT listener.
+    pub plaintext_ports: Vec<u16>,
+    /// How long to listen for foreign messages after the other identity published.
+    pub delivery_wait_ms: u64,
+}
+
+impl Default for AuditProfile {
+    fn default() -> Self {
+        Self {
+            checks: AUDIT_CHECKS.iter().map(|c| (*c).to_owned()).collect(),
+            plaintext_ports: vec![1883],
+            delivery_wait_ms: 1_500,
+        }
+    }
+}
+
+impl AuditProfile {
+    pub fn enabled(&self, check: &str) -> bool {
+        self.checks.iter().any(|c| c == check)
+    }
+}
+
+fn default_request_topic() -> String {
+    "provisioning/{device_id}/request".into()
+}
+fn default_response_topic() -> String {
+    "provisioning/{device_id}/response".into()
+}
+fn default_timeout() -> u64 {
+    20
+}
+fn default_connect_timeout() -> u64 {
+    10
+}
+fn default_true() -> bool {
+    true
+}
+
+impl BrokerProfile {
+    /// A TLS profile with every default, for `host:port` trusting `server_ca`.
+    pub fn new(host: &str, port: u16, server_ca: PathBuf) -> Self {
+        Self {
+            host: host.to_owned(),
+            port,
+            server_ca,
+            request_topic: default_request_topic(),
+            response_topic: default_response_topic(),
+            timeout_secs: default_timeout(),
+            session_expiry_secs: 0,
+            connect_timeout_secs: default_connect_timeout(),
+            mqtt_version: MqttVersion::V5,
+            tls: true,
+            lab: false,
+            retry: RetryPolicy::default(),
+            audit: AuditProfile::default(),
+        }
+    }
+
+    /// Expands a topic template for a device.
+    pub fn topic(template: &str, device_id: &str) -> String {
+        template.replace("{device_id}", device_id)
+    }
+
+    /// Why this profile must not be used, if it must not.
+    pub fn problem(&self) -> Option<String> {
+        if !self.tls && !self.lab {
+            return Some(
+                "a plaintext broker profile (tls = false) is refused unless it is marked \
+                 `lab = true`"
+                    .into(),
+            );
+        }
+        if self.retry.max_attempts == 0 {
+            return Some("retry.max_attempts must be at least 1".into());
+        }
+        if let Some(bad) = self
+            .audit
+            .checks
+            .iter()
+            .find(|c| !AUDIT_CHECKS.contains(&c.as_str()))
+        {
+            return Some(format!(
+                "unknown audit check '{bad}' (known: {})",
+                AUDIT_CHECKS.join(", ")
+            ));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<BrokerProfile, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn old_profile_gets_defaults() {
+        let p = parse("host = \"h\"\nport = 8883\nserver_ca = \"ca.pem\"\n").expect("parses");
+        assert_eq!(p, BrokerProfile::new("h", 8883, "ca.pem".into()));
+        assert!(p.problem().is_none());
+    }
+
+    #[test]
+    fn plaintext_refused_unless_lab() {
+        let text = "host = \"h\"\nport = 1883\nserver_ca = \"ca.pem\"\ntls = false\n";
+        let p = parse(text).expect("parses");
+        assert!(p.problem().expect("refused").contains("plaintext"));
+        let p = parse(&format!("{text}lab = true\n")).expect("parses");
+        assert!(p.problem().is_none());
+    }
+
+    #[test]
+    fn version_and_checks_parse() {
+        let p = parse(
+            "host = \"h\"\nport = 1\nserver_ca = \"c\"\nmqtt_version = \"3.1.1\"\n\
+             [audit]\nchecks = [\"foreign_ca\"]\n[retry]\nmax_attempts = 2\n",
+        )
+        .expect("parses");
+        assert_eq!(p.mqtt_version, MqttVersion::V311);
+        assert!(p.audit.enabled("foreign_ca") && !p.audit.enabled("revoked_certificate"));
+        assert_eq!(p.retry.max_attempts, 2);
+        assert_eq!(p.retry.max_backoff_ms, 5_000);
+        let bad = parse("host = \"h\"\nport = 1\nserver_ca = \"c\"\n[audit]\nchecks = [\"x\"]\n")
+            .expect("parses");
+        assert!(bad.problem().is_some());
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let r = RetryPolicy::default();
+        assert_eq!(r.backoff(1, 0.0), Duration::from_millis(250));
+        assert_eq!(r.backoff(2, 1.0), Duration::from_millis(1_000));
+        assert_eq!(r.backoff(30, 1.0), Duration::from_millis(5_000));
+    }
+}

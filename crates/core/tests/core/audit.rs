@@ -1,0 +1,89 @@
+//! The broker audit against real mosquitto: the default lab passes, the weak lab
+//! (`lab up --weak`) is caught on every weakness, and the checks are sealed in the journal.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use commissioner_core::lab::{Lab, LabError};
+use commissioner_core::mqtt::audit::session::{audit_station, StationAudit};
+use commissioner_core::mqtt::audit::Outcome;
+use commissioner_core::station::AUDIT_CHECKS;
+
+use crate::fixture::{station, LabStation};
+
+fn audit(s: &LabStation, lab: &Lab) -> StationAudit {
+    let refresh = || -> Result<(), LabError> { lab.reload_crl(&s.station, &s.ca).map(|_| ()) };
+    audit_station(&s.station, &s.ca, "qa", Some(&refresh)).expect("audit runs")
+}
+
+fn outcomes(a: &StationAudit) -> HashMap<&'static str, Outcome> {
+    a.results.iter().map(|r| (r.name, r.outcome)).collect()
+}
+
+#[test]
+fn default_lab_passes_and_the_checks_are_sealed() {
+    let mut s = station();
+    let lab = Lab::up(&mut s.station, &s.ca).expect("lab up");
+    let a = audit(&s, &lab);
+    let got = outcomes(&a);
+    assert_eq!(got.len(), AUDIT_CHECKS.len(), "{:#?}", a.results);
+    for r in &a.results {
+        // mosquitto cannot tie a client id to the certificate; its ACL follows the certificate
+        // identity, so spoofing gains no topic: a warning, not a failure.
+        let want = if r.name == "client_id_binding" {
+            Outcome::Warn
+        } else {
+            Outcome::Pass
+        };
+        assert_eq!(r.outcome, want, "{}: {}", r.name, r.evidence);
+    }
+    let by_name: HashMap<_, _> = a.results.iter().map(|r| (r.name, &r.evidence)).collect();
+    assert!(by_name["publish_foreign_topic"].contains("0x87"));
+    assert!(by_name["no_client_certificate"].contains("mqtt.certificate_required"));
+    assert!(by_name["foreign_ca"].contains("mqtt.untrusted_client_ca"));
+    assert!(by_name["revoked_certificate"].contains("mqtt.certificate_revoked"));
+
+    let journal = s.station.journal().expect("journal");
+    let rows = journal.audit_checks(a.session_id).expect("rows");
+    assert_eq!(rows.len(), AUDIT_CHECKS.len());
+    assert!(rows.iter().all(|(_, _, ev)| ev.is_some()));
+    let v = journal.verify().expect("verify");
+    assert!(v.ok(), "{:?}", v.problem);
+
+    // An edited audit row is an edit of its sealed session.
+    let out = Command::new("sqlite3")
+        .arg(s.station.journal_path())
+        .arg("UPDATE audit_checks SET outcome = 'pass' WHERE name = 'client_id_binding'")
+        .output()
+        .expect("sqlite3");
+    assert!(out.status.success());
+    let problem = journal.verify().expect("verify").problem.expect("found");
+    assert_eq!(problem.code, "chain.session_edited");
+}
+
+#[test]
+fn weak_lab_is_flagged_on_every_weakness() {
+    let mut s = station();
+    let lab = Lab::up_weak(&mut s.station, &s.ca).expect("weak lab up");
+    let a = audit(&s, &lab);
+    let got = outcomes(&a);
+    for weakness in [
+        "plaintext_listener",
+        "no_client_certificate",
+        "foreign_ca",
+        "client_id_binding",
+        "publish_foreign_topic",
+        "subscribe_isolation",
+        "revoked_certificate",
+    ] {
+        assert_eq!(got[weakness], Outcome::Fail, "{weakness}: {:#?}", a.results);
+    }
+    // The server side of TLS is still right on the weak lab.
+    assert_eq!(got["server_certificate"], Outcome::Pass);
+    let journal = s.station.journal().expect("journal");
+    let session = journal
+        .session(a.session_id)
+        .expect("session")
+        .expect("row");
+    assert_eq!(session.error_code.as_deref(), Some("audit.findings"));
+}
