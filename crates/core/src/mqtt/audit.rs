@@ -8,6 +8,7 @@
 
 mod checks;
 pub mod identities;
+mod isolation;
 mod probe;
 pub mod session;
 
