@@ -11,7 +11,7 @@ use crate::device::protocol::Hello;
 use crate::error::{Coded, ErrorInfo};
 use crate::mqtt::handshake::{self, HandshakeSpec};
 use crate::mqtt::signer::DeviceSigningKey;
-use crate::mqtt::tls::{client_config, ClientIdentity};
+use crate::mqtt::tls::{client_config_named, ClientIdentity};
 use crate::pki::IssuedCert;
 use crate::station::{BrokerProfile, MqttVersion};
 
@@ -46,7 +46,7 @@ impl Run<'_> {
             detail: None,
         })?;
         let key = DeviceSigningKey::new(link);
-        let tls = client_config(
+        let tls = client_config_named(
             &anchors,
             ClientIdentity::Remote {
                 chain: vec![
@@ -55,6 +55,7 @@ impl Run<'_> {
                 ],
                 key: Arc::new(key.clone()),
             },
+            broker.server_name.as_deref(),
         )?;
         let id = &hello.device_id;
         let spec = HandshakeSpec {

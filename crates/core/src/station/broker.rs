@@ -15,6 +15,10 @@ pub struct BrokerProfile {
     pub port: u16,
     /// PEM file of the CA(s) the broker's certificate must chain to; relative to the station.
     pub server_ca: PathBuf,
+    /// The name the broker's certificate must carry, when it is not `host` (a broker reached
+    /// by IP whose certificate names its DNS name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
     #[serde(default = "default_request_topic")]
     pub request_topic: String,
     #[serde(default = "default_response_topic")]
@@ -158,6 +162,7 @@ impl BrokerProfile {
             host: host.to_owned(),
             port,
             server_ca,
+            server_name: None,
             request_topic: default_request_topic(),
             response_topic: default_response_topic(),
             timeout_secs: default_timeout(),

@@ -132,7 +132,7 @@ async fn no_certificate(p: &BrokerProfile, c: &Configs) -> (CheckResult, CheckRe
     let id = format!("commissioner-audit-{}", rand::random::<u32>());
     let server_ok = format!(
         "chain verified against the profile's server CA; certificate valid for {}",
-        p.host
+        p.server_name.as_deref().unwrap_or(&p.host)
     );
     let answer = probe::connect(
         &p.host,
