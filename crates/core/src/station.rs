@@ -11,7 +11,9 @@ use crate::journal::{Journal, JournalError};
 use crate::pki::{ca, PkiError, UnlockedCa};
 
 mod broker;
-pub use broker::{AuditProfile, BrokerProfile, MqttVersion, RetryPolicy, AUDIT_CHECKS};
+pub use broker::{
+    AuditProfile, BrokerProfile, MqttVersion, RetryPolicy, AUDIT_CHECKS, PAYLOAD_FIELDS,
+};
 
 /// Environment variable naming the station directory.
 pub const STATION_ENV: &str = "COMMISSIONER_STATION";

@@ -8,6 +8,7 @@
 
 mod checks;
 pub mod identities;
+mod isolation;
 mod probe;
 pub mod session;
 
@@ -19,7 +20,7 @@ use serde::Serialize;
 
 pub use identities::{AuditIdentities, TestIdentity};
 
-use super::tls::{client_config, ClientIdentity};
+use super::tls::{client_config_named, ClientIdentity};
 use super::MqttError;
 use crate::station::BrokerProfile;
 
@@ -108,17 +109,19 @@ pub(crate) struct Configs {
 impl Configs {
     fn new(target: &AuditTarget, ids: &AuditIdentities) -> Result<Self, MqttError> {
         let anchors = &target.trust_anchors;
+        let name = target.profile.server_name.as_deref();
         let local = |id: &TestIdentity| {
-            client_config(
+            client_config_named(
                 anchors,
                 ClientIdentity::Local {
                     chain: id.chain.clone(),
                     key: id.key.clone_key(),
                 },
+                name,
             )
         };
         Ok(Self {
-            anonymous: client_config(anchors, ClientIdentity::None)?,
+            anonymous: client_config_named(anchors, ClientIdentity::None, name)?,
             unit: local(&ids.unit)?,
             other: local(&ids.other)?,
             foreign_ca: local(&ids.foreign_ca)?,

@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use rustls::client::ResolvesClientCert;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
 use rustls::crypto::aws_lc_rs;
 use rustls::sign::{CertifiedKey, SigningKey};
-use rustls::{ClientConfig, RootCertStore, SignatureScheme};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use super::MqttError;
 
@@ -54,10 +55,64 @@ impl ResolvesClientCert for FixedIdentity {
     }
 }
 
+/// Checks the server's certificate against a fixed expected name instead of the address the
+/// client dials: a broker reached by IP whose certificate names its DNS name.
+#[derive(Debug)]
+struct NamedVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for NamedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _dialled: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
 /// Builds a TLS 1.3 client config trusting only `trust_anchors` (DER).
 pub fn client_config(
     trust_anchors: &[Vec<u8>],
     identity: ClientIdentity,
+) -> Result<Arc<ClientConfig>, MqttError> {
+    client_config_named(trust_anchors, identity, None)
+}
+
+/// [`client_config`] that checks the broker's certificate for `server_name` when given (the
+/// profile's `server_name`), else for the address dialled.
+pub fn client_config_named(
+    trust_anchors: &[Vec<u8>],
+    identity: ClientIdentity,
+    server_name: Option<&str>,
 ) -> Result<Arc<ClientConfig>, MqttError> {
     let provider = Arc::new(aws_lc_rs::default_provider());
     let mut roots = RootCertStore::empty();
@@ -66,10 +121,23 @@ pub fn client_config(
             .add(CertificateDer::from(der.clone()))
             .map_err(|e| MqttError::Config(format!("broker CA: {e}")))?;
     }
-    let builder = ClientConfig::builder_with_provider(provider.clone())
+    let versions = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| MqttError::Config(e.to_string()))?
-        .with_root_certificates(roots);
+        .map_err(|e| MqttError::Config(e.to_string()))?;
+    let builder = match server_name {
+        None => versions.with_root_certificates(roots),
+        Some(name) => {
+            let name = ServerName::try_from(name.to_owned())
+                .map_err(|e| MqttError::Config(format!("server_name {name:?}: {e}")))?;
+            let inner =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| MqttError::Config(format!("broker CA: {e}")))?;
+            versions
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NamedVerifier { inner, name }))
+        }
+    };
     let config = match identity {
         ClientIdentity::Remote { chain, key } => builder.with_client_cert_resolver(Arc::new(
             FixedIdentity(Arc::new(CertifiedKey::new(chain, key))),

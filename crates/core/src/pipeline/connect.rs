@@ -11,7 +11,7 @@ use crate::device::protocol::Hello;
 use crate::error::{Coded, ErrorInfo};
 use crate::mqtt::handshake::{self, HandshakeSpec};
 use crate::mqtt::signer::DeviceSigningKey;
-use crate::mqtt::tls::{client_config, ClientIdentity};
+use crate::mqtt::tls::{client_config_named, ClientIdentity};
 use crate::pki::IssuedCert;
 use crate::station::{BrokerProfile, MqttVersion};
 
@@ -37,6 +37,31 @@ impl Run<'_> {
         Ok(ders)
     }
 
+    /// The request payload: the profile's template, or the built-in one.
+    fn request_payload(&self, broker: &BrokerProfile, hello: &Hello, cert: &IssuedCert) -> String {
+        let station_id = &self.station.config.station_id;
+        match &broker.payload_template {
+            Some(template) => BrokerProfile::render_payload(
+                template,
+                &[
+                    ("device_id", &hello.device_id),
+                    ("model", &hello.model),
+                    ("firmware_version", &hello.fw_version),
+                    ("certificate_serial", &cert.serial),
+                    ("station_id", station_id),
+                ],
+            ),
+            None => serde_json::json!({
+                "deviceId": hello.device_id,
+                "model": hello.model,
+                "firmwareVersion": hello.fw_version,
+                "certificateSerial": cert.serial,
+                "stationId": station_id,
+            })
+            .to_string(),
+        }
+    }
+
     pub(super) fn handshake(&mut self, hello: &Hello, cert: &IssuedCert) -> Result<(), ErrorInfo> {
         let broker: BrokerProfile = self.station.broker()?.clone();
         let anchors = self.broker_trust_anchors()?;
@@ -46,7 +71,7 @@ impl Run<'_> {
             detail: None,
         })?;
         let key = DeviceSigningKey::new(link);
-        let tls = client_config(
+        let tls = client_config_named(
             &anchors,
             ClientIdentity::Remote {
                 chain: vec![
@@ -55,6 +80,7 @@ impl Run<'_> {
                 ],
                 key: Arc::new(key.clone()),
             },
+            broker.server_name.as_deref(),
         )?;
         let id = &hello.device_id;
         let spec = HandshakeSpec {
@@ -68,15 +94,7 @@ impl Run<'_> {
                 ("firmwareVersion".into(), hello.fw_version.clone()),
                 ("stationId".into(), self.station.config.station_id.clone()),
             ],
-            payload: serde_json::json!({
-                "deviceId": id,
-                "model": hello.model,
-                "firmwareVersion": hello.fw_version,
-                "certificateSerial": cert.serial,
-                "stationId": self.station.config.station_id,
-            })
-            .to_string()
-            .into_bytes(),
+            payload: self.request_payload(&broker, hello, cert).into_bytes(),
             timeout: Duration::from_secs(broker.timeout_secs),
             session_expiry_secs: broker.session_expiry_secs,
         };

@@ -15,10 +15,19 @@ pub struct BrokerProfile {
     pub port: u16,
     /// PEM file of the CA(s) the broker's certificate must chain to; relative to the station.
     pub server_ca: PathBuf,
+    /// The name the broker's certificate must carry, when it is not `host` (a broker reached
+    /// by IP whose certificate names its DNS name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
     #[serde(default = "default_request_topic")]
     pub request_topic: String,
     #[serde(default = "default_response_topic")]
     pub response_topic: String,
+    /// JSON request payload with `{device_id}`, `{model}`, `{firmware_version}`,
+    /// `{certificate_serial}` and `{station_id}` placeholders (values inserted JSON-escaped, so
+    /// put them inside quotes). The built-in payload when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_template: Option<String>,
     /// Overall limit of one handshake attempt, from TCP connect to the final status.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -94,6 +103,15 @@ impl RetryPolicy {
     }
 }
 
+/// Placeholders of `payload_template`.
+pub const PAYLOAD_FIELDS: &[&str] = &[
+    "device_id",
+    "model",
+    "firmware_version",
+    "certificate_serial",
+    "station_id",
+];
+
 /// Names of the broker audit checks, as written in `[broker.audit] checks` and the journal.
 pub const AUDIT_CHECKS: &[&str] = &[
     "protocol_version",
@@ -158,8 +176,10 @@ impl BrokerProfile {
             host: host.to_owned(),
             port,
             server_ca,
+            server_name: None,
             request_topic: default_request_topic(),
             response_topic: default_response_topic(),
+            payload_template: None,
             timeout_secs: default_timeout(),
             session_expiry_secs: 0,
             connect_timeout_secs: default_connect_timeout(),
@@ -176,8 +196,29 @@ impl BrokerProfile {
         template.replace("{device_id}", device_id)
     }
 
+    /// Renders the payload template; `values` are (placeholder, value) pairs.
+    pub fn render_payload(template: &str, values: &[(&str, &str)]) -> String {
+        values
+            .iter()
+            .fold(template.to_owned(), |text, (key, value)| {
+                let quoted = serde_json::Value::from(*value).to_string();
+                // The JSON string without its quotes: the template supplies them.
+                let escaped = &quoted[1..quoted.len() - 1];
+                text.replace(&format!("{{{key}}}"), escaped)
+            })
+    }
+
     /// Why this profile must not be used, if it must not.
     pub fn problem(&self) -> Option<String> {
+        if let Some(template) = &self.payload_template {
+            let sample = Self::render_payload(
+                template,
+                &PAYLOAD_FIELDS.iter().map(|k| (*k, "x")).collect::<Vec<_>>(),
+            );
+            if let Err(e) = serde_json::from_str::<serde_json::Value>(&sample) {
+                return Some(format!("payload_template is not JSON once filled in: {e}"));
+            }
+        }
         if !self.tls && !self.lab {
             return Some(
                 "a plaintext broker profile (tls = false) is refused unless it is marked \
@@ -241,6 +282,19 @@ mod tests {
         let bad = parse("host = \"h\"\nport = 1\nserver_ca = \"c\"\n[audit]\nchecks = [\"x\"]\n")
             .expect("parses");
         assert!(bad.problem().is_some());
+    }
+
+    #[test]
+    fn payload_template_is_filled_with_escaped_values() {
+        let text = BrokerProfile::render_payload(
+            r#"{"id": "{device_id}", "fw": "{firmware_version}"}"#,
+            &[("device_id", "U-1"), ("firmware_version", "1.0 \"beta\"")],
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v["fw"], "1.0 \"beta\"");
+        let mut p = BrokerProfile::new("h", 1, "c".into());
+        p.payload_template = Some("{\"id\": {device_id}}".into());
+        assert!(p.problem().expect("not JSON").contains("payload_template"));
     }
 
     #[test]

@@ -87,3 +87,37 @@ fn weak_lab_is_flagged_on_every_weakness() {
         .expect("row");
     assert_eq!(session.error_code.as_deref(), Some("audit.findings"));
 }
+
+#[test]
+fn the_profiles_server_name_is_what_the_broker_certificate_must_carry() {
+    let mut s = station();
+    let lab = Lab::up(&mut s.station, &s.ca).expect("lab up");
+    let checks = |s: &mut LabStation, name: &str| {
+        if let Some(b) = s.station.config.broker.as_mut() {
+            b.server_name = Some(name.into());
+            b.audit.checks = vec!["server_certificate".into()];
+        }
+        audit_station(&s.station, &s.ca, "qa", None).expect("audit runs")
+    };
+    // The lab broker's certificate names localhost and 127.0.0.1.
+    let ok = checks(&mut s, "localhost");
+    assert_eq!(
+        outcomes(&ok)["server_certificate"],
+        Outcome::Pass,
+        "{:#?}",
+        ok.results
+    );
+    let bad = checks(&mut s, "broker.example.com");
+    let r = &bad
+        .results
+        .iter()
+        .find(|r| r.name == "server_certificate")
+        .expect("check");
+    assert_eq!(r.outcome, Outcome::Fail);
+    assert!(
+        r.evidence.contains("mqtt.server_name_mismatch"),
+        "{}",
+        r.evidence
+    );
+    drop(lab);
+}

@@ -1,16 +1,11 @@
 //! The checks, one function each; every one quotes the broker's answer as its evidence.
 
-use std::time::Duration;
+use rumqttc::v5::mqttbytes::v5::PubAckReason;
 
-use rumqttc::v5::mqttbytes::v5::{PubAckReason, SubscribeReasonCode};
-
-use super::probe::{self, evidence, puback, suback, Connect, PubAnswer};
+use super::probe::{self, evidence, puback, Connect, PubAnswer};
 use super::{connect_timeout, AuditIdentities, AuditTarget, CheckResult, Configs, Outcome};
 use crate::mqtt::MqttError;
 use crate::station::{BrokerProfile, MqttVersion, AUDIT_CHECKS};
-
-/// Tries left for the revocation check while the broker may still be loading the CRL.
-const REVOKED_TRIES: u32 = 4;
 
 pub(super) async fn run_all(
     target: &AuditTarget,
@@ -58,8 +53,8 @@ pub(super) async fn run_all(
             "foreign_ca" => foreign_ca(p, ids, configs).await,
             "client_id_binding" => client_id_binding(p, ids, configs).await,
             "publish_foreign_topic" => publish_foreign(p, ids, configs).await,
-            "subscribe_isolation" => subscribe_isolation(p, ids, configs).await,
-            "revoked_certificate" => revoked(p, ids, configs).await,
+            "subscribe_isolation" => super::isolation::subscribe_isolation(p, ids, configs).await,
+            "revoked_certificate" => super::isolation::revoked(p, ids, configs).await,
             _ => continue,
         };
         out.push(result);
@@ -137,7 +132,7 @@ async fn no_certificate(p: &BrokerProfile, c: &Configs) -> (CheckResult, CheckRe
     let id = format!("commissioner-audit-{}", rand::random::<u32>());
     let server_ok = format!(
         "chain verified against the profile's server CA; certificate valid for {}",
-        p.host
+        p.server_name.as_deref().unwrap_or(&p.host)
     );
     let answer = probe::connect(
         &p.host,
@@ -195,7 +190,7 @@ async fn no_certificate(p: &BrokerProfile, c: &Configs) -> (CheckResult, CheckRe
     }
 }
 
-fn tls_refusal(e: &MqttError) -> bool {
+pub(super) fn tls_refusal(e: &MqttError) -> bool {
     e.is_tls_refusal()
 }
 
@@ -234,7 +229,7 @@ async fn foreign_ca(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs) -> Ch
 }
 
 /// A topic of another unit the audit tries to reach.
-fn foreign_topic(p: &BrokerProfile, other: &str) -> String {
+pub(super) fn foreign_topic(p: &BrokerProfile, other: &str) -> String {
     BrokerProfile::topic(&p.request_topic, other)
 }
 
@@ -333,142 +328,4 @@ async fn publish_foreign(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs) 
         ),
         PubAnswer::None(why) => CheckResult::new(NAME, Outcome::Warn, why),
     }
-}
-
-async fn subscribe_isolation(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs) -> CheckResult {
-    const NAME: &str = "subscribe_isolation";
-    let t = connect_timeout(p);
-    let other_id = &ids.other.id;
-    let filters = vec![
-        BrokerProfile::topic(&p.response_topic, other_id),
-        foreign_topic(p, other_id),
-        "#".to_owned(),
-    ];
-    let Connect::Accepted(mut spy) =
-        probe::connect(&p.host, p.port, Some(c.unit.clone()), &ids.unit.id, t).await
-    else {
-        return CheckResult::new(NAME, Outcome::Skipped, "the audit unit could not connect");
-    };
-    let granted = match spy.subscribe(&filters, t).await {
-        Ok(codes) => codes,
-        Err(why) => {
-            spy.close().await;
-            return CheckResult::new(NAME, Outcome::Warn, why);
-        }
-    };
-    let subacks = granted
-        .iter()
-        .map(|(f, code)| format!("{f}: {}", suback(code)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    // Prove it: the other unit publishes on its own topic; nothing of it may reach the spy.
-    let Connect::Accepted(mut other) =
-        probe::connect(&p.host, p.port, Some(c.other.clone()), other_id, t).await
-    else {
-        spy.close().await;
-        return CheckResult::new(
-            NAME,
-            Outcome::Warn,
-            format!("SUBACK {subacks}; the other unit could not connect to publish"),
-        );
-    };
-    let topic = foreign_topic(p, other_id);
-    let published = other.publish(&topic, b"commissioner audit canary", t).await;
-    other.close().await;
-    let wait = Duration::from_millis(p.audit.delivery_wait_ms);
-    let mut foreign: Vec<String> = spy
-        .delivered(wait)
-        .await
-        .into_iter()
-        .filter(|topic| !topic.contains(&ids.unit.id))
-        .collect();
-    // One delivery per subscription that matched: name each topic once.
-    foreign.sort();
-    foreign.dedup();
-    spy.close().await;
-    if !foreign.is_empty() {
-        return CheckResult::new(
-            NAME,
-            Outcome::Fail,
-            format!(
-                "SUBACK {subacks}; delivered from another unit: {}",
-                foreign.join(", ")
-            ),
-        );
-    }
-    match published {
-        PubAnswer::Ack(PubAckReason::Success | PubAckReason::NoMatchingSubscribers) => {
-            let all_refused = granted
-                .iter()
-                .all(|(_, c)| matches!(c, SubscribeReasonCode::NotAuthorized));
-            CheckResult::new(
-                NAME,
-                Outcome::Pass,
-                format!(
-                    "SUBACK {subacks}; {other_id} published to {topic}, nothing delivered within {} ms{}",
-                    wait.as_millis(),
-                    if all_refused { "" } else { " (the broker grants and filters delivery)" }
-                ),
-            )
-        }
-        PubAnswer::Ack(reason) => CheckResult::new(
-            NAME,
-            Outcome::Warn,
-            format!(
-                "SUBACK {subacks}; not provable: {other_id}'s own publish was answered {}",
-                puback(&reason)
-            ),
-        ),
-        PubAnswer::None(why) => CheckResult::new(
-            NAME,
-            Outcome::Warn,
-            format!("SUBACK {subacks}; not provable: {why}"),
-        ),
-    }
-}
-
-async fn revoked(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs) -> CheckResult {
-    const NAME: &str = "revoked_certificate";
-    let (Some(id), Some(tls)) = (&ids.revoked, &c.revoked) else {
-        return CheckResult::new(
-            NAME,
-            Outcome::Skipped,
-            "no revoked identity: the broker's CRL cannot be refreshed from this station",
-        );
-    };
-    let t = connect_timeout(p);
-    let mut last = String::new();
-    // The broker loads a new CRL asynchronously (SIGHUP): give it a few tries before calling
-    // an acceptance a finding.
-    for attempt in 1..=REVOKED_TRIES {
-        match probe::connect(&p.host, p.port, Some(tls.clone()), &id.id, t).await {
-            Connect::Refused(e @ MqttError::CertificateRevoked) => {
-                return CheckResult::new(NAME, Outcome::Pass, format!("refused: {}", evidence(&e)))
-            }
-            Connect::Refused(e) if tls_refusal(&e) => {
-                return CheckResult::new(
-                    NAME,
-                    Outcome::Warn,
-                    format!("refused, but not as revoked: {}", evidence(&e)),
-                )
-            }
-            Connect::Refused(e) => last = format!("refused, but not by TLS: {}", evidence(&e)),
-            Connect::Accepted(s) => {
-                s.close().await;
-                last = format!(
-                    "the revoked certificate of {} was accepted (CONNACK success): the broker has no CRL or an old one",
-                    id.id
-                );
-            }
-        }
-        if attempt < REVOKED_TRIES {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-    let outcome = if last.starts_with("refused") {
-        Outcome::Warn
-    } else {
-        Outcome::Fail
-    };
-    CheckResult::new(NAME, outcome, last)
 }
