@@ -84,17 +84,7 @@ pub fn any_failed(results: &[CheckResult]) -> bool {
 /// inside a runtime already). Checks not enabled in the profile come back `skipped`.
 pub fn run(target: &AuditTarget, ids: &AuditIdentities) -> Result<Vec<CheckResult>, MqttError> {
     let configs = Configs::new(target, ids)?;
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| MqttError::Config(format!("cannot start the MQTT runtime: {e}")))?;
-            Ok(rt.block_on(checks::run_all(target, ids, &configs)))
-        })
-        .join()
-        .unwrap_or_else(|_| Err(MqttError::Connection("the audit thread panicked".into())))
-    })
+    super::on_own_runtime(|| async { Ok(checks::run_all(target, ids, &configs).await) })
 }
 
 /// TLS client configs of every identity, built once.

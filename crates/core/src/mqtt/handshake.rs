@@ -52,17 +52,7 @@ pub struct HandshakeOutcome {
 /// Runs the handshake on a thread of its own with its own runtime: rustls calls the (maybe
 /// device-backed, slow) signer synchronously, and the caller may already be inside a runtime.
 pub fn run(spec: &HandshakeSpec, tls: Arc<ClientConfig>) -> Result<HandshakeOutcome, MqttError> {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| MqttError::Config(format!("cannot start the MQTT runtime: {e}")))?;
-            rt.block_on(run_async(spec, tls))
-        })
-        .join()
-        .unwrap_or_else(|_| Err(MqttError::Connection("the MQTT thread panicked".into())))
-    })
+    super::on_own_runtime(|| run_async(spec, tls))
 }
 
 /// [`run`], retried under the profile's policy when the broker is unreachable, slow or busy;

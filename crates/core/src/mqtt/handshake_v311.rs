@@ -17,17 +17,7 @@ use super::MqttError;
 
 /// Runs the 3.1.1 handshake on a thread of its own (see [`super::handshake::run`]).
 pub fn run(spec: &HandshakeSpec, tls: Arc<ClientConfig>) -> Result<HandshakeOutcome, MqttError> {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| MqttError::Config(format!("cannot start the MQTT runtime: {e}")))?;
-            rt.block_on(run_async(spec, tls))
-        })
-        .join()
-        .unwrap_or_else(|_| Err(MqttError::Connection("the MQTT thread panicked".into())))
-    })
+    super::on_own_runtime(|| run_async(spec, tls))
 }
 
 async fn run_async(

@@ -17,6 +17,27 @@ use thiserror::Error;
 use crate::device::DeviceError;
 use crate::error::Coded;
 
+/// Runs the future `make` builds on a thread and a current-thread runtime of its own. rustls
+/// calls a (maybe device-backed, slow) signer synchronously, and callers may already be inside
+/// a runtime, where blocking on another one would panic.
+pub(crate) fn on_own_runtime<T, F>(make: impl FnOnce() -> F + Send) -> Result<T, MqttError>
+where
+    T: Send,
+    F: std::future::Future<Output = Result<T, MqttError>>,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| MqttError::Config(format!("cannot start the MQTT runtime: {e}")))?;
+            rt.block_on(make())
+        })
+        .join()
+        .unwrap_or_else(|_| Err(MqttError::Connection("the MQTT thread panicked".into())))
+    })
+}
+
 /// Errors of the MQTT side, each mapped to what a technician can do about it.
 #[derive(Debug, Error)]
 pub enum MqttError {
