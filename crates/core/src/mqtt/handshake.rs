@@ -177,8 +177,9 @@ async fn run_async(
                     .iter()
                     .find(|(k, _)| k == "Reason")
                     .map(|(_, v)| v.clone());
-                match status.as_str() {
-                    "Completed" => {
+                match read_status(&status, &reason) {
+                    Err(e) => break Err(e),
+                    Ok(Status::Completed) => {
                         break Ok(HandshakeOutcome {
                             status,
                             reason,
@@ -187,19 +188,13 @@ async fn run_async(
                             pending_polls,
                         })
                     }
-                    "Rejected" => {
-                        break Err(MqttError::Rejected(
-                            reason.unwrap_or_else(|| "no reason given".into()),
-                        ))
-                    }
                     // Pending: ask again after a growing, jittered wait, until the deadline.
-                    "Pending" => {
+                    Ok(Status::Pending) => {
                         pending_polls += 1;
                         stage = "waiting for the provisioning service (Pending)";
                         next_poll = Some(tokio::time::Instant::now() + poll_backoff(pending_polls));
                         continue;
                     }
-                    other => break Err(MqttError::BadStatus(other.to_owned())),
                 }
             }
             Packet::Disconnect(d) => {
@@ -218,7 +213,26 @@ async fn run_async(
 
 /// Wait before re-asking after the `n`th Pending: 250 ms doubling to 4 s, with jitter so that
 /// stations do not poll in step.
-fn poll_backoff(n: u32) -> Duration {
+/// What a reply's Provisioning-Status means, for either protocol version.
+pub(super) enum Status {
+    Completed,
+    Pending,
+}
+
+/// Reads a provisioning status: Completed and Pending go on, Rejected (with its reason) and
+/// anything unknown end the handshake.
+pub(super) fn read_status(status: &str, reason: &Option<String>) -> Result<Status, MqttError> {
+    match status {
+        "Completed" => Ok(Status::Completed),
+        "Pending" => Ok(Status::Pending),
+        "Rejected" => Err(MqttError::Rejected(
+            reason.clone().unwrap_or_else(|| "no reason given".into()),
+        )),
+        other => Err(MqttError::BadStatus(other.to_owned())),
+    }
+}
+
+pub(super) fn poll_backoff(n: u32) -> Duration {
     let ceiling = (250u64 << n.saturating_sub(1).min(4)).min(4_000);
     Duration::from_millis(ceiling / 2 + rand::random::<u64>() % (ceiling / 2 + 1))
 }

@@ -12,7 +12,7 @@ use rumqttc::{
 use rustls::ClientConfig;
 
 use super::codes::classify_v311;
-use super::handshake::{HandshakeOutcome, HandshakeSpec};
+use super::handshake::{poll_backoff, read_status, HandshakeOutcome, HandshakeSpec, Status};
 use super::MqttError;
 
 /// Runs the 3.1.1 handshake on a thread of its own (see [`super::handshake::run`]).
@@ -80,8 +80,9 @@ async fn run_async(
                     serde_json::from_slice(&p.payload).unwrap_or_default();
                 let status = reply["status"].as_str().unwrap_or_default().to_owned();
                 let reason = reply["reason"].as_str().map(str::to_owned);
-                match status.as_str() {
-                    "Completed" => {
+                match read_status(&status, &reason) {
+                    Err(e) => break Err(e),
+                    Ok(Status::Completed) => {
                         break Ok(HandshakeOutcome {
                             status,
                             reason,
@@ -90,21 +91,14 @@ async fn run_async(
                             pending_polls,
                         })
                     }
-                    "Rejected" => {
-                        break Err(MqttError::Rejected(
-                            reason.unwrap_or_else(|| "no reason given".into()),
-                        ))
-                    }
-                    "Pending" => {
+                    Ok(Status::Pending) => {
                         pending_polls += 1;
-                        let wait =
-                            Duration::from_millis((250u64 << pending_polls.min(4)).min(4_000));
+                        let wait = poll_backoff(pending_polls);
                         tokio::time::sleep(wait.min(deadline - tokio::time::Instant::now())).await;
                         if let Err(e) = publish(&client, spec).await {
                             break Err(e);
                         }
                     }
-                    other => break Err(MqttError::BadStatus(other.to_owned())),
                 }
             }
             _ => {}
