@@ -1,29 +1,111 @@
-// Typed wrappers over the shell's #[tauri::command]s (src-tauri/src/commands.rs).
+// Typed wrappers over the shell's #[tauri::command]s (src-tauri/src/commands/*.rs).
+// Every rejection is normalised to an IpcError `{code, message, detail}`; screens branch on
+// `code` and show `friendlyMessage(error)`.
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type { IpcError, PortInfo, ProgressEvent, Report } from "./bindings";
+import type {
+  AuditRun,
+  BrokerForm,
+  CommissionOptions,
+  ConnectionTest,
+  ExportCheck,
+  ExportFormat,
+  ExportOutcome,
+  LogLine,
+  Operator,
+  Role,
+  SessionDetails,
+  SessionFilter,
+  SessionPage,
+  SettingsView,
+  SetupRequest,
+  StationStatus,
+  VerifySummary,
+} from "./api-types";
 
-/** Serial ports the station sees, plus the simulated unit (path `sim`). */
-export async function listTargets(): Promise<PortInfo[]> {
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
   try {
-    return await invoke<PortInfo[]>("list_targets");
+    return await invoke<T>(cmd, args);
   } catch (e) {
     throw toIpcError(e);
   }
 }
+
+function channel<T>(on: (message: T) => void): Channel<T> {
+  const ch = new Channel<T>();
+  ch.onmessage = on;
+  return ch;
+}
+
+// ---- station, setup, sign-in ----
+
+/** What the app knows about its station: decides setup, unlock, login or work. */
+export const stationStatus = () => call<StationStatus>("station_status");
+/** First run: station, CA (created or imported), first admin; signs the admin in. */
+export const setupStation = (request: SetupRequest) =>
+  call<StationStatus>("setup_station", { request });
+/** Starts the lab broker (lab stations only) and points the broker profile at it. */
+export const startLabBroker = () => call<StationStatus>("start_lab_broker");
+/** Saves the broker profile (admin). */
+export const saveBrokerProfile = (form: BrokerForm) =>
+  call<StationStatus>("save_broker_profile", { form });
+/** Connects to the broker of `form` over TLS and checks its certificate chain and name. */
+export const testBroker = (form: BrokerForm) => call<ConnectionTest>("test_broker", { form });
+/** Unlocks the CA for this run of the app. */
+export const unlockCa = (passphrase: string) =>
+  call<StationStatus>("unlock_ca", { passphrase });
+export const login = (operator: string, pin: string) =>
+  call<Operator>("login", { operator, pin });
+export const logout = () => call<void>("logout");
+/** Adds an operator (admin). */
+export const addOperator = (id: string, role: Role, pin: string) =>
+  call<Operator>("add_operator", { id, role, pin });
+
+// ---- line ----
+
+/** Serial ports the station sees, plus running simulated units. */
+export const listTargets = () => call<PortInfo[]>("list_targets");
+/** Names of the faults a simulated unit can be started with. */
+export const simFaults = () => call<string[]>("sim_faults");
+/** Starts a simulated unit on a pseudo-terminal; it stays until stopped or the app exits. */
+export const startSimulatedUnit = (fault: string | null) =>
+  call<PortInfo>("start_simulated_unit", { fault });
+export const stopSimulatedUnit = (path: string) => call<void>("stop_simulated_unit", { path });
 
 /** Runs the whole pipeline on `target`; `onProgress` sees every step as it happens. */
 export async function commission(
   target: string,
   onProgress: (event: ProgressEvent) => void,
+  options: CommissionOptions = { recommission: false, workOrder: null },
 ): Promise<Report> {
-  const channel = new Channel<ProgressEvent>();
-  channel.onmessage = onProgress;
-  try {
-    return await invoke<Report>("commission", { target, onProgress: channel });
-  } catch (e) {
-    throw toIpcError(e);
-  }
+  return call<Report>("commission", { target, options, onProgress: channel(onProgress) });
 }
+/** Asks the run on `target` to stop; it ends as interrupted. */
+export const cancelCommission = (target: string) => call<void>("cancel_commission", { target });
+
+// ---- journal ----
+
+export const querySessions = (filter: SessionFilter, limit: number, offset: number) =>
+  call<SessionPage>("query_sessions", { filter, limit, offset });
+export const sessionDetails = (id: number) => call<SessionDetails>("session_details", { id });
+/** Asks where to save (native dialog) and writes the export; null when the dialog is cancelled. */
+export const exportJournal = (filter: SessionFilter, format: ExportFormat) =>
+  call<ExportOutcome | null>("export_journal", { filter, format });
+export const verifyJournal = () => call<VerifySummary>("verify_journal");
+/** Asks for an export file (native dialog) and verifies it; null when cancelled. */
+export const verifyExport = () => call<ExportCheck | null>("verify_export");
+
+// ---- audit, settings, logs ----
+
+export const runAudit = () => call<AuditRun>("run_audit");
+export const settings = () => call<SettingsView>("settings");
+/** Writes a fresh CRL where the operator chooses (native dialog); null when cancelled. */
+export const exportCrl = () => call<string | null>("export_crl");
+/** The recent log lines, oldest first. */
+export const recentLogs = () => call<LogLine[]>("recent_logs");
+/** Streams every new log line to `onLine` until the window closes. */
+export const subscribeLogs = (onLine: (line: LogLine) => void) =>
+  call<void>("subscribe_logs", { onLine: channel(onLine) });
 
 /** Whatever a rejected `invoke` carried, as an {@link IpcError}. */
 export function toIpcError(e: unknown): IpcError {
