@@ -1,14 +1,13 @@
 //! The one error shape that crosses IPC: `{code, message, detail}`. The UI branches on `code`.
 
-use commissioner_core::device::DeviceError;
 use commissioner_core::error::{Coded, ErrorInfo};
-use commissioner_core::pki::PkiError;
-use commissioner_core::station::{StationError, PASSPHRASE_ENV};
+use commissioner_core::station::PASSPHRASE_ENV;
 use commissioner_devsim::SimError;
 use serde::Serialize;
+use ts_rs::TS;
 
 /// An error as the web UI receives it when a command is rejected.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, thiserror::Error)]
 #[serde(rename_all = "camelCase")]
 #[error("[{code}] {message}")]
 pub struct IpcError {
@@ -38,6 +37,29 @@ impl IpcError {
         )
     }
 
+    /// The station has operators and nobody is signed in.
+    pub fn sign_in_required() -> Self {
+        Self::new(
+            "operator.sign_in_required",
+            "sign in first: this station records who does what",
+            None,
+        )
+    }
+
+    /// A run is already going on this port.
+    pub fn busy(target: &str) -> Self {
+        Self::new(
+            "line.busy",
+            format!("{target} is already being commissioned"),
+            None,
+        )
+    }
+
+    /// Input the UI should have caught (an unknown fault name, an empty field).
+    pub fn invalid(code: &str, message: impl Into<String>) -> Self {
+        Self::new(code, message, None)
+    }
+
     /// The blocking commissioning task died (a panic in the pipeline or the simulator).
     pub fn task_failed(detail: impl ToString) -> Self {
         Self::new(
@@ -58,6 +80,8 @@ impl From<ErrorInfo> for IpcError {
     }
 }
 
+// A blanket `impl<E: Coded>` would collide with `From<ErrorInfo>` (both foreign to this
+// crate), so the core's error enums are listed.
 macro_rules! from_coded {
     ($($t:ty),* $(,)?) => {$(
         impl From<$t> for IpcError {
@@ -69,10 +93,23 @@ macro_rules! from_coded {
     )*};
 }
 
-from_coded!(StationError, PkiError, DeviceError);
+use commissioner_core::{device, journal, lab, mqtt, operator, pki, station};
+from_coded!(
+    station::StationError,
+    pki::PkiError,
+    pki::admin::AdminError,
+    device::DeviceError,
+    journal::JournalError,
+    journal::export::ExportError,
+    operator::OperatorError,
+    mqtt::MqttError,
+    mqtt::audit::session::AuditError,
+    lab::LabError,
+);
 
-impl From<SimError> for IpcError {
-    fn from(e: SimError) -> Self {
+impl IpcError {
+    /// A simulated unit that could not start.
+    pub fn sim(e: SimError) -> Self {
         tracing::warn!(error = %e, "simulator failed to start");
         let detail = std::error::Error::source(&e).map(ToString::to_string);
         Self::new(
@@ -100,7 +137,8 @@ mod tests {
 
     #[test]
     fn keeps_the_core_code() {
-        let e: IpcError = StationError::Missing("/nowhere".into()).into();
+        let e: IpcError =
+            commissioner_core::station::StationError::Missing("/nowhere".into()).into();
         assert_eq!(e.code, "station.missing");
     }
 

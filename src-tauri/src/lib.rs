@@ -1,48 +1,83 @@
-//! Commissioner's desktop shell: thin Tauri commands over `commissioner_core`, the app state,
-//! and the progress channel. The web UI lives in `ui/` and is embedded from `ui/dist`.
+//! Commissioner's desktop shell: thin Tauri commands over `commissioner_core`. The web UI lives
+//! in `ui/` and is embedded from `ui/dist`.
+//!
+//! Module map:
+//! - [`commands`]: the `#[tauri::command]`s, by screen (setup, line, journal, audit, settings).
+//! - [`state`]: what the app holds for its life (station, unlocked CA, signed-in operator,
+//!   simulated units, lab broker, runs that can be cancelled).
+//! - [`dto`]: the shapes only the desktop needs (station status, the broker form).
+//! - [`error`]: the one error shape that crosses IPC, `{code, message, detail}`.
+//! - [`logs`]: tracing to a rolling file and to the UI's live console.
+//! - [`dialog`]: native file dialogs, with a fixed-directory seam for the end-to-end tests.
+//! - [`bindings`]: the generated TypeScript mirror of the IPC types, checked for drift.
 
+pub mod bindings;
 pub mod commands;
+pub mod dialog;
+pub mod dto;
 pub mod error;
+pub mod logs;
 pub mod state;
 
-use tauri::{Builder, Runtime};
+use std::sync::Arc;
+
+use tauri::{Builder, Manager, Runtime};
 
 pub use error::IpcError;
 pub use state::AppState;
 
-/// Registers the state and the commands on `builder`. Used by [`run`] with the real runtime
-/// and by tests with `tauri::test::mock_builder()`.
+/// Registers the state, the dialog plugin and the commands on `builder`. Used by [`run`] with
+/// the real runtime and by tests with `tauri::test::mock_builder()`.
 pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
+    use commands::{audit, journal, line, settings, setup};
     builder
+        .plugin(tauri_plugin_dialog::init())
+        .setup(|app| {
+            let state = app.state::<AppState>();
+            state.set_chooser(Arc::new(dialog::NativeDialog(app.handle().clone())));
+            Ok(())
+        })
         .manage(state)
         .invoke_handler(tauri::generate_handler![
-            commands::list_targets,
-            commands::commission
+            setup::station_status,
+            setup::setup_station,
+            setup::start_lab_broker,
+            setup::save_broker_profile,
+            setup::test_broker,
+            setup::unlock_ca,
+            setup::login,
+            setup::logout,
+            setup::add_operator,
+            line::list_targets,
+            line::sim_faults,
+            line::start_simulated_unit,
+            line::stop_simulated_unit,
+            line::commission,
+            line::cancel_commission,
+            journal::query_sessions,
+            journal::session_details,
+            journal::export_journal,
+            journal::verify_journal,
+            journal::verify_export,
+            audit::run_audit,
+            settings::settings,
+            settings::export_crl,
+            settings::recent_logs,
+            settings::subscribe_logs,
         ])
 }
 
-/// Starts the desktop app. Logs go to stderr (`RUST_LOG` filters them).
+/// Starts the desktop app. Logs go to stderr, to `<station>/logs/` and to the log console.
 pub fn run() {
-    init_tracing();
-    let state = AppState::from_env();
+    let hub = logs::LogHub::default();
+    let state = AppState::from_env(hub.clone());
+    let _flush = logs::init(&state.station_dir.join("logs"), hub);
     tracing::info!(?state, "starting Commissioner");
     if let Err(e) = run_app(Builder::default(), state).run(tauri::generate_context!()) {
         tracing::error!(error = %e, "the desktop app failed");
         eprintln!("commissioner-app: {e}");
         std::process::exit(1);
     }
-}
-
-fn init_tracing() {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tao=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 #[cfg(test)]
@@ -83,41 +118,62 @@ mod tests {
             .expect("mock app builds")
     }
 
-    #[test]
-    fn list_targets_offers_the_simulated_unit() {
-        let app = app(AppState {
-            station_dir: PathBuf::from("/nonexistent"),
-            passphrase: None,
-            operator: "test".into(),
-        });
-        let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
+    fn state(dir: PathBuf, passphrase: Option<&str>) -> AppState {
+        AppState::new(dir, passphrase.map(Into::into), logs::LogHub::default())
+    }
+
+    fn window(
+        app: &tauri::App<tauri::test::MockRuntime>,
+    ) -> tauri::WebviewWindow<tauri::test::MockRuntime> {
+        WebviewWindowBuilder::new(app, "main", Default::default())
             .build()
-            .expect("mock window");
-        let targets = invoke(&webview, "list_targets", Value::Object(Default::default()))
-            .expect("list_targets succeeds");
+            .expect("mock window")
+    }
+
+    fn no_args() -> Value {
+        Value::Object(Default::default())
+    }
+
+    #[test]
+    fn a_started_simulated_unit_is_listed_as_a_target() {
+        let app = app(state(PathBuf::from("/nonexistent"), None));
+        let webview = window(&app);
+        let started = invoke(
+            &webview,
+            "start_simulated_unit",
+            serde_json::json!({ "fault": null }),
+        )
+        .expect("simulated unit starts");
+        let targets = invoke(&webview, "list_targets", no_args()).expect("list_targets succeeds");
         let sim = targets
             .as_array()
             .expect("an array of ports")
             .iter()
-            .find(|p| p["path"] == "sim")
+            .find(|p| p["path"] == started["path"])
             .expect("the simulated unit is listed");
         assert_eq!(sim["kind"], "simulated");
-        assert!(sim.get("serialNumber").is_some(), "fields are camelCase");
+        assert!(
+            sim["serialNumber"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("SIM-")),
+            "camelCase device id"
+        );
+        let bad = invoke(
+            &webview,
+            "start_simulated_unit",
+            serde_json::json!({ "fault": "gremlins" }),
+        )
+        .expect_err("unknown fault");
+        assert_eq!(bad["code"], "sim.unknown_fault");
     }
 
     #[test]
     fn commission_without_a_station_is_a_coded_error() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let app = app(AppState {
-            station_dir: dir.path().join("no-station"),
-            passphrase: Some("irrelevant".into()),
-            operator: "test".into(),
-        });
-        let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
-            .build()
-            .expect("mock window");
+        let app = app(state(dir.path().join("no-station"), Some("irrelevant")));
+        let webview = window(&app);
         // A channel id the mock webview never listens on; the command fails before using it.
-        let body = serde_json::json!({ "target": "sim", "onProgress": "__CHANNEL__:1" });
+        let body = serde_json::json!({ "target": "/dev/null", "onProgress": "__CHANNEL__:1" });
         let err = invoke(&webview, "commission", body).expect_err("no station");
         assert_eq!(err["code"], "station.missing");
         assert!(err["message"].is_string());
@@ -129,16 +185,88 @@ mod tests {
         let station_dir = dir.path().join("station");
         commissioner_core::station::init_lab_station(&station_dir, "pass phrase")
             .expect("lab station");
-        let app = app(AppState {
-            station_dir,
-            passphrase: None,
-            operator: "test".into(),
-        });
-        let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
-            .build()
-            .expect("mock window");
-        let body = serde_json::json!({ "target": "sim", "onProgress": "__CHANNEL__:2" });
+        let app = app(state(station_dir, None));
+        let webview = window(&app);
+        let status = invoke(&webview, "station_status", no_args()).expect("status");
+        assert_eq!(status["configured"], true);
+        assert_eq!(status["hasCa"], true);
+        assert_eq!(status["caUnlocked"], false);
+        let body = serde_json::json!({ "target": "/dev/null", "onProgress": "__CHANNEL__:2" });
         let err = invoke(&webview, "commission", body).expect_err("CA locked");
         assert_eq!(err["code"], "ca.locked");
+        let wrong = invoke(
+            &webview,
+            "unlock_ca",
+            serde_json::json!({ "passphrase": "nope" }),
+        )
+        .expect_err("wrong passphrase");
+        assert_eq!(wrong["code"], "ca.bad_passphrase");
+        let status = invoke(
+            &webview,
+            "unlock_ca",
+            serde_json::json!({ "passphrase": "pass phrase" }),
+        )
+        .expect("right passphrase");
+        assert_eq!(status["caUnlocked"], true);
+    }
+
+    #[test]
+    fn setup_creates_the_station_its_ca_and_a_signed_in_admin() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let app = app(state(dir.path().join("station"), None));
+        let webview = window(&app);
+        let status = invoke(&webview, "station_status", no_args()).expect("status");
+        assert_eq!(status["configured"], false);
+
+        let weak = serde_json::json!({ "request": {
+            "organization": "ACME", "passphrase": "short", "ca": { "kind": "create" },
+            "lab": true, "admin": { "id": "alice", "pin": "2468" } } });
+        let err = invoke(&webview, "setup_station", weak).expect_err("weak passphrase");
+        assert_eq!(err["code"], "setup.weak_passphrase");
+        let status = invoke(&webview, "station_status", no_args()).expect("status");
+        assert_eq!(
+            status["configured"], false,
+            "nothing created by a refused setup"
+        );
+
+        let request = serde_json::json!({ "request": {
+            "organization": "ACME", "passphrase": "long enough passphrase", "ca": { "kind": "create" },
+            "lab": true, "admin": { "id": "alice", "pin": "2468" } } });
+        let status = invoke(&webview, "setup_station", request).expect("setup");
+        assert_eq!(status["configured"], true);
+        assert_eq!(status["hasCa"], true);
+        assert_eq!(status["caUnlocked"], true);
+        assert_eq!(status["operatorsEnforced"], true);
+        assert_eq!(status["operator"]["id"], "alice");
+        assert_eq!(status["operator"]["role"], "admin");
+
+        let settings = invoke(&webview, "settings", no_args()).expect("settings");
+        assert!(settings["ca"]["subject"]
+            .as_str()
+            .is_some_and(|s| s.contains("ACME")));
+
+        invoke(&webview, "logout", no_args()).expect("logout");
+        let body = serde_json::json!({ "target": "/dev/null", "onProgress": "__CHANNEL__:3" });
+        let err = invoke(&webview, "commission", body).expect_err("signed out");
+        assert_eq!(err["code"], "operator.sign_in_required");
+        let bad = invoke(
+            &webview,
+            "login",
+            serde_json::json!({ "operator": "alice", "pin": "0000" }),
+        )
+        .expect_err("wrong PIN");
+        assert!(
+            bad["code"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("operator.")),
+            "{bad}"
+        );
+        let op = invoke(
+            &webview,
+            "login",
+            serde_json::json!({ "operator": "alice", "pin": "2468" }),
+        )
+        .expect("right PIN");
+        assert_eq!(op["role"], "admin");
     }
 }

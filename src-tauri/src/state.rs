@@ -1,48 +1,219 @@
-//! What the app knows for its whole life: where the station is and how to unlock its CA.
+//! What the app holds for its whole life: the station directory, the unlocked CA, who is
+//! signed in, the simulated units and lab broker it started, runs that can be cancelled,
+//! and the log hub. One value managed by Tauri; no globals.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use commissioner_core::clock::{Clock, SystemClock};
+use commissioner_core::journal::Journal;
+use commissioner_core::lab::Lab;
+use commissioner_core::operator::{self, Action, Operator};
+use commissioner_core::pki::UnlockedCa;
 use commissioner_core::station::{passphrase_from_env, Station};
+use commissioner_devsim::SimDevice;
+use zeroize::Zeroizing;
 
-/// Operator recorded in the journal when the environment names none.
+use crate::dialog::{FileChooser, FixedDir};
+use crate::error::IpcError;
+use crate::logs::LogHub;
+
+/// Operator recorded in the journal when the station has no operators and the environment
+/// names none.
 const DEFAULT_OPERATOR: &str = "operator";
+/// Where file dialogs are answered without a window, for the end-to-end tests: a save goes to
+/// `<dir>/<suggested name>`, an open picks the newest export there.
+pub const DIALOG_DIR_ENV: &str = "COMMISSIONER_DIALOG_DIR";
 
-/// Shared state of the desktop app, managed by Tauri.
-pub struct AppState {
-    /// The station directory (`$COMMISSIONER_STATION` or the platform default).
-    pub station_dir: PathBuf,
-    /// The CA passphrase, read once at start-up; `None` means the CA stays locked.
-    pub passphrase: Option<String>,
-    /// Who is commissioning, as the journal records it.
-    pub operator: String,
-}
+/// Shared state of the desktop app: a handle that commands clone onto blocking threads.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
 
-impl AppState {
-    /// Reads the station, passphrase and operator from the environment.
-    pub fn from_env() -> Self {
-        let operator = std::env::var("COMMISSIONER_OPERATOR")
-            .or_else(|_| std::env::var("USER"))
-            .ok()
-            .filter(|o| !o.is_empty())
-            .unwrap_or_else(|| DEFAULT_OPERATOR.to_owned());
-        Self {
-            station_dir: Station::dir_from_env(),
-            passphrase: passphrase_from_env(),
-            operator,
-        }
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
 
-impl fmt::Debug for AppState {
+impl AppState {
+    pub fn new(station_dir: PathBuf, passphrase: Option<String>, logs: LogHub) -> Self {
+        Self(Arc::new(Shared::new(station_dir, passphrase, logs)))
+    }
+
+    /// Station, passphrase and dialog seam from the environment.
+    pub fn from_env(logs: LogHub) -> Self {
+        Self::new(Station::dir_from_env(), passphrase_from_env(), logs)
+    }
+
+    /// A handle for a blocking thread.
+    pub fn clone_handle(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// What [`AppState`] points to.
+pub struct Shared {
+    pub station_dir: PathBuf,
+    /// Read once at start; unlocks the CA on first use so the technician is not asked.
+    env_passphrase: Option<Zeroizing<String>>,
+    ca: Mutex<Option<Arc<UnlockedCa>>>,
+    signed_in: Mutex<Option<Operator>>,
+    /// Who the journal names when the station has no operators.
+    default_operator: String,
+    sims: Mutex<BTreeMap<String, SimDevice>>,
+    runs: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    lab: Mutex<Option<Lab>>,
+    pub logs: LogHub,
+    pub dialog_dir: Option<PathBuf>,
+    chooser: OnceLock<Arc<dyn FileChooser>>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Shared {
+    fn new(station_dir: PathBuf, passphrase: Option<String>, logs: LogHub) -> Self {
+        Self {
+            station_dir,
+            env_passphrase: passphrase.map(Zeroizing::new),
+            ca: Mutex::new(None),
+            signed_in: Mutex::new(None),
+            default_operator: std::env::var("COMMISSIONER_OPERATOR")
+                .or_else(|_| std::env::var("USER"))
+                .ok()
+                .filter(|o| !o.is_empty())
+                .unwrap_or_else(|| DEFAULT_OPERATOR.to_owned()),
+            sims: Mutex::default(),
+            runs: Mutex::default(),
+            lab: Mutex::default(),
+            logs,
+            dialog_dir: std::env::var_os(DIALOG_DIR_ENV).map(PathBuf::from),
+            chooser: OnceLock::new(),
+            clock: Arc::new(SystemClock),
+        }
+        .with_fixed_dialog()
+    }
+
+    fn with_fixed_dialog(self) -> Self {
+        if let Some(dir) = &self.dialog_dir {
+            let _ = self.chooser.set(Arc::new(FixedDir(dir.clone())));
+        }
+        self
+    }
+
+    /// Installs the native file dialog, unless the test seam already answers.
+    pub fn set_chooser(&self, chooser: Arc<dyn FileChooser>) {
+        let _ = self.chooser.set(chooser);
+    }
+
+    pub fn chooser(&self) -> Result<Arc<dyn FileChooser>, IpcError> {
+        self.chooser.get().cloned().ok_or_else(|| {
+            IpcError::invalid(
+                "app.no_dialog",
+                "no file dialog is available in this window",
+            )
+        })
+    }
+
+    pub fn station(&self) -> Result<Station, IpcError> {
+        Ok(Station::open(&self.station_dir)?)
+    }
+
+    /// The unlocked CA: unlocked before, or now with the start-up passphrase.
+    pub fn ca(&self, station: &Station) -> Result<Arc<UnlockedCa>, IpcError> {
+        let mut ca = lock(&self.ca);
+        if let Some(ca) = ca.as_ref() {
+            return Ok(ca.clone());
+        }
+        let pass = self
+            .env_passphrase
+            .as_ref()
+            .ok_or_else(IpcError::ca_locked)?;
+        let unlocked = Arc::new(station.unlock_ca(pass)?);
+        *ca = Some(unlocked.clone());
+        Ok(unlocked)
+    }
+
+    pub fn ca_unlocked(&self, station: &Station) -> bool {
+        self.ca(station).is_ok()
+    }
+
+    pub fn unlock(&self, station: &Station, passphrase: &str) -> Result<(), IpcError> {
+        let unlocked = station.unlock_ca(passphrase)?;
+        *lock(&self.ca) = Some(Arc::new(unlocked));
+        Ok(())
+    }
+
+    pub fn signed_in(&self) -> Option<Operator> {
+        lock(&self.signed_in).clone()
+    }
+
+    pub fn sign_in(&self, op: Option<Operator>) {
+        *lock(&self.signed_in) = op;
+    }
+
+    /// Who may do `action`: the signed-in operator when the station has operators, else the
+    /// default name. The id is what the journal records.
+    pub fn authorize(&self, journal: &Journal, action: Action) -> Result<String, IpcError> {
+        if !operator::enforced(journal)? {
+            return Ok(self.default_operator.clone());
+        }
+        let op = self.signed_in().ok_or_else(IpcError::sign_in_required)?;
+        op.authorize(action)?;
+        Ok(op.id)
+    }
+
+    pub fn sims(&self) -> MutexGuard<'_, BTreeMap<String, SimDevice>> {
+        lock(&self.sims)
+    }
+
+    pub fn lab(&self) -> MutexGuard<'_, Option<Lab>> {
+        lock(&self.lab)
+    }
+
+    /// Registers a run on `target`; `None` when one is already running there.
+    pub fn begin_run(&self, target: &str) -> Option<Arc<AtomicBool>> {
+        let mut runs = lock(&self.runs);
+        if runs.contains_key(target) {
+            return None;
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        runs.insert(target.to_owned(), cancel.clone());
+        Some(cancel)
+    }
+
+    pub fn end_run(&self, target: &str) {
+        lock(&self.runs).remove(target);
+    }
+
+    /// The cancel flag of the run on `target`, if one is running.
+    pub fn run(&self, target: &str) -> Option<Arc<AtomicBool>> {
+        lock(&self.runs).get(target).cloned()
+    }
+
+    pub fn station_dir(&self) -> &Path {
+        &self.station_dir
+    }
+}
+
+/// A poisoned lock only means another command panicked mid-update of a map or an option;
+/// the data is still usable, and refusing every later command would be worse.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppState")
             .field("station_dir", &self.station_dir)
             .field(
                 "passphrase",
-                &self.passphrase.as_ref().map(|_| "<redacted>"),
+                &self.env_passphrase.as_ref().map(|_| "<redacted>"),
             )
-            .field("operator", &self.operator)
-            .finish()
+            .field("signed_in", &self.signed_in())
+            .field("dialog_dir", &self.dialog_dir)
+            .finish_non_exhaustive()
     }
 }

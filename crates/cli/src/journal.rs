@@ -94,11 +94,7 @@ impl From<FilterArgs> for SessionFilter {
 
 /// The station's export signing key.
 pub fn station_key(station: &Station) -> Result<StationKey, commissioner_core::error::ErrorInfo> {
-    Ok(StationKey::load_or_create(&key_path(&station.dir))?)
-}
-
-fn key_path(dir: &Path) -> PathBuf {
-    dir.join("keys").join("export-signing.p8")
+    Ok(station.export_key()?)
 }
 
 pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {

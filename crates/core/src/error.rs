@@ -2,9 +2,10 @@
 //! technician can act on, and the underlying cause kept for the log.
 
 use serde::Serialize;
+use ts_rs::TS;
 
 /// An error as the UI, the CLI report and the journal see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorInfo {
     /// Stable, dotted, lower-case code (`csr.cn_mismatch`); the UI branches on it.

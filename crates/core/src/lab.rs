@@ -343,6 +343,11 @@ impl Lab {
         self.port
     }
 
+    /// The broker's process id, for signalling a CRL reload.
+    pub fn pid(&self) -> u32 {
+        self.broker.id()
+    }
+
     pub fn files(&self) -> &LabFiles {
         &self.files
     }

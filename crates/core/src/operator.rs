@@ -13,6 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
+use ts_rs::TS;
 
 use crate::error::Coded;
 use crate::journal::{ts, Journal, JournalError};
@@ -27,7 +28,7 @@ pub const TOKEN_LIFETIME: Duration = Duration::hours(1);
 pub const MIN_PIN_LEN: usize = 4;
 
 /// What an operator may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Technician,
@@ -146,7 +147,7 @@ impl Coded for OperatorError {
 }
 
 /// An operator who has a PIN at this station.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Operator {
     pub id: String,

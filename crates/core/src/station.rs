@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::error::Coded;
+use crate::journal::export::{ExportError, StationKey};
 use crate::journal::{Journal, JournalError};
 use crate::pki::{ca, PkiError, UnlockedCa};
 
@@ -209,6 +210,12 @@ impl Station {
 
     pub fn journal(&self) -> Result<Journal, JournalError> {
         Journal::open(&self.journal_path())
+    }
+
+    /// The station's export signing key (created on first use): what proves an export came
+    /// from this station.
+    pub fn export_key(&self) -> Result<StationKey, ExportError> {
+        StationKey::load_or_create(&self.dir.join("keys").join("export-signing.p8"))
     }
 
     pub fn broker(&self) -> Result<&BrokerProfile, StationError> {

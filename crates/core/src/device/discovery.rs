@@ -1,11 +1,12 @@
 //! Serial port discovery with USB identity.
 
 use serde::Serialize;
+use ts_rs::TS;
 
 use super::DeviceError;
 
 /// A serial port as the operator chooses it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct PortInfo {
     pub path: String,

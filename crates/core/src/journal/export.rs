@@ -69,7 +69,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
 }
 
 /// Export file formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     Csv,

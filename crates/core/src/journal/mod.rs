@@ -26,6 +26,7 @@ use serde::Serialize;
 use thiserror::Error;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use ts_rs::TS;
 
 use crate::error::{Coded, ErrorInfo};
 
@@ -62,7 +63,7 @@ impl Coded for JournalError {
 }
 
 /// Final state of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionResult {
     Running,
@@ -113,7 +114,7 @@ pub struct StepRecord<'a> {
 }
 
 /// A session row as read back.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionRow {
     pub id: i64,
@@ -133,7 +134,7 @@ pub struct SessionRow {
 }
 
 /// A step row as read back.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct StepRow {
     pub name: String,
@@ -145,7 +146,7 @@ pub struct StepRow {
 }
 
 /// A certificate row as read back.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateRow {
     pub serial: String,

@@ -3,12 +3,13 @@
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::chain::SESSION_COLS;
 use super::{CertificateRow, Journal, JournalError, SessionResult, SessionRow, StepRow};
 
 /// Filters QA applies to sessions; every field optional, all of them ANDed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionFilter {
     /// Inclusive lower bound on `started_at`, RFC 3339.

@@ -10,6 +10,7 @@ mod checks;
 pub mod identities;
 mod isolation;
 mod probe;
+pub mod reach;
 pub mod session;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use rustls::ClientConfig;
 use serde::Serialize;
+use ts_rs::TS;
 
 pub use identities::{AuditIdentities, TestIdentity};
 
@@ -25,7 +27,7 @@ use super::MqttError;
 use crate::station::BrokerProfile;
 
 /// Result of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Pass,
@@ -49,7 +51,7 @@ impl Outcome {
 }
 
 /// One check's outcome and what the broker said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct CheckResult {
     /// One of [`crate::station::AUDIT_CHECKS`].
     pub name: &'static str,

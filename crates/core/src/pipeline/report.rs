@@ -1,6 +1,7 @@
 //! What a commissioning run tells its caller: progress while it runs, a report at the end.
 
 use serde::Serialize;
+use ts_rs::TS;
 
 use crate::error::ErrorInfo;
 pub use crate::journal::SessionResult;
@@ -18,7 +19,7 @@ pub const STEPS: [&str; 8] = [
 ];
 
 /// State of a step in a progress event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Started,
@@ -27,7 +28,7 @@ pub enum StepStatus {
 }
 
 /// One progress event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ProgressEvent {
     pub step: String,
@@ -39,7 +40,7 @@ pub struct ProgressEvent {
 }
 
 /// One finished step in the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct StepReport {
     pub name: String,
@@ -52,7 +53,7 @@ pub struct StepReport {
 }
 
 /// The outcome of one commissioning attempt.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     /// Journal row id; 0 when the journal could not even be opened.

@@ -1,0 +1,92 @@
+//! "Test connection" of the setup wizard and Settings: can this station reach the broker of a
+//! profile, and does the broker's certificate verify against the profile's server CA and name?
+//! No client identity is offered, so this works before the station has issued anything.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use ts_rs::TS;
+
+use super::probe::{self, Connect};
+use crate::error::Coded;
+use crate::mqtt::tls::client_config_named;
+use crate::mqtt::{on_own_runtime, tls::ClientIdentity, MqttError};
+use crate::station::BrokerProfile;
+
+/// What "Test connection" found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionTest {
+    /// The broker answered and its certificate verified.
+    pub ok: bool,
+    /// Stable code of the failure (`mqtt.unreachable`, `mqtt.server_name_mismatch`, …).
+    pub code: Option<String>,
+    /// What was checked, or what went wrong, for the technician.
+    pub message: String,
+    pub millis: u64,
+}
+
+/// Connects to the profile's broker without a client certificate. A refusal *after* the
+/// server's certificate verified (no client certificate, CONNACK refused) still means the
+/// profile is right, so only unreachable brokers and server-certificate failures are not ok.
+pub fn test_connection(profile: &BrokerProfile, trust_anchors: &[Vec<u8>]) -> ConnectionTest {
+    let started = Instant::now();
+    let outcome = reach(profile, trust_anchors);
+    let millis = started.elapsed().as_millis() as u64;
+    let name = profile.server_name.as_deref().unwrap_or(&profile.host);
+    let verified = format!(
+        "reached {}:{}; its certificate chains to the server CA and is valid for {name}",
+        profile.host, profile.port
+    );
+    match outcome {
+        Ok(None) => ConnectionTest {
+            ok: true,
+            code: None,
+            message: format!("{verified}; it accepted a connection without a client certificate"),
+            millis,
+        },
+        Ok(Some(refusal)) => ConnectionTest {
+            ok: true,
+            code: None,
+            message: format!("{verified}; without a client certificate it refused: {refusal}"),
+            millis,
+        },
+        Err(e) => ConnectionTest {
+            ok: false,
+            code: Some(e.code().to_owned()),
+            message: e.to_string(),
+            millis,
+        },
+    }
+}
+
+/// `Ok(None)`: accepted; `Ok(Some(why))`: refused once the server had proven itself.
+fn reach(profile: &BrokerProfile, anchors: &[Vec<u8>]) -> Result<Option<String>, MqttError> {
+    let tls = if profile.tls {
+        Some(client_config_named(
+            anchors,
+            ClientIdentity::None,
+            profile.server_name.as_deref(),
+        )?)
+    } else {
+        None
+    };
+    let timeout = Duration::from_secs(profile.connect_timeout_secs.max(1));
+    let id = format!("commissioner-test-{}", rand::random::<u32>());
+    on_own_runtime(|| async {
+        match probe::connect(&profile.host, profile.port, tls, &id, timeout).await {
+            Connect::Accepted(s) => {
+                s.close().await;
+                Ok(None)
+            }
+            Connect::Refused(
+                e @ (MqttError::ServerNameMismatch(_)
+                | MqttError::ServerCertificate(_)
+                | MqttError::Unreachable { .. }
+                | MqttError::Timeout { .. }
+                | MqttError::Config(_)),
+            ) => Err(e),
+            Connect::Refused(e) => Ok(Some(probe::evidence(&e))),
+        }
+    })
+}

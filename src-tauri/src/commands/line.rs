@@ -1,0 +1,151 @@
+//! The line: ports and simulated units, commissioning and recommissioning with progress,
+//! cancellation.
+
+use std::sync::atomic::Ordering;
+
+use commissioner_core::clock::SystemClock;
+use commissioner_core::device::discovery::{self, PortInfo};
+use commissioner_core::operator::Action;
+use commissioner_core::pipeline::{self, CommissionRequest, ProgressEvent, Report};
+use commissioner_devsim::{Fault, SimConfig, SimDevice};
+use serde::Deserialize;
+use tauri::ipc::Channel;
+use tauri::State;
+use ts_rs::TS;
+
+use super::blocking;
+use crate::error::IpcError;
+use crate::state::AppState;
+
+/// Baud rate for real ports (the reference protocol's default; a pseudo-terminal ignores it).
+pub const DEFAULT_BAUD: u32 = 115_200;
+/// `kind` of a simulated unit's port.
+pub const SIMULATED: &str = "simulated";
+
+/// Options of one run.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(rename = "CommissionOptions")]
+pub struct RunOptions {
+    /// Re-key a unit that is already commissioned (field engineers).
+    pub recommission: bool,
+    /// Work order or batch id (barcode), recorded with the session.
+    pub work_order: Option<String>,
+}
+
+/// Serial ports of this machine, then the simulated units this app started.
+#[tauri::command]
+pub async fn list_targets(state: State<'_, AppState>) -> Result<Vec<PortInfo>, IpcError> {
+    let state = state.inner().clone_handle();
+    blocking(move || {
+        let mut ports = discovery::list_ports()?;
+        ports.extend(state.sims().values().map(sim_port));
+        Ok(ports)
+    })
+    .await
+}
+
+fn sim_port(sim: &SimDevice) -> PortInfo {
+    PortInfo {
+        serial_number: Some(sim.device_id().to_owned()),
+        product: Some("Simulated unit".into()),
+        ..PortInfo::bare(sim.path(), SIMULATED)
+    }
+}
+
+/// Names of the faults a simulated unit can have.
+#[tauri::command]
+pub fn sim_faults() -> Vec<&'static str> {
+    Fault::ALL.iter().map(|f| f.name()).collect()
+}
+
+/// Starts a simulated unit on a pseudo-terminal. Its flash lives as long as the unit, so it
+/// can be commissioned, then recommissioned.
+#[tauri::command]
+pub async fn start_simulated_unit(
+    state: State<'_, AppState>,
+    fault: Option<String>,
+) -> Result<PortInfo, IpcError> {
+    let state = state.inner().clone_handle();
+    blocking(move || {
+        let faults = match fault.as_deref().filter(|f| !f.is_empty() && *f != "none") {
+            Some(name) => vec![name.parse::<Fault>().map_err(|_| {
+                IpcError::invalid("sim.unknown_fault", format!("no simulator fault {name:?}"))
+            })?],
+            None => Vec::new(),
+        };
+        let sim = SimDevice::spawn(SimConfig {
+            faults,
+            ..SimConfig::default()
+        })
+        .map_err(IpcError::sim)?;
+        let port = sim_port(&sim);
+        tracing::info!(port = %port.path, device = sim.device_id(), fault = ?fault, "simulated unit started");
+        state.sims().insert(port.path.clone(), sim);
+        Ok(port)
+    })
+    .await
+}
+
+#[tauri::command]
+pub fn stop_simulated_unit(state: State<'_, AppState>, path: String) {
+    // Dropping the unit stops its thread and closes the pseudo-terminal.
+    state.sims().remove(&path);
+}
+
+/// Commissions (or recommissions) the unit on `target`, streaming each step on
+/// `on_progress`. Every attempt, whatever its end, is a journal session.
+#[tauri::command]
+pub async fn commission(
+    state: State<'_, AppState>,
+    target: String,
+    options: Option<RunOptions>,
+    on_progress: Channel<ProgressEvent>,
+) -> Result<Report, IpcError> {
+    let state = state.inner().clone_handle();
+    let options = options.unwrap_or_default();
+    blocking(move || {
+        let station = state.station()?;
+        let action = match options.recommission {
+            true => Action::Recommission,
+            false => Action::Commission,
+        };
+        let operator = state.authorize(&station.journal()?, action)?;
+        let ca = state.ca(&station)?;
+        let cancel = state.begin_run(&target).ok_or_else(|| IpcError::busy(&target))?;
+        let req = CommissionRequest {
+            port: &target,
+            baud: DEFAULT_BAUD,
+            operator: &operator,
+        };
+        let opts = pipeline::CommissionOptions {
+            recommission: options.recommission,
+            work_order: options.work_order.as_deref().filter(|w| !w.is_empty()),
+            cancel: Some(&cancel),
+            ..Default::default()
+        };
+        tracing::info!(port = %target, recommission = options.recommission, "commissioning");
+        let report = pipeline::commission_opts(&station, &ca, &req, opts, &SystemClock, &mut |e| {
+            if let Err(err) = on_progress.send(e) {
+                tracing::warn!(error = %err, "progress event not delivered");
+            }
+        });
+        state.end_run(&target);
+        tracing::info!(session = report.session_id, result = ?report.result, port = %target, "commissioned");
+        Ok(report)
+    })
+    .await
+}
+
+/// Asks the run on `target` to stop; it ends as interrupted and is journaled.
+#[tauri::command]
+pub fn cancel_commission(state: State<'_, AppState>, target: String) -> bool {
+    match state.run(&target) {
+        Some(flag) => {
+            flag.store(true, Ordering::Relaxed);
+            tracing::info!(port = %target, "cancel requested");
+            true
+        }
+        None => false,
+    }
+}

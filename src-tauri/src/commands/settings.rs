@@ -1,0 +1,120 @@
+//! Settings (station, CA details, operators, CRL export) and the log console.
+
+use commissioner_core::operator::{self, Action, Operator};
+use commissioner_core::pki::admin;
+use commissioner_core::pki::ca::CaPaths;
+use commissioner_core::station::Station;
+use serde::Serialize;
+use tauri::ipc::Channel;
+use tauri::State;
+use ts_rs::TS;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::blocking;
+use crate::dto::StationStatus;
+use crate::error::IpcError;
+use crate::logs::LogLine;
+use crate::state::AppState;
+
+/// The station's issuing CA as Settings shows it.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct CaDetails {
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub fingerprint_sha256: String,
+    /// `file` (encrypted PKCS#8) or `pkcs11`.
+    pub key_storage: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsView {
+    pub status: StationStatus,
+    pub ca: Option<CaDetails>,
+    pub operators: Vec<Operator>,
+}
+
+#[tauri::command]
+pub async fn settings(state: State<'_, AppState>) -> Result<SettingsView, IpcError> {
+    let state = state.inner().clone_handle();
+    blocking(move || {
+        let station = state.station()?;
+        Ok(SettingsView {
+            status: StationStatus::read(&state)?,
+            ca: ca_details(&station)?,
+            operators: operator::list(&station.journal()?)?,
+        })
+    })
+    .await
+}
+
+fn ca_details(station: &Station) -> Result<Option<CaDetails>, IpcError> {
+    let paths = CaPaths::new(&station.ca_dir());
+    if !paths.issuing_cert.exists() {
+        return Ok(None);
+    }
+    let der = commissioner_core::pki::ca::read_cert_der(&paths.issuing_cert)?;
+    let (_, cert) = X509Certificate::from_der(&der).map_err(|e| {
+        IpcError::new(
+            "ca.unreadable",
+            "the station's CA certificate cannot be read",
+            Some(e.to_string()),
+        )
+    })?;
+    Ok(Some(CaDetails {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        serial: cert.raw_serial_as_string(),
+        not_before: cert.validity().not_before.to_string(),
+        not_after: cert.validity().not_after.to_string(),
+        fingerprint_sha256: commissioner_core::pki::fingerprint(&der),
+        key_storage: if paths.issuing_key_uri.exists() {
+            "pkcs11".into()
+        } else {
+            "file".into()
+        },
+    }))
+}
+
+/// Asks where to save, then writes a CRL of every revoked certificate (admins only).
+#[tauri::command]
+pub async fn export_crl(state: State<'_, AppState>) -> Result<Option<String>, IpcError> {
+    let state = state.inner().clone_handle();
+    blocking(move || {
+        let station = state.station()?;
+        let journal = station.journal()?;
+        state.authorize(&journal, Action::ManageOperators)?;
+        let ca = state.ca(&station)?;
+        let Some(path) = state
+            .chooser()?
+            .save("station.crl.pem", ("CRL (PEM)", &["pem"]))
+        else {
+            return Ok(None);
+        };
+        let crl = admin::write_crl(
+            &ca,
+            &journal,
+            &path,
+            state.clock.now(),
+            time::Duration::days(station.config.policy.crl_validity_days),
+        )?;
+        tracing::info!(path = %path.display(), number = crl.number, revoked = crl.revoked, "CRL written");
+        Ok(Some(path.display().to_string()))
+    })
+    .await
+}
+
+#[tauri::command]
+pub fn recent_logs(state: State<'_, AppState>) -> Vec<LogLine> {
+    state.logs.recent()
+}
+
+/// Streams every new log line to `on_line` until the window goes away.
+#[tauri::command]
+pub fn subscribe_logs(state: State<'_, AppState>, on_line: Channel<LogLine>) {
+    state.logs.listen(on_line);
+}

@@ -1,0 +1,332 @@
+// Generated from the Rust types by src-tauri/src/bindings.rs (ts-rs). Do not edit:
+// change the Rust, then run `UPDATE_BINDINGS=1 cargo test -p commissioner-app bindings`.
+/* eslint-disable */
+
+/**
+ * An error as the UI, the CLI report and the journal see it.
+ */
+
+export type ErrorInfo = { 
+/**
+ * Stable, dotted, lower-case code (`csr.cn_mismatch`); the UI branches on it.
+ */
+code: string, 
+/**
+ * Plain-language message for the operator.
+ */
+message: string, 
+/**
+ * The underlying cause, for the log and the details drawer.
+ */
+detail: string | null, };
+
+/**
+ * An error as the web UI receives it when a command is rejected.
+ */
+
+export type IpcError = { 
+/**
+ * Stable, dotted, lower-case code, same namespace as the core's.
+ */
+code: string, 
+/**
+ * Plain-language message for the operator.
+ */
+message: string, 
+/**
+ * The underlying cause, for the log and the details drawer.
+ */
+detail: string | null, };
+
+/**
+ * A serial port as the operator chooses it.
+ */
+
+export type PortInfo = { path: string, 
+/**
+ * `usb`, `pci`, `bluetooth`, `unknown`, or `simulated` for a simulator entry.
+ */
+kind: string, vid: number | null, pid: number | null, serialNumber: string | null, manufacturer: string | null, product: string | null, };
+
+/**
+ * State of a step in a progress event.
+ */
+
+export type StepStatus = "started" | "passed" | "failed";
+
+/**
+ * One progress event.
+ */
+
+export type ProgressEvent = { step: string, 
+/**
+ * Zero-based position of the step in [`STEPS`].
+ */
+index: number, total: number, status: StepStatus, message: string, };
+
+/**
+ * One finished step in the report.
+ */
+
+export type StepReport = { name: string, 
+/**
+ * `ok` or `failed`.
+ */
+outcome: string, millis: number, 
+/**
+ * The same duration in microseconds: most simulator steps take well under a millisecond.
+ */
+micros: number, error: ErrorInfo | null, };
+
+/**
+ * The outcome of one commissioning attempt.
+ */
+
+export type Report = { 
+/**
+ * Journal row id; 0 when the journal could not even be opened.
+ */
+sessionId: number, result: SessionResult, deviceId: string | null, model: string | null, firmware: string | null, certificateSerial: string | null, fingerprintSha256: string | null, steps: Array<StepReport>, error: ErrorInfo | null, totalMillis: number, };
+
+/**
+ * Final state of a session.
+ */
+
+export type SessionResult = "running" | "pass" | "fail" | "interrupted";
+
+/**
+ * A session row as read back.
+ */
+
+export type SessionRow = { id: number, startedAt: string, endedAt: string | null, stationId: string, operator: string, port: string, deviceId: string | null, model: string | null, firmware: string | null, result: SessionResult, errorCode: string | null, errorMessage: string | null, workOrder: string | null, failedStep: string | null, };
+
+/**
+ * A step row as read back.
+ */
+
+export type StepRow = { name: string, startedAt: string, endedAt: string, outcome: string, errorCode: string | null, detail: string | null, };
+
+/**
+ * A certificate row as read back.
+ */
+
+export type CertificateRow = { serial: string, sessionId: number, deviceId: string, sha256: string, status: string, pem: string, };
+
+/**
+ * Filters QA applies to sessions; every field optional, all of them ANDed.
+ */
+
+export type SessionFilter = { 
+/**
+ * Inclusive lower bound on `started_at`, RFC 3339.
+ */
+from: string | null, 
+/**
+ * Exclusive upper bound on `started_at`, RFC 3339.
+ */
+to: string | null, result: string | null, operator: string | null, model: string | null, firmware: string | null, failedStep: string | null, deviceId: string | null, workOrder: string | null, };
+
+/**
+ * Export file formats.
+ */
+
+export type ExportFormat = "csv" | "jsonl";
+
+/**
+ * Result of one check.
+ */
+
+export type Outcome = "pass" | "fail" | "warn" | "skipped";
+
+/**
+ * One check's outcome and what the broker said.
+ */
+
+export type CheckResult = { 
+/**
+ * One of [`crate::station::AUDIT_CHECKS`].
+ */
+name: string, outcome: Outcome, evidence: string, };
+
+/**
+ * What "Test connection" found.
+ */
+
+export type ConnectionTest = { 
+/**
+ * The broker answered and its certificate verified.
+ */
+ok: boolean, 
+/**
+ * Stable code of the failure (`mqtt.unreachable`, `mqtt.server_name_mismatch`, …).
+ */
+code: string | null, 
+/**
+ * What was checked, or what went wrong, for the technician.
+ */
+message: string, millis: number, };
+
+/**
+ * What an operator may do.
+ */
+
+export type Role = "technician" | "field_engineer" | "qa" | "admin";
+
+/**
+ * An operator who has a PIN at this station.
+ */
+
+export type Operator = { id: string, role: Role, };
+
+/**
+ * One line of the live log console.
+ */
+
+export type LogLine = { 
+/**
+ * RFC 3339, UTC.
+ */
+ts: string, level: string, target: string, message: string, };
+
+/**
+ * The broker profile fields a person edits; the rest (topics, retries, audit checks) keep
+ * their values from station.toml.
+ */
+
+export type BrokerForm = { host: string, port: number, 
+/**
+ * PEM file of the CA the broker's certificate chains to (absolute, or relative to the
+ * station directory).
+ */
+serverCa: string, 
+/**
+ * The name the broker's certificate must carry when it is not `host`.
+ */
+serverName: string | null, mqttVersion: "5" | "3.1.1", tls: boolean, lab: boolean, timeoutSecs: number, };
+
+/**
+ * What decides which screen the app shows: set-up, unlock, sign-in or work.
+ */
+
+export type StationStatus = { stationDir: string, 
+/**
+ * station.toml exists.
+ */
+configured: boolean, stationId: string | null, organization: string | null, lab: boolean, hasCa: boolean, caUnlocked: boolean, broker: BrokerForm | null, 
+/**
+ * A lab broker started by this app is running.
+ */
+labBrokerRunning: boolean, 
+/**
+ * The station has operators, so every action needs a sign-in.
+ */
+operatorsEnforced: boolean, operator: Operator | null, };
+
+/**
+ * Where the station's CA comes from.
+ */
+
+export type CaSource = { "kind": "create" } | { "kind": "import", cert: string, root: string, key: string, keyPassphrase: string | null, };
+
+export type AdminForm = { id: string, pin: string, };
+
+/**
+ * What the setup wizard sends.
+ */
+
+export type SetupRequest = { organization: string, 
+/**
+ * Encrypts the CA keys; asked for when the app starts.
+ */
+passphrase: string, ca: CaSource, 
+/**
+ * A lab station may run a lab broker started by the app.
+ */
+lab: boolean, admin: AdminForm, };
+
+/**
+ * Options of one run.
+ */
+
+export type CommissionOptions = { 
+/**
+ * Re-key a unit that is already commissioned (field engineers).
+ */
+recommission: boolean, 
+/**
+ * Work order or batch id (barcode), recorded with the session.
+ */
+workOrder: string | null, };
+
+/**
+ * One page of sessions, newest first.
+ */
+
+export type SessionPage = { rows: Array<SessionRow>, 
+/**
+ * Sessions matching the filter in all.
+ */
+total: number, offset: number, };
+
+/**
+ * A journaled audit check, as stored.
+ */
+
+export type StoredCheck = { name: string, outcome: string, evidence: string | null, };
+
+/**
+ * Everything QA sees about one session.
+ */
+
+export type SessionDetails = { session: SessionRow, steps: Array<StepRow>, certificates: Array<CertificateRow>, deviceLog: Array<string>, auditChecks: Array<StoredCheck>, };
+
+/**
+ * A written export and its signed manifest.
+ */
+
+export type ExportOutcome = { path: string, manifestPath: string, rows: number, chainHead: string, };
+
+/**
+ * `journal verify` as the UI shows it.
+ */
+
+export type VerifySummary = { ok: boolean, entries: number, sealedSessions: number, runningSessions: number, head: string, 
+/**
+ * The first broken link, with its code; `None` when the chain holds.
+ */
+firstProblem: string | null, problemCode: string | null, millis: number, };
+
+/**
+ * `journal verify-export` as the UI shows it.
+ */
+
+export type ExportCheck = { path: string, ok: boolean, rows: number, stationId: string | null, chainHead: string | null, 
+/**
+ * Why the export does not verify.
+ */
+problem: IpcError | null, };
+
+/**
+ * A finished audit, recorded as a journal session.
+ */
+
+export type AuditRun = { sessionId: number, 
+/**
+ * `host:port` of the audited broker.
+ */
+broker: string, checks: Array<CheckResult>, };
+
+/**
+ * The station's issuing CA as Settings shows it.
+ */
+
+export type CaDetails = { subject: string, issuer: string, serial: string, notBefore: string, notAfter: string, fingerprintSha256: string, 
+/**
+ * `file` (encrypted PKCS#8) or `pkcs11`.
+ */
+keyStorage: string, };
+
+export type SettingsView = { status: StationStatus, ca: CaDetails | null, operators: Array<Operator>, };
+
+/** `commissioner_core::pipeline::STEPS`, in order. */
+export const STEPS = ["identify", "keygen", "validate_csr", "issue", "write_cert", "prove_possession", "handshake", "lock"] as const;
