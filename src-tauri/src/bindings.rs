@@ -59,6 +59,7 @@ pub fn typescript() -> String {
         crate::commands::audit::AuditRun,
         crate::commands::settings::CaDetails,
         crate::commands::settings::SettingsView,
+        crate::metrics::AppMetrics,
     );
     let steps = pipeline::STEPS
         .iter()

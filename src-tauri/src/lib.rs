@@ -9,6 +9,7 @@
 //! - [`error`]: the one error shape that crosses IPC, `{code, message, detail}`.
 //! - [`logs`]: tracing to a rolling file and to the UI's live console.
 //! - [`dialog`]: native file dialogs, with a fixed-directory seam for the end-to-end tests.
+//! - [`metrics`]: start-up time and memory, for the benchmark.
 //! - [`bindings`]: the generated TypeScript mirror of the IPC types, checked for drift.
 
 pub mod bindings;
@@ -17,6 +18,7 @@ pub mod dialog;
 pub mod dto;
 pub mod error;
 pub mod logs;
+pub mod metrics;
 pub mod state;
 
 use std::sync::Arc;
@@ -64,6 +66,8 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             settings::export_crl,
             settings::recent_logs,
             settings::subscribe_logs,
+            settings::ui_ready,
+            settings::app_metrics,
         ])
 }
 
@@ -73,11 +77,20 @@ pub fn run() {
     let state = AppState::from_env(hub.clone());
     let _flush = logs::init(&state.station_dir.join("logs"), hub);
     tracing::info!(?state, "starting Commissioner");
-    if let Err(e) = run_app(Builder::default(), state).run(tauri::generate_context!()) {
-        tracing::error!(error = %e, "the desktop app failed");
-        eprintln!("commissioner-app: {e}");
-        std::process::exit(1);
-    }
+    let app = match run_app(Builder::default(), state).build(tauri::generate_context!()) {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "the desktop app failed to start");
+            eprintln!("commissioner-app: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|handle, event| {
+        if let tauri::RunEvent::Exit = event {
+            // A lab mosquitto must not outlive the window that started it.
+            handle.state::<AppState>().shut_down();
+        }
+    });
 }
 
 #[cfg(test)]

@@ -71,6 +71,8 @@ pub struct Shared {
     pub dialog_dir: Option<PathBuf>,
     chooser: OnceLock<Arc<dyn FileChooser>>,
     pub clock: Arc<dyn Clock>,
+    /// Process age when the UI first said it was interactive.
+    pub interactive: OnceLock<Option<std::time::Duration>>,
 }
 
 impl Shared {
@@ -92,6 +94,7 @@ impl Shared {
             dialog_dir: std::env::var_os(DIALOG_DIR_ENV).map(PathBuf::from),
             chooser: OnceLock::new(),
             clock: Arc::new(SystemClock),
+            interactive: OnceLock::new(),
         }
         .with_fixed_dialog()
     }
@@ -191,6 +194,12 @@ impl Shared {
     /// The cancel flag of the run on `target`, if one is running.
     pub fn run(&self, target: &str) -> Option<Arc<AtomicBool>> {
         lock(&self.runs).get(target).cloned()
+    }
+
+    /// Stops the lab broker and the simulated units this app started.
+    pub fn shut_down(&self) {
+        self.lab().take();
+        self.sims().clear();
     }
 
     pub fn station_dir(&self) -> &Path {

@@ -118,3 +118,17 @@ pub fn recent_logs(state: State<'_, AppState>) -> Vec<LogLine> {
 pub fn subscribe_logs(state: State<'_, AppState>, on_line: Channel<LogLine>) {
     state.logs.listen(on_line);
 }
+
+/// Called by the UI once its first screen can take input; the first call is the start-up time.
+#[tauri::command]
+pub fn ui_ready(state: State<'_, AppState>) -> crate::metrics::AppMetrics {
+    let at = *state.interactive.get_or_init(crate::metrics::process_age);
+    tracing::info!(interactive_ms = ?at.map(|d| d.as_millis()), "UI interactive");
+    crate::metrics::snapshot(at)
+}
+
+/// Start-up time and memory now, for the benchmark.
+#[tauri::command]
+pub fn app_metrics(state: State<'_, AppState>) -> crate::metrics::AppMetrics {
+    crate::metrics::snapshot(state.interactive.get().copied().flatten())
+}

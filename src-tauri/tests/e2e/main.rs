@@ -1,80 +1,76 @@
 //! End to end: the real desktop app in a real WebKit window, driven through tauri-driver,
-//! commissioning a simulated unit against a real mosquitto, then checking the journal.
+//! against a real mosquitto that the app itself starts from its setup wizard.
+//!
+//! One app run walks every workflow in the order a new station meets them: setup wizard,
+//! a simulated unit to PASS, a faulty unit to FAIL with its reason, recommission, journal
+//! filter + export + chain check, broker audit, settings and the log console. Each main
+//! screen is saved to `docs/screenshots/`.
 //!
 //! Needs an X display: run under `xvfb-run -a cargo test -p commissioner-app`.
 //! `COMMISSIONER_SKIP_E2E=1` skips it (loudly) where no display can be had.
 
 mod driver;
+mod ui;
 
 use std::error::Error;
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use commissioner_core::lab::Lab;
-use commissioner_core::station::{init_lab_station, PASSPHRASE_ENV, STATION_ENV};
-use fantoccini::{Client, ClientBuilder, Locator};
+use commissioner_core::journal::export::verify_export;
+use commissioner_core::station::STATION_ENV;
+use fantoccini::{Client, ClientBuilder};
 use serde_json::json;
 
 use driver::TauriDriver;
+use ui::Ui;
 
 type TestResult<T = ()> = Result<T, Box<dyn Error + Send + Sync>>;
 
 const PASSPHRASE: &str = "e2e lab passphrase";
-const RESULT_TIMEOUT: Duration = Duration::from_secs(60);
+const ADMIN: &str = "alice";
+const ADMIN_PIN: &str = "24680";
+/// A fault whose unit must FAIL with its own code.
+const FAULT: &str = "wrong-csr-cn";
+const FAULT_CODE: &str = "csr.cn_mismatch";
+/// The app answers file dialogs from here (see `src-tauri/src/dialog.rs`).
+const DIALOG_DIR_ENV: &str = "COMMISSIONER_DIALOG_DIR";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commissions_a_simulated_unit_in_the_desktop_app() {
+async fn every_workflow_in_the_desktop_app() {
     if !display_available() {
         return;
     }
     let started = Instant::now();
-
-    // A lab station with a live broker and provisioning responder.
     let tmp = tempfile::tempdir().expect("temp dir");
     let station_dir = tmp.path().join("station");
-    let mut station = init_lab_station(&station_dir, PASSPHRASE).expect("lab station");
-    let ca = station.unlock_ca(PASSPHRASE).expect("unlock lab CA");
-    let lab = Lab::up(&mut station, &ca).expect("lab broker (is mosquitto installed?)");
+    let exports = tmp.path().join("exports");
+    std::fs::create_dir_all(&exports).expect("exports dir");
 
-    // The app reads its station and passphrase from the environment tauri-driver passes on.
     let driver = TauriDriver::start(
         Path::new(env!("CARGO_TARGET_TMPDIR")),
         &[
             (STATION_ENV, station_dir.as_os_str()),
-            (PASSPHRASE_ENV, OsStr::new(PASSPHRASE)),
+            (DIALOG_DIR_ENV, exports.as_os_str()),
         ],
     );
-
     let client = connect(&driver)
         .await
         .expect("WebDriver session with the app");
-    let outcome = drive(&client).await;
-    if outcome.is_err() {
+    let outcome = walk(&Ui::new(&client), &station_dir, &exports).await;
+    if let Err(e) = &outcome {
         let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-failure.png");
         if let Ok(png) = client.screenshot().await {
             let _ = std::fs::write(&shot, png);
-            eprintln!("screenshot of the failure: {}", shot.display());
+            eprintln!("failed: {e}\nscreenshot of the failure: {}", shot.display());
         }
     }
     let _ = client.close().await;
-    let seen = outcome.expect("commissioning in the app");
-
-    check_journal(&station_dir, &seen);
     drop(driver);
-    drop(lab);
+    outcome.expect("every workflow in the app");
     eprintln!(
-        "e2e: commissioned {} in the desktop app; whole test {:.1} s",
-        seen.device_id,
+        "e2e: every workflow passed in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-}
-
-/// What the window showed at the end.
-struct Seen {
-    device_id: String,
-    serial: String,
-    fingerprint: String,
 }
 
 async fn connect(driver: &TauriDriver) -> TestResult<Client> {
@@ -84,133 +80,224 @@ async fn connect(driver: &TauriDriver) -> TestResult<Client> {
         "tauri:options".into(),
         json!({ "application": env!("CARGO_BIN_EXE_commissioner-app") }),
     );
-    let client = ClientBuilder::rustls()?
+    Ok(ClientBuilder::rustls()?
         .capabilities(caps)
         .connect(&driver.url())
-        .await?;
-    Ok(client)
+        .await?)
 }
 
-async fn drive(c: &Client) -> TestResult<Seen> {
-    // The header is there and the simulated unit is offered once list_targets answered.
-    let h1 = c.wait().for_element(Locator::Css("h1")).await?;
-    assert_eq!(h1.text().await?, "Commissioner");
-    c.wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("#targets option[value='sim']"))
+async fn walk(ui: &Ui<'_>, station_dir: &Path, exports: &Path) -> TestResult {
+    setup_wizard(ui)
+        .await
+        .map_err(|e| format!("setup wizard: {e}"))?;
+    let (good, _) = commission_pass(ui)
+        .await
+        .map_err(|e| format!("commission to PASS: {e}"))?;
+    commission_fail(ui)
+        .await
+        .map_err(|e| format!("faulty unit to FAIL: {e}"))?;
+    recommission(ui, &good)
+        .await
+        .map_err(|e| format!("recommission: {e}"))?;
+    journal(ui, exports)
+        .await
+        .map_err(|e| format!("journal: {e}"))?;
+    audit(ui).await.map_err(|e| format!("audit: {e}"))?;
+    settings_and_log(ui)
+        .await
+        .map_err(|e| format!("settings and log: {e}"))?;
+    check_journal(station_dir)
+}
+
+async fn setup_wizard(ui: &Ui<'_>) -> TestResult {
+    ui.fill("#setup-organization", "ACME Sensors").await?;
+    ui.click("#setup-ca-create").await?;
+    ui.fill("#setup-passphrase", PASSPHRASE).await?;
+    ui.fill("#setup-passphrase2", PASSPHRASE).await?;
+    ui.click("#setup-lab").await?;
+    ui.shot("setup-ca").await?;
+    ui.click("#setup-next").await?;
+    ui.fill("#setup-admin-id", ADMIN).await?;
+    ui.fill("#setup-admin-pin", ADMIN_PIN).await?;
+    ui.fill("#setup-admin-pin2", ADMIN_PIN).await?;
+    ui.click("#setup-create").await?;
+    ui.click("#setup-start-lab").await?;
+    ui.wait_text("#setup-broker-status", |t| t.contains("127.0.0.1"))
         .await?;
-    let targets = c.find(Locator::Css("#targets")).await?;
-    targets.select_by_label("Simulated unit").await?;
-    assert_eq!(targets.prop("value").await?.as_deref(), Some("sim"));
+    ui.shot("setup-broker").await?;
+    ui.click("#setup-finish").await?;
+    ui.wait_text("#signed-in", |t| t.contains(ADMIN)).await?;
+    Ok(())
+}
 
-    c.find(Locator::Css("#commission")).await?.click().await?;
+/// Adds a simulated unit on the line view and returns its card's selector.
+async fn add_unit(ui: &Ui<'_>, fault: &str) -> TestResult<String> {
+    ui.click("#nav-line").await?;
+    let before = ui.attrs("article.unit-card", "data-target").await?;
+    ui.select("#sim-fault", fault).await?;
+    ui.click("#add-sim").await?;
+    let after = ui
+        .wait_for_new("article.unit-card", "data-target", &before)
+        .await?;
+    Ok(format!("article.unit-card[data-target='{after}']"))
+}
 
-    let result = wait_for_result(c).await?;
-    let banner_text = c.find(Locator::Css("#result-banner")).await?.text().await?;
-    assert_eq!(result, "PASS", "banner said:\n{banner_text}");
-
-    // Every step turned "passed": the UI only knows that from the progress channel.
-    let steps = c.find_all(Locator::Css("#steps li")).await?;
-    assert_eq!(steps.len(), 8, "eight pipeline steps listed");
-    for step in &steps {
-        let name = step.attr("data-step").await?.unwrap_or_default();
-        let state = step.attr("data-state").await?.unwrap_or_default();
-        assert_eq!(state, "passed", "step {name}: {}", step.text().await?);
-        assert!(step.text().await?.contains("Passed"), "state shown as text");
+async fn commission_pass(ui: &Ui<'_>) -> TestResult<(String, String)> {
+    ui.fill("#work-order", "WO-4711").await?;
+    let card = add_unit(ui, "none").await?;
+    ui.click(&format!("{card} .commission-btn")).await?;
+    let result = ui.wait_result(&card).await?;
+    let reason = ui.text(&card).await?;
+    if result != "pass" {
+        return Err(format!("expected pass, got {result}: {reason}").into());
     }
+    ui.shot("line-pass").await?;
+    let target = ui
+        .attr(&card, "data-target")
+        .await?
+        .ok_or("card without target")?;
+    Ok((target, card))
+}
 
-    let device_id = c.find(Locator::Css("#device-id")).await?.text().await?;
-    let serial = c.find(Locator::Css("#cert-serial")).await?.text().await?;
-    let fingerprint = c.find(Locator::Css("#fingerprint")).await?.text().await?;
-    assert!(device_id.starts_with("SIM-"), "device id {device_id:?}");
-    assert!(is_hex(&serial) && serial.len() >= 16, "serial {serial:?}");
-    assert!(
-        is_hex(&fingerprint) && fingerprint.len() == 64,
-        "fingerprint {fingerprint:?}"
-    );
+async fn commission_fail(ui: &Ui<'_>) -> TestResult {
+    let card = add_unit(ui, FAULT).await?;
+    ui.click(&format!("{card} .commission-btn")).await?;
+    let result = ui.wait_result(&card).await?;
+    if result != "fail" {
+        return Err(format!("expected fail, got {result}").into());
+    }
+    let code = ui.text(&format!("{card} .reason-code")).await?;
+    if !code.contains(FAULT_CODE) {
+        return Err(format!("reason code {code:?}, expected {FAULT_CODE}").into());
+    }
+    let reason = ui.text(&format!("{card} .reason")).await?;
+    if reason.trim().is_empty() {
+        return Err("no plain-language reason".into());
+    }
+    ui.shot("line-fail").await?;
+    ui.click(&format!("{card} .details-btn")).await?;
+    ui.wait("#details-drawer li[data-step]").await?;
+    ui.shot("details-drawer").await?;
+    ui.click("#details-close").await?;
+    ui.wait_gone("#details-drawer").await?;
+    Ok(())
+}
 
-    // Let WebKit paint the final state before the snapshot (two frames, then a beat).
-    c.execute_async(
-        "const done = arguments[arguments.length - 1];\n\
-         requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 300)));",
-        vec![],
+async fn recommission(ui: &Ui<'_>, target: &str) -> TestResult {
+    ui.click("#nav-recommission").await?;
+    ui.wait(&format!("#recommission-target option[value='{target}']"))
+        .await?;
+    ui.select("#recommission-target", target).await?;
+    ui.click("#recommission-start").await?;
+    let result = ui.wait_result("#recommission").await?;
+    if result != "pass" {
+        let text = ui.text("#recommission").await?;
+        return Err(format!("recommission ended {result}: {text}").into());
+    }
+    ui.shot("recommission").await?;
+    Ok(())
+}
+
+async fn journal(ui: &Ui<'_>, exports: &Path) -> TestResult {
+    ui.click("#nav-journal").await?;
+    ui.wait("#journal-table tbody tr[data-session]").await?;
+    ui.select("#filter-result", "fail").await?;
+    ui.click("#filter-apply").await?;
+    ui.wait_text("#journal-total", |t| t.contains('1')).await?;
+    let rows = ui
+        .attrs("#journal-table tbody tr[data-session]", "data-session")
+        .await?;
+    if rows.len() != 1 {
+        return Err(format!("filter result=fail shows {} rows", rows.len()).into());
+    }
+    ui.click("#journal-table tbody tr[data-session]").await?;
+    ui.wait_text("#session-details", |t| t.contains(FAULT_CODE))
+        .await?;
+    ui.shot("journal").await?;
+
+    ui.click("#export-csv").await?;
+    ui.wait_text("#export-result", |t| t.contains(".csv"))
+        .await?;
+    let csv = newest(exports, "csv").ok_or("no CSV written to the dialog directory")?;
+    let manifest = verify_export(&csv, None).map_err(|e| format!("export does not verify: {e}"))?;
+    if manifest.rows != 1 || manifest.filters.result.as_deref() != Some("fail") {
+        return Err(format!("export manifest {manifest:?}").into());
+    }
+    ui.click("#verify-chain").await?;
+    ui.wait("#verify-result[data-ok='true']").await?;
+    ui.click("#verify-export").await?;
+    ui.wait_text(
+        "#verify-result, #export-result, #verify-export-result",
+        |t| !t.is_empty(),
     )
     .await?;
-    let shot = screenshot_path();
-    if let Some(dir) = shot.parent() {
-        std::fs::create_dir_all(dir)?;
+    Ok(())
+}
+
+async fn audit(ui: &Ui<'_>) -> TestResult {
+    ui.click("#nav-audit").await?;
+    ui.click("#run-audit").await?;
+    ui.wait("#audit-checks li[data-check='foreign_ca']").await?;
+    let outcomes = ui
+        .attrs("#audit-checks li[data-check]", "data-outcome")
+        .await?;
+    if outcomes.iter().any(|o| o == "fail") {
+        let text = ui.text("#audit-checks").await?;
+        return Err(format!("the default lab broker failed a check:\n{text}").into());
     }
-    std::fs::write(&shot, c.screenshot().await?)?;
-    eprintln!("screenshot: {}", shot.display());
-
-    Ok(Seen {
-        device_id,
-        serial,
-        fingerprint,
-    })
+    ui.shot("audit").await?;
+    Ok(())
 }
 
-/// Polls `#result` until it reads PASS or FAIL.
-async fn wait_for_result(c: &Client) -> TestResult<String> {
-    let deadline = Instant::now() + RESULT_TIMEOUT;
-    loop {
-        if let Ok(el) = c.find(Locator::Css("#result")).await {
-            let text = el.text().await?;
-            if text == "PASS" || text == "FAIL" {
-                return Ok(text);
-            }
-        }
-        if Instant::now() > deadline {
-            let steps = c.find(Locator::Css("#steps")).await?.text().await?;
-            return Err(format!("no PASS/FAIL within {RESULT_TIMEOUT:?}; steps:\n{steps}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+async fn settings_and_log(ui: &Ui<'_>) -> TestResult {
+    ui.click("#nav-settings").await?;
+    ui.wait_text("#ca-subject", |t| t.contains("ACME")).await?;
+    ui.shot("settings").await?;
+    ui.click("#nav-log").await?;
+    ui.wait_text("#log-console", |t| t.contains("commissioned"))
+        .await?;
+    ui.shot("log").await?;
+    Ok(())
+}
+
+/// The journal the app wrote: every attempt, the right results, the chain intact.
+fn check_journal(station_dir: &Path) -> TestResult {
+    let journal = commissioner_core::journal::Journal::open(&station_dir.join("journal.sqlite"))?;
+    let report = commissioner_core::journal::chain::verify(journal.connection())?;
+    if !report.ok() {
+        return Err(format!("chain broken: {:?}", report.problem).into());
     }
+    let db = journal.connection();
+    let results: Vec<(String, Option<String>)> = db
+        .prepare("SELECT result, work_order FROM sessions WHERE port != 'audit' ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let expected = vec![
+        ("pass".to_owned(), Some("WO-4711".to_owned())),
+        ("fail".to_owned(), Some("WO-4711".to_owned())),
+        ("pass".to_owned(), Some("WO-4711".to_owned())),
+    ];
+    if results != expected {
+        return Err(format!("sessions {results:?}, expected {expected:?}").into());
+    }
+    let superseded: i64 = db.query_row(
+        "SELECT count(*) FROM certificates WHERE status = 'superseded'",
+        [],
+        |r| r.get(0),
+    )?;
+    if superseded != 1 {
+        return Err(format!("{superseded} superseded certificates after a recommission").into());
+    }
+    Ok(())
 }
 
-/// The journal holds exactly this one session, passed, with the certificate the window showed.
-fn check_journal(station_dir: &Path, seen: &Seen) {
-    let db = rusqlite::Connection::open_with_flags(
-        station_dir.join("journal.sqlite"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open the journal");
-    let sessions: Vec<(String, Option<String>)> = db
-        .prepare("SELECT result, device_id FROM sessions")
-        .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()
-        })
-        .expect("read sessions");
-    assert_eq!(
-        sessions,
-        vec![("pass".to_owned(), Some(seen.device_id.clone()))],
-        "one passed session for the unit"
-    );
-    let (serial, sha256): (String, String) = db
-        .query_row(
-            "SELECT serial, sha256 FROM certificates WHERE device_id = ?1",
-            [&seen.device_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("the unit's certificate is recorded");
-    assert_eq!(serial.to_lowercase(), seen.serial.to_lowercase());
-    assert_eq!(sha256.to_lowercase(), seen.fingerprint.to_lowercase());
-}
-
-/// `docs/screenshots/commission-pass.png` at the workspace root.
-fn screenshot_path() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .parent()
-        .unwrap_or(manifest_dir)
-        .join("docs")
-        .join("screenshots")
-        .join("commission-pass.png")
-}
-
-fn is_hex(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit())
+fn newest(dir: &Path, ext: &str) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
 }
 
 /// True when there is an X display; otherwise fails the test with the fix, or skips it loudly

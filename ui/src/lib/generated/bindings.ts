@@ -328,5 +328,11 @@ keyStorage: string, };
 
 export type SettingsView = { status: StationStatus, ca: CaDetails | null, operators: Array<Operator>, };
 
+export type AppMetrics = { 
+/**
+ * From process start to the UI's first interactive screen (10 ms resolution).
+ */
+interactiveMs: number | null, rssKib: number | null, peakRssKib: number | null, };
+
 /** `commissioner_core::pipeline::STEPS`, in order. */
 export const STEPS = ["identify", "keygen", "validate_csr", "issue", "write_cert", "prove_possession", "handshake", "lock"] as const;
