@@ -9,6 +9,7 @@
 //! Needs an X display: run under `xvfb-run -a cargo test -p commissioner-app`.
 //! `COMMISSIONER_SKIP_E2E=1` skips it (loudly) where no display can be had.
 
+mod bench;
 mod driver;
 mod ui;
 

@@ -1,0 +1,134 @@
+//! The desktop benchmark: app start to interactive, and resident memory after commissioning
+//! 100 simulated units through the line view. Not a test: it prints figures.
+//!
+//! `xvfb-run -a cargo test --release -p commissioner-app --test e2e -- --ignored --nocapture`
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use commissioner_core::lab::Lab;
+use commissioner_core::station::{init_lab_station, PASSPHRASE_ENV, STATION_ENV};
+use fantoccini::{Client, Locator};
+use serde_json::Value;
+
+use crate::driver::TauriDriver;
+use crate::TestResult;
+
+const PASSPHRASE: &str = "bench passphrase";
+/// App starts measured for start-to-interactive.
+const STARTS: usize = 5;
+const UNITS: usize = 100;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; see the module docs for the command"]
+async fn app_start_and_memory_benchmark() {
+    if !crate::display_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let station_dir = tmp.path().join("station");
+    let mut station = init_lab_station(&station_dir, PASSPHRASE).expect("lab station");
+    let ca = station.unlock_ca(PASSPHRASE).expect("unlock");
+    let _lab = Lab::up(&mut station, &ca).expect("lab broker");
+    let driver = TauriDriver::start(
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        &[
+            (STATION_ENV, station_dir.as_os_str()),
+            (PASSPHRASE_ENV, OsStr::new(PASSPHRASE)),
+        ],
+    );
+
+    let mut starts = Vec::new();
+    for _ in 0..STARTS {
+        let client = crate::connect(&driver).await.expect("app session");
+        client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("#nav-line"))
+            .await
+            .expect("main screen");
+        let m = metrics(&client).await.expect("metrics");
+        starts.push(
+            m["interactiveMs"]
+                .as_u64()
+                .expect("interactive time reported"),
+        );
+        let _ = client.close().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    starts.sort_unstable();
+
+    let client = crate::connect(&driver).await.expect("app session");
+    let (rss, peak, wall) = commission_many(&client).await.expect("100 units");
+    let _ = client.close().await;
+    println!(
+        "desktop benchmark ({} starts, {UNITS} simulated units)",
+        STARTS
+    );
+    println!(
+        "  start to interactive: median {} ms, min {} ms, max {} ms (goal < 1500 ms)",
+        starts[starts.len() / 2],
+        starts[0],
+        starts[starts.len() - 1]
+    );
+    println!(
+        "  RSS after {UNITS} units: {:.1} MiB (peak {:.1} MiB; goal < 200 MB); {UNITS} units in {:.1} s",
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        wall.as_secs_f64()
+    );
+}
+
+async fn metrics(c: &Client) -> TestResult<Value> {
+    Ok(c.execute_async(
+        "const done = arguments[arguments.length - 1];\n\
+         window.__TAURI_INTERNALS__.invoke('app_metrics').then(done, (e) => done({ error: e }));",
+        vec![],
+    )
+    .await?)
+}
+
+/// Adds `UNITS` simulated units with auto-commission on and waits for every PASS.
+async fn commission_many(c: &Client) -> TestResult<(u64, u64, Duration)> {
+    let ui = crate::ui::Ui::new(c);
+    ui.click("#nav-line").await?;
+    ui.click("#auto-commission").await?;
+    let started = Instant::now();
+    // One unit at a time, as a technician plugs them: the figure is memory held after a
+    // shift's worth of units, not a stress test of 100 concurrent runs on two cores.
+    for n in 1..=UNITS {
+        ui.click("#add-sim").await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while finished(c).await? < n {
+            if Instant::now() > deadline {
+                return Err(format!("unit {n} did not finish").into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let wall = started.elapsed();
+    let passed = c
+        .find_all(Locator::Css(
+            "article.unit-card .result[data-result='pass']",
+        ))
+        .await?
+        .len();
+    if passed < UNITS {
+        return Err(format!("{passed} of {UNITS} units passed").into());
+    }
+    let m = metrics(c).await?;
+    Ok((
+        m["rssKib"].as_u64().ok_or("no RSS")?,
+        m["peakRssKib"].as_u64().ok_or("no peak RSS")?,
+        wall,
+    ))
+}
+
+async fn finished(c: &Client) -> TestResult<usize> {
+    Ok(
+        c.find_all(Locator::Css("article.unit-card .result[data-result]"))
+            .await?
+            .len(),
+    )
+}
