@@ -95,7 +95,11 @@ describe("Journal", () => {
     });
     render(Journal);
     await waitFor(() => expect(rows()).toHaveLength(50));
-    (rows()[0] as HTMLElement).focus();
+    expect([...rows()].filter((r) => r.getAttribute("tabindex") === "0")).toHaveLength(1);
+    (rows()[1] as HTMLElement).focus();
+    await userEvent.keyboard("{ArrowUp}");
+    expect(rows()[0]).toHaveFocus();
+    expect(rows()[0]).toHaveAttribute("tabindex", "0");
     await userEvent.keyboard("{Enter}");
     await waitFor(() => expect(el("session-details")).toHaveTextContent("hello from the unit"));
     expect(ipc.sessionDetails).toHaveBeenCalledWith(1_000_000);

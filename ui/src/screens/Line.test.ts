@@ -98,6 +98,9 @@ describe("Line", () => {
     await waitFor(() => expect(drawer).toHaveTextContent("csr made"));
     expect(ipc.sessionDetails).toHaveBeenCalledWith(7);
 
+    await userEvent.keyboard("{Shift>}{Tab}{/Shift}");
+    expect(drawer.contains(document.activeElement)).toBe(true);
+
     await userEvent.keyboard("{Escape}");
     await waitFor(() => expect(document.getElementById("details-drawer")).toBeNull());
     expect(details).toHaveFocus();

@@ -36,7 +36,8 @@ describe("Settings", () => {
     ipc.exportCrl.mockResolvedValueOnce(null).mockResolvedValueOnce("/tmp/ca.crl");
     const onstatus = vi.fn();
     ipc.saveBrokerProfile.mockResolvedValue(status({ broker: { ...broker, port: 8884 } }));
-    render(Settings, { onstatus });
+    const onoperators = vi.fn();
+    render(Settings, { onstatus, onoperators });
 
     await waitFor(() => expect(el("settings-station-id")).toHaveTextContent("ST-01"));
     expect(el("ca-subject")).toHaveTextContent("CN=Acme Issuing CA");
@@ -49,6 +50,7 @@ describe("Settings", () => {
     await userEvent.click(el("operator-add"));
     await waitFor(() => expect(document.querySelector('[data-operator="tech2"]')).toHaveTextContent("Technician"));
     expect(ipc.addOperator).toHaveBeenCalledWith("tech2", "technician", "1234");
+    expect(onoperators).toHaveBeenCalledTimes(1);
 
     await userEvent.click(el("export-crl"));
     await waitFor(() => expect(el("crl-result")).toHaveTextContent("cancelled"));
