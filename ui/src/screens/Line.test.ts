@@ -140,6 +140,33 @@ describe("Line", () => {
     await userEvent.click(screen.getByLabelText(/Auto-commission/));
   });
 
+  it("keeps a passed unit's result when it drops off, and does not re-commission it when it comes back", async () => {
+    const usb = { ...port("/dev/ttyACM0", "usb"), serialNumber: "SN-1" };
+    ipc.listTargets.mockResolvedValue([port("sim")]);
+    ipc.commission.mockResolvedValue(report());
+    render(Line, { pollMs: 20 });
+    await waitFor(() => expect(card("sim")).not.toBeNull());
+    await userEvent.click(screen.getByLabelText(/Auto-commission/));
+    await waitFor(() => expect(ipc.listTargets.mock.calls.length).toBeGreaterThan(1));
+    ipc.listTargets.mockResolvedValue([port("sim"), usb]);
+    await waitFor(() => expect(inCard("/dev/ttyACM0", ".result")).toHaveAttribute("data-result", "pass"));
+
+    // The unit reboots after the lock step: its port goes away and comes back as another one.
+    ipc.listTargets.mockResolvedValue([port("sim")]);
+    await waitFor(() => expect(card("/dev/ttyACM0")).toHaveTextContent("Disconnected"));
+    expect(inCard("/dev/ttyACM0", ".result")).toHaveTextContent("PASS");
+    expect(inCard("/dev/ttyACM0", ".commission-btn")).toBeNull();
+    ipc.listTargets.mockResolvedValue([port("sim"), { ...usb, path: "/dev/ttyACM1" }]);
+    await waitFor(() => expect(card("/dev/ttyACM1")).not.toBeNull());
+    const seen = ipc.listTargets.mock.calls.length;
+    await waitFor(() => expect(ipc.listTargets.mock.calls.length).toBeGreaterThan(seen + 2));
+    expect(ipc.commission).toHaveBeenCalledTimes(1);
+
+    await userEvent.click(screen.getByLabelText(/Auto-commission/));
+    await userEvent.click(screen.getByRole("button", { name: /Clear 1 disconnected unit/ }));
+    expect(card("/dev/ttyACM0")).toBeNull();
+  });
+
   it("adds a simulated unit with the chosen fault", async () => {
     ipc.startSimulatedUnit.mockResolvedValue(port("/dev/pts/9"));
     render(Line);
