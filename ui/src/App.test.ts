@@ -59,6 +59,7 @@ describe("App shell", () => {
     await waitFor(() => expect(nav()).toEqual(["nav-journal", "nav-audit", "nav-log"]));
     expect(document.getElementById("signed-in")).toHaveTextContent("qa1");
     expect(screen.getByRole("tab", { name: "Journal" })).toHaveAttribute("aria-selected", "true");
+    await waitFor(() => expect(screen.getByRole("tab", { name: "Journal" })).toHaveFocus());
     expect(ipc.listTargets).not.toHaveBeenCalled();
 
     await userEvent.click(document.getElementById("sign-out") as HTMLElement);
