@@ -1,94 +1,84 @@
-import { render, screen, waitFor } from "@testing-library/svelte";
+import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import type { ProgressEvent, Report } from "./lib/bindings";
+import { port, status } from "./test/fixtures";
 
 const ipc = vi.hoisted(() => ({
+  stationStatus: vi.fn(),
+  login: vi.fn(),
+  logout: vi.fn(),
+  unlockCa: vi.fn(),
   listTargets: vi.fn(),
-  commission: vi.fn(),
+  simFaults: vi.fn(),
+  querySessions: vi.fn(),
+  recentLogs: vi.fn(),
+  subscribeLogs: vi.fn(),
 }));
 vi.mock("./lib/ipc", () => ipc);
 
 import App from "./App.svelte";
 
-const sim = {
-  path: "sim",
-  kind: "simulated",
-  vid: null,
-  pid: null,
-  serialNumber: null,
-  manufacturer: null,
-  product: null,
-};
+const nav = () => [...document.querySelectorAll('[role="tab"]')].map((b) => b.id);
 
-const passReport: Report = {
-  sessionId: 7,
-  result: "pass",
-  deviceId: "SIM-0011aabb",
-  model: "SIM-1",
-  firmware: "1.0.0",
-  certificateSerial: "5f3a",
-  fingerprintSha256: "ab:cd",
-  steps: [],
-  error: null,
-  totalMillis: 1234,
-};
-
-describe("App", () => {
+describe("App shell", () => {
   beforeEach(() => {
-    ipc.listTargets.mockReset().mockResolvedValue([sim]);
-    ipc.commission.mockReset();
+    for (const f of Object.values(ipc)) f.mockReset();
+    ipc.listTargets.mockResolvedValue([port("sim")]);
+    ipc.simFaults.mockResolvedValue(["none", "timeout"]);
+    ipc.querySessions.mockResolvedValue({ rows: [], total: 0, offset: 0 });
+    ipc.recentLogs.mockResolvedValue([]);
+    ipc.subscribeLogs.mockResolvedValue(undefined);
   });
 
-  it("lists the simulated unit and shows PASS with the certificate", async () => {
-    ipc.commission.mockImplementation(async (_t: string, onProgress: (e: ProgressEvent) => void) => {
-      onProgress({ step: "identify", index: 0, total: 8, status: "started", message: "" });
-      onProgress({ step: "identify", index: 0, total: 8, status: "passed", message: "ok" });
-      return passReport;
-    });
+  it("shows the setup wizard on a station that is not configured", async () => {
+    ipc.stationStatus.mockResolvedValue(status({ configured: false, hasCa: false, caUnlocked: false }));
     render(App);
-    const select = await screen.findByRole("combobox");
-    await waitFor(() => expect(select).toHaveValue("sim"));
-    expect(screen.getByRole("option", { name: "Simulated unit" })).toBeInTheDocument();
-
-    await userEvent.click(screen.getByRole("button", { name: "Commission" }));
-
-    const result = await waitFor(() => {
-      const el = document.getElementById("result");
-      expect(el).not.toBeNull();
-      return el as HTMLElement;
-    });
-    expect(result).toHaveTextContent(/^PASS$/);
-    expect(ipc.commission).toHaveBeenCalledWith("sim", expect.any(Function));
-    expect(document.getElementById("cert-serial")).toHaveTextContent("5f3a");
-    expect(document.getElementById("fingerprint")).toHaveTextContent("ab:cd");
-    const identify = document.querySelector('[data-step="identify"]');
-    expect(identify).toHaveTextContent("Passed");
-    expect(document.querySelector('[data-step="lock"]')).toHaveTextContent("Skipped");
-    expect(document.getElementById("failure-message")).toBeNull();
+    expect(await screen.findByLabelText("Organisation")).toHaveAttribute("id", "setup-organization");
+    expect(nav()).toEqual([]);
   });
 
-  it("shows FAIL and a plain-language reason branched on the code", async () => {
-    ipc.commission.mockResolvedValue({
-      ...passReport,
-      result: "fail",
-      certificateSerial: null,
-      fingerprintSha256: null,
-      error: { code: "csr.cn_mismatch", message: "CN 'X' != 'Y'", detail: null },
-    } satisfies Report);
+  it("asks for the CA passphrase, then shows every tab when operators are not enforced", async () => {
+    ipc.stationStatus.mockResolvedValue(status({ caUnlocked: false }));
+    ipc.unlockCa.mockResolvedValue(status());
     render(App);
-    await waitFor(() => expect(screen.getByRole("combobox")).toHaveValue("sim"));
-    await userEvent.click(screen.getByRole("button", { name: "Commission" }));
-    await waitFor(() => expect(document.getElementById("result")).toHaveTextContent(/^FAIL$/));
-    expect(document.getElementById("failure-message")).toHaveTextContent(/different identity/);
+    await userEvent.type(await screen.findByLabelText("CA passphrase"), "secret-pass");
+    await userEvent.click(screen.getByRole("button", { name: "Unlock" }));
+    await waitFor(() => expect(nav()).toHaveLength(6));
+    expect(ipc.unlockCa).toHaveBeenCalledWith("secret-pass");
+    expect(document.getElementById("sign-out")).toBeNull();
   });
 
-  it("shows FAIL when the station cannot commission at all", async () => {
-    ipc.commission.mockRejectedValue({ code: "ca.locked", message: "CA locked", detail: null });
+  it("signs in, filters the tabs by role and signs out", async () => {
+    ipc.stationStatus.mockResolvedValue(status({ operatorsEnforced: true }));
+    ipc.login.mockResolvedValue({ id: "qa1", role: "qa" });
+    ipc.logout.mockResolvedValue(undefined);
     render(App);
-    await waitFor(() => expect(screen.getByRole("combobox")).toHaveValue("sim"));
-    await userEvent.click(screen.getByRole("button", { name: "Commission" }));
-    await waitFor(() => expect(document.getElementById("result")).toHaveTextContent(/^FAIL$/));
-    expect(document.getElementById("failure-message")).toHaveTextContent(/passphrase/);
+    await userEvent.type(await screen.findByLabelText("Operator id"), "qa1");
+    await userEvent.type(screen.getByLabelText("PIN"), "1234");
+    await userEvent.click(screen.getByRole("button", { name: "Sign in" }));
+    await waitFor(() => expect(nav()).toEqual(["nav-journal", "nav-audit", "nav-log"]));
+    expect(document.getElementById("signed-in")).toHaveTextContent("qa1");
+    expect(screen.getByRole("tab", { name: "Journal" })).toHaveAttribute("aria-selected", "true");
+    await waitFor(() => expect(screen.getByRole("tab", { name: "Journal" })).toHaveFocus());
+    expect(ipc.listTargets).not.toHaveBeenCalled();
+
+    await userEvent.click(document.getElementById("sign-out") as HTMLElement);
+    expect(await screen.findByLabelText("Operator id")).toBeInTheDocument();
+    expect(ipc.logout).toHaveBeenCalled();
+  });
+
+  it("switches tabs with Alt+digit, and keeps the Line mounted", async () => {
+    ipc.stationStatus.mockResolvedValue(status({ operatorsEnforced: true, operator: { id: "boss", role: "admin" } }));
+    render(App);
+    await waitFor(() => expect(nav()).toHaveLength(6));
+    await waitFor(() => expect(document.querySelector('article.unit-card[data-target="sim"]')).not.toBeNull());
+    await fireEvent.keyDown(window, { key: "6", code: "Digit6", altKey: true });
+    await waitFor(() => expect(document.getElementById("nav-log")).toHaveAttribute("aria-selected", "true"));
+    expect(document.getElementById("log-console")).not.toBeNull();
+    expect(document.getElementById("panel-line")).not.toBeVisible();
+    expect(document.querySelector('article.unit-card[data-target="sim"]')).not.toBeNull();
+    await fireEvent.keyDown(window, { key: "1", code: "Digit1", altKey: true });
+    await waitFor(() => expect(document.getElementById("panel-line")).toBeVisible());
+    expect(ipc.listTargets).toHaveBeenCalledTimes(1);
   });
 });

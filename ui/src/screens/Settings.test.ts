@@ -1,0 +1,69 @@
+import { render, screen, waitFor } from "@testing-library/svelte";
+import userEvent from "@testing-library/user-event";
+import { describe, expect, it, vi } from "vitest";
+import { status } from "../test/fixtures";
+
+const ipc = vi.hoisted(() => ({
+  settings: vi.fn(),
+  addOperator: vi.fn(),
+  exportCrl: vi.fn(),
+  testBroker: vi.fn(),
+  saveBrokerProfile: vi.fn(),
+}));
+vi.mock("../lib/ipc", () => ipc);
+
+import Settings from "./Settings.svelte";
+
+const broker = { host: "mqtt.example.com", port: 8883, serverCa: "ca.pem", serverName: null, mqttVersion: "5" as const, tls: true, lab: false, timeoutSecs: 10 };
+const el = (id: string) => document.getElementById(id) as HTMLInputElement;
+
+describe("Settings", () => {
+  it("shows the station and CA, adds an operator, exports the CRL and saves the broker", async () => {
+    ipc.settings.mockResolvedValue({
+      status: status({ broker }),
+      ca: {
+        subject: "CN=Acme Issuing CA",
+        issuer: "CN=Acme Root",
+        serial: "01",
+        notBefore: "2026-01-01",
+        notAfter: "2031-01-01",
+        fingerprintSha256: "aa:bb",
+        keyStorage: "file",
+      },
+      operators: [{ id: "admin", role: "admin" }],
+    });
+    ipc.addOperator.mockResolvedValue({ id: "tech2", role: "technician" });
+    ipc.exportCrl.mockResolvedValueOnce(null).mockResolvedValueOnce("/tmp/ca.crl");
+    const onstatus = vi.fn();
+    ipc.saveBrokerProfile.mockResolvedValue(status({ broker: { ...broker, port: 8884 } }));
+    const onoperators = vi.fn();
+    render(Settings, { onstatus, onoperators });
+
+    await waitFor(() => expect(el("settings-station-id")).toHaveTextContent("ST-01"));
+    expect(el("ca-subject")).toHaveTextContent("CN=Acme Issuing CA");
+
+    await userEvent.type(el("operator-add-id"), "tech2");
+    await userEvent.type(el("operator-add-pin"), "12");
+    await userEvent.click(el("operator-add"));
+    expect(screen.getByText(/needs at least 4 digits/)).toBeInTheDocument();
+    await userEvent.type(el("operator-add-pin"), "34");
+    await userEvent.click(el("operator-add"));
+    await waitFor(() => expect(document.querySelector('[data-operator="tech2"]')).toHaveTextContent("Technician"));
+    expect(ipc.addOperator).toHaveBeenCalledWith("tech2", "technician", "1234");
+    expect(onoperators).toHaveBeenCalledTimes(1);
+
+    await userEvent.click(el("export-crl"));
+    await waitFor(() => expect(el("crl-result")).toHaveTextContent("cancelled"));
+    await userEvent.click(el("export-crl"));
+    await waitFor(() => expect(el("crl-result")).toHaveTextContent("/tmp/ca.crl"));
+
+    const port = el("settings-broker-port");
+    expect(port).toHaveValue("8883");
+    await userEvent.clear(port);
+    await userEvent.type(port, "8884");
+    await userEvent.click(el("settings-broker-save"));
+    await waitFor(() => expect(onstatus).toHaveBeenCalled());
+    expect(ipc.saveBrokerProfile).toHaveBeenCalledWith({ ...broker, port: 8884 });
+    expect(el("settings-broker-saved")).toHaveTextContent("saved");
+  });
+});

@@ -1,0 +1,52 @@
+// Shared data for the component tests.
+import type { StationStatus } from "../lib/api-types";
+import type { PortInfo, Report } from "../lib/bindings";
+
+export const status = (over: Partial<StationStatus> = {}): StationStatus => ({
+  stationDir: "/var/lib/commissioner",
+  configured: true,
+  stationId: "ST-01",
+  organization: "Acme",
+  lab: true,
+  hasCa: true,
+  caUnlocked: true,
+  broker: null,
+  labBrokerRunning: false,
+  operatorsEnforced: false,
+  operator: null,
+  ...over,
+});
+
+export const port = (path: string, kind = "simulated"): PortInfo => ({
+  path,
+  kind,
+  vid: null,
+  pid: null,
+  serialNumber: null,
+  manufacturer: null,
+  product: null,
+});
+
+export const report = (over: Partial<Report> = {}): Report => ({
+  sessionId: 7,
+  result: "pass",
+  deviceId: "SIM-0011aabb",
+  model: "SIM-1",
+  firmware: "1.0.0",
+  certificateSerial: "5f3a",
+  fingerprintSha256: "ab:cd",
+  steps: [
+    { name: "identify", outcome: "ok", millis: 12, error: null },
+    { name: "keygen", outcome: "ok", millis: 340, error: null },
+  ],
+  error: null,
+  totalMillis: 1234,
+  ...over,
+});
+
+/** A promise with its resolve handle, to hold an IPC call open. */
+export function deferred<T>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
