@@ -69,7 +69,7 @@ pub fn typescript() -> String {
     format!(
         "// Generated from the Rust types by src-tauri/src/bindings.rs (ts-rs). Do not edit:\n\
          // change the Rust, then run `UPDATE_BINDINGS=1 cargo test -p commissioner-app bindings`.\n\
-         /* eslint-disable */\n\n\
+         \n\
          {}\n\n\
          /** `commissioner_core::pipeline::STEPS`, in order. */\n\
          export const STEPS = [{steps}] as const;\n",

@@ -22,6 +22,7 @@ const KEEP: usize = 2_000;
 pub struct LogLine {
     /// RFC 3339, UTC.
     pub ts: String,
+    #[ts(type = "\"ERROR\" | \"WARN\" | \"INFO\" | \"DEBUG\" | \"TRACE\"")]
     pub level: String,
     pub target: String,
     pub message: String,

@@ -13,6 +13,7 @@ const ipc = vi.hoisted(() => ({
   querySessions: vi.fn(),
   recentLogs: vi.fn(),
   subscribeLogs: vi.fn(),
+  uiReady: vi.fn(async () => ({ interactiveMs: 1, rssKib: 1, peakRssKib: 1 })),
 }));
 vi.mock("./lib/ipc", () => ipc);
 

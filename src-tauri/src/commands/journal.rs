@@ -35,8 +35,9 @@ pub struct SessionPage {
 #[serde(rename_all = "camelCase")]
 pub struct StoredCheck {
     pub name: String,
+    #[ts(type = "Outcome")]
     pub outcome: String,
-    pub evidence: Option<String>,
+    pub evidence: String,
 }
 
 /// Everything QA sees about one session.
@@ -129,7 +130,7 @@ pub async fn session_details(
             .map(|(name, outcome, evidence)| StoredCheck {
                 name,
                 outcome,
-                evidence,
+                evidence: evidence.unwrap_or_default(),
             })
             .collect();
         Ok(SessionDetails {

@@ -31,7 +31,7 @@ const PASSPHRASE: &str = "e2e lab passphrase";
 const ADMIN: &str = "alice";
 const ADMIN_PIN: &str = "24680";
 /// A fault whose unit must FAIL with its own code.
-const FAULT: &str = "wrong-csr-cn";
+const FAULT: &str = "wrong-cn";
 const FAULT_CODE: &str = "csr.cn_mismatch";
 /// The app answers file dialogs from here (see `src-tauri/src/dialog.rs`).
 const DIALOG_DIR_ENV: &str = "COMMISSIONER_DIALOG_DIR";
@@ -145,7 +145,7 @@ async fn add_unit(ui: &Ui<'_>, fault: &str) -> TestResult<String> {
 
 async fn commission_pass(ui: &Ui<'_>) -> TestResult<(String, String)> {
     ui.fill("#work-order", "WO-4711").await?;
-    let card = add_unit(ui, "none").await?;
+    let card = add_unit(ui, "").await?;
     ui.click(&format!("{card} .commission-btn")).await?;
     let result = ui.wait_result(&card).await?;
     let reason = ui.text(&card).await?;
@@ -189,6 +189,7 @@ async fn recommission(ui: &Ui<'_>, target: &str) -> TestResult {
     ui.wait(&format!("#recommission-target option[value='{target}']"))
         .await?;
     ui.select("#recommission-target", target).await?;
+    ui.fill("#recommission-work-order", "WO-4711").await?;
     ui.click("#recommission-start").await?;
     let result = ui.wait_result("#recommission").await?;
     if result != "pass" {
@@ -211,7 +212,8 @@ async fn journal(ui: &Ui<'_>, exports: &Path) -> TestResult {
     if rows.len() != 1 {
         return Err(format!("filter result=fail shows {} rows", rows.len()).into());
     }
-    ui.click("#journal-table tbody tr[data-session]").await?;
+    ui.click("#journal-table tbody tr[data-session] td:nth-child(3)")
+        .await?;
     ui.wait_text("#session-details", |t| t.contains(FAULT_CODE))
         .await?;
     ui.shot("journal").await?;
@@ -282,7 +284,7 @@ fn check_journal(station_dir: &Path) -> TestResult {
         return Err(format!("sessions {results:?}, expected {expected:?}").into());
     }
     let superseded: i64 = db.query_row(
-        "SELECT count(*) FROM certificates WHERE status = 'superseded'",
+        "SELECT count(*) FROM certificates WHERE status = 'revoked' AND revocation_reason = 'superseded'",
         [],
         |r| r.get(0),
     )?;

@@ -4,6 +4,7 @@
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type { IpcError, PortInfo, ProgressEvent, Report } from "./bindings";
 import type {
+  AppMetrics,
   AuditRun,
   BrokerForm,
   CommissionOptions,
@@ -106,6 +107,9 @@ export const recentLogs = () => call<LogLine[]>("recent_logs");
 /** Streams every new log line to `onLine` until the window closes. */
 export const subscribeLogs = (onLine: (line: LogLine) => void) =>
   call<void>("subscribe_logs", { onLine: channel(onLine) });
+
+/** Tells the app its first screen takes input (start-up benchmark); returns its metrics. */
+export const uiReady = () => call<AppMetrics>("ui_ready");
 
 /** Whatever a rejected `invoke` carried, as an {@link IpcError}. */
 export function toIpcError(e: unknown): IpcError {

@@ -14,8 +14,10 @@ const port = (over: Partial<PortInfo>): PortInfo => ({
 });
 
 describe("targets", () => {
-  it("names the simulated unit plainly", () => {
-    expect(targetLabel(port({ path: "sim", kind: "simulated" }))).toBe("Simulated unit");
+  it("names a simulated unit with its id and pseudo-terminal", () => {
+    expect(targetLabel(port({ path: "/dev/pts/4", kind: "simulated", serialNumber: "SIM-0A" }))).toBe(
+      "Simulated unit SIM-0A — /dev/pts/4",
+    );
   });
 
   it("shows product, path, USB ids and serial number", () => {
@@ -26,10 +28,10 @@ describe("targets", () => {
 
   it("puts USB ports first and the simulated unit last", () => {
     const sorted = sortTargets([
-      port({ path: "sim", kind: "simulated" }),
+      port({ path: "/dev/pts/4", kind: "simulated" }),
       port({ path: "/dev/ttyS0", kind: "unknown" }),
       port({ path: "/dev/ttyACM0", kind: "usb" }),
     ]);
-    expect(sorted.map((p) => p.path)).toEqual(["/dev/ttyACM0", "/dev/ttyS0", "sim"]);
+    expect(sorted.map((p) => p.path)).toEqual(["/dev/ttyACM0", "/dev/ttyS0", "/dev/pts/4"]);
   });
 });

@@ -24,12 +24,13 @@ const failReport = report({
   certificateSerial: null,
   fingerprintSha256: null,
   steps: [
-    { name: "identify", outcome: "ok", millis: 12, error: null },
-    { name: "keygen", outcome: "ok", millis: 300, error: null },
+    { name: "identify", outcome: "ok", millis: 12, micros: 12000, error: null },
+    { name: "keygen", outcome: "ok", millis: 300, micros: 300000, error: null },
     {
       name: "validate_csr",
       outcome: "failed",
       millis: 5,
+      micros: 5000,
       error: { code: "csr.cn_mismatch", message: "CN 'X' != 'Y'", detail: null },
     },
   ],

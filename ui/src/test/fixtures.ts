@@ -36,8 +36,8 @@ export const report = (over: Partial<Report> = {}): Report => ({
   certificateSerial: "5f3a",
   fingerprintSha256: "ab:cd",
   steps: [
-    { name: "identify", outcome: "ok", millis: 12, error: null },
-    { name: "keygen", outcome: "ok", millis: 340, error: null },
+    { name: "identify", outcome: "ok", millis: 12, micros: 12000, error: null },
+    { name: "keygen", outcome: "ok", millis: 340, micros: 340000, error: null },
   ],
   error: null,
   totalMillis: 1234,

@@ -1,6 +1,5 @@
 // Generated from the Rust types by src-tauri/src/bindings.rs (ts-rs). Do not edit:
 // change the Rust, then run `UPDATE_BINDINGS=1 cargo test -p commissioner-app bindings`.
-/* eslint-disable */
 
 /**
  * An error as the UI, the CLI report and the journal see it.
@@ -186,7 +185,7 @@ export type LogLine = {
 /**
  * RFC 3339, UTC.
  */
-ts: string, level: string, target: string, message: string, };
+ts: string, level: "ERROR" | "WARN" | "INFO" | "DEBUG" | "TRACE", target: string, message: string, };
 
 /**
  * The broker profile fields a person edits; the rest (topics, retries, audit checks) keep
@@ -272,7 +271,7 @@ total: number, offset: number, };
  * A journaled audit check, as stored.
  */
 
-export type StoredCheck = { name: string, outcome: string, evidence: string | null, };
+export type StoredCheck = { name: string, outcome: Outcome, evidence: string, };
 
 /**
  * Everything QA sees about one session.
