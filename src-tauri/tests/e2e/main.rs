@@ -212,6 +212,7 @@ async fn journal(ui: &Ui<'_>, exports: &Path) -> TestResult {
     if rows.len() != 1 {
         return Err(format!("filter result=fail shows {} rows", rows.len()).into());
     }
+    ui.shot("journal").await?;
     ui.click("#journal-table tbody tr[data-session] td:nth-child(3)")
         .await?;
     ui.wait_text("#session-details", |t| t.contains(FAULT_CODE))
