@@ -30,8 +30,8 @@ export interface PortInfo {
   product: string | null;
 }
 
-/** `commissioner_core::pipeline::StepStatus` */
-export type StepStatus = "started" | "passed" | "failed";
+/** `commissioner_core::pipeline::StepStatus`; `skipped`: left out by the station's profile. */
+export type StepStatus = "started" | "passed" | "failed" | "skipped";
 
 /** `commissioner_core::pipeline::ProgressEvent` */
 export interface ProgressEvent {
@@ -77,6 +77,7 @@ export const STEPS = [
   "write_cert",
   "prove_possession",
   "handshake",
+  "audit",
   "lock",
 ] as const;
 
