@@ -380,7 +380,7 @@ impl Run<'_> {
 }
 
 /// Position of a step in [`STEPS`]. The recommission-only steps report the position of the
-/// step they belong with, so a progress bar keeps its eight segments.
+/// step they belong with, so a progress bar keeps one segment per entry of [`STEPS`].
 fn step_index(name: &str) -> u32 {
     let with = match name {
         "unlock" => "identify",
