@@ -45,6 +45,13 @@ fn print_progress(e: ProgressEvent) {
     match e.status {
         StepStatus::Started => {}
         StepStatus::Passed => eprintln!("  [{}/{}] {:<18} ok", e.index + 1, e.total, e.step),
+        StepStatus::Skipped => eprintln!(
+            "  [{}/{}] {:<18} skipped: {}",
+            e.index + 1,
+            e.total,
+            e.step,
+            e.message
+        ),
         StepStatus::Failed => eprintln!(
             "  [{}/{}] {:<18} FAILED: {}",
             e.index + 1,

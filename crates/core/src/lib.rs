@@ -16,6 +16,8 @@
 pub mod clock;
 pub mod device;
 pub mod error;
+#[cfg(test)]
+mod error_codes;
 pub mod journal;
 pub mod lab;
 pub mod mqtt;

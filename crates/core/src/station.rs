@@ -14,6 +14,7 @@ use crate::pki::{ca, PkiError, UnlockedCa};
 mod broker;
 pub use broker::{
     AuditProfile, BrokerProfile, MqttVersion, RetryPolicy, AUDIT_CHECKS, PAYLOAD_FIELDS,
+    PIPELINE_AUDIT_CHECKS,
 };
 
 /// Environment variable naming the station directory.

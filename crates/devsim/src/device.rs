@@ -344,6 +344,10 @@ impl SimDevice {
                         "only TLS 1.3 client CertificateVerify input is signed",
                     ));
                 }
+                // A line a real unit would print too: the station's journal then shows which
+                // connections the unit's own key signed.
+                self.log
+                    .push("tls: signed a TLS 1.3 CertificateVerify with the unit key".into());
                 self.sign(&msg)
             }
             Op::SetConfig(config) => ops::set_config(self, config),

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { friendlyMessage, isKnownCode } from "./errors";
+// Written by the core's own test from its source (crates/core/src/error_codes.rs).
+import catalogue from "./generated/error-codes.json";
 
 describe("friendlyMessage", () => {
   it("maps a known code to the UI's own wording", () => {
@@ -31,5 +33,25 @@ describe("friendlyMessage", () => {
   it("knows which codes it has wording for", () => {
     expect(isKnownCode("device.timeout")).toBe(true);
     expect(isKnownCode("toString")).toBe(false);
+  });
+
+  it("has wording for every MQTT, TLS, handshake and audit code", () => {
+    expect(catalogue.mqtt).toContain("mqtt.untrusted_client_ca");
+    expect(catalogue.mqtt).toContain("audit.failed");
+    expect(catalogue.mqtt.filter((code) => !isKnownCode(code))).toEqual([]);
+  });
+
+  it("has wording for every code the core can produce", () => {
+    expect(catalogue.core.length).toBeGreaterThan(catalogue.mqtt.length);
+    expect(catalogue.core.filter((code) => !isKnownCode(code))).toEqual([]);
+  });
+
+  it("tells the technician what to do about a broker refusal", () => {
+    const text = (code: string) => friendlyMessage({ code, message: "m", detail: null });
+    expect(text("mqtt.untrusted_client_ca")).toMatch(/does not trust this factory CA/);
+    expect(text("mqtt.certificate_revoked")).toMatch(/revoked/);
+    expect(text("mqtt.client_id_refused")).toMatch(/client id/);
+    expect(text("mqtt.server_name_mismatch")).toMatch(/name does not match/);
+    expect(text("audit.failed")).toMatch(/broker failed its security audit/);
   });
 });

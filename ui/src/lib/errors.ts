@@ -3,41 +3,179 @@
 import type { ErrorInfo } from "./bindings";
 
 const FRIENDLY: Readonly<Record<string, string>> = {
+  // Station and factory CA
   "ca.locked":
     "The station's signing key is locked. Start the station with its CA passphrase set, then try again.",
   "ca.no_passphrase":
     "The station's signing key is locked. Start the station with its CA passphrase set, then try again.",
   "ca.bad_passphrase": "The CA passphrase is wrong. Ask your supervisor to restart the station.",
   "ca.missing": "This station has no signing CA. Ask your supervisor to set the station up.",
+  "ca.corrupt": "The station's CA files are damaged. Stop and ask your supervisor to restore them.",
+  "ca.exists": "This station already has a CA; it is never overwritten. Ask your supervisor.",
+  "ca.io": "The station cannot read its CA files. Ask your supervisor to check the station's disk.",
+  "ca.key_mismatch":
+    "The station's CA key does not belong to its certificate. Ask your supervisor to check the CA set-up.",
+  "ca.unsupported_key": "The station's CA key type is not supported. Ask your supervisor to check the CA set-up.",
+  "ca.unlock_sign_failed":
+    "The station could not sign the unit's unlock request. Ask your supervisor to check the CA or HSM.",
+  "pkcs11.bad_uri": "The station's HSM setting is wrong. Ask your supervisor to check the PKCS#11 URI.",
+  "pkcs11.failed": "The station's HSM did not answer as expected. Check it is plugged in, then ask your supervisor.",
+  "pki.issue_failed": "The station could not issue the certificate. Try again; if it repeats, ask your supervisor.",
+  "cert.malformed": "A certificate on file is damaged. Ask your supervisor to check the station.",
+  "policy.invalid": "The station's issuance policy is invalid. Ask your supervisor to fix station.toml.",
+  "policy.quota_exceeded":
+    "This station has reached its hourly certificate limit. Pause and ask your line supervisor.",
+  "policy.host_key_not_allowed":
+    "This station may not create keys for units. Set the unit aside; its firmware must generate its own key.",
   "station.missing": "This station is not set up yet. Ask your supervisor to set the station up.",
+  "station.exists": "A station already exists in this folder. Ask your supervisor.",
   "station.bad_config": "The station's configuration is invalid. Ask your supervisor to check it.",
+  "station.io": "The station cannot read or write its files. Ask your supervisor to check the station's disk.",
+  "station.no_broker":
+    "This station has no broker configured. Ask your supervisor to set up the broker profile.",
+  "station.broker_ca":
+    "The station cannot read the broker's CA file. Ask your supervisor to check the broker profile.",
+  // The unit and its serial link
   "device.open_failed":
     "Could not open the serial port. Check the cable, or whether another program is using the port.",
+  "device.enumerate_failed": "The station cannot list its serial ports. Replug the USB hub, then try again.",
+  "device.not_open": "The unit's port closed unexpectedly. Reconnect the unit and try again.",
+  "device.io": "The serial link failed. Check the cable and USB port, then try again.",
   "device.timeout": "The unit stopped answering. Check the cable and power, then try again.",
+  "device.slow_reply":
+    "The unit answers too slowly. Try again; if it repeats, set it aside for a firmware check.",
+  "device.request_damaged":
+    "Data to the unit arrives damaged. Try another cable, USB port or hub, then try again.",
   "device.unplugged": "The unit was unplugged during commissioning. Reconnect it and try again.",
+  "device.rebooted": "The unit restarted during commissioning. Check its power supply, then try again.",
   "device.corrupted_frame":
     "The link to the unit is unreliable. Try another cable or USB port, then try again.",
+  "device.protocol": "The unit answered something this station does not understand. Set it aside for a firmware check.",
   "device.already_commissioned":
     "This unit is already commissioned. Use recommissioning instead, or set it aside.",
   "device.protocol_version": "This unit's firmware is not supported. Set it aside for reflashing.",
   "device.refused": "The unit refused the request. Set it aside and report it.",
+  "device.locked":
+    "This unit is locked. Recommissioning it needs a field engineer's authorised unlock.",
+  "device.not_locked": "The unit did not lock at the end. Try again; if it repeats, set it aside and report it.",
+  "device.not_unlocked": "The unit did not return to factory mode after unlocking. Set it aside and report it.",
+  "device.missing_capability": "This unit's firmware lacks a feature this station needs. Set it aside for reflashing.",
+  "device.clock_invalid":
+    "The unit's clock is wrong (flat RTC battery?). Set it aside for a clock or battery check.",
+  // Certificate request, issue, write, proof
+  "csr.malformed": "The unit's certificate request is damaged. Try again; if it repeats, set the unit aside.",
   "csr.cn_mismatch":
     "The unit asked for a certificate under a different identity than it reported. Set it aside and report it.",
   "csr.bad_signature": "The unit's certificate request is damaged or forged. Set it aside and report it.",
   "csr.key_type": "The unit made a key type this station does not allow. Set it aside and report it.",
+  "csr.key_size": "The unit made a key too weak for this station's policy. Set it aside for a firmware check.",
   "csr.ca_requested": "The unit asked for a CA certificate, which is never allowed. Set it aside and report it.",
+  "csr.extension_not_allowed":
+    "The unit's certificate request asks for something this station never grants. Set it aside and report it.",
+  "csr.device_has_active_cert":
+    "This unit already holds an active certificate. Use recommissioning, or set it aside.",
   "write.readback_mismatch":
     "The certificate did not store correctly on the unit. Try again; if it fails again, set the unit aside.",
   "pop.failed":
     "The unit could not prove it holds its new key. Set it aside and report it.",
+  // Registry and revocation
+  "registry.unknown_device": "This unit has no certificate in this station's records.",
+  "registry.unknown_serial": "No certificate with that serial number is in this station's records.",
+  "revoke.bad_reason": "That is not a valid revocation reason. Pick one from the list.",
+  "revoke.bad_serial": "That is not a certificate serial number. Copy it from the certificate list.",
+  // Broker: TLS
+  "mqtt.config": "The station's broker profile is not usable. Ask your supervisor to check it.",
   "mqtt.unreachable": "The broker cannot be reached. Check the station's network, then try again.",
-  "mqtt.timeout": "The broker did not answer in time. Try again.",
+  "mqtt.untrusted_client_ca":
+    "The broker does not trust this factory CA. Stop the line and ask your supervisor to install the factory CA on the broker.",
+  "mqtt.certificate_revoked":
+    "The broker says this certificate is revoked. Set the unit aside and report it to your supervisor.",
+  "mqtt.certificate_required":
+    "The broker did not receive a client certificate. Try again; if it repeats, set the unit aside and report it.",
+  "mqtt.certificate_expired":
+    "The broker says the certificate is expired or not valid yet. Check the station's clock, then ask your supervisor.",
+  "mqtt.certificate_rejected":
+    "The broker rejected the unit's new certificate. Report this to your supervisor.",
+  "mqtt.bad_signature":
+    "The unit's key does not match its new certificate. Set it aside and report it.",
+  "mqtt.tls_version":
+    "The broker and the station share no secure protocol version (TLS 1.3 needed). Ask your supervisor.",
+  "mqtt.tls_alert": "The broker ended the secure connection. Report this to your supervisor.",
+  "mqtt.server_name_unknown":
+    "The broker does not know the name it was called by. Ask your supervisor to check the broker host name.",
+  "mqtt.server_name_mismatch":
+    "The broker's name does not match its certificate: this may not be your broker. Stop and ask your supervisor.",
+  "mqtt.server_certificate":
+    "The station does not trust the broker's certificate: this may not be your broker. Stop and ask your supervisor.",
+  "mqtt.device_signature":
+    "The unit could not sign its login to the broker. Check the cable, then try again; if it repeats, set it aside.",
+  // Broker: MQTT
+  "mqtt.not_authorized":
+    "The broker does not allow this unit. Ask your supervisor to check the unit's registration and the broker's access rules.",
+  "mqtt.client_id_refused":
+    "The broker does not allow this client id. Ask your supervisor to check the broker's access rules.",
+  "mqtt.banned": "The broker has banned this unit. Set it aside and report it to your supervisor.",
+  "mqtt.bad_credentials": "The broker refused the unit's credentials. Report this to your supervisor.",
+  "mqtt.broker_busy": "The broker is busy. Wait a moment, then try again.",
+  "mqtt.redirected":
+    "The broker sends units to another server. Ask your supervisor to update the broker profile.",
+  "mqtt.protocol_version":
+    "The broker does not accept this MQTT version. Ask your supervisor to check the broker profile.",
   "mqtt.connect_refused": "The broker refused the unit's new identity. Report this to your supervisor.",
-  "mqtt.certificate_revoked": "The broker says this certificate is revoked. Report this to your supervisor.",
+  "mqtt.subscribe_refused":
+    "The broker refused the unit's provisioning topic. Ask your supervisor to check the broker's access rules.",
+  "mqtt.publish_refused":
+    "The broker refused the unit's provisioning request. Ask your supervisor to check the broker's access rules.",
+  "mqtt.disconnected": "The broker closed the connection. Try again; if it repeats, tell your supervisor.",
+  "mqtt.timeout": "The broker did not answer in time. Try again.",
+  "mqtt.connection_failed": "The connection to the broker failed. Check the station's network, then try again.",
   "handshake.rejected": "The provisioning service rejected the unit. Report this to your supervisor.",
   "handshake.bad_status": "The provisioning service did not accept the unit. Report this to your supervisor.",
+  // Broker audit
+  "audit.failed":
+    "The broker failed its security audit: the unit is fine, the broker is not. Stop the line and tell your supervisor.",
+  "audit.findings": "The broker failed its security audit. Tell your supervisor; the report lists what failed.",
+  "audit.broker_ca": "The audit cannot read the broker's CA file. Ask your supervisor to check the broker profile.",
+  "audit.crl_refresh": "The audit could not update the broker's revocation list. Check that the lab broker is running.",
+  // Lab broker
+  "lab.mosquitto_missing": "The lab broker (mosquitto) is not installed on this station. Ask your supervisor.",
+  "lab.broker_failed": "The lab broker did not start. Ask your supervisor; its log has the reason.",
+  "lab.io": "The station cannot write the lab broker's files. Ask your supervisor to check the station's disk.",
+  "lab.not_running": "No lab broker is running. Start it, then try again.",
+  // Session and journal
+  "session.cancelled": "The session was stopped before it finished. The unit was not judged; run it again.",
+  "session.interrupted":
+    "The station stopped during this session. Run the unit again; its unconfirmed certificate is listed for revocation.",
   "journal.open_failed": "The station's journal cannot be opened. Ask your supervisor to check the station.",
   "journal.write_failed": "The station could not record this unit. Ask your supervisor to check the station.",
+  "journal.too_new": "The journal was written by a newer Commissioner. Update this station's software.",
+  "chain.session_edited": "A session in the journal was edited after the fact. Tell QA and your supervisor.",
+  "chain.session_deleted": "A session was deleted from the journal. Tell QA and your supervisor.",
+  "chain.session_unrecorded": "A session in the journal was never sealed. Tell QA and your supervisor.",
+  "chain.certificate_edited": "A certificate record in the journal was edited. Tell QA and your supervisor.",
+  "chain.certificate_deleted": "A certificate record was deleted from the journal. Tell QA and your supervisor.",
+  "chain.certificate_unrecorded": "A certificate in the journal was never sealed. Tell QA and your supervisor.",
+  "chain.entry_edited": "The journal's seal was edited. Tell QA and your supervisor.",
+  "chain.entry_missing": "Part of the journal's seal is missing. Tell QA and your supervisor.",
+  "chain.link_broken": "The journal's seal is broken. Tell QA and your supervisor.",
+  "export.io": "The export file cannot be read or written. Check the drive, then try again.",
+  "export.key": "The station's export signing key is unusable. Ask your supervisor.",
+  "export.manifest_missing": "The export has no manifest next to it. Copy both files, then try again.",
+  "export.manifest_invalid": "The export's manifest is damaged. Export again.",
+  "export.bad_signature": "The export's manifest was edited. Do not trust this export; export again.",
+  "export.file_modified": "The export was edited after it was signed. Do not trust it; export again.",
+  "export.wrong_station": "This export was signed by another station.",
+  // Operators
+  "operator.bad_credentials": "Operator id or PIN is wrong. Try again.",
+  "operator.locked_out": "Too many wrong PINs. Wait 10 minutes or ask an admin.",
+  "operator.forbidden": "Your role may not do this. Ask someone with the right role.",
+  "operator.not_signed_in": "Sign in first.",
+  "operator.token_invalid": "Your sign-in has expired. Sign in again.",
+  "operator.unknown_role": "That role does not exist. Pick technician, field engineer, QA or admin.",
+  "operator.exists": "That operator already has a PIN.",
+  "operator.weak_pin": "That PIN is too short. Choose a longer one.",
+  "operator.first_must_be_admin": "The first operator of a station must be an admin.",
+  "operator.hash_failed": "The station could not store the PIN. Try again; if it repeats, ask your supervisor.",
 };
 
 /** The plain-language text for `error`: a known code's text, else the core's message. */

@@ -5,7 +5,7 @@ import { applyProgress, finishSteps, initialSteps, stepLabel } from "./progress"
 const ev = (step: string, index: number, status: ProgressEvent["status"], message = ""): ProgressEvent => ({
   step,
   index,
-  total: 8,
+  total: 9,
   status,
   message,
 });
@@ -34,6 +34,7 @@ describe("progress reducer", () => {
       "write_cert",
       "prove_possession",
       "handshake",
+      "audit",
       "lock",
     ]);
     expect(steps.every((s) => s.state === "pending")).toBe(true);
@@ -56,10 +57,19 @@ describe("progress reducer", () => {
   });
 
   it("inserts a step it did not know at its index", () => {
-    const steps = applyProgress(initialSteps(), ev("audit", 7, "started"));
-    expect(steps).toHaveLength(9);
-    expect(steps[7]?.name).toBe("audit");
-    expect(steps[8]?.name).toBe("lock");
+    const steps = applyProgress(initialSteps(), ev("revoke_old", 7, "started"));
+    expect(steps).toHaveLength(10);
+    expect(steps[7]?.name).toBe("revoke_old");
+    expect(steps[8]?.name).toBe("audit");
+  });
+
+  it("shows a step the station leaves out as skipped, with the reason", () => {
+    const why = "not enabled for this station ([broker.audit] in_pipeline = false)";
+    const steps = applyProgress(initialSteps(), ev("audit", 7, "skipped", why));
+    expect(steps[7]).toEqual({ name: "audit", state: "skipped", message: why });
+    expect(stepLabel("audit")).toBe("Broker security audit");
+    // Once the run passes, it stays skipped rather than turning into a pass.
+    expect(finishSteps(steps, report("pass"))[7]?.state).toBe("skipped");
   });
 
   it("marks steps that never ran as skipped once a run fails", () => {
@@ -70,6 +80,7 @@ describe("progress reducer", () => {
     expect(steps.map((s) => s.state)).toEqual([
       "passed",
       "failed",
+      "skipped",
       "skipped",
       "skipped",
       "skipped",

@@ -17,6 +17,7 @@ const LABELS: Readonly<Record<string, string>> = {
   write_cert: "Write certificate",
   prove_possession: "Prove key possession",
   handshake: "Broker handshake",
+  audit: "Broker security audit",
   lock: "Lock unit",
 };
 
@@ -42,7 +43,13 @@ export function initialSteps(): StepView[] {
 /** The list after one progress event. Unknown steps are inserted at their index. */
 export function applyProgress(steps: readonly StepView[], event: ProgressEvent): StepView[] {
   const state: StepState =
-    event.status === "started" ? "running" : event.status === "passed" ? "passed" : "failed";
+    event.status === "started"
+      ? "running"
+      : event.status === "passed"
+        ? "passed"
+        : event.status === "skipped"
+          ? "skipped"
+          : "failed";
   const next = steps.map((s) => ({ ...s }));
   const at = next.findIndex((s) => s.name === event.step);
   const view: StepView = { name: event.step, state, message: event.message };

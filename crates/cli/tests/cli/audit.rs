@@ -59,3 +59,37 @@ fn audit_of_the_weak_lab_exits_1_with_findings() {
     let row = journal.session(session).expect("query").expect("row");
     assert_eq!(row.result, SessionResult::Fail);
 }
+
+#[test]
+fn audit_of_a_station_without_a_lab_broker_skips_the_revocation_check_and_says_why() {
+    use commissioner_core::mqtt::audit::NO_CRL_RELOAD;
+    use commissioner_core::station::Station;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let out = commissioner(&station, &["lab", "init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = commissioner(&station, &["lab", "up"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The same broker, seen from a station that is not its lab: it cannot reload the CRL.
+    let set_lab = |lab: bool| {
+        let mut s = Station::open(&station).expect("open station");
+        s.config.lab = lab;
+        s.save().expect("save station");
+    };
+    set_lab(false);
+    let out = commissioner(&station, &["audit", "--json"]);
+    set_lab(true);
+    let down = commissioner(&station, &["lab", "down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    assert_eq!(outcome(&json, "revoked_certificate"), "skipped", "{json:#}");
+    let evidence = json["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "revoked_certificate"))
+        .and_then(|c| c["evidence"].as_str())
+        .unwrap_or_default();
+    assert_eq!(evidence, NO_CRL_RELOAD);
+}

@@ -20,7 +20,9 @@ use rustls::ClientConfig;
 use serde::Serialize;
 use ts_rs::TS;
 
-pub use identities::{AuditIdentities, TestIdentity};
+pub use checks::protocol_version;
+pub use identities::{AuditIdentities, AuditUnit, TestIdentity, UnitKey};
+pub use isolation::NO_CRL_RELOAD;
 
 use super::tls::{client_config_named, ClientIdentity};
 use super::MqttError;
@@ -113,13 +115,31 @@ impl Configs {
             )
         };
         Ok(Self {
-            anonymous: client_config_named(anchors, ClientIdentity::None, name)?,
-            unit: local(&ids.unit)?,
-            other: local(&ids.other)?,
-            foreign_ca: local(&ids.foreign_ca)?,
-            revoked: ids.revoked.as_ref().map(local).transpose()?,
+            anonymous: full_handshakes(client_config_named(anchors, ClientIdentity::None, name)?),
+            unit: full_handshakes(client_config_named(
+                anchors,
+                ids.unit.client_identity(),
+                name,
+            )?),
+            other: full_handshakes(local(&ids.other)?),
+            foreign_ca: full_handshakes(local(&ids.foreign_ca)?),
+            revoked: ids
+                .revoked
+                .as_ref()
+                .map(local)
+                .transpose()?
+                .map(full_handshakes),
         })
     }
+}
+
+/// Every probe is a fresh attacker: no TLS session resumed from an earlier connection, whose
+/// client certificate the broker would not check again (a revoked certificate would ride on a
+/// session from before the CRL reload, and the unit's key would sign only once).
+fn full_handshakes(config: Arc<ClientConfig>) -> Arc<ClientConfig> {
+    let mut config = (*config).clone();
+    config.resumption = rustls::client::Resumption::disabled();
+    Arc::new(config)
 }
 
 /// Connect limit of the audit's connections.

@@ -144,6 +144,44 @@ impl Coded for MqttError {
 
 pub(crate) use codes::{classify, disconnect_text, puback_text, suback_text};
 
+/// Every error code the MQTT side (handshake, TLS, broker audit) can produce, for the UI's
+/// wording. `crate::error_codes` checks it against the source and writes it for the UI.
+pub const ALL_CODES: &[&str] = &[
+    "mqtt.config",
+    "mqtt.unreachable",
+    "mqtt.untrusted_client_ca",
+    "mqtt.certificate_revoked",
+    "mqtt.certificate_required",
+    "mqtt.tls_alert",
+    "mqtt.certificate_expired",
+    "mqtt.certificate_rejected",
+    "mqtt.bad_signature",
+    "mqtt.tls_version",
+    "mqtt.server_name_unknown",
+    "mqtt.not_authorized",
+    "mqtt.client_id_refused",
+    "mqtt.banned",
+    "mqtt.bad_credentials",
+    "mqtt.broker_busy",
+    "mqtt.redirected",
+    "mqtt.protocol_version",
+    "mqtt.server_name_mismatch",
+    "mqtt.server_certificate",
+    "mqtt.device_signature",
+    "mqtt.connect_refused",
+    "mqtt.subscribe_refused",
+    "mqtt.publish_refused",
+    "mqtt.disconnected",
+    "mqtt.timeout",
+    "handshake.rejected",
+    "handshake.bad_status",
+    "mqtt.connection_failed",
+    "audit.findings",
+    "audit.failed",
+    "audit.broker_ca",
+    "audit.crl_refresh",
+];
+
 impl MqttError {
     /// A refusal by TLS: the broker judged the certificate (or the handshake) and said no.
     pub fn is_tls_refusal(&self) -> bool {

@@ -66,6 +66,7 @@ fn failed(port: &str, code: &str, message: &str) -> Report {
         certificate_serial: None,
         fingerprint_sha256: None,
         steps: Vec::<StepReport>::new(),
+        audit_checks: Vec::new(),
         error: Some(ErrorInfo {
             code: code.into(),
             message: format!("{message} (port {port})"),

@@ -1,6 +1,7 @@
 //! The commissioning pipeline: each step a function over the session context, each step's row
 //! written to the journal as it ends, progress reported through a callback.
 
+mod audit;
 pub mod batch;
 mod connect;
 mod error;
@@ -23,6 +24,7 @@ use crate::pki::policy::{self, Issuing};
 use crate::pki::{pop, IssuedCert, UnlockedCa};
 use crate::station::Station;
 
+pub use audit::AUDIT_OFF;
 pub use batch::commission_many;
 pub use error::PipelineError;
 pub use identify::{check_hello, check_hello_for, MAX_CLOCK_SKEW};
@@ -123,6 +125,7 @@ pub fn commission_opts(
         certificate_serial: None,
         fingerprint_sha256: None,
         steps: Vec::new(),
+        audit_checks: Vec::new(),
         error: None,
         total_millis: 0,
     };
@@ -233,6 +236,7 @@ impl Run<'_> {
             Ok(pop::verify(&cert.der, &nonce, &sig)?)
         })?;
         self.step("handshake", |run| run.handshake(&hello, &cert))?;
+        self.after_handshake(&cert, &device_id)?;
         self.journal
             .activate_certificate(&cert.serial)
             .map_err(|e| e.info())?;
@@ -376,7 +380,7 @@ impl Run<'_> {
 }
 
 /// Position of a step in [`STEPS`]. The recommission-only steps report the position of the
-/// step they belong with, so a progress bar keeps its eight segments.
+/// step they belong with, so a progress bar keeps one segment per entry of [`STEPS`].
 fn step_index(name: &str) -> u32 {
     let with = match name {
         "unlock" => "identify",

@@ -5,9 +5,11 @@ use ts_rs::TS;
 
 use crate::error::ErrorInfo;
 pub use crate::journal::SessionResult;
+use crate::mqtt::audit::{CheckResult, Outcome};
 
 /// Names of the pipeline's steps, in order.
-pub const STEPS: [&str; 8] = [
+/// `audit` runs only where the broker profile enables it; elsewhere it is reported skipped.
+pub const STEPS: [&str; 9] = [
     "identify",
     "keygen",
     "validate_csr",
@@ -15,6 +17,7 @@ pub const STEPS: [&str; 8] = [
     "write_cert",
     "prove_possession",
     "handshake",
+    "audit",
     "lock",
 ];
 
@@ -25,6 +28,8 @@ pub enum StepStatus {
     Started,
     Passed,
     Failed,
+    /// Left out by the station's profile; the message says why.
+    Skipped,
 }
 
 /// One progress event.
@@ -44,7 +49,7 @@ pub struct ProgressEvent {
 #[serde(rename_all = "camelCase")]
 pub struct StepReport {
     pub name: String,
-    /// `ok` or `failed`.
+    /// `ok`, `failed`, or `skipped` (left out by the station's profile, never run).
     pub outcome: String,
     pub millis: u64,
     /// The same duration in microseconds: most simulator steps take well under a millisecond.
@@ -65,6 +70,9 @@ pub struct Report {
     pub certificate_serial: Option<String>,
     pub fingerprint_sha256: Option<String>,
     pub steps: Vec<StepReport>,
+    /// Broker audit checks recorded with this session: the `audit` step's, and the protocol
+    /// version warning of a 3.1.1 handshake.
+    pub audit_checks: Vec<CheckResult>,
     pub error: Option<ErrorInfo>,
     pub total_millis: u64,
 }
@@ -101,13 +109,29 @@ impl Report {
         ));
         out.push_str("  steps:\n");
         for step in &self.steps {
-            let mark = if step.error.is_none() { "ok  " } else { "FAIL" };
+            let mark = match (step.outcome.as_str(), &step.error) {
+                ("skipped", _) => "skip",
+                (_, None) => "ok  ",
+                (_, Some(_)) => "FAIL",
+            };
             let ms = step.micros as f64 / 1000.0;
             out.push_str(&format!("    {mark} {:<18} {ms:>9.1} ms", step.name));
             if let Some(e) = &step.error {
                 out.push_str(&format!("  [{}] {}", e.code, e.message));
             }
             out.push('\n');
+        }
+        if !self.audit_checks.is_empty() {
+            out.push_str("  broker audit:\n");
+            for c in &self.audit_checks {
+                let mark = match c.outcome {
+                    Outcome::Pass => "pass",
+                    Outcome::Fail => "FAIL",
+                    Outcome::Warn => "WARN",
+                    Outcome::Skipped => "skip",
+                };
+                out.push_str(&format!("    {mark} {:<22} {}\n", c.name, c.evidence));
+            }
         }
         out.push_str(&format!("  total        {} ms\n", self.total_millis));
         if let Some(e) = &self.error {

@@ -125,12 +125,31 @@ pub const AUDIT_CHECKS: &[&str] = &[
     "revoked_certificate",
 ];
 
+/// The checks the pipeline's `audit` step runs by default: those whose answer depends on the
+/// unit's own identity (its ACL, its client id, its certificate's CN). The broker-wide ones
+/// (plaintext listener, server certificate, anonymous TLS) do not change from unit to unit and
+/// are left to `commissioner audit`; the revocation check needs a CRL reload per unit.
+pub const PIPELINE_AUDIT_CHECKS: &[&str] = &[
+    "protocol_version",
+    "foreign_ca",
+    "client_id_binding",
+    "publish_foreign_topic",
+    "subscribe_isolation",
+];
+
 /// Which audit checks run and where they probe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuditProfile {
-    /// Checks to run (names in [`AUDIT_CHECKS`]); the others are recorded as skipped.
+    /// Checks `commissioner audit` runs (names in [`AUDIT_CHECKS`]); the others are recorded
+    /// as skipped.
     pub checks: Vec<String>,
+    /// Run an audit with each unit's new identity as the pipeline's `audit` step. Off by
+    /// default: it adds several connections and a delivery wait (about 1.5 s) to every unit,
+    /// and a broker's configuration rarely changes between two units of a line.
+    pub in_pipeline: bool,
+    /// Checks of the pipeline's `audit` step; [`PIPELINE_AUDIT_CHECKS`] by default.
+    pub pipeline_checks: Vec<String>,
     /// Ports on the broker's host probed for a plaintext MQTT listener.
     pub plaintext_ports: Vec<u16>,
     /// How long to listen for foreign messages after the other identity published.
@@ -141,6 +160,11 @@ impl Default for AuditProfile {
     fn default() -> Self {
         Self {
             checks: AUDIT_CHECKS.iter().map(|c| (*c).to_owned()).collect(),
+            in_pipeline: false,
+            pipeline_checks: PIPELINE_AUDIT_CHECKS
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect(),
             plaintext_ports: vec![1883],
             delivery_wait_ms: 1_500,
         }
@@ -233,6 +257,7 @@ impl BrokerProfile {
             .audit
             .checks
             .iter()
+            .chain(&self.audit.pipeline_checks)
             .find(|c| !AUDIT_CHECKS.contains(&c.as_str()))
         {
             return Some(format!(
@@ -277,11 +302,19 @@ mod tests {
         .expect("parses");
         assert_eq!(p.mqtt_version, MqttVersion::V311);
         assert!(p.audit.enabled("foreign_ca") && !p.audit.enabled("revoked_certificate"));
+        assert!(!p.audit.in_pipeline);
+        assert_eq!(p.audit.pipeline_checks, PIPELINE_AUDIT_CHECKS);
         assert_eq!(p.retry.max_attempts, 2);
         assert_eq!(p.retry.max_backoff_ms, 5_000);
         let bad = parse("host = \"h\"\nport = 1\nserver_ca = \"c\"\n[audit]\nchecks = [\"x\"]\n")
             .expect("parses");
         assert!(bad.problem().is_some());
+        let bad = parse(
+            "host = \"h\"\nport = 1\nserver_ca = \"c\"\n[audit]\nin_pipeline = true\n\
+             pipeline_checks = [\"y\"]\n",
+        )
+        .expect("parses");
+        assert!(bad.problem().expect("refused").contains("'y'"));
     }
 
     #[test]

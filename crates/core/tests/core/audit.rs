@@ -6,7 +6,7 @@ use std::process::Command;
 
 use commissioner_core::lab::{Lab, LabError};
 use commissioner_core::mqtt::audit::session::{audit_station, StationAudit};
-use commissioner_core::mqtt::audit::Outcome;
+use commissioner_core::mqtt::audit::{Outcome, NO_CRL_RELOAD};
 use commissioner_core::station::AUDIT_CHECKS;
 
 use crate::fixture::{station, LabStation};
@@ -120,4 +120,40 @@ fn the_profiles_server_name_is_what_the_broker_certificate_must_carry() {
         r.evidence
     );
     drop(lab);
+}
+
+#[test]
+fn a_station_that_cannot_reload_the_crl_skips_the_revocation_check_and_says_why() {
+    let mut s = station();
+    let _lab = Lab::up(&mut s.station, &s.ca).expect("lab up");
+    // What a station in front of a production broker passes: no way to refresh its CRL.
+    if let Some(b) = s.station.config.broker.as_mut() {
+        b.lab = false;
+    }
+    s.station.config.lab = false;
+    let a = audit_station(&s.station, &s.ca, "qa", None).expect("audit runs");
+    let r = a
+        .results
+        .iter()
+        .find(|r| r.name == "revoked_certificate")
+        .expect("check");
+    assert_eq!(r.outcome, Outcome::Skipped);
+    assert_eq!(r.evidence, NO_CRL_RELOAD);
+    assert!(r.evidence.contains("CRL"), "{}", r.evidence);
+    // Skipped is not failed: the rest of the audit still judges the broker.
+    assert!(
+        !commissioner_core::mqtt::audit::any_failed(&a.results),
+        "{:#?}",
+        a.results
+    );
+    let journal = s.station.journal().expect("journal");
+    let rows = journal.audit_checks(a.session_id).expect("rows");
+    assert!(rows.iter().any(|(n, o, e)| n == "revoked_certificate"
+        && o == "skipped"
+        && e.as_deref() == Some(NO_CRL_RELOAD)));
+    // Nothing was revoked for the audit's sake in the registry.
+    assert!(journal
+        .certificates_for_session(a.session_id)
+        .expect("certs")
+        .is_empty());
 }

@@ -10,6 +10,7 @@ mod handshake;
 mod journal;
 mod operators;
 mod pipeline;
+mod pipeline_audit;
 mod pkcs11;
 mod pki;
 mod policy;

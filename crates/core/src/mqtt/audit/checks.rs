@@ -19,7 +19,7 @@ pub(super) async fn run_all(
             out.push(CheckResult::new(
                 name,
                 Outcome::Skipped,
-                "not enabled in [broker.audit] checks",
+                "not enabled for this audit in the broker profile ([broker.audit])",
             ));
             continue;
         }
@@ -62,7 +62,9 @@ pub(super) async fn run_all(
     out
 }
 
-fn protocol_version(p: &BrokerProfile) -> CheckResult {
+/// The protocol version check: answered by the profile alone, so the pipeline records it with
+/// every 3.1.1 handshake, audit or not.
+pub fn protocol_version(p: &BrokerProfile) -> CheckResult {
     match p.mqtt_version {
         MqttVersion::V5 => CheckResult::new("protocol_version", Outcome::Pass, "MQTT 5"),
         MqttVersion::V311 => CheckResult::new(

@@ -1,12 +1,17 @@
 //! The identities the audit connects as: two units of this station's CA with host-held keys,
 //! a unit of a throwaway CA the broker must not trust, and a revoked unit.
 
+use std::sync::Arc;
+
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
 };
+use rustls::sign::SigningKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::OffsetDateTime;
+
+use crate::mqtt::tls::ClientIdentity;
 
 use crate::journal::{Journal, KeyOrigin};
 use crate::pki::admin::{self, AdminError, RevokeTarget};
@@ -33,10 +38,58 @@ impl std::fmt::Debug for TestIdentity {
     }
 }
 
+/// How the unit under audit signs its TLS handshakes.
+pub enum UnitKey {
+    /// A host-held test key (`commissioner audit`).
+    Host(PrivateKeyDer<'static>),
+    /// The key of a unit being commissioned, which signs on the unit (the pipeline's step).
+    Device(Arc<dyn SigningKey>),
+}
+
+/// The identity whose reach the audit measures.
+pub struct AuditUnit {
+    /// Certificate CN, client id and (on brokers that map it) MQTT user name.
+    pub id: String,
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: UnitKey,
+}
+
+impl std::fmt::Debug for AuditUnit {
+    // The key stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditUnit").field("id", &self.id).finish()
+    }
+}
+
+impl From<TestIdentity> for AuditUnit {
+    fn from(t: TestIdentity) -> Self {
+        Self {
+            id: t.id,
+            chain: t.chain,
+            key: UnitKey::Host(t.key),
+        }
+    }
+}
+
+impl AuditUnit {
+    pub(crate) fn client_identity(&self) -> ClientIdentity {
+        match &self.key {
+            UnitKey::Host(key) => ClientIdentity::Local {
+                chain: self.chain.clone(),
+                key: key.clone_key(),
+            },
+            UnitKey::Device(key) => ClientIdentity::Remote {
+                chain: self.chain.clone(),
+                key: key.clone(),
+            },
+        }
+    }
+}
+
 /// Everyone the audit connects as.
 #[derive(Debug)]
 pub struct AuditIdentities {
-    pub unit: TestIdentity,
+    pub unit: AuditUnit,
     /// Another unit of the same CA, whose topics `unit` must not reach.
     pub other: TestIdentity,
     /// Same CN as `unit`, signed by a CA the broker has never seen.
@@ -123,6 +176,26 @@ pub fn foreign_identity(id: &str, now: OffsetDateTime) -> Result<TestIdentity, P
 pub fn issue(ca: &UnlockedCa, now: OffsetDateTime) -> Result<AuditIdentities, PkiError> {
     let prefix = format!("audit-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let (unit, _) = station_identity(ca, &format!("{prefix}-a"), now)?;
+    for_unit(ca, unit.into(), &prefix, now)
+}
+
+/// The identities around a unit being commissioned: the unit itself (its new certificate, its
+/// key on the unit), a peer of this CA and a foreign-CA certificate with the unit's CN.
+pub fn around_unit(
+    ca: &UnlockedCa,
+    unit: AuditUnit,
+    now: OffsetDateTime,
+) -> Result<AuditIdentities, PkiError> {
+    let prefix = format!("audit-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    for_unit(ca, unit, &prefix, now)
+}
+
+fn for_unit(
+    ca: &UnlockedCa,
+    unit: AuditUnit,
+    prefix: &str,
+    now: OffsetDateTime,
+) -> Result<AuditIdentities, PkiError> {
     let (other, _) = station_identity(ca, &format!("{prefix}-b"), now)?;
     let foreign_ca = foreign_identity(&unit.id, now)?;
     Ok(AuditIdentities {

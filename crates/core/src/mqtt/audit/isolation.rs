@@ -11,6 +11,13 @@ use super::{connect_timeout, AuditIdentities, CheckResult, Configs, Outcome};
 use crate::mqtt::MqttError;
 use crate::station::BrokerProfile;
 
+/// Why the revocation check is skipped where the station cannot reload the broker's CRL: a
+/// revoked certificate the broker has not heard of yet would be accepted, and that acceptance
+/// would say nothing about the broker.
+pub const NO_CRL_RELOAD: &str = "not run: this station cannot make the broker load a fresh CRL \
+     (only a lab broker it started itself), so a certificate revoked now would not be known \
+     to the broker yet; check the broker's CRL configuration (mosquitto crlfile) by hand";
+
 /// Tries left for the revocation check while the broker may still be loading the CRL.
 const REVOKED_TRIES: u32 = 4;
 
@@ -113,11 +120,7 @@ pub(super) async fn subscribe_isolation(
 pub(super) async fn revoked(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs) -> CheckResult {
     const NAME: &str = "revoked_certificate";
     let (Some(id), Some(tls)) = (&ids.revoked, &c.revoked) else {
-        return CheckResult::new(
-            NAME,
-            Outcome::Skipped,
-            "no revoked identity: the broker's CRL cannot be refreshed from this station",
-        );
+        return CheckResult::new(NAME, Outcome::Skipped, NO_CRL_RELOAD);
     };
     let t = connect_timeout(p);
     let mut last = String::new();

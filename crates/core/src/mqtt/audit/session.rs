@@ -5,7 +5,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 
 use super::{identities, run, AuditTarget, CheckResult, Outcome};
-use crate::error::{Coded, ErrorInfo};
+use crate::error::Coded;
 use crate::journal::{JournalError, NewSession, SessionResult};
 use crate::lab::LabError;
 use crate::mqtt::MqttError;
@@ -13,9 +13,19 @@ use crate::pki::admin::AdminError;
 use crate::pki::{PkiError, UnlockedCa};
 use crate::station::{Station, StationError};
 
-/// Why an audit could not run (its findings are results, not errors).
+/// Why an audit could not run, or what its failed checks mean for the session.
 #[derive(Debug, Error)]
 pub enum AuditError {
+    /// `commissioner audit` found weaknesses: the audit session fails.
+    #[error("the broker failed: {checks}")]
+    Findings { checks: String },
+    /// The pipeline's `audit` step found weaknesses with the unit's new identity: the unit is
+    /// fine, the broker is not, and a unit is not shipped to a broker that lets others in.
+    #[error(
+        "the broker failed the security audit run with this unit's identity ({checks}): \
+             fix the broker's configuration before commissioning more units"
+    )]
+    UnitFailed { checks: String },
     #[error("cannot read the broker CA {path} named by the profile: {reason}")]
     BrokerCa { path: String, reason: String },
     #[error("cannot load the audit's revoked certificate into the broker's CRL")]
@@ -35,6 +45,8 @@ pub enum AuditError {
 impl Coded for AuditError {
     fn code(&self) -> &'static str {
         match self {
+            AuditError::Findings { .. } => "audit.findings",
+            AuditError::UnitFailed { .. } => "audit.failed",
             AuditError::BrokerCa { .. } => "audit.broker_ca",
             AuditError::CrlRefresh(_) => "audit.crl_refresh",
             AuditError::Station(e) => e.code(),
@@ -102,20 +114,12 @@ pub fn audit_station(
                     end,
                 )?;
             }
-            let failed: Vec<&str> = results
-                .iter()
-                .filter(|r| r.outcome == Outcome::Fail)
-                .map(|r| r.name)
-                .collect();
-            let error = (!failed.is_empty()).then(|| ErrorInfo {
-                code: "audit.findings".into(),
-                message: format!("the broker failed: {}", failed.join(", ")),
-                detail: None,
-            });
-            let result = if failed.is_empty() {
-                SessionResult::Pass
+            let failed = failed_names(&results);
+            let (result, error) = if failed.is_empty() {
+                (SessionResult::Pass, None)
             } else {
-                SessionResult::Fail
+                let error = AuditError::Findings { checks: failed }.info();
+                (SessionResult::Fail, Some(error))
             };
             journal.finish_session(session_id, result, error.as_ref(), end)?;
             Ok(StationAudit {
@@ -129,6 +133,16 @@ pub fn audit_station(
             Err(e)
         }
     }
+}
+
+/// Names of the failed checks, comma-separated; empty when none failed.
+pub fn failed_names(results: &[CheckResult]) -> String {
+    results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Fail)
+        .map(|r| r.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn audit_in_session(
