@@ -20,6 +20,7 @@ const report = (result: Report["result"]): Report => ({
   fingerprintSha256: null,
   steps: [],
   error: null,
+  auditChecks: [],
   totalMillis: 10,
 });
 

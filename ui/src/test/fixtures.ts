@@ -40,6 +40,7 @@ export const report = (over: Partial<Report> = {}): Report => ({
     { name: "keygen", outcome: "ok", millis: 340, micros: 340000, error: null },
   ],
   error: null,
+  auditChecks: [],
   totalMillis: 1234,
   ...over,
 });

@@ -51,7 +51,7 @@ kind: string, vid: number | null, pid: number | null, serialNumber: string | nul
  * State of a step in a progress event.
  */
 
-export type StepStatus = "started" | "passed" | "failed";
+export type StepStatus = "started" | "passed" | "failed" | "skipped";
 
 /**
  * One progress event.
@@ -69,7 +69,7 @@ index: number, total: number, status: StepStatus, message: string, };
 
 export type StepReport = { name: string, 
 /**
- * `ok` or `failed`.
+ * `ok`, `failed`, or `skipped` (left out by the station's profile, never run).
  */
 outcome: string, millis: number, 
 /**
@@ -85,7 +85,12 @@ export type Report = {
 /**
  * Journal row id; 0 when the journal could not even be opened.
  */
-sessionId: number, result: SessionResult, deviceId: string | null, model: string | null, firmware: string | null, certificateSerial: string | null, fingerprintSha256: string | null, steps: Array<StepReport>, error: ErrorInfo | null, totalMillis: number, };
+sessionId: number, result: SessionResult, deviceId: string | null, model: string | null, firmware: string | null, certificateSerial: string | null, fingerprintSha256: string | null, steps: Array<StepReport>, 
+/**
+ * Broker audit checks recorded with this session: the `audit` step's, and the protocol
+ * version warning of a 3.1.1 handshake.
+ */
+auditChecks: Array<CheckResult>, error: ErrorInfo | null, totalMillis: number, };
 
 /**
  * Final state of a session.
@@ -334,4 +339,4 @@ export type AppMetrics = {
 interactiveMs: number | null, rssKib: number | null, peakRssKib: number | null, };
 
 /** `commissioner_core::pipeline::STEPS`, in order. */
-export const STEPS = ["identify", "keygen", "validate_csr", "issue", "write_cert", "prove_possession", "handshake", "lock"] as const;
+export const STEPS = ["identify", "keygen", "validate_csr", "issue", "write_cert", "prove_possession", "handshake", "audit", "lock"] as const;
