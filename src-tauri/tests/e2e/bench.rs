@@ -40,6 +40,7 @@ async fn app_start_and_memory_benchmark() {
     );
 
     let mut starts = Vec::new();
+    let mut start_rss = Vec::new();
     for _ in 0..STARTS {
         let client = crate::connect(&driver).await.expect("app session");
         client
@@ -54,6 +55,7 @@ async fn app_start_and_memory_benchmark() {
                 .as_u64()
                 .expect("interactive time reported"),
         );
+        start_rss.push(m["rssKib"].as_u64().unwrap_or(0));
         let _ = client.close().await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -71,6 +73,10 @@ async fn app_start_and_memory_benchmark() {
         starts[starts.len() / 2],
         starts[0],
         starts[starts.len() - 1]
+    );
+    println!(
+        "  RSS when interactive: {:.1} MiB",
+        start_rss.iter().sum::<u64>() as f64 / start_rss.len().max(1) as f64 / 1024.0
     );
     println!(
         "  RSS after {UNITS} units: {:.1} MiB (peak {:.1} MiB; goal < 200 MB); {UNITS} units in {:.1} s",
@@ -106,6 +112,17 @@ async fn commission_many(c: &Client) -> TestResult<(u64, u64, Duration)> {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // The technician unplugs the finished unit; a simulator left running would be
+        // counted in the station's memory though no real unit lives in the station.
+        c.execute_async(
+            "const done = arguments[arguments.length - 1];\n\
+             const inv = window.__TAURI_INTERNALS__.invoke;\n\
+             inv('list_targets').then((ts) => Promise.all(ts\n\
+               .filter((t) => t.kind === 'simulated')\n\
+               .map((t) => inv('stop_simulated_unit', { path: t.path })))).then(done, done);",
+            vec![],
+        )
+        .await?;
     }
     let wall = started.elapsed();
     let passed = c
