@@ -88,9 +88,15 @@ pub async fn start_simulated_unit(
 }
 
 #[tauri::command]
-pub fn stop_simulated_unit(state: State<'_, AppState>, path: String) {
-    // Dropping the unit stops its thread and closes the pseudo-terminal.
-    state.sims().remove(&path);
+pub async fn stop_simulated_unit(state: State<'_, AppState>, path: String) -> Result<(), IpcError> {
+    let state = state.inner().clone_handle();
+    // Dropping the unit joins its thread and closes the pseudo-terminal: not on the UI thread.
+    blocking(move || {
+        let sim = state.sims().remove(&path);
+        drop(sim);
+        Ok(())
+    })
+    .await
 }
 
 /// Commissions (or recommissions) the unit on `target`, streaming each step on
