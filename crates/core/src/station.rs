@@ -34,6 +34,13 @@ pub struct StationConfig {
     /// USB VID:PID filters that name the model of the unit behind a port (`[[models]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<crate::device::watch::ModelFilter>,
+    /// Whole-step deadlines (`[timeouts]`); the defaults when absent.
+    #[serde(default, skip_serializing_if = "is_default_deadlines")]
+    pub timeouts: crate::device::StepDeadlines,
+}
+
+fn is_default_deadlines(d: &crate::device::StepDeadlines) -> bool {
+    *d == crate::device::StepDeadlines::default()
 }
 
 /// How device certificates are issued. Every field but `validity_days` has a default, so an
@@ -273,6 +280,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             policy: IssuancePolicy::default(),
             broker: None,
             models: Vec::new(),
+            timeouts: Default::default(),
         },
     };
     station.save()?;
@@ -289,6 +297,8 @@ mod tests {
         let text = include_str!("../../../assets/station.example.toml");
         let config: StationConfig = toml::from_str(text).expect("example parses");
         assert_eq!(config.models.len(), 2);
+        assert_eq!(config.timeouts.for_step("keygen").as_secs(), 90);
+        assert_eq!(config.timeouts.for_step("write_cert").as_secs(), 120);
         let broker = config.broker.expect("broker profile");
         assert_eq!(broker.port, 8883);
         assert_eq!(

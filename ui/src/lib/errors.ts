@@ -15,6 +15,9 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "Could not open the serial port. Check the cable, or whether another program is using the port.",
   "device.timeout": "The unit stopped answering. Check the cable and power, then try again.",
   "device.unplugged": "The unit was unplugged during commissioning. Reconnect it and try again.",
+  "pipeline.step_timeout":
+    "The unit is too slow: one step did not finish in time. Try again; if it happens again, set the unit aside.",
+  "session.cancelled": "Commissioning was stopped before it finished. Plug the unit in again to restart.",
   "device.corrupted_frame":
     "The link to the unit is unreliable. Try another cable or USB port, then try again.",
   "device.already_commissioned":

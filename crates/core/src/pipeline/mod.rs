@@ -11,11 +11,12 @@ mod write;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, SystemClock};
 use crate::device::protocol::{Hello, Lifecycle};
-use crate::device::{open_serial, SerialDriver, Timeouts};
+use crate::device::{open_serial, Interrupt, SerialDriver, Timeouts};
 use crate::error::{Coded, ErrorInfo};
 use crate::journal::{Journal, KeyOrigin, NewSession, StepRecord};
 use crate::mqtt::tls::install_crypto_provider;
@@ -42,12 +43,16 @@ pub struct CommissionOptions<'a> {
     /// The unit already holds an active certificate and is being re-keyed on purpose: the new
     /// certificate supersedes the old one once it is proven.
     pub recommission: bool,
-    /// Per-operation timeouts of the device link.
+    /// Per-operation timeouts of the device link, and the whole-step deadline (the station
+    /// profile's `[timeouts]` unless set here).
     pub timeouts: Timeouts,
     /// Work order or batch id (typed by a barcode scanner), recorded with the session.
     pub work_order: Option<&'a str>,
-    /// Set by another thread to stop the session between steps: a step that has begun is
-    /// allowed to end, so the unit is never left half-written by the station's choice.
+    /// Set by another thread to stop the session. Checked before every step, and noticed by
+    /// a device operation or broker wait in flight within a port poll: a cancel means the
+    /// unit is not wanted now (unplugged, wrong unit, line stopped), and waiting out a slow
+    /// keygen or handshake would hold the port for nothing. A unit stopped mid-write is still
+    /// in factory mode and is simply commissioned again.
     pub cancel: Option<&'a AtomicBool>,
 }
 
@@ -158,8 +163,18 @@ pub fn commission_opts(
         progress,
         report,
         link: None,
+        interrupt: Arc::new(Interrupt::default()),
     };
-    let outcome = run.steps();
+    let outcome = match opts.cancel {
+        Some(flag) => {
+            let interrupt = run.interrupt.clone();
+            forward_cancel(flag, &interrupt, || run.steps())
+        }
+        None => run.steps(),
+    };
+    // Whatever still runs on the session's behalf (a handshake left behind by a stop) ends at
+    // its next look instead of retrying for a session that is over.
+    run.interrupt.cancel();
     let mut report = run.report;
     report.result = match &outcome {
         Ok(()) => SessionResult::Pass,
@@ -203,6 +218,8 @@ struct Run<'a> {
     report: Report,
     /// Shared with the TLS signer during the handshake.
     link: Option<Arc<Mutex<SerialDriver>>>,
+    /// Cancel and the current step's deadline, for the driver and the broker wait.
+    interrupt: Arc<Interrupt>,
 }
 
 impl Run<'_> {
@@ -254,8 +271,9 @@ impl Run<'_> {
         name: &'static str,
         f: impl FnOnce(&mut Self) -> Result<T, ErrorInfo>,
     ) -> Result<T, ErrorInfo> {
-        // Checked between steps only: a step that has begun runs to its own end or timeout.
-        if self.opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        if self.interrupt.is_cancelled()
+            || self.opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+        {
             return Err(PipelineError::Cancelled { step: name }.into());
         }
         let index = step_index(name);
@@ -269,7 +287,10 @@ impl Run<'_> {
         (self.progress)(event(StepStatus::Started, format!("{name}…")));
         let started_at = self.clock.now();
         let t0 = Instant::now();
-        let result = f(self);
+        let allowed = self.deadline_for(name);
+        self.interrupt.set_deadline(Some(t0 + allowed));
+        let result = f(self).map_err(|e| stop_error(name, allowed, e));
+        self.interrupt.set_deadline(None);
         let elapsed = t0.elapsed();
         let millis = elapsed.as_millis() as u64;
         let ended_at = self.clock.now();
@@ -324,6 +345,14 @@ impl Run<'_> {
         }
     }
 
+    /// The whole-step deadline: the caller's, else the station profile's for this step.
+    fn deadline_for(&self, step: &str) -> Duration {
+        self.opts
+            .timeouts
+            .step
+            .unwrap_or_else(|| self.station.config.timeouts.for_step(step))
+    }
+
     fn device(&self) -> Result<MutexGuard<'_, SerialDriver>, ErrorInfo> {
         self.link
             .as_ref()
@@ -336,7 +365,8 @@ impl Run<'_> {
     }
 
     fn identify(&mut self) -> Result<Hello, ErrorInfo> {
-        let driver = open_serial(self.req.port, self.req.baud, self.opts.timeouts)?;
+        let driver = open_serial(self.req.port, self.req.baud, self.opts.timeouts)?
+            .with_interrupt(self.interrupt.clone());
         self.link = Some(Arc::new(Mutex::new(driver)));
         let hello = self.device()?.hello()?;
         self.journal
@@ -373,6 +403,53 @@ impl Run<'_> {
         self.report.fingerprint_sha256 = Some(cert.fingerprint.clone());
         Ok(cert)
     }
+}
+
+/// A device operation abandoned by a stop becomes the session's own outcome, naming the step;
+/// the operation's name stays in the detail for the log.
+fn stop_error(step: &'static str, allowed: Duration, e: ErrorInfo) -> ErrorInfo {
+    let stop = match e.code.as_str() {
+        "device.cancelled" => PipelineError::CancelledDuring { step },
+        "device.step_deadline" => PipelineError::StepTimeout {
+            step,
+            after: allowed,
+        },
+        _ => return e,
+    };
+    let mut info: ErrorInfo = stop.into();
+    info.detail = Some(e.message);
+    info
+}
+
+/// How often the caller's cancel flag is looked at while a session runs.
+const CANCEL_POLL: Duration = Duration::from_millis(20);
+
+/// Runs `f` while a small thread carries the caller's cancel flag over to `interrupt`. The
+/// flag is borrowed, but the driver is shared with the TLS signer, which rustls wants
+/// `'static`, so the driver can only hold an owned copy.
+fn forward_cancel<T>(flag: &AtomicBool, interrupt: &Interrupt, f: impl FnOnce() -> T) -> T {
+    let done = AtomicBool::new(false);
+    thread::scope(|scope| {
+        let watcher = thread::Builder::new()
+            .name("session-cancel".into())
+            .spawn_scoped(scope, || {
+                while !done.load(Ordering::Relaxed) {
+                    if flag.load(Ordering::Relaxed) {
+                        interrupt.cancel();
+                        return;
+                    }
+                    thread::park_timeout(CANCEL_POLL);
+                }
+            });
+        let out = f();
+        done.store(true, Ordering::Relaxed);
+        match watcher {
+            Ok(handle) => handle.thread().unpark(),
+            // Without the watcher a cancel is still honoured before every step.
+            Err(e) => tracing::warn!("cannot watch for cancel in flight: {e}"),
+        }
+        out
+    })
 }
 
 /// Position of a step in [`STEPS`]. The recommission-only steps report the position of the
