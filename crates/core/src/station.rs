@@ -2,11 +2,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::error::Coded;
+use crate::journal::group::GroupCommit;
 use crate::journal::{Journal, JournalError};
 use crate::pki::{ca, PkiError, UnlockedCa};
 
@@ -139,6 +141,9 @@ impl Coded for StationError {
 pub struct Station {
     pub dir: PathBuf,
     pub config: StationConfig,
+    /// The journal's group-commit writer, started by the first session and shared by every
+    /// session of this station (and its clones).
+    writer: Arc<Mutex<Option<Arc<GroupCommit>>>>,
 }
 
 impl Station {
@@ -183,6 +188,7 @@ impl Station {
         Ok(Self {
             dir: dir.to_owned(),
             config,
+            writer: Arc::default(),
         })
     }
 
@@ -216,6 +222,17 @@ impl Station {
 
     pub fn journal(&self) -> Result<Journal, JournalError> {
         Journal::open(&self.journal_path())
+    }
+
+    /// The writer that commits concurrent sessions' pipeline writes together.
+    pub fn journal_writer(&self) -> Result<Arc<GroupCommit>, JournalError> {
+        let mut slot = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(writer) = slot.as_ref() {
+            return Ok(writer.clone());
+        }
+        let writer = Arc::new(GroupCommit::start(&self.journal_path())?);
+        *slot = Some(writer.clone());
+        Ok(writer)
     }
 
     pub fn broker(&self) -> Result<&BrokerProfile, StationError> {
@@ -269,6 +286,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
     })?;
     let prefix = if lab { "lab" } else { "station" };
     let station = Station {
+        writer: Arc::default(),
         dir: dir.to_owned(),
         config: StationConfig {
             station_id: format!(

@@ -18,6 +18,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::device::protocol::{Hello, Lifecycle};
 use crate::device::{open_serial, Interrupt, SerialDriver, Timeouts};
 use crate::error::{Coded, ErrorInfo};
+use crate::journal::group::GroupCommit;
 use crate::journal::{Journal, KeyOrigin, NewSession, StepRecord};
 use crate::mqtt::tls::install_crypto_provider;
 use crate::pki::policy::{self, Issuing};
@@ -131,14 +132,19 @@ pub fn commission_opts(
         error: None,
         total_millis: 0,
     };
-    let journal = match station.journal() {
-        Ok(j) => j,
+    // Reads and the issuing records go through the session's own connection; the writes that
+    // every session makes at the same moments go through the station's group commit.
+    let (journal, writer) = match station
+        .journal()
+        .and_then(|j| Ok((j, station.journal_writer()?)))
+    {
+        Ok(pair) => pair,
         Err(e) => {
             report.error = Some(e.info());
             return report;
         }
     };
-    let session_id = match journal.begin_session(&NewSession {
+    let session_id = match writer.begin_session(&NewSession {
         station_id: &station.config.station_id,
         operator: req.operator,
         port: req.port,
@@ -160,6 +166,7 @@ pub fn commission_opts(
         opts,
         clock,
         journal: &journal,
+        writer: &writer,
         progress,
         report,
         link: None,
@@ -192,7 +199,7 @@ pub fn commission_opts(
     };
     report.error = outcome.err();
     report.total_millis = started.elapsed().as_millis() as u64;
-    if let Err(e) = journal.finish_session(
+    if let Err(e) = writer.finish_session(
         session_id,
         report.result,
         report.error.as_ref(),
@@ -214,6 +221,7 @@ struct Run<'a> {
     opts: CommissionOptions<'a>,
     clock: &'a dyn Clock,
     journal: &'a Journal,
+    writer: &'a GroupCommit,
     progress: &'a mut dyn FnMut(ProgressEvent),
     report: Report,
     /// Shared with the TLS signer during the handshake.
@@ -302,21 +310,17 @@ impl Run<'_> {
             .unwrap_or_default();
         let session = self.report.session_id;
         let error = result.as_ref().err();
-        let recorded = self
-            .journal
-            .add_device_log(session, ended_at, &log)
-            .and_then(|()| {
-                self.journal.record_step(
-                    session,
-                    &StepRecord {
-                        name,
-                        started_at,
-                        ended_at,
-                        error,
-                        detail: None,
-                    },
-                )
-            });
+        let recorded = self.writer.record_step_with_log(
+            session,
+            &StepRecord {
+                name,
+                started_at,
+                ended_at,
+                error,
+                detail: None,
+            },
+            &log,
+        );
         self.report.steps.push(StepReport {
             name: name.into(),
             outcome: if error.is_some() { "failed" } else { "ok" }.into(),
@@ -369,7 +373,7 @@ impl Run<'_> {
             .with_interrupt(self.interrupt.clone());
         self.link = Some(Arc::new(Mutex::new(driver)));
         let hello = self.device()?.hello()?;
-        self.journal
+        self.writer
             .set_identity(
                 self.report.session_id,
                 &hello.device_id,
