@@ -9,6 +9,7 @@ use commissioner_core::error::ErrorInfo;
 use commissioner_core::journal::{
     CertFilter, CertStatus, NewSession, RegistryEntry, SessionResult,
 };
+use commissioner_core::operator::Action;
 use commissioner_core::pki::admin::{self, AdminError, RevokeTarget};
 use commissioner_core::pki::policy::{self, Issuing};
 use commissioner_core::pki::revoke::Reason;
@@ -88,6 +89,17 @@ pub enum CaCommand {
 }
 
 pub fn run(dir: &Path, cmd: CaCommand) -> CmdResult {
+    // Whoever holds the CA passphrase could otherwise mint, replace or revoke identities
+    // under a technician's sign-in; at a station with operators that is the admin's call.
+    match &cmd {
+        CaCommand::Init(_) | CaCommand::Import(_) => {
+            crate::operator::require_if_station(dir, Action::AdministerCa)?
+        }
+        CaCommand::Revoke { .. } | CaCommand::Crl { .. } => {
+            crate::operator::resolve(&Station::open(dir)?, None, Action::AdministerCa)?;
+        }
+        CaCommand::IssueHostKey { .. } | CaCommand::Bench { .. } | CaCommand::List { .. } => {}
+    }
     match cmd {
         CaCommand::Init(args) => crate::ca_setup::init(dir, args),
         CaCommand::Import(args) => crate::ca_setup::import(dir, args),
@@ -219,6 +231,12 @@ fn issue_host_key(
     recommission: bool,
 ) -> CmdResult {
     let station = Station::open(dir)?;
+    let action = if recommission {
+        Action::Recommission
+    } else {
+        Action::Commission
+    };
+    let operator = &crate::operator::resolve(&station, Some(operator), action)?;
     let ca = station.unlock_ca(&passphrase()?)?;
     let journal = station.journal()?;
     let now = time_now();

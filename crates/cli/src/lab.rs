@@ -10,6 +10,7 @@ use clap::Subcommand;
 use commissioner_core::error::ErrorInfo;
 use commissioner_core::lab::{self, LabError, LabFiles, LabKind};
 use commissioner_core::mqtt::responder::Responder;
+use commissioner_core::operator::Action;
 use commissioner_core::pki::ca::read_cert_der;
 use commissioner_core::station::{init_lab_station, Station};
 
@@ -55,9 +56,16 @@ pub fn run(dir: &Path, cmd: LabCommand) -> CmdResult {
             );
             Ok(ExitCode::SUCCESS)
         }
-        LabCommand::Up { weak } => up(dir, weak),
+        LabCommand::Up { weak } => {
+            // `lab up` rewrites the station's broker profile.
+            crate::operator::require_if_station(dir, Action::EditProfile)?;
+            up(dir, weak)
+        }
         LabCommand::Down => down(dir),
-        LabCommand::Reload => reload(dir),
+        LabCommand::Reload => {
+            crate::operator::require_if_station(dir, Action::AdministerCa)?;
+            reload(dir)
+        }
         LabCommand::Bench { runs } => crate::handshake_bench::run(runs),
         LabCommand::Responder => responder(dir),
     }

@@ -81,6 +81,15 @@ pub fn resolve(
     Ok(op.id)
 }
 
+/// For commands that may create the station (`ca init`, `ca import`): a station that does not
+/// exist yet has nobody to check, one that does goes through [`resolve`].
+pub fn require_if_station(dir: &Path, action: Action) -> Result<(), ErrorInfo> {
+    if !Station::config_path(dir).exists() {
+        return Ok(());
+    }
+    resolve(&Station::open(dir)?, None, action).map(drop)
+}
+
 pub fn run(dir: &Path, cmd: OperatorCommand) -> CmdResult {
     let station = Station::open(dir)?;
     match cmd {

@@ -44,6 +44,10 @@ pub enum Action {
     Recommission,
     Export,
     ManageOperators,
+    /// Create, import or replace the issuing CA, revoke certificates, publish a CRL.
+    AdministerCa,
+    /// Change the station profile (broker endpoint, trust anchors, policy).
+    EditProfile,
 }
 
 impl Role {
@@ -88,6 +92,8 @@ fn action_name(action: Action) -> &'static str {
         Action::Recommission => "recommission units",
         Action::Export => "export the journal",
         Action::ManageOperators => "manage operators",
+        Action::AdministerCa => "administer the CA (init, import, revoke, CRL)",
+        Action::EditProfile => "edit the station profile",
     }
 }
 

@@ -2,12 +2,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::error::Coded;
 use crate::journal::export::{ExportError, StationKey};
+use crate::journal::group::GroupCommit;
 use crate::journal::{Journal, JournalError};
 use crate::pki::{ca, PkiError, UnlockedCa};
 
@@ -36,6 +38,13 @@ pub struct StationConfig {
     /// USB VID:PID filters that name the model of the unit behind a port (`[[models]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<crate::device::watch::ModelFilter>,
+    /// Whole-step deadlines (`[timeouts]`); the defaults when absent.
+    #[serde(default, skip_serializing_if = "is_default_deadlines")]
+    pub timeouts: crate::device::StepDeadlines,
+}
+
+fn is_default_deadlines(d: &crate::device::StepDeadlines) -> bool {
+    *d == crate::device::StepDeadlines::default()
 }
 
 /// How device certificates are issued. Every field but `validity_days` has a default, so an
@@ -134,6 +143,9 @@ impl Coded for StationError {
 pub struct Station {
     pub dir: PathBuf,
     pub config: StationConfig,
+    /// The journal's group-commit writer, started by the first session and shared by every
+    /// session of this station (and its clones).
+    writer: Arc<Mutex<Option<Arc<GroupCommit>>>>,
 }
 
 impl Station {
@@ -178,6 +190,7 @@ impl Station {
         Ok(Self {
             dir: dir.to_owned(),
             config,
+            writer: Arc::default(),
         })
     }
 
@@ -217,6 +230,17 @@ impl Station {
     /// from this station.
     pub fn export_key(&self) -> Result<StationKey, ExportError> {
         StationKey::load_or_create(&self.dir.join("keys").join("export-signing.p8"))
+    }
+
+    /// The writer that commits concurrent sessions' pipeline writes together.
+    pub fn journal_writer(&self) -> Result<Arc<GroupCommit>, JournalError> {
+        let mut slot = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(writer) = slot.as_ref() {
+            return Ok(writer.clone());
+        }
+        let writer = Arc::new(GroupCommit::start(&self.journal_path())?);
+        *slot = Some(writer.clone());
+        Ok(writer)
     }
 
     pub fn broker(&self) -> Result<&BrokerProfile, StationError> {
@@ -270,6 +294,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
     })?;
     let prefix = if lab { "lab" } else { "station" };
     let station = Station {
+        writer: Arc::default(),
         dir: dir.to_owned(),
         config: StationConfig {
             station_id: format!(
@@ -281,6 +306,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             policy: IssuancePolicy::default(),
             broker: None,
             models: Vec::new(),
+            timeouts: Default::default(),
         },
     };
     station.save()?;
@@ -297,6 +323,8 @@ mod tests {
         let text = include_str!("../../../assets/station.example.toml");
         let config: StationConfig = toml::from_str(text).expect("example parses");
         assert_eq!(config.models.len(), 2);
+        assert_eq!(config.timeouts.for_step("keygen").as_secs(), 90);
+        assert_eq!(config.timeouts.for_step("write_cert").as_secs(), 120);
         let broker = config.broker.expect("broker profile");
         assert_eq!(broker.port, 8883);
         assert_eq!(

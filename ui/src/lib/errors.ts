@@ -48,6 +48,9 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "Data to the unit arrives damaged. Try another cable, USB port or hub, then try again.",
   "device.unplugged": "The unit was unplugged during commissioning. Reconnect it and try again.",
   "device.rebooted": "The unit restarted during commissioning. Check its power supply, then try again.",
+  "pipeline.step_timeout":
+    "The unit is too slow: one step did not finish in time. Try again; if it happens again, set the unit aside.",
+  "session.cancelled": "Commissioning was stopped before it finished. Plug the unit in again to restart.",
   "device.corrupted_frame":
     "The link to the unit is unreliable. Try another cable or USB port, then try again.",
   "device.protocol": "The unit answered something this station does not understand. Set it aside for a firmware check.",

@@ -6,18 +6,25 @@
 //! - one unit: wall time against its bound (bytes on the wire × 10 / baud + the unit's own
 //!   time + the broker's share, taken as the handshake step of an unpaced run). Goal ≤ 1.15.
 //! - N units at once: throughput against N × the one-unit rate (goal ≥ 0.9), and the CPU time
-//!   and peak RSS of the station. The N units run in a child `commissioner sim` process so
-//!   that the figures are the station's alone; mosquitto is its own process too.
+//!   and peak RSS of the station. The N units run in a child `commissioner sim` process, and
+//!   the lab broker and provisioning responder in their own (`commissioner lab up`), so that
+//!   the figures are the station's alone.
+//! - where the CPU went during the N-unit run: station, simulated units, broker, responder,
+//!   and the whole machine. The simulated units, the broker and the responder share the
+//!   station's cores here, which they would not on a real line; when the machine's cores are
+//!   busy for most of the run, the ratio measures the machine, not the station.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::path::Path;
+
 use commissioner_core::clock::SystemClock;
-use commissioner_core::lab::Lab;
+use commissioner_core::lab::LabFiles;
 use commissioner_core::pipeline::{self, CommissionOptions, CommissionRequest, Report};
 use commissioner_core::pki::UnlockedCa;
-use commissioner_core::station::{init_lab_station, Station};
+use commissioner_core::station::{init_lab_station, Station, PASSPHRASE_ENV};
 use commissioner_devsim::{SimConfig, SimDevice};
 
 const BAUD: u32 = 115_200;
@@ -51,9 +58,10 @@ fn check(report: &Report) -> BenchResult<()> {
     }
 }
 
-/// CPU time (user + system) of this process so far, from /proc; Linux ticks are 1/100 s.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// CPU time (user + system) of a process so far (`self` or a pid), from /proc; Linux ticks
+/// are 1/100 s.
+fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
     let fields: Vec<u64> = rest
@@ -64,12 +72,50 @@ fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// Peak resident set size of this process, in MiB.
-fn peak_rss_mib() -> f64 {
+/// Busy and total time of all the machine's cores so far (/proc/stat), in ticks.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let total: u64 = cpu.iter().sum();
+    // idle and iowait are the only fields that are not work.
+    let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// CPU time of the processes that take part in a run, read before and after it.
+struct CpuSnapshot {
+    station: Duration,
+    sims: Duration,
+    broker: Duration,
+    responder: Duration,
+    machine: (u64, u64),
+}
+
+impl CpuSnapshot {
+    fn take(sims: u32, lab: &LabPids) -> Self {
+        Self {
+            station: cpu_time("self"),
+            sims: cpu_time(&sims.to_string()),
+            broker: cpu_time(&lab.broker),
+            responder: cpu_time(&lab.responder),
+            machine: machine_ticks(),
+        }
+    }
+}
+
+/// A status field of this process (`VmHWM`, `VmRSS`), in MiB.
+fn rss_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         .map(|kib| kib / 1024.0)
         .unwrap_or(0.0)
@@ -107,9 +153,13 @@ fn main() -> BenchResult<()> {
     let units = arg("--units", 16);
     let runs = arg("--runs", 5).max(1);
     let dir = tempfile::tempdir()?;
-    let mut station = init_lab_station(&dir.path().join("station"), PASS)?;
+    let station_dir = dir.path().join("station");
+    init_lab_station(&station_dir, PASS)?;
+    let lab = LabProcess::up(&station_dir)?;
+    // `lab up` pointed the profile at its broker.
+    let station = Station::open(&station_dir)?;
     let ca = station.unlock_ca(PASS)?;
-    let lab = Lab::up(&mut station, &ca)?;
+    let lab_pids = lab.pids(&station)?;
 
     // N units at once first, so that the peak RSS is that run's and not inflated by the
     // in-process simulators of the one-unit runs below.
@@ -122,7 +172,10 @@ fn main() -> BenchResult<()> {
             operator: "bench",
         })
         .collect();
-    let cpu0 = cpu_time();
+    // The set-up (CA unlock, lab start) is not the run's: its peak is forgotten here.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let rss_before = rss_mib("VmRSS");
+    let cpu0 = CpuSnapshot::take(sims.id(), &lab_pids);
     let t0 = Instant::now();
     let reports = pipeline::commission_many(
         &station,
@@ -133,12 +186,13 @@ fn main() -> BenchResult<()> {
         &|_, _| {},
     );
     let wall_n = t0.elapsed();
-    let cpu_n = cpu_time().saturating_sub(cpu0);
-    let rss = peak_rss_mib();
+    let cpu1 = CpuSnapshot::take(sims.id(), &lab_pids);
+    let rss = rss_mib("VmHWM");
     let _ = sims.kill();
     let _ = sims.wait();
     reports.iter().try_for_each(check)?;
     let per_step = step_times(&reports);
+    let outside = outside_steps(&reports);
 
     // The broker's share: the handshake of an unpaced unit (TLS and MQTT round trips).
     let unpaced = SimDevice::spawn(SimConfig::default())?;
@@ -206,13 +260,106 @@ fn main() -> BenchResult<()> {
         step_times(&singles)
     );
     println!("  steps of the {units}-unit run, mean/worst ms:{per_step}");
+    println!("  outside the steps (journal open, begin, finish), mean/worst ms: {outside}");
+    let share = |d: Duration| 100.0 * d.as_secs_f64() / wall_n.as_secs_f64();
+    let station_cpu = cpu1.station.saturating_sub(cpu0.station);
     println!(
-        "station during the {units}-unit run: CPU {:.0} ms ({:.0} % of one core), peak RSS {:.1} MiB",
-        ms(cpu_n),
-        100.0 * cpu_n.as_secs_f64() / wall_n.as_secs_f64(),
-        rss
+        "station during the {units}-unit run: CPU {:.0} ms ({:.0} % of one core), peak RSS {:.1} MiB ({:.1} MiB before the run)",
+        ms(station_cpu),
+        share(station_cpu),
+        rss,
+        rss_before
+    );
+    let sims_cpu = cpu1.sims.saturating_sub(cpu0.sims);
+    let broker_cpu = cpu1.broker.saturating_sub(cpu0.broker);
+    let responder_cpu = cpu1.responder.saturating_sub(cpu0.responder);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (busy, total) = (
+        cpu1.machine.0.saturating_sub(cpu0.machine.0),
+        cpu1.machine.1.saturating_sub(cpu0.machine.1),
+    );
+    println!(
+        "  on the same {cores} cores: simulated units {:.0} % of one core, broker {:.0} %, responder {:.0} %; \
+         the machine's cores were {:.0} % busy ({:.0} % of that was this run, the rest other work)",
+        share(sims_cpu),
+        share(broker_cpu),
+        share(responder_cpu),
+        100.0 * busy as f64 / total.max(1) as f64,
+        100.0 * (station_cpu + sims_cpu + broker_cpu + responder_cpu).as_secs_f64() * 100.0
+            / (busy.max(1) as f64)
     );
     Ok(())
+}
+
+/// The lab broker and responder in processes of their own, stopped on drop.
+struct LabProcess {
+    station: std::path::PathBuf,
+}
+
+/// Process ids of the lab broker and responder, as /proc names them.
+struct LabPids {
+    broker: String,
+    responder: String,
+}
+
+impl LabProcess {
+    fn up(station: &Path) -> BenchResult<Self> {
+        let lab = Self {
+            station: station.to_owned(),
+        };
+        let out = lab.command("up").output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "lab up failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+            .into());
+        }
+        Ok(lab)
+    }
+
+    fn command(&self, verb: &str) -> Command {
+        let exe = std::env::current_exe()
+            .map(|e| e.with_file_name("commissioner"))
+            .unwrap_or_else(|_| "commissioner".into());
+        let mut cmd = Command::new(exe);
+        cmd.arg("--station")
+            .arg(&self.station)
+            .args(["lab", verb])
+            .env(PASSPHRASE_ENV, PASS)
+            .stdout(Stdio::null());
+        cmd
+    }
+
+    fn pids(&self, station: &Station) -> BenchResult<LabPids> {
+        let files = LabFiles::new(station);
+        let read =
+            |p: &Path| -> BenchResult<String> { Ok(std::fs::read_to_string(p)?.trim().to_owned()) };
+        Ok(LabPids {
+            broker: read(&files.broker_pid)?,
+            responder: read(&files.responder_pid)?,
+        })
+    }
+}
+
+impl Drop for LabProcess {
+    fn drop(&mut self) {
+        let _ = self.command("down").status();
+    }
+}
+
+/// Mean and worst time of each session outside its steps, in milliseconds.
+fn outside_steps(reports: &[Report]) -> String {
+    let times: Vec<u64> = reports
+        .iter()
+        .map(|r| {
+            let steps: u64 = r.steps.iter().map(|s| s.micros).sum();
+            (r.total_millis * 1000).saturating_sub(steps)
+        })
+        .collect();
+    let worst = times.iter().copied().max().unwrap_or(0);
+    let mean = times.iter().sum::<u64>() / times.len().max(1) as u64;
+    format!("{:.0}/{:.0}", mean as f64 / 1000.0, worst as f64 / 1000.0)
 }
 
 /// Mean and worst time of each step over `reports`, in milliseconds.

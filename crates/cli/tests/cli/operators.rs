@@ -143,3 +143,80 @@ fn roles_pins_tokens_and_lockout() {
         "operator.locked_out",
     );
 }
+
+#[test]
+fn the_ca_and_the_profile_are_the_admins_alone() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let st = dir.path().join("station");
+    let out = run(&st, &["line", "--sim", "1"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let journal = Journal::open(&st.join("journal.sqlite")).expect("journal");
+    let device: String = journal
+        .connection()
+        .query_row("SELECT device_id FROM certificates LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .expect("certificate");
+
+    let add = |id: &str, role: &str, pin: &str, env: &[(&str, &str)]| {
+        let mut env = env.to_vec();
+        env.push(("COMMISSIONER_NEW_PIN", pin));
+        run(&st, &["operator", "add", id, "--role", role], &env)
+    };
+    assert!(add("ada", "admin", "2468", &[]).status.success());
+    let admin = [
+        ("COMMISSIONER_OPERATOR", "ada"),
+        ("COMMISSIONER_PIN", "2468"),
+    ];
+    assert!(add("tom", "technician", "1357", &admin).status.success());
+    assert!(add("fay", "field_engineer", "9753", &admin)
+        .status
+        .success());
+    assert!(add("quinn", "qa", "8642", &admin).status.success());
+    let as_op = |id: &'static str, pin: &'static str| {
+        [("COMMISSIONER_OPERATOR", id), ("COMMISSIONER_PIN", pin)]
+    };
+    let crl = dir.path().join("crl.pem");
+    let crl = crl.to_str().expect("utf-8");
+    let revoke = [
+        "ca",
+        "revoke",
+        "--device-id",
+        &device,
+        "--reason",
+        "key-compromise",
+    ];
+    let admin_only: [&[&str]; 5] = [
+        &revoke,
+        &["ca", "crl", "--out", crl],
+        &["ca", "init"],
+        &["lab", "up"],
+        &["lab", "reload"],
+    ];
+    for args in admin_only {
+        for who in [
+            as_op("tom", "1357"),
+            as_op("fay", "9753"),
+            as_op("quinn", "8642"),
+        ] {
+            refused(&run(&st, args, &who), "operator.forbidden");
+        }
+        // Signed in nowhere: refused before the passphrase is even asked for.
+        refused(&run(&st, args, &[]), "operator.not_signed_in");
+    }
+    // A technician's login token is no way round it either.
+    let login = run(
+        &st,
+        &["login", "--operator", "tom"],
+        &[("COMMISSIONER_PIN", "1357")],
+    );
+    assert!(login.status.success(), "{}", text(&login));
+    refused(&run(&st, &revoke, &[]), "operator.forbidden");
+    assert!(run(&st, &["logout"], &[]).status.success());
+
+    let revoked = run(&st, &revoke, &admin);
+    assert!(revoked.status.success(), "{}", text(&revoked));
+    assert!(text(&revoked).contains(&device), "{}", text(&revoked));
+    let out = run(&st, &["ca", "crl", "--out", crl], &admin);
+    assert!(out.status.success(), "{}", text(&out));
+}

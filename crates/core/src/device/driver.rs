@@ -6,6 +6,7 @@
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -13,6 +14,7 @@ use base64::Engine;
 use serde::de::DeserializeOwned;
 
 use super::frame::{self, Line, LineBuffer};
+use super::interrupt::Interrupt;
 use super::protocol::{
     CertDigest, DeviceConfig, Hello, Keygen, LockAck, Op, Request, Response, Signature, Slot,
     UnlockNonce, WriteAck, BOOT_EVENT, PROTOCOL_VERSION,
@@ -39,6 +41,8 @@ pub struct Driver<P> {
     /// Set once `hello` succeeded; from then on a boot announcement means the unit restarted
     /// under us, and whatever it was doing is lost.
     identified: bool,
+    /// The session's cancel and step deadline, looked at between reads.
+    interrupt: Option<Arc<Interrupt>>,
 }
 
 impl<P> std::fmt::Debug for Driver<P> {
@@ -71,7 +75,19 @@ impl<P: Read + Write> Driver<P> {
             max_frame: 256,
             timeouts,
             identified: false,
+            interrupt: None,
         }
+    }
+
+    /// Lets a cancel or a step deadline end an operation that is waiting for the unit.
+    pub fn with_interrupt(mut self, interrupt: Arc<Interrupt>) -> Self {
+        self.interrupt = Some(interrupt);
+        self
+    }
+
+    fn stopped(&self, op: &'static str) -> Option<DeviceError> {
+        let why = self.interrupt.as_ref()?.check(Instant::now())?;
+        Some(DeviceError::Stopped { op, why })
     }
 
     /// Remembers the port's device node so that unplugging is noticed even on a quiet line.
@@ -227,6 +243,10 @@ impl<P: Read + Write> Driver<P> {
     /// Sends the request once and waits for its response.
     fn exchange(&mut self, op: &Op, timeout: Duration, late: &mut bool) -> Result<Response, Miss> {
         let name = op.name();
+        // Not even sent: a retry or the next chunk must not start after a stop.
+        if let Some(stop) = self.stopped(name) {
+            return Err(Miss::Fatal(stop));
+        }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
         let body = serde_json::to_string(&Request { id, op: op.clone() }).map_err(|e| {
@@ -267,6 +287,9 @@ impl<P: Read + Write> Driver<P> {
                     op: name,
                     after: timeout,
                 }));
+            }
+            if let Some(stop) = self.stopped(name) {
+                return Err(Miss::Fatal(stop));
             }
             if let Err(e) = self.lines.fill_from(&mut self.port) {
                 return Err(Miss::Fatal(io_error(name, e)));

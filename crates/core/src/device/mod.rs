@@ -3,6 +3,7 @@
 pub mod discovery;
 pub mod driver;
 pub mod frame;
+pub mod interrupt;
 pub mod protocol;
 #[cfg(test)]
 mod tests;
@@ -16,7 +17,8 @@ use thiserror::Error;
 use crate::error::Coded;
 
 pub use driver::Driver;
-pub use timeouts::Timeouts;
+pub use interrupt::{Interrupt, Stop};
+pub use timeouts::{StepDeadlines, Timeouts};
 
 /// A driver over a real serial port (or a pseudo-terminal that looks like one).
 pub type SerialDriver = Driver<Box<dyn serialport::SerialPort>>;
@@ -73,6 +75,11 @@ pub enum DeviceError {
     Protocol { op: &'static str, reason: String },
     #[error("cannot list serial ports")]
     Enumerate(#[source] serialport::Error),
+    #[error("'{op}' was abandoned in flight ({})", match .why {
+        Stop::Cancelled => "the session was cancelled",
+        Stop::Deadline => "the step ran out of time",
+    })]
+    Stopped { op: &'static str, why: Stop },
 }
 
 impl DeviceError {
@@ -83,6 +90,12 @@ impl DeviceError {
             self,
             DeviceError::Unplugged { .. } | DeviceError::Rebooted { .. }
         )
+    }
+
+    /// True when the station itself abandoned the operation (cancel or step deadline); the
+    /// pipeline turns it into the session's own code rather than a fault of the unit.
+    pub fn is_stop(&self) -> bool {
+        matches!(self, DeviceError::Stopped { .. })
     }
 }
 
@@ -105,6 +118,15 @@ impl Coded for DeviceError {
             DeviceError::Corrupted { .. } => "device.corrupted_frame",
             DeviceError::Protocol { .. } => "device.protocol",
             DeviceError::Enumerate(_) => "device.enumerate_failed",
+            // The pipeline names the step; these only travel that far.
+            DeviceError::Stopped {
+                why: Stop::Cancelled,
+                ..
+            } => "device.cancelled",
+            DeviceError::Stopped {
+                why: Stop::Deadline,
+                ..
+            } => "device.step_deadline",
         }
     }
 }

@@ -73,6 +73,7 @@ fn fast() -> Timeouts {
         sign: t,
         other: t,
         attempts: 3,
+        step: None,
     }
 }
 

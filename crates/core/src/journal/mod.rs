@@ -12,6 +12,7 @@ pub mod archive;
 pub mod chain;
 pub mod export;
 pub mod generate;
+pub mod group;
 pub mod query;
 mod registry;
 mod schema;
@@ -41,6 +42,10 @@ pub enum JournalError {
     },
     #[error("the journal refused a write; nothing was lost, but this attempt cannot be recorded")]
     Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the journal refused a write ({0}); nothing was lost, but this attempt cannot be recorded"
+    )]
+    Group(String),
     #[error("no certificate with serial {0} in this station's registry")]
     UnknownCertificate(String),
     #[error("the journal at {path} was written by a newer Commissioner (schema {found}, this build knows {known})")]
@@ -55,7 +60,7 @@ impl Coded for JournalError {
     fn code(&self) -> &'static str {
         match self {
             JournalError::Open { .. } => "journal.open_failed",
-            JournalError::Sqlite(_) => "journal.write_failed",
+            JournalError::Sqlite(_) | JournalError::Group(_) => "journal.write_failed",
             JournalError::TooNew { .. } => "journal.too_new",
             JournalError::UnknownCertificate(_) => "registry.unknown_serial",
         }

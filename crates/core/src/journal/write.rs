@@ -77,23 +77,7 @@ impl Journal {
     }
 
     pub fn begin_session(&self, s: &NewSession<'_>) -> Result<i64, JournalError> {
-        let at = ts(s.started_at);
-        self.immediate(|conn| {
-            conn.execute(
-                "INSERT OR IGNORE INTO stations (station_id, first_seen) VALUES (?1, ?2)",
-                params![s.station_id, at],
-            )?;
-            conn.execute(
-                "INSERT OR IGNORE INTO operators (operator_id, first_seen) VALUES (?1, ?2)",
-                params![s.operator, at],
-            )?;
-            conn.execute(
-                "INSERT INTO sessions (started_at, station_id, operator, port, work_order, result)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
-                params![at, s.station_id, s.operator, s.port, s.work_order],
-            )?;
-            Ok(conn.last_insert_rowid())
-        })
+        self.immediate(|conn| begin_session(conn, s))
     }
 
     pub fn set_identity(
@@ -103,35 +87,26 @@ impl Journal {
         model: &str,
         firmware: &str,
     ) -> Result<(), JournalError> {
-        let now = ts(OffsetDateTime::now_utc());
-        self.immediate(|conn| {
-            conn.execute(
-                "UPDATE sessions SET device_id = ?2, model = ?3, firmware = ?4 WHERE id = ?1",
-                params![session_id, device_id, model, firmware],
-            )?;
-            conn.execute(
-                "INSERT INTO devices (device_id, model, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
-                 ON CONFLICT (device_id) DO UPDATE SET model = excluded.model, last_seen = excluded.last_seen",
-                params![device_id, model, now],
-            )?;
-            Ok(())
-        })
+        self.immediate(|conn| set_identity(conn, session_id, device_id, model, firmware))
     }
 
     pub fn record_step(&self, session_id: i64, step: &StepRecord<'_>) -> Result<(), JournalError> {
-        self.conn.execute(
-            "INSERT INTO steps (session_id, name, started_at, ended_at, outcome, error_code, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                session_id,
-                step.name,
-                ts(step.started_at),
-                ts(step.ended_at),
-                if step.error.is_some() { "failed" } else { "ok" },
-                step.error.map(|e| e.code.as_str()),
-                step.detail.or(step.error.map(|e| e.message.as_str())),
-            ],
-        )?;
+        insert_step(&self.conn, session_id, step)
+    }
+
+    /// A finished step and the device log lines that came with it, in one transaction. Under
+    /// `synchronous=FULL` every commit waits for the disk while holding the file's only write
+    /// lock, so concurrent sessions queue behind each other's commits: one commit per step
+    /// instead of two halves that queue, and the log and its step stand or fall together.
+    pub fn record_step_with_log(
+        &self,
+        session_id: i64,
+        step: &StepRecord<'_>,
+        lines: &[String],
+    ) -> Result<(), JournalError> {
+        let tx = self.conn.unchecked_transaction()?;
+        step_with_log(&tx, session_id, step, lines)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -175,14 +150,7 @@ impl Journal {
             return Ok(());
         }
         let tx = self.conn.unchecked_transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO device_log (session_id, at, line) VALUES (?1, ?2, ?3)",
-            )?;
-            for line in lines {
-                stmt.execute(params![session_id, ts(at), line])?;
-            }
-        }
+        insert_log(&tx, session_id, at, lines)?;
         tx.commit()?;
         Ok(())
     }
@@ -227,29 +195,124 @@ impl Journal {
         error: Option<&ErrorInfo>,
         at: OffsetDateTime,
     ) -> Result<ChainHead, JournalError> {
-        self.immediate(|conn| {
-            let failed_step: Option<String> = conn
-                .query_row(
-                    "SELECT name FROM steps WHERE session_id = ?1 AND outcome = 'failed' ORDER BY id LIMIT 1",
-                    params![session_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            conn.execute(
-                "UPDATE sessions SET result = ?2, ended_at = ?3, error_code = ?4, error_message = ?5,
-                        failed_step = ?6
-                 WHERE id = ?1 AND result = 'running'",
-                params![
-                    session_id,
-                    result.as_str(),
-                    ts(at),
-                    error.map(|e| e.code.as_str()),
-                    error.map(|e| e.message.as_str()),
-                    failed_step
-                ],
-            )?;
-            let content = chain::session_content_hash(conn, session_id)?;
-            chain::append(conn, "session", &session_id.to_string(), &content, &ts(at))
-        })
+        self.immediate(|conn| finish_session(conn, session_id, result, error, at))
     }
+}
+
+fn insert_step(
+    conn: &rusqlite::Connection,
+    session_id: i64,
+    step: &StepRecord<'_>,
+) -> Result<(), JournalError> {
+    conn.execute(
+        "INSERT INTO steps (session_id, name, started_at, ended_at, outcome, error_code, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            session_id,
+            step.name,
+            ts(step.started_at),
+            ts(step.ended_at),
+            if step.error.is_some() { "failed" } else { "ok" },
+            step.error.map(|e| e.code.as_str()),
+            step.detail.or(step.error.map(|e| e.message.as_str())),
+        ],
+    )?;
+    Ok(())
+}
+
+fn insert_log(
+    conn: &rusqlite::Connection,
+    session_id: i64,
+    at: OffsetDateTime,
+    lines: &[String],
+) -> Result<(), JournalError> {
+    let mut stmt =
+        conn.prepare_cached("INSERT INTO device_log (session_id, at, line) VALUES (?1, ?2, ?3)")?;
+    let at = ts(at);
+    for line in lines {
+        stmt.execute(params![session_id, at, line])?;
+    }
+    Ok(())
+}
+
+pub(super) fn begin_session(
+    conn: &rusqlite::Connection,
+    s: &NewSession<'_>,
+) -> Result<i64, JournalError> {
+    let at = ts(s.started_at);
+    conn.execute(
+        "INSERT OR IGNORE INTO stations (station_id, first_seen) VALUES (?1, ?2)",
+        params![s.station_id, at],
+    )?;
+    conn.execute(
+        "INSERT OR IGNORE INTO operators (operator_id, first_seen) VALUES (?1, ?2)",
+        params![s.operator, at],
+    )?;
+    conn.execute(
+        "INSERT INTO sessions (started_at, station_id, operator, port, work_order, result)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
+        params![at, s.station_id, s.operator, s.port, s.work_order],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub(super) fn set_identity(
+    conn: &rusqlite::Connection,
+    session_id: i64,
+    device_id: &str,
+    model: &str,
+    firmware: &str,
+) -> Result<(), JournalError> {
+    let now = ts(OffsetDateTime::now_utc());
+    conn.execute(
+        "UPDATE sessions SET device_id = ?2, model = ?3, firmware = ?4 WHERE id = ?1",
+        params![session_id, device_id, model, firmware],
+    )?;
+    conn.execute(
+        "INSERT INTO devices (device_id, model, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT (device_id) DO UPDATE SET model = excluded.model, last_seen = excluded.last_seen",
+        params![device_id, model, now],
+    )?;
+    Ok(())
+}
+
+pub(super) fn step_with_log(
+    conn: &rusqlite::Connection,
+    session_id: i64,
+    step: &StepRecord<'_>,
+    lines: &[String],
+) -> Result<(), JournalError> {
+    insert_log(conn, session_id, step.ended_at, lines)?;
+    insert_step(conn, session_id, step)
+}
+
+pub(super) fn finish_session(
+    conn: &rusqlite::Connection,
+    session_id: i64,
+    result: SessionResult,
+    error: Option<&ErrorInfo>,
+    at: OffsetDateTime,
+) -> Result<ChainHead, JournalError> {
+    let failed_step: Option<String> = conn
+            .query_row(
+                "SELECT name FROM steps WHERE session_id = ?1 AND outcome = 'failed' ORDER BY id LIMIT 1",
+                params![session_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+    conn.execute(
+        "UPDATE sessions SET result = ?2, ended_at = ?3, error_code = ?4, error_message = ?5,
+                    failed_step = ?6
+             WHERE id = ?1 AND result = 'running'",
+        params![
+            session_id,
+            result.as_str(),
+            ts(at),
+            error.map(|e| e.code.as_str()),
+            error.map(|e| e.message.as_str()),
+            failed_step
+        ],
+    )?;
+    let content = chain::session_content_hash(conn, session_id)?;
+    chain::append(conn, "session", &session_id.to_string(), &content, &ts(at))
 }

@@ -65,6 +65,9 @@ pub fn run_with_retry(
     super::retry::with_retry_now(policy, || run(spec, tls.clone()))
 }
 
+/// Outgoing publishes the handshake may have in flight: the request, and room to spare.
+const HANDSHAKE_INFLIGHT: u16 = 8;
+
 async fn run_async(
     spec: &HandshakeSpec,
     tls: Arc<ClientConfig>,
@@ -73,6 +76,9 @@ async fn run_async(
     let mut opts = MqttOptions::new(spec.client_id.clone(), spec.host.clone(), spec.port);
     opts.set_keep_alive(Duration::from_secs(30));
     opts.set_connection_timeout(spec.timeout.as_secs().max(1));
+    // rumqttc's v5 client sizes its outgoing-publish table by this limit up front, 65 536
+    // entries (about 11 MiB) unless told otherwise; the handshake has one publish in flight.
+    opts.set_outgoing_inflight_upper_limit(HANDSHAKE_INFLIGHT);
     // Small request/response packets: Nagle's algorithm would hold each one back until the
     // peer's delayed ACK (about 40 ms per exchange on Linux).
     let mut net = rumqttc::NetworkOptions::new();

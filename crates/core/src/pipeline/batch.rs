@@ -4,8 +4,9 @@
 //! runtime, so a plain thread per unit is the simplest way to make sure one slow or failing unit
 //! never delays another. What the sessions share is read-only or synchronised: the station
 //! (configuration), the unlocked CA (`Sync`; its signer serialises access where the key store
-//! needs it) and the journal file (each session opens its own connection; SQLite's WAL and
-//! IMMEDIATE transactions order the writers).
+//! needs it) and the journal file (the pipeline's writes go through the station's group
+//! commit, so sessions that write at the same moment share one disk flush; each session keeps
+//! its own connection for reads and certificate records).
 
 use std::thread;
 
@@ -20,7 +21,8 @@ use super::{SessionResult, StepReport};
 /// Commissions every unit in `jobs` concurrently and returns their reports in the same order.
 ///
 /// `progress` receives each event with the index of its job, from that job's thread. The same
-/// `opts` apply to every session, so one cancel flag stops the whole batch between steps.
+/// `opts` apply to every session, so one cancel flag stops the whole batch, steps in flight
+/// included.
 pub fn commission_many(
     station: &Station,
     ca: &UnlockedCa,

@@ -1,19 +1,27 @@
 //! The handshake step: the broker's trust anchors from the station profile, and the MQTT v5
 //! provisioning handshake with the unit's new identity (the unit signs over serial).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
 
+use rustls::ClientConfig;
 use rustls_pki_types::CertificateDer;
 
 use super::{PipelineError, Run};
 use crate::device::protocol::Hello;
+use crate::device::DeviceError;
 use crate::error::{Coded, ErrorInfo};
-use crate::mqtt::handshake::{self, HandshakeSpec};
+use crate::mqtt::handshake::{self, HandshakeOutcome, HandshakeSpec};
+use crate::mqtt::retry::with_retry_now;
 use crate::mqtt::signer::DeviceSigningKey;
 use crate::mqtt::tls::{client_config_named, ClientIdentity};
+use crate::mqtt::{handshake_v311, MqttError};
 use crate::pki::IssuedCert;
-use crate::station::{BrokerProfile, MqttVersion};
+use crate::station::{BrokerProfile, MqttVersion, RetryPolicy};
+
+/// How often the session looks at its cancel and deadline while the broker is busy.
+const BROKER_WAIT_POLL: Duration = Duration::from_millis(20);
 
 impl Run<'_> {
     pub(super) fn broker_trust_anchors(&self) -> Result<Vec<Vec<u8>>, ErrorInfo> {
@@ -62,6 +70,59 @@ impl Run<'_> {
         }
     }
 
+    /// Runs the handshake (with the profile's retries) on a thread of its own and waits for it
+    /// while watching the session's cancel and the step's deadline. On a stop the session
+    /// moves on at once; the thread sees the stop before its next attempt, and its device
+    /// signatures fail at once, so it ends within one broker timeout and then lets the port go.
+    fn broker_wait(
+        &self,
+        spec: HandshakeSpec,
+        tls: Arc<ClientConfig>,
+        version: MqttVersion,
+        retry: RetryPolicy,
+    ) -> Result<Result<HandshakeOutcome, MqttError>, ErrorInfo> {
+        let (tx, rx) = mpsc::channel();
+        let interrupt = self.interrupt.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("handshake-{}", spec.client_id))
+            .spawn(move || {
+                let outcome = with_retry_now(&retry, || {
+                    if let Some(why) = interrupt.check(Instant::now()) {
+                        // Not retryable: the retry loop ends here.
+                        return Err(MqttError::Config(format!("handshake stopped ({why:?})")));
+                    }
+                    match version {
+                        MqttVersion::V5 => handshake::run(&spec, tls.clone()),
+                        MqttVersion::V311 => handshake_v311::run(&spec, tls.clone()),
+                    }
+                });
+                // The receiver is gone only when the session already moved on after a stop.
+                let _ = tx.send(outcome);
+            });
+        if let Err(e) = spawned {
+            return Err(MqttError::Connection(format!("cannot start the handshake: {e}")).info());
+        }
+        loop {
+            match rx.recv_timeout(BROKER_WAIT_POLL) {
+                Ok(outcome) => return Ok(outcome),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(why) = self.interrupt.check(Instant::now()) {
+                        return Err(DeviceError::Stopped {
+                            op: "handshake",
+                            why,
+                        }
+                        .info());
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Ok(Err(MqttError::Connection(
+                        "the handshake thread ended without an outcome".into(),
+                    )))
+                }
+            }
+        }
+    }
+
     pub(super) fn handshake(&mut self, hello: &Hello, cert: &IssuedCert) -> Result<(), ErrorInfo> {
         let broker: BrokerProfile = self.station.broker()?.clone();
         let anchors = self.broker_trust_anchors()?;
@@ -98,18 +159,14 @@ impl Run<'_> {
             timeout: Duration::from_secs(broker.timeout_secs),
             session_expiry_secs: broker.session_expiry_secs,
         };
-        let outcome = match broker.mqtt_version {
-            MqttVersion::V5 => handshake::run_with_retry(&spec, tls, &broker.retry),
-            MqttVersion::V311 => crate::mqtt::retry::with_retry_now(&broker.retry, || {
-                crate::mqtt::handshake_v311::run(&spec, tls.clone())
-            }),
-        };
+        let outcome = self.broker_wait(spec, tls, broker.mqtt_version, broker.retry.clone())?;
         match outcome {
             Ok(_) => Ok(()),
             // A failed device signature surfaces as a TLS failure; report the device's reason.
             Err(e) => Err(match key.take_error() {
                 // Unplugged or restarted mid-handshake: the session is interrupted, not failed.
-                Some(dev) if dev.is_interruption() => dev.info(),
+                // A signature abandoned on cancel or deadline: the pipeline names the step.
+                Some(dev) if dev.is_interruption() || dev.is_stop() => dev.info(),
                 Some(dev) => crate::mqtt::MqttError::DeviceSignature(dev).info(),
                 None => e.info(),
             }),

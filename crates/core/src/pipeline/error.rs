@@ -34,6 +34,13 @@ pub enum PipelineError {
     NotUnlocked(Lifecycle),
     #[error("the session was cancelled before '{step}'")]
     Cancelled { step: &'static str },
+    #[error("the session was cancelled during '{step}'; the unit may hold part of it: commission it again")]
+    CancelledDuring { step: &'static str },
+    #[error("'{step}' did not finish within {} s: the unit (or the broker) is too slow for this station; check it, or raise [timeouts] in the station profile", after.as_secs())]
+    StepTimeout {
+        step: &'static str,
+        after: std::time::Duration,
+    },
 }
 
 impl Coded for PipelineError {
@@ -47,7 +54,11 @@ impl Coded for PipelineError {
             PipelineError::ReadBackMismatch { .. } => "write.readback_mismatch",
             PipelineError::NotLocked(_) => "device.not_locked",
             PipelineError::BrokerCa { .. } => "station.broker_ca",
-            PipelineError::Cancelled { .. } => "session.cancelled",
+            // Before or during a step, the operator stopped it: the same answer for the UI.
+            PipelineError::Cancelled { .. } | PipelineError::CancelledDuring { .. } => {
+                "session.cancelled"
+            }
+            PipelineError::StepTimeout { .. } => "pipeline.step_timeout",
             PipelineError::NotUnlocked(_) => "device.not_unlocked",
         }
     }

@@ -12,12 +12,14 @@ mod write;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, SystemClock};
 use crate::device::protocol::{Hello, Lifecycle};
-use crate::device::{open_serial, SerialDriver, Timeouts};
+use crate::device::{open_serial, Interrupt, SerialDriver, Timeouts};
 use crate::error::{Coded, ErrorInfo};
+use crate::journal::group::GroupCommit;
 use crate::journal::{Journal, KeyOrigin, NewSession, StepRecord};
 use crate::mqtt::tls::install_crypto_provider;
 use crate::pki::policy::{self, Issuing};
@@ -44,12 +46,16 @@ pub struct CommissionOptions<'a> {
     /// The unit already holds an active certificate and is being re-keyed on purpose: the new
     /// certificate supersedes the old one once it is proven.
     pub recommission: bool,
-    /// Per-operation timeouts of the device link.
+    /// Per-operation timeouts of the device link, and the whole-step deadline (the station
+    /// profile's `[timeouts]` unless set here).
     pub timeouts: Timeouts,
     /// Work order or batch id (typed by a barcode scanner), recorded with the session.
     pub work_order: Option<&'a str>,
-    /// Set by another thread to stop the session between steps: a step that has begun is
-    /// allowed to end, so the unit is never left half-written by the station's choice.
+    /// Set by another thread to stop the session. Checked before every step, and noticed by
+    /// a device operation or broker wait in flight within a port poll: a cancel means the
+    /// unit is not wanted now (unplugged, wrong unit, line stopped), and waiting out a slow
+    /// keygen or handshake would hold the port for nothing. A unit stopped mid-write is still
+    /// in factory mode and is simply commissioned again.
     pub cancel: Option<&'a AtomicBool>,
 }
 
@@ -129,14 +135,19 @@ pub fn commission_opts(
         error: None,
         total_millis: 0,
     };
-    let journal = match station.journal() {
-        Ok(j) => j,
+    // Reads and the issuing records go through the session's own connection; the writes that
+    // every session makes at the same moments go through the station's group commit.
+    let (journal, writer) = match station
+        .journal()
+        .and_then(|j| Ok((j, station.journal_writer()?)))
+    {
+        Ok(pair) => pair,
         Err(e) => {
             report.error = Some(e.info());
             return report;
         }
     };
-    let session_id = match journal.begin_session(&NewSession {
+    let session_id = match writer.begin_session(&NewSession {
         station_id: &station.config.station_id,
         operator: req.operator,
         port: req.port,
@@ -158,11 +169,22 @@ pub fn commission_opts(
         opts,
         clock,
         journal: &journal,
+        writer: &writer,
         progress,
         report,
         link: None,
+        interrupt: Arc::new(Interrupt::default()),
     };
-    let outcome = run.steps();
+    let outcome = match opts.cancel {
+        Some(flag) => {
+            let interrupt = run.interrupt.clone();
+            forward_cancel(flag, &interrupt, || run.steps())
+        }
+        None => run.steps(),
+    };
+    // Whatever still runs on the session's behalf (a handshake left behind by a stop) ends at
+    // its next look instead of retrying for a session that is over.
+    run.interrupt.cancel();
     let mut report = run.report;
     report.result = match &outcome {
         Ok(()) => SessionResult::Pass,
@@ -180,7 +202,7 @@ pub fn commission_opts(
     };
     report.error = outcome.err();
     report.total_millis = started.elapsed().as_millis() as u64;
-    if let Err(e) = journal.finish_session(
+    if let Err(e) = writer.finish_session(
         session_id,
         report.result,
         report.error.as_ref(),
@@ -202,10 +224,13 @@ struct Run<'a> {
     opts: CommissionOptions<'a>,
     clock: &'a dyn Clock,
     journal: &'a Journal,
+    writer: &'a GroupCommit,
     progress: &'a mut dyn FnMut(ProgressEvent),
     report: Report,
     /// Shared with the TLS signer during the handshake.
     link: Option<Arc<Mutex<SerialDriver>>>,
+    /// Cancel and the current step's deadline, for the driver and the broker wait.
+    interrupt: Arc<Interrupt>,
 }
 
 impl Run<'_> {
@@ -258,8 +283,9 @@ impl Run<'_> {
         name: &'static str,
         f: impl FnOnce(&mut Self) -> Result<T, ErrorInfo>,
     ) -> Result<T, ErrorInfo> {
-        // Checked between steps only: a step that has begun runs to its own end or timeout.
-        if self.opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        if self.interrupt.is_cancelled()
+            || self.opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+        {
             return Err(PipelineError::Cancelled { step: name }.into());
         }
         let index = step_index(name);
@@ -273,7 +299,10 @@ impl Run<'_> {
         (self.progress)(event(StepStatus::Started, format!("{name}…")));
         let started_at = self.clock.now();
         let t0 = Instant::now();
-        let result = f(self);
+        let allowed = self.deadline_for(name);
+        self.interrupt.set_deadline(Some(t0 + allowed));
+        let result = f(self).map_err(|e| stop_error(name, allowed, e));
+        self.interrupt.set_deadline(None);
         let elapsed = t0.elapsed();
         let millis = elapsed.as_millis() as u64;
         let ended_at = self.clock.now();
@@ -285,21 +314,17 @@ impl Run<'_> {
             .unwrap_or_default();
         let session = self.report.session_id;
         let error = result.as_ref().err();
-        let recorded = self
-            .journal
-            .add_device_log(session, ended_at, &log)
-            .and_then(|()| {
-                self.journal.record_step(
-                    session,
-                    &StepRecord {
-                        name,
-                        started_at,
-                        ended_at,
-                        error,
-                        detail: None,
-                    },
-                )
-            });
+        let recorded = self.writer.record_step_with_log(
+            session,
+            &StepRecord {
+                name,
+                started_at,
+                ended_at,
+                error,
+                detail: None,
+            },
+            &log,
+        );
         self.report.steps.push(StepReport {
             name: name.into(),
             outcome: if error.is_some() { "failed" } else { "ok" }.into(),
@@ -328,6 +353,14 @@ impl Run<'_> {
         }
     }
 
+    /// The whole-step deadline: the caller's, else the station profile's for this step.
+    fn deadline_for(&self, step: &str) -> Duration {
+        self.opts
+            .timeouts
+            .step
+            .unwrap_or_else(|| self.station.config.timeouts.for_step(step))
+    }
+
     fn device(&self) -> Result<MutexGuard<'_, SerialDriver>, ErrorInfo> {
         self.link
             .as_ref()
@@ -340,10 +373,11 @@ impl Run<'_> {
     }
 
     fn identify(&mut self) -> Result<Hello, ErrorInfo> {
-        let driver = open_serial(self.req.port, self.req.baud, self.opts.timeouts)?;
+        let driver = open_serial(self.req.port, self.req.baud, self.opts.timeouts)?
+            .with_interrupt(self.interrupt.clone());
         self.link = Some(Arc::new(Mutex::new(driver)));
         let hello = self.device()?.hello()?;
-        self.journal
+        self.writer
             .set_identity(
                 self.report.session_id,
                 &hello.device_id,
@@ -377,6 +411,53 @@ impl Run<'_> {
         self.report.fingerprint_sha256 = Some(cert.fingerprint.clone());
         Ok(cert)
     }
+}
+
+/// A device operation abandoned by a stop becomes the session's own outcome, naming the step;
+/// the operation's name stays in the detail for the log.
+fn stop_error(step: &'static str, allowed: Duration, e: ErrorInfo) -> ErrorInfo {
+    let stop = match e.code.as_str() {
+        "device.cancelled" => PipelineError::CancelledDuring { step },
+        "device.step_deadline" => PipelineError::StepTimeout {
+            step,
+            after: allowed,
+        },
+        _ => return e,
+    };
+    let mut info: ErrorInfo = stop.into();
+    info.detail = Some(e.message);
+    info
+}
+
+/// How often the caller's cancel flag is looked at while a session runs.
+const CANCEL_POLL: Duration = Duration::from_millis(20);
+
+/// Runs `f` while a small thread carries the caller's cancel flag over to `interrupt`. The
+/// flag is borrowed, but the driver is shared with the TLS signer, which rustls wants
+/// `'static`, so the driver can only hold an owned copy.
+fn forward_cancel<T>(flag: &AtomicBool, interrupt: &Interrupt, f: impl FnOnce() -> T) -> T {
+    let done = AtomicBool::new(false);
+    thread::scope(|scope| {
+        let watcher = thread::Builder::new()
+            .name("session-cancel".into())
+            .spawn_scoped(scope, || {
+                while !done.load(Ordering::Relaxed) {
+                    if flag.load(Ordering::Relaxed) {
+                        interrupt.cancel();
+                        return;
+                    }
+                    thread::park_timeout(CANCEL_POLL);
+                }
+            });
+        let out = f();
+        done.store(true, Ordering::Relaxed);
+        match watcher {
+            Ok(handle) => handle.thread().unpark(),
+            // Without the watcher a cancel is still honoured before every step.
+            Err(e) => tracing::warn!("cannot watch for cancel in flight: {e}"),
+        }
+        out
+    })
 }
 
 /// Position of a step in [`STEPS`]. The recommission-only steps report the position of the

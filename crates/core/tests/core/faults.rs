@@ -22,6 +22,7 @@ fn timeouts() -> Timeouts {
         sign: Duration::from_millis(800),
         other: Duration::from_millis(800),
         attempts: 3,
+        step: None,
     }
 }
 

@@ -333,3 +333,74 @@ fn real_commissioning_keeps_the_chain_valid() {
         Some("chain.session_edited")
     );
 }
+
+#[test]
+fn group_commit_records_concurrent_sessions_and_rolls_back_a_failed_write_alone() {
+    use commissioner_core::journal::group::GroupCommit;
+    use commissioner_core::journal::{JournalError, StepRecord};
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("journal.sqlite");
+    let writer = GroupCommit::start(&path).expect("writer");
+    let now = time::OffsetDateTime::now_utc();
+    let ids: Vec<i64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let writer = &writer;
+                scope.spawn(move || {
+                    let port = format!("/dev/pts/{i}");
+                    let id = writer
+                        .begin_session(&NewSession {
+                            station_id: "st-1",
+                            operator: "line",
+                            port: &port,
+                            work_order: None,
+                            started_at: now,
+                        })
+                        .expect("begin");
+                    writer
+                        .record_step_with_log(
+                            id,
+                            &StepRecord {
+                                name: "identify",
+                                started_at: now,
+                                ended_at: now,
+                                error: None,
+                                detail: None,
+                            },
+                            &["boot ok".to_owned()],
+                        )
+                        .expect("step");
+                    // A write that fails after it has written something: only it is undone.
+                    let failed = writer.run(move |conn| {
+                        conn.execute(
+                            "UPDATE sessions SET operator = 'mallory' WHERE id = ?1",
+                            [id],
+                        )?;
+                        Err::<(), _>(JournalError::UnknownCertificate("none".into()))
+                    });
+                    assert!(failed.is_err());
+                    writer
+                        .finish_session(id, SessionResult::Pass, None, now)
+                        .expect("finish");
+                    id
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    drop(writer);
+    let journal = Journal::open(&path).expect("open");
+    for id in ids {
+        let row = journal.session(id).expect("query").expect("row");
+        assert_eq!(row.result, SessionResult::Pass);
+        assert_eq!(row.operator, "line");
+        assert_eq!(journal.steps(id).expect("steps").len(), 1);
+    }
+    let report = journal.verify().expect("verify");
+    assert!(report.ok(), "{:?}", report.problem);
+    assert_eq!(report.sealed_sessions, 16);
+}

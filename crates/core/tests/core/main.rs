@@ -4,6 +4,7 @@
 mod audit;
 mod batch;
 mod csr_fixtures;
+mod deadlines;
 mod faults;
 mod fixture;
 mod handshake;

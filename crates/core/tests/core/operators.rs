@@ -26,6 +26,13 @@ fn roles_allow_what_their_job_needs_and_nothing_else() {
     assert!(!can(Role::Qa, Action::Commission));
     assert!(can(Role::Qa, Action::Export));
     assert!(can(Role::Admin, Action::ManageOperators));
+    // The CA and the profile are the admin's alone.
+    for action in [Action::AdministerCa, Action::EditProfile] {
+        assert!(can(Role::Admin, action));
+        for role in [Role::Technician, Role::FieldEngineer, Role::Qa] {
+            assert!(!can(role, action), "{role:?} {action:?}");
+        }
+    }
 }
 
 #[test]
