@@ -66,13 +66,20 @@ pub fn typescript() -> String {
         .map(|s| format!("\"{s}\""))
         .collect::<Vec<_>>()
         .join(", ");
+    let app_codes = crate::error::APP_CODES
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "// Generated from the Rust types by src-tauri/src/bindings.rs (ts-rs). Do not edit:\n\
          // change the Rust, then run `UPDATE_BINDINGS=1 cargo test -p commissioner-app bindings`.\n\
          \n\
          {}\n\n\
          /** `commissioner_core::pipeline::STEPS`, in order. */\n\
-         export const STEPS = [{steps}] as const;\n",
+         export const STEPS = [{steps}] as const;\n\n\
+         /** Error codes the desktop shell itself produces (`commissioner_app::error::APP_CODES`). */\n\
+         export const APP_ERROR_CODES = [{app_codes}] as const;\n",
         decls.join("\n\n")
     )
 }

@@ -6,6 +6,26 @@ use commissioner_devsim::SimError;
 use serde::Serialize;
 use ts_rs::TS;
 
+/// Codes the shell itself produces (the core's are in `ui/src/lib/generated/error-codes.json`).
+/// A test below checks the sources use no other; the UI tests check each has wording.
+pub const APP_CODES: &[&str] = &[
+    "app.no_dialog",
+    "app.task_failed",
+    "broker.invalid",
+    "ca.locked",
+    "ca.unreadable",
+    "journal.no_session",
+    "lab.not_a_lab_station",
+    "line.busy",
+    "operator.sign_in_required",
+    "setup.admin_id",
+    "setup.organization",
+    "setup.weak_passphrase",
+    "sim.start_failed",
+    "sim.unknown_fault",
+    "station.exists",
+];
+
 /// An error as the web UI receives it when a command is rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, thiserror::Error)]
 #[serde(rename_all = "camelCase")]
@@ -140,6 +160,40 @@ mod tests {
         let e: IpcError =
             commissioner_core::station::StationError::Missing("/nowhere".into()).into();
         assert_eq!(e.code, "station.missing");
+    }
+
+    /// Every code given to `IpcError::new` or `IpcError::invalid` in the shell's sources is listed
+    /// in `APP_CODES` (or is a core code).
+    #[test]
+    fn every_code_the_shell_makes_is_listed() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![src.join("error.rs"), src.join("dto.rs")];
+        for dir in [&src, &src.join("commands")] {
+            for e in std::fs::read_dir(dir).expect("src dir").flatten() {
+                if e.path().extension().is_some_and(|x| x == "rs") {
+                    files.push(e.path());
+                }
+            }
+        }
+        for file in files {
+            let full = std::fs::read_to_string(&file).expect("source");
+            // Tests may build codes of their own to check the error shape.
+            let text = full.split("#[cfg(test)]").next().unwrap_or_default();
+            for call in ["IpcError::new(", "IpcError::invalid(", "Self::new("] {
+                for (at, _) in text.match_indices(call) {
+                    let rest = text[at + call.len()..].trim_start();
+                    let Some(lit) = rest.strip_prefix('"') else {
+                        continue;
+                    };
+                    let code = &lit[..lit.find('"').expect("closing quote")];
+                    assert!(
+                        APP_CODES.contains(&code),
+                        "{}: code {code:?} is not in APP_CODES",
+                        file.display()
+                    );
+                }
+            }
+        }
     }
 
     fn serde_json_value(e: &IpcError) -> serde_json::Value {

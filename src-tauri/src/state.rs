@@ -61,6 +61,8 @@ pub struct Shared {
     /// Read once at start; unlocks the CA on first use so the technician is not asked.
     env_passphrase: Option<Zeroizing<String>>,
     ca: Mutex<Option<Arc<UnlockedCa>>>,
+    /// The opened station, kept so that concurrent sessions share its journal writer.
+    station: Mutex<Option<Station>>,
     signed_in: Mutex<Option<Operator>>,
     /// Who the journal names when the station has no operators.
     default_operator: String,
@@ -81,6 +83,7 @@ impl Shared {
             station_dir,
             env_passphrase: passphrase.map(Zeroizing::new),
             ca: Mutex::new(None),
+            station: Mutex::new(None),
             signed_in: Mutex::new(None),
             default_operator: std::env::var("COMMISSIONER_OPERATOR")
                 .or_else(|_| std::env::var("USER"))
@@ -120,8 +123,20 @@ impl Shared {
         })
     }
 
+    /// The station, opened once; clones share its journal writer (group commit).
     pub fn station(&self) -> Result<Station, IpcError> {
-        Ok(Station::open(&self.station_dir)?)
+        let mut slot = lock(&self.station);
+        if let Some(station) = slot.as_ref() {
+            return Ok(station.clone());
+        }
+        let station = Station::open(&self.station_dir)?;
+        *slot = Some(station.clone());
+        Ok(station)
+    }
+
+    /// Forgets the opened station after station.toml was rewritten.
+    pub fn station_changed(&self) {
+        lock(&self.station).take();
     }
 
     /// The unlocked CA: unlocked before, or now with the start-up passphrase.

@@ -92,6 +92,7 @@ pub async fn setup_station(
             now,
         )?;
         tracing::info!(station = %station.config.station_id, admin = %admin.id, "station set up");
+        state.station_changed();
         state.sign_in(Some(admin));
         StationStatus::read(&state)
     })
@@ -180,6 +181,7 @@ pub async fn start_lab_broker(state: State<'_, AppState>) -> Result<StationStatu
         tracing::info!(port = started.port(), "lab broker started");
         *lab = Some(started);
         drop(lab);
+        state.station_changed();
         StationStatus::read(&state)
     })
     .await
@@ -198,6 +200,7 @@ pub async fn save_broker_profile(
         let profile = form.into_profile(station.config.broker.clone())?;
         station.config.broker = Some(profile);
         station.save()?;
+        state.station_changed();
         StationStatus::read(&state)
     })
     .await

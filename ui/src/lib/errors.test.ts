@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { friendlyMessage, isKnownCode } from "./errors";
 // Written by the core's own test from its source (crates/core/src/error_codes.rs).
 import catalogue from "./generated/error-codes.json";
+import { APP_ERROR_CODES } from "./generated/bindings";
 
 describe("friendlyMessage", () => {
   it("maps a known code to the UI's own wording", () => {
@@ -44,6 +45,10 @@ describe("friendlyMessage", () => {
   it("has wording for every code the core can produce", () => {
     expect(catalogue.core.length).toBeGreaterThan(catalogue.mqtt.length);
     expect(catalogue.core.filter((code) => !isKnownCode(code))).toEqual([]);
+  });
+
+  it("has wording for every code the desktop shell produces", () => {
+    expect(APP_ERROR_CODES.filter((code) => !isKnownCode(code))).toEqual([]);
   });
 
   it("tells the technician what to do about a broker refusal", () => {

@@ -50,7 +50,6 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "device.rebooted": "The unit restarted during commissioning. Check its power supply, then try again.",
   "pipeline.step_timeout":
     "The unit is too slow: one step did not finish in time. Try again; if it happens again, set the unit aside.",
-  "session.cancelled": "Commissioning was stopped before it finished. Plug the unit in again to restart.",
   "device.corrupted_frame":
     "The link to the unit is unreliable. Try another cable or USB port, then try again.",
   "device.protocol": "The unit answered something this station does not understand. Set it aside for a firmware check.",
@@ -179,6 +178,20 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "operator.weak_pin": "That PIN is too short. Choose a longer one.",
   "operator.first_must_be_admin": "The first operator of a station must be an admin.",
   "operator.hash_failed": "The station could not store the PIN. Try again; if it repeats, ask your supervisor.",
+  // The desktop shell's own codes (APP_ERROR_CODES in generated/bindings.ts)
+  "operator.sign_in_required": "Sign in first: this station records who does what.",
+  "app.no_dialog": "No file dialog can open in this window. Restart the app and try again.",
+  "app.task_failed": "The station stopped this job unexpectedly. See the Log tab, then try again.",
+  "broker.invalid": "The broker settings are incomplete or wrong. Check host, port and server CA.",
+  "ca.unreadable": "The station's CA certificate cannot be read. Ask your supervisor to check the CA files.",
+  "journal.no_session": "That session is not in the journal. Refresh the list.",
+  "lab.not_a_lab_station": "Only a lab station can start a lab broker. Set up the broker profile instead.",
+  "line.busy": "This unit is already being commissioned. Wait for its result.",
+  "setup.admin_id": "Enter a name for the first administrator.",
+  "setup.organization": "Enter the organisation the CA is for.",
+  "setup.weak_passphrase": "The CA passphrase is too short. Use at least 8 characters.",
+  "sim.start_failed": "The simulated unit could not start. See the Log tab.",
+  "sim.unknown_fault": "That simulator fault does not exist. Pick one from the list.",
 };
 
 /** The plain-language text for `error`: a known code's text, else the core's message. */
