@@ -50,6 +50,7 @@ pub fn typescript() -> String {
         crate::commands::setup::AdminForm,
         crate::commands::setup::SetupRequest,
         crate::commands::line::RunOptions,
+        crate::commands::line::Target,
         crate::commands::journal::SessionPage,
         crate::commands::journal::StoredCheck,
         crate::commands::journal::SessionDetails,

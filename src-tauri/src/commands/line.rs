@@ -5,10 +5,11 @@ use std::sync::atomic::Ordering;
 
 use commissioner_core::clock::SystemClock;
 use commissioner_core::device::discovery::{self, PortInfo};
+use commissioner_core::device::watch::model_for;
 use commissioner_core::operator::Action;
 use commissioner_core::pipeline::{self, CommissionRequest, ProgressEvent, Report};
 use commissioner_devsim::{Fault, SimConfig, SimDevice};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::State;
 use ts_rs::TS;
@@ -33,14 +34,47 @@ pub struct RunOptions {
     pub work_order: Option<String>,
 }
 
+/// A port the line can commission, with what the station profile says about it.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub port: PortInfo,
+    /// The model `[[models]]` gives its USB VID:PID.
+    pub model: Option<String>,
+    /// Line mode may start it without a click: a simulated unit, a port whose VID:PID names a
+    /// model, or (at a station without `[[models]]`) any USB port.
+    pub auto_eligible: bool,
+}
+
 /// Serial ports of this machine, then the simulated units this app started.
 #[tauri::command]
-pub async fn list_targets(state: State<'_, AppState>) -> Result<Vec<PortInfo>, IpcError> {
+pub async fn list_targets(state: State<'_, AppState>) -> Result<Vec<Target>, IpcError> {
     let state = state.inner().clone_handle();
     blocking(move || {
-        let mut ports = discovery::list_ports()?;
-        ports.extend(state.sims().values().map(sim_port));
-        Ok(ports)
+        let filters = state.station().map(|s| s.config.models).unwrap_or_default();
+        let mut targets: Vec<Target> = discovery::list_ports()?
+            .into_iter()
+            .map(|port| {
+                let model = model_for(&filters, &port).map(str::to_owned);
+                let auto_eligible = match filters.is_empty() {
+                    true => port.kind == "usb",
+                    false => model.is_some(),
+                };
+                Target {
+                    port,
+                    model,
+                    auto_eligible,
+                }
+            })
+            .collect();
+        targets.extend(state.sims().values().map(|sim| Target {
+            port: sim_port(sim),
+            model: None,
+            auto_eligible: true,
+        }));
+        Ok(targets)
     })
     .await
 }

@@ -27,5 +27,6 @@ export type {
   StationStatus,
   StepRow,
   StoredCheck,
+  Target,
   VerifySummary,
 } from "./generated/bindings";

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
-import type { PortInfo } from "./bindings";
+import type { Target } from "./api-types";
 import { autoCandidates, newTargets } from "./autocommission";
 
-const p = (path: string, serialNumber: string | null = null): PortInfo => ({
+const p = (path: string, serialNumber: string | null = null, autoEligible = true): Target => ({
   path,
+  model: null,
+  autoEligible,
   kind: "usb",
   vid: 1,
   pid: 2,
@@ -24,5 +26,10 @@ describe("auto-commission", () => {
       "/dev/pts/3",
     ]);
     expect(autoCandidates(new Set(), current, new Set()).map((x) => x.path)).toHaveLength(3);
+  });
+
+  it("leaves ports the station profile does not name alone", () => {
+    const current = [p("/dev/ttyS0", null, false), p("/dev/ttyUSB1", "C3")];
+    expect(autoCandidates(new Set(), current, new Set()).map((x) => x.path)).toEqual(["/dev/ttyUSB1"]);
   });
 });

@@ -21,6 +21,7 @@ import type {
   SettingsView,
   SetupRequest,
   StationStatus,
+  Target,
   VerifySummary,
 } from "./api-types";
 
@@ -65,7 +66,7 @@ export const addOperator = (id: string, role: Role, pin: string) =>
 // ---- line ----
 
 /** Serial ports the station sees, plus running simulated units. */
-export const listTargets = () => call<PortInfo[]>("list_targets");
+export const listTargets = () => call<Target[]>("list_targets");
 /** Names of the faults a simulated unit can be started with. */
 export const simFaults = () => call<string[]>("sim_faults");
 /** Starts a simulated unit on a pseudo-terminal; it stays until stopped or the app exits. */

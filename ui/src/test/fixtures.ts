@@ -1,6 +1,6 @@
 // Shared data for the component tests.
-import type { StationStatus } from "../lib/api-types";
-import type { PortInfo, Report } from "../lib/bindings";
+import type { StationStatus, Target } from "../lib/api-types";
+import type { Report } from "../lib/bindings";
 
 export const status = (over: Partial<StationStatus> = {}): StationStatus => ({
   stationDir: "/var/lib/commissioner",
@@ -17,9 +17,11 @@ export const status = (over: Partial<StationStatus> = {}): StationStatus => ({
   ...over,
 });
 
-export const port = (path: string, kind = "simulated"): PortInfo => ({
+export const port = (path: string, kind = "simulated"): Target => ({
   path,
   kind,
+  model: null,
+  autoEligible: true,
   vid: null,
   pid: null,
   serialNumber: null,

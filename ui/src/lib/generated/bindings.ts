@@ -263,6 +263,25 @@ recommission: boolean,
 workOrder: string | null, };
 
 /**
+ * A port the line can commission, with what the station profile says about it.
+ */
+
+export type Target = { 
+/**
+ * The model `[[models]]` gives its USB VID:PID.
+ */
+model: string | null, 
+/**
+ * Line mode may start it without a click: a simulated unit, a port whose VID:PID names a
+ * model, or (at a station without `[[models]]`) any USB port.
+ */
+autoEligible: boolean, path: string, 
+/**
+ * `usb`, `pci`, `bluetooth`, `unknown`, or `simulated` for a simulator entry.
+ */
+kind: string, vid: number | null, pid: number | null, serialNumber: string | null, manufacturer: string | null, product: string | null, };
+
+/**
  * One page of sessions, newest first.
  */
 
