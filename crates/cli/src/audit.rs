@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use commissioner_core::lab::{self, LabError, LabFiles};
-use commissioner_core::mqtt::audit::session::audit_station;
+use commissioner_core::lab::LabFiles;
+use commissioner_core::mqtt::audit::session::audit_station_with_lab;
 use commissioner_core::mqtt::audit::{any_failed, Outcome};
 use commissioner_core::station::Station;
 
@@ -16,29 +16,13 @@ pub fn run(dir: &Path, operator: &str, json: bool) -> CmdResult {
     let station = Station::open(dir)?;
     let ca = station.unlock_ca(&passphrase()?)?;
     let files = LabFiles::new(&station);
-    // Only a lab broker started by this station can be made to load a fresh CRL; elsewhere
-    // the revocation check is skipped rather than judged on a CRL the station cannot refresh.
+    // Only a lab broker started by this station can be made to load a fresh CRL.
     let lab_pid = station
         .config
         .lab
         .then(|| crate::lab::alive(&files.broker_pid))
         .flatten();
-    let refresh = |pid: u32| {
-        let (station, ca, files) = (&station, &ca, &files);
-        move || -> Result<(), LabError> {
-            lab::write_lab_crl(station, ca, files)?;
-            lab::signal_reload(pid)
-        }
-    };
-    let refresher = lab_pid.map(refresh);
-    let audit = audit_station(
-        &station,
-        &ca,
-        operator,
-        refresher
-            .as_ref()
-            .map(|f| f as &dyn Fn() -> Result<(), LabError>),
-    )?;
+    let audit = audit_station_with_lab(&station, &ca, operator, lab_pid)?;
     if json {
         let out = serde_json::json!({
             "sessionId": audit.session_id,

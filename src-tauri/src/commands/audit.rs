@@ -1,7 +1,6 @@
 //! The broker audit screen: the same audit as `commissioner audit`, as a journal session.
 
-use commissioner_core::lab::{self, LabError, LabFiles};
-use commissioner_core::mqtt::audit::session::audit_station;
+use commissioner_core::mqtt::audit::session::audit_station_with_lab;
 use commissioner_core::mqtt::audit::CheckResult;
 use commissioner_core::operator::Action;
 use serde::Serialize;
@@ -34,23 +33,7 @@ pub async fn run_audit(state: State<'_, AppState>) -> Result<AuditRun, IpcError>
         let broker = station.broker()?;
         let broker = format!("{}:{}", broker.host, broker.port);
         let lab_pid = state.lab().as_ref().map(|l| l.pid());
-        let files = LabFiles::new(&station);
-        let refresh = |pid: u32| {
-            let (station, ca, files) = (&station, &ca, &files);
-            move || -> Result<(), LabError> {
-                lab::write_lab_crl(station, ca, files)?;
-                lab::signal_reload(pid)
-            }
-        };
-        let refresher = lab_pid.map(refresh);
-        let audit = audit_station(
-            &station,
-            &ca,
-            &operator,
-            refresher
-                .as_ref()
-                .map(|f| f as &dyn Fn() -> Result<(), LabError>),
-        )?;
+        let audit = audit_station_with_lab(&station, &ca, &operator, lab_pid)?;
         tracing::info!(session = audit.session_id, %broker, "broker audit finished");
         Ok(AuditRun {
             session_id: audit.session_id,

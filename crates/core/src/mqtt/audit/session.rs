@@ -83,6 +83,26 @@ pub fn trust_anchors(station: &Station) -> Result<Vec<Vec<u8>>, AuditError> {
     Ok(ders)
 }
 
+/// [`audit_station`] where the broker may be a lab mosquitto with process id `lab_pid`: its
+/// CRL is rewritten from the registry and reloaded (SIGHUP) for the revocation check. Without
+/// one, that check is skipped, never judged on a CRL the station cannot refresh.
+pub fn audit_station_with_lab(
+    station: &Station,
+    ca: &UnlockedCa,
+    operator: &str,
+    lab_pid: Option<u32>,
+) -> Result<StationAudit, AuditError> {
+    let files = crate::lab::LabFiles::new(station);
+    let refresh = |pid: u32| -> Result<(), LabError> {
+        crate::lab::write_lab_crl(station, ca, &files)?;
+        crate::lab::signal_reload(pid)
+    };
+    match lab_pid {
+        Some(pid) => audit_station(station, ca, operator, Some(&move || refresh(pid))),
+        None => audit_station(station, ca, operator, None),
+    }
+}
+
 /// Audits the station's broker as a journal session. `refresh_crl`, when the station can
 /// publish a CRL to its broker (a lab broker), is called after a test certificate was revoked
 /// in the registry; without it the revocation check is skipped.
