@@ -42,6 +42,10 @@ pub enum JournalError {
     Sqlite(#[from] rusqlite::Error),
     #[error("no certificate with serial {0} in this station's registry")]
     UnknownCertificate(String),
+    #[error(
+        "certificate {0} belongs to a session that has ended and been sealed; it cannot be changed"
+    )]
+    Sealed(String),
     #[error("the journal at {path} was written by a newer Commissioner (schema {found}, this build knows {known})")]
     TooNew {
         path: String,
@@ -57,6 +61,7 @@ impl Coded for JournalError {
             JournalError::Sqlite(_) => "journal.write_failed",
             JournalError::TooNew { .. } => "journal.too_new",
             JournalError::UnknownCertificate(_) => "registry.unknown_serial",
+            JournalError::Sealed(_) => "journal.session_sealed",
         }
     }
 }
