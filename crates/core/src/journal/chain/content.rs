@@ -174,50 +174,44 @@ impl Part {
         let mut stmt = conn.prepare_cached(&self.sql())?;
         let mut rows = stmt.query(params![from, to])?;
         let mut out = PartScan::default();
-        let mut current: Option<(i64, Sha256)> = None;
-        let mut buf = Vec::with_capacity(1024);
+        // A session's rows are encoded into one buffer and hashed in one call: SHA-256 then
+        // runs over whole blocks instead of copying every short row into its block buffer.
+        let mut current: Option<i64> = None;
+        let mut buf = Vec::with_capacity(4096);
         while let Some(row) = rows.next()? {
             let sid: i64 = row.get(0)?;
-            let hasher = match &mut current {
-                Some((id, h)) if *id == sid => h,
-                slot => {
-                    if let Some((id, h)) = slot.take() {
-                        out.digests.push((id, h.finalize().into()));
-                    }
-                    &mut slot.insert((sid, Sha256::new_with_prefix([self.tag]))).1
+            if current != Some(sid) {
+                if let Some(id) = current {
+                    out.digests.push((id, Sha256::digest(&buf).into()));
                 }
-            };
-            buf.clear();
+                current = Some(sid);
+                buf.clear();
+                buf.push(self.tag);
+            }
             for i in self.skip..self.hashed {
                 encode_value(row.get_ref(i)?, &mut buf);
             }
-            hasher.update(&buf);
             if self.hashed == CERT_HASHED {
-                self.check_drift(sid, row, &mut out.drifts)?;
+                check_drift(sid, row, &mut out.drifts)?;
             }
         }
-        if let Some((id, h)) = current {
-            out.digests.push((id, h.finalize().into()));
+        if let Some(id) = current {
+            out.digests.push((id, Sha256::digest(&buf).into()));
         }
         Ok(out)
     }
+}
 
-    fn check_drift(
-        &self,
-        sid: i64,
-        row: &Row<'_>,
-        drifts: &mut Vec<Drift>,
-    ) -> rusqlite::Result<()> {
-        let (sealed, status) = (row.get_ref(CERT_HASHED - 1)?, row.get_ref(CERT_HASHED)?);
-        if sealed != status {
-            drifts.push(Drift {
-                session_id: sid,
-                serial: text(row.get_ref(1)?).unwrap_or_default(),
-                status: text(status),
-            });
-        }
-        Ok(())
+fn check_drift(sid: i64, row: &Row<'_>, drifts: &mut Vec<Drift>) -> rusqlite::Result<()> {
+    let (sealed, status) = (row.get_ref(CERT_HASHED - 1)?, row.get_ref(CERT_HASHED)?);
+    if sealed != status {
+        drifts.push(Drift {
+            session_id: sid,
+            serial: text(row.get_ref(1)?).unwrap_or_default(),
+            status: text(status),
+        });
     }
+    Ok(())
 }
 
 /// A session's content hash from its five part digests.

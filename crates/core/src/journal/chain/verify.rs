@@ -25,8 +25,8 @@ const SLICES_PER_CORE: usize = 4;
 struct Seal {
     seq: i64,
     session: i64,
-    /// `None` when the recorded hash is not even hex: it can match nothing.
-    content: Option<Digest32>,
+    /// The recorded content hash as stored (hex); `None` when it is not even 64 bytes long.
+    content: Option<[u8; 64]>,
 }
 
 /// What a walk over a run of chain entries found, before it is compared with the tables.
@@ -49,23 +49,14 @@ fn bytes(v: ValueRef<'_>) -> &[u8] {
     }
 }
 
-/// A 64-digit hex hash as bytes; `None` for anything else.
-fn unhex32(s: &[u8]) -> Option<Digest32> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        }
-    }
-    let mut out = [0u8; 32];
-    if s.len() != 64 {
-        return None;
-    }
-    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
-        *o = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-    }
-    Some(out)
+/// Whether `hex` is `digest` in lower-case hex, as the chain stores hashes. Encoding the
+/// digest is a table lookup per byte; decoding the text would branch on every digit.
+fn is_hex_of(hex: &[u8], digest: &Digest32) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    hex.len() == 64
+        && digest.iter().zip(hex.chunks_exact(2)).all(|(b, pair)| {
+            pair[0] == DIGITS[usize::from(b >> 4)] && pair[1] == DIGITS[usize::from(b & 15)]
+        })
 }
 
 /// Walks the entries with seq in `[from, to)` in order: sequence, links, entry hashes. Values
@@ -97,7 +88,7 @@ fn walk_chain(conn: &Connection, from: i64, to: i64) -> Result<Walk, JournalErro
             check_join(&mut walk.problems, seq, seq, Some(false));
         }
         let digest = entry_digest(prev_hash, kind, reference, content, at);
-        if unhex32(hash) != Some(digest) {
+        if !is_hex_of(hash, &digest) {
             walk.problems.push(ChainProblem {
                 code: "chain.entry_edited",
                 seq: Some(seq),
@@ -111,7 +102,7 @@ fn walk_chain(conn: &Connection, from: i64, to: i64) -> Result<Walk, JournalErro
                     .ok()
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(-1),
-                content: unhex32(content),
+                content: content.try_into().ok(),
             }),
             b"certificate_status" => {
                 walk.statuses.insert(
@@ -396,7 +387,7 @@ fn judge(
         } else {
             contents.hashes[i].1
         };
-        if seal.content != Some(actual) {
+        if !seal.content.is_some_and(|c| is_hex_of(&c, &actual)) {
             problems.push(ChainProblem {
                 code: "chain.session_edited",
                 seq: Some(seq),
@@ -551,8 +542,6 @@ fn verify_parallel(conn: &Connection, path: &Path) -> Result<VerifyReport, Journ
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        // Scans read the file once, front to back: map it rather than copy pages in.
-        c.pragma_update(None, "mmap_size", 1i64 << 40)?;
         let tx = c.unchecked_transaction()?;
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
