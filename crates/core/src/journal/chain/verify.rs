@@ -20,7 +20,7 @@ use super::{
 };
 
 /// Session-id slices per core: enough that the cores finish close together.
-const SLICES_PER_CORE: usize = 4;
+const SLICES_PER_CORE: usize = 16;
 
 struct Seal {
     seq: i64,
