@@ -48,6 +48,10 @@ pub enum JournalError {
     Group(String),
     #[error("no certificate with serial {0} in this station's registry")]
     UnknownCertificate(String),
+    #[error(
+        "certificate {0} belongs to a session that has ended and been sealed; it cannot be changed"
+    )]
+    Sealed(String),
     #[error("the journal at {path} was written by a newer Commissioner (schema {found}, this build knows {known})")]
     TooNew {
         path: String,
@@ -63,6 +67,7 @@ impl Coded for JournalError {
             JournalError::Sqlite(_) | JournalError::Group(_) => "journal.write_failed",
             JournalError::TooNew { .. } => "journal.too_new",
             JournalError::UnknownCertificate(_) => "registry.unknown_serial",
+            JournalError::Sealed(_) => "journal.session_sealed",
         }
     }
 }

@@ -206,13 +206,31 @@ impl Journal {
             .optional()?)
     }
 
-    /// Records that certificate `new` replaces `old` on the same unit (a recommission).
+    /// Records that certificate `new` replaces `old` on the same unit (a recommission). The
+    /// link is sealed with `new`'s session, so it is written while that session runs; once
+    /// sealed it never changes.
     pub fn set_supersedes(&self, new: &str, old: &str) -> Result<(), JournalError> {
-        self.conn.execute(
-            "UPDATE certificates SET supersedes = ?2 WHERE serial = ?1",
-            params![new, old],
-        )?;
-        Ok(())
+        self.immediate(|conn| {
+            let running: Option<bool> = conn
+                .query_row(
+                    "SELECT s.result = 'running' FROM certificates c
+                     JOIN sessions s ON s.id = c.session_id WHERE c.serial = ?1",
+                    params![new],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match running {
+                None => Err(JournalError::UnknownCertificate(new.to_owned())),
+                Some(false) => Err(JournalError::Sealed(new.to_owned())),
+                Some(true) => {
+                    conn.execute(
+                        "UPDATE certificates SET supersedes = ?2 WHERE serial = ?1",
+                        params![new, old],
+                    )?;
+                    Ok(())
+                }
+            }
+        })
     }
 
     /// The certificate that `serial` replaced, if it was issued by a recommission.

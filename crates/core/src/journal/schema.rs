@@ -173,4 +173,15 @@ CREATE TABLE operator_tokens (
 
 ALTER TABLE certificates ADD COLUMN supersedes TEXT;
 "#,
+    // 5: Seal v3 (issue 6). A certificate's status while its session runs is sealed with the
+    // session instead of chained entry by entry: `sealed_status` is its status at the seal.
+    // Seals written before this migration are v2; the last entry that may hold one is noted so
+    // that verify checks those the v2 way.
+    r#"
+ALTER TABLE certificates ADD COLUMN sealed_status TEXT
+    CHECK (sealed_status IS NULL OR sealed_status IN ('issued', 'active', 'revoked', 'superseded'));
+INSERT INTO meta (key, value)
+    SELECT 'chain_v2_until_seq', CAST(max(seq) AS TEXT) FROM chain WHERE kind = 'session'
+    HAVING count(*) > 0;
+"#,
 ];

@@ -17,13 +17,28 @@ pub struct Interrupted {
     pub unconfirmed_serials: Vec<String>,
 }
 
-/// Chains a certificate's new status. Every status change goes through here, inside the
-/// transaction that makes it.
+/// Chains a certificate's new status, once its session is sealed. Every status change goes
+/// through here, inside the transaction that makes it. While the session runs there is no
+/// entry: the seal covers the status the certificate has when the session ends, which keeps
+/// the chain at about one entry per session.
 pub(super) fn chain_status(
     conn: &rusqlite::Connection,
     serial: &str,
     status: &str,
-) -> Result<ChainHead, JournalError> {
+) -> Result<Option<ChainHead>, JournalError> {
+    let sealed: bool = conn
+        .query_row(
+            "SELECT s.result != 'running' FROM certificates c JOIN sessions s ON s.id = c.session_id
+             WHERE c.serial = ?1",
+            params![serial],
+            |r| r.get(0),
+        )
+        .optional()?
+        // A certificate without a session row is not the station's; chain it regardless.
+        .unwrap_or(true);
+    if !sealed {
+        return Ok(None);
+    }
     chain::append(
         conn,
         "certificate_status",
@@ -31,6 +46,7 @@ pub(super) fn chain_status(
         &chain::status_content_hash(serial, status),
         &ts(OffsetDateTime::now_utc()),
     )
+    .map(Some)
 }
 
 impl Journal {
@@ -312,6 +328,12 @@ pub(super) fn finish_session(
             error.map(|e| e.message.as_str()),
             failed_step
         ],
+    )?;
+    // The status each certificate has now is the one the seal covers; later changes are
+    // chain entries of their own.
+    conn.execute(
+        "UPDATE certificates SET sealed_status = status WHERE session_id = ?1",
+        params![session_id],
     )?;
     let content = chain::session_content_hash(conn, session_id)?;
     chain::append(conn, "session", &session_id.to_string(), &content, &ts(at))

@@ -26,7 +26,7 @@ fn synthetic_journal(dir: &Path, sessions: u64) -> std::path::PathBuf {
 }
 
 /// Edits the file the way someone with a shell would: the sqlite3 command-line tool.
-fn sqlite3(path: &Path, sql: &str) {
+pub(crate) fn sqlite3(path: &Path, sql: &str) {
     let out = Command::new("sqlite3")
         .arg(path)
         .arg(sql)
@@ -135,6 +135,26 @@ fn deleted_chain_entry_is_found() {
     assert_eq!(p.seq, Some(5));
 }
 
+/// Verify walks the chain in runs on several cores; an edit exactly where two runs meet must be
+/// found as surely as one inside a run.
+#[test]
+fn a_deleted_or_swapped_entry_is_found_wherever_it_is() {
+    for seq in 2..=10 {
+        let p = problem_after(10, &format!("DELETE FROM chain WHERE seq = {seq}"));
+        assert_eq!((p.code, p.seq), ("chain.entry_missing", Some(seq + 1)));
+        let p = problem_after(
+            10,
+            &format!(
+                "UPDATE chain SET seq = -1 WHERE seq = {seq}; \
+                 UPDATE chain SET seq = {seq} WHERE seq = {next}; \
+                 UPDATE chain SET seq = {next} WHERE seq = -1",
+                next = seq + 1
+            ),
+        );
+        assert_eq!((p.code, p.seq), ("chain.link_broken", Some(seq)));
+    }
+}
+
 #[test]
 fn edited_certificate_status_and_forged_session_are_found() {
     let p = problem_after(
@@ -149,6 +169,109 @@ fn edited_certificate_status_and_forged_session_are_found() {
          VALUES ('2026-02-01T00:00:00Z', 'x', 'mallory', '/dev/null', 'pass')",
     );
     assert_eq!(p.code, "chain.session_unrecorded");
+}
+
+#[test]
+fn edited_recommission_link_is_an_edit_of_its_session() {
+    let p = problem_after(
+        30,
+        "UPDATE certificates SET supersedes = 'FORGED' \
+         WHERE rowid = (SELECT min(rowid) FROM certificates)",
+    );
+    assert_eq!(p.code, "chain.session_edited");
+}
+
+fn unit_cert(common_name: &str) -> commissioner_core::pki::IssuedCert {
+    let s = crate::fixture::station();
+    s.ca.issue_with_new_key(
+        &commissioner_core::pki::issue::Subject {
+            common_name,
+            organization: "t",
+            validity_days: 1,
+            usage: commissioner_core::pki::issue::Usage::Client,
+            alt_names: vec![],
+        },
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("issue")
+    .0
+}
+
+#[test]
+fn status_changes_are_sealed_with_their_session_and_chained_after_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("j.sqlite");
+    let journal = Journal::open(&path).expect("open");
+    let entries = |j: &Journal| -> i64 {
+        j.connection()
+            .query_row("SELECT count(*) FROM chain", [], |r| r.get(0))
+            .expect("count")
+    };
+    let now = time::OffsetDateTime::now_utc;
+    let id = journal
+        .begin_session(&NewSession {
+            station_id: "s",
+            operator: "alice",
+            port: "/dev/ttyUSB0",
+            work_order: None,
+            started_at: now(),
+        })
+        .expect("begin");
+    let cert = unit_cert("UNIT-2");
+    journal
+        .record_certificate(id, "UNIT-2", &cert)
+        .expect("record");
+    journal
+        .activate_certificate(&cert.serial)
+        .expect("activate");
+    journal
+        .set_supersedes(&cert.serial, "0BSOLETE")
+        .expect("link");
+    // Issued, activated and linked while running: nothing chained until the seal.
+    assert_eq!(entries(&journal), 1);
+    journal
+        .finish_session(id, SessionResult::Pass, None, now())
+        .expect("finish");
+    assert_eq!(entries(&journal), 2);
+    let err = journal
+        .set_supersedes(&cert.serial, "OTHER")
+        .expect_err("sealed");
+    assert_eq!(err.code(), "journal.session_sealed");
+
+    journal
+        .revoke(std::slice::from_ref(&cert.serial), "keyCompromise", now())
+        .expect("revoke");
+    assert_eq!(entries(&journal), 3, "a change after the seal is an entry");
+    let report = journal.verify().expect("verify");
+    assert!(report.ok(), "{:?}", report.problem);
+
+    // Putting the status back to what was sealed contradicts the later entry.
+    sqlite3(&path, "UPDATE certificates SET status = 'active'");
+    let p = journal.verify().expect("verify").problem.expect("found");
+    assert_eq!((p.code, p.seq), ("chain.certificate_edited", Some(3)));
+    sqlite3(&path, "UPDATE certificates SET status = 'revoked'");
+    assert!(journal.verify().expect("verify").ok());
+
+    // The sealed copy and the link are part of the seal.
+    for edit in [
+        "UPDATE certificates SET sealed_status = 'issued'",
+        "UPDATE certificates SET supersedes = NULL",
+    ] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let copy = dir.path().join("copy.sqlite");
+        journal
+            .connection()
+            .execute("VACUUM INTO ?1", [copy.to_str().expect("utf-8")])
+            .expect("copy");
+        sqlite3(&copy, edit);
+        let p = Journal::open(&copy)
+            .expect("open")
+            .verify()
+            .expect("verify")
+            .problem
+            .expect("found");
+        assert_eq!((p.code, p.seq), ("chain.session_edited", Some(2)), "{edit}");
+    }
 }
 
 #[test]

@@ -100,6 +100,33 @@ fn recommission_unlocks_rekeys_and_retires_the_old_certificate_at_the_broker() {
     assert_eq!(session.result, SessionResult::Pass);
     assert!(journal.verify().expect("verify").ok());
 
+    // The link is sealed with the recommission session: the API refuses to rewrite it and an
+    // edit behind its back breaks that session's seal.
+    let err = journal
+        .set_supersedes(&new_serial, &new_serial)
+        .expect_err("sealed");
+    assert_eq!(err.code(), "journal.session_sealed");
+    let db = s.station.journal_path();
+    let forged = format!("UPDATE certificates SET supersedes = NULL WHERE serial = '{new_serial}'");
+    crate::journal::sqlite3(&db, &forged);
+    let p = journal
+        .verify()
+        .expect("verify")
+        .problem
+        .expect("the edit is found");
+    assert_eq!(p.code, "chain.session_edited");
+    assert!(
+        p.message
+            .contains(&format!("session {} ", second.session_id)),
+        "{}",
+        p.message
+    );
+    let restore = format!(
+        "UPDATE certificates SET supersedes = '{old_serial}' WHERE serial = '{new_serial}'"
+    );
+    crate::journal::sqlite3(&db, &restore);
+    assert!(journal.verify().expect("verify").ok());
+
     lab.reload_crl(&s.station, &s.ca).expect("CRL reload");
     // SIGHUP is asynchronous: give mosquitto a few tries to pick the CRL up.
     let mut last = Ok(());
