@@ -296,14 +296,18 @@ impl Link {
         } else {
             bytes.len().max(1)
         };
+        // Paced against one schedule from the first byte, as a UART's clock is: a late wake-up
+        // from one nap is made up by the next, instead of every chunk adding its own.
+        let started = Instant::now();
+        let mut sent = 0usize;
         for part in bytes.chunks(chunk) {
-            let started = Instant::now();
             if !self.write_all(part) {
                 return;
             }
+            sent += part.len();
             if let Some(baud) = baud.filter(|b| *b > 0) {
-                let wire = Duration::from_secs_f64(part.len() as f64 * 10.0 / f64::from(baud));
-                self.nap(wire.saturating_sub(started.elapsed()));
+                let due = started + Duration::from_secs_f64(sent as f64 * 10.0 / f64::from(baud));
+                self.nap(due.saturating_duration_since(Instant::now()));
             }
         }
     }
