@@ -164,6 +164,9 @@ fn main() -> BenchResult<()> {
     // N units at once first, so that the peak RSS is that run's and not inflated by the
     // in-process simulators of the one-unit runs below.
     let (mut sims, ports) = sim_process(units)?;
+    // As for the one-unit runs below: the boot banners (paced at the baud rate) go out before
+    // the sessions, so that both runs time the same bytes.
+    std::thread::sleep(Duration::from_millis(50));
     let jobs: Vec<CommissionRequest<'_>> = ports
         .iter()
         .map(|port| CommissionRequest {
