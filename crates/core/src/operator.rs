@@ -48,6 +48,8 @@ pub enum Action {
     AdministerCa,
     /// Change the station profile (broker endpoint, trust anchors, policy).
     EditProfile,
+    /// Probe the broker with test identities (`audit`): QA's check of the installation.
+    Audit,
 }
 
 impl Role {
@@ -60,15 +62,15 @@ impl Role {
         }
     }
 
-    /// Technicians commission, field engineers also re-key units in service, QA only reads
-    /// and exports, admins may do everything.
+    /// Technicians commission, field engineers also re-key units in service, QA reads,
+    /// exports and audits the broker, admins may do everything.
     pub fn allows(self, action: Action) -> bool {
         use Action::*;
         match self {
             Role::Admin => true,
             Role::Technician => matches!(action, Commission),
             Role::FieldEngineer => matches!(action, Commission | Recommission),
-            Role::Qa => matches!(action, Export),
+            Role::Qa => matches!(action, Export | Audit),
         }
     }
 }
@@ -94,6 +96,7 @@ fn action_name(action: Action) -> &'static str {
         Action::ManageOperators => "manage operators",
         Action::AdministerCa => "administer the CA (init, import, revoke, CRL)",
         Action::EditProfile => "edit the station profile",
+        Action::Audit => "audit the broker",
     }
 }
 

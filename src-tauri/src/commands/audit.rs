@@ -28,7 +28,7 @@ pub async fn run_audit(state: State<'_, AppState>) -> Result<AuditRun, IpcError>
     let state = state.inner().clone_handle();
     blocking(move || {
         let station = state.station()?;
-        let operator = state.authorize(&station.journal()?, Action::Export)?;
+        let operator = state.authorize(&station.journal()?, Action::Audit)?;
         let ca = state.ca(&station)?;
         let broker = station.broker()?;
         let broker = format!("{}:{}", broker.host, broker.port);

@@ -87,7 +87,7 @@ pub async fn export_crl(state: State<'_, AppState>) -> Result<Option<String>, Ip
     blocking(move || {
         let station = state.station()?;
         let journal = station.journal()?;
-        state.authorize(&journal, Action::ManageOperators)?;
+        state.authorize(&journal, Action::AdministerCa)?;
         let ca = state.ca(&station)?;
         let Some(path) = state
             .chooser()?

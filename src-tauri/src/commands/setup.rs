@@ -166,7 +166,7 @@ pub async fn start_lab_broker(state: State<'_, AppState>) -> Result<StationStatu
     let state = state.inner().clone_handle();
     blocking(move || {
         let mut station = state.station()?;
-        state.authorize(&station.journal()?, Action::ManageOperators)?;
+        state.authorize(&station.journal()?, Action::EditProfile)?;
         if !station.config.lab {
             return Err(IpcError::invalid(
                 "lab.not_a_lab_station",
@@ -196,7 +196,7 @@ pub async fn save_broker_profile(
     let state = state.inner().clone_handle();
     blocking(move || {
         let mut station = state.station()?;
-        state.authorize(&station.journal()?, Action::ManageOperators)?;
+        state.authorize(&station.journal()?, Action::EditProfile)?;
         let profile = form.into_profile(station.config.broker.clone())?;
         station.config.broker = Some(profile);
         station.save()?;

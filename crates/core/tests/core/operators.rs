@@ -25,6 +25,10 @@ fn roles_allow_what_their_job_needs_and_nothing_else() {
     assert!(!can(Role::FieldEngineer, Action::Export));
     assert!(!can(Role::Qa, Action::Commission));
     assert!(can(Role::Qa, Action::Export));
+    // The broker audit is QA's check of the installation, not the line's.
+    assert!(can(Role::Qa, Action::Audit));
+    assert!(!can(Role::Technician, Action::Audit));
+    assert!(!can(Role::FieldEngineer, Action::Audit));
     assert!(can(Role::Admin, Action::ManageOperators));
     // The CA and the profile are the admin's alone.
     for action in [Action::AdministerCa, Action::EditProfile] {
