@@ -54,13 +54,24 @@ impl LogHub {
     }
 
     pub fn push(&self, line: LogLine) {
-        let mut inner = self.inner();
-        // A console whose window went away fails to send: forget it.
-        inner.listeners.retain(|c| c.send(line.clone()).is_ok());
-        if inner.recent.len() == KEEP {
-            inner.recent.pop_front();
+        let listeners = {
+            let mut inner = self.inner();
+            if inner.recent.len() == KEEP {
+                inner.recent.pop_front();
+            }
+            inner.recent.push_back(line.clone());
+            inner.listeners.clone()
+        };
+        // Sent without the lock: a send that logs would otherwise come back here and deadlock.
+        let gone: Vec<u32> = listeners
+            .iter()
+            .filter(|c| c.send(line.clone()).is_err())
+            .map(|c| c.id())
+            .collect();
+        if !gone.is_empty() {
+            // A console whose window went away fails to send: forget it.
+            self.inner().listeners.retain(|c| !gone.contains(&c.id()));
         }
-        inner.recent.push_back(line);
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {

@@ -58,8 +58,9 @@ impl AppState {
 /// What [`AppState`] points to.
 pub struct Shared {
     pub station_dir: PathBuf,
-    /// Read once at start; unlocks the CA on first use so the technician is not asked.
-    env_passphrase: Option<Zeroizing<String>>,
+    /// Read at start; unlocks the CA on first use so the technician is not asked. Taken on
+    /// that first try: a wrong one is not re-tried (an scrypt run) on every status read.
+    env_passphrase: Mutex<Option<Zeroizing<String>>>,
     ca: Mutex<Option<Arc<UnlockedCa>>>,
     /// The opened station, kept so that concurrent sessions share its journal writer.
     station: Mutex<Option<Station>>,
@@ -81,7 +82,7 @@ impl Shared {
     fn new(station_dir: PathBuf, passphrase: Option<String>, logs: LogHub) -> Self {
         Self {
             station_dir,
-            env_passphrase: passphrase.map(Zeroizing::new),
+            env_passphrase: Mutex::new(passphrase.map(Zeroizing::new)),
             ca: Mutex::new(None),
             station: Mutex::new(None),
             signed_in: Mutex::new(None),
@@ -145,11 +146,10 @@ impl Shared {
         if let Some(ca) = ca.as_ref() {
             return Ok(ca.clone());
         }
-        let pass = self
-            .env_passphrase
-            .as_ref()
+        let pass = lock(&self.env_passphrase)
+            .take()
             .ok_or_else(IpcError::ca_locked)?;
-        let unlocked = Arc::new(station.unlock_ca(pass)?);
+        let unlocked = Arc::new(station.unlock_ca(&pass)?);
         *ca = Some(unlocked.clone());
         Ok(unlocked)
     }
@@ -191,23 +191,24 @@ impl Shared {
         lock(&self.lab)
     }
 
-    /// Registers a run on `target`; `None` when one is already running there.
-    pub fn begin_run(&self, target: &str) -> Option<Arc<AtomicBool>> {
+    /// Registers a run on `target`; `None` when one is already running there. The run ends
+    /// when the returned guard drops, even if the pipeline panics.
+    pub fn begin_run(&self, target: &str) -> Option<RunGuard<'_>> {
         let mut runs = lock(&self.runs);
         if runs.contains_key(target) {
             return None;
         }
         let cancel = Arc::new(AtomicBool::new(false));
         runs.insert(target.to_owned(), cancel.clone());
-        Some(cancel)
-    }
-
-    pub fn end_run(&self, target: &str) {
-        lock(&self.runs).remove(target);
+        Some(RunGuard {
+            runs: &self.runs,
+            target: target.to_owned(),
+            cancel,
+        })
     }
 
     /// The cancel flag of the run on `target`, if one is running.
-    pub fn run(&self, target: &str) -> Option<Arc<AtomicBool>> {
+    pub fn cancel_flag(&self, target: &str) -> Option<Arc<AtomicBool>> {
         lock(&self.runs).get(target).cloned()
     }
 
@@ -219,6 +220,19 @@ impl Shared {
 
     pub fn station_dir(&self) -> &Path {
         &self.station_dir
+    }
+}
+
+/// A run in progress on one target; dropping it frees the target.
+pub struct RunGuard<'a> {
+    runs: &'a Mutex<HashMap<String, Arc<AtomicBool>>>,
+    target: String,
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        lock(self.runs).remove(&self.target);
     }
 }
 
@@ -234,10 +248,40 @@ impl fmt::Debug for Shared {
             .field("station_dir", &self.station_dir)
             .field(
                 "passphrase",
-                &self.env_passphrase.as_ref().map(|_| "<redacted>"),
+                &lock(&self.env_passphrase).as_ref().map(|_| "<redacted>"),
             )
             .field("signed_in", &self.signed_in())
             .field("dialog_dir", &self.dialog_dir)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_runs_once_at_a_time_and_is_freed_when_its_run_ends() {
+        let state = AppState::new(PathBuf::from("/nonexistent"), None, LogHub::default());
+        let run = state.begin_run("/dev/ttyUSB0").expect("first run");
+        assert!(
+            state.begin_run("/dev/ttyUSB0").is_none(),
+            "busy while running"
+        );
+        assert!(
+            state.begin_run("/dev/ttyUSB1").is_some(),
+            "other ports are free"
+        );
+        let flag = state
+            .cancel_flag("/dev/ttyUSB0")
+            .expect("a running target can be cancelled");
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            run.cancel.load(std::sync::atomic::Ordering::Relaxed),
+            "the run sees the cancel"
+        );
+        drop(run);
+        assert!(state.cancel_flag("/dev/ttyUSB0").is_none());
+        assert!(state.begin_run("/dev/ttyUSB0").is_some(), "free again");
     }
 }

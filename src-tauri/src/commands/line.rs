@@ -152,7 +152,7 @@ pub async fn commission(
         };
         let operator = state.authorize(&station.journal()?, action)?;
         let ca = state.ca(&station)?;
-        let cancel = state.begin_run(&target).ok_or_else(|| IpcError::busy(&target))?;
+        let run = state.begin_run(&target).ok_or_else(|| IpcError::busy(&target))?;
         let req = CommissionRequest {
             port: &target,
             baud: DEFAULT_BAUD,
@@ -161,7 +161,7 @@ pub async fn commission(
         let opts = pipeline::CommissionOptions {
             recommission: options.recommission,
             work_order: options.work_order.as_deref().filter(|w| !w.is_empty()),
-            cancel: Some(&cancel),
+            cancel: Some(&run.cancel),
             ..Default::default()
         };
         tracing::info!(port = %target, recommission = options.recommission, "commissioning");
@@ -170,7 +170,7 @@ pub async fn commission(
                 tracing::warn!(error = %err, "progress event not delivered");
             }
         });
-        state.end_run(&target);
+        drop(run);
         tracing::info!(session = report.session_id, result = ?report.result, port = %target, "commissioned");
         Ok(report)
     })
@@ -180,7 +180,7 @@ pub async fn commission(
 /// Asks the run on `target` to stop; it ends as interrupted and is journaled.
 #[tauri::command]
 pub fn cancel_commission(state: State<'_, AppState>, target: String) -> bool {
-    match state.run(&target) {
+    match state.cancel_flag(&target) {
         Some(flag) => {
             flag.store(true, Ordering::Relaxed);
             tracing::info!(port = %target, "cancel requested");
