@@ -131,6 +131,13 @@ pub(crate) fn ok<T: Serialize>(v: T) -> OpResult {
 impl SimDevice {
     pub fn new(cfg: SimConfig) -> Self {
         let mut log = Vec::new();
+        // A unit's RNG is seeded while it boots, not inside its first keygen. aws-lc seeds its
+        // process-wide generator from CPU jitter on first use, about 20 ms of CPU, and sixteen
+        // units keying at once in a fresh simulator process all waited on that one seeding:
+        // their keygen took 61 ms instead of 37 (see the line benchmark).
+        if aws_lc_rs::rand::fill(&mut [0u8; 1]).is_err() {
+            log.push("rng: cannot draw random bytes".into());
+        }
         let loaded = match cfg.store.as_deref().map(Flash::load).transpose() {
             Ok(flash) => flash.flatten(),
             Err(e) => {
