@@ -76,6 +76,7 @@ pub fn run(count: usize, softhsm: bool) -> CmdResult {
         station: &station,
         ca: &ca,
         journal: &journal,
+        records: &journal,
         session_id,
     };
     let t = Instant::now();

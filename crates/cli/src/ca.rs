@@ -252,6 +252,7 @@ fn issue_host_key(
         station: &station,
         ca: &ca,
         journal: &journal,
+        records: &journal,
         session_id,
     };
     let result =

@@ -18,7 +18,7 @@ mod registry;
 mod schema;
 mod write;
 
-pub use registry::{CertFilter, CertStatus, KeyOrigin, RegistryEntry};
+pub use registry::{CertFilter, CertStatus, CertificateRecords, KeyOrigin, RegistryEntry};
 
 use std::path::Path;
 

@@ -4,10 +4,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::group::GroupCommit;
 use super::write::chain_status;
 use super::{ts, Journal, JournalError};
 use crate::pki::IssuedCert;
@@ -123,6 +124,112 @@ fn entry(r: &Row<'_>) -> rusqlite::Result<RegistryEntry> {
     })
 }
 
+/// Where a session's certificate records go: a journal connection of its own, or the
+/// station's group commit, which sessions running side by side share so that sixteen units
+/// issued in the same instant wait for one disk flush instead of sixteen in a row.
+pub trait CertificateRecords: fmt::Debug {
+    fn record_issued(
+        &self,
+        session_id: i64,
+        device_id: &str,
+        cert: &IssuedCert,
+        issued_at: OffsetDateTime,
+        origin: KeyOrigin,
+    ) -> Result<(), JournalError>;
+
+    fn activate_certificate(&self, serial: &str) -> Result<(), JournalError>;
+}
+
+impl CertificateRecords for Journal {
+    fn record_issued(
+        &self,
+        session_id: i64,
+        device_id: &str,
+        cert: &IssuedCert,
+        issued_at: OffsetDateTime,
+        origin: KeyOrigin,
+    ) -> Result<(), JournalError> {
+        Journal::record_issued(self, session_id, device_id, cert, issued_at, origin)
+    }
+
+    fn activate_certificate(&self, serial: &str) -> Result<(), JournalError> {
+        Journal::activate_certificate(self, serial)
+    }
+}
+
+impl CertificateRecords for GroupCommit {
+    fn record_issued(
+        &self,
+        session_id: i64,
+        device_id: &str,
+        cert: &IssuedCert,
+        issued_at: OffsetDateTime,
+        origin: KeyOrigin,
+    ) -> Result<(), JournalError> {
+        let (device_id, cert) = (device_id.to_owned(), cert.clone());
+        self.run(move |conn| insert_issued(conn, session_id, &device_id, &cert, issued_at, origin))
+    }
+
+    fn activate_certificate(&self, serial: &str) -> Result<(), JournalError> {
+        let serial = serial.to_owned();
+        self.run(move |conn| activate(conn, &serial))
+    }
+}
+
+pub(super) fn insert_issued(
+    conn: &Connection,
+    session_id: i64,
+    device_id: &str,
+    cert: &IssuedCert,
+    issued_at: OffsetDateTime,
+    origin: KeyOrigin,
+) -> Result<(), JournalError> {
+    conn.execute(
+        "INSERT INTO certificates (serial, session_id, device_id, sha256, not_before, not_after,
+                                   pem, status, issued_at, key_origin)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'issued', ?8, ?9)",
+        params![
+            cert.serial,
+            session_id,
+            device_id,
+            cert.fingerprint,
+            ts(cert.not_before),
+            ts(cert.not_after),
+            cert.pem,
+            ts(issued_at),
+            origin.as_str(),
+        ],
+    )?;
+    chain_status(conn, &cert.serial, "issued")?;
+    Ok(())
+}
+
+pub(super) fn activate(conn: &Connection, serial: &str) -> Result<(), JournalError> {
+    let superseded: Vec<String> = conn
+        .prepare(
+            "SELECT serial FROM certificates
+             WHERE status = 'active' AND serial != ?1
+               AND device_id = (SELECT device_id FROM certificates WHERE serial = ?1)",
+        )?
+        .query_map(params![serial], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for old in &superseded {
+        conn.execute(
+            "UPDATE certificates SET status = 'superseded' WHERE serial = ?1",
+            params![old],
+        )?;
+        chain_status(conn, old, "superseded")?;
+    }
+    let changed = conn.execute(
+        "UPDATE certificates SET status = 'active' WHERE serial = ?1 AND status != 'active'",
+        params![serial],
+    )?;
+    if changed > 0 {
+        chain_status(conn, serial, "active")?;
+    }
+    Ok(())
+}
+
 impl Journal {
     /// Records a certificate the moment it is signed, with where its key came from.
     pub fn record_issued(
@@ -133,26 +240,7 @@ impl Journal {
         issued_at: OffsetDateTime,
         origin: KeyOrigin,
     ) -> Result<(), JournalError> {
-        self.immediate(|conn| {
-            conn.execute(
-                "INSERT INTO certificates (serial, session_id, device_id, sha256, not_before, not_after,
-                                           pem, status, issued_at, key_origin)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'issued', ?8, ?9)",
-                params![
-                    cert.serial,
-                    session_id,
-                    device_id,
-                    cert.fingerprint,
-                    ts(cert.not_before),
-                    ts(cert.not_after),
-                    cert.pem,
-                    ts(issued_at),
-                    origin.as_str(),
-                ],
-            )?;
-            chain_status(conn, &cert.serial, "issued")?;
-            Ok(())
-        })
+        self.immediate(|conn| insert_issued(conn, session_id, device_id, cert, issued_at, origin))
     }
 
     pub fn list_certificates(
@@ -249,31 +337,7 @@ impl Journal {
     /// Makes a certificate the unit's active one; its earlier active certificates become
     /// superseded in the same transaction, so a unit never has two.
     pub fn activate_certificate(&self, serial: &str) -> Result<(), JournalError> {
-        self.immediate(|conn| {
-            let superseded: Vec<String> = conn
-                .prepare(
-                    "SELECT serial FROM certificates
-                     WHERE status = 'active' AND serial != ?1
-                       AND device_id = (SELECT device_id FROM certificates WHERE serial = ?1)",
-                )?
-                .query_map(params![serial], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            for old in &superseded {
-                conn.execute(
-                    "UPDATE certificates SET status = 'superseded' WHERE serial = ?1",
-                    params![old],
-                )?;
-                chain_status(conn, old, "superseded")?;
-            }
-            let changed = conn.execute(
-                "UPDATE certificates SET status = 'active' WHERE serial = ?1 AND status != 'active'",
-                params![serial],
-            )?;
-            if changed > 0 {
-                chain_status(conn, serial, "active")?;
-            }
-            Ok(())
-        })
+        self.immediate(|conn| activate(conn, serial))
     }
 
     /// Marks certificates revoked. Already revoked ones keep their first revocation.

@@ -20,7 +20,7 @@ use crate::device::protocol::{Hello, Lifecycle};
 use crate::device::{open_serial, Interrupt, SerialDriver, Timeouts};
 use crate::error::{Coded, ErrorInfo};
 use crate::journal::group::GroupCommit;
-use crate::journal::{Journal, KeyOrigin, NewSession, StepRecord};
+use crate::journal::{CertificateRecords, Journal, KeyOrigin, NewSession, StepRecord};
 use crate::mqtt::tls::install_crypto_provider;
 use crate::pki::policy::{self, Issuing};
 use crate::pki::{pop, IssuedCert, UnlockedCa};
@@ -262,7 +262,7 @@ impl Run<'_> {
         })?;
         self.step("handshake", |run| run.handshake(&hello, &cert))?;
         self.after_handshake(&cert, &device_id)?;
-        self.journal
+        self.writer
             .activate_certificate(&cert.serial)
             .map_err(|e| e.info())?;
         if let Some(old) = &old_serial {
@@ -400,6 +400,7 @@ impl Run<'_> {
                 station: self.station,
                 ca: self.ca,
                 journal: self.journal,
+                records: self.writer,
                 session_id: self.report.session_id,
             },
             spki_der,

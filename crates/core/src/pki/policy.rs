@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 use super::admin::AdminError;
 use super::csr::{self, CsrPolicy, ValidatedCsr};
 use super::{IssuedCert, PkiError, UnlockedCa};
-use crate::journal::{Journal, KeyOrigin};
+use crate::journal::{CertificateRecords, Journal, KeyOrigin};
 use crate::station::Station;
 
 /// Validates a unit's CSR under the profile, and refuses a unit that already holds an active
@@ -58,7 +58,11 @@ pub fn check_quota(
 pub struct Issuing<'a> {
     pub station: &'a Station,
     pub ca: &'a UnlockedCa,
+    /// Reads: the hourly quota, the unit's active certificate.
     pub journal: &'a Journal,
+    /// Where the issued certificate is recorded: `journal` itself, or the station's group
+    /// commit when sessions run side by side.
+    pub records: &'a dyn CertificateRecords,
     /// The session the certificate belongs to.
     pub session_id: i64,
 }
@@ -80,7 +84,7 @@ pub fn issue_for_device(
         &ctx.station.config.organization,
         now,
     )?;
-    ctx.journal
+    ctx.records
         .record_issued(ctx.session_id, device_id, &cert, now, origin)?;
     Ok(cert)
 }

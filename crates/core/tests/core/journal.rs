@@ -460,14 +460,15 @@ fn real_commissioning_keeps_the_chain_valid() {
 #[test]
 fn group_commit_records_concurrent_sessions_and_rolls_back_a_failed_write_alone() {
     use commissioner_core::journal::group::GroupCommit;
-    use commissioner_core::journal::{JournalError, StepRecord};
+    use commissioner_core::journal::{CertificateRecords, JournalError, KeyOrigin, StepRecord};
+    use commissioner_core::pki::IssuedCert;
 
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("journal.sqlite");
     let writer = GroupCommit::start(&path).expect("writer");
     let now = time::OffsetDateTime::now_utc();
-    let ids: Vec<i64> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..16)
+    let ids: Vec<(usize, i64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16usize)
             .map(|i| {
                 let writer = &writer;
                 scope.spawn(move || {
@@ -494,6 +495,20 @@ fn group_commit_records_concurrent_sessions_and_rolls_back_a_failed_write_alone(
                             &["boot ok".to_owned()],
                         )
                         .expect("step");
+                    // The certificate records go through the same writer as the session's.
+                    let cert = IssuedCert {
+                        der: vec![i as u8],
+                        pem: format!("pem of unit {i}"),
+                        serial: format!("{:032X}", i + 1),
+                        fingerprint: format!("{i:064x}"),
+                        not_before: now,
+                        not_after: now + time::Duration::days(365),
+                    };
+                    let unit = format!("UNIT-{i}");
+                    writer
+                        .record_issued(id, &unit, &cert, now, KeyOrigin::Device)
+                        .expect("issued");
+                    writer.activate_certificate(&cert.serial).expect("active");
                     // A write that fails after it has written something: only it is undone.
                     let failed = writer.run(move |conn| {
                         conn.execute(
@@ -506,7 +521,7 @@ fn group_commit_records_concurrent_sessions_and_rolls_back_a_failed_write_alone(
                     writer
                         .finish_session(id, SessionResult::Pass, None, now)
                         .expect("finish");
-                    id
+                    (i, id)
                 })
             })
             .collect();
@@ -517,11 +532,17 @@ fn group_commit_records_concurrent_sessions_and_rolls_back_a_failed_write_alone(
     });
     drop(writer);
     let journal = Journal::open(&path).expect("open");
-    for id in ids {
+    for (i, id) in ids {
         let row = journal.session(id).expect("query").expect("row");
         assert_eq!(row.result, SessionResult::Pass);
         assert_eq!(row.operator, "line");
         assert_eq!(journal.steps(id).expect("steps").len(), 1);
+        let active = journal
+            .active_certificate(&format!("UNIT-{i}"))
+            .expect("query")
+            .expect("an active certificate");
+        assert_eq!(active.serial, format!("{:032X}", i + 1));
+        assert_eq!(active.session_id, id);
     }
     let report = journal.verify().expect("verify");
     assert!(report.ok(), "{:?}", report.problem);

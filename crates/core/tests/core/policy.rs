@@ -109,6 +109,7 @@ fn the_hourly_quota_stops_issuance_and_the_subject_follows_the_profile() {
         station: &s.station,
         ca: &s.ca,
         journal: &journal,
+        records: &journal,
         session_id,
     };
     let now = time::OffsetDateTime::now_utc();
@@ -145,6 +146,7 @@ fn host_generated_keys_only_where_the_profile_allows_and_recorded_as_such() {
             station: &s.station,
             ca: &s.ca,
             journal: &journal,
+            records: &journal,
             session_id,
         },
         "UNIT-H1",
@@ -160,6 +162,7 @@ fn host_generated_keys_only_where_the_profile_allows_and_recorded_as_such() {
             station: &s.station,
             ca: &s.ca,
             journal: &journal,
+            records: &journal,
             session_id,
         },
         "UNIT-H1",
