@@ -9,7 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::group::GroupCommit;
-use super::write::chain_status;
+use super::write::{chain_revocation, chain_status};
 use super::{ts, Journal, JournalError};
 use crate::pki::IssuedCert;
 
@@ -348,15 +348,16 @@ impl Journal {
         reason: &str,
         at: OffsetDateTime,
     ) -> Result<Vec<RegistryEntry>, JournalError> {
+        let at = ts(at);
         self.immediate(|conn| {
             for serial in serials {
                 let changed = conn.execute(
                     "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3
                      WHERE serial = ?1 AND status != 'revoked'",
-                    params![serial, ts(at), reason],
+                    params![serial, at, reason],
                 )?;
                 if changed > 0 {
-                    chain_status(conn, serial, "revoked")?;
+                    chain_revocation(conn, serial, &at, reason)?;
                 }
             }
             Ok(())

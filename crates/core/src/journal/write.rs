@@ -26,6 +26,30 @@ pub(super) fn chain_status(
     serial: &str,
     status: &str,
 ) -> Result<Option<ChainHead>, JournalError> {
+    chain_change(conn, serial, &chain::status_content_hash(serial, status))
+}
+
+/// Chains a revocation with its date and reason (see [`chain::revocation_content_hash`]).
+pub(super) fn chain_revocation(
+    conn: &rusqlite::Connection,
+    serial: &str,
+    revoked_at: &str,
+    reason: &str,
+) -> Result<Option<ChainHead>, JournalError> {
+    chain_change(
+        conn,
+        serial,
+        &chain::revocation_content_hash(serial, revoked_at, reason),
+    )
+}
+
+/// Appends a certificate's change to the chain, unless its session is still running: the
+/// session's seal then covers the certificate as it stands when the session ends.
+fn chain_change(
+    conn: &rusqlite::Connection,
+    serial: &str,
+    content: &str,
+) -> Result<Option<ChainHead>, JournalError> {
     let sealed: bool = conn
         .query_row(
             "SELECT s.result != 'running' FROM certificates c JOIN sessions s ON s.id = c.session_id
@@ -43,7 +67,7 @@ pub(super) fn chain_status(
         conn,
         "certificate_status",
         serial,
-        &chain::status_content_hash(serial, status),
+        content,
         &ts(OffsetDateTime::now_utc()),
     )
     .map(Some)

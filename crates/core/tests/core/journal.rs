@@ -442,10 +442,46 @@ fn real_commissioning_keeps_the_chain_valid() {
     // Revocation through the registry is a chained status change, not an edit.
     let serial = report.certificate_serial.clone().expect("serial");
     journal
-        .revoke(&[serial], "keyCompromise", time::OffsetDateTime::now_utc())
+        .revoke(
+            std::slice::from_ref(&serial),
+            "keyCompromise",
+            time::OffsetDateTime::now_utc(),
+        )
         .expect("revoke");
     let v = journal.verify().expect("verify");
     assert!(v.ok(), "{:?}", v.problem);
+    // The revocation's date and reason are chained with it: a softer reason, or a later date,
+    // written into the registry afterwards is seen; put back, the chain verifies again.
+    let entry = journal.certificate(&serial).expect("query").expect("entry");
+    let revoked_at = entry.revoked_at.clone().expect("revoked_at");
+    for edit in [
+        "revocation_reason = 'cessationOfOperation'".to_owned(),
+        "revoked_at = '2099-01-01T00:00:00Z'".to_owned(),
+    ] {
+        sqlite3(
+            &s.station.journal_path(),
+            &format!("UPDATE certificates SET {edit} WHERE serial = '{serial}'"),
+        );
+        let problem = journal
+            .verify()
+            .expect("verify")
+            .problem
+            .expect("a problem");
+        assert_eq!(problem.code, "chain.certificate_edited", "{edit}");
+        assert!(
+            problem.message.contains("revocation date or reason"),
+            "{}",
+            problem.message
+        );
+        sqlite3(
+            &s.station.journal_path(),
+            &format!(
+                "UPDATE certificates SET revocation_reason = 'keyCompromise', revoked_at = '{revoked_at}' WHERE serial = '{serial}'"
+            ),
+        );
+        let v = journal.verify().expect("verify");
+        assert!(v.ok(), "{:?}", v.problem);
+    }
     // Tampering with the device log of a real session is seen too.
     sqlite3(
         &s.station.journal_path(),

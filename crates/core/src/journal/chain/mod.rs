@@ -74,6 +74,17 @@ pub(super) fn status_content_hash(serial: &str, status: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// Content hash of a revocation: the status with when and why, so that the date and reason a
+/// CRL carries are as tamper-evident as the status itself.
+pub(super) fn revocation_content_hash(serial: &str, revoked_at: &str, reason: &str) -> String {
+    let mut h = Sha256::new_with_prefix(b"commissioner-cert-revoked-v1\0");
+    for part in [serial, revoked_at, reason] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
 /// An entry's hash. Unchanged since v1: the chain links of archived journals and the heads
 /// that exports carry stay valid.
 fn entry_digest(prev: &[u8], kind: &[u8], reference: &[u8], content: &[u8], at: &[u8]) -> [u8; 32] {

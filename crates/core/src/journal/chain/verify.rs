@@ -15,8 +15,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::content::{combine, Digest32, Drift, PartScan, PARTS};
 use super::{
-    entry_digest, legacy, status_content_hash, ChainHead, ChainProblem, JournalError, VerifyReport,
-    V2_UNTIL_KEY, ZERO_HASH,
+    entry_digest, legacy, revocation_content_hash, status_content_hash, ChainHead, ChainProblem,
+    JournalError, VerifyReport, V2_UNTIL_KEY, ZERO_HASH,
 };
 
 /// Session-id slices per core: enough that the cores finish close together.
@@ -426,6 +426,16 @@ fn judge(
     })
 }
 
+/// A certificate as the registry holds it now.
+struct CertRow {
+    status: String,
+    /// Its status was sealed with its session (seal v3).
+    sealed: bool,
+    session: i64,
+    revoked_at: Option<String>,
+    reason: Option<String>,
+}
+
 /// A certificate's status is the one its last status entry after its seal records or,
 /// without one, the one sealed with its session.
 fn check_statuses(
@@ -436,7 +446,8 @@ fn check_statuses(
     problems: &mut Vec<ChainProblem>,
 ) -> Result<(), JournalError> {
     let mut row = conn.prepare_cached(
-        "SELECT status, sealed_status IS NOT NULL, session_id FROM certificates WHERE serial = ?1",
+        "SELECT status, sealed_status IS NOT NULL, session_id, revoked_at, revocation_reason
+         FROM certificates WHERE serial = ?1",
     )?;
     let mut seal_seq =
         conn.prepare_cached("SELECT seq FROM chain WHERE kind = 'session' AND ref = ?1")?;
@@ -444,10 +455,25 @@ fn check_statuses(
     entries.sort_by_key(|(_, (seq, _))| *seq);
     let mut explained = HashSet::new();
     for (serial, (seq, content)) in entries {
-        let found: Option<(String, bool, i64)> = row
-            .query_row([serial], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        let found = row
+            .query_row([serial], |r| {
+                Ok(CertRow {
+                    status: r.get(0)?,
+                    sealed: r.get(1)?,
+                    session: r.get(2)?,
+                    revoked_at: r.get(3)?,
+                    reason: r.get(4)?,
+                })
+            })
             .optional()?;
-        let Some((status, sealed, session)) = found else {
+        let Some(CertRow {
+            status,
+            sealed,
+            session,
+            revoked_at,
+            reason,
+        }) = found
+        else {
             problems.push(ChainProblem {
                 code: "chain.certificate_deleted",
                 seq: Some(*seq),
@@ -465,10 +491,36 @@ fn check_statuses(
             }
         }
         explained.insert(serial.as_str());
+        // A revocation is chained with its date and reason; one chained as a bare status
+        // (journals from before that, or a status set without them) is taken as it is.
+        let revocation = match (status.as_str(), &revoked_at, &reason) {
+            ("revoked", Some(at), Some(why)) => Some(revocation_content_hash(serial, at, why)),
+            _ => None,
+        };
+        if revocation.as_ref() == Some(content) {
+            continue;
+        }
+        if status == "revoked" && status_content_hash(serial, &status) != *content {
+            problems.push(ChainProblem {
+                code: "chain.certificate_edited",
+                seq: Some(*seq),
+                message: format!(
+                    "certificate {serial} is revoked, but its revocation date or reason is not the one recorded"
+                ),
+            });
+            continue;
+        }
         if status_content_hash(serial, &status) != *content {
+            let revoked_as_recorded = || {
+                revoked_at
+                    .as_deref()
+                    .zip(reason.as_deref())
+                    .is_some_and(|(at, why)| revocation_content_hash(serial, at, why) == *content)
+            };
             let recorded = ["issued", "active", "revoked", "superseded"]
                 .into_iter()
                 .find(|s| status_content_hash(serial, s) == *content)
+                .or_else(|| revoked_as_recorded().then_some("revoked"))
                 .unwrap_or("unknown");
             problems.push(ChainProblem {
                 code: "chain.certificate_edited",
