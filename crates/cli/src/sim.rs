@@ -60,7 +60,7 @@ pub struct SimArgs {
     /// Inject a fault into every unit (`drop-bytes`) or into one (`2=drop-bytes`); repeatable.
     /// Known: boot-noise, drop-bytes, corrupt-bytes, late-reply, no-reply, reboot-mid-write,
     /// unplug-mid-session, wrong-cn, bad-csr-signature, wrong-pop-key, write-not-persisted,
-    /// clock-1970, locked.
+    /// clock-1970, locked, no-keygen.
     #[arg(long = "fault")]
     faults: Vec<UnitFault>,
     /// Keep each unit's key store in this directory (`unit-<n>.json`), so that units keep

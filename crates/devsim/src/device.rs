@@ -235,7 +235,11 @@ impl SimDevice {
             hw_rev: self.cfg.hw_rev.clone(),
             fw_version: self.cfg.firmware.clone(),
             max_frame: self.cfg.max_frame,
-            caps: CAPS.iter().map(|c| (*c).to_owned()).collect(),
+            caps: CAPS
+                .iter()
+                .filter(|c| !(self.has(Fault::NoKeygen) && c.starts_with("keygen:")))
+                .map(|c| (*c).to_owned())
+                .collect(),
             state: self.flash.state,
             time: Some(time),
         }

@@ -34,11 +34,14 @@ pub enum Fault {
     Clock1970,
     /// The unit is already locked: it refuses keygen and other factory operations.
     Locked,
+    /// The unit has no key generator: it does not announce `keygen:ecdsa-p256`, answers
+    /// `keygen` with `unsupported`, and takes a key only through `inject_key`.
+    NoKeygen,
 }
 
 impl Fault {
     /// Every fault, in the order the documentation lists them.
-    pub const ALL: [Fault; 13] = [
+    pub const ALL: [Fault; 14] = [
         Fault::BootNoise,
         Fault::DropBytes,
         Fault::CorruptBytes,
@@ -52,6 +55,7 @@ impl Fault {
         Fault::WriteNotPersisted,
         Fault::Clock1970,
         Fault::Locked,
+        Fault::NoKeygen,
     ];
 
     /// The name used on the command line (`--fault drop-bytes`).
@@ -70,6 +74,7 @@ impl Fault {
             Fault::WriteNotPersisted => "write-not-persisted",
             Fault::Clock1970 => "clock-1970",
             Fault::Locked => "locked",
+            Fault::NoKeygen => "no-keygen",
         }
     }
 }

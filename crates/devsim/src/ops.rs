@@ -35,6 +35,9 @@ fn factory_only(
 
 pub fn keygen(dev: &mut SimDevice, alg: &str) -> OpResult {
     factory_only(dev, "keygen")?;
+    if dev.has(Fault::NoKeygen) {
+        return Err(fault("unsupported", "this unit has no key generator"));
+    }
     if alg != "ecdsa-p256" {
         return Err(fault(
             "unsupported",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::{ProgressEvent, Run, StepReport, StepStatus, STEPS};
+use super::Run;
 use crate::error::{Coded, ErrorInfo};
 use crate::mqtt::audit::session::{failed_names, AuditError};
 use crate::mqtt::audit::{self, identities, AuditTarget, AuditUnit, CheckResult, Outcome, UnitKey};
@@ -114,24 +114,5 @@ impl Run<'_> {
             self.report.audit_checks.push(c.clone());
         }
         Ok(())
-    }
-
-    /// Reports a step the station's profile leaves out. It gets no journal row (the journal
-    /// keeps the steps that ran); the report and the progress show it, with the reason.
-    fn skip_step(&mut self, name: &'static str, why: &str) {
-        (self.progress)(ProgressEvent {
-            step: name.into(),
-            index: super::step_index(name),
-            total: STEPS.len() as u32,
-            status: StepStatus::Skipped,
-            message: why.into(),
-        });
-        self.report.steps.push(StepReport {
-            name: name.into(),
-            outcome: "skipped".into(),
-            millis: 0,
-            micros: 0,
-            error: None,
-        });
     }
 }

@@ -10,29 +10,60 @@ use crate::device::protocol::{Hello, Lifecycle, PROTOCOL_VERSION, REQUIRED_CAPS}
 /// unit further off will think its new certificate (and the broker's) not yet valid or expired.
 pub const MAX_CLOCK_SKEW: time::Duration = time::Duration::days(1);
 
-/// Checks a unit's `hello` against what commissioning needs.
-pub fn check_hello(hello: &Hello, now: OffsetDateTime) -> Result<(), PipelineError> {
-    check_hello_for(hello, now, false)
+/// The capability a unit needs to make its own key.
+const KEYGEN_CAP: &str = "keygen:ecdsa-p256";
+
+/// Where a unit's new key is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// On the unit (`keygen`); the private key never leaves it.
+    Device,
+    /// On the station, then sent with `inject_key`: only for a unit without a key generator,
+    /// and only where the profile allows host-generated keys.
+    Host,
 }
 
-/// [`check_hello`]; a recommission also accepts a certified or locked unit, which the
-/// authorised unlock then brings back to factory mode.
+/// What the station allows a unit beyond plain commissioning.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HelloPolicy {
+    /// Accept a certified or locked unit, which the authorised unlock then brings back to
+    /// factory mode.
+    pub recommission: bool,
+    /// Accept a unit without a key generator if it takes an injected key.
+    pub allow_host_key: bool,
+}
+
+/// Checks a unit's `hello` against what commissioning needs.
+pub fn check_hello(hello: &Hello, now: OffsetDateTime) -> Result<(), PipelineError> {
+    check_hello_for(hello, now, HelloPolicy::default()).map(|_| ())
+}
+
+/// [`check_hello`] under the station's policy; says where the unit's key will be made.
 pub fn check_hello_for(
     hello: &Hello,
     now: OffsetDateTime,
-    recommission: bool,
-) -> Result<(), PipelineError> {
+    policy: HelloPolicy,
+) -> Result<KeySource, PipelineError> {
     if hello.protocol != PROTOCOL_VERSION {
         return Err(PipelineError::ProtocolVersion(hello.protocol));
     }
+    let has = |cap: &str| hello.caps.iter().any(|c| c == cap);
+    let source = if has(KEYGEN_CAP) {
+        KeySource::Device
+    } else if policy.allow_host_key && has("inject_key") {
+        KeySource::Host
+    } else {
+        return Err(PipelineError::MissingCapability(KEYGEN_CAP.to_owned()));
+    };
     if let Some(missing) = REQUIRED_CAPS
         .iter()
-        .find(|cap| !hello.caps.iter().any(|c| c == *cap))
+        .filter(|cap| **cap != KEYGEN_CAP)
+        .find(|cap| !has(cap))
     {
         return Err(PipelineError::MissingCapability((*missing).to_owned()));
     }
     match hello.state {
-        Lifecycle::Locked | Lifecycle::Certified if recommission => {}
+        Lifecycle::Locked | Lifecycle::Certified if policy.recommission => {}
         Lifecycle::Locked => return Err(PipelineError::Locked),
         Lifecycle::Certified => return Err(PipelineError::AlreadyCommissioned(hello.state)),
         Lifecycle::Blank | Lifecycle::Keyed => {}
@@ -53,7 +84,7 @@ pub fn check_hello_for(
             });
         }
     }
-    Ok(())
+    Ok(source)
 }
 
 #[cfg(test)]
@@ -114,6 +145,37 @@ mod tests {
                 ..hello()
             }),
             None
+        );
+    }
+
+    #[test]
+    fn a_unit_without_a_key_generator_gets_a_host_key_only_where_allowed() {
+        let now = OffsetDateTime::from_unix_timestamp(1_767_225_600).expect("time");
+        let without = |extra: &[&str]| Hello {
+            caps: ["challenge", "sign_tls13"]
+                .iter()
+                .chain(extra)
+                .map(|c| (*c).to_owned())
+                .collect(),
+            ..hello()
+        };
+        let allowed = HelloPolicy {
+            allow_host_key: true,
+            ..HelloPolicy::default()
+        };
+        let check = |h: &Hello, p| check_hello_for(h, now, p).map_err(|e| e.code());
+        assert_eq!(check(&hello(), allowed), Ok(KeySource::Device));
+        assert_eq!(
+            check(&without(&["inject_key"]), allowed),
+            Ok(KeySource::Host)
+        );
+        assert_eq!(
+            check(&without(&["inject_key"]), HelloPolicy::default()),
+            Err("device.missing_capability")
+        );
+        assert_eq!(
+            check(&without(&[]), allowed),
+            Err("device.missing_capability")
         );
     }
 }

@@ -29,7 +29,7 @@ use crate::station::Station;
 pub use audit::AUDIT_OFF;
 pub use batch::commission_many;
 pub use error::PipelineError;
-pub use identify::{check_hello, check_hello_for, MAX_CLOCK_SKEW};
+pub use identify::{check_hello, check_hello_for, HelloPolicy, KeySource, MAX_CLOCK_SKEW};
 pub use report::{ProgressEvent, Report, SessionResult, StepReport, StepStatus, STEPS};
 
 /// What to commission and who asks.
@@ -235,7 +235,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn steps(&mut self) -> Result<(), ErrorInfo> {
-        let hello = self.step("identify", |run| run.identify())?;
+        let (hello, key_source) = self.step("identify", |run| run.identify())?;
         let device_id = hello.device_id.clone();
         // A unit in service: back to factory mode first, remembering what it held.
         let old_serial = if self.opts.recommission {
@@ -243,17 +243,27 @@ impl Run<'_> {
         } else {
             None
         };
-        let csr_der = self.step("keygen", |run| Ok(run.device()?.keygen()?))?;
-        let validated = self.step("validate_csr", |run| {
-            Ok(policy::validate_csr(
-                run.station,
-                run.journal,
-                &csr_der,
-                &device_id,
-                run.opts.recommission,
-            )?)
-        })?;
-        let cert = self.step("issue", |run| run.issue(&validated.spki_der, &device_id))?;
+        let (spki_der, origin) = match key_source {
+            KeySource::Device => {
+                let csr_der = self.step("keygen", |run| Ok(run.device()?.keygen()?))?;
+                let validated = self.step("validate_csr", |run| {
+                    Ok(policy::validate_csr(
+                        run.station,
+                        run.journal,
+                        &csr_der,
+                        &device_id,
+                        run.opts.recommission,
+                    )?)
+                })?;
+                (validated.spki_der, KeyOrigin::Device)
+            }
+            KeySource::Host => {
+                let spki = self.step("keygen", |run| run.inject_host_key(&device_id))?;
+                self.skip_step("validate_csr", HOST_KEY_NO_CSR);
+                (spki, KeyOrigin::Host)
+            }
+        };
+        let cert = self.step("issue", |run| run.issue(&spki_der, &device_id, origin))?;
         self.step("write_cert", |run| run.write(&cert, &hello))?;
         self.step("prove_possession", |run| {
             let nonce: [u8; 32] = rand::random();
@@ -353,6 +363,26 @@ impl Run<'_> {
         }
     }
 
+    /// Reports a step that does not apply to this session (left out by the profile, or
+    /// without its input). It gets no journal row (the journal keeps the steps that ran); the
+    /// report and the progress show it, with the reason.
+    fn skip_step(&mut self, name: &'static str, why: &str) {
+        (self.progress)(ProgressEvent {
+            step: name.into(),
+            index: step_index(name),
+            total: STEPS.len() as u32,
+            status: StepStatus::Skipped,
+            message: why.into(),
+        });
+        self.report.steps.push(StepReport {
+            name: name.into(),
+            outcome: "skipped".into(),
+            millis: 0,
+            micros: 0,
+            error: None,
+        });
+    }
+
     /// The whole-step deadline: the caller's, else the station profile's for this step.
     fn deadline_for(&self, step: &str) -> Duration {
         self.opts
@@ -372,7 +402,7 @@ impl Run<'_> {
             })
     }
 
-    fn identify(&mut self) -> Result<Hello, ErrorInfo> {
+    fn identify(&mut self) -> Result<(Hello, KeySource), ErrorInfo> {
         let driver = open_serial(self.req.port, self.req.baud, self.opts.timeouts)?
             .with_interrupt(self.interrupt.clone());
         self.link = Some(Arc::new(Mutex::new(driver)));
@@ -388,11 +418,34 @@ impl Run<'_> {
         self.report.device_id = Some(hello.device_id.clone());
         self.report.model = Some(hello.model.clone());
         self.report.firmware = Some(hello.fw_version.clone());
-        check_hello_for(&hello, self.clock.now(), self.opts.recommission)?;
-        Ok(hello)
+        let policy = HelloPolicy {
+            recommission: self.opts.recommission,
+            allow_host_key: self.station.config.policy.allow_host_generated_key,
+        };
+        let source = check_hello_for(&hello, self.clock.now(), policy)?;
+        Ok((hello, source))
     }
 
-    fn issue(&mut self, spki_der: &[u8], device_id: &str) -> Result<IssuedCert, ErrorInfo> {
+    /// The fallback for a unit without a key generator: the station makes its key (policy
+    /// permitting), sends it with `inject_key` and forgets it. Whether the unit really holds
+    /// it is proven the same way as for a unit's own key, by `prove_possession`.
+    fn inject_host_key(&mut self, device_id: &str) -> Result<Vec<u8>, ErrorInfo> {
+        let key = policy::host_key(
+            self.station,
+            self.journal,
+            device_id,
+            self.opts.recommission,
+        )?;
+        self.device()?.inject_key(key.pkcs8_der())?;
+        Ok(key.spki_der().to_vec())
+    }
+
+    fn issue(
+        &mut self,
+        spki_der: &[u8],
+        device_id: &str,
+        origin: KeyOrigin,
+    ) -> Result<IssuedCert, ErrorInfo> {
         // Recorded before it goes anywhere near the unit: an issued certificate is never
         // unaccounted for, even if the station dies in the next instant.
         let cert = policy::issue_for_device(
@@ -405,7 +458,7 @@ impl Run<'_> {
             },
             spki_der,
             device_id,
-            KeyOrigin::Device,
+            origin,
             self.clock.now(),
         )?;
         self.report.certificate_serial = Some(cert.serial.clone());
@@ -429,6 +482,10 @@ fn stop_error(step: &'static str, allowed: Duration, e: ErrorInfo) -> ErrorInfo 
     info.detail = Some(e.message);
     info
 }
+
+/// Why `validate_csr` is skipped for a unit that got a host-generated key.
+pub const HOST_KEY_NO_CSR: &str =
+    "host-generated key (the unit has no key generator; the profile allows it): no CSR to check";
 
 /// How often the caller's cancel flag is looked at while a session runs.
 const CANCEL_POLL: Duration = Duration::from_millis(20);

@@ -1,6 +1,10 @@
 //! The station's issuance policy applied against the registry: which CSRs are acceptable for
 //! which unit, how many certificates an hour, and when the station may generate a unit's key.
 
+use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+use pkcs8::der::pem::LineEnding;
+use pkcs8::der::SecretDocument;
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
@@ -89,24 +93,72 @@ pub fn issue_for_device(
     Ok(cert)
 }
 
-/// The fallback for a unit that cannot generate its own key: the station generates a P-256
-/// key, certifies it and records the certificate as `host`. Only where the profile allows it.
-/// The key comes back as PKCS#8 PEM in memory that is wiped when dropped.
+/// A P-256 key the station made for a unit that cannot make its own. Its PKCS#8 is wiped
+/// from memory when this is dropped.
+pub struct HostKey {
+    pkcs8: aws_lc_rs::pkcs8::Document,
+    spki: Vec<u8>,
+}
+
+impl std::fmt::Debug for HostKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HostKey(ecdsa-p256, private half hidden)")
+    }
+}
+
+impl HostKey {
+    /// The private key, PKCS#8 DER: what `inject_key` sends to the unit.
+    pub fn pkcs8_der(&self) -> &[u8] {
+        self.pkcs8.as_ref()
+    }
+
+    /// The public key as a SubjectPublicKeyInfo, for the certificate.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki
+    }
+
+    /// The private key as PKCS#8 PEM, in memory that is wiped when dropped.
+    pub fn to_pem(&self) -> Result<Zeroizing<String>, PkiError> {
+        let doc = SecretDocument::try_from(self.pkcs8_der())
+            .map_err(|_| PkiError::Issue(rcgen::Error::RingUnspecified))?;
+        doc.to_pem("PRIVATE KEY", LineEnding::LF)
+            .map_err(|_| PkiError::Issue(rcgen::Error::RingUnspecified))
+    }
+}
+
+/// The fallback for a unit that cannot generate its own key: where the profile allows it (and,
+/// unless this is a recommission, the unit holds no active certificate), the station generates
+/// a P-256 key for it. Its certificate is then recorded as `host`.
+pub fn host_key(
+    station: &Station,
+    journal: &Journal,
+    device_id: &str,
+    recommission: bool,
+) -> Result<HostKey, AdminError> {
+    if !station.config.policy.allow_host_generated_key {
+        return Err(PkiError::HostKeyNotAllowed.into());
+    }
+    if !recommission {
+        check_no_active(journal, device_id)?;
+    }
+    let unspecified = |_| PkiError::Issue(rcgen::Error::RingUnspecified);
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).map_err(unspecified)?;
+    let spki: PublicKeyX509Der<'static> = pair.public_key().as_der().map_err(unspecified)?;
+    Ok(HostKey {
+        pkcs8: pair.to_pkcs8v1().map_err(unspecified)?,
+        spki: spki.as_ref().to_vec(),
+    })
+}
+
+/// [`host_key`], certified and recorded, for a unit that takes its key from a file: the key
+/// comes back as PKCS#8 PEM in memory that is wiped when dropped.
 pub fn issue_host_key(
     ctx: Issuing<'_>,
     device_id: &str,
     recommission: bool,
     now: OffsetDateTime,
 ) -> Result<(IssuedCert, Zeroizing<String>), AdminError> {
-    if !ctx.station.config.policy.allow_host_generated_key {
-        return Err(PkiError::HostKeyNotAllowed.into());
-    }
-    if !recommission {
-        check_no_active(ctx.journal, device_id)?;
-    }
-    let key =
-        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(PkiError::Issue)?;
-    let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
-    let cert = issue_for_device(ctx, &spki, device_id, KeyOrigin::Host, now)?;
-    Ok((cert, Zeroizing::new(key.serialize_pem())))
+    let key = host_key(ctx.station, ctx.journal, device_id, recommission)?;
+    let cert = issue_for_device(ctx, key.spki_der(), device_id, KeyOrigin::Host, now)?;
+    Ok((cert, key.to_pem()?))
 }

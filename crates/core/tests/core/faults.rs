@@ -43,6 +43,8 @@ fn expected(fault: Fault) -> (SessionResult, Option<&'static str>, &'static str)
         Fault::WriteNotPersisted => (Fail, Some("write.readback_mismatch"), "write_cert"),
         Fault::Clock1970 => (Fail, Some("device.clock_invalid"), "identify"),
         Fault::Locked => (Fail, Some("device.locked"), "identify"),
+        // The lab profile does not allow host-generated keys (see pipeline.rs for one that does).
+        Fault::NoKeygen => (Fail, Some("device.missing_capability"), "identify"),
     }
 }
 

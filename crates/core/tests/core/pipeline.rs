@@ -126,3 +126,50 @@ fn missing_port_is_a_failed_attempt_in_the_journal() {
     assert_eq!(session.result, SessionResult::Fail);
     assert_eq!(journal.steps(report.session_id).expect("steps").len(), 1);
 }
+
+#[test]
+fn a_unit_without_a_key_generator_gets_a_host_key_where_the_profile_allows_it() {
+    let (mut s, _lab) = station_with_lab();
+    s.station.config.policy.allow_host_generated_key = true;
+    let sim = SimDevice::spawn(SimConfig {
+        faults: vec![Fault::NoKeygen],
+        ..SimConfig::default()
+    })
+    .expect("simulator");
+    let report = commission_port(&s, sim.path(), &mut |_| {});
+    assert!(report.passed(), "expected PASS:\n{}", report.render());
+    // No CSR: its check is reported skipped, with the reason; everything else ran.
+    let outcome = |name: &str| {
+        report
+            .steps
+            .iter()
+            .find(|st| st.name == name)
+            .map(|st| st.outcome.as_str())
+    };
+    assert_eq!(outcome("validate_csr"), Some("skipped"));
+    assert_eq!(outcome("keygen"), Some("ok"));
+    assert_eq!(outcome("prove_possession"), Some("ok"));
+    assert_eq!(outcome("handshake"), Some("ok"));
+
+    // The registry says where the key came from; the unit itself says it was injected.
+    let journal = s.station.journal().expect("journal");
+    let certs = journal
+        .certificates_for_session(report.session_id)
+        .expect("certs");
+    assert_eq!(certs.len(), 1);
+    assert_eq!(certs[0].status, "active");
+    let entry = journal
+        .certificate(&certs[0].serial)
+        .expect("query")
+        .expect("registry entry");
+    assert_eq!(entry.key_origin, "host");
+    let log = journal.device_log(report.session_id).expect("device log");
+    assert!(
+        log.iter().any(|l| l.contains("host key injected")),
+        "{log:?}"
+    );
+    let (ok, out) = openssl_verify(&s.station.ca_dir(), &certs[0].pem, "sslclient");
+    assert!(ok, "openssl verify failed: {out}");
+    let verified = journal.verify().expect("verify");
+    assert!(verified.ok(), "{:?}", verified.problem);
+}
