@@ -253,6 +253,18 @@ async fn audit(ui: &Ui<'_>) -> TestResult {
 async fn settings_and_log(ui: &Ui<'_>) -> TestResult {
     ui.click("#nav-settings").await?;
     ui.wait_text("#ca-subject", |t| t.contains("ACME")).await?;
+    // Test connection against the lab broker the wizard set up: TLS to the broker and back.
+    ui.click("#settings-broker-test").await?;
+    ui.wait("#settings-broker-test-result").await?;
+    if ui
+        .attr("#settings-broker-test-result", "data-ok")
+        .await?
+        .as_deref()
+        != Some("true")
+    {
+        let text = ui.text("#settings-broker-test-result").await?;
+        return Err(format!("Test connection to the lab broker failed: {text}").into());
+    }
     ui.shot("settings").await?;
     ui.click("#nav-log").await?;
     ui.wait_text("#log-console", |t| t.contains("commissioned"))
