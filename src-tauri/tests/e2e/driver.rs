@@ -21,7 +21,8 @@ impl TauriDriver {
         let exe = find_tauri_driver();
         let port = free_port();
         let native_port = free_port();
-        let log = log_dir.join("tauri-driver.log");
+        // One log per driver: the e2e tests run side by side.
+        let log = log_dir.join(format!("tauri-driver-{port}.log"));
         let out = File::create(&log).expect("create tauri-driver log");
         let err = out.try_clone().expect("clone log handle");
         let mut cmd = Command::new(&exe);

@@ -4,7 +4,8 @@
 //! One app run walks every workflow in the order a new station meets them: setup wizard,
 //! a simulated unit to PASS, a faulty unit to FAIL with its reason, recommission, journal
 //! filter + export + chain check, broker audit, settings and the log console. Each main
-//! screen is saved to `docs/screenshots/`.
+//! screen is saved to `docs/screenshots/`. A second, shorter run sets a station up from an
+//! imported CA and commissions one unit with it.
 //!
 //! Needs an X display: run under `xvfb-run -a cargo test -p commissioner-app`.
 //! `COMMISSIONER_SKIP_E2E=1` skips it (loudly) where no display can be had.
@@ -74,6 +75,88 @@ async fn every_workflow_in_the_desktop_app() {
     );
 }
 
+/// A station set up in the wizard from an imported CA (an openssl-made issuing CA, its key
+/// PKCS#8 under a transport passphrase) commissions a unit whose certificate chains to the
+/// imported root, as `openssl verify` sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_ca_commissions_in_the_desktop_app() {
+    if !display_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let station_dir = tmp.path().join("station");
+    let pki = tmp.path().join("pki");
+    std::fs::create_dir_all(&pki).expect("pki dir");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/openssl-ca.sh");
+    let made = std::process::Command::new("sh")
+        .arg(&script)
+        .arg(&pki)
+        .output()
+        .expect("run openssl-ca.sh");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    let driver = TauriDriver::start(
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        &[(STATION_ENV, station_dir.as_os_str())],
+    );
+    let client = connect(&driver)
+        .await
+        .expect("WebDriver session with the app");
+    let ui = Ui::without_screenshots(&client);
+    let ca = CaChoice::Import {
+        dir: pki.clone(),
+        key_passphrase: "transport",
+    };
+    let outcome = async {
+        setup_wizard(&ui, &ca)
+            .await
+            .map_err(|e| format!("setup wizard with an imported CA: {e}"))?;
+        commission_pass(&ui)
+            .await
+            .map_err(|e| format!("commission to PASS: {e}"))?;
+        chains_to(&station_dir, &pki)
+    }
+    .await;
+    let _ = client.close().await;
+    drop(driver);
+    outcome.expect("an imported CA in the desktop app");
+}
+
+/// The one certificate the station issued verifies against the imported root and issuing CA.
+fn chains_to(station_dir: &Path, pki: &Path) -> TestResult {
+    let journal = commissioner_core::journal::Journal::open(&station_dir.join("journal.sqlite"))?;
+    let pem: String = journal.connection().query_row(
+        "SELECT pem FROM certificates WHERE status = 'active'",
+        [],
+        |r| r.get(0),
+    )?;
+    let cert = pki.join("unit.pem");
+    std::fs::write(&cert, pem)?;
+    let out = std::process::Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(pki.join("root.pem"))
+        .arg("-untrusted")
+        .arg(pki.join("issuing.pem"))
+        .arg("-purpose")
+        .arg("sslclient")
+        .arg(&cert)
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "openssl verify: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok(())
+}
+
 async fn connect(driver: &TauriDriver) -> TestResult<Client> {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("wry"));
@@ -88,7 +171,7 @@ async fn connect(driver: &TauriDriver) -> TestResult<Client> {
 }
 
 async fn walk(ui: &Ui<'_>, station_dir: &Path, exports: &Path) -> TestResult {
-    setup_wizard(ui)
+    setup_wizard(ui, &CaChoice::Create)
         .await
         .map_err(|e| format!("setup wizard: {e}"))?;
     let (good, _) = commission_pass(ui)
@@ -110,9 +193,32 @@ async fn walk(ui: &Ui<'_>, station_dir: &Path, exports: &Path) -> TestResult {
     check_journal(station_dir)
 }
 
-async fn setup_wizard(ui: &Ui<'_>) -> TestResult {
+/// What the wizard does about the CA.
+enum CaChoice {
+    Create,
+    /// Files made by a factory PKI (see `scripts/openssl-ca.sh`).
+    Import {
+        dir: PathBuf,
+        key_passphrase: &'static str,
+    },
+}
+
+async fn setup_wizard(ui: &Ui<'_>, ca: &CaChoice) -> TestResult {
     ui.fill("#setup-organization", "ACME Sensors").await?;
-    ui.click("#setup-ca-create").await?;
+    match ca {
+        CaChoice::Create => ui.click("#setup-ca-create").await?,
+        CaChoice::Import {
+            dir,
+            key_passphrase,
+        } => {
+            ui.click("#setup-ca-import").await?;
+            let path = |name: &str| dir.join(name).display().to_string();
+            ui.fill("#setup-ca-cert", &path("issuing.pem")).await?;
+            ui.fill("#setup-ca-root", &path("root.pem")).await?;
+            ui.fill("#setup-ca-key", &path("issuing.enc.pem")).await?;
+            ui.fill("#setup-ca-key-passphrase", key_passphrase).await?;
+        }
+    }
     ui.fill("#setup-passphrase", PASSPHRASE).await?;
     ui.fill("#setup-passphrase2", PASSPHRASE).await?;
     ui.click("#setup-lab").await?;

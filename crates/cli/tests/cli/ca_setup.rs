@@ -50,18 +50,8 @@ fn ca_init_writes_the_root_key_once_encrypted_and_commissions() {
 
 /// An issuing CA made by openssl, as a factory PKI would hand it over.
 fn openssl_ca(dir: &Path) {
-    sh(
-        dir,
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-           -keyout root.key -out root.pem -days 3650 -subj '/O=Acme/CN=Acme Root' \
-           -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
-         openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-           -keyout issuing.key -out issuing.csr -subj '/O=Acme/CN=Acme Issuing'
-         printf 'basicConstraints=critical,CA:TRUE,pathlen:0\\nkeyUsage=critical,keyCertSign,cRLSign\\nsubjectKeyIdentifier=hash\\nauthorityKeyIdentifier=keyid\\n' > ext
-         openssl x509 -req -in issuing.csr -CA root.pem -CAkey root.key -CAcreateserial \
-           -days 1825 -extfile ext -out issuing.pem
-         openssl pkcs8 -topk8 -in issuing.key -v2 aes-256-cbc -passout pass:transport -out issuing.enc.pem",
-    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/openssl-ca.sh");
+    sh(dir, &format!("sh '{}' .", script.display()));
 }
 
 #[test]
