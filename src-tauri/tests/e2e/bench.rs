@@ -41,6 +41,7 @@ async fn app_start_and_memory_benchmark() {
 
     let mut starts = Vec::new();
     let mut start_rss = Vec::new();
+    let mut at_start = None;
     for _ in 0..STARTS {
         let client = crate::connect(&driver).await.expect("app session");
         client
@@ -56,6 +57,9 @@ async fn app_start_and_memory_benchmark() {
                 .expect("interactive time reported"),
         );
         start_rss.push(m["rssKib"].as_u64().unwrap_or(0));
+        if at_start.is_none() {
+            at_start = process_tree_memory("commissioner-ap");
+        }
         let _ = client.close().await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -63,6 +67,8 @@ async fn app_start_and_memory_benchmark() {
 
     let client = crate::connect(&driver).await.expect("app session");
     let (rss, peak, wall) = commission_many(&client).await.expect("100 units");
+    // Read while the app is still open: its WebKit processes end with the session.
+    let webkit = process_tree_memory("commissioner-ap");
     let _ = client.close().await;
     println!(
         "desktop benchmark ({} starts, {UNITS} simulated units)",
@@ -84,6 +90,82 @@ async fn app_start_and_memory_benchmark() {
         peak as f64 / 1024.0,
         wall.as_secs_f64()
     );
+    for (when, tree) in [("when interactive", at_start), ("after the units", webkit)] {
+        match tree {
+            Some(tree) => println!(
+                "  {when}, with its WebKit processes ({}): PSS {:.1} MiB in all (shared pages counted once; RSS summed {:.1} MiB): {}",
+                tree.names.join(", "),
+                tree.pss_kib as f64 / 1024.0,
+                tree.rss_kib as f64 / 1024.0,
+                tree.breakdown()
+            ),
+            None => println!("  {when}: the app's process was not found in /proc; WebKit processes not measured"),
+        }
+    }
+}
+
+/// Memory of a process and its children (the WebKit web and network processes of a WebKitGTK
+/// app), from /proc.
+struct TreeMemory {
+    names: Vec<String>,
+    pss_kib: u64,
+    rss_kib: u64,
+    /// Each process: name, PSS and RSS in KiB.
+    each: Vec<(String, u64, u64)>,
+}
+
+impl TreeMemory {
+    fn breakdown(&self) -> String {
+        self.each
+            .iter()
+            .map(|(n, pss, rss)| {
+                format!(
+                    "{n} PSS {:.1} / RSS {:.1} MiB",
+                    *pss as f64 / 1024.0,
+                    *rss as f64 / 1024.0
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The first process whose `comm` is `comm` (Linux cuts it at 15 bytes), with its children.
+fn process_tree_memory(comm: &str) -> Option<TreeMemory> {
+    let procs: Vec<(u32, u32, String)> = std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_owned();
+            let ppid = rest.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid, name))
+        })
+        .collect();
+    let app = procs.iter().find(|(_, _, name)| name == comm)?.0;
+    let tree: Vec<&(u32, u32, String)> = procs
+        .iter()
+        .filter(|(pid, ppid, _)| *pid == app || *ppid == app)
+        .collect();
+    let field = |pid: u32, key: &str| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let each: Vec<(String, u64, u64)> = tree
+        .iter()
+        .map(|(pid, _, n)| (n.clone(), field(*pid, "Pss:"), field(*pid, "Rss:")))
+        .collect();
+    Some(TreeMemory {
+        names: each.iter().map(|(n, _, _)| n.clone()).collect(),
+        pss_kib: each.iter().map(|(_, pss, _)| pss).sum(),
+        rss_kib: each.iter().map(|(_, _, rss)| rss).sum(),
+        each,
+    })
 }
 
 async fn metrics(c: &Client) -> TestResult<Value> {
