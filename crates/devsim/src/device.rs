@@ -310,7 +310,7 @@ impl SimDevice {
                 ok(self.hello())
             }
             Op::Keygen { alg } => ops::keygen(self, &alg),
-            Op::InjectKey { key } => ops::inject_key(self, &key),
+            Op::InjectKey { key } => ops::inject_key(self, key.expose()),
             Op::WriteCert {
                 slot,
                 offset,

@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
 
 use super::frame::{self, Line, LineBuffer};
 use super::interrupt::Interrupt;
 use super::protocol::{
-    CertDigest, DeviceConfig, Hello, Keygen, LockAck, Op, Request, Response, Signature, Slot,
-    UnlockNonce, WriteAck, BOOT_EVENT, PROTOCOL_VERSION,
+    CertDigest, DeviceConfig, Hello, Keygen, LockAck, Op, RequestRef, Response, Secret, Signature,
+    Slot, UnlockNonce, WriteAck, BOOT_EVENT, PROTOCOL_VERSION,
 };
 // Re-exported so that `device::driver::Timeouts`, its first home, keeps working.
 pub use super::timeouts::Timeouts;
@@ -25,6 +26,9 @@ use super::DeviceError;
 
 /// Frame overhead the chunker reserves: marker, JSON keys, slot name, numbers, CRC, newline.
 const WRITE_FRAME_OVERHEAD: usize = 128;
+/// Room for a request body before its buffer grows: far more than an `inject_key` (a P-256
+/// PKCS#8 in base64 is under 200 bytes), so a secret is never copied by a reallocation.
+const REQUEST_CAPACITY: usize = 1024;
 
 /// Drives one unit. Not shared between threads without a lock: the protocol is strictly
 /// request/response on one line.
@@ -187,7 +191,7 @@ impl<P: Read + Write> Driver<P> {
     /// Stores a host-generated P-256 key (PKCS#8 DER) on the unit. Only where the station's
     /// policy allows it; the unit must announce `inject_key`.
     pub fn inject_key(&mut self, pkcs8_der: &[u8]) -> Result<LockAck, DeviceError> {
-        let key = B64.encode(pkcs8_der);
+        let key = Secret::new(B64.encode(pkcs8_der));
         self.call(Op::InjectKey { key }, self.timeouts.keygen)
     }
 
@@ -249,17 +253,18 @@ impl<P: Read + Write> Driver<P> {
         }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
-        let body = serde_json::to_string(&Request { id, op: op.clone() }).map_err(|e| {
+        // The request may carry a secret (`inject_key`): serialized without copying the
+        // operation, into a buffer big enough not to grow for such a request, and both it and
+        // the framed line are wiped when dropped.
+        let mut body = Zeroizing::new(Vec::with_capacity(REQUEST_CAPACITY));
+        serde_json::to_writer(&mut *body, &RequestRef { id, op }).map_err(|e| {
             Miss::Fatal(DeviceError::Protocol {
                 op: name,
                 reason: e.to_string(),
             })
         })?;
-        if let Err(e) = self
-            .port
-            .write_all(frame::encode(&body).as_bytes())
-            .and_then(|()| self.port.flush())
-        {
+        let line = Zeroizing::new(frame::encode_exact(&body));
+        if let Err(e) = self.port.write_all(&line).and_then(|()| self.port.flush()) {
             return Err(Miss::Fatal(self.write_failed(name, e)));
         }
 

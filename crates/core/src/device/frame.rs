@@ -37,6 +37,17 @@ pub fn encode(body: &str) -> String {
     format!("{MARKER}{body}*{:08x}\n", crc32fast::hash(body.as_bytes()))
 }
 
+/// [`encode`] into a buffer allocated once at its final size, so that a body holding a
+/// secret leaves no stray copy behind in memory that a growing buffer gave back.
+pub fn encode_exact(body: &[u8]) -> Vec<u8> {
+    let crc = format!("*{:08x}\n", crc32fast::hash(body));
+    let mut out = Vec::with_capacity(MARKER.len() + body.len() + crc.len());
+    out.extend_from_slice(MARKER.as_bytes());
+    out.extend_from_slice(body);
+    out.extend_from_slice(crc.as_bytes());
+    out
+}
+
 /// Classifies one line (without its trailing `\n`).
 pub fn decode_line(line: &str) -> Result<Line<'_>, FrameError> {
     let line = line.strip_suffix('\r').unwrap_or(line);
@@ -120,6 +131,14 @@ impl LineBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_encoding_is_the_same_frame() {
+        let body = r#"{"id":7,"op":"lock"}"#;
+        let exact = encode_exact(body.as_bytes());
+        assert_eq!(exact, encode(body).into_bytes());
+        assert_eq!(exact.capacity(), exact.len());
+    }
 
     #[test]
     fn round_trip() {

@@ -66,6 +66,15 @@ pub struct Request {
     pub op: Op,
 }
 
+/// [`Request`] over a borrowed operation, for sending: the same JSON without a copy of the
+/// operation (which may carry a secret).
+#[derive(Debug, Serialize)]
+pub struct RequestRef<'a> {
+    pub id: u32,
+    #[serde(flatten)]
+    pub op: &'a Op,
+}
+
 /// Operations and their arguments; binary fields are standard base64.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -107,8 +116,36 @@ pub enum Op {
     },
     /// Host-generated key, only where the station's policy allows it: PKCS#8 DER, base64.
     InjectKey {
-        key: String,
+        key: Secret,
     },
+}
+
+/// A secret a request carries (a host-generated private key, base64): wiped when dropped,
+/// so that neither the request nor its retries leave the key behind; never printed.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: String) -> Self {
+        Self(text)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// Broker settings a unit keeps for the field (`set_config`).
