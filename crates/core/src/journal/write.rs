@@ -166,20 +166,6 @@ impl Journal {
         )
     }
 
-    /// Changes a certificate's status and chains the change.
-    pub fn set_certificate_status(&self, serial: &str, status: &str) -> Result<(), JournalError> {
-        self.immediate(|conn| {
-            let changed = conn.execute(
-                "UPDATE certificates SET status = ?2 WHERE serial = ?1 AND status != ?2",
-                params![serial, status],
-            )?;
-            if changed > 0 {
-                chain_status(conn, serial, status)?;
-            }
-            Ok(())
-        })
-    }
-
     pub fn add_device_log(
         &self,
         session_id: i64,
@@ -360,5 +346,24 @@ pub(super) fn finish_session(
         params![session_id],
     )?;
     let content = chain::session_content_hash(conn, session_id)?;
-    chain::append(conn, "session", &session_id.to_string(), &content, &ts(at))
+    let mut head = chain::append(conn, "session", &session_id.to_string(), &content, &ts(at))?;
+    // The seal covers a certificate's status, not when and why it was revoked; a certificate
+    // revoked while its session ran (the audit's test identity, say) gets its revocation
+    // chained right after the seal, as a revocation after the seal would be.
+    let revoked: Vec<(String, String, String)> = conn
+        .prepare(
+            "SELECT serial, revoked_at, revocation_reason FROM certificates
+             WHERE session_id = ?1 AND status = 'revoked'
+               AND revoked_at IS NOT NULL AND revocation_reason IS NOT NULL",
+        )?
+        .query_map(params![session_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (serial, revoked_at, reason) in revoked {
+        if let Some(h) = chain_revocation(conn, &serial, &revoked_at, &reason)? {
+            head = h;
+        }
+    }
+    Ok(head)
 }

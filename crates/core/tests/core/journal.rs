@@ -584,3 +584,59 @@ fn group_commit_records_concurrent_sessions_and_rolls_back_a_failed_write_alone(
     assert!(report.ok(), "{:?}", report.problem);
     assert_eq!(report.sealed_sessions, 16);
 }
+
+#[test]
+fn a_certificate_revoked_while_its_session_ran_has_its_revocation_chained_at_the_seal() {
+    use commissioner_core::journal::KeyOrigin;
+    use commissioner_core::pki::IssuedCert;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("journal.sqlite");
+    let journal = Journal::open(&path).expect("open");
+    let now = time::OffsetDateTime::now_utc();
+    let id = journal
+        .begin_session(&NewSession {
+            station_id: "st-1",
+            operator: "audit",
+            port: "audit",
+            work_order: None,
+            started_at: now,
+        })
+        .expect("begin");
+    // As the audit does with its test identity: issued and revoked inside one session.
+    let cert = IssuedCert {
+        der: vec![1],
+        pem: "pem".into(),
+        serial: "0A0B".into(),
+        fingerprint: format!("{:064x}", 1),
+        not_before: now,
+        not_after: now + Duration::days(1),
+    };
+    journal
+        .record_issued(id, "AUDIT-1", &cert, now, KeyOrigin::Host)
+        .expect("issued");
+    journal
+        .revoke(std::slice::from_ref(&cert.serial), "keyCompromise", now)
+        .expect("revoke");
+    journal
+        .finish_session(id, SessionResult::Pass, None, now)
+        .expect("finish");
+    let v = journal.verify().expect("verify");
+    assert!(v.ok(), "{:?}", v.problem);
+
+    sqlite3(
+        &path,
+        "UPDATE certificates SET revocation_reason = 'cessationOfOperation' WHERE serial = '0A0B'",
+    );
+    let problem = journal
+        .verify()
+        .expect("verify")
+        .problem
+        .expect("a problem");
+    assert_eq!(problem.code, "chain.certificate_edited");
+    assert!(
+        problem.message.contains("revocation date or reason"),
+        "{}",
+        problem.message
+    );
+}

@@ -492,44 +492,39 @@ fn check_statuses(
         }
         explained.insert(serial.as_str());
         // A revocation is chained with its date and reason; one chained as a bare status
-        // (journals from before that, or a status set without them) is taken as it is.
+        // (journals from before that) is taken as it is.
         let revocation = match (status.as_str(), &revoked_at, &reason) {
             ("revoked", Some(at), Some(why)) => Some(revocation_content_hash(serial, at, why)),
             _ => None,
         };
-        if revocation.as_ref() == Some(content) {
+        if revocation.as_ref() == Some(content) || status_content_hash(serial, &status) == *content
+        {
             continue;
         }
-        if status == "revoked" && status_content_hash(serial, &status) != *content {
-            problems.push(ChainProblem {
-                code: "chain.certificate_edited",
-                seq: Some(*seq),
-                message: format!(
-                    "certificate {serial} is revoked, but its revocation date or reason is not the one recorded"
-                ),
-            });
-            continue;
-        }
-        if status_content_hash(serial, &status) != *content {
-            let revoked_as_recorded = || {
-                revoked_at
+        let recorded = ["issued", "active", "revoked", "superseded"]
+            .into_iter()
+            .find(|s| status_content_hash(serial, s) == *content);
+        let message = match recorded {
+            // Revoked then and now: what changed is when or why.
+            None if status == "revoked" => format!(
+                "certificate {serial} is revoked, but its revocation date or reason is not the one recorded"
+            ),
+            recorded => {
+                let revoked_as_recorded = revoked_at
                     .as_deref()
                     .zip(reason.as_deref())
-                    .is_some_and(|(at, why)| revocation_content_hash(serial, at, why) == *content)
-            };
-            let recorded = ["issued", "active", "revoked", "superseded"]
-                .into_iter()
-                .find(|s| status_content_hash(serial, s) == *content)
-                .or_else(|| revoked_as_recorded().then_some("revoked"))
-                .unwrap_or("unknown");
-            problems.push(ChainProblem {
-                code: "chain.certificate_edited",
-                seq: Some(*seq),
-                message: format!(
-                    "certificate {serial} has status '{status}' but its recorded status is '{recorded}'"
-                ),
-            });
-        }
+                    .is_some_and(|(at, why)| revocation_content_hash(serial, at, why) == *content);
+                let recorded = recorded
+                    .or(revoked_as_recorded.then_some("revoked"))
+                    .unwrap_or("unknown");
+                format!("certificate {serial} has status '{status}' but its recorded status is '{recorded}'")
+            }
+        };
+        problems.push(ChainProblem {
+            code: "chain.certificate_edited",
+            seq: Some(*seq),
+            message,
+        });
     }
     let unexplained = drifts.iter().filter(|d| {
         !explained.contains(d.serial.as_str()) && running.binary_search(&d.session_id).is_err()
