@@ -12,6 +12,8 @@ pub const MAX_CLOCK_SKEW: time::Duration = time::Duration::days(1);
 
 /// The capability a unit needs to make its own key.
 const KEYGEN_CAP: &str = "keygen:ecdsa-p256";
+/// The capability a unit needs to take a key the station made.
+const INJECT_CAP: &str = "inject_key";
 
 /// Where a unit's new key is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +52,7 @@ pub fn check_hello_for(
     let has = |cap: &str| hello.caps.iter().any(|c| c == cap);
     let source = if has(KEYGEN_CAP) {
         KeySource::Device
-    } else if policy.allow_host_key && has("inject_key") {
+    } else if policy.allow_host_key && has(INJECT_CAP) {
         KeySource::Host
     } else {
         return Err(PipelineError::MissingCapability(KEYGEN_CAP.to_owned()));

@@ -9,7 +9,7 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use super::admin::AdminError;
-use super::csr::{self, CsrPolicy, ValidatedCsr};
+use super::csr::{self, CsrPolicy, KeyKind, ValidatedCsr};
 use super::{IssuedCert, PkiError, UnlockedCa};
 use crate::journal::{CertificateRecords, Journal, KeyOrigin};
 use crate::station::Station;
@@ -137,6 +137,12 @@ pub fn host_key(
 ) -> Result<HostKey, AdminError> {
     if !station.config.policy.allow_host_generated_key {
         return Err(PkiError::HostKeyNotAllowed.into());
+    }
+    // The station makes P-256 keys only; a profile that does not allow them for units does
+    // not get them this way either.
+    let allowed = CsrPolicy::from_names(&station.config.policy.allowed_keys)?;
+    if !allowed.allowed_keys.contains(&KeyKind::EcdsaP256) {
+        return Err(PkiError::CsrKeyType("ecdsa-p256 (host-generated)".into()).into());
     }
     if !recommission {
         check_no_active(journal, device_id)?;
