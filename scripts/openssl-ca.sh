@@ -1,7 +1,8 @@
 #!/bin/sh
 # An issuing CA made with openssl, the way a factory PKI hands one over, for tests that import
 # it: writes root.pem, root.key, issuing.pem, issuing.key (PKCS#8, plain) and issuing.enc.pem
-# (PKCS#8 encrypted with the passphrase "transport") into the directory given.
+# (PKCS#8 encrypted with the passphrase "transport") into the directory given, with the
+# by-products issuing.csr, root.srl and ext.
 set -eu
 cd "$1"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \

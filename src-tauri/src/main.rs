@@ -8,7 +8,8 @@
 const COMPOSITING_ENV: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
 
 fn main() {
-    if std::env::var_os(COMPOSITING_ENV).is_none() {
+    // WebKitGTK (Linux) only; the other platforms' webviews do not read it.
+    if cfg!(target_os = "linux") && std::env::var_os(COMPOSITING_ENV).is_none() {
         // Set first thing in main, before any thread exists that could read the environment;
         // the web process WebKit starts later inherits it.
         std::env::set_var(COMPOSITING_ENV, "1");

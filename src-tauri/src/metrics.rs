@@ -17,6 +17,9 @@ pub struct AppMetrics {
     pub interactive_ms: Option<u64>,
     pub rss_kib: Option<u64>,
     pub peak_rss_kib: Option<u64>,
+    /// This process, so that a benchmark measures it and the WebKit processes it started,
+    /// not another instance.
+    pub pid: u32,
 }
 
 /// Time since this process started, from the kernel's record, so the dynamic loader and
@@ -48,6 +51,7 @@ pub fn snapshot(interactive: Option<Duration>) -> AppMetrics {
         interactive_ms: interactive.map(|d| d.as_millis() as u64),
         rss_kib: status_kib("VmRSS:"),
         peak_rss_kib: status_kib("VmHWM:"),
+        pid: std::process::id(),
     }
 }
 

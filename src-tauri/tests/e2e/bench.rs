@@ -1,7 +1,7 @@
 //! The desktop benchmark: app start to interactive, and resident memory after commissioning
 //! 100 simulated units through the line view. Not a test: it prints figures.
 //!
-//! `xvfb-run -a cargo test --release -p commissioner-app --test e2e -- --ignored --nocapture`
+//! `xvfb-run -a cargo test --release --workspace --test e2e -- --ignored --nocapture app_start`
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -58,7 +58,9 @@ async fn app_start_and_memory_benchmark() {
         );
         start_rss.push(m["rssKib"].as_u64().unwrap_or(0));
         if at_start.is_none() {
-            at_start = process_tree_memory("commissioner-ap");
+            at_start = m["pid"]
+                .as_u64()
+                .and_then(|pid| process_tree_memory(pid as u32));
         }
         let _ = client.close().await;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -68,7 +70,11 @@ async fn app_start_and_memory_benchmark() {
     let client = crate::connect(&driver).await.expect("app session");
     let (rss, peak, wall) = commission_many(&client).await.expect("100 units");
     // Read while the app is still open: its WebKit processes end with the session.
-    let webkit = process_tree_memory("commissioner-ap");
+    let webkit = metrics(&client)
+        .await
+        .ok()
+        .and_then(|m| m["pid"].as_u64())
+        .and_then(|pid| process_tree_memory(pid as u32));
     let _ = client.close().await;
     println!(
         "desktop benchmark ({} starts, {UNITS} simulated units)",
@@ -99,7 +105,7 @@ async fn app_start_and_memory_benchmark() {
                 tree.rss_kib as f64 / 1024.0,
                 tree.breakdown()
             ),
-            None => println!("  {when}: the app's process was not found in /proc; WebKit processes not measured"),
+            None => println!("  {when}: the app did not report its process id; WebKit processes not measured"),
         }
     }
 }
@@ -130,8 +136,8 @@ impl TreeMemory {
     }
 }
 
-/// The first process whose `comm` is `comm` (Linux cuts it at 15 bytes), with its children.
-fn process_tree_memory(comm: &str) -> Option<TreeMemory> {
+/// Process `app` and its children, from /proc.
+fn process_tree_memory(app: u32) -> Option<TreeMemory> {
     let procs: Vec<(u32, u32, String)> = std::fs::read_dir("/proc")
         .ok()?
         .filter_map(Result::ok)
@@ -144,7 +150,7 @@ fn process_tree_memory(comm: &str) -> Option<TreeMemory> {
             Some((pid, ppid, name))
         })
         .collect();
-    let app = procs.iter().find(|(_, _, name)| name == comm)?.0;
+    procs.iter().find(|(pid, _, _)| *pid == app)?;
     let tree: Vec<&(u32, u32, String)> = procs
         .iter()
         .filter(|(pid, ppid, _)| *pid == app || *ppid == app)

@@ -355,7 +355,12 @@ export type AppMetrics = {
 /**
  * From process start to the UI's first interactive screen (10 ms resolution).
  */
-interactiveMs: number | null, rssKib: number | null, peakRssKib: number | null, };
+interactiveMs: number | null, rssKib: number | null, peakRssKib: number | null, 
+/**
+ * This process, so that a benchmark measures it and the WebKit processes it started,
+ * not another instance.
+ */
+pid: number, };
 
 /** `commissioner_core::pipeline::STEPS`, in order. */
 export const STEPS = ["identify", "keygen", "validate_csr", "issue", "write_cert", "prove_possession", "handshake", "audit", "lock"] as const;
