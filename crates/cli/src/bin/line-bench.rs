@@ -172,9 +172,9 @@ fn main() -> BenchResult<()> {
     let mut batches = Vec::new();
     let mut reports = Vec::new();
     for _ in 0..runs {
-        let batch = batch(&station, &ca, units, &lab_pids)?;
+        let (batch, batch_reports) = batch(&station, &ca, units, &lab_pids)?;
         println!("  {units} units at once: {:>7.1} ms wall", ms(batch.wall));
-        reports.extend(batch.reports.iter().cloned());
+        reports.extend(batch_reports);
         batches.push(batch);
     }
     let rss = rss_mib("VmHWM");
@@ -294,12 +294,16 @@ fn main() -> BenchResult<()> {
 /// One run of N units at once, each in a fresh simulator process.
 struct Batch {
     wall: Duration,
-    reports: Vec<Report>,
     cpu0: CpuSnapshot,
     cpu1: CpuSnapshot,
 }
 
-fn batch(station: &Station, ca: &UnlockedCa, units: usize, lab: &LabPids) -> BenchResult<Batch> {
+fn batch(
+    station: &Station,
+    ca: &UnlockedCa,
+    units: usize,
+    lab: &LabPids,
+) -> BenchResult<(Batch, Vec<Report>)> {
     let (mut sims, ports) = sim_process(units)?;
     // As for the one-unit runs: the boot banners (paced at the baud rate) go out before the
     // sessions, so that both runs time the same bytes.
@@ -327,12 +331,7 @@ fn batch(station: &Station, ca: &UnlockedCa, units: usize, lab: &LabPids) -> Ben
     let _ = sims.kill();
     let _ = sims.wait();
     reports.iter().try_for_each(check)?;
-    Ok(Batch {
-        wall,
-        reports,
-        cpu0,
-        cpu1,
-    })
+    Ok((Batch { wall, cpu0, cpu1 }, reports))
 }
 
 /// The lab broker and responder in processes of their own, stopped on drop.
