@@ -7,7 +7,7 @@ use clap::Subcommand;
 use commissioner_core::error::Coded;
 use commissioner_core::error::ErrorInfo;
 use commissioner_core::journal::{
-    CertFilter, CertStatus, NewSession, RegistryEntry, SessionResult,
+    CertFilter, CertStatus, CertificateRecords, NewSession, RegistryEntry, SessionResult,
 };
 use commissioner_core::operator::Action;
 use commissioner_core::pki::admin::{self, AdminError, RevokeTarget};

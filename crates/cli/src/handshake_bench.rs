@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use commissioner_core::error::ErrorInfo;
-use commissioner_core::journal::{KeyOrigin, NewSession};
+use commissioner_core::journal::{CertificateRecords, KeyOrigin, NewSession};
 use commissioner_core::lab::Lab;
 use commissioner_core::mqtt::handshake::{self, HandshakeSpec};
 use commissioner_core::mqtt::tls::{client_config, install_crypto_provider, ClientIdentity};

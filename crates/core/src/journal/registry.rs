@@ -128,6 +128,7 @@ fn entry(r: &Row<'_>) -> rusqlite::Result<RegistryEntry> {
 /// station's group commit, which sessions running side by side share so that sixteen units
 /// issued in the same instant wait for one disk flush instead of sixteen in a row.
 pub trait CertificateRecords: fmt::Debug {
+    /// Records a certificate the moment it is signed, with where its key came from.
     fn record_issued(
         &self,
         session_id: i64,
@@ -137,6 +138,8 @@ pub trait CertificateRecords: fmt::Debug {
         origin: KeyOrigin,
     ) -> Result<(), JournalError>;
 
+    /// Makes a certificate the unit's active one; its earlier active certificates become
+    /// superseded in the same transaction, so a unit never has two.
     fn activate_certificate(&self, serial: &str) -> Result<(), JournalError>;
 }
 
@@ -149,11 +152,11 @@ impl CertificateRecords for Journal {
         issued_at: OffsetDateTime,
         origin: KeyOrigin,
     ) -> Result<(), JournalError> {
-        Journal::record_issued(self, session_id, device_id, cert, issued_at, origin)
+        self.immediate(|conn| insert_issued(conn, session_id, device_id, cert, issued_at, origin))
     }
 
     fn activate_certificate(&self, serial: &str) -> Result<(), JournalError> {
-        Journal::activate_certificate(self, serial)
+        self.immediate(|conn| activate(conn, serial))
     }
 }
 
@@ -231,18 +234,6 @@ pub(super) fn activate(conn: &Connection, serial: &str) -> Result<(), JournalErr
 }
 
 impl Journal {
-    /// Records a certificate the moment it is signed, with where its key came from.
-    pub fn record_issued(
-        &self,
-        session_id: i64,
-        device_id: &str,
-        cert: &IssuedCert,
-        issued_at: OffsetDateTime,
-        origin: KeyOrigin,
-    ) -> Result<(), JournalError> {
-        self.immediate(|conn| insert_issued(conn, session_id, device_id, cert, issued_at, origin))
-    }
-
     pub fn list_certificates(
         &self,
         filter: &CertFilter<'_>,
@@ -332,12 +323,6 @@ impl Journal {
             )
             .optional()?
             .flatten())
-    }
-
-    /// Makes a certificate the unit's active one; its earlier active certificates become
-    /// superseded in the same transaction, so a unit never has two.
-    pub fn activate_certificate(&self, serial: &str) -> Result<(), JournalError> {
-        self.immediate(|conn| activate(conn, serial))
     }
 
     /// Marks certificates revoked. Already revoked ones keep their first revocation.

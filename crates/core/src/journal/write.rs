@@ -4,7 +4,7 @@ use rusqlite::{params, OptionalExtension};
 use time::OffsetDateTime;
 
 use super::chain::{self, ChainHead};
-use super::{ts, Journal, JournalError, NewSession, SessionResult, StepRecord};
+use super::{ts, CertificateRecords, Journal, JournalError, NewSession, SessionResult, StepRecord};
 use crate::error::ErrorInfo;
 use crate::pki::IssuedCert;
 

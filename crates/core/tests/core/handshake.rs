@@ -6,7 +6,7 @@ use std::process::Child;
 use std::time::Duration;
 
 use commissioner_core::error::Coded;
-use commissioner_core::journal::{KeyOrigin, NewSession};
+use commissioner_core::journal::{CertificateRecords, KeyOrigin, NewSession};
 use commissioner_core::lab::{self, free_port};
 use commissioner_core::mqtt::audit::identities::station_identity;
 use commissioner_core::mqtt::handshake::{self, HandshakeOutcome, HandshakeSpec};

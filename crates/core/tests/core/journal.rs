@@ -5,7 +5,7 @@ use commissioner_core::error::Coded;
 use commissioner_core::journal::export::{verify_export, ExportFormat, StationKey};
 use commissioner_core::journal::generate::{generate, Synthetic};
 use commissioner_core::journal::query::SessionFilter;
-use commissioner_core::journal::{Journal, NewSession, SessionResult};
+use commissioner_core::journal::{CertificateRecords, Journal, NewSession, SessionResult};
 use time::macros::datetime;
 use time::Duration;
 

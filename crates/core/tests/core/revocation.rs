@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use commissioner_core::error::Coded;
-use commissioner_core::journal::{CertFilter, CertStatus, Journal, NewSession};
+use commissioner_core::journal::{CertFilter, CertStatus, CertificateRecords, Journal, NewSession};
 use commissioner_core::lab::Lab;
 use commissioner_core::mqtt::handshake::{self, HandshakeSpec};
 use commissioner_core::mqtt::tls::{client_config, ClientIdentity};

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::mqtt::tls::ClientIdentity;
 
-use crate::journal::{Journal, KeyOrigin};
+use crate::journal::{CertificateRecords, Journal, KeyOrigin};
 use crate::pki::admin::{self, AdminError, RevokeTarget};
 use crate::pki::issue::{random_serial, Subject, Usage};
 use crate::pki::revoke::Reason;
