@@ -36,6 +36,7 @@ pub fn typescript() -> String {
         journal::SessionRow,
         journal::StepRow,
         journal::CertificateRow,
+        journal::KeyOrigin,
         journal::query::SessionFilter,
         journal::export::ExportFormat,
         mqtt::audit::Outcome,

@@ -14,6 +14,7 @@ export type {
   ExportCheck,
   ExportFormat,
   ExportOutcome,
+  KeyOrigin,
   LogLine,
   Operator,
   Outcome,

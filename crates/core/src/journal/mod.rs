@@ -164,6 +164,8 @@ pub struct CertificateRow {
     pub device_id: String,
     pub sha256: String,
     pub status: String,
+    /// Where the key was generated: on the unit, or by the station under its policy.
+    pub key_origin: KeyOrigin,
     pub pem: String,
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use super::chain::SESSION_COLS;
-use super::{CertificateRow, Journal, JournalError, SessionResult, SessionRow, StepRow};
+use super::{registry, CertificateRow, Journal, JournalError, SessionResult, SessionRow, StepRow};
 
 /// Filters QA applies to sessions; every field optional, all of them ANDed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -141,7 +141,7 @@ impl Journal {
         session_id: i64,
     ) -> Result<Vec<CertificateRow>, JournalError> {
         let mut stmt = self.conn.prepare(
-            "SELECT serial, session_id, device_id, sha256, status, pem
+            "SELECT serial, session_id, device_id, sha256, status, key_origin, pem
              FROM certificates WHERE session_id = ?1",
         )?;
         let rows = stmt.query_map(params![session_id], |r| {
@@ -151,7 +151,8 @@ impl Journal {
                 device_id: r.get(2)?,
                 sha256: r.get(3)?,
                 status: r.get(4)?,
-                pem: r.get(5)?,
+                key_origin: registry::key_origin(r, 5)?,
+                pem: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use time::OffsetDateTime;
+use ts_rs::TS;
 
 use super::group::GroupCommit;
 use super::write::{chain_revocation, chain_status};
@@ -40,7 +41,8 @@ impl CertStatus {
 
 impl fmt::Display for CertStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // pad, not write_str: the CLI's tables align these with `{:<10}`.
+        f.pad(self.as_str())
     }
 }
 
@@ -60,7 +62,7 @@ impl FromStr for CertStatus {
 }
 
 /// Where a unit's key was generated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyOrigin {
     /// On the unit; the key never left it.
@@ -78,6 +80,31 @@ impl KeyOrigin {
     }
 }
 
+impl fmt::Display for KeyOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for KeyOrigin {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "device" => Ok(KeyOrigin::Device),
+            "host" => Ok(KeyOrigin::Host),
+            other => Err(format!("unknown key origin '{other}' (device, host)")),
+        }
+    }
+}
+
+/// Reads a `key_origin` column; the schema's CHECK admits only the two values.
+pub(super) fn key_origin(r: &Row<'_>, idx: usize) -> rusqlite::Result<KeyOrigin> {
+    let text: String = r.get(idx)?;
+    text.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+    })
+}
+
 /// A registry row.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -90,7 +117,7 @@ pub struct RegistryEntry {
     pub not_before: String,
     pub not_after: String,
     pub status: CertStatus,
-    pub key_origin: String,
+    pub key_origin: KeyOrigin,
     pub revoked_at: Option<String>,
     pub revocation_reason: Option<String>,
 }
@@ -118,7 +145,7 @@ fn entry(r: &Row<'_>) -> rusqlite::Result<RegistryEntry> {
         not_before: r.get(5)?,
         not_after: r.get(6)?,
         status: status.parse().unwrap_or(CertStatus::Issued),
-        key_origin: r.get(8)?,
+        key_origin: key_origin(r, 8)?,
         revoked_at: r.get(9)?,
         revocation_reason: r.get(10)?,
     })

@@ -1,4 +1,4 @@
-use commissioner_core::journal::SessionResult;
+use commissioner_core::journal::{KeyOrigin, SessionResult};
 use commissioner_core::pipeline::{
     commission, CommissionRequest, ProgressEvent, Report, StepStatus, STEPS,
 };
@@ -56,6 +56,7 @@ fn simulated_unit_commissions_end_to_end() {
     assert_eq!(certs.len(), 1);
     let cert = &certs[0];
     assert_eq!(cert.status, "active");
+    assert_eq!(cert.key_origin, KeyOrigin::Device);
     assert_eq!(Some(&cert.serial), report.certificate_serial.as_ref());
     assert_eq!(Some(&cert.sha256), report.fingerprint_sha256.as_ref());
     assert_eq!(cert.sha256.len(), 64);
@@ -158,11 +159,12 @@ fn a_unit_without_a_key_generator_gets_a_host_key_where_the_profile_allows_it() 
         .expect("certs");
     assert_eq!(certs.len(), 1);
     assert_eq!(certs[0].status, "active");
+    assert_eq!(certs[0].key_origin, KeyOrigin::Host);
     let entry = journal
         .certificate(&certs[0].serial)
         .expect("query")
         .expect("registry entry");
-    assert_eq!(entry.key_origin, "host");
+    assert_eq!(entry.key_origin, KeyOrigin::Host);
     let log = journal.device_log(report.session_id).expect("device log");
     assert!(
         log.iter().any(|l| l.contains("host key injected")),

@@ -180,6 +180,6 @@ fn host_generated_keys_only_where_the_profile_allows_and_recorded_as_such() {
         .certificate(&cert.serial)
         .expect("query")
         .expect("recorded");
-    assert_eq!(entry.key_origin, "host");
+    assert_eq!(entry.key_origin, KeyOrigin::Host);
     assert_eq!(entry.device_id, "UNIT-H1");
 }

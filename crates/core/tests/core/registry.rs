@@ -1,6 +1,6 @@
 //! The registry migration on a journal written before it existed.
 
-use commissioner_core::journal::{CertFilter, CertStatus, Journal};
+use commissioner_core::journal::{CertFilter, CertStatus, Journal, KeyOrigin};
 
 #[test]
 fn a_version_1_journal_gains_the_registry_columns_and_keeps_its_rows() {
@@ -44,7 +44,7 @@ fn a_version_1_journal_gains_the_registry_columns_and_keeps_its_rows() {
         .expect("list");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, CertStatus::Active);
-    assert_eq!(rows[0].key_origin, "device");
+    assert_eq!(rows[0].key_origin, KeyOrigin::Device);
     assert_eq!(rows[0].issued_at, "2026-01-01T00:00:00Z");
     assert_eq!(journal.next_crl_number().expect("crl number"), 1);
 }

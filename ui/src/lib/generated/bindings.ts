@@ -114,7 +114,17 @@ export type StepRow = { name: string, startedAt: string, endedAt: string, outcom
  * A certificate row as read back.
  */
 
-export type CertificateRow = { serial: string, sessionId: number, deviceId: string, sha256: string, status: string, pem: string, };
+export type CertificateRow = { serial: string, sessionId: number, deviceId: string, sha256: string, status: string, 
+/**
+ * Where the key was generated: on the unit, or by the station under its policy.
+ */
+keyOrigin: KeyOrigin, pem: string, };
+
+/**
+ * Where a unit's key was generated.
+ */
+
+export type KeyOrigin = "device" | "host";
 
 /**
  * Filters QA applies to sessions; every field optional, all of them ANDed.
@@ -272,8 +282,10 @@ export type Target = {
  */
 model: string | null, 
 /**
- * Line mode may start it without a click: a simulated unit, a port whose VID:PID names a
- * model, or (at a station without `[[models]]`) any USB port.
+ * Line mode may start it without a click: a simulated unit, or a port whose VID:PID
+ * names a model of the profile. Without `[[models]]` hardware ports wait for a click (as
+ * `commissioner line` refuses to start): a console cable or a modem is never written to
+ * unasked.
  */
 autoEligible: boolean, path: string, 
 /**
