@@ -282,4 +282,77 @@ mod tests {
         .expect("right PIN");
         assert_eq!(op["role"], "admin");
     }
+
+    /// Roles hold at the IPC boundary, not only in the tab list: what the UI hides is refused
+    /// to a hand-made call too.
+    #[test]
+    fn each_role_is_refused_what_its_job_does_not_need() {
+        use commissioner_core::journal::NewSession;
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let station_dir = dir.path().join("station");
+        let app = app(state(station_dir.clone(), None));
+        let webview = window(&app);
+        let request = serde_json::json!({ "request": {
+            "organization": "ACME", "passphrase": "long enough passphrase", "ca": { "kind": "create" },
+            "lab": false, "admin": { "id": "alice", "pin": "2468" } } });
+        invoke(&webview, "setup_station", request).expect("setup");
+        for (id, role) in [("tom", "technician"), ("quinn", "qa")] {
+            let body = serde_json::json!({ "id": id, "role": role, "pin": "13579" });
+            invoke(&webview, "add_operator", body).expect("operator added");
+        }
+        let journal = commissioner_core::station::Station::open(&station_dir)
+            .expect("station")
+            .journal()
+            .expect("journal");
+        let session = |operator| {
+            journal
+                .begin_session(&NewSession {
+                    station_id: "ST",
+                    operator,
+                    port: "/dev/null",
+                    work_order: None,
+                    started_at: time::OffsetDateTime::now_utc(),
+                })
+                .expect("session")
+        };
+        let (toms, alices) = (session("tom"), session("alice"));
+        let sign_in = |id: &str| {
+            invoke(&webview, "logout", no_args()).expect("logout");
+            let body = serde_json::json!({ "operator": id, "pin": "13579" });
+            invoke(&webview, "login", body).expect("login");
+        };
+        let code = |cmd: &str, body: Value| {
+            // Success is Null; an error without a code (an unknown command) shows whole.
+            invoke(&webview, cmd, body)
+                .map_or_else(|e| e.get("code").cloned().unwrap_or(e), |_| Value::Null)
+        };
+        let page = || serde_json::json!({ "filter": {}, "limit": 10, "offset": 0 });
+        let details = |id: i64| serde_json::json!({ "id": id });
+        let forbidden = Value::from("operator.forbidden");
+
+        sign_in("tom");
+        assert_eq!(code("query_sessions", page()), forbidden);
+        assert_eq!(code("verify_journal", no_args()), forbidden);
+        assert_eq!(code("session_details", details(alices)), forbidden);
+        assert_eq!(code("session_details", details(toms)), Value::Null);
+        let export = serde_json::json!({ "filter": {}, "format": "csv" });
+        assert_eq!(code("export_journal", export), forbidden);
+        let recommission = serde_json::json!({ "target": "/dev/null",
+            "options": { "recommission": true, "workOrder": null }, "onProgress": "__CHANNEL__:4" });
+        assert_eq!(code("commission", recommission), forbidden);
+
+        sign_in("quinn");
+        assert_eq!(code("query_sessions", page()), Value::Null);
+        assert_eq!(code("session_details", details(alices)), Value::Null);
+        let commission =
+            serde_json::json!({ "target": "/dev/null", "onProgress": "__CHANNEL__:5" });
+        assert_eq!(code("commission", commission), forbidden);
+
+        invoke(&webview, "logout", no_args()).expect("logout");
+        assert_eq!(
+            code("query_sessions", page()),
+            Value::from("operator.sign_in_required")
+        );
+    }
 }

@@ -5,13 +5,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use commissioner_core::clock::{Clock, SystemClock};
+use commissioner_core::journal::claim::SessionClaim;
 use commissioner_core::journal::Journal;
 use commissioner_core::lab::Lab;
 use commissioner_core::operator::{self, Action, Operator};
+use commissioner_core::pipeline::StopSignal;
 use commissioner_core::pki::UnlockedCa;
 use commissioner_core::station::{passphrase_from_env, Station};
 use commissioner_devsim::SimDevice;
@@ -68,7 +69,9 @@ pub struct Shared {
     /// Who the journal names when the station has no operators.
     default_operator: String,
     sims: Mutex<BTreeMap<String, SimDevice>>,
-    runs: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    runs: Mutex<HashMap<String, Arc<StopSignal>>>,
+    /// Held from the first run on, so another process starting up leaves our sessions alone.
+    claim: Mutex<Option<SessionClaim>>,
     lab: Mutex<Option<Lab>>,
     pub logs: LogHub,
     pub dialog_dir: Option<PathBuf>,
@@ -93,6 +96,7 @@ impl Shared {
                 .unwrap_or_else(|| DEFAULT_OPERATOR.to_owned()),
             sims: Mutex::default(),
             runs: Mutex::default(),
+            claim: Mutex::default(),
             lab: Mutex::default(),
             logs,
             dialog_dir: std::env::var_os(DIALOG_DIR_ENV).map(PathBuf::from),
@@ -140,6 +144,25 @@ impl Shared {
         lock(&self.station).take();
     }
 
+    /// Takes this app's claim on the sessions it runs, once, before its first one; sessions a
+    /// process that is gone left running are closed as interrupted then.
+    pub fn claim_sessions(&self, station: &Station) -> Result<(), IpcError> {
+        let mut slot = lock(&self.claim);
+        if slot.is_some() {
+            return Ok(());
+        }
+        let claimed = station.claim_sessions(&station.journal()?, self.clock.now())?;
+        for s in &claimed.interrupted {
+            tracing::warn!(
+                session = s.session_id,
+                unconfirmed = ?s.unconfirmed_serials,
+                "a session left running by a process that is gone is now marked interrupted"
+            );
+        }
+        *slot = Some(claimed.claim);
+        Ok(())
+    }
+
     /// The unlocked CA: unlocked before, or now with the start-up passphrase.
     pub fn ca(&self, station: &Station) -> Result<Arc<UnlockedCa>, IpcError> {
         let mut ca = lock(&self.ca);
@@ -183,6 +206,20 @@ impl Shared {
         Ok(op.id)
     }
 
+    /// [`Self::authorize`] for `action`, or else the signed-in operator reading a record of
+    /// their own: a technician's details drawer shows the sessions they ran, nothing more.
+    pub fn authorize_or_own(
+        &self,
+        journal: &Journal,
+        action: Action,
+        owner: &str,
+    ) -> Result<String, IpcError> {
+        match self.authorize(journal, action) {
+            Err(_) if self.signed_in().is_some_and(|op| op.id == owner) => Ok(owner.to_owned()),
+            other => other,
+        }
+    }
+
     pub fn sims(&self) -> MutexGuard<'_, BTreeMap<String, SimDevice>> {
         lock(&self.sims)
     }
@@ -198,7 +235,7 @@ impl Shared {
         if runs.contains_key(target) {
             return None;
         }
-        let cancel = Arc::new(AtomicBool::new(false));
+        let cancel = Arc::new(StopSignal::default());
         runs.insert(target.to_owned(), cancel.clone());
         Some(RunGuard {
             runs: &self.runs,
@@ -208,7 +245,7 @@ impl Shared {
     }
 
     /// The cancel flag of the run on `target`, if one is running.
-    pub fn cancel_flag(&self, target: &str) -> Option<Arc<AtomicBool>> {
+    pub fn cancel_flag(&self, target: &str) -> Option<Arc<StopSignal>> {
         lock(&self.runs).get(target).cloned()
     }
 
@@ -225,9 +262,9 @@ impl Shared {
 
 /// A run in progress on one target; dropping it frees the target.
 pub struct RunGuard<'a> {
-    runs: &'a Mutex<HashMap<String, Arc<AtomicBool>>>,
+    runs: &'a Mutex<HashMap<String, Arc<StopSignal>>>,
     target: String,
-    pub cancel: Arc<AtomicBool>,
+    pub cancel: Arc<StopSignal>,
 }
 
 impl Drop for RunGuard<'_> {
@@ -259,6 +296,7 @@ impl fmt::Debug for Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use commissioner_core::pipeline::Stop;
 
     #[test]
     fn a_target_runs_once_at_a_time_and_is_freed_when_its_run_ends() {
@@ -275,9 +313,10 @@ mod tests {
         let flag = state
             .cancel_flag("/dev/ttyUSB0")
             .expect("a running target can be cancelled");
-        flag.store(true, std::sync::atomic::Ordering::Relaxed);
-        assert!(
-            run.cancel.load(std::sync::atomic::Ordering::Relaxed),
+        flag.stop(Stop::Cancelled);
+        assert_eq!(
+            run.cancel.reason(),
+            Some(Stop::Cancelled),
             "the run sees the cancel"
         );
         drop(run);

@@ -6,15 +6,19 @@ use std::process::ExitCode;
 use commissioner_core::lab::LabFiles;
 use commissioner_core::mqtt::audit::session::audit_station_with_lab;
 use commissioner_core::mqtt::audit::{any_failed, Outcome};
+use commissioner_core::operator::Action;
 use commissioner_core::station::Station;
 
 use crate::run::passphrase;
 use crate::{CmdResult, EXIT_FAIL};
 
-pub fn run(dir: &Path, operator: &str, json: bool) -> CmdResult {
+pub fn run(dir: &Path, operator: Option<&str>, json: bool) -> CmdResult {
     commissioner_core::mqtt::tls::install_crypto_provider();
     let station = Station::open(dir)?;
+    // The audit signs test identities with the CA: QA's and the admin's job, not anyone's.
+    let operator = &crate::operator::resolve(&station, operator, Action::Audit)?;
     let ca = station.unlock_ca(&passphrase()?)?;
+    let _claim = crate::run::claim_sessions(&station)?;
     let files = LabFiles::new(&station);
     // Only a lab broker started by this station can be made to load a fresh CRL.
     let lab_pid = station

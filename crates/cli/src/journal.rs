@@ -193,8 +193,14 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
         }
         JournalCommand::Recover => {
             let journal = station.journal()?;
-            let interrupted = journal.mark_interrupted(SystemClock.now())?;
-            println!("{} interrupted session(s) closed", interrupted.len());
+            let claimed = station.claim_sessions(&journal, SystemClock.now())?;
+            if claimed.shared {
+                println!("another Commissioner is running sessions at this station: its running sessions were left alone");
+            }
+            println!(
+                "{} interrupted session(s) closed",
+                claimed.interrupted.len()
+            );
             let pending = journal.unconfirmed_serials(None)?;
             for serial in &pending {
                 println!("revoke: certificate {serial} was issued but never confirmed on its unit");

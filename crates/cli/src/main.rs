@@ -103,9 +103,10 @@ enum Command {
     /// Audit the station's broker: try what an attacker would with test identities, record
     /// every check in the journal; exits 1 when a check fails.
     Audit {
-        /// Who ran the audit (recorded with the session).
-        #[arg(long, env = "COMMISSIONER_OPERATOR", default_value = "cli")]
-        operator: String,
+        /// Who runs the audit (recorded with the session). At a station with operators, a QA
+        /// or admin operator: signed in with `login`, or with COMMISSIONER_PIN.
+        #[arg(long, env = "COMMISSIONER_OPERATOR")]
+        operator: Option<String>,
         /// Print the checks as JSON.
         #[arg(long)]
         json: bool,
@@ -155,7 +156,7 @@ fn main() -> ExitCode {
         Command::Operator { command } => operator::run(&station, command),
         Command::Login { operator } => operator::login(&station, &operator),
         Command::Logout => operator::logout(&station),
-        Command::Audit { operator, json } => audit::run(&station, &operator, json),
+        Command::Audit { operator, json } => audit::run(&station, operator.as_deref(), json),
         Command::Responder(args) => responder::run(&station, args),
         Command::Lab { command } => lab::run(&station, command),
         Command::Journal { command } => journal::run(&station, command),

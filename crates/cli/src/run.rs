@@ -10,6 +10,7 @@ use commissioner_core::clock::{Clock, SystemClock};
 use commissioner_core::device::discovery::PortInfo;
 use commissioner_core::device::watch::{model_for, ModelFilter, PortEvent, PortWatcher};
 use commissioner_core::error::{Coded, ErrorInfo};
+use commissioner_core::journal::claim::SessionClaim;
 use commissioner_core::lab::Lab;
 use commissioner_core::operator::Action;
 use commissioner_core::pipeline::{
@@ -79,11 +80,18 @@ fn finish(report: &Report, json: bool) -> CmdResult {
     })
 }
 
-pub fn open_station(dir: &Path) -> Result<(Station, UnlockedCa), ErrorInfo> {
+pub fn open_station(dir: &Path) -> Result<(Station, UnlockedCa, SessionClaim), ErrorInfo> {
     let station = Station::open(dir)?;
     let ca = station.unlock_ca(&passphrase()?)?;
-    // Sessions a previous process left running were interrupted (crash, power cut, kill).
-    for s in station.journal()?.mark_interrupted(SystemClock.now())? {
+    let claim = claim_sessions(&station)?;
+    Ok((station, ca, claim))
+}
+
+/// Takes this process's claim on the sessions it runs (hold it until they end), telling the
+/// operator about sessions a process that is gone left running (crash, power cut, kill).
+pub fn claim_sessions(station: &Station) -> Result<SessionClaim, ErrorInfo> {
+    let claimed = station.claim_sessions(&station.journal()?, SystemClock.now())?;
+    for s in claimed.interrupted {
         eprintln!(
             "note: session {} did not finish and is now marked interrupted",
             s.session_id
@@ -92,7 +100,7 @@ pub fn open_station(dir: &Path) -> Result<(Station, UnlockedCa), ErrorInfo> {
             eprintln!("note: certificate {serial} was never confirmed on its unit: revoke it");
         }
     }
-    Ok((station, ca))
+    Ok(claimed.claim)
 }
 
 pub fn commission(
@@ -110,7 +118,7 @@ pub fn commission(
         Action::Commission
     };
     let operator = &crate::operator::resolve(&Station::open(dir)?, operator, action)?;
-    let (station, ca) = open_station(dir)?;
+    let (station, ca, _claim) = open_station(dir)?;
     eprintln!(
         "commissioning the unit on {port} (station {})",
         station.config.station_id
@@ -134,7 +142,7 @@ pub fn commission(
 }
 
 /// Opens the lab station in `dir`, creating it when there is none; refuses a production one.
-pub fn lab_station(dir: &Path) -> Result<(Station, UnlockedCa), ErrorInfo> {
+pub fn lab_station(dir: &Path) -> Result<(Station, UnlockedCa, SessionClaim), ErrorInfo> {
     let passphrase = passphrase_from_env().unwrap_or_else(|| DEMO_PASSPHRASE.to_owned());
     let station = match Station::open(dir) {
         Ok(s) => s,
@@ -153,11 +161,12 @@ pub fn lab_station(dir: &Path) -> Result<(Station, UnlockedCa), ErrorInfo> {
         ));
     }
     let ca = station.unlock_ca(&passphrase)?;
-    Ok((station, ca))
+    let claim = claim_sessions(&station)?;
+    Ok((station, ca, claim))
 }
 
 pub fn demo(dir: &Path, fault: Option<Fault>) -> CmdResult {
-    let (mut station, ca) = lab_station(dir)?;
+    let (mut station, ca, _claim) = lab_station(dir)?;
     let lab = Lab::up(&mut station, &ca)?;
     eprintln!(
         "lab broker: mosquitto on 127.0.0.1:{} (mutual TLS, ACLs)",

@@ -8,7 +8,7 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -50,6 +50,9 @@ pub enum Action {
     EditProfile,
     /// Probe the broker with test identities (`audit`): QA's check of the installation.
     Audit,
+    /// Read the journal (sessions, certificates, device logs) and check its chain. Anyone may
+    /// read the sessions they ran themselves; the rest of the journal is QA's.
+    ReadJournal,
 }
 
 impl Role {
@@ -70,7 +73,7 @@ impl Role {
             Role::Admin => true,
             Role::Technician => matches!(action, Commission),
             Role::FieldEngineer => matches!(action, Commission | Recommission),
-            Role::Qa => matches!(action, Export | Audit),
+            Role::Qa => matches!(action, Export | Audit | ReadJournal),
         }
     }
 }
@@ -97,6 +100,7 @@ fn action_name(action: Action) -> &'static str {
         Action::AdministerCa => "administer the CA (init, import, revoke, CRL)",
         Action::EditProfile => "edit the station profile",
         Action::Audit => "audit the broker",
+        Action::ReadJournal => "read other operators' sessions in the journal",
     }
 }
 
@@ -251,18 +255,32 @@ pub fn authenticate(
     now: OffsetDateTime,
 ) -> Result<Operator, OperatorError> {
     let conn = journal.connection();
-    let since = (now - LOCKOUT_WINDOW).unix_timestamp();
-    let failures: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM login_attempts
-         WHERE operator_id = ?1 AND ok = 0 AND at_unix > ?2
-           AND at_unix >= COALESCE(
-               (SELECT MAX(at_unix) FROM login_attempts WHERE operator_id = ?1 AND ok = 1), 0)",
-        params![id, since],
-        |r| r.get(0),
-    )?;
-    if failures >= MAX_FAILURES {
-        return Err(OperatorError::LockedOut(id.into()));
-    }
+    // The attempt is counted and claimed in one write transaction, before the slow PIN check,
+    // and stays a failure until the PIN matches: guesses made in parallel (several processes,
+    // or many IPC calls at once) each see the others' claims, so no more than MAX_FAILURES
+    // PINs are ever checked per window.
+    let attempt = {
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let since = (now - LOCKOUT_WINDOW).unix_timestamp();
+        let failures: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM login_attempts
+             WHERE operator_id = ?1 AND ok = 0 AND at_unix > ?2
+               AND at_unix >= COALESCE(
+                   (SELECT MAX(at_unix) FROM login_attempts WHERE operator_id = ?1 AND ok = 1), 0)",
+            params![id, since],
+            |r| r.get(0),
+        )?;
+        if failures >= MAX_FAILURES {
+            return Err(OperatorError::LockedOut(id.into()));
+        }
+        tx.execute(
+            "INSERT INTO login_attempts (operator_id, at, at_unix, ok) VALUES (?1, ?2, ?3, 0)",
+            params![id, ts(now), now.unix_timestamp()],
+        )?;
+        let rowid = tx.last_insert_rowid();
+        tx.commit()?;
+        rowid
+    };
     let row: Option<(String, String)> = conn
         .query_row(
             "SELECT role, pin_hash FROM operators WHERE operator_id = ?1 AND pin_hash IS NOT NULL",
@@ -280,10 +298,12 @@ pub fn authenticate(
             .unwrap_or(false),
         None => false,
     };
-    conn.execute(
-        "INSERT INTO login_attempts (operator_id, at, at_unix, ok) VALUES (?1, ?2, ?3, ?4)",
-        params![id, ts(now), now.unix_timestamp(), ok],
-    )?;
+    if ok {
+        conn.execute(
+            "UPDATE login_attempts SET ok = 1 WHERE rowid = ?1",
+            params![attempt],
+        )?;
+    }
     match row {
         Some((role, _)) if ok => Ok(Operator {
             id: id.into(),

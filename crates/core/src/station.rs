@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::error::Coded;
+use crate::journal::claim::{Claimed, SessionClaim};
 use crate::journal::export::{ExportError, StationKey};
 use crate::journal::group::GroupCommit;
 use crate::journal::{Journal, JournalError};
@@ -224,6 +225,16 @@ impl Station {
 
     pub fn journal(&self) -> Result<Journal, JournalError> {
         Journal::open(&self.journal_path())
+    }
+
+    /// This process's claim on the sessions it will run, taken before it runs any; sessions
+    /// left `running` by a process that is gone are closed as interrupted on the way.
+    pub fn claim_sessions(
+        &self,
+        journal: &Journal,
+        now: time::OffsetDateTime,
+    ) -> Result<Claimed, JournalError> {
+        SessionClaim::take(&self.dir.join("sessions.lock"), journal, now)
     }
 
     /// The station's export signing key (created on first use): what proves an export came

@@ -30,6 +30,7 @@ pub async fn run_audit(state: State<'_, AppState>) -> Result<AuditRun, IpcError>
         let station = state.station()?;
         let operator = state.authorize(&station.journal()?, Action::Audit)?;
         let ca = state.ca(&station)?;
+        state.claim_sessions(&station)?;
         let broker = station.broker()?;
         let broker = format!("{}:{}", broker.host, broker.port);
         let lab_pid = state.lab().as_ref().map(|l| l.pid());

@@ -99,6 +99,7 @@ pub async fn query_sessions(
     let state = state.inner().clone_handle();
     blocking(move || {
         let journal = state.station()?.journal()?;
+        state.authorize(&journal, Action::ReadJournal)?;
         let rows = journal.sessions(&filter, limit.clamp(1, MAX_PAGE), offset)?;
         let total = journal.count_sessions(&filter)?;
         Ok(SessionPage {
@@ -118,7 +119,10 @@ pub async fn session_details(
     let state = state.inner().clone_handle();
     blocking(move || {
         let journal = state.station()?.journal()?;
-        let session = journal.session(id)?.ok_or_else(|| {
+        let session = journal.session(id)?;
+        let owner = session.as_ref().map_or("", |s| s.operator.as_str());
+        state.authorize_or_own(&journal, Action::ReadJournal, owner)?;
+        let session = session.ok_or_else(|| {
             IpcError::invalid(
                 "journal.no_session",
                 format!("no session {id} in the journal"),
@@ -195,6 +199,7 @@ pub async fn verify_journal(state: State<'_, AppState>) -> Result<VerifySummary,
     let state = state.inner().clone_handle();
     blocking(move || {
         let journal = state.station()?.journal()?;
+        state.authorize(&journal, Action::ReadJournal)?;
         let started = Instant::now();
         let report = chain::verify(journal.connection())?;
         let millis = started.elapsed().as_millis() as u64;
@@ -224,6 +229,7 @@ pub async fn verify_export(state: State<'_, AppState>) -> Result<Option<ExportCh
     let state = state.inner().clone_handle();
     blocking(move || {
         let station = state.station()?;
+        state.authorize(&station.journal()?, Action::ReadJournal)?;
         let Some(path) = state.chooser()?.open(("Journal export", &["csv", "jsonl"])) else {
             return Ok(None);
         };

@@ -1,13 +1,11 @@
 //! The line: ports and simulated units, commissioning and recommissioning with progress,
 //! cancellation.
 
-use std::sync::atomic::Ordering;
-
 use commissioner_core::clock::SystemClock;
 use commissioner_core::device::discovery::{self, PortInfo};
 use commissioner_core::device::watch::model_for;
 use commissioner_core::operator::Action;
-use commissioner_core::pipeline::{self, CommissionRequest, ProgressEvent, Report};
+use commissioner_core::pipeline::{self, CommissionRequest, ProgressEvent, Report, Stop};
 use commissioner_devsim::{Fault, SimConfig, SimDevice};
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
@@ -43,8 +41,10 @@ pub struct Target {
     pub port: PortInfo,
     /// The model `[[models]]` gives its USB VID:PID.
     pub model: Option<String>,
-    /// Line mode may start it without a click: a simulated unit, a port whose VID:PID names a
-    /// model, or (at a station without `[[models]]`) any USB port.
+    /// Line mode may start it without a click: a simulated unit, or a port whose VID:PID
+    /// names a model of the profile. Without `[[models]]` hardware ports wait for a click (as
+    /// `commissioner line` refuses to start): a console cable or a modem is never written to
+    /// unasked.
     pub auto_eligible: bool,
 }
 
@@ -58,14 +58,10 @@ pub async fn list_targets(state: State<'_, AppState>) -> Result<Vec<Target>, Ipc
             .into_iter()
             .map(|port| {
                 let model = model_for(&filters, &port).map(str::to_owned);
-                let auto_eligible = match filters.is_empty() {
-                    true => port.kind == "usb",
-                    false => model.is_some(),
-                };
                 Target {
                     port,
+                    auto_eligible: model.is_some(),
                     model,
-                    auto_eligible,
                 }
             })
             .collect();
@@ -152,6 +148,7 @@ pub async fn commission(
         };
         let operator = state.authorize(&station.journal()?, action)?;
         let ca = state.ca(&station)?;
+        state.claim_sessions(&station)?;
         let run = state.begin_run(&target).ok_or_else(|| IpcError::busy(&target))?;
         let req = CommissionRequest {
             port: &target,
@@ -182,7 +179,7 @@ pub async fn commission(
 pub fn cancel_commission(state: State<'_, AppState>, target: String) -> bool {
     match state.cancel_flag(&target) {
         Some(flag) => {
-            flag.store(true, Ordering::Relaxed);
+            flag.stop(Stop::Cancelled);
             tracing::info!(port = %target, "cancel requested");
             true
         }

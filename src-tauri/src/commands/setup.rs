@@ -215,6 +215,7 @@ pub async fn test_broker(
     let state = state.inner().clone_handle();
     blocking(move || {
         let station = state.station()?;
+        state.authorize(&station.journal()?, Action::EditProfile)?;
         let profile = form.into_profile(station.config.broker.clone())?;
         let mut probe = station.clone();
         probe.config.broker = Some(profile.clone());

@@ -151,6 +151,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "journal.open_failed": "The station's journal cannot be opened. Ask your supervisor to check the station.",
   "journal.write_failed": "The station could not record this unit. Ask your supervisor to check the station.",
   "journal.too_new": "The journal was written by a newer Commissioner. Update this station's software.",
+  "journal.claim_failed":
+    "The station cannot lock its session file, so it cannot start a unit safely. Ask your supervisor to check the station's folder.",
   "journal.session_sealed":
     "That session is already sealed in the journal and can no longer change. Start a new session.",
   "chain.session_edited": "A session in the journal was edited after the fact. Tell QA and your supervisor.",

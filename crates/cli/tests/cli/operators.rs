@@ -101,6 +101,8 @@ fn roles_pins_tokens_and_lockout() {
         "operator.forbidden",
     );
     refused(&export(&tom), "operator.forbidden");
+    // The audit signs test identities with the CA: not a technician's job.
+    refused(&run(&st, &["audit", "--json"], &tom), "operator.forbidden");
     refused(
         &run(&st, &["line", "--sim", "1"], &quinn),
         "operator.forbidden",

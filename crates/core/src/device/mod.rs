@@ -17,7 +17,7 @@ use thiserror::Error;
 use crate::error::Coded;
 
 pub use driver::Driver;
-pub use interrupt::{Interrupt, Stop};
+pub use interrupt::{Interrupt, Stop, StopSignal};
 pub use timeouts::{StepDeadlines, Timeouts};
 
 /// A driver over a real serial port (or a pseudo-terminal that looks like one).
@@ -77,6 +77,7 @@ pub enum DeviceError {
     Enumerate(#[source] serialport::Error),
     #[error("'{op}' was abandoned in flight ({})", match .why {
         Stop::Cancelled => "the session was cancelled",
+        Stop::Unplugged => "the unit's port went away",
         Stop::Deadline => "the step ran out of time",
     })]
     Stopped { op: &'static str, why: Stop },
@@ -88,7 +89,12 @@ impl DeviceError {
     pub fn is_interruption(&self) -> bool {
         matches!(
             self,
-            DeviceError::Unplugged { .. } | DeviceError::Rebooted { .. }
+            DeviceError::Unplugged { .. }
+                | DeviceError::Rebooted { .. }
+                | DeviceError::Stopped {
+                    why: Stop::Unplugged,
+                    ..
+                }
         )
     }
 
@@ -123,6 +129,10 @@ impl Coded for DeviceError {
                 why: Stop::Cancelled,
                 ..
             } => "device.cancelled",
+            DeviceError::Stopped {
+                why: Stop::Unplugged,
+                ..
+            } => "device.unplugged",
             DeviceError::Stopped {
                 why: Stop::Deadline,
                 ..

@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod chain;
+pub mod claim;
 pub mod export;
 pub mod generate;
 pub mod group;
@@ -52,6 +53,12 @@ pub enum JournalError {
         "certificate {0} belongs to a session that has ended and been sealed; it cannot be changed"
     )]
     Sealed(String),
+    #[error("cannot lock {path}, which tells this station's live sessions from abandoned ones")]
+    Claim {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the journal at {path} was written by a newer Commissioner (schema {found}, this build knows {known})")]
     TooNew {
         path: String,
@@ -66,6 +73,7 @@ impl Coded for JournalError {
             JournalError::Open { .. } => "journal.open_failed",
             JournalError::Sqlite(_) | JournalError::Group(_) => "journal.write_failed",
             JournalError::TooNew { .. } => "journal.too_new",
+            JournalError::Claim { .. } => "journal.claim_failed",
             JournalError::UnknownCertificate(_) => "registry.unknown_serial",
             JournalError::Sealed(_) => "journal.session_sealed",
         }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, SystemClock};
 use crate::device::protocol::{Hello, Lifecycle};
-use crate::device::{open_serial, Interrupt, SerialDriver, Timeouts};
+use crate::device::{open_serial, DeviceError, Interrupt, SerialDriver, Timeouts};
 use crate::error::{Coded, ErrorInfo};
 use crate::journal::group::GroupCommit;
 use crate::journal::{CertificateRecords, Journal, KeyOrigin, NewSession, StepRecord};
@@ -26,6 +26,7 @@ use crate::pki::policy::{self, Issuing};
 use crate::pki::{pop, IssuedCert, UnlockedCa};
 use crate::station::Station;
 
+pub use crate::device::{Stop, StopSignal};
 pub use audit::AUDIT_OFF;
 pub use batch::commission_many;
 pub use error::PipelineError;
@@ -51,12 +52,12 @@ pub struct CommissionOptions<'a> {
     pub timeouts: Timeouts,
     /// Work order or batch id (typed by a barcode scanner), recorded with the session.
     pub work_order: Option<&'a str>,
-    /// Set by another thread to stop the session. Checked before every step, and noticed by
-    /// a device operation or broker wait in flight within a port poll: a cancel means the
-    /// unit is not wanted now (unplugged, wrong unit, line stopped), and waiting out a slow
-    /// keygen or handshake would hold the port for nothing. A unit stopped mid-write is still
-    /// in factory mode and is simply commissioned again.
-    pub cancel: Option<&'a AtomicBool>,
+    /// Set by another thread to stop the session, with the reason (the operator's stop, or
+    /// the line seeing the port vanish). Checked before every step, and noticed by a device
+    /// operation or broker wait in flight within a port poll: a stopped unit is not wanted
+    /// now, and waiting out a slow keygen or handshake would hold the port for nothing. A unit
+    /// stopped mid-write is still in factory mode and is simply commissioned again.
+    pub cancel: Option<&'a StopSignal>,
 }
 
 impl<E: Coded> From<E> for ErrorInfo {
@@ -293,10 +294,15 @@ impl Run<'_> {
         name: &'static str,
         f: impl FnOnce(&mut Self) -> Result<T, ErrorInfo>,
     ) -> Result<T, ErrorInfo> {
-        if self.interrupt.is_cancelled()
-            || self.opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
-        {
-            return Err(PipelineError::Cancelled { step: name }.into());
+        let stop = self
+            .interrupt
+            .stopped_by()
+            .or_else(|| self.opts.cancel.and_then(StopSignal::reason));
+        match stop {
+            _ if FINISHES_A_WRITE.contains(&name) => {}
+            Some(Stop::Unplugged) => return Err(DeviceError::Unplugged { op: name }.info()),
+            Some(_) => return Err(PipelineError::Cancelled { step: name }.into()),
+            None => {}
         }
         let index = step_index(name);
         let event = |status, message: String| ProgressEvent {
@@ -487,21 +493,27 @@ fn stop_error(step: &'static str, allowed: Duration, e: ErrorInfo) -> ErrorInfo 
 pub const HOST_KEY_NO_CSR: &str =
     "host-generated key (the unit has no key generator; the profile allows it): no CSR to check";
 
+/// Steps that complete what the step before them committed, so a stop must not fall between
+/// the two: once the new certificate is active the old one has been marked superseded, and a
+/// superseded certificate that never reaches the CRL would still open the broker. Neither
+/// touches the unit or the broker, so running them after a stop costs nothing.
+const FINISHES_A_WRITE: &[&str] = &["revoke_old"];
+
 /// How often the caller's cancel flag is looked at while a session runs.
 const CANCEL_POLL: Duration = Duration::from_millis(20);
 
 /// Runs `f` while a small thread carries the caller's cancel flag over to `interrupt`. The
 /// flag is borrowed, but the driver is shared with the TLS signer, which rustls wants
 /// `'static`, so the driver can only hold an owned copy.
-fn forward_cancel<T>(flag: &AtomicBool, interrupt: &Interrupt, f: impl FnOnce() -> T) -> T {
+fn forward_cancel<T>(flag: &StopSignal, interrupt: &Interrupt, f: impl FnOnce() -> T) -> T {
     let done = AtomicBool::new(false);
     thread::scope(|scope| {
         let watcher = thread::Builder::new()
             .name("session-cancel".into())
             .spawn_scoped(scope, || {
                 while !done.load(Ordering::Relaxed) {
-                    if flag.load(Ordering::Relaxed) {
-                        interrupt.cancel();
+                    if let Some(why) = flag.reason() {
+                        interrupt.stop(why);
                         return;
                     }
                     thread::park_timeout(CANCEL_POLL);

@@ -2,13 +2,13 @@
 //! stands on its own, whatever its neighbours do.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use commissioner_core::clock::SystemClock;
 use commissioner_core::journal::SessionResult;
 use commissioner_core::pipeline::{
-    commission_many, commission_opts, CommissionOptions, CommissionRequest, StepStatus,
+    commission_many, commission_opts, CommissionOptions, CommissionRequest, StepStatus, Stop,
+    StopSignal,
 };
 use commissioner_devsim::{Fault, SimConfig, SimDevice};
 
@@ -139,7 +139,7 @@ fn a_mixed_batch_passes_the_healthy_and_fails_each_faulty_unit_with_its_own_code
 fn a_cancelled_session_ends_interrupted_between_steps() {
     let (s, _lab) = station_with_lab();
     let sim = spawn(Vec::new());
-    let cancel = AtomicBool::new(false);
+    let cancel = StopSignal::default();
     let req = CommissionRequest {
         port: sim.path(),
         baud: 115_200,
@@ -152,7 +152,7 @@ fn a_cancelled_session_ends_interrupted_between_steps() {
     // The operator presses stop while the key is being generated.
     let report = commission_opts(&s.station, &s.ca, &req, opts, &SystemClock, &mut |e| {
         if e.step == "keygen" && e.status == StepStatus::Started {
-            cancel.store(true, Ordering::Relaxed);
+            cancel.stop(Stop::Cancelled);
         }
     });
     assert_eq!(

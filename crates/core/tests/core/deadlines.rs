@@ -2,7 +2,6 @@
 //! simulated units and a broker that never answers.
 
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -10,7 +9,7 @@ use std::time::Duration;
 use commissioner_core::clock::SystemClock;
 use commissioner_core::journal::SessionResult;
 use commissioner_core::pipeline::{
-    commission_opts, CommissionOptions, CommissionRequest, Report, StepStatus,
+    commission_opts, CommissionOptions, CommissionRequest, Report, StepStatus, Stop, StopSignal,
 };
 use commissioner_core::pki::UnlockedCa;
 use commissioner_core::station::Station;
@@ -44,7 +43,7 @@ fn step_names(report: &Report) -> Vec<&str> {
 
 /// Commissions the unit and cancels the session 300 ms after `step` has started.
 fn cancel_during(station: &Station, ca: &UnlockedCa, sim: &SimDevice, step: &str) -> Report {
-    let cancel = AtomicBool::new(false);
+    let cancel = StopSignal::default();
     let opts = CommissionOptions {
         cancel: Some(&cancel),
         ..CommissionOptions::default()
@@ -56,7 +55,7 @@ fn cancel_during(station: &Station, ca: &UnlockedCa, sim: &SimDevice, step: &str
             // A session that never reaches the step drops the sender and ends this wait.
             if started_rx.recv().is_ok() {
                 thread::sleep(Duration::from_millis(300));
-                cancel.store(true, Ordering::Relaxed);
+                cancel.stop(Stop::Cancelled);
             }
         });
         let started_tx = started_tx;

@@ -2,6 +2,7 @@ use std::path::Path;
 use std::process::Command;
 
 use commissioner_core::error::Coded;
+use commissioner_core::journal::claim::SessionClaim;
 use commissioner_core::journal::export::{verify_export, ExportFormat, StationKey};
 use commissioner_core::journal::generate::{generate, Synthetic};
 use commissioner_core::journal::query::SessionFilter;
@@ -323,6 +324,46 @@ fn interrupted_sessions_are_sealed_and_their_certificates_listed() {
     let report = journal.verify().expect("verify");
     assert!(report.ok(), "{:?}", report.problem);
     assert_eq!(report.running_sessions, 0);
+}
+
+#[test]
+fn a_live_process_keeps_its_running_sessions_when_another_starts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("journal.sqlite");
+    let lock = dir.path().join("sessions.lock");
+    let now = time::OffsetDateTime::now_utc();
+    // The line claims its sessions, then runs one.
+    let line_journal = Journal::open(&path).expect("open");
+    let line = SessionClaim::take(&lock, &line_journal, now).expect("claim");
+    assert!(!line.shared);
+    let id = line_journal
+        .begin_session(&NewSession {
+            station_id: "ST-1",
+            operator: "alice",
+            port: "/dev/ttyUSB0",
+            work_order: None,
+            started_at: now,
+        })
+        .expect("begin");
+
+    // A second process starts beside it (its own open of the lock file, as a process has):
+    // the line's session is not its to close.
+    let other = Journal::open(&path).expect("open");
+    let second = SessionClaim::take(&lock, &other, now).expect("claim");
+    assert!(second.shared);
+    assert!(second.interrupted.is_empty());
+    let row = other.session(id).expect("q").expect("row");
+    assert_eq!(row.result, SessionResult::Running);
+
+    // The line dies without finishing; the next start closes what it left.
+    drop(line);
+    drop(second);
+    let third = SessionClaim::take(&lock, &other, now).expect("claim");
+    assert!(!third.shared);
+    let closed: Vec<i64> = third.interrupted.iter().map(|i| i.session_id).collect();
+    assert_eq!(closed, [id]);
+    let row = other.session(id).expect("q").expect("row");
+    assert_eq!(row.result, SessionResult::Interrupted);
 }
 
 #[test]

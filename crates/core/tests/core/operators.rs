@@ -25,6 +25,9 @@ fn roles_allow_what_their_job_needs_and_nothing_else() {
     assert!(!can(Role::FieldEngineer, Action::Export));
     assert!(!can(Role::Qa, Action::Commission));
     assert!(can(Role::Qa, Action::Export));
+    assert!(can(Role::Qa, Action::ReadJournal));
+    assert!(!can(Role::Technician, Action::ReadJournal));
+    assert!(!can(Role::FieldEngineer, Action::ReadJournal));
     // The broker audit is QA's check of the installation, not the line's.
     assert!(can(Role::Qa, Action::Audit));
     assert!(!can(Role::Technician, Action::Audit));
@@ -110,4 +113,38 @@ fn pins_are_hashed_checked_and_rate_limited() {
         ),
         "operator.forbidden"
     );
+}
+
+#[test]
+fn parallel_guesses_get_no_more_tries_than_serial_ones() {
+    let (dir, j) = journal();
+    let now = OffsetDateTime::now_utc();
+    operator::add(&j, "ada", Role::Admin, "9876", now).expect("admin");
+    let path = dir.path().join("journal.sqlite");
+    // Each guesser has its own connection, as separate processes would.
+    let outcomes: Vec<&'static str> = std::thread::scope(|scope| {
+        let guessers: Vec<_> = (0..4 * MAX_FAILURES)
+            .map(|i| {
+                let path = path.clone();
+                scope.spawn(move || {
+                    let j = Journal::open(&path).expect("journal");
+                    let err = operator::authenticate(&j, "ada", &format!("{i:04}"), now)
+                        .expect_err("every guess is wrong");
+                    code(err)
+                })
+            })
+            .collect();
+        guessers
+            .into_iter()
+            .map(|g| g.join().expect("guesser"))
+            .collect()
+    });
+    let checked = outcomes
+        .iter()
+        .filter(|c| **c == "operator.bad_credentials")
+        .count();
+    assert_eq!(checked as i64, MAX_FAILURES, "{outcomes:?}");
+    assert!(outcomes
+        .iter()
+        .all(|c| matches!(*c, "operator.bad_credentials" | "operator.locked_out")));
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use commissioner_core::clock::SystemClock;
 use commissioner_core::error::Coded;
 use commissioner_core::journal::{CertStatus, SessionResult};
-use commissioner_core::pipeline::{commission_opts, CommissionOptions, CommissionRequest, Report};
+use commissioner_core::pipeline::{
+    commission_opts, CommissionOptions, CommissionRequest, Report, StepStatus, Stop, StopSignal,
+};
 use commissioner_devsim::{SimConfig, SimDevice};
 
 use crate::fixture::{station_with_lab, LabStation};
@@ -140,4 +142,51 @@ fn recommission_unlocks_rekeys_and_retires_the_old_certificate_at_the_broker() {
     let err = last.expect_err("the superseded certificate must be refused");
     assert_eq!(err.code(), "mqtt.certificate_revoked", "{err:?}");
     connect_as(&s, &lab, &id, &cert_der(&s, &second), &new_key).expect("the new one connects");
+}
+
+#[test]
+fn a_stop_after_the_new_certificate_is_active_still_revokes_the_old_one() {
+    let (s, _lab) = station_with_lab();
+    let sim = SimDevice::spawn(SimConfig::default()).expect("simulator");
+    let first = run(&s, sim.path(), false);
+    assert!(first.passed(), "{}", first.render());
+    let old_serial = first.certificate_serial.clone().expect("serial");
+
+    // Stop is pressed as the last step before activation ends (the pipeline audit, run or
+    // skipped by the profile): the new certificate becomes active, so the old one must go.
+    let cancel = StopSignal::default();
+    let req = CommissionRequest {
+        port: sim.path(),
+        baud: 115_200,
+        operator: "field",
+    };
+    let opts = CommissionOptions {
+        recommission: true,
+        cancel: Some(&cancel),
+        ..CommissionOptions::default()
+    };
+    let second = commission_opts(&s.station, &s.ca, &req, opts, &SystemClock, &mut |e| {
+        let ended = matches!(e.status, StepStatus::Passed | StepStatus::Skipped);
+        if e.step == "audit" && ended {
+            cancel.stop(Stop::Cancelled);
+        }
+    });
+    assert_eq!(
+        second.result,
+        SessionResult::Interrupted,
+        "{}",
+        second.render()
+    );
+    let names: Vec<&str> = second.steps.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"revoke_old"), "{names:?}");
+    assert!(!names.contains(&"lock"), "{names:?}");
+
+    let journal = s.station.journal().expect("journal");
+    let new_serial = second.certificate_serial.clone().expect("serial");
+    let new = journal.certificate(&new_serial).expect("q").expect("row");
+    assert_eq!(new.status, CertStatus::Active);
+    let old = journal.certificate(&old_serial).expect("q").expect("row");
+    assert_eq!(old.status, CertStatus::Revoked);
+    assert_eq!(old.revocation_reason.as_deref(), Some("superseded"));
+    assert!(journal.verify().expect("verify").ok());
 }
