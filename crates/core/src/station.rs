@@ -147,6 +147,9 @@ pub struct Station {
     /// The journal's group-commit writer, started by the first session and shared by every
     /// session of this station (and its clones).
     writer: Arc<Mutex<Option<Arc<GroupCommit>>>>,
+    /// Taken from the quota check to the certificate's record, so that sessions signing side
+    /// by side see each other's certificates in the hourly count.
+    issuing: Arc<Mutex<()>>,
 }
 
 impl Station {
@@ -192,6 +195,7 @@ impl Station {
             dir: dir.to_owned(),
             config,
             writer: Arc::default(),
+            issuing: Arc::default(),
         })
     }
 
@@ -225,6 +229,13 @@ impl Station {
 
     pub fn journal(&self) -> Result<Journal, JournalError> {
         Journal::open(&self.journal_path())
+    }
+
+    /// This process's turn to sign: one certificate at a time per station, from the hourly
+    /// quota check until the certificate is recorded. (Processes side by side still each count
+    /// only what is committed; one process runs a line.)
+    pub fn issuing_turn(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.issuing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// This process's claim on the sessions it will run, taken before it runs any; sessions
@@ -306,6 +317,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
     let prefix = if lab { "lab" } else { "station" };
     let station = Station {
         writer: Arc::default(),
+        issuing: Arc::default(),
         dir: dir.to_owned(),
         config: StationConfig {
             station_id: format!(

@@ -80,6 +80,7 @@ pub fn issue_for_device(
     origin: KeyOrigin,
     now: OffsetDateTime,
 ) -> Result<IssuedCert, AdminError> {
+    let _turn = ctx.station.issuing_turn();
     check_quota(ctx.station, ctx.journal, now)?;
     let cert = ctx.ca.issue_device(
         spki_der,

@@ -136,6 +136,47 @@ fn the_hourly_quota_stops_issuance_and_the_subject_follows_the_profile() {
 }
 
 #[test]
+fn sessions_issuing_at_once_stay_within_the_hourly_quota() {
+    let mut s = station();
+    s.station.config.policy.max_per_hour = 3;
+    let session_id = session(&s);
+    let now = time::OffsetDateTime::now_utc();
+    let spki = KeyPair::generate().expect("key").subject_public_key_info();
+    let outcomes: Vec<Result<String, &'static str>> = std::thread::scope(|scope| {
+        let signers: Vec<_> = (0..12)
+            .map(|i| {
+                let (s, spki) = (&s, &spki);
+                scope.spawn(move || {
+                    // Its own connection, as each session of a line has its own reads.
+                    let journal = s.station.journal().expect("journal");
+                    let ctx = Issuing {
+                        station: &s.station,
+                        ca: &s.ca,
+                        journal: &journal,
+                        records: &journal,
+                        session_id,
+                    };
+                    let id = format!("UNIT-P{i}");
+                    policy::issue_for_device(ctx, spki, &id, KeyOrigin::Device, now)
+                        .map(|c| c.serial)
+                        .map_err(|e| e.code())
+                })
+            })
+            .collect();
+        signers
+            .into_iter()
+            .map(|h| h.join().expect("signer"))
+            .collect()
+    });
+    let signed = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(signed, 3, "{outcomes:?}");
+    assert!(outcomes
+        .iter()
+        .filter_map(|o| o.as_ref().err())
+        .all(|code| *code == "policy.quota_exceeded"));
+}
+
+#[test]
 fn host_generated_keys_only_where_the_profile_allows_and_recorded_as_such() {
     let mut s = station();
     let journal = s.station.journal().expect("journal");
