@@ -147,9 +147,9 @@ pub struct Station {
     /// The journal's group-commit writer, started by the first session and shared by every
     /// session of this station (and its clones).
     writer: Arc<Mutex<Option<Arc<GroupCommit>>>>,
-    /// Taken from the quota check to the certificate's record, so that sessions signing side
-    /// by side see each other's certificates in the hourly count.
-    issuing: Arc<Mutex<()>>,
+    /// Certificates this process is signing whose record is not committed yet: the hourly
+    /// count adds them, so sessions signing side by side see each other's.
+    issuing: Arc<Mutex<u64>>,
 }
 
 impl Station {
@@ -231,11 +231,11 @@ impl Station {
         Journal::open(&self.journal_path())
     }
 
-    /// This process's turn to sign: one certificate at a time per station, from the hourly
-    /// quota check until the certificate is recorded. (Processes side by side still each count
-    /// only what is committed; one process runs a line.)
-    pub fn issuing_turn(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.issuing.lock().unwrap_or_else(|p| p.into_inner())
+    /// Certificates this process is signing and has not recorded yet (see
+    /// [`crate::pki::policy::issue_for_device`]). Processes side by side each count only what
+    /// the other has committed; one process runs a line.
+    pub(crate) fn signing_now(&self) -> &Mutex<u64> {
+        &self.issuing
     }
 
     /// This process's claim on the sessions it will run, taken before it runs any; sessions

@@ -1,6 +1,6 @@
 //! Line benchmark: simulated units paced like a 115200-baud UART against the real lab broker.
 //!
-//! `cargo run --release -p commissioner-cli --bin line-bench -- [--units 16] [--runs 5]`
+//! `cargo build --release -p commissioner-cli && ./target/release/line-bench [--units 16] [--runs 5]`
 //!
 //! Prints:
 //! - one unit: wall time against its bound (bytes on the wire × 10 / baud + the unit's own
@@ -19,7 +19,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use commissioner_core::clock::SystemClock;
 use commissioner_core::lab::LabFiles;
@@ -122,10 +122,24 @@ fn rss_mib(field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The `commissioner` binary beside this one, which runs the simulated units and the lab.
+/// `cargo run --bin line-bench` builds only the bench, so say how to get it when it is missing.
+fn cli_binary() -> BenchResult<PathBuf> {
+    let exe = std::env::current_exe()?.with_file_name("commissioner");
+    if !exe.is_file() {
+        return Err(format!(
+            "{} is not built; line-bench runs the simulated units and the lab broker through it: \
+             cargo build --release -p commissioner-cli, then run line-bench again",
+            exe.display()
+        )
+        .into());
+    }
+    Ok(exe)
+}
+
 /// `commissioner sim --count n --baud 115200` next to this binary; returns it and its ports.
 fn sim_process(n: usize) -> BenchResult<(Child, Vec<String>)> {
-    let exe = std::env::current_exe()?.with_file_name("commissioner");
-    let mut child = Command::new(exe)
+    let mut child = Command::new(cli_binary()?)
         .args([
             "sim",
             "--count",
@@ -336,7 +350,8 @@ fn batch(
 
 /// The lab broker and responder in processes of their own, stopped on drop.
 struct LabProcess {
-    station: std::path::PathBuf,
+    station: PathBuf,
+    cli: PathBuf,
 }
 
 /// Process ids of the lab broker and responder, as /proc names them.
@@ -349,6 +364,7 @@ impl LabProcess {
     fn up(station: &Path) -> BenchResult<Self> {
         let lab = Self {
             station: station.to_owned(),
+            cli: cli_binary()?,
         };
         let out = lab.command("up").output()?;
         if !out.status.success() {
@@ -362,10 +378,7 @@ impl LabProcess {
     }
 
     fn command(&self, verb: &str) -> Command {
-        let exe = std::env::current_exe()
-            .map(|e| e.with_file_name("commissioner"))
-            .unwrap_or_else(|_| "commissioner".into());
-        let mut cmd = Command::new(exe);
+        let mut cmd = Command::new(&self.cli);
         cmd.arg("--station")
             .arg(&self.station)
             .args(["lab", verb])

@@ -1,6 +1,8 @@
 //! The station's issuance policy applied against the registry: which CSRs are acceptable for
 //! which unit, how many certificates an hour, and when the station may generate a unit's key.
 
+use std::sync::Mutex;
+
 use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use pkcs8::der::pem::LineEnding;
@@ -43,18 +45,45 @@ fn check_no_active(journal: &Journal, device_id: &str) -> Result<(), AdminError>
 }
 
 /// Refuses to sign once the station has signed `max_per_hour` certificates in the last hour.
-/// The count comes from the journal, so restarting the station does not reset it.
+/// The count comes from the journal, so restarting the station does not reset it, plus the
+/// certificates this process is signing right now.
 pub fn check_quota(
     station: &Station,
     journal: &Journal,
     now: OffsetDateTime,
 ) -> Result<(), AdminError> {
+    reserve(station, journal, now).map(drop)
+}
+
+/// One certificate being signed under the hourly quota: counted from the check until it is
+/// recorded (or given up), so two sessions cannot both take the last one.
+struct Reservation<'a> {
+    signing: &'a Mutex<u64>,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut n = self.signing.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+    }
+}
+
+fn reserve<'a>(
+    station: &'a Station,
+    journal: &Journal,
+    now: OffsetDateTime,
+) -> Result<Reservation<'a>, AdminError> {
     let limit = station.config.policy.max_per_hour;
-    let issued = journal.issued_since(now - Duration::hours(1))?;
+    let signing = station.signing_now();
+    let mut pending = signing.lock().unwrap_or_else(|p| p.into_inner());
+    // A record that commits before its reservation is dropped is counted twice for that
+    // instant: the quota errs on the side of refusing, never of signing one too many.
+    let issued = journal.issued_since(now - Duration::hours(1))? + *pending;
     if issued >= u64::from(limit) {
         return Err(PkiError::QuotaExceeded { issued, limit }.into());
     }
-    Ok(())
+    *pending += 1;
+    Ok(Reservation { signing })
 }
 
 /// Who signs and where it is recorded.
@@ -80,8 +109,7 @@ pub fn issue_for_device(
     origin: KeyOrigin,
     now: OffsetDateTime,
 ) -> Result<IssuedCert, AdminError> {
-    let _turn = ctx.station.issuing_turn();
-    check_quota(ctx.station, ctx.journal, now)?;
+    let _reserved = reserve(ctx.station, ctx.journal, now)?;
     let cert = ctx.ca.issue_device(
         spki_der,
         device_id,
