@@ -139,9 +139,19 @@ impl Shared {
         Ok(station)
     }
 
-    /// Forgets the opened station after station.toml was rewritten.
+    /// Reads station.toml again after it was rewritten.
     pub fn station_changed(&self) {
-        lock(&self.station).take();
+        let mut slot = lock(&self.station);
+        let Some(old) = slot.take() else { return };
+        // Sessions still running on the old copy keep their writer, and the hourly quota
+        // keeps counting what they are signing.
+        match Station::open(&self.station_dir) {
+            Ok(mut fresh) => {
+                fresh.carry_over(&old);
+                *slot = Some(fresh);
+            }
+            Err(e) => tracing::warn!(error = %e, "station.toml cannot be read again"),
+        }
     }
 
     /// Takes this app's claim on the sessions it runs, once, before its first one; sessions a

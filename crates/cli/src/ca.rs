@@ -238,6 +238,7 @@ fn issue_host_key(
     };
     let operator = &crate::operator::resolve(&station, Some(operator), action)?;
     let ca = station.unlock_ca(&passphrase()?)?;
+    let _claim = crate::run::claim_sessions(&station)?;
     let journal = station.journal()?;
     let now = time_now();
     let session_id = journal.begin_session(&NewSession {

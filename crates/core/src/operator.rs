@@ -50,8 +50,9 @@ pub enum Action {
     EditProfile,
     /// Probe the broker with test identities (`audit`): QA's check of the installation.
     Audit,
-    /// Read the journal (sessions, certificates, device logs) and check its chain. Anyone may
-    /// read the sessions they ran themselves; the rest of the journal is QA's.
+    /// Read the journal (sessions, certificates, device logs), check its chain, and read the
+    /// station's log console. Anyone may read the sessions they ran themselves; the rest is
+    /// QA's.
     ReadJournal,
 }
 
@@ -100,7 +101,7 @@ fn action_name(action: Action) -> &'static str {
         Action::AdministerCa => "administer the CA (init, import, revoke, CRL)",
         Action::EditProfile => "edit the station profile",
         Action::Audit => "audit the broker",
-        Action::ReadJournal => "read other operators' sessions in the journal",
+        Action::ReadJournal => "read the journal and the station log",
     }
 }
 

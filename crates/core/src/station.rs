@@ -231,6 +231,13 @@ impl Station {
         Journal::open(&self.journal_path())
     }
 
+    /// Keeps what running sessions share (the journal writer, the count of certificates being
+    /// signed) when `station.toml` is read again under them.
+    pub fn carry_over(&mut self, from: &Station) {
+        self.writer = Arc::clone(&from.writer);
+        self.issuing = Arc::clone(&from.issuing);
+    }
+
     /// Certificates this process is signing and has not recorded yet (see
     /// [`crate::pki::policy::issue_for_device`]). Processes side by side each count only what
     /// the other has committed; one process runs a line.
@@ -354,5 +361,16 @@ mod tests {
             BrokerProfile::topic(&broker.request_topic, "UNIT-7"),
             "provisioning/UNIT-7/request"
         );
+    }
+
+    #[test]
+    fn a_station_read_again_keeps_counting_what_the_old_copy_is_signing() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let old = init_lab_station(&dir.path().join("st"), "carry-over-pass").expect("station");
+        *old.signing_now().lock().expect("count") = 2;
+        let mut fresh = Station::open(&old.dir).expect("reopen");
+        assert_eq!(*fresh.signing_now().lock().expect("count"), 0);
+        fresh.carry_over(&old);
+        assert_eq!(*fresh.signing_now().lock().expect("count"), 2);
     }
 }

@@ -108,15 +108,30 @@ pub async fn export_crl(state: State<'_, AppState>) -> Result<Option<String>, Ip
     .await
 }
 
+/// The log console's lines so far (QA and admins: the Log tab).
 #[tauri::command]
-pub fn recent_logs(state: State<'_, AppState>) -> Vec<LogLine> {
-    state.logs.recent()
+pub async fn recent_logs(state: State<'_, AppState>) -> Result<Vec<LogLine>, IpcError> {
+    let state = state.inner().clone_handle();
+    blocking(move || {
+        state.authorize(&state.station()?.journal()?, Action::ReadJournal)?;
+        Ok(state.logs.recent())
+    })
+    .await
 }
 
 /// Streams every new log line to `on_line` until the window goes away.
 #[tauri::command]
-pub fn subscribe_logs(state: State<'_, AppState>, on_line: Channel<LogLine>) {
-    state.logs.listen(on_line);
+pub async fn subscribe_logs(
+    state: State<'_, AppState>,
+    on_line: Channel<LogLine>,
+) -> Result<(), IpcError> {
+    let state = state.inner().clone_handle();
+    blocking(move || {
+        state.authorize(&state.station()?.journal()?, Action::ReadJournal)?;
+        state.logs.listen(on_line);
+        Ok(())
+    })
+    .await
 }
 
 /// Called by the UI once its first screen can take input; the first call is the start-up time.

@@ -68,7 +68,8 @@ impl Run<'_> {
         let outcome = audit::run(&target, &ids);
         // A check that could not get the unit's signature measured nothing about the broker.
         if let Some(dev) = key.take_error() {
-            return Err(if dev.is_interruption() {
+            // Interrupted, or abandoned on a stop or deadline: the pipeline names the step.
+            return Err(if dev.is_interruption() || dev.is_stop() {
                 dev.info()
             } else {
                 MqttError::DeviceSignature(dev).info()

@@ -168,7 +168,15 @@ impl Run<'_> {
                 // A signature abandoned on cancel or deadline: the pipeline names the step.
                 Some(dev) if dev.is_interruption() || dev.is_stop() => dev.info(),
                 Some(dev) => crate::mqtt::MqttError::DeviceSignature(dev).info(),
-                None => e.info(),
+                // The retry loop saw the stop before the broker wait did.
+                None => match self.interrupt.check(Instant::now()) {
+                    Some(why) => DeviceError::Stopped {
+                        op: "handshake",
+                        why,
+                    }
+                    .info(),
+                    None => e.info(),
+                },
             }),
         }
     }

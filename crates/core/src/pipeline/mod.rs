@@ -273,19 +273,23 @@ impl Run<'_> {
         })?;
         self.step("handshake", |run| run.handshake(&hello, &cert))?;
         self.after_handshake(&cert, &device_id)?;
-        self.writer
-            .activate_certificate(&cert.serial)
-            .map_err(|e| e.info())?;
-        if let Some(old) = &old_serial {
-            self.step("revoke_old", |run| run.revoke_superseded(old, &cert.serial))?;
-        }
+        // Locked before its certificate counts as the unit's: a unit that will not lock is not
+        // commissioned (its certificate stays unconfirmed, listed for revocation), and after
+        // the lock nothing can stop the records that follow.
         self.step("lock", |run| {
             let ack = run.device()?.lock()?;
             match ack.state {
                 Lifecycle::Locked => Ok(()),
                 other => Err(PipelineError::NotLocked(other).into()),
             }
-        })
+        })?;
+        self.writer
+            .activate_certificate(&cert.serial)
+            .map_err(|e| e.info())?;
+        if let Some(old) = &old_serial {
+            self.step("revoke_old", |run| run.revoke_superseded(old, &cert.serial))?;
+        }
+        Ok(())
     }
 
     /// Runs one step: progress before and after, a journal row when it ends, device log kept.
@@ -493,10 +497,10 @@ fn stop_error(step: &'static str, allowed: Duration, e: ErrorInfo) -> ErrorInfo 
 pub const HOST_KEY_NO_CSR: &str =
     "host-generated key (the unit has no key generator; the profile allows it): no CSR to check";
 
-/// Steps that complete what the step before them committed, so a stop must not fall between
-/// the two: once the new certificate is active the old one has been marked superseded, and a
-/// superseded certificate that never reaches the CRL would still open the broker. Neither
-/// touches the unit or the broker, so running them after a stop costs nothing.
+/// Steps that complete what came before them, so a stop must not fall between the two: once
+/// the new certificate is active the old one has been marked superseded, and a superseded
+/// certificate that never reaches the CRL would still open the broker. It touches neither the
+/// unit nor the broker, so running it after a stop costs nothing.
 const FINISHES_A_WRITE: &[&str] = &["revoke_old"];
 
 /// How often the caller's cancel flag is looked at while a session runs.
@@ -535,7 +539,7 @@ fn forward_cancel<T>(flag: &StopSignal, interrupt: &Interrupt, f: impl FnOnce() 
 fn step_index(name: &str) -> u32 {
     let with = match name {
         "unlock" => "identify",
-        "revoke_old" => "handshake",
+        "revoke_old" => "lock",
         other => other,
     };
     STEPS.iter().position(|s| *s == with).unwrap_or(0) as u32
