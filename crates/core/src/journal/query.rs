@@ -151,7 +151,7 @@ impl Journal {
                 device_id: r.get(2)?,
                 sha256: r.get(3)?,
                 status: r.get(4)?,
-                key_origin: registry::key_origin(r, 5)?,
+                key_origin: registry::parsed(r, 5)?,
                 pem: r.get(6)?,
             })
         })?;

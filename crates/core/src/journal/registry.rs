@@ -97,8 +97,9 @@ impl FromStr for KeyOrigin {
     }
 }
 
-/// Reads a `key_origin` column; the schema's CHECK admits only the two values.
-pub(super) fn key_origin(r: &Row<'_>, idx: usize) -> rusqlite::Result<KeyOrigin> {
+/// Reads a text column into one of the registry's enums (status, key origin). The schema's
+/// CHECKs admit only known values, so anything else is a damaged row and is reported as one.
+pub(super) fn parsed<T: FromStr<Err = String>>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
     let text: String = r.get(idx)?;
     text.parse().map_err(|e: String| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
@@ -135,7 +136,6 @@ const COLUMNS: &str = "serial, sha256, device_id, session_id, COALESCE(issued_at
      not_before, not_after, status, key_origin, revoked_at, revocation_reason";
 
 fn entry(r: &Row<'_>) -> rusqlite::Result<RegistryEntry> {
-    let status: String = r.get(7)?;
     Ok(RegistryEntry {
         serial: r.get(0)?,
         sha256: r.get(1)?,
@@ -144,8 +144,8 @@ fn entry(r: &Row<'_>) -> rusqlite::Result<RegistryEntry> {
         issued_at: r.get(4)?,
         not_before: r.get(5)?,
         not_after: r.get(6)?,
-        status: status.parse().unwrap_or(CertStatus::Issued),
-        key_origin: key_origin(r, 8)?,
+        status: parsed(r, 7)?,
+        key_origin: parsed(r, 8)?,
         revoked_at: r.get(9)?,
         revocation_reason: r.get(10)?,
     })

@@ -3,7 +3,7 @@
 
 use commissioner_core::clock::SystemClock;
 use commissioner_core::error::Coded;
-use commissioner_core::journal::{CertFilter, CertStatus, KeyOrigin, NewSession};
+use commissioner_core::journal::{CertFilter, CertStatus, Journal, KeyOrigin, NewSession};
 use commissioner_core::pipeline::{commission_opts, CommissionOptions, CommissionRequest, Report};
 use commissioner_core::pki::policy::{self, Issuing};
 use commissioner_devsim::{SimConfig, SimDevice};
@@ -83,6 +83,17 @@ fn a_unit_with_an_active_certificate_needs_a_recommission() {
     );
 }
 
+/// Signing at `s`, read from and recorded in `journal`.
+fn issuing<'a>(s: &'a LabStation, journal: &'a Journal, session_id: i64) -> Issuing<'a> {
+    Issuing {
+        station: &s.station,
+        ca: &s.ca,
+        journal,
+        records: journal,
+        session_id,
+    }
+}
+
 fn session(s: &LabStation) -> i64 {
     s.station
         .journal()
@@ -105,13 +116,7 @@ fn the_hourly_quota_stops_issuance_and_the_subject_follows_the_profile() {
     s.station.config.policy.organizational_unit = Some("Line 3".into());
     let journal = s.station.journal().expect("journal");
     let session_id = session(&s);
-    let ctx = Issuing {
-        station: &s.station,
-        ca: &s.ca,
-        journal: &journal,
-        records: &journal,
-        session_id,
-    };
+    let ctx = issuing(&s, &journal, session_id);
     let now = time::OffsetDateTime::now_utc();
     let spki = KeyPair::generate().expect("key").subject_public_key_info();
     for i in 0..2 {
@@ -149,13 +154,7 @@ fn sessions_issuing_at_once_stay_within_the_hourly_quota() {
                 scope.spawn(move || {
                     // Its own connection, as each session of a line has its own reads.
                     let journal = s.station.journal().expect("journal");
-                    let ctx = Issuing {
-                        station: &s.station,
-                        ca: &s.ca,
-                        journal: &journal,
-                        records: &journal,
-                        session_id,
-                    };
+                    let ctx = issuing(s, &journal, session_id);
                     let id = format!("UNIT-P{i}");
                     policy::issue_for_device(ctx, spki, &id, KeyOrigin::Device, now)
                         .map(|c| c.serial)
@@ -182,35 +181,14 @@ fn host_generated_keys_only_where_the_profile_allows_and_recorded_as_such() {
     let journal = s.station.journal().expect("journal");
     let session_id = session(&s);
     let now = time::OffsetDateTime::now_utc();
-    let err = policy::issue_host_key(
-        Issuing {
-            station: &s.station,
-            ca: &s.ca,
-            journal: &journal,
-            records: &journal,
-            session_id,
-        },
-        "UNIT-H1",
-        false,
-        now,
-    )
-    .expect_err("not allowed by default");
+    let err = policy::issue_host_key(issuing(&s, &journal, session_id), "UNIT-H1", false, now)
+        .expect_err("not allowed by default");
     assert_eq!(err.code(), "policy.host_key_not_allowed");
 
     s.station.config.policy.allow_host_generated_key = true;
-    let (cert, key_pem) = policy::issue_host_key(
-        Issuing {
-            station: &s.station,
-            ca: &s.ca,
-            journal: &journal,
-            records: &journal,
-            session_id,
-        },
-        "UNIT-H1",
-        false,
-        now,
-    )
-    .expect("allowed");
+    let (cert, key_pem) =
+        policy::issue_host_key(issuing(&s, &journal, session_id), "UNIT-H1", false, now)
+            .expect("allowed");
     let key = KeyPair::from_pem(&key_pem).expect("key pem");
     let (_, parsed) = x509_parser::parse_x509_certificate(&cert.der).expect("parse");
     assert_eq!(
