@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use commissioner_core::operator::{self, Operator};
+use commissioner_core::operator::Operator;
 use commissioner_core::station::{BrokerProfile, MqttVersion, Station};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -126,7 +126,7 @@ impl StationStatus {
         status.has_ca = ca.issuing_cert.exists();
         status.ca_unlocked = status.has_ca && state.ca_unlocked(&station);
         status.broker = station.config.broker.as_ref().map(BrokerForm::from_profile);
-        status.operators_enforced = operator::enforced(&station.journal()?)?;
+        status.operators_enforced = station.operators_enforced(&station.journal()?)?;
         Ok(status)
     }
 }

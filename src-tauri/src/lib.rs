@@ -73,7 +73,9 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
 
 /// Starts the desktop app. Logs go to stderr, to `<station>/logs/` and to the log console.
 pub fn run() {
+    commissioner_core::secure_fs::restrict_umask();
     let hub = logs::LogHub::default();
+    // First, before any thread: takes the CA passphrase out of the environment.
     let state = AppState::from_env(hub.clone());
     let _flush = logs::init(&state.station_dir.join("logs"), hub);
     tracing::info!(?state, "starting Commissioner");
@@ -233,7 +235,7 @@ mod tests {
 
         let weak = serde_json::json!({ "request": {
             "organization": "ACME", "passphrase": "short", "ca": { "kind": "create" },
-            "lab": true, "admin": { "id": "alice", "pin": "2468" } } });
+            "lab": true, "admin": { "id": "alice", "pin": "246802" } } });
         let err = invoke(&webview, "setup_station", weak).expect_err("weak passphrase");
         assert_eq!(err["code"], "setup.weak_passphrase");
         let status = invoke(&webview, "station_status", no_args()).expect("status");
@@ -244,7 +246,7 @@ mod tests {
 
         let request = serde_json::json!({ "request": {
             "organization": "ACME", "passphrase": "long enough passphrase", "ca": { "kind": "create" },
-            "lab": true, "admin": { "id": "alice", "pin": "2468" } } });
+            "lab": true, "admin": { "id": "alice", "pin": "246802" } } });
         let status = invoke(&webview, "setup_station", request).expect("setup");
         assert_eq!(status["configured"], true);
         assert_eq!(status["hasCa"], true);
@@ -265,7 +267,7 @@ mod tests {
         let bad = invoke(
             &webview,
             "login",
-            serde_json::json!({ "operator": "alice", "pin": "0000" }),
+            serde_json::json!({ "operator": "alice", "pin": "000000" }),
         )
         .expect_err("wrong PIN");
         assert!(
@@ -277,7 +279,7 @@ mod tests {
         let op = invoke(
             &webview,
             "login",
-            serde_json::json!({ "operator": "alice", "pin": "2468" }),
+            serde_json::json!({ "operator": "alice", "pin": "246802" }),
         )
         .expect("right PIN");
         assert_eq!(op["role"], "admin");
@@ -295,10 +297,10 @@ mod tests {
         let webview = window(&app);
         let request = serde_json::json!({ "request": {
             "organization": "ACME", "passphrase": "long enough passphrase", "ca": { "kind": "create" },
-            "lab": false, "admin": { "id": "alice", "pin": "2468" } } });
+            "lab": false, "admin": { "id": "alice", "pin": "246802" } } });
         invoke(&webview, "setup_station", request).expect("setup");
         for (id, role) in [("tom", "technician"), ("quinn", "qa")] {
-            let body = serde_json::json!({ "id": id, "role": role, "pin": "13579" });
+            let body = serde_json::json!({ "id": id, "role": role, "pin": "135799" });
             invoke(&webview, "add_operator", body).expect("operator added");
         }
         let journal = commissioner_core::station::Station::open(&station_dir)
@@ -319,7 +321,7 @@ mod tests {
         let (toms, alices) = (session("tom"), session("alice"));
         let sign_in = |id: &str| {
             invoke(&webview, "logout", no_args()).expect("logout");
-            let body = serde_json::json!({ "operator": id, "pin": "13579" });
+            let body = serde_json::json!({ "operator": id, "pin": "135799" });
             invoke(&webview, "login", body).expect("login");
         };
         let code = |cmd: &str, body: Value| {

@@ -11,10 +11,10 @@ use commissioner_core::clock::{Clock, SystemClock};
 use commissioner_core::journal::claim::SessionClaim;
 use commissioner_core::journal::Journal;
 use commissioner_core::lab::Lab;
-use commissioner_core::operator::{self, Action, Operator};
+use commissioner_core::operator::{Action, Operator};
 use commissioner_core::pipeline::StopSignal;
 use commissioner_core::pki::UnlockedCa;
-use commissioner_core::station::{passphrase_from_env, Station};
+use commissioner_core::station::{take_passphrase_from_env, Station};
 use commissioner_devsim::SimDevice;
 use zeroize::Zeroizing;
 
@@ -47,7 +47,7 @@ impl AppState {
 
     /// Station, passphrase and dialog seam from the environment.
     pub fn from_env(logs: LogHub) -> Self {
-        Self::new(Station::dir_from_env(), passphrase_from_env(), logs)
+        Self::new(Station::dir_from_env(), take_passphrase_from_env(), logs)
     }
 
     /// A handle for a blocking thread.
@@ -165,7 +165,7 @@ impl Shared {
         for s in &claimed.interrupted {
             tracing::warn!(
                 session = s.session_id,
-                unconfirmed = ?s.unconfirmed_serials,
+                revoked = ?s.revoked_serials,
                 "a session left running by a process that is gone is now marked interrupted"
             );
         }
@@ -208,7 +208,7 @@ impl Shared {
     /// Who may do `action`: the signed-in operator when the station has operators, else the
     /// default name. The id is what the journal records.
     pub fn authorize(&self, journal: &Journal, action: Action) -> Result<String, IpcError> {
-        if !operator::enforced(journal)? {
+        if !self.station()?.operators_enforced(journal)? {
             return Ok(self.default_operator.clone());
         }
         let op = self.signed_in().ok_or_else(IpcError::sign_in_required)?;

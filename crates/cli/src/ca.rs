@@ -98,7 +98,11 @@ pub fn run(dir: &Path, cmd: CaCommand) -> CmdResult {
         CaCommand::Revoke { .. } | CaCommand::Crl { .. } => {
             crate::operator::resolve(&Station::open(dir)?, None, Action::AdministerCa)?;
         }
-        CaCommand::IssueHostKey { .. } | CaCommand::Bench { .. } | CaCommand::List { .. } => {}
+        // The registry names every unit and certificate: QA's to read.
+        CaCommand::List { .. } => {
+            crate::operator::resolve(&Station::open(dir)?, None, Action::ReadJournal)?;
+        }
+        CaCommand::IssueHostKey { .. } | CaCommand::Bench { .. } => {}
     }
     match cmd {
         CaCommand::Init(args) => crate::ca_setup::init(dir, args),

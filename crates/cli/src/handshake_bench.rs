@@ -3,6 +3,8 @@
 //! responder: `mosquitto_rr` (request, wait for the reply: the same work) and `mosquitto_pub`
 //! (request only, PUBACK). p50 over many runs; the clients' times include process start-up.
 
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::PrivateKeyDer;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -82,9 +84,8 @@ pub fn run(runs: usize) -> CmdResult {
         },
         now,
     )?;
-    let key = rustls_pemfile::private_key(&mut key_text.as_bytes())
+    let key = PrivateKeyDer::from_pem_slice(key_text.as_bytes())
         .ok()
-        .flatten()
         .ok_or_else(|| err("the bench key does not parse"))?;
     // Registered, so the responder answers Completed.
     let journal = station.journal()?;

@@ -99,6 +99,14 @@ pub fn station_key(station: &Station) -> Result<StationKey, commissioner_core::e
 
 pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
     let station = Station::open(dir)?;
+    // Checked before anything is read: a walk-up user gets nothing out of the journal, and
+    // only an admin may move it aside.
+    let action = match &cmd {
+        JournalCommand::Export { .. } => Action::Export,
+        JournalCommand::Archive { .. } => Action::ArchiveJournal,
+        _ => Action::ReadJournal,
+    };
+    crate::operator::resolve(&station, None, action)?;
     match cmd {
         JournalCommand::Sessions { filter, limit } => {
             let journal = station.journal()?;
@@ -110,7 +118,11 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
                     s.id,
                     s.started_at,
                     s.result.as_str(),
-                    s.device_id.unwrap_or_else(|| "-".into()),
+                    // Ids recorded before the id rule, or refused by it, are as the unit sent them.
+                    commissioner_core::text::terminal_safe(
+                        s.device_id.as_deref().unwrap_or("-"),
+                        false
+                    ),
                     s.operator,
                     s.error_code.unwrap_or_default()
                 );
@@ -148,8 +160,6 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
             out,
             filter,
         } => {
-            // What leaves the station is QA's (or an admin's) to hand out.
-            crate::operator::resolve(&station, None, Action::Export)?;
             let key = station_key(&station)?;
             let format = match format {
                 Format::Csv => ExportFormat::Csv,
@@ -201,6 +211,12 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
                 "{} interrupted session(s) closed",
                 claimed.interrupted.len()
             );
+            for serial in claimed.interrupted.iter().flat_map(|s| &s.revoked_serials) {
+                println!(
+                    "revoked: certificate {serial} was issued but never confirmed on its unit"
+                );
+            }
+            // Only journals from before sessions revoked their own leftovers have any.
             let pending = journal.unconfirmed_serials(None)?;
             for serial in &pending {
                 println!("revoke: certificate {serial} was issued but never confirmed on its unit");

@@ -61,7 +61,10 @@ pub fn run(dir: &Path, cmd: LabCommand) -> CmdResult {
             crate::operator::require_if_station(dir, Action::EditProfile)?;
             up(dir, weak)
         }
-        LabCommand::Down => down(dir),
+        LabCommand::Down => {
+            crate::operator::require_if_station(dir, Action::RunLab)?;
+            down(dir)
+        }
         LabCommand::Reload => {
             crate::operator::require_if_station(dir, Action::AdministerCa)?;
             reload(dir)
@@ -98,13 +101,16 @@ fn up(dir: &Path, weak: bool) -> CmdResult {
     let files = lab::prepare_kind(&mut station, &ca, port, kind)?;
     drop(ca);
     let broker = lab::start_broker(&files, port)?;
-    fs::write(&files.broker_pid, broker.id().to_string())
+    commissioner_core::secure_fs::write(&files.broker_pid, broker.id().to_string().as_bytes())
         .map_err(|e| io_err(&files.broker_pid, e))?;
 
     let log_path = files.dir.join("responder.log");
     let log = fs::File::create(&log_path).map_err(|e| io_err(&log_path, e))?;
     let exe = std::env::current_exe().map_err(|e| usage_error("lab.io", e.to_string()))?;
     let mut responder = Command::new(exe)
+        // A clean environment: the responder needs no passphrase and gets none.
+        .env_clear()
+        .envs(std::env::var_os("COMMISSIONER_LOG").map(|v| ("COMMISSIONER_LOG", v)))
         .arg("--station")
         .arg(dir)
         .args(["lab", "responder"])
@@ -113,8 +119,11 @@ fn up(dir: &Path, weak: bool) -> CmdResult {
         .stderr(log)
         .spawn()
         .map_err(|e| usage_error("lab.io", format!("cannot start the responder: {e}")))?;
-    fs::write(&files.responder_pid, responder.id().to_string())
-        .map_err(|e| io_err(&files.responder_pid, e))?;
+    commissioner_core::secure_fs::write(
+        &files.responder_pid,
+        responder.id().to_string().as_bytes(),
+    )
+    .map_err(|e| io_err(&files.responder_pid, e))?;
 
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

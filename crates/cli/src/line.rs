@@ -20,6 +20,7 @@ use commissioner_core::pipeline::{
 };
 use commissioner_core::pki::UnlockedCa;
 use commissioner_core::station::Station;
+use commissioner_core::text::terminal_safe;
 use commissioner_devsim::{SimConfig, SimDevice};
 
 use crate::sim::UnitFault;
@@ -138,7 +139,7 @@ fn print_report(report: &Report, json: bool) {
         }
         return;
     }
-    let id = report.device_id.as_deref().unwrap_or("-");
+    let id = terminal_safe(report.device_id.as_deref().unwrap_or("-"), false);
     match &report.error {
         None => println!(
             "PASS  {id:<24} serial {}  {} ms",
@@ -149,7 +150,7 @@ fn print_report(report: &Report, json: bool) {
             "{:<5} {id:<24} {}: {}",
             report.result.as_str().to_uppercase(),
             e.code,
-            e.message
+            terminal_safe(&e.message, false)
         ),
     }
 }

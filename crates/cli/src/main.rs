@@ -122,6 +122,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Journal, keys, tokens, logs: nothing this process creates is for other local accounts.
+    commissioner_core::secure_fs::restrict_umask();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("COMMISSIONER_LOG")

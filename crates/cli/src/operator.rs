@@ -63,7 +63,7 @@ pub fn resolve(
     action: Action,
 ) -> Result<String, ErrorInfo> {
     let journal = station.journal()?;
-    if !operator::enforced(&journal)? {
+    if !station.operators_enforced(&journal)? {
         return Ok(given.unwrap_or("cli").to_owned());
     }
     let now = SystemClock.now();
@@ -91,16 +91,17 @@ pub fn require_if_station(dir: &Path, action: Action) -> Result<(), ErrorInfo> {
 }
 
 pub fn run(dir: &Path, cmd: OperatorCommand) -> CmdResult {
-    let station = Station::open(dir)?;
+    let mut station = Station::open(dir)?;
     match cmd {
         OperatorCommand::Add { id, role, operator } => {
             let journal = station.journal()?;
             // The first operator bootstraps the station; later ones need an admin.
-            if operator::enforced(&journal)? {
+            if station.operators_enforced(&journal)? {
                 resolve(&station, operator.as_deref(), Action::ManageOperators)?;
             }
             let new_pin = pin(NEW_PIN_ENV, &format!("PIN for {id}: "))?;
             let added = operator::add(&journal, &id, role, &new_pin, SystemClock.now())?;
+            station.require_operators()?;
             println!("added operator {} ({})", added.id, added.role.as_str());
         }
         OperatorCommand::List => {

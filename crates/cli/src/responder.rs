@@ -2,6 +2,7 @@
 //! the station's broker profile, validating units against the station's registry. Start more
 //! than one: the shared subscription splits the requests between them.
 
+use rustls_pki_types::pem::PemObject;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -11,7 +12,7 @@ use commissioner_core::mqtt::responder::{Responder, ResponderConfig};
 use commissioner_core::mqtt::tls::{client_config, install_crypto_provider, ClientIdentity};
 use commissioner_core::mqtt::MqttError;
 use commissioner_core::station::Station;
-use rustls_pki_types::CertificateDer;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::{usage_error, CmdResult};
 
@@ -45,18 +46,18 @@ pub fn run(dir: &Path, args: ResponderArgs) -> CmdResult {
     let files = LabFiles::new(&station);
     let cert = args.cert.unwrap_or(files.backend_cert);
     let key = args.key.unwrap_or(files.backend_key);
-    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut read(&cert)?.as_slice())
-        .filter_map(Result::ok)
-        .collect();
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(read(&cert)?.as_slice())
+            .filter_map(Result::ok)
+            .collect();
     if chain.is_empty() {
         return Err(usage_error(
             "responder.no_certificate",
             format!("no certificate in {}", cert.display()),
         ));
     }
-    let key = rustls_pemfile::private_key(&mut read(&key)?.as_slice())
+    let key = PrivateKeyDer::from_pem_slice(read(&key)?.as_slice())
         .ok()
-        .flatten()
         .ok_or_else(|| MqttError::Config(format!("no private key in {}", key.display())))?;
     let tls = client_config(
         &trust_anchors(&station)?,

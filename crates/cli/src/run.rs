@@ -17,7 +17,7 @@ use commissioner_core::pipeline::{
     self, CommissionOptions, CommissionRequest, ProgressEvent, Report, StepStatus,
 };
 use commissioner_core::pki::UnlockedCa;
-use commissioner_core::station::{init_lab_station, passphrase_from_env, Station};
+use commissioner_core::station::{init_lab_station, take_passphrase_from_env, Station};
 use commissioner_devsim::{Fault, SimConfig, SimDevice};
 
 use crate::{usage_error, CmdResult, EXIT_FAIL};
@@ -28,7 +28,7 @@ const DEMO_PASSPHRASE: &str = "commissioner-demo-lab-only";
 
 /// The CA passphrase: from the environment, else asked for on the terminal.
 pub fn passphrase() -> Result<String, ErrorInfo> {
-    if let Some(p) = passphrase_from_env() {
+    if let Some(p) = take_passphrase_from_env() {
         return Ok(p);
     }
     if std::io::stdin().is_terminal() {
@@ -96,8 +96,8 @@ pub fn claim_sessions(station: &Station) -> Result<SessionClaim, ErrorInfo> {
             "note: session {} did not finish and is now marked interrupted",
             s.session_id
         );
-        for serial in s.unconfirmed_serials {
-            eprintln!("note: certificate {serial} was never confirmed on its unit: revoke it");
+        for serial in s.revoked_serials {
+            eprintln!("note: certificate {serial} was never confirmed on its unit: revoked (publish a CRL with `commissioner ca crl`)");
         }
     }
     Ok(claimed.claim)
@@ -143,7 +143,7 @@ pub fn commission(
 
 /// Opens the lab station in `dir`, creating it when there is none; refuses a production one.
 pub fn lab_station(dir: &Path) -> Result<(Station, UnlockedCa, SessionClaim), ErrorInfo> {
-    let passphrase = passphrase_from_env().unwrap_or_else(|| DEMO_PASSPHRASE.to_owned());
+    let passphrase = take_passphrase_from_env().unwrap_or_else(|| DEMO_PASSPHRASE.to_owned());
     let station = match Station::open(dir) {
         Ok(s) => s,
         Err(_) => {

@@ -1,6 +1,7 @@
 //! The lab broker: a real mosquitto with generated TLS config and ACLs on a free loopback port,
 //! plus the reference provisioning responder. For demos, tests and bench work; never production.
 
+use rustls_pki_types::pem::PemObject;
 use std::fs;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -30,6 +31,8 @@ pub use crl::{signal_reload, write_lab_crl};
 
 /// Certificate identity (CN, hence MQTT user name) of the provisioning backend.
 pub const BACKEND_IDENTITY: &str = "commissioner-backend";
+/// Certificate identity (CN) of the lab broker.
+pub const BROKER_IDENTITY: &str = "commissioner-lab-broker";
 const LOOPBACK: &str = "127.0.0.1";
 
 /// Errors of the lab set-up.
@@ -159,7 +162,7 @@ pub fn prepare_kind(
         let path = path.display().to_string();
         move |source| LabError::Io { path, source }
     };
-    fs::create_dir_all(&files.dir).map_err(io(&files.dir))?;
+    crate::secure_fs::create_dir(&files.dir).map_err(io(&files.dir))?;
     let now = time::OffsetDateTime::now_utc();
     let org = station.config.organization.clone();
     let issuing_pem = crate::pki::cert_pem(ca.issuing_der());
@@ -167,7 +170,7 @@ pub fn prepare_kind(
 
     let (broker, broker_key) = ca.issue_with_new_key(
         &Subject {
-            common_name: "commissioner-lab-broker",
+            common_name: BROKER_IDENTITY,
             organization: &org,
             validity_days: 365,
             usage: Usage::Server,
@@ -189,7 +192,9 @@ pub fn prepare_kind(
         now,
     )?;
 
-    let write = |path: &Path, text: &str| fs::write(path, text).map_err(io(path));
+    // Keys and config alike: owner only, never through a link another account planted.
+    let write =
+        |path: &Path, text: &str| crate::secure_fs::write(path, text.as_bytes()).map_err(io(path));
     // mosquitto sends certfile as the chain: leaf then issuing CA.
     write(&files.broker_cert, &format!("{}{issuing_pem}", broker.pem))?;
     write(&files.broker_key, &broker_key)?;
@@ -222,8 +227,15 @@ pub fn prepare_kind(
 
 /// Starts mosquitto on the prepared files and waits until it accepts connections.
 pub fn start_broker(files: &LabFiles, port: u16) -> Result<Child, LabError> {
+    let child = spawn_broker(files)?;
+    wait_listening(child, files, port)
+}
+
+fn spawn_broker(files: &LabFiles) -> Result<Child, LabError> {
     let _ = fs::remove_file(&files.log);
-    let mut child = Command::new(mosquitto_binary()?)
+    Command::new(mosquitto_binary()?)
+        // Nothing of the station's environment (a CA passphrase, tokens) reaches the broker.
+        .env_clear()
         .arg("-c")
         .arg(&files.config)
         .stdin(Stdio::null())
@@ -233,7 +245,10 @@ pub fn start_broker(files: &LabFiles, port: u16) -> Result<Child, LabError> {
         .map_err(|source| LabError::Io {
             path: "mosquitto".into(),
             source,
-        })?;
+        })
+}
+
+fn wait_listening(mut child: Child, files: &LabFiles, port: u16) -> Result<Child, LabError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if TcpStream::connect((LOOPBACK, port)).is_ok() {
@@ -285,13 +300,12 @@ pub fn backend_tls(files: &LabFiles, root_der: &[u8]) -> Result<Arc<ClientConfig
         })
     };
     let chain: Vec<CertificateDer<'static>> =
-        rustls_pemfile::certs(&mut read(&files.backend_cert)?.as_slice())
+        CertificateDer::pem_slice_iter(read(&files.backend_cert)?.as_slice())
             .filter_map(Result::ok)
             .collect();
     let key: PrivateKeyDer<'static> =
-        rustls_pemfile::private_key(&mut read(&files.backend_key)?.as_slice())
+        PrivateKeyDer::from_pem_slice(read(&files.backend_key)?.as_slice())
             .ok()
-            .flatten()
             .ok_or_else(|| MqttError::Config("backend key unreadable".into()))?;
     Ok(client_config(
         &[root_der.to_vec()],
@@ -305,7 +319,29 @@ pub struct Lab {
     port: u16,
     responder: Option<Responder>,
     broker: Child,
+    /// Ends the broker when this process dies without dropping the lab (SIGKILL, or a SIGTERM
+    /// that GTK handles by exiting).
+    watchdog: Option<Child>,
     files: LabFiles,
+}
+
+/// Starts a watchdog that terminates `pid` once this process is gone: a shell blocked reading
+/// a pipe whose only writer is this process. The kernel closes the pipe however the process
+/// ends, `read` returns, and the shell sends SIGTERM. (`PR_SET_PDEATHSIG` would follow the
+/// thread that spawned the broker, not the process, and needs `unsafe` in `pre_exec`.)
+fn spawn_watchdog(pid: u32) -> Option<Child> {
+    Command::new("sh")
+        .env_clear()
+        .arg("-c")
+        // The loop: `read` also returns on a line; only EOF means the owner is gone.
+        .arg(r#"while read -r _; do :; done; kill -TERM "$0" 2>/dev/null"#)
+        .arg(pid.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| tracing::warn!("no watchdog for the lab broker: {e}"))
+        .ok()
 }
 
 impl Lab {
@@ -324,10 +360,23 @@ impl Lab {
         crate::mqtt::tls::install_crypto_provider();
         let port = free_port()?;
         let files = prepare_kind(station, ca, port, kind)?;
-        let broker = start_broker(&files, port)?;
+        // The watchdog before the wait: a kill while mosquitto starts must not orphan it.
+        let broker = spawn_broker(&files)?;
+        let watchdog = spawn_watchdog(broker.id());
+        let broker = match wait_listening(broker, &files, port) {
+            Ok(b) => b,
+            Err(e) => {
+                if let Some(mut dog) = watchdog {
+                    let _ = dog.kill();
+                    let _ = dog.wait();
+                }
+                return Err(e);
+            }
+        };
         let mut lab = Self {
             port,
             responder: None,
+            watchdog,
             broker,
             files,
         };
@@ -389,5 +438,9 @@ impl Drop for Lab {
         self.responder.take();
         let _ = self.broker.kill();
         let _ = self.broker.wait();
+        if let Some(mut dog) = self.watchdog.take() {
+            let _ = dog.kill();
+            let _ = dog.wait();
+        }
     }
 }

@@ -12,6 +12,8 @@
 //! - [`station`]: the station directory and its configuration.
 //! - [`lab`]: a real mosquitto with generated TLS config and ACLs, for demos and tests.
 //! - [`clock`] and [`error`]: time passed in; the `{code, message, detail}` error shape.
+//! - [`secure_fs`]: station files owner-only (0700/0600), written without following links.
+//! - [`text`]: device-provided text escaped for terminals and spreadsheets.
 
 pub mod clock;
 pub mod device;
@@ -24,4 +26,6 @@ pub mod mqtt;
 pub mod operator;
 pub mod pipeline;
 pub mod pki;
+pub mod secure_fs;
 pub mod station;
+pub mod text;

@@ -25,7 +25,7 @@ pub const LOCKOUT_WINDOW: Duration = Duration::minutes(10);
 /// How long a sign-in token lasts: one shift's stretch at the bench, not a day.
 pub const TOKEN_LIFETIME: Duration = Duration::hours(1);
 /// Shortest PIN accepted.
-pub const MIN_PIN_LEN: usize = 4;
+pub const MIN_PIN_LEN: usize = 6;
 
 /// What an operator may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
@@ -54,6 +54,10 @@ pub enum Action {
     /// station's log console. Anyone may read the sessions they ran themselves; the rest is
     /// QA's.
     ReadJournal,
+    /// Move the journal's sessions aside and start a new file (`journal archive`): admin only.
+    ArchiveJournal,
+    /// Start or stop the lab broker (`lab up`, `lab down`).
+    RunLab,
 }
 
 impl Role {
@@ -102,6 +106,8 @@ fn action_name(action: Action) -> &'static str {
         Action::EditProfile => "edit the station profile",
         Action::Audit => "audit the broker",
         Action::ReadJournal => "read the journal and the station log",
+        Action::ArchiveJournal => "archive the journal",
+        Action::RunLab => "start or stop the lab broker",
     }
 }
 
@@ -124,9 +130,11 @@ pub enum OperatorError {
     NotSignedIn,
     #[error("the sign-in has expired or is not valid: sign in again with `commissioner login`")]
     TokenInvalid,
+    #[error("this station requires operators, but the journal at {0} has none: it was replaced or emptied. Restore the station's journal; nothing is done until then")]
+    OperatorsMissing(String),
     #[error("operator '{0}' already has a PIN")]
     Exists(String),
-    #[error("a PIN needs at least {MIN_PIN_LEN} characters")]
+    #[error("a PIN needs at least {MIN_PIN_LEN} digits, digits only")]
     WeakPin,
     #[error("the first operator of a station must be an admin, who then adds the others")]
     FirstMustBeAdmin,
@@ -150,6 +158,7 @@ impl Coded for OperatorError {
             OperatorError::LockedOut(_) => "operator.locked_out",
             OperatorError::Forbidden { .. } => "operator.forbidden",
             OperatorError::NotSignedIn => "operator.not_signed_in",
+            OperatorError::OperatorsMissing(_) => "operator.journal_without_operators",
             OperatorError::TokenInvalid => "operator.token_invalid",
             OperatorError::Exists(_) => "operator.exists",
             OperatorError::WeakPin => "operator.weak_pin",
@@ -216,7 +225,9 @@ pub fn add(
     pin: &str,
     now: OffsetDateTime,
 ) -> Result<Operator, OperatorError> {
-    if pin.chars().count() < MIN_PIN_LEN {
+    // Digits only, at least six: the argon2 hash of a 4-digit PIN falls to an offline guess
+    // in seconds for anyone who can read the journal.
+    if pin.len() < MIN_PIN_LEN || !pin.bytes().all(|b| b.is_ascii_digit()) {
         return Err(OperatorError::WeakPin);
     }
     if !enforced(journal)? && role != Role::Admin {

@@ -12,6 +12,7 @@ use crate::journal::claim::{Claimed, SessionClaim};
 use crate::journal::export::{ExportError, StationKey};
 use crate::journal::group::GroupCommit;
 use crate::journal::{Journal, JournalError};
+use crate::operator::OperatorError;
 use crate::pki::{ca, PkiError, UnlockedCa};
 
 mod broker;
@@ -42,6 +43,17 @@ pub struct StationConfig {
     /// Whole-step deadlines (`[timeouts]`); the defaults when absent.
     #[serde(default, skip_serializing_if = "is_default_deadlines")]
     pub timeouts: crate::device::StepDeadlines,
+    /// Set once the station's first admin exists, and never unset by Commissioner: from then on
+    /// a journal without operators (deleted, archived away, edited) is refused instead of
+    /// opening the station to anyone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub operators_required: bool,
+    /// Which device ids this station accepts beyond the protocol's rule (`[device_ids]`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::device::identity::DeviceIdRule::is_empty"
+    )]
+    pub device_ids: crate::device::identity::DeviceIdRule,
 }
 
 fn is_default_deadlines(d: &crate::device::StepDeadlines) -> bool {
@@ -152,6 +164,27 @@ pub struct Station {
     issuing: Arc<Mutex<u64>>,
 }
 
+/// Makes the station directory 0700 and its journal files 0600; refuses a journal that is a
+/// symbolic link.
+fn tighten_station(dir: &Path) -> Result<(), StationError> {
+    use crate::secure_fs::{tighten, DIR_MODE, FILE_MODE};
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| StationError::Io { path, source }
+    };
+    tighten(dir, DIR_MODE).map_err(io(dir))?;
+    for name in [
+        "station.toml",
+        "journal.sqlite",
+        "journal.sqlite-wal",
+        "journal.sqlite-shm",
+    ] {
+        let path = dir.join(name);
+        tighten(&path, FILE_MODE).map_err(io(&path))?;
+    }
+    Ok(())
+}
+
 impl Station {
     /// `<data dir>/commissioner/station`.
     pub fn default_dir() -> PathBuf {
@@ -185,6 +218,15 @@ impl Station {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
+        // A station made before files were owner-only, or whose rights someone loosened: the
+        // journal holds PIN hashes and tokens, the directory lab keys.
+        tighten_station(dir)?;
+        if let Err(e) = config.device_ids.validate() {
+            return Err(StationError::BadConfig {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            });
+        }
         if let Some(reason) = config.broker.as_ref().and_then(BrokerProfile::problem) {
             return Err(StationError::BadConfig {
                 path: path.display().to_string(),
@@ -206,13 +248,10 @@ impl Station {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        let tmp = path.with_extension("toml.tmp");
-        let io = |source| StationError::Io {
+        crate::secure_fs::write(&path, text.as_bytes()).map_err(|source| StationError::Io {
             path: path.display().to_string(),
             source,
-        };
-        fs::write(&tmp, text).map_err(io)?;
-        fs::rename(&tmp, &path).map_err(io)
+        })
     }
 
     pub fn ca_dir(&self) -> PathBuf {
@@ -229,6 +268,28 @@ impl Station {
 
     pub fn journal(&self) -> Result<Journal, JournalError> {
         Journal::open(&self.journal_path())
+    }
+
+    /// Whether operators must sign in at this station: the journal has operators, or the
+    /// station has required them since its first admin, in which case a journal without any is
+    /// refused (fails closed).
+    pub fn operators_enforced(&self, journal: &Journal) -> Result<bool, OperatorError> {
+        let in_journal = crate::operator::enforced(journal)?;
+        if self.config.operators_required && !in_journal {
+            return Err(OperatorError::OperatorsMissing(
+                self.journal_path().display().to_string(),
+            ));
+        }
+        Ok(in_journal)
+    }
+
+    /// Records in `station.toml` that this station requires operators from now on.
+    pub fn require_operators(&mut self) -> Result<(), StationError> {
+        if !self.config.operators_required {
+            self.config.operators_required = true;
+            self.save()?;
+        }
+        Ok(())
     }
 
     /// Keeps what running sessions share (the journal writer, the count of certificates being
@@ -286,9 +347,13 @@ impl Station {
     }
 }
 
-/// `$COMMISSIONER_CA_PASSPHRASE`, if set and not empty.
-pub fn passphrase_from_env() -> Option<String> {
-    std::env::var(PASSPHRASE_ENV).ok().filter(|p| !p.is_empty())
+/// `$COMMISSIONER_CA_PASSPHRASE`, if set and not empty, taken out of the environment: every
+/// process this one starts (mosquitto, the responder, WebKit's helpers) would inherit it, and
+/// `/proc/<pid>/environ` shows it for the life of the process. Call before starting threads.
+pub fn take_passphrase_from_env() -> Option<String> {
+    let value = std::env::var(PASSPHRASE_ENV).ok();
+    std::env::remove_var(PASSPHRASE_ENV);
+    value.filter(|p| !p.is_empty())
 }
 
 /// Creates a lab station: a lab CA (keys encrypted with `passphrase`), `station.toml` and an
@@ -297,7 +362,7 @@ pub fn init_lab_station(dir: &Path, passphrase: &str) -> Result<Station, Station
     if Station::config_path(dir).exists() {
         return Err(StationError::Exists(dir.display().to_string()));
     }
-    fs::create_dir_all(dir).map_err(|source| StationError::Io {
+    crate::secure_fs::create_dir(dir).map_err(|source| StationError::Io {
         path: dir.display().to_string(),
         source,
     })?;
@@ -317,7 +382,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
     if Station::config_path(dir).exists() {
         return Err(StationError::Exists(dir.display().to_string()));
     }
-    fs::create_dir_all(dir).map_err(|source| StationError::Io {
+    crate::secure_fs::create_dir(dir).map_err(|source| StationError::Io {
         path: dir.display().to_string(),
         source,
     })?;
@@ -337,6 +402,8 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             broker: None,
             models: Vec::new(),
             timeouts: Default::default(),
+            device_ids: Default::default(),
+            operators_required: false,
         },
     };
     station.save()?;

@@ -73,7 +73,8 @@ impl SimDevice {
         let device_id = state.device_id().to_owned();
         let meter = Arc::new(Meter::default());
         let thread = std::thread::Builder::new()
-            .name(format!("sim-{device_id}"))
+            // A simulated hostile unit's id may hold a NUL, which a thread name cannot.
+            .name(format!("sim-{}", device_id.escape_default()))
             .spawn({
                 let stop = stop.clone();
                 let meter = meter.clone();

@@ -69,6 +69,8 @@ pub async fn setup_station(
     blocking(move || {
         check_request(&request)?;
         let dir = state.station_dir().to_owned();
+        // A CA already there (a station whose station.toml went missing) is never removed.
+        let ca_existed = dir.join("ca").exists();
         if Station::config_path(&dir).exists() {
             return Err(IpcError::invalid(
                 "station.exists",
@@ -79,7 +81,9 @@ pub async fn setup_station(
         if let Err(e) = install_ca(&station, &request) {
             // Leave no half station: the wizard can be run again.
             let _ = std::fs::remove_file(Station::config_path(&dir));
-            let _ = std::fs::remove_dir_all(station.ca_dir());
+            if !ca_existed {
+                let _ = std::fs::remove_dir_all(station.ca_dir());
+            }
             return Err(e);
         }
         state.unlock(&station, &request.passphrase)?;
@@ -91,6 +95,8 @@ pub async fn setup_station(
             &request.admin.pin,
             now,
         )?;
+        let mut station = station;
+        station.require_operators()?;
         tracing::info!(station = %station.config.station_id, admin = %admin.id, "station set up");
         state.station_changed();
         state.sign_in(Some(admin));
@@ -279,13 +285,14 @@ pub async fn add_operator(
         let journal = state.station()?.journal()?;
         state.authorize(&journal, Action::ManageOperators)?;
         let role: Role = role.parse()?;
-        Ok(operator::add(
-            &journal,
-            id.trim(),
-            role,
-            &pin,
-            state.clock.now(),
-        )?)
+        let added = operator::add(&journal, id.trim(), role, &pin, state.clock.now())?;
+        // A station set up before the setting existed gets it with its next operator.
+        let mut station = state.station()?;
+        if !station.config.operators_required {
+            station.require_operators()?;
+            state.station_changed();
+        }
+        Ok(added)
     })
     .await
 }

@@ -31,7 +31,7 @@ type TestResult<T = ()> = Result<T, Box<dyn Error + Send + Sync>>;
 
 const PASSPHRASE: &str = "e2e lab passphrase";
 const ADMIN: &str = "alice";
-const ADMIN_PIN: &str = "24680";
+const ADMIN_PIN: &str = "246802";
 /// A fault whose unit must FAIL with its own code.
 const FAULT: &str = "wrong-cn";
 const FAULT_CODE: &str = "csr.cn_mismatch";

@@ -21,6 +21,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "pkcs11.bad_uri": "The station's HSM setting is wrong. Ask your supervisor to check the PKCS#11 URI.",
   "pkcs11.failed": "The station's HSM did not answer as expected. Check it is plugged in, then ask your supervisor.",
   "pki.issue_failed": "The station could not issue the certificate. Try again; if it repeats, ask your supervisor.",
+  "pki.unsafe_common_name":
+    "The station refused to issue a certificate for this name: it contains characters a certificate name must not have. Set the unit aside and tell your supervisor.",
   "cert.malformed": "A certificate on file is damaged. Ask your supervisor to check the station.",
   "policy.invalid": "The station's issuance policy is invalid. Ask your supervisor to fix station.toml.",
   "policy.quota_exceeded":
@@ -30,6 +32,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "station.missing": "This station is not set up yet. Ask your supervisor to set the station up.",
   "station.exists": "A station already exists in this folder. Ask your supervisor.",
   "station.bad_config": "The station's configuration is invalid. Ask your supervisor to check it.",
+  "station.device_id_rule":
+    "The station's device-id rule cannot be used (a bad pattern, or its allowlist file cannot be read). Ask your supervisor to check the station profile.",
   "station.io": "The station cannot read or write its files. Ask your supervisor to check the station's disk.",
   "station.no_broker":
     "This station has no broker configured. Ask your supervisor to set up the broker profile.",
@@ -57,6 +61,10 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "This unit is already commissioned. Use recommissioning instead, or set it aside.",
   "device.protocol_version": "This unit's firmware is not supported. Set it aside for reflashing.",
   "device.refused": "The unit refused the request. Set it aside and report it.",
+  "device.id_invalid":
+    "The unit reports a device id that is not allowed (too long, or with characters other than letters, digits, '.', '_' and '-'). Set it aside: its firmware must be fixed.",
+  "device.id_refused":
+    "This station does not accept the unit's device id (reserved, not matching the station's pattern, or not on the work order's list). Check the unit belongs to this work order.",
   "device.locked":
     "This unit is locked. Recommissioning it needs a field engineer's authorised unlock.",
   "device.not_locked": "The unit did not lock at the end. Try again; if it repeats, set it aside and report it.",
@@ -147,7 +155,7 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   // Session and journal
   "session.cancelled": "The session was stopped before it finished. The unit was not judged; run it again.",
   "session.interrupted":
-    "The station stopped during this session. Run the unit again; its unconfirmed certificate is listed for revocation.",
+    "The station stopped during this session. Run the unit again; the certificate it was given was revoked as the session closed.",
   "journal.open_failed": "The station's journal cannot be opened. Ask your supervisor to check the station.",
   "journal.write_failed": "The station could not record this unit. Ask your supervisor to check the station.",
   "journal.too_new": "The journal was written by a newer Commissioner. Update this station's software.",
@@ -176,6 +184,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "operator.locked_out": "Too many wrong PINs. Wait 10 minutes or ask an admin.",
   "operator.forbidden": "Your role may not do this. Ask someone with the right role.",
   "operator.not_signed_in": "Sign in first.",
+  "operator.journal_without_operators":
+    "This station's journal has been replaced or emptied: it has no operators although the station requires them. Nothing can be done here until an admin restores it.",
   "operator.token_invalid": "Your sign-in has expired. Sign in again.",
   "operator.unknown_role": "That role does not exist. Pick technician, field engineer, QA or admin.",
   "operator.exists": "That operator already has a PIN.",

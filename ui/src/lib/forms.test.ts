@@ -40,9 +40,9 @@ describe("setup validation", () => {
   });
 
   it("needs a PIN of 4+ digits, twice", () => {
-    expect(validateAdmin({ id: "admin", pin: "1234", pin2: "1234" })).toEqual({});
-    expect(Object.keys(validateAdmin({ id: "", pin: "12a4", pin2: "1234" })).sort()).toEqual(["id", "pin", "pin2"]);
-    expect(validateAdmin({ id: "a", pin: "123", pin2: "123" }).pin).toMatch(/4 digits/);
+    expect(validateAdmin({ id: "admin", pin: "123456", pin2: "123456" })).toEqual({});
+    expect(Object.keys(validateAdmin({ id: "", pin: "12a456", pin2: "123456" })).sort()).toEqual(["id", "pin", "pin2"]);
+    expect(validateAdmin({ id: "a", pin: "12345", pin2: "12345" }).pin).toMatch(/6 digits/);
   });
 
   it("builds the request", () => {

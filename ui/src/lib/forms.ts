@@ -5,7 +5,7 @@ import type { BrokerForm, CaSource, SetupRequest } from "./api-types";
 export type FieldErrors = Partial<Record<string, string>>;
 
 export const MIN_PASSPHRASE = 8;
-export const MIN_PIN = 4;
+export const MIN_PIN = 6;
 
 export const hasErrors = (errors: FieldErrors) => Object.keys(errors).length > 0;
 

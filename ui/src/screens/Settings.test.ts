@@ -45,11 +45,11 @@ describe("Settings", () => {
     await userEvent.type(el("operator-add-id"), "tech2");
     await userEvent.type(el("operator-add-pin"), "12");
     await userEvent.click(el("operator-add"));
-    expect(screen.getByText(/needs at least 4 digits/)).toBeInTheDocument();
-    await userEvent.type(el("operator-add-pin"), "34");
+    expect(screen.getByText(/needs at least 6 digits/)).toBeInTheDocument();
+    await userEvent.type(el("operator-add-pin"), "3456");
     await userEvent.click(el("operator-add"));
     await waitFor(() => expect(document.querySelector('[data-operator="tech2"]')).toHaveTextContent("Technician"));
-    expect(ipc.addOperator).toHaveBeenCalledWith("tech2", "technician", "1234");
+    expect(ipc.addOperator).toHaveBeenCalledWith("tech2", "technician", "123456");
     expect(onoperators).toHaveBeenCalledTimes(1);
 
     await userEvent.click(el("export-crl"));

@@ -62,11 +62,11 @@ describe("Setup wizard", () => {
     await userEvent.type(el("setup-admin-pin"), "12");
     await userEvent.type(el("setup-admin-pin2"), "12");
     await userEvent.click(el("setup-create"));
-    expect(screen.getByText(/needs at least 4 digits/)).toBeInTheDocument();
+    expect(screen.getByText(/needs at least 6 digits/)).toBeInTheDocument();
     expect(ipc.setupStation).not.toHaveBeenCalled();
 
-    await userEvent.type(el("setup-admin-pin"), "34");
-    await userEvent.type(el("setup-admin-pin2"), "34");
+    await userEvent.type(el("setup-admin-pin"), "3456");
+    await userEvent.type(el("setup-admin-pin2"), "3456");
     await userEvent.click(el("setup-create"));
     await waitFor(() => expect(el("setup-start-lab")).not.toBeNull());
     expect(ipc.setupStation).toHaveBeenCalledWith({
@@ -74,7 +74,7 @@ describe("Setup wizard", () => {
       passphrase: "correct horse",
       ca: { kind: "create" },
       lab: true,
-      admin: { id: "admin", pin: "1234" },
+      admin: { id: "admin", pin: "123456" },
     });
     expect(onstatus).toHaveBeenCalledWith(created);
 
@@ -93,8 +93,8 @@ describe("Setup wizard", () => {
     render(Setup, { status: fresh, onstatus: vi.fn(), onfinish: vi.fn() });
     await fillStation(false);
     await userEvent.type(el("setup-admin-id"), "admin");
-    await userEvent.type(el("setup-admin-pin"), "1234");
-    await userEvent.type(el("setup-admin-pin2"), "1234");
+    await userEvent.type(el("setup-admin-pin"), "123456");
+    await userEvent.type(el("setup-admin-pin2"), "123456");
     await userEvent.click(el("setup-create"));
     expect(await screen.findByRole("alert")).toHaveTextContent(/configuration is invalid/);
   });

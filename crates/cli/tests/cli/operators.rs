@@ -57,31 +57,31 @@ fn roles_pins_tokens_and_lockout() {
         run(&st, &["operator", "add", id, "--role", role], &env)
     };
     refused(
-        &add("tom", "technician", "1357", &[]),
+        &add("tom", "technician", "135791", &[]),
         "operator.first_must_be_admin",
     );
-    assert!(add("ada", "admin", "2468", &[]).status.success());
+    assert!(add("ada", "admin", "246802", &[]).status.success());
     // From now on only an admin adds operators.
     refused(
-        &add("tom", "technician", "1357", &[]),
+        &add("tom", "technician", "135791", &[]),
         "operator.not_signed_in",
     );
     let admin = [
         ("COMMISSIONER_OPERATOR", "ada"),
-        ("COMMISSIONER_PIN", "2468"),
+        ("COMMISSIONER_PIN", "246802"),
     ];
-    assert!(add("tom", "technician", "1357", &admin).status.success());
-    assert!(add("quinn", "qa", "8642", &admin).status.success());
+    assert!(add("tom", "technician", "135791", &admin).status.success());
+    assert!(add("quinn", "qa", "864202", &admin).status.success());
     let list = run(&st, &["operator", "list"], &[]);
     assert!(text(&list).contains("tom") && text(&list).contains("technician"));
 
     let tom = [
         ("COMMISSIONER_OPERATOR", "tom"),
-        ("COMMISSIONER_PIN", "1357"),
+        ("COMMISSIONER_PIN", "135791"),
     ];
     let quinn = [
         ("COMMISSIONER_OPERATOR", "quinn"),
-        ("COMMISSIONER_PIN", "8642"),
+        ("COMMISSIONER_PIN", "864202"),
     ];
     let export = |env: &[(&str, &str)]| {
         let file = dir.path().join("export.csv");
@@ -119,7 +119,7 @@ fn roles_pins_tokens_and_lockout() {
     let login = run(
         &st,
         &["login", "--operator", "tom"],
-        &[("COMMISSIONER_PIN", "1357")],
+        &[("COMMISSIONER_PIN", "135791")],
     );
     assert!(login.status.success(), "{}", text(&login));
     let out = run(&st, &["line", "--sim", "1"], &[]);
@@ -132,7 +132,7 @@ fn roles_pins_tokens_and_lockout() {
         let wrong = run(
             &st,
             &["login", "--operator", "quinn"],
-            &[("COMMISSIONER_PIN", "0000")],
+            &[("COMMISSIONER_PIN", "000000")],
         );
         refused(&wrong, "operator.bad_credentials");
     }
@@ -140,7 +140,7 @@ fn roles_pins_tokens_and_lockout() {
         &run(
             &st,
             &["login", "--operator", "quinn"],
-            &[("COMMISSIONER_PIN", "8642")],
+            &[("COMMISSIONER_PIN", "864202")],
         ),
         "operator.locked_out",
     );
@@ -165,16 +165,16 @@ fn the_ca_and_the_profile_are_the_admins_alone() {
         env.push(("COMMISSIONER_NEW_PIN", pin));
         run(&st, &["operator", "add", id, "--role", role], &env)
     };
-    assert!(add("ada", "admin", "2468", &[]).status.success());
+    assert!(add("ada", "admin", "246802", &[]).status.success());
     let admin = [
         ("COMMISSIONER_OPERATOR", "ada"),
-        ("COMMISSIONER_PIN", "2468"),
+        ("COMMISSIONER_PIN", "246802"),
     ];
-    assert!(add("tom", "technician", "1357", &admin).status.success());
-    assert!(add("fay", "field_engineer", "9753", &admin)
+    assert!(add("tom", "technician", "135791", &admin).status.success());
+    assert!(add("fay", "field_engineer", "975313", &admin)
         .status
         .success());
-    assert!(add("quinn", "qa", "8642", &admin).status.success());
+    assert!(add("quinn", "qa", "864202", &admin).status.success());
     let as_op = |id: &'static str, pin: &'static str| {
         [("COMMISSIONER_OPERATOR", id), ("COMMISSIONER_PIN", pin)]
     };
@@ -197,9 +197,9 @@ fn the_ca_and_the_profile_are_the_admins_alone() {
     ];
     for args in admin_only {
         for who in [
-            as_op("tom", "1357"),
-            as_op("fay", "9753"),
-            as_op("quinn", "8642"),
+            as_op("tom", "135791"),
+            as_op("fay", "975313"),
+            as_op("quinn", "864202"),
         ] {
             refused(&run(&st, args, &who), "operator.forbidden");
         }
@@ -210,7 +210,7 @@ fn the_ca_and_the_profile_are_the_admins_alone() {
     let login = run(
         &st,
         &["login", "--operator", "tom"],
-        &[("COMMISSIONER_PIN", "1357")],
+        &[("COMMISSIONER_PIN", "135791")],
     );
     assert!(login.status.success(), "{}", text(&login));
     refused(&run(&st, &revoke, &[]), "operator.forbidden");
@@ -221,4 +221,62 @@ fn the_ca_and_the_profile_are_the_admins_alone() {
     assert!(text(&revoked).contains(&device), "{}", text(&revoked));
     let out = run(&st, &["ca", "crl", "--out", crl], &admin);
     assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn a_walk_up_user_cannot_switch_the_role_checks_off() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let st = dir.path().join("station");
+    let out = run(&st, &["lab", "init"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run(
+        &st,
+        &["operator", "add", "ada", "--role", "admin"],
+        &[("COMMISSIONER_NEW_PIN", "246802")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Archive used to need no role and leave a journal without operators behind.
+    refused(
+        &run(&st, &["journal", "archive", "--out", "/tmp/x"], &[]),
+        "operator.not_signed_in",
+    );
+    // Reading the journal or the registry is QA's.
+    refused(
+        &run(&st, &["journal", "verify"], &[]),
+        "operator.not_signed_in",
+    );
+    refused(&run(&st, &["ca", "list"], &[]), "operator.not_signed_in");
+
+    // Deleting the journal does not open the station either: it required operators once.
+    for f in ["journal.sqlite", "journal.sqlite-wal", "journal.sqlite-shm"] {
+        let _ = std::fs::remove_file(st.join(f));
+    }
+    let out = run(
+        &st,
+        &["operator", "add", "mallory", "--role", "admin"],
+        &[("COMMISSIONER_NEW_PIN", "999999")],
+    );
+    refused(&out, "operator.journal_without_operators");
+    refused(
+        &run(&st, &["journal", "sessions"], &[]),
+        "operator.journal_without_operators",
+    );
+}
+
+#[test]
+fn short_or_non_digit_pins_are_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let st = dir.path().join("station");
+    assert_eq!(run(&st, &["lab", "init"], &[]).status.code(), Some(0));
+    for pin in ["2468", "24680", "24680a"] {
+        refused(
+            &run(
+                &st,
+                &["operator", "add", "ada", "--role", "admin"],
+                &[("COMMISSIONER_NEW_PIN", pin)],
+            ),
+            "operator.weak_pin",
+        );
+    }
 }

@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use super::frame::{self, Line, LineBuffer};
 use super::interrupt::Interrupt;
+use super::log::DeviceLog;
 use super::protocol::{
     CertDigest, DeviceConfig, Hello, Keygen, LockAck, Op, RequestRef, Response, Secret, Signature,
     Slot, UnlockNonce, WriteAck, BOOT_EVENT, PROTOCOL_VERSION,
@@ -39,7 +40,7 @@ pub struct Driver<P> {
     path: Option<PathBuf>,
     next_id: u32,
     lines: LineBuffer,
-    log: Vec<String>,
+    log: DeviceLog,
     max_frame: usize,
     timeouts: Timeouts,
     /// Set once `hello` succeeded; from then on a boot announcement means the unit restarted
@@ -75,7 +76,7 @@ impl<P: Read + Write> Driver<P> {
             path: None,
             next_id: 1,
             lines: LineBuffer::default(),
-            log: Vec::new(),
+            log: DeviceLog::default(),
             max_frame: 256,
             timeouts,
             identified: false,
@@ -102,7 +103,7 @@ impl<P: Read + Write> Driver<P> {
 
     /// Device log lines seen since the last call.
     pub fn take_log(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.log)
+        self.log.take()
     }
 
     /// `hello` with version negotiation; retried, since a unit that is still booting misses
@@ -328,7 +329,7 @@ impl<P: Read + Write> Driver<P> {
     fn unsolicited(&mut self, op: &'static str, resp: Response) -> Result<(), Miss> {
         if resp.evt.as_deref() == Some(BOOT_EVENT) {
             if self.identified {
-                self.log.push("[station] unit announced a restart".into());
+                self.log.push("[station] unit announced a restart");
                 return Err(Miss::Fatal(DeviceError::Rebooted { op }));
             }
             // A unit that was just powered up or reset before we said hello.
@@ -350,7 +351,7 @@ impl<P: Read + Write> Driver<P> {
         match frame::decode_line(line) {
             Ok(Line::Log(text)) => {
                 if !text.is_empty() {
-                    self.log.push(text.to_owned());
+                    self.log.push(text);
                 }
                 Ok(None)
             }

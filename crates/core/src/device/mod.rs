@@ -3,7 +3,9 @@
 pub mod discovery;
 pub mod driver;
 pub mod frame;
+pub mod identity;
 pub mod interrupt;
+pub mod log;
 pub mod protocol;
 #[cfg(test)]
 mod tests;

@@ -180,6 +180,29 @@ struct ExportRow {
     certificate_sha256: Option<String>,
 }
 
+impl ExportRow {
+    /// CSV files are opened in spreadsheets: a unit's model or firmware string (or an error
+    /// message quoting one) must not become a formula on the QA workstation. JSON Lines keeps
+    /// the text as recorded.
+    fn for_spreadsheet(self) -> Self {
+        let text = crate::text::spreadsheet_safe;
+        let opt = |s: Option<String>| s.map(crate::text::spreadsheet_safe);
+        Self {
+            station_id: text(self.station_id),
+            operator: text(self.operator),
+            port: text(self.port),
+            device_id: opt(self.device_id),
+            model: opt(self.model),
+            firmware: opt(self.firmware),
+            work_order: opt(self.work_order),
+            error_code: opt(self.error_code),
+            error_message: opt(self.error_message),
+            failed_step: opt(self.failed_step),
+            ..self
+        }
+    }
+}
+
 fn export_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExportRow> {
     Ok(ExportRow {
         session_id: r.get(0)?,
@@ -236,11 +259,13 @@ impl Sink {
         }
     }
 
-    fn write(&mut self, row: &ExportRow) -> std::io::Result<()> {
+    fn write(&mut self, row: ExportRow) -> std::io::Result<()> {
         match self {
-            Sink::Csv(w) => w.serialize(row).map_err(std::io::Error::other),
+            Sink::Csv(w) => w
+                .serialize(row.for_spreadsheet())
+                .map_err(std::io::Error::other),
             Sink::Jsonl(w) => {
-                serde_json::to_writer(&mut *w, row).map_err(std::io::Error::other)?;
+                serde_json::to_writer(&mut *w, &row).map_err(std::io::Error::other)?;
                 w.write_all(b"\n")
             }
         }
@@ -297,7 +322,7 @@ impl Journal {
             .map_err(JournalError::from)?;
         while let Some(r) = query.next().map_err(JournalError::from)? {
             let row = export_row(r).map_err(JournalError::from)?;
-            sink.write(&row).map_err(io(out))?;
+            sink.write(row).map_err(io(out))?;
             rows += 1;
         }
         drop(query);

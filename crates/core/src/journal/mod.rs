@@ -59,6 +59,12 @@ pub enum JournalError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot use {path} as a journal")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the journal at {path} was written by a newer Commissioner (schema {found}, this build knows {known})")]
     TooNew {
         path: String,
@@ -67,10 +73,28 @@ pub enum JournalError {
     },
 }
 
+/// Creates a missing journal file owner-only; refuses a symbolic link.
+fn prepare_file(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(std::io::Error::other(
+            "it is a symbolic link; the journal must be a plain file",
+        )),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match crate::secure_fs::create_new(path) {
+                // Another process may have created it first: open that one.
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+                _ => Ok(()),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl Coded for JournalError {
     fn code(&self) -> &'static str {
         match self {
-            JournalError::Open { .. } => "journal.open_failed",
+            JournalError::Open { .. } | JournalError::File { .. } => "journal.open_failed",
             JournalError::Sqlite(_) | JournalError::Group(_) => "journal.write_failed",
             JournalError::TooNew { .. } => "journal.too_new",
             JournalError::Claim { .. } => "journal.claim_failed",
@@ -210,6 +234,14 @@ impl Journal {
             path: path.display().to_string(),
             source,
         };
+        // A new journal is created owner-only, before SQLite makes it with the umask's rights;
+        // SQLite gives its WAL and shared-memory files the same rights as the database.
+        // A link in its place (another account pointing the station at a file of its choice)
+        // is refused.
+        prepare_file(path).map_err(|source| JournalError::File {
+            path: path.display().to_string(),
+            source,
+        })?;
         let mut conn = Connection::open(path).map_err(open_err)?;
         // Concurrent sessions each hold a connection and take turns at the write lock. SQLite's
         // own busy timeout backs off to 100 ms sleeps, so a waiter oversleeps a lock that is

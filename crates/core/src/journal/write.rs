@@ -8,13 +8,18 @@ use super::{ts, CertificateRecords, Journal, JournalError, NewSession, SessionRe
 use crate::error::ErrorInfo;
 use crate::pki::IssuedCert;
 
+/// The revocation reason of a certificate whose session ended without confirming it on the
+/// unit (RFC 5280 cessationOfOperation: it never went into service).
+pub const UNCONFIRMED_REASON: &str = "cessation-of-operation";
+
 /// A session that a previous process left running, now closed as interrupted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interrupted {
     pub session_id: i64,
     pub device_id: Option<String>,
-    /// Certificates issued in that session but never confirmed on the unit: revoke them.
-    pub unconfirmed_serials: Vec<String>,
+    /// Certificates issued in that session but never confirmed on the unit, revoked as the
+    /// session was closed (publish a CRL so that the broker knows).
+    pub revoked_serials: Vec<String>,
 }
 
 /// Chains a certificate's new status, once its session is sealed. Every status change goes
@@ -90,18 +95,30 @@ impl Journal {
                 message: "the station stopped before this session ended".into(),
                 detail: None,
             };
+            let revoked_serials = self.issued_serials(session_id)?;
             self.finish_session(session_id, SessionResult::Interrupted, Some(&error), now)?;
             out.push(Interrupted {
                 session_id,
                 device_id,
-                unconfirmed_serials: self.unconfirmed_serials(Some(session_id))?,
+                revoked_serials,
             });
         }
         Ok(out)
     }
 
+    /// A session's certificates still `issued` (not confirmed on the unit, not revoked).
+    fn issued_serials(&self, session_id: i64) -> Result<Vec<String>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT serial FROM certificates WHERE session_id = ?1 AND status = 'issued'
+             ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map(params![session_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Certificates issued but never confirmed on a unit (status `issued` in a session that did
-    /// not pass): candidates for revocation. All sessions when `session_id` is `None`.
+    /// not pass) and not revoked: only journals written before sessions revoked them as they
+    /// closed have any. All sessions when `session_id` is `None`.
     pub fn unconfirmed_serials(
         &self,
         session_id: Option<i64>,
@@ -339,6 +356,17 @@ pub(super) fn finish_session(
             failed_step
         ],
     )?;
+    // A session that does not pass keeps no usable certificate: whatever it issued and never
+    // confirmed on the unit is revoked here, in the transaction that closes it, so a hostile or
+    // broken unit cannot walk away with a certificate from a failed session, and a crash
+    // between closing and revoking cannot happen.
+    if result != SessionResult::Pass {
+        conn.execute(
+            "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3
+             WHERE session_id = ?1 AND status = 'issued'",
+            params![session_id, ts(at), UNCONFIRMED_REASON],
+        )?;
+    }
     // The status each certificate has now is the one the seal covers; later changes are
     // chain entries of their own.
     conn.execute(

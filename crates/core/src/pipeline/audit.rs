@@ -21,7 +21,7 @@ pub const AUDIT_OFF: &str =
 
 impl Run<'_> {
     /// Between the handshake and the certificate's activation: a failed audit leaves the
-    /// certificate unconfirmed, listed for revocation like any other failed session's.
+    /// certificate unconfirmed, revoked as the session closes like any other failed session's.
     pub(super) fn after_handshake(
         &mut self,
         cert: &IssuedCert,

@@ -1,6 +1,7 @@
 //! The handshake step: the broker's trust anchors from the station profile, and the MQTT v5
 //! provisioning handshake with the unit's new identity (the unit signs over serial).
 
+use rustls_pki_types::pem::PemObject;
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -31,7 +32,7 @@ impl Run<'_> {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        let ders: Vec<Vec<u8>> = rustls_pemfile::certs(&mut pem.as_slice())
+        let ders: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(pem.as_slice())
             .filter_map(Result::ok)
             .map(|c| c.to_vec())
             .collect();

@@ -71,7 +71,8 @@ pub fn check_hello_for(
         Lifecycle::Blank | Lifecycle::Keyed => {}
     }
     if let Some(unix) = hello.time {
-        let skew = (unix - now.unix_timestamp()).abs();
+        // Saturating: the unit's clock is whatever it sends, i64::MIN included.
+        let skew = unix.saturating_sub(now.unix_timestamp()).saturating_abs();
         if skew > MAX_CLOCK_SKEW.whole_seconds() {
             let device = OffsetDateTime::from_unix_timestamp(unix)
                 .ok()

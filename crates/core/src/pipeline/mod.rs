@@ -8,7 +8,7 @@ mod error;
 mod identify;
 mod recommission;
 mod report;
-mod write;
+pub mod write;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -56,7 +56,8 @@ pub struct CommissionOptions<'a> {
     /// the line seeing the port vanish). Checked before every step, and noticed by a device
     /// operation or broker wait in flight within a port poll: a stopped unit is not wanted
     /// now, and waiting out a slow keygen or handshake would hold the port for nothing. A unit
-    /// stopped mid-write is still in factory mode and is simply commissioned again.
+    /// stopped mid-write is still in factory mode: `keyed`, and simply commissioned again, or
+    /// (stopped after its last write) `certified`, and recommissioned.
     pub cancel: Option<&'a StopSignal>,
 }
 
@@ -274,7 +275,7 @@ impl Run<'_> {
         self.step("handshake", |run| run.handshake(&hello, &cert))?;
         self.after_handshake(&cert, &device_id)?;
         // Locked before its certificate counts as the unit's: a unit that will not lock is not
-        // commissioned (its certificate stays unconfirmed, listed for revocation), and after
+        // commissioned (its certificate is revoked as the session closes), and after
         // the lock nothing can stop the records that follow.
         self.step("lock", |run| {
             let ack = run.device()?.lock()?;
@@ -432,6 +433,12 @@ impl Run<'_> {
             recommission: self.opts.recommission,
             allow_host_key: self.station.config.policy.allow_host_generated_key,
         };
+        // Before anything else: the id becomes a CN, an MQTT user name and a topic segment, so
+        // a unit must not be able to name another unit, a wildcard or a service identity.
+        self.station
+            .config
+            .device_ids
+            .check(&hello.device_id, &self.station.dir)?;
         let source = check_hello_for(&hello, self.clock.now(), policy)?;
         Ok((hello, source))
     }

@@ -1,9 +1,10 @@
 //! The recommission-only steps: the authorised unlock before the new key, and the revocation
 //! of the superseded certificate once the new one is proven.
 
-use crate::device::protocol::{Hello, Lifecycle};
+use crate::device::protocol::{Hello, Lifecycle, Slot};
 use crate::error::{Coded, ErrorInfo};
 use crate::pki::admin::{self, RevokeTarget};
+use crate::pki::fingerprint;
 use crate::pki::revoke::Reason;
 
 use super::{PipelineError, Run};
@@ -22,6 +23,25 @@ impl Run<'_> {
         // A certified unit refuses keygen; it is re-keyed only through lock and the
         // authorised unlock (docs/device-protocol.md §5), never by accident.
         if state == Lifecycle::Certified {
+            // The unlock is verified against the chain slot. A unit interrupted before its
+            // chain was written (older stations wrote it after the device certificate) would
+            // lock for good: give it the chain while it still takes writes.
+            let issuing = self.ca.issuing_der();
+            let holds_chain = device
+                .read_cert(Slot::Chain)
+                .is_ok_and(|d| d.len == issuing.len() && d.sha256 == fingerprint(issuing));
+            if !holds_chain {
+                device.write_cert(Slot::Chain, issuing)?;
+                let d = device.read_cert(Slot::Chain)?;
+                if d.sha256 != fingerprint(issuing) {
+                    return Err(PipelineError::ReadBackMismatch {
+                        slot: "chain",
+                        expected: fingerprint(issuing),
+                        found: d.sha256,
+                    }
+                    .into());
+                }
+            }
             state = device.lock()?.state;
         }
         if state == Lifecycle::Locked {

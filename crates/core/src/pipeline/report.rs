@@ -140,6 +140,7 @@ impl Report {
                 out.push_str(&format!("  detail       {detail}\n"));
             }
         }
-        out
+        // The unit chose its id, model and firmware strings, and error messages quote them.
+        crate::text::terminal_safe(&out, true).into_owned()
     }
 }

@@ -1,6 +1,7 @@
 //! The CA on disk: chain PEMs in the clear, keys only as encrypted PKCS#8 (scrypt + AES-256-CBC,
 //! readable by `openssl pkey`).
 
+use rustls_pki_types::{pem::PemObject, CertificateDer};
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -268,7 +269,7 @@ pub fn check_key_matches(cert_der: &[u8], key: &CaKey, path: &Path) -> Result<()
 /// Reads the first certificate of a PEM file as DER.
 pub fn read_cert_der(path: &Path) -> Result<Vec<u8>, PkiError> {
     let pem = fs::read(path).map_err(|source| io_err(path, source))?;
-    let first = rustls_pemfile::certs(&mut pem.as_slice())
+    let first = CertificateDer::pem_slice_iter(pem.as_slice())
         .next()
         .and_then(Result::ok)
         .map(|der| der.to_vec());
@@ -279,22 +280,12 @@ pub fn read_cert_der(path: &Path) -> Result<Vec<u8>, PkiError> {
 }
 
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), PkiError> {
-    fs::write(path, bytes).map_err(|source| io_err(path, source))
+    crate::secure_fs::write(path, bytes).map_err(|source| io_err(path, source))
 }
 
-/// Writes a file readable by its owner only.
+/// Writes a file readable by its owner only (every CA file is; this name marks the secrets).
 pub(crate) fn write_secret(path: &Path, text: &str) -> Result<(), PkiError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|source| io_err(path, source))?;
-    file.write_all(text.as_bytes())
-        .map_err(|source| io_err(path, source))
+    write(path, text.as_bytes())
 }
 
 pub(crate) fn io_err(path: &Path, source: std::io::Error) -> PkiError {

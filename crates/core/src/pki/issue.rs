@@ -52,6 +52,24 @@ pub struct Subject<'a> {
     pub alt_names: Vec<SanType>,
 }
 
+/// The last guard before signing, whoever asks: the CN becomes an MQTT user name and, through
+/// ACL patterns such as `provisioning/%u/#`, part of topic filters, so a CN with a topic
+/// character would let its holder read or write other identities' topics.
+pub fn check_common_name(cn: &str) -> Result<(), PkiError> {
+    let unsafe_char = |c: char| matches!(c, '/' | '+' | '#') || c.is_control();
+    if cn.is_empty()
+        || cn.chars().count() > crate::device::identity::MAX_DEVICE_ID_LEN
+        || cn.starts_with('$')
+        || cn.chars().any(unsafe_char)
+    {
+        return Err(PkiError::UnsafeCommonName(format!(
+            "'{}'",
+            cn.escape_default()
+        )));
+    }
+    Ok(())
+}
+
 impl UnlockedCa {
     /// Issues an end-entity certificate for a public key (DER SubjectPublicKeyInfo).
     pub fn issue(
@@ -60,6 +78,7 @@ impl UnlockedCa {
         subject: &Subject<'_>,
         now: OffsetDateTime,
     ) -> Result<IssuedCert, PkiError> {
+        check_common_name(subject.common_name)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, subject.organization);
         dn.push(DnType::CommonName, subject.common_name);
@@ -83,6 +102,8 @@ impl UnlockedCa {
         station_organization: &str,
         now: OffsetDateTime,
     ) -> Result<IssuedCert, PkiError> {
+        crate::device::identity::check_syntax(device_id)
+            .map_err(|_| PkiError::UnsafeCommonName(format!("'{}'", device_id.escape_default())))?;
         let mut dn = DistinguishedName::new();
         dn.push(
             DnType::OrganizationName,

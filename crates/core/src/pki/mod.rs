@@ -103,6 +103,8 @@ pub enum PkiError {
     BadReason(String),
     #[error("'{0}' is not a certificate serial (hex, as `commissioner ca list` prints it)")]
     BadSerial(String),
+    #[error("refusing to issue a certificate for {0}: a common name must be 1 to 64 characters without MQTT topic characters ('/', '+', '#', a leading '$') or control characters")]
+    UnsafeCommonName(String),
 }
 
 impl Coded for PkiError {
@@ -135,6 +137,7 @@ impl Coded for PkiError {
             PkiError::BadReason(_) => "revoke.bad_reason",
             PkiError::BadSerial(_) => "revoke.bad_serial",
             PkiError::UnlockSign(_) => "ca.unlock_sign_failed",
+            PkiError::UnsafeCommonName(_) => "pki.unsafe_common_name",
         }
     }
 }

@@ -54,7 +54,7 @@ pub fn init_ca(ca_dir: &Path, opts: &InitOptions<'_>) -> Result<InitReport, PkiE
     if opts.passphrase.is_empty() {
         return Err(PkiError::NoPassphrase);
     }
-    fs::create_dir_all(ca_dir).map_err(|source| io_err(ca_dir, source))?;
+    crate::secure_fs::create_dir(ca_dir).map_err(|source| io_err(ca_dir, source))?;
     let paths = CaPaths::new(ca_dir);
     let root_key_path = opts.root_key_out.unwrap_or(&paths.root_key).to_owned();
     for existing in [&paths.issuing_cert, &paths.root_cert, &root_key_path] {
@@ -162,7 +162,7 @@ pub fn import_ca(ca_dir: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport
     };
     check_key_matches(&issuing_der, &key, opts.issuing_cert)?;
 
-    fs::create_dir_all(ca_dir).map_err(|source| io_err(ca_dir, source))?;
+    crate::secure_fs::create_dir(ca_dir).map_err(|source| io_err(ca_dir, source))?;
     let paths = CaPaths::new(ca_dir);
     let backup = move_aside(&paths, ca_dir, opts.replace)?;
     write(&paths.root_cert, cert_pem(&root_der).as_bytes())?;
@@ -264,7 +264,7 @@ fn move_aside(paths: &CaPaths, ca_dir: &Path, replace: bool) -> Result<Option<Pa
         "replaced-{}",
         OffsetDateTime::now_utc().unix_timestamp()
     ));
-    fs::create_dir_all(&backup).map_err(|source| io_err(&backup, source))?;
+    crate::secure_fs::create_dir(&backup).map_err(|source| io_err(&backup, source))?;
     for p in existing {
         if let Some(name) = p.file_name() {
             fs::rename(p, backup.join(name)).map_err(|source| io_err(p, source))?;
@@ -276,13 +276,8 @@ fn move_aside(paths: &CaPaths, ca_dir: &Path, replace: bool) -> Result<Option<Pa
 /// Writes an owner-only file that must not exist yet.
 fn write_secret_new(path: &Path, text: &str) -> Result<(), PkiError> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|source| io_err(path, source))?;
+    let mut file = crate::secure_fs::create_new(path).map_err(|source| io_err(path, source))?;
     file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
         .map_err(|source| io_err(path, source))
 }

@@ -133,12 +133,18 @@ fn a_step_that_crawls_ends_at_its_deadline_with_the_step_named() {
         "pipeline.step_timeout",
         "write_cert",
     );
-    // The certificate was issued but never confirmed: it is listed for revocation.
+    // The certificate was issued but never confirmed: revoked as the session closed.
     let journal = s.station.journal().expect("journal");
-    let unconfirmed = journal
-        .unconfirmed_serials(Some(report.session_id))
-        .expect("query");
-    assert_eq!(unconfirmed.len(), 1);
+    let serial = report.certificate_serial.clone().expect("serial");
+    let cert = journal
+        .certificate(&serial)
+        .expect("q")
+        .expect("registered");
+    assert_eq!(cert.status, commissioner_core::journal::CertStatus::Revoked);
+    assert_eq!(
+        cert.revocation_reason.as_deref(),
+        Some("cessation-of-operation")
+    );
 }
 
 #[test]

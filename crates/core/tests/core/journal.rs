@@ -314,9 +314,11 @@ fn interrupted_sessions_are_sealed_and_their_certificates_listed() {
         .mark_interrupted(time::OffsetDateTime::now_utc())
         .expect("mark");
     assert_eq!(interrupted.len(), 1);
+    assert_eq!(interrupted[0].revoked_serials, vec![cert.serial.clone()]);
+    let entry = journal.certificate(&cert.serial).expect("q").expect("row");
     assert_eq!(
-        interrupted[0].unconfirmed_serials,
-        vec![cert.serial.clone()]
+        entry.status,
+        commissioner_core::journal::CertStatus::Revoked
     );
     let row = journal.session(id).expect("q").expect("row");
     assert_eq!(row.result, SessionResult::Interrupted);

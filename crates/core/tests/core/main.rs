@@ -8,6 +8,8 @@ mod deadlines;
 mod faults;
 mod fixture;
 mod handshake;
+mod hostile;
+mod interrupted_writes;
 mod journal;
 mod operators;
 mod pipeline;

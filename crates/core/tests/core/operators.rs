@@ -48,14 +48,14 @@ fn pins_are_hashed_checked_and_rate_limited() {
     let now = OffsetDateTime::now_utc();
     assert!(!operator::enforced(&j).expect("enforced"));
     assert_eq!(
-        code(operator::add(&j, "tom", Role::Technician, "1234", now).expect_err("first")),
+        code(operator::add(&j, "tom", Role::Technician, "123456", now).expect_err("first")),
         "operator.first_must_be_admin"
     );
-    operator::add(&j, "ada", Role::Admin, "9876", now).expect("admin");
-    operator::add(&j, "tom", Role::Technician, "1234", now).expect("technician");
+    operator::add(&j, "ada", Role::Admin, "987654", now).expect("admin");
+    operator::add(&j, "tom", Role::Technician, "123456", now).expect("technician");
     assert!(operator::enforced(&j).expect("enforced"));
     assert_eq!(
-        code(operator::add(&j, "tom", Role::Qa, "5555", now).expect_err("twice")),
+        code(operator::add(&j, "tom", Role::Qa, "555555", now).expect_err("twice")),
         "operator.exists"
     );
     // Only a hash is stored.
@@ -68,23 +68,23 @@ fn pins_are_hashed_checked_and_rate_limited() {
         )
         .expect("row");
     assert!(stored.starts_with("$argon2"), "{stored}");
-    assert!(!stored.contains("1234"));
+    assert!(!stored.contains("123456"));
 
-    let tom = operator::authenticate(&j, "tom", "1234", now).expect("right PIN");
+    let tom = operator::authenticate(&j, "tom", "123456", now).expect("right PIN");
     assert_eq!(tom.role, Role::Technician);
     assert_eq!(
-        code(operator::authenticate(&j, "nobody", "1234", now).expect_err("unknown")),
+        code(operator::authenticate(&j, "nobody", "123456", now).expect_err("unknown")),
         "operator.bad_credentials"
     );
     for _ in 0..MAX_FAILURES {
         assert_eq!(
-            code(operator::authenticate(&j, "tom", "0000", now).expect_err("wrong")),
+            code(operator::authenticate(&j, "tom", "000000", now).expect_err("wrong")),
             "operator.bad_credentials"
         );
     }
     // Locked out: even the right PIN is refused, and the attempt is still recorded.
     assert_eq!(
-        code(operator::authenticate(&j, "tom", "1234", now).expect_err("locked")),
+        code(operator::authenticate(&j, "tom", "123456", now).expect_err("locked")),
         "operator.locked_out"
     );
     let attempts: i64 = j
@@ -98,7 +98,7 @@ fn pins_are_hashed_checked_and_rate_limited() {
     assert_eq!(attempts, 1 + MAX_FAILURES);
     // After the window the right PIN works again.
     let later = now + Duration::minutes(11);
-    operator::authenticate(&j, "tom", "1234", later).expect("after the window");
+    operator::authenticate(&j, "tom", "123456", later).expect("after the window");
 
     let token = operator::issue_token(&j, &tom, now).expect("token");
     assert_eq!(operator::from_token(&j, &token, now).expect("valid"), tom);
@@ -119,7 +119,7 @@ fn pins_are_hashed_checked_and_rate_limited() {
 fn parallel_guesses_get_no_more_tries_than_serial_ones() {
     let (dir, j) = journal();
     let now = OffsetDateTime::now_utc();
-    operator::add(&j, "ada", Role::Admin, "9876", now).expect("admin");
+    operator::add(&j, "ada", Role::Admin, "987654", now).expect("admin");
     let path = dir.path().join("journal.sqlite");
     // Each guesser has its own connection, as separate processes would.
     let outcomes: Vec<&'static str> = std::thread::scope(|scope| {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use commissioner_core::journal::SessionResult;
+use commissioner_core::journal::{CertStatus, SessionResult};
 use commissioner_core::lab::Lab;
 use commissioner_core::mqtt::audit::Outcome;
 use commissioner_core::pipeline::{
@@ -157,14 +157,18 @@ fn audit_step_fails_the_session_on_a_weak_broker() {
     assert!(rows
         .iter()
         .any(|(n, o, _)| n == "publish_foreign_topic" && o == "fail"));
-    // Proven on the broker but not confirmed: listed for revocation like any failed session's.
+    // Proven on the broker but not confirmed: revoked as the session closed, like any failed
+    // session's.
     let serial = report.certificate_serial.clone().expect("serial");
-    assert_eq!(
-        journal
-            .unconfirmed_serials(Some(report.session_id))
-            .expect("unconfirmed"),
-        [serial]
-    );
+    let cert = journal
+        .certificate(&serial)
+        .expect("q")
+        .expect("registered");
+    assert_eq!(cert.status, CertStatus::Revoked);
+    assert!(journal
+        .unconfirmed_serials(Some(report.session_id))
+        .expect("unconfirmed")
+        .is_empty());
     assert!(journal.verify().expect("verify").ok());
 }
 

@@ -2,6 +2,7 @@
 //! the factory CA, re-keyed and re-certified; its old certificate is revoked as superseded and
 //! refused by the real broker after the CRL reload, while the new one connects.
 
+use rustls_pki_types::{pem::PemObject, CertificateDer};
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use commissioner_devsim::{SimConfig, SimDevice};
 use crate::fixture::{station_with_lab, LabStation};
 use crate::revocation::connect_as;
 
-fn run(s: &LabStation, port: &str, recommission: bool) -> Report {
+pub fn run(s: &LabStation, port: &str, recommission: bool) -> Report {
     let req = CommissionRequest {
         port,
         baud: 115_200,
@@ -42,7 +43,7 @@ fn cert_der(s: &LabStation, report: &Report) -> Vec<u8> {
         .certificates_for_session(report.session_id)
         .expect("certs");
     let pem = &certs[0].pem;
-    let der = rustls_pemfile::certs(&mut pem.as_bytes())
+    let der = CertificateDer::pem_slice_iter(pem.as_bytes())
         .next()
         .expect("one cert")
         .expect("pem");

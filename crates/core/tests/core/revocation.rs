@@ -1,6 +1,7 @@
 //! Revocation end to end: the registry, a signed CRL that openssl accepts, and a real mosquitto
 //! that refuses the revoked unit after the reload while another unit still gets in.
 
+use rustls_pki_types::{pem::PemObject, PrivateKeyDer};
 use std::process::Command;
 use std::time::Duration;
 
@@ -70,9 +71,7 @@ pub fn connect_as(
     cert_der: &[u8],
     key_pem: &str,
 ) -> Result<(), MqttError> {
-    let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-        .expect("pem")
-        .expect("key");
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
     let tls = client_config(
         &[s.ca.root_der().to_vec()],
         ClientIdentity::Local {

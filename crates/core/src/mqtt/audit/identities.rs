@@ -1,6 +1,7 @@
 //! The identities the audit connects as: two units of this station's CA with host-held keys,
 //! a unit of a throwaway CA the broker must not trust, and a revoked unit.
 
+use rustls_pki_types::pem::PemObject;
 use std::sync::Arc;
 
 use rcgen::{
@@ -99,9 +100,8 @@ pub struct AuditIdentities {
 }
 
 fn key_der(pem: &str) -> Result<PrivateKeyDer<'static>, PkiError> {
-    rustls_pemfile::private_key(&mut pem.as_bytes())
+    PrivateKeyDer::from_pem_slice(pem.as_bytes())
         .ok()
-        .flatten()
         .ok_or(PkiError::Issue(rcgen::Error::CouldNotParseKeyPair))
 }
 

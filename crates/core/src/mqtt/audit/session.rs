@@ -1,6 +1,7 @@
 //! The audit as a journal session of its own (port `audit`): the identities it used, every
 //! check with its evidence, sealed into the chain like a commissioning session.
 
+use rustls_pki_types::{pem::PemObject, CertificateDer};
 use thiserror::Error;
 use time::OffsetDateTime;
 
@@ -73,7 +74,7 @@ pub fn trust_anchors(station: &Station) -> Result<Vec<Vec<u8>>, AuditError> {
         reason,
     };
     let pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
-    let ders: Vec<Vec<u8>> = rustls_pemfile::certs(&mut pem.as_slice())
+    let ders: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(pem.as_slice())
         .filter_map(Result::ok)
         .map(|c| c.to_vec())
         .collect();

@@ -68,6 +68,13 @@ impl Decider {
     }
 }
 
+/// Active, or issued and not yet confirmed: a session still running (the handshake is what
+/// confirms it). A session that ends without passing revokes what it issued, so `issued` never
+/// outlives its session; revoked and superseded certificates are refused.
+fn usable(status: CertStatus) -> bool {
+    matches!(status, CertStatus::Active | CertStatus::Issued)
+}
+
 fn validate(journal: &Journal, device_id: &str, serial: Option<&str>) -> Option<Decision> {
     let certs = match journal.list_certificates(&CertFilter {
         device_id: Some(device_id),
@@ -87,14 +94,15 @@ fn validate(journal: &Journal, device_id: &str, serial: Option<&str>) -> Option<
             None => Some(Decision::Rejected(format!(
                 "certificate {serial} is not registered for {device_id}"
             ))),
-            Some(c) if c.status == CertStatus::Revoked => Some(Decision::Rejected(format!(
-                "certificate {serial} is revoked"
+            Some(c) if !usable(c.status) => Some(Decision::Rejected(format!(
+                "certificate {serial} is {}",
+                c.status
             ))),
             Some(_) => None,
         },
-        None if certs.iter().all(|c| c.status == CertStatus::Revoked) => Some(Decision::Rejected(
-            format!("every certificate of {device_id} is revoked"),
-        )),
+        None if !certs.iter().any(|c| usable(c.status)) => Some(Decision::Rejected(format!(
+            "{device_id} has no active certificate"
+        ))),
         None => None,
     }
 }

@@ -1,0 +1,171 @@
+//! A hostile unit on the serial port controls every byte it sends. These tests play one
+//! through the real pipeline (a simulated unit on a pseudo-terminal, a real mosquitto, a real
+//! SQLite journal) and check it gets nothing it should not: no privileged or topic-bending
+//! identity, no usable certificate from a session that failed.
+
+use std::process::Command;
+
+use commissioner_core::journal::{CertFilter, CertStatus, SessionResult};
+use commissioner_core::pipeline::{commission, CommissionRequest, Report};
+use commissioner_core::pki::admin;
+use commissioner_devsim::{Fault, SimConfig, SimDevice};
+
+use crate::fixture::{station_with_lab, LabStation};
+
+fn run(s: &LabStation, cfg: SimConfig) -> Report {
+    let sim = SimDevice::spawn(cfg).expect("simulator");
+    commission(
+        &s.station,
+        &s.ca,
+        &CommissionRequest {
+            port: sim.path(),
+            baud: 115_200,
+            operator: "hostile",
+        },
+        &mut |_| {},
+    )
+}
+
+fn unit(id: &str) -> SimConfig {
+    SimConfig {
+        device_id: id.to_owned(),
+        ..SimConfig::default()
+    }
+}
+
+/// The unit was refused at `identify` with `code`, and the station signed nothing for it,
+/// while the attempt itself is in the journal with the id as the unit sent it.
+fn assert_refused(s: &LabStation, id: &str, report: &Report, code: &str) {
+    assert_eq!(report.result, SessionResult::Fail, "{id:?}: {report:?}");
+    let error = report.error.as_ref().expect("error");
+    assert_eq!(error.code, code, "{id:?}: {}", error.message);
+    assert_eq!(
+        report.steps.last().map(|s| s.name.as_str()),
+        Some("identify")
+    );
+    assert!(report.certificate_serial.is_none());
+    let journal = s.station.journal().expect("journal");
+    let certs = journal
+        .list_certificates(&CertFilter {
+            device_id: Some(id),
+            ..CertFilter::default()
+        })
+        .expect("registry");
+    assert!(certs.is_empty(), "{id:?} got {certs:?}");
+    let row = journal
+        .session(report.session_id)
+        .expect("q")
+        .expect("session row");
+    assert_eq!(row.device_id.as_deref(), Some(id));
+    assert_eq!(row.error_code.as_deref(), Some(code));
+}
+
+#[test]
+fn a_unit_cannot_claim_the_backend_or_broker_identity() {
+    let (s, _lab) = station_with_lab();
+    // Before the rule this unit got a certificate with CN commissioner-backend, which the
+    // lab broker's ACL lets read every unit's requests and answer them.
+    for id in [
+        "commissioner-backend",
+        "COMMISSIONER-BACKEND",
+        "commissioner-lab-broker",
+    ] {
+        let report = run(&s, unit(id));
+        assert_refused(&s, id, &report, "device.id_refused");
+    }
+}
+
+#[test]
+fn ids_with_topic_characters_control_characters_or_over_64_characters_get_nothing() {
+    let (s, _lab) = station_with_lab();
+    let long = "L".repeat(65);
+    // `SIM-A/SIM-B` under the ACL `provisioning/%u/#` reached SIM-B's topics.
+    for id in [
+        "SIM-A/SIM-B",
+        "+",
+        "#",
+        "$SYS",
+        long.as_str(),
+        "SIM\u{0}1",
+        "SIM\u{1b}[2K",
+    ] {
+        let report = run(&s, unit(id));
+        assert_refused(&s, id, &report, "device.id_invalid");
+    }
+    // The rule's edge: exactly 64 characters is a valid id.
+    let report = run(&s, unit(&"L".repeat(64)));
+    assert_eq!(report.result, SessionResult::Pass, "{:?}", report.error);
+}
+
+#[test]
+fn the_station_profile_narrows_ids_with_a_pattern_and_an_allowlist() {
+    let (mut s, _lab) = station_with_lab();
+    std::fs::write(
+        s.station.dir.join("work-order.txt"),
+        "LINE7-0001\nLINE7-0002\n",
+    )
+    .expect("allowlist");
+    s.station.config.device_ids.pattern = Some("LINE7-[0-9]{4}".into());
+    s.station.config.device_ids.allowlist = Some("work-order.txt".into());
+    s.station.save().expect("save profile");
+
+    let report = run(&s, unit("SIM-00000001"));
+    assert_refused(&s, "SIM-00000001", &report, "device.id_refused");
+    let report = run(&s, unit("LINE7-0003"));
+    assert_refused(&s, "LINE7-0003", &report, "device.id_refused");
+    let report = run(&s, unit("LINE7-0002"));
+    assert_eq!(report.result, SessionResult::Pass, "{:?}", report.error);
+}
+
+#[test]
+fn a_failed_session_leaves_no_usable_certificate() {
+    let (s, _lab) = station_with_lab();
+    // The unit signs its proof of possession with another key: issued, written, then failed.
+    let report = run(
+        &s,
+        SimConfig {
+            faults: vec![Fault::WrongPopKey],
+            ..unit("SIM-0000F00D")
+        },
+    );
+    assert_eq!(report.result, SessionResult::Fail);
+    let serial = report
+        .certificate_serial
+        .clone()
+        .expect("issued before failing");
+    let journal = s.station.journal().expect("journal");
+    let entry = journal
+        .certificate(&serial)
+        .expect("q")
+        .expect("registered");
+    assert_eq!(entry.status, CertStatus::Revoked);
+    assert_eq!(
+        entry.revocation_reason.as_deref(),
+        Some("cessation-of-operation")
+    );
+    assert!(journal.verify().expect("verify").ok());
+
+    // The next CRL names it, read back by openssl.
+    let dir = tempfile::tempdir().expect("dir");
+    let crl_path = dir.path().join("crl.pem");
+    admin::write_crl(
+        &s.ca,
+        &journal,
+        &crl_path,
+        time::OffsetDateTime::now_utc(),
+        time::Duration::days(1),
+    )
+    .expect("crl");
+    let out = Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(&crl_path)
+        .output()
+        .expect("openssl crl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&serial), "{text}");
+    assert!(text.contains("Cessation Of Operation"), "{text}");
+
+    // The unit is still in factory mode and is simply commissioned again.
+    let again = run(&s, unit("SIM-0000F00D"));
+    assert_eq!(again.result, SessionResult::Pass, "{:?}", again.error);
+}
