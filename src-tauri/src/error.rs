@@ -17,6 +17,7 @@ pub const APP_CODES: &[&str] = &[
     "journal.no_session",
     "lab.not_a_lab_station",
     "line.busy",
+    "line.unknown_port",
     "operator.sign_in_required",
     "setup.admin_id",
     "setup.organization",

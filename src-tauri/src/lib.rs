@@ -151,7 +151,11 @@ mod tests {
 
     #[test]
     fn a_started_simulated_unit_is_listed_as_a_target() {
-        let app = app(state(PathBuf::from("/nonexistent"), None));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let station_dir = dir.path().join("station");
+        commissioner_core::station::init_lab_station(&station_dir, "pass phrase")
+            .expect("lab station");
+        let app = app(state(station_dir, Some("pass phrase")));
         let webview = window(&app);
         let started = invoke(
             &webview,
@@ -180,6 +184,30 @@ mod tests {
         )
         .expect_err("unknown fault");
         assert_eq!(bad["code"], "sim.unknown_fault");
+
+        // A path no port listing named, chosen by a hand-made IPC call: refused.
+        let body = serde_json::json!({ "target": "/dev/null", "onProgress": "__CHANNEL__:3" });
+        let err = invoke(&webview, "commission", body).expect_err("not a listed port");
+        assert_eq!(err["code"], "line.unknown_port");
+    }
+
+    #[test]
+    fn simulated_units_run_only_on_a_lab_station() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let station_dir = dir.path().join("station");
+        let mut station = commissioner_core::station::init_lab_station(&station_dir, "pass")
+            .expect("station");
+        station.config.lab = false;
+        station.save().expect("save");
+        let app = app(state(station_dir, Some("pass")));
+        let webview = window(&app);
+        let err = invoke(
+            &webview,
+            "start_simulated_unit",
+            serde_json::json!({ "fault": null }),
+        )
+        .expect_err("production station");
+        assert_eq!(err["code"], "lab.not_a_lab_station");
     }
 
     #[test]

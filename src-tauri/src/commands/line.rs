@@ -98,6 +98,16 @@ pub async fn start_simulated_unit(
 ) -> Result<PortInfo, IpcError> {
     let state = state.inner().clone_handle();
     blocking(move || {
+        // A simulated unit gets a real certificate from the station's CA: lab stations only,
+        // and only for someone who may commission.
+        let station = state.station()?;
+        if !station.config.lab {
+            return Err(IpcError::invalid(
+                "lab.not_a_lab_station",
+                "simulated units run only on a lab station",
+            ));
+        }
+        state.authorize(&station.journal()?, Action::Commission)?;
         let faults = match fault.as_deref().filter(|f| !f.is_empty() && *f != "none") {
             Some(name) => vec![name.parse::<Fault>().map_err(|_| {
                 IpcError::invalid("sim.unknown_fault", format!("no simulator fault {name:?}"))
@@ -148,6 +158,16 @@ pub async fn commission(
         };
         let operator = state.authorize(&station.journal()?, action)?;
         let ca = state.ca(&station)?;
+        // Only a port the station listed (a serial port, or a simulated unit of this app):
+        // not a path a hand-made IPC call chose.
+        let known = state.sims().contains_key(&target)
+            || discovery::list_ports()?.iter().any(|p| p.path == target);
+        if !known {
+            return Err(IpcError::invalid(
+                "line.unknown_port",
+                format!("{target} is not a serial port of this station"),
+            ));
+        }
         state.claim_sessions(&station)?;
         let run = state.begin_run(&target).ok_or_else(|| IpcError::busy(&target))?;
         let req = CommissionRequest {
@@ -177,6 +197,15 @@ pub async fn commission(
 /// Asks the run on `target` to stop; it ends as interrupted and is journaled.
 #[tauri::command]
 pub fn cancel_commission(state: State<'_, AppState>, target: String) -> bool {
+    // A walk-up user cannot stop a technician's units.
+    let allowed = state
+        .station()
+        .and_then(|s| Ok(s.journal()?))
+        .and_then(|j| state.authorize(&j, Action::Commission));
+    if let Err(e) = allowed {
+        tracing::warn!(port = %target, error = %e, "cancel refused");
+        return false;
+    }
     match state.cancel_flag(&target) {
         Some(flag) => {
             flag.stop(Stop::Cancelled);
