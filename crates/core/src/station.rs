@@ -86,6 +86,22 @@ fn default_crl_validity_days() -> i64 {
     7
 }
 
+impl IssuancePolicy {
+    /// Refuses a profile that could only sign nonsense: a lifetime under a day or past the
+    /// issuing CA's (read from `ca_dir`, when a CA is there yet), a CRL validity out of range.
+    pub fn check(&self, ca_dir: &Path, now: time::OffsetDateTime) -> Result<(), PkiError> {
+        let issuing = ca::CaPaths::new(ca_dir).issuing_cert;
+        let ca_not_after = if issuing.exists() {
+            Some(ca::not_after(&ca::read_cert_der(&issuing)?)?)
+        } else {
+            None
+        };
+        crate::pki::issue::check_lifetime(self.validity_days, ca_not_after, now)?;
+        crate::pki::issue::check_crl_validity(self.crl_validity_days)?;
+        Ok(())
+    }
+}
+
 impl Default for IssuancePolicy {
     fn default() -> Self {
         Self {
@@ -191,6 +207,11 @@ impl Station {
                 reason,
             });
         }
+        // At load, before anything is signed: a bad lifetime is a configuration error, not an
+        // expired or CA-outliving certificate on a unit.
+        config
+            .policy
+            .check(&dir.join("ca"), time::OffsetDateTime::now_utc())?;
         Ok(Self {
             dir: dir.to_owned(),
             config,

@@ -23,6 +23,16 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "pki.issue_failed": "The station could not issue the certificate. Try again; if it repeats, ask your supervisor.",
   "cert.malformed": "A certificate on file is damaged. Ask your supervisor to check the station.",
   "policy.invalid": "The station's issuance policy is invalid. Ask your supervisor to fix station.toml.",
+  "policy.bad_validity":
+    "The station's certificate lifetime is zero or negative, so nothing is signed. Ask your supervisor to fix validity_days in station.toml.",
+  "policy.outlives_ca":
+    "The station's certificate lifetime would outlive its issuing CA, so nothing is signed. Ask your supervisor to shorten validity_days or renew the CA.",
+  "policy.bad_crl_validity":
+    "The station's CRL lifetime is out of range (1 to 366 days). Ask your supervisor to fix crl_validity_days in station.toml.",
+  "crl.registry_unverified":
+    "The journal does not verify, so no revocation list was signed from it. Ask QA to run a journal check before anything else.",
+  "crl.number_unreadable":
+    "The station's CRL counter file is damaged. Ask your supervisor to check the CA folder before publishing a revocation list.",
   "policy.quota_exceeded":
     "This station has reached its hourly certificate limit. Pause and ask your line supervisor.",
   "policy.host_key_not_allowed":
@@ -69,6 +79,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "csr.cn_mismatch":
     "The unit asked for a certificate under a different identity than it reported. Set it aside and report it.",
   "csr.bad_signature": "The unit's certificate request is damaged or forged. Set it aside and report it.",
+  "csr.weak_signature_algorithm":
+    "The unit signed its certificate request with an outdated algorithm (SHA-1 or older). Set it aside; its firmware needs an update.",
   "csr.key_type": "The unit made a key type this station does not allow. Set it aside and report it.",
   "csr.key_size": "The unit made a key too weak for this station's policy. Set it aside for a firmware check.",
   "csr.ca_requested": "The unit asked for a CA certificate, which is never allowed. Set it aside and report it.",
@@ -85,6 +97,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "registry.unknown_serial": "No certificate with that serial number is in this station's records.",
   "revoke.bad_reason": "That is not a valid revocation reason. Pick one from the list.",
   "revoke.bad_serial": "That is not a certificate serial number. Copy it from the certificate list.",
+  "revoke.already_revoked":
+    "That certificate is already revoked for another reason, which stands. Only key compromise replaces it.",
   // Broker: TLS
   "mqtt.config": "The station's broker profile is not usable. Ask your supervisor to check it.",
   "mqtt.unreachable": "The broker cannot be reached. Check the station's network, then try again.",

@@ -5,6 +5,7 @@ mod ca;
 mod ca_setup;
 mod commands;
 mod crash;
+mod integrity;
 mod line;
 mod operators;
 mod responder;

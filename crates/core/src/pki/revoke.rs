@@ -93,6 +93,9 @@ pub struct Crl {
     pub next_update: OffsetDateTime,
     pub revoked: usize,
     pub sha256: String,
+    /// The number the journal alone would have given: below `number` when journal rows were
+    /// deleted and the number kept beside the CA took over.
+    pub journal_number: u64,
 }
 
 impl UnlockedCa {
@@ -135,6 +138,7 @@ impl UnlockedCa {
             this_update,
             next_update: params.next_update,
             revoked: revoked.len(),
+            journal_number: number,
         })
     }
 

@@ -1,0 +1,244 @@
+//! Attacks by someone who can write the station's files (issue 20): each is refused or
+//! detected, with its own code.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::commands::{commissioner, text};
+
+/// Runs one SQL statement on the station's journal with the `sqlite3` tool; returns stdout.
+pub fn sqlite(station: &Path, sql: &str) -> String {
+    let out = Command::new("sqlite3")
+        .arg(station.join("journal.sqlite"))
+        .arg(sql)
+        .output()
+        .expect("run sqlite3");
+    assert!(out.status.success(), "sqlite3 {sql}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Replaces one `key = value` line of station.toml.
+fn set_toml(station: &Path, key: &str, value: &str) {
+    let path = station.join("station.toml");
+    let toml = std::fs::read_to_string(&path).expect("toml");
+    let prefix = format!("{key} = ");
+    assert!(toml.lines().any(|l| l.starts_with(&prefix)), "{toml}");
+    let edited: Vec<String> = toml
+        .lines()
+        .map(|l| {
+            if l.starts_with(&prefix) {
+                format!("{prefix}{value}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(&path, edited.join("\n") + "\n").expect("toml");
+}
+
+fn refused(out: &std::process::Output, code: &str) {
+    assert_eq!(out.status.code(), Some(2), "{}", text(out));
+    assert!(
+        text(out).contains(&format!("error[{code}]")),
+        "expected {code}: {}",
+        text(out)
+    );
+}
+
+#[test]
+fn nonsense_lifetimes_in_the_profile_are_refused_before_anything_is_signed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    assert!(commissioner(&station, &["lab", "init"]).status.success());
+    set_toml(&station, "allow_host_generated_key", "true");
+    let bundle = dir.path().join("bundle");
+    let issue = [
+        "ca",
+        "issue-host-key",
+        "--device-id",
+        "UNIT-LIFETIME",
+        "--out",
+        bundle.to_str().expect("utf8"),
+    ];
+
+    // Before this fix, -5 signed a certificate that had expired before it was written.
+    set_toml(&station, "validity_days", "-5");
+    refused(&commissioner(&station, &issue), "policy.bad_validity");
+    set_toml(&station, "validity_days", "0");
+    refused(&commissioner(&station, &issue), "policy.bad_validity");
+    // The lab issuing CA lives ten years; fifty would outlive it.
+    set_toml(&station, "validity_days", "18250");
+    refused(&commissioner(&station, &issue), "policy.outlives_ca");
+    // So large it would overflow the date: refused, not a crash.
+    set_toml(&station, "validity_days", "9223372036854775807");
+    refused(&commissioner(&station, &issue), "policy.outlives_ca");
+    assert!(!bundle.exists(), "nothing may be written");
+    assert_eq!(sqlite(&station, "SELECT count(*) FROM certificates"), "0");
+
+    set_toml(&station, "validity_days", "365");
+    set_toml(&station, "crl_validity_days", "0");
+    let crl = dir.path().join("crl.pem");
+    let publish = ["ca", "crl", "--out", crl.to_str().expect("utf8")];
+    refused(&commissioner(&station, &publish), "policy.bad_crl_validity");
+    set_toml(&station, "crl_validity_days", "-3");
+    refused(&commissioner(&station, &publish), "policy.bad_crl_validity");
+    assert!(!crl.exists());
+    assert_eq!(sqlite(&station, "SELECT count(*) FROM crls"), "0");
+
+    // A sane profile signs again.
+    set_toml(&station, "crl_validity_days", "7");
+    let out = commissioner(&station, &issue);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Publishes a CRL to `out` and returns its number as `openssl crl -crlnumber` reads it.
+pub fn publish_crl(station: &Path, out: &Path) -> u64 {
+    let run = commissioner(
+        station,
+        &["ca", "crl", "--out", out.to_str().expect("utf8")],
+    );
+    assert!(run.status.success(), "{}", text(&run));
+    let read = Command::new("openssl")
+        .args(["crl", "-noout", "-crlnumber", "-in"])
+        .arg(out)
+        .output()
+        .expect("openssl");
+    assert!(read.status.success(), "{}", text(&read));
+    let shown = String::from_utf8_lossy(&read.stdout);
+    let hex = shown
+        .trim()
+        .trim_start_matches("crlNumber=")
+        .trim_start_matches("0x");
+    u64::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("crl number in {shown}"))
+}
+
+fn first_serial(station: &Path) -> String {
+    let out = commissioner(station, &["ca", "list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    rows[0]["serial"].as_str().expect("serial").to_owned()
+}
+
+#[test]
+fn crl_numbers_never_go_back_when_journal_rows_are_deleted() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let out = commissioner(&station, &["demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let crl = dir.path().join("crl.pem");
+    let first = publish_crl(&station, &crl);
+    let second = publish_crl(&station, &crl);
+    assert_eq!(second, first + 1);
+
+    // The journal forgets every CRL it signed: the number kept beside the CA carries on, and
+    // the operator is told the journal's counter was behind.
+    sqlite(&station, "DELETE FROM crls");
+    let elsewhere = dir.path().join("other.pem");
+    let run = commissioner(
+        &station,
+        &["ca", "crl", "--out", elsewhere.to_str().expect("utf8")],
+    );
+    assert!(
+        text(&run).contains("warning[crl.number_behind]"),
+        "{}",
+        text(&run)
+    );
+    let third = publish_crl(&station, &elsewhere);
+    assert!(third > second + 1, "{third} after {second}");
+    use std::os::unix::fs::PermissionsExt;
+    let kept = station.join("ca/crl_number");
+    let mode = std::fs::metadata(&kept)
+        .expect("crl_number")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // The kept number deleted too: the CRL last published at that path still counts.
+    let last_here = publish_crl(&station, &crl);
+    sqlite(&station, "DELETE FROM crls");
+    std::fs::remove_file(&kept).expect("rm crl_number");
+    let next = publish_crl(&station, &crl);
+    assert!(next > last_here, "{next} after {last_here}");
+}
+
+#[test]
+fn revoking_again_keeps_the_stronger_reason_and_a_tampered_registry_gets_no_crl() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let out = commissioner(&station, &["demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let serial = first_serial(&station);
+    let revoke = |reason: &str| {
+        commissioner(
+            &station,
+            &["ca", "revoke", "--serial", &serial, "--reason", reason],
+        )
+    };
+    let reason_now = || {
+        sqlite(
+            &station,
+            &format!("SELECT revocation_reason FROM certificates WHERE serial = '{serial}'"),
+        )
+    };
+    assert!(revoke("superseded").status.success());
+    let since = sqlite(
+        &station,
+        &format!("SELECT revoked_at FROM certificates WHERE serial = '{serial}'"),
+    );
+    // Another lesser reason: refused, the first one stands.
+    refused(&revoke("cessation-of-operation"), "revoke.already_revoked");
+    assert_eq!(reason_now(), "superseded");
+    // Key compromise outranks it, keeping the revocation date.
+    let out = revoke("key-compromise");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("note[revoke.reason_strengthened]"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(reason_now(), "key-compromise");
+    assert_eq!(
+        sqlite(
+            &station,
+            &format!("SELECT revoked_at FROM certificates WHERE serial = '{serial}'"),
+        ),
+        since
+    );
+    // ... and nothing takes it back down.
+    refused(&revoke("superseded"), "revoke.already_revoked");
+    assert_eq!(reason_now(), "key-compromise");
+    let verify = commissioner(&station, &["journal", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    let crl = dir.path().join("crl.pem");
+    let number = publish_crl(&station, &crl);
+    let shown = Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(&crl)
+        .output()
+        .expect("openssl");
+    assert!(text(&shown).contains("Key Compromise"), "{}", text(&shown));
+
+    // Someone softens the reason by hand: the registry no longer verifies, and no CRL is
+    // signed from it (nor is a number spent).
+    sqlite(
+        &station,
+        &format!(
+            "UPDATE certificates SET revocation_reason = 'superseded' WHERE serial = '{serial}'"
+        ),
+    );
+    let out = commissioner(
+        &station,
+        &["ca", "crl", "--out", crl.to_str().expect("utf8")],
+    );
+    refused(&out, "crl.registry_unverified");
+    assert!(
+        text(&out).contains("chain.certificate_edited"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(station.join("ca/crl_number"))
+            .expect("crl_number")
+            .trim(),
+        number.to_string()
+    );
+}
