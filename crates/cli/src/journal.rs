@@ -201,6 +201,16 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
                 "{} interrupted session(s) closed",
                 claimed.interrupted.len()
             );
+            // Rows the station did not begin are not sealed: that would make a forgery part
+            // of the chain that QA trusts.
+            for f in &claimed.forged {
+                println!(
+                    "TAMPERED [{}]: session {} is marked running but was not begun by this station in this journal: {}; left unsealed",
+                    commissioner_core::journal::Forged::CODE,
+                    f.session_id,
+                    f.reason
+                );
+            }
             let pending = journal.unconfirmed_serials(None)?;
             for serial in &pending {
                 println!("revoke: certificate {serial} was issued but never confirmed on its unit");
@@ -208,7 +218,11 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
             if pending.is_empty() {
                 println!("no certificate awaits revocation");
             }
-            Ok(ExitCode::SUCCESS)
+            if claimed.forged.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(EXIT_FAIL))
+            }
         }
         JournalCommand::Archive { out } => {
             let key = station_key(&station)?;

@@ -273,7 +273,12 @@ impl Station {
         journal: &Journal,
         now: time::OffsetDateTime,
     ) -> Result<Claimed, JournalError> {
-        SessionClaim::take(&self.dir.join("sessions.lock"), journal, now)
+        SessionClaim::take(
+            &self.dir.join("sessions.lock"),
+            journal,
+            &self.config.station_id,
+            now,
+        )
     }
 
     /// The station's export signing key (created on first use): what proves an export came

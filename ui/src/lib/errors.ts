@@ -165,6 +165,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "journal.open_failed": "The station's journal cannot be opened. Ask your supervisor to check the station.",
   "journal.write_failed": "The station could not record this unit. Ask your supervisor to check the station.",
   "journal.too_new": "The journal was written by a newer Commissioner. Update this station's software.",
+  "journal.key_failed":
+    "The station cannot read the key that marks the sessions it starts. Ask your supervisor to check the station's keys folder.",
   "journal.claim_failed":
     "The station cannot lock its session file, so it cannot start a unit safely. Ask your supervisor to check the station's folder.",
   "journal.session_sealed":
@@ -174,6 +176,12 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "chain.session_unrecorded": "A session in the journal was never sealed. Tell QA and your supervisor.",
   "chain.certificate_edited": "A certificate record in the journal was edited. Tell QA and your supervisor.",
   "chain.certificate_deleted": "A certificate record was deleted from the journal. Tell QA and your supervisor.",
+  "chain.session_forged":
+    "A session marked running was not started by this station. It was left unsealed. Tell QA and your supervisor.",
+  "chain.anchor_missing":
+    "The journal no longer contains a chain head this station published: its newest records were cut off. Tell QA and your supervisor.",
+  "chain.anchor_invalid":
+    "The station's record of published chain heads was edited. Tell QA and your supervisor.",
   "chain.certificate_unrecorded": "A certificate in the journal was never sealed. Tell QA and your supervisor.",
   "chain.entry_edited": "The journal's seal was edited. Tell QA and your supervisor.",
   "chain.entry_missing": "Part of the journal's seal is missing. Tell QA and your supervisor.",

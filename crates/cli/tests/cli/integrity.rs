@@ -242,3 +242,98 @@ fn revoking_again_keeps_the_stronger_reason_and_a_tampered_registry_gets_no_crl(
         number.to_string()
     );
 }
+
+#[test]
+fn recover_seals_only_the_sessions_this_station_began() {
+    use commissioner_core::journal::NewSession;
+    use commissioner_core::station::Station;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    assert!(commissioner(&station, &["lab", "init"]).status.success());
+    // A session the station itself began, left running as a crash would leave it.
+    let opened = Station::open(&station).expect("station");
+    let journal = opened.journal().expect("journal");
+    let real = journal
+        .begin_session(&NewSession {
+            station_id: &opened.config.station_id,
+            operator: "alice",
+            port: "/dev/ttyUSB0",
+            work_order: None,
+            started_at: time::OffsetDateTime::now_utc(),
+        })
+        .expect("begin");
+    drop(journal);
+
+    // Two forged ones written by hand: one with this station's id, one with another's, each
+    // with a step claiming the unit passed.
+    let own_id = opened.config.station_id.clone();
+    for station_id in [own_id.as_str(), "station-elsewhere"] {
+        sqlite(
+            &station,
+            &format!(
+                "INSERT INTO sessions (started_at, station_id, operator, port, device_id, result)
+                 VALUES ('2026-01-01T00:00:00Z', '{station_id}', 'mallory', '/dev/ttyUSB9', 'UNIT-FAKE', 'running');
+                 INSERT INTO steps (session_id, name, started_at, ended_at, outcome)
+                 VALUES (last_insert_rowid(), 'handshake', '2026-01-01T00:00:00Z', '2026-01-01T00:00:01Z', 'ok');"
+            ),
+        );
+    }
+    let forged: Vec<String> = sqlite(
+        &station,
+        "SELECT id FROM sessions WHERE operator = 'mallory' ORDER BY id",
+    )
+    .lines()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(forged.len(), 2);
+    // Copying a genuine mark onto a forged row does not help either.
+    sqlite(
+        &station,
+        &format!(
+            "INSERT INTO meta (key, value) SELECT 'session_start:{}', value FROM meta WHERE key = 'session_start:{real}'",
+            forged[0]
+        ),
+    );
+
+    let out = commissioner(&station, &["journal", "recover"]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("1 interrupted session(s) closed"), "{shown}");
+    for id in &forged {
+        assert!(
+            shown.contains(&format!("TAMPERED [chain.session_forged]: session {id} ")),
+            "{shown}"
+        );
+        // Not sealed: still running, and no chain entry covers it.
+        assert_eq!(
+            sqlite(
+                &station,
+                &format!("SELECT result FROM sessions WHERE id = {id}")
+            ),
+            "running"
+        );
+        assert_eq!(
+            sqlite(
+                &station,
+                &format!("SELECT count(*) FROM chain WHERE kind = 'session' AND ref = '{id}'")
+            ),
+            "0"
+        );
+    }
+    assert!(shown.contains("station-elsewhere"), "{shown}");
+    assert_eq!(
+        sqlite(
+            &station,
+            &format!("SELECT result FROM sessions WHERE id = {real}")
+        ),
+        "interrupted"
+    );
+    assert_eq!(
+        sqlite(
+            &station,
+            &format!("SELECT count(*) FROM chain WHERE kind = 'session' AND ref = '{real}'")
+        ),
+        "1"
+    );
+}
