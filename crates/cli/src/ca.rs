@@ -171,13 +171,7 @@ fn crl(dir: &Path, out: &Path) -> CmdResult {
     let station = Station::open(dir)?;
     let ca = station.unlock_ca(&passphrase()?)?;
     let journal = station.journal()?;
-    let crl = admin::write_crl(
-        &ca,
-        &journal,
-        out,
-        time_now(),
-        time::Duration::days(station.config.policy.crl_validity_days),
-    )?;
+    let crl = station.publish_crl(&ca, &journal, out, time_now())?;
     if crl.journal_number < crl.number {
         println!(
             "warning[crl.number_behind]: the journal's CRL counter was at {}, below the last CRL \

@@ -15,10 +15,12 @@ use crate::journal::{Journal, JournalError};
 use crate::pki::{ca, PkiError, UnlockedCa};
 
 mod broker;
+mod publish;
 pub use broker::{
     AuditProfile, BrokerProfile, MqttVersion, RetryPolicy, AUDIT_CHECKS, PAYLOAD_FIELDS,
     PIPELINE_AUDIT_CHECKS,
 };
+pub use publish::AnchorCheck;
 
 /// Environment variable naming the station directory.
 pub const STATION_ENV: &str = "COMMISSIONER_STATION";

@@ -337,3 +337,210 @@ fn recover_seals_only_the_sessions_this_station_began() {
         "1"
     );
 }
+
+/// Runs `count` sessions through the station's own journal API, each ending in a pass.
+fn sessions(station: &Path, count: usize) {
+    use commissioner_core::journal::{NewSession, SessionResult};
+    use commissioner_core::station::Station;
+    let opened = Station::open(station).expect("station");
+    let journal = opened.journal().expect("journal");
+    for i in 0..count {
+        let now = time::OffsetDateTime::now_utc();
+        let id = journal
+            .begin_session(&NewSession {
+                station_id: &opened.config.station_id,
+                operator: "alice",
+                port: "/dev/ttyUSB0",
+                work_order: None,
+                started_at: now,
+            })
+            .expect("begin");
+        journal
+            .set_identity(id, &format!("UNIT-{id}-{i}"), "M1", "1.0")
+            .expect("identity");
+        journal
+            .finish_session(id, SessionResult::Pass, None, now)
+            .expect("finish");
+    }
+}
+
+#[test]
+fn cutting_the_newest_sessions_off_the_chain_is_caught_by_the_published_heads() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    assert!(commissioner(&station, &["lab", "init"]).status.success());
+    sessions(&station, 4);
+    let first = dir.path().join("first.csv");
+    let out = commissioner(
+        &station,
+        &["journal", "export", "--out", first.to_str().expect("utf8")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let kept_head = sqlite(&station, "SELECT max(seq) FROM chain");
+    let kept_session = sqlite(&station, "SELECT max(id) FROM sessions");
+    sessions(&station, 3);
+    let second = dir.path().join("second.csv");
+    let out = commissioner(
+        &station,
+        &["journal", "export", "--out", second.to_str().expect("utf8")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let verify = commissioner(&station, &["journal", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    assert!(
+        text(&verify).contains("2 published chain head(s) checked"),
+        "{}",
+        text(&verify)
+    );
+    // QA keeps a copy of the anchor file off the station.
+    let off_station = dir.path().join("anchors-copy.jsonl");
+    std::fs::copy(station.join("anchors.jsonl"), &off_station).expect("copy");
+
+    // The three newest sessions go, with their rows and chain entries: what is left is a
+    // shorter chain that is consistent in itself (before this fix, verify said OK).
+    sqlite(
+        &station,
+        &format!(
+            "DELETE FROM steps WHERE session_id > {kept_session};
+             DELETE FROM device_log WHERE session_id > {kept_session};
+             DELETE FROM sessions WHERE id > {kept_session};
+             DELETE FROM chain WHERE seq > {kept_head};"
+        ),
+    );
+    let verify = commissioner(&station, &["journal", "verify"]);
+    let shown = text(&verify);
+    assert_eq!(verify.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("[chain.anchor_missing]"), "{shown}");
+    assert!(
+        shown.contains(&format!("export {}", second.display())),
+        "{shown}"
+    );
+
+    // The station's own anchor file cut back too: the copy kept off the station still tells.
+    let own = std::fs::read_to_string(station.join("anchors.jsonl")).expect("anchors");
+    let first_line = own.lines().next().expect("a line").to_owned() + "\n";
+    std::fs::write(station.join("anchors.jsonl"), first_line).expect("cut anchors");
+    let verify = commissioner(&station, &["journal", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    let verify = commissioner(
+        &station,
+        &[
+            "journal",
+            "verify",
+            "--anchors",
+            off_station.to_str().expect("utf8"),
+        ],
+    );
+    let shown = text(&verify);
+    assert_eq!(verify.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("[chain.anchor_missing]"), "{shown}");
+    assert!(shown.contains("second.csv"), "{shown}");
+
+    // An anchor line rewritten by hand to match the cut chain is not the station's.
+    let forged = own.replacen("\"seq\":", "\"seq\":1", 1);
+    std::fs::write(&off_station, forged).expect("forge");
+    let verify = commissioner(
+        &station,
+        &[
+            "journal",
+            "verify",
+            "--anchors",
+            off_station.to_str().expect("utf8"),
+        ],
+    );
+    assert!(
+        text(&verify).contains("[chain.anchor_invalid]"),
+        "{}",
+        text(&verify)
+    );
+}
+
+#[test]
+fn a_revocation_cut_off_the_chain_gets_no_crl_that_drops_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let out = commissioner(&station, &["demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let serial = first_serial(&station);
+    let before = sqlite(&station, "SELECT max(seq) FROM chain");
+    let out = commissioner(
+        &station,
+        &[
+            "ca",
+            "revoke",
+            "--serial",
+            &serial,
+            "--reason",
+            "key-compromise",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let crl = dir.path().join("crl.pem");
+    let number = publish_crl(&station, &crl);
+
+    // The revocation is undone by hand and its chain entry cut off the end.
+    sqlite(
+        &station,
+        &format!(
+            "UPDATE certificates SET status = 'active', revoked_at = NULL, revocation_reason = NULL
+             WHERE serial = '{serial}';
+             DELETE FROM chain WHERE seq > {before};"
+        ),
+    );
+    let verify = commissioner(&station, &["journal", "verify"]);
+    let shown = text(&verify);
+    assert_eq!(verify.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("[chain.anchor_missing]"), "{shown}");
+    assert!(shown.contains(&format!("crl #{number}")), "{shown}");
+    // No CRL without the compromised unit is signed.
+    let out = commissioner(
+        &station,
+        &["ca", "crl", "--out", crl.to_str().expect("utf8")],
+    );
+    refused(&out, "crl.registry_unverified");
+    assert!(
+        text(&out).contains("chain.anchor_missing"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn an_archived_journal_verifies_and_a_fresh_one_in_its_place_does_not() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    assert!(commissioner(&station, &["lab", "init"]).status.success());
+    sessions(&station, 2);
+    let export = dir.path().join("e.csv");
+    let out = commissioner(
+        &station,
+        &["journal", "export", "--out", export.to_str().expect("utf8")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let archive = dir.path().join("archive");
+    let out = commissioner(
+        &station,
+        &[
+            "journal",
+            "archive",
+            "--out",
+            archive.to_str().expect("utf8"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // The export's head lives in the archived file now; the new journal continues from the
+    // archive's head, which is what is checked.
+    sessions(&station, 1);
+    let verify = commissioner(&station, &["journal", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+
+    // The journal swapped for an empty one: it does not continue the archived history.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(station.join(format!("journal.sqlite{suffix}")));
+    }
+    let verify = commissioner(&station, &["journal", "verify"]);
+    let shown = text(&verify);
+    assert_eq!(verify.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("[chain.anchor_missing]"), "{shown}");
+    assert!(shown.contains("archive "), "{shown}");
+}

@@ -8,6 +8,7 @@
 //! - [`query`]: what QA reads: sessions by filter, steps, certificates, device log.
 //! - [`export`]: CSV / JSON Lines exports with a signed manifest, and their verification.
 
+pub mod anchor;
 pub mod archive;
 pub mod chain;
 pub mod claim;

@@ -36,6 +36,8 @@ pub enum AdminError {
     #[error("the CRL number kept beside the CA ({path}) is unreadable: {reason}")]
     CrlNumber { path: String, reason: String },
     #[error(transparent)]
+    Anchor(#[from] crate::journal::export::ExportError),
+    #[error(transparent)]
     Pki(#[from] PkiError),
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -50,6 +52,7 @@ impl Coded for AdminError {
             AdminError::RegistryUnverified { .. } => "crl.registry_unverified",
             AdminError::CrlNumber { .. } => "crl.number_unreadable",
             AdminError::Pki(e) => e.code(),
+            AdminError::Anchor(e) => e.code(),
             AdminError::Journal(e) => e.code(),
         }
     }
@@ -164,7 +167,8 @@ pub fn sign_crl(
     if validity <= Duration::ZERO {
         return Err(PkiError::BadCrlValidity(validity.whole_days()).into());
     }
-    if let Some(p) = journal.verify()?.problem {
+    let report = journal.verify()?;
+    if let Some(p) = report.problem {
         return Err(AdminError::RegistryUnverified {
             code: p.code,
             message: p.message,
@@ -200,6 +204,7 @@ pub fn sign_crl(
     counter.store(number)?;
     let mut crl = ca.sign_crl(&entries, number, now, validity)?;
     crl.journal_number = from_journal;
+    crl.chain_head = Some(report.head);
     journal.record_crl(
         crl.number,
         crl.this_update,
