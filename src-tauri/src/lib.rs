@@ -195,8 +195,8 @@ mod tests {
     fn simulated_units_run_only_on_a_lab_station() {
         let dir = tempfile::tempdir().expect("temp dir");
         let station_dir = dir.path().join("station");
-        let mut station = commissioner_core::station::init_lab_station(&station_dir, "pass")
-            .expect("station");
+        let mut station =
+            commissioner_core::station::init_lab_station(&station_dir, "pass").expect("station");
         station.config.lab = false;
         station.save().expect("save");
         let app = app(state(station_dir, Some("pass")));

@@ -149,11 +149,19 @@ fn revoke(dir: &Path, serial: Option<&str>, device: Option<&str>, reason: &str) 
         }
     };
     let journal = station.journal()?;
-    let changed = admin::revoke(&journal, target, reason, time_now())?;
-    for e in &changed {
+    let done = admin::revoke(&journal, target, reason, time_now())?;
+    for e in &done.revoked {
         println!("revoked  {}  {}  ({})", e.serial, e.device_id, reason);
     }
-    if changed.is_empty() {
+    for e in &done.strengthened {
+        println!(
+            "note[revoke.reason_strengthened]: {} ({}) was already revoked since {}; its reason is now {reason}",
+            e.serial,
+            e.device_id,
+            e.revoked_at.as_deref().unwrap_or("?")
+        );
+    }
+    if done.revoked.is_empty() && done.strengthened.is_empty() {
         println!("nothing to revoke: already revoked");
     }
     println!(
@@ -167,13 +175,14 @@ fn crl(dir: &Path, out: &Path) -> CmdResult {
     let station = Station::open(dir)?;
     let ca = station.unlock_ca(&passphrase()?)?;
     let journal = station.journal()?;
-    let crl = admin::write_crl(
-        &ca,
-        &journal,
-        out,
-        time_now(),
-        time::Duration::days(station.config.policy.crl_validity_days),
-    )?;
+    let crl = station.publish_crl(&ca, &journal, out, time_now())?;
+    if crl.journal_number < crl.number {
+        println!(
+            "warning[crl.number_behind]: the journal's CRL counter was at {}, below the last CRL \
+             signed (its rows were deleted or the journal replaced); numbered {} so that it never goes back",
+            crl.journal_number, crl.number
+        );
+    }
     println!(
         "CRL #{} with {} revoked certificate(s) written to {} (next update {})",
         crl.number,

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 use commissioner_core::clock::{Clock, SystemClock};
-use commissioner_core::journal::archive::archive;
 use commissioner_core::journal::export::{verify_export, ExportFormat, StationKey};
 use commissioner_core::journal::query::SessionFilter;
 use commissioner_core::operator::Action;
@@ -23,8 +22,14 @@ pub enum JournalCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
-    /// Verify the hash chain; names the first edited, deleted or reordered record.
-    Verify,
+    /// Verify the hash chain; names the first edited, deleted or reordered record, and the
+    /// first published chain head (export, CRL, archive) the journal no longer contains.
+    Verify {
+        /// Check against this anchor file (e.g. a copy of the station's anchors.jsonl kept
+        /// off the station) instead of the station's own.
+        #[arg(long)]
+        anchors: Option<PathBuf>,
+    },
     /// Export sessions with a signed manifest (FILE.manifest.json).
     Export {
         #[arg(long, value_enum, default_value_t = Format::Csv)]
@@ -130,8 +135,14 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
             println!("{total} session(s) match");
             Ok(ExitCode::SUCCESS)
         }
-        JournalCommand::Verify => {
-            let report = station.journal()?.verify()?;
+        JournalCommand::Verify { anchors } => {
+            let journal = station.journal()?;
+            let mut report = journal.verify()?;
+            let anchored = station.check_anchors(&journal, anchors.as_deref())?;
+            // The chain's own problems come first: an anchor is missing because of them.
+            if report.problem.is_none() {
+                report.problem = anchored.problem;
+            }
             println!(
                 "{} chain entries, {} sealed sessions, {} running; head {} at entry {}",
                 report.entries,
@@ -139,6 +150,11 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
                 report.running_sessions,
                 report.head.hash,
                 report.head.seq
+            );
+            println!(
+                "{} published chain head(s) checked from {}",
+                anchored.anchors,
+                anchors.unwrap_or_else(|| station.anchors().path).display()
             );
             match report.problem {
                 None => {
@@ -160,17 +176,15 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
             out,
             filter,
         } => {
-            let key = station_key(&station)?;
             let format = match format {
                 Format::Csv => ExportFormat::Csv,
                 Format::Jsonl => ExportFormat::Jsonl,
             };
-            let manifest = station.journal()?.export(
+            let manifest = station.export_journal(
+                &station.journal()?,
                 &filter.into(),
                 format,
                 &out,
-                &station.config.station_id,
-                &key,
                 SystemClock.now(),
             )?;
             println!(
@@ -216,6 +230,16 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
                     "revoked: certificate {serial} was issued but never confirmed on its unit"
                 );
             }
+            // Rows the station did not begin are not sealed: that would make a forgery part
+            // of the chain that QA trusts.
+            for f in &claimed.forged {
+                println!(
+                    "TAMPERED [{}]: session {} is marked running but was not begun by this station in this journal: {}; left unsealed",
+                    commissioner_core::journal::Forged::CODE,
+                    f.session_id,
+                    f.reason
+                );
+            }
             // Only journals from before sessions revoked their own leftovers have any.
             let pending = journal.unconfirmed_serials(None)?;
             for serial in &pending {
@@ -224,17 +248,14 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
             if pending.is_empty() {
                 println!("no certificate awaits revocation");
             }
-            Ok(ExitCode::SUCCESS)
+            if claimed.forged.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(EXIT_FAIL))
+            }
         }
         JournalCommand::Archive { out } => {
-            let key = station_key(&station)?;
-            let done = archive(
-                &station.journal_path(),
-                &out,
-                &station.config.station_id,
-                &key,
-                SystemClock.now(),
-            )?;
+            let done = station.archive_journal(&out, SystemClock.now())?;
             println!(
                 "archived {} session(s): {} and {}; the new journal continues from {}",
                 done.manifest.rows,

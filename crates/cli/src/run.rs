@@ -91,6 +91,14 @@ pub fn open_station(dir: &Path) -> Result<(Station, UnlockedCa, SessionClaim), E
 /// operator about sessions a process that is gone left running (crash, power cut, kill).
 pub fn claim_sessions(station: &Station) -> Result<SessionClaim, ErrorInfo> {
     let claimed = station.claim_sessions(&station.journal()?, SystemClock.now())?;
+    for f in &claimed.forged {
+        eprintln!(
+            "warning[{}]: session {} is marked running but this station did not begin it ({}); left unsealed: run `commissioner journal recover` and report it",
+            commissioner_core::journal::Forged::CODE,
+            f.session_id,
+            f.reason
+        );
+    }
     for s in claimed.interrupted {
         eprintln!(
             "note: session {} did not finish and is now marked interrupted",

@@ -16,10 +16,12 @@ use crate::operator::OperatorError;
 use crate::pki::{ca, PkiError, UnlockedCa};
 
 mod broker;
+mod publish;
 pub use broker::{
     AuditProfile, BrokerProfile, MqttVersion, RetryPolicy, AUDIT_CHECKS, PAYLOAD_FIELDS,
     PIPELINE_AUDIT_CHECKS,
 };
+pub use publish::AnchorCheck;
 
 /// Environment variable naming the station directory.
 pub const STATION_ENV: &str = "COMMISSIONER_STATION";
@@ -96,6 +98,22 @@ fn default_max_per_hour() -> u32 {
 }
 fn default_crl_validity_days() -> i64 {
     7
+}
+
+impl IssuancePolicy {
+    /// Refuses a profile that could only sign nonsense: a lifetime under a day or past the
+    /// issuing CA's (read from `ca_dir`, when a CA is there yet), a CRL validity out of range.
+    pub fn check(&self, ca_dir: &Path, now: time::OffsetDateTime) -> Result<(), PkiError> {
+        let issuing = ca::CaPaths::new(ca_dir).issuing_cert;
+        let ca_not_after = if issuing.exists() {
+            Some(ca::not_after(&ca::read_cert_der(&issuing)?)?)
+        } else {
+            None
+        };
+        crate::pki::issue::check_lifetime(self.validity_days, ca_not_after, now)?;
+        crate::pki::issue::check_crl_validity(self.crl_validity_days)?;
+        Ok(())
+    }
 }
 
 impl Default for IssuancePolicy {
@@ -233,6 +251,11 @@ impl Station {
                 reason,
             });
         }
+        // At load, before anything is signed: a bad lifetime is a configuration error, not an
+        // expired or CA-outliving certificate on a unit.
+        config
+            .policy
+            .check(&dir.join("ca"), time::OffsetDateTime::now_utc())?;
         Ok(Self {
             dir: dir.to_owned(),
             config,
@@ -313,7 +336,12 @@ impl Station {
         journal: &Journal,
         now: time::OffsetDateTime,
     ) -> Result<Claimed, JournalError> {
-        SessionClaim::take(&self.dir.join("sessions.lock"), journal, now)
+        SessionClaim::take(
+            &self.dir.join("sessions.lock"),
+            journal,
+            &self.config.station_id,
+            now,
+        )
     }
 
     /// The station's export signing key (created on first use): what proves an export came

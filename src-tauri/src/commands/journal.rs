@@ -174,15 +174,7 @@ pub async fn export_journal(
         let Some(path) = state.chooser()?.save(&suggested, (label, &[ext])) else {
             return Ok(None);
         };
-        let key = station.export_key()?;
-        let manifest = journal.export(
-            &filter,
-            format,
-            &path,
-            &station.config.station_id,
-            &key,
-            now,
-        )?;
+        let manifest = station.export_journal(&journal, &filter, format, &path, now)?;
         tracing::info!(path = %path.display(), rows = manifest.rows, "journal exported");
         Ok(Some(ExportOutcome {
             path: path.display().to_string(),

@@ -1,7 +1,6 @@
 //! Settings (station, CA details, operators, CRL export) and the log console.
 
 use commissioner_core::operator::{self, Action, Operator};
-use commissioner_core::pki::admin;
 use commissioner_core::pki::ca::CaPaths;
 use commissioner_core::station::Station;
 use serde::Serialize;
@@ -95,13 +94,7 @@ pub async fn export_crl(state: State<'_, AppState>) -> Result<Option<String>, Ip
         else {
             return Ok(None);
         };
-        let crl = admin::write_crl(
-            &ca,
-            &journal,
-            &path,
-            state.clock.now(),
-            time::Duration::days(station.config.policy.crl_validity_days),
-        )?;
+        let crl = station.publish_crl(&ca, &journal, &path, state.clock.now())?;
         tracing::info!(path = %path.display(), number = crl.number, revoked = crl.revoked, "CRL written");
         Ok(Some(path.display().to_string()))
     })

@@ -25,6 +25,16 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "The station refused to issue a certificate for this name: it contains characters a certificate name must not have. Set the unit aside and tell your supervisor.",
   "cert.malformed": "A certificate on file is damaged. Ask your supervisor to check the station.",
   "policy.invalid": "The station's issuance policy is invalid. Ask your supervisor to fix station.toml.",
+  "policy.bad_validity":
+    "The station's certificate lifetime is zero or negative, so nothing is signed. Ask your supervisor to fix validity_days in station.toml.",
+  "policy.outlives_ca":
+    "The station's certificate lifetime would outlive its issuing CA, so nothing is signed. Ask your supervisor to shorten validity_days or renew the CA.",
+  "policy.bad_crl_validity":
+    "The station's CRL lifetime is out of range (1 to 366 days). Ask your supervisor to fix crl_validity_days in station.toml.",
+  "crl.registry_unverified":
+    "The journal does not verify, so no revocation list was signed from it. Ask QA to run a journal check before anything else.",
+  "crl.number_unreadable":
+    "The station's CRL counter file is damaged. Ask your supervisor to check the CA folder before publishing a revocation list.",
   "policy.quota_exceeded":
     "This station has reached its hourly certificate limit. Pause and ask your line supervisor.",
   "policy.host_key_not_allowed":
@@ -77,6 +87,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "csr.cn_mismatch":
     "The unit asked for a certificate under a different identity than it reported. Set it aside and report it.",
   "csr.bad_signature": "The unit's certificate request is damaged or forged. Set it aside and report it.",
+  "csr.weak_signature_algorithm":
+    "The unit signed its certificate request with an outdated algorithm (SHA-1 or older). Set it aside; its firmware needs an update.",
   "csr.key_type": "The unit made a key type this station does not allow. Set it aside and report it.",
   "csr.key_size": "The unit made a key too weak for this station's policy. Set it aside for a firmware check.",
   "csr.ca_requested": "The unit asked for a CA certificate, which is never allowed. Set it aside and report it.",
@@ -93,6 +105,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "registry.unknown_serial": "No certificate with that serial number is in this station's records.",
   "revoke.bad_reason": "That is not a valid revocation reason. Pick one from the list.",
   "revoke.bad_serial": "That is not a certificate serial number. Copy it from the certificate list.",
+  "revoke.already_revoked":
+    "That certificate is already revoked for another reason, which stands. Only key compromise replaces it.",
   // Broker: TLS
   "mqtt.config": "The station's broker profile is not usable. Ask your supervisor to check it.",
   "mqtt.unreachable": "The broker cannot be reached. Check the station's network, then try again.",
@@ -159,6 +173,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "journal.open_failed": "The station's journal cannot be opened. Ask your supervisor to check the station.",
   "journal.write_failed": "The station could not record this unit. Ask your supervisor to check the station.",
   "journal.too_new": "The journal was written by a newer Commissioner. Update this station's software.",
+  "journal.key_failed":
+    "The station cannot read the key that marks the sessions it starts. Ask your supervisor to check the station's keys folder.",
   "journal.claim_failed":
     "The station cannot lock its session file, so it cannot start a unit safely. Ask your supervisor to check the station's folder.",
   "journal.session_sealed":
@@ -168,6 +184,12 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "chain.session_unrecorded": "A session in the journal was never sealed. Tell QA and your supervisor.",
   "chain.certificate_edited": "A certificate record in the journal was edited. Tell QA and your supervisor.",
   "chain.certificate_deleted": "A certificate record was deleted from the journal. Tell QA and your supervisor.",
+  "chain.session_forged":
+    "A session marked running was not started by this station. It was left unsealed. Tell QA and your supervisor.",
+  "chain.anchor_missing":
+    "The journal no longer contains a chain head this station published: its newest records were cut off. Tell QA and your supervisor.",
+  "chain.anchor_invalid":
+    "The station's record of published chain heads was edited. Tell QA and your supervisor.",
   "chain.certificate_unrecorded": "A certificate in the journal was never sealed. Tell QA and your supervisor.",
   "chain.entry_edited": "The journal's seal was edited. Tell QA and your supervisor.",
   "chain.entry_missing": "Part of the journal's seal is missing. Tell QA and your supervisor.",

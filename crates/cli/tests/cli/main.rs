@@ -6,6 +6,7 @@ mod ca_setup;
 mod commands;
 mod crash;
 mod hardening;
+mod integrity;
 mod line;
 mod operators;
 mod responder;

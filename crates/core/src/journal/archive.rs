@@ -98,6 +98,15 @@ pub fn archive(
 }
 
 impl Journal {
+    /// The first published head (see [`super::anchor`]) this journal no longer contains.
+    pub fn check_anchors(
+        &self,
+        anchors: &[super::anchor::Anchor],
+        public_key: &[u8],
+    ) -> Result<Option<super::chain::ChainProblem>, JournalError> {
+        super::anchor::check(&self.conn, anchors, public_key)
+    }
+
     /// Verifies the hash chain; see [`super::chain::verify`].
     pub fn verify(&self) -> Result<super::chain::VerifyReport, JournalError> {
         super::chain::verify(&self.conn)

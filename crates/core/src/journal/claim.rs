@@ -13,7 +13,7 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
-use super::write::Interrupted;
+use super::write::{Forged, Interrupted};
 use super::{Journal, JournalError};
 
 /// This process's claim on the sessions it runs; hold it while sessions may run.
@@ -28,6 +28,9 @@ pub struct Claimed {
     pub claim: SessionClaim,
     /// Sessions a process that is gone left running, now closed as interrupted.
     pub interrupted: Vec<Interrupted>,
+    /// Sessions left `running` that this station did not begin in this journal: tampering,
+    /// reported and left unsealed.
+    pub forged: Vec<Forged>,
     /// Another live process holds a claim: sessions still `running` may be its own, and
     /// were left alone.
     pub shared: bool,
@@ -39,6 +42,7 @@ impl SessionClaim {
     pub fn take(
         lock_path: &Path,
         journal: &Journal,
+        station_id: &str,
         now: OffsetDateTime,
     ) -> Result<Claimed, JournalError> {
         let failed = |source| JournalError::Claim {
@@ -51,22 +55,23 @@ impl SessionClaim {
             .write(true)
             .open(lock_path)
             .map_err(failed)?;
-        let (interrupted, shared) = match file.try_lock() {
+        let (recovered, shared) = match file.try_lock() {
             Ok(()) => {
                 // Alone: whatever is still running has nobody left to finish it.
-                let swept = journal.mark_interrupted(now);
+                let swept = journal.mark_interrupted(station_id, now);
                 // Released before the shared lock is taken (converting a held lock is not
                 // portable); a process starting in between finds none of ours running yet.
                 file.unlock().map_err(failed)?;
                 (swept?, false)
             }
-            Err(TryLockError::WouldBlock) => (Vec::new(), true),
+            Err(TryLockError::WouldBlock) => (Default::default(), true),
             Err(TryLockError::Error(e)) => return Err(failed(e)),
         };
         file.lock_shared().map_err(failed)?;
         Ok(Claimed {
             claim: SessionClaim { _lock: file },
-            interrupted,
+            interrupted: recovered.interrupted,
+            forged: recovered.forged,
             shared,
         })
     }

@@ -106,6 +106,11 @@ impl StationKey {
     pub fn public_key(&self) -> &[u8] {
         self.0.public_key().as_ref()
     }
+
+    /// Signs `msg` (Ed25519).
+    pub(crate) fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        self.0.sign(msg).as_ref().to_vec()
+    }
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {

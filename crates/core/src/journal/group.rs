@@ -17,6 +17,7 @@ use rusqlite::Connection;
 use time::OffsetDateTime;
 
 use super::chain::ChainHead;
+use super::start_mark::StartKey;
 use super::{write, Journal, JournalError, NewSession, SessionResult, StepRecord};
 use crate::error::ErrorInfo;
 
@@ -32,12 +33,14 @@ const MAX_GROUP: usize = 64;
 #[derive(Debug)]
 pub struct GroupCommit {
     jobs: Mutex<Sender<Job>>,
+    start_key: std::sync::Arc<StartKey>,
 }
 
 impl GroupCommit {
     /// Opens (and migrates) the journal and starts its writer thread.
     pub fn start(path: &Path) -> Result<Self, JournalError> {
         let journal = Journal::open(path)?;
+        let start_key = std::sync::Arc::new(StartKey::beside(path)?);
         let (tx, rx) = mpsc::channel::<Job>();
         thread::Builder::new()
             .name("journal-writer".into())
@@ -45,6 +48,7 @@ impl GroupCommit {
             .map_err(|e| JournalError::Group(format!("cannot start the journal writer: {e}")))?;
         Ok(Self {
             jobs: Mutex::new(tx),
+            start_key,
         })
     }
 
@@ -138,6 +142,7 @@ impl GroupCommit {
         let port = s.port.to_owned();
         let work_order = s.work_order.map(str::to_owned);
         let started_at = s.started_at;
+        let key = std::sync::Arc::clone(&self.start_key);
         self.run(move |conn| {
             write::begin_session(
                 conn,
@@ -148,6 +153,7 @@ impl GroupCommit {
                     work_order: work_order.as_deref(),
                     started_at,
                 },
+                &key,
             )
         })
     }

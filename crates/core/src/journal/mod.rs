@@ -8,6 +8,7 @@
 //! - [`query`]: what QA reads: sessions by filter, steps, certificates, device log.
 //! - [`export`]: CSV / JSON Lines exports with a signed manifest, and their verification.
 
+pub mod anchor;
 pub mod archive;
 pub mod chain;
 pub mod claim;
@@ -17,9 +18,11 @@ pub mod group;
 pub mod query;
 mod registry;
 mod schema;
+pub mod start_mark;
 mod write;
 
 pub use registry::{CertFilter, CertStatus, CertificateRecords, KeyOrigin, RegistryEntry};
+pub use write::{Forged, Interrupted, Recovered};
 
 use std::path::Path;
 
@@ -65,6 +68,12 @@ pub enum JournalError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read or create the journal's session key {path}")]
+    Key {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the journal at {path} was written by a newer Commissioner (schema {found}, this build knows {known})")]
     TooNew {
         path: String,
@@ -98,6 +107,7 @@ impl Coded for JournalError {
             JournalError::Sqlite(_) | JournalError::Group(_) => "journal.write_failed",
             JournalError::TooNew { .. } => "journal.too_new",
             JournalError::Claim { .. } => "journal.claim_failed",
+            JournalError::Key { .. } => "journal.key_failed",
             JournalError::UnknownCertificate(_) => "registry.unknown_serial",
             JournalError::Sealed(_) => "journal.session_sealed",
         }
@@ -205,6 +215,9 @@ pub struct CertificateRow {
 #[derive(Debug)]
 pub struct Journal {
     conn: Connection,
+    /// Where the file is: the key that marks sessions begun here lives beside it.
+    path: std::path::PathBuf,
+    start_key: std::sync::OnceLock<start_mark::StartKey>,
 }
 
 /// Retries a busy write lock every millisecond for about five seconds.
@@ -272,7 +285,21 @@ impl Journal {
                 .map_err(open_err)?;
             tx.commit().map_err(open_err)?;
         }
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+            start_key: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The key that marks sessions begun here, loaded (or created) on first use: a journal
+    /// only read never needs it.
+    pub(crate) fn start_key(&self) -> Result<&start_mark::StartKey, JournalError> {
+        if let Some(key) = self.start_key.get() {
+            return Ok(key);
+        }
+        let key = start_mark::StartKey::beside(&self.path)?;
+        Ok(self.start_key.get_or_init(|| key))
     }
 
     /// Creates a fresh journal whose chain continues `prev_head` (the head of an archived one).

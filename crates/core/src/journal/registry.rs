@@ -383,6 +383,40 @@ impl Journal {
         Ok(out)
     }
 
+    /// Gives revoked certificates a new revocation reason, keeping their revocation date, and
+    /// chains the change. Returns the rows that changed.
+    pub fn strengthen_revocation(
+        &self,
+        serials: &[String],
+        reason: &str,
+    ) -> Result<Vec<RegistryEntry>, JournalError> {
+        self.immediate(|conn| {
+            for serial in serials {
+                let revoked_at: Option<String> = conn
+                    .query_row(
+                        "UPDATE certificates SET revocation_reason = ?2
+                         WHERE serial = ?1 AND status = 'revoked' AND revoked_at IS NOT NULL
+                           AND revocation_reason IS NOT ?2
+                         RETURNING revoked_at",
+                        params![serial, reason],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(at) = revoked_at {
+                    chain_revocation(conn, serial, &at, reason)?;
+                }
+            }
+            Ok(())
+        })?;
+        let mut out = Vec::new();
+        for serial in serials {
+            if let Some(e) = self.certificate(serial)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
     /// Certificates signed at or after `since` (the hourly quota).
     pub fn issued_since(&self, since: OffsetDateTime) -> Result<u64, JournalError> {
         Ok(self.conn.query_row(

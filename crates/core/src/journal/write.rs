@@ -4,6 +4,7 @@ use rusqlite::{params, OptionalExtension};
 use time::OffsetDateTime;
 
 use super::chain::{self, ChainHead};
+use super::start_mark::{self, StartKey};
 use super::{ts, CertificateRecords, Journal, JournalError, NewSession, SessionResult, StepRecord};
 use crate::error::ErrorInfo;
 use crate::pki::IssuedCert;
@@ -11,6 +12,26 @@ use crate::pki::IssuedCert;
 /// The revocation reason of a certificate whose session ended without confirming it on the
 /// unit (RFC 5280 cessationOfOperation: it never went into service).
 pub const UNCONFIRMED_REASON: &str = "cessation-of-operation";
+
+/// A session left `running` that this station did not begin in this journal: reported as
+/// tampering, never sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forged {
+    pub session_id: i64,
+    /// Why it is not the station's.
+    pub reason: String,
+}
+
+impl Forged {
+    pub const CODE: &'static str = "chain.session_forged";
+}
+
+/// What [`Journal::mark_interrupted`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    pub interrupted: Vec<Interrupted>,
+    pub forged: Vec<Forged>,
+}
 
 /// A session that a previous process left running, now closed as interrupted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,16 +101,27 @@ fn chain_change(
 
 impl Journal {
     /// Closes sessions left `running` by a previous process as interrupted, seals them, and
-    /// names the certificates they issued that were never confirmed. Call once at start, before
+    /// names the certificates they issued that were never confirmed. Only sessions this
+    /// station began in this journal (see [`super::start_mark`]) are closed; any other
+    /// `running` row is reported in `forged` and left as it is. Call once at start, before
     /// this process begins sessions of its own.
-    pub fn mark_interrupted(&self, now: OffsetDateTime) -> Result<Vec<Interrupted>, JournalError> {
+    pub fn mark_interrupted(
+        &self,
+        station_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Recovered, JournalError> {
+        let key = self.start_key()?;
         let ids: Vec<(i64, Option<String>)> = self
             .conn
             .prepare("SELECT id, device_id FROM sessions WHERE result = 'running' ORDER BY id")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
-        let mut out = Vec::new();
+        let mut out = Recovered::default();
         for (session_id, device_id) in ids {
+            if let Some(reason) = start_mark::forged(&self.conn, key, session_id, station_id)? {
+                out.forged.push(Forged { session_id, reason });
+                continue;
+            }
             let error = ErrorInfo {
                 code: "session.interrupted".into(),
                 message: "the station stopped before this session ended".into(),
@@ -97,7 +129,7 @@ impl Journal {
             };
             let revoked_serials = self.issued_serials(session_id)?;
             self.finish_session(session_id, SessionResult::Interrupted, Some(&error), now)?;
-            out.push(Interrupted {
+            out.interrupted.push(Interrupted {
                 session_id,
                 device_id,
                 revoked_serials,
@@ -134,7 +166,8 @@ impl Journal {
     }
 
     pub fn begin_session(&self, s: &NewSession<'_>) -> Result<i64, JournalError> {
-        self.immediate(|conn| begin_session(conn, s))
+        let key = self.start_key()?;
+        self.immediate(|conn| begin_session(conn, s, key))
     }
 
     pub fn set_identity(
@@ -281,6 +314,7 @@ fn insert_log(
 pub(super) fn begin_session(
     conn: &rusqlite::Connection,
     s: &NewSession<'_>,
+    key: &StartKey,
 ) -> Result<i64, JournalError> {
     let at = ts(s.started_at);
     conn.execute(
@@ -296,7 +330,9 @@ pub(super) fn begin_session(
          VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
         params![at, s.station_id, s.operator, s.port, s.work_order],
     )?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    start_mark::mark(conn, key, id)?;
+    Ok(id)
 }
 
 pub(super) fn set_identity(
@@ -356,6 +392,7 @@ pub(super) fn finish_session(
             failed_step
         ],
     )?;
+    start_mark::clear(conn, session_id)?;
     // A session that does not pass keeps no usable certificate: whatever it issued and never
     // confirmed on the unit is revoked here, in the transaction that closes it, so a hostile or
     // broken unit cannot walk away with a certificate from a failed session, and a crash

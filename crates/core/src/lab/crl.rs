@@ -4,7 +4,6 @@
 use std::process::Command;
 
 use super::{LabError, LabFiles};
-use crate::pki::admin;
 use crate::pki::UnlockedCa;
 use crate::station::{Station, StationError};
 
@@ -15,13 +14,7 @@ pub fn write_lab_crl(
     files: &LabFiles,
 ) -> Result<crate::pki::revoke::Crl, LabError> {
     let journal = station.journal().map_err(StationError::from)?;
-    Ok(admin::write_crl(
-        ca,
-        &journal,
-        &files.crl,
-        time::OffsetDateTime::now_utc(),
-        time::Duration::days(station.config.policy.crl_validity_days),
-    )?)
+    Ok(station.publish_crl(ca, &journal, &files.crl, time::OffsetDateTime::now_utc())?)
 }
 
 /// Asks the mosquitto with this pid to reload its configuration. mosquitto 2 re-reads the

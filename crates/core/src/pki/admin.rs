@@ -8,6 +8,7 @@ use thiserror::Error;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
+use super::crl_number;
 use super::revoke::{Crl, Reason, RevokedSerial};
 use super::{PkiError, UnlockedCa};
 use crate::error::Coded;
@@ -24,6 +25,18 @@ pub enum AdminError {
         #[source]
         source: std::io::Error,
     },
+    #[error("certificate {serial} is already revoked as {reason} (since {since}); that reason stands: only key-compromise replaces it")]
+    AlreadyRevoked {
+        serial: String,
+        reason: String,
+        since: String,
+    },
+    #[error("the journal does not verify ([{code}] {message}): no CRL is signed from a registry that may have been altered; find out what changed (commissioner journal verify)")]
+    RegistryUnverified { code: &'static str, message: String },
+    #[error("the CRL number kept beside the CA ({path}) is unreadable: {reason}")]
+    CrlNumber { path: String, reason: String },
+    #[error(transparent)]
+    Anchor(#[from] crate::journal::export::ExportError),
     #[error(transparent)]
     Pki(#[from] PkiError),
     #[error(transparent)]
@@ -35,7 +48,11 @@ impl Coded for AdminError {
         match self {
             AdminError::UnknownDevice(_) => "registry.unknown_device",
             AdminError::Io { .. } => "ca.io",
+            AdminError::AlreadyRevoked { .. } => "revoke.already_revoked",
+            AdminError::RegistryUnverified { .. } => "crl.registry_unverified",
+            AdminError::CrlNumber { .. } => "crl.number_unreadable",
             AdminError::Pki(e) => e.code(),
+            AdminError::Anchor(e) => e.code(),
             AdminError::Journal(e) => e.code(),
         }
     }
@@ -49,20 +66,49 @@ pub enum RevokeTarget<'a> {
     Device(&'a str),
 }
 
+/// What [`revoke`] changed.
+#[derive(Debug, Clone, Default)]
+pub struct Revocations {
+    /// Certificates revoked now, as they stand after.
+    pub revoked: Vec<RegistryEntry>,
+    /// Certificates already revoked for a lesser reason, now revoked for key compromise (their
+    /// revocation date stays): a relying party must learn the key itself is not to be trusted.
+    pub strengthened: Vec<RegistryEntry>,
+}
+
+/// Key compromise outranks every other reason; the others are equals, and the first stands.
+fn stronger(new: Reason, old: Option<&str>) -> bool {
+    new == Reason::KeyCompromise && old != Some(Reason::KeyCompromise.as_str())
+}
+
 /// Marks certificates revoked in the registry. Takes effect at the broker with the next CRL.
+/// A certificate already revoked keeps its reason unless the new one is key compromise; asked
+/// by serial to revoke it again for another lesser reason, this refuses and names the reason
+/// that stands.
 pub fn revoke(
     journal: &Journal,
     target: RevokeTarget<'_>,
     reason: Reason,
     now: OffsetDateTime,
-) -> Result<Vec<RegistryEntry>, AdminError> {
-    let serials: Vec<String> = match target {
+) -> Result<Revocations, AdminError> {
+    let candidates: Vec<RegistryEntry> = match target {
         RevokeTarget::Serial(serial) => {
             let serial = normalize_serial(serial)?;
             let entry = journal
                 .certificate(&serial)?
                 .ok_or_else(|| JournalError::UnknownCertificate(serial.clone()))?;
-            vec![entry.serial]
+            let kept = entry.revocation_reason.as_deref();
+            if entry.status == CertStatus::Revoked
+                && kept != Some(reason.as_str())
+                && !stronger(reason, kept)
+            {
+                return Err(AdminError::AlreadyRevoked {
+                    serial: entry.serial.clone(),
+                    reason: kept.unwrap_or("unspecified").to_owned(),
+                    since: entry.revoked_at.clone().unwrap_or_default(),
+                });
+            }
+            vec![entry]
         }
         RevokeTarget::Device(id) => {
             let all = journal.list_certificates(&CertFilter {
@@ -72,13 +118,20 @@ pub fn revoke(
             if all.is_empty() {
                 return Err(AdminError::UnknownDevice(id.to_owned()));
             }
-            all.into_iter()
-                .filter(|e| e.status != CertStatus::Revoked)
-                .map(|e| e.serial)
-                .collect()
+            all
         }
     };
-    Ok(journal.revoke(&serials, reason.as_str(), now)?)
+    let (revoked, upgraded): (Vec<_>, Vec<_>) = candidates
+        .into_iter()
+        .filter(|e| {
+            e.status != CertStatus::Revoked || stronger(reason, e.revocation_reason.as_deref())
+        })
+        .partition(|e| e.status != CertStatus::Revoked);
+    let serials = |v: Vec<RegistryEntry>| v.into_iter().map(|e| e.serial).collect::<Vec<_>>();
+    Ok(Revocations {
+        revoked: journal.revoke(&serials(revoked), reason.as_str(), now)?,
+        strengthened: journal.strengthen_revocation(&serials(upgraded), reason.as_str())?,
+    })
 }
 
 /// Accepts the serial as `openssl x509 -serial` or a browser prints it (colons, any case).
@@ -97,13 +150,30 @@ pub fn normalize_serial(serial: &str) -> Result<String, PkiError> {
 }
 
 /// Signs a CRL of every revoked certificate in the registry, with the next CRL number, and
-/// records it.
+/// records it. `published` is where the last CRL went, if it is kept: its number counts too.
+///
+/// The registry is verified first: a revocation cut out of the journal (with its chain entry
+/// and the entries after it) must not silently drop a compromised unit off the CRL. The
+/// number comes from the journal, but never goes back below the one kept beside the CA
+/// (`ca/crl_number`) or the one of the published CRL: deleting journal rows cannot make a
+/// broker accept an older CRL again.
 pub fn sign_crl(
     ca: &UnlockedCa,
     journal: &Journal,
+    published: Option<&Path>,
     now: OffsetDateTime,
     validity: Duration,
 ) -> Result<Crl, AdminError> {
+    if validity <= Duration::ZERO {
+        return Err(PkiError::BadCrlValidity(validity.whole_days()).into());
+    }
+    let report = journal.verify()?;
+    if let Some(p) = report.problem {
+        return Err(AdminError::RegistryUnverified {
+            code: p.code,
+            message: p.message,
+        });
+    }
     let revoked = journal.list_certificates(&CertFilter {
         status: Some(CertStatus::Revoked),
         ..CertFilter::default()
@@ -124,8 +194,17 @@ pub fn sign_crl(
                 .unwrap_or(Reason::Unspecified),
         })
         .collect();
-    let number = journal.next_crl_number()?;
-    let crl = ca.sign_crl(&entries, number, now, validity)?;
+    let from_journal = journal.next_crl_number()?;
+    let counter = crl_number::CrlCounter::beside(ca);
+    let last = counter
+        .last()?
+        .max(published.map_or(0, crl_number::published));
+    let number = from_journal.max(last.saturating_add(1));
+    // Kept before signing: a crash after this burns a number, it never reuses one.
+    counter.store(number)?;
+    let mut crl = ca.sign_crl(&entries, number, now, validity)?;
+    crl.journal_number = from_journal;
+    crl.chain_head = Some(report.head);
     journal.record_crl(
         crl.number,
         crl.this_update,
@@ -145,7 +224,7 @@ pub fn write_crl(
     now: OffsetDateTime,
     validity: Duration,
 ) -> Result<Crl, AdminError> {
-    let crl = sign_crl(ca, journal, now, validity)?;
+    let crl = sign_crl(ca, journal, Some(path), now, validity)?;
     let io = |source| AdminError::Io {
         path: path.display().to_string(),
         source,

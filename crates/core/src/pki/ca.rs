@@ -246,6 +246,11 @@ impl UnlockedCa {
         &self.issuing_der
     }
 
+    /// When the issuing certificate expires: no certificate it signs may outlive it.
+    pub fn issuing_not_after(&self) -> Result<OffsetDateTime, PkiError> {
+        not_after(&self.issuing_der)
+    }
+
     pub fn root_der(&self) -> &[u8] {
         &self.root_der
     }
@@ -264,6 +269,13 @@ pub fn check_key_matches(cert_der: &[u8], key: &CaKey, path: &Path) -> Result<()
         return Err(PkiError::KeyMismatch(path.display().to_string()));
     }
     Ok(())
+}
+
+/// A certificate's `notAfter`.
+pub fn not_after(cert_der: &[u8]) -> Result<OffsetDateTime, PkiError> {
+    let (_, cert) =
+        X509Certificate::from_der(cert_der).map_err(|e| PkiError::CertMalformed(e.to_string()))?;
+    Ok(cert.validity().not_after.to_datetime())
 }
 
 /// Reads the first certificate of a PEM file as DER.

@@ -128,8 +128,7 @@ pub fn validate_with(
             PkiError::CsrKeyType(key_type)
         });
     }
-    csr.verify_signature()
-        .map_err(|_| PkiError::CsrBadSignature)?;
+    super::csr_signature::verify(&csr)?;
 
     let mut names = info.subject.iter_common_name();
     let common_name = names

@@ -26,6 +26,41 @@ pub struct IssuedCert {
     pub not_after: OffsetDateTime,
 }
 
+/// Checks a certificate lifetime before anything is signed: at least a day, and not past the
+/// issuing CA's own `notAfter` (a certificate that outlives its CA stops verifying the day the
+/// CA expires, whatever it says). `ca_not_after` is `None` where no CA is set up yet.
+pub fn check_lifetime(
+    validity_days: i64,
+    ca_not_after: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> Result<(), PkiError> {
+    if validity_days <= 0 {
+        return Err(PkiError::BadValidity(validity_days));
+    }
+    // Checked arithmetic: a huge value must be refused, not overflow the date.
+    let not_after = validity_days
+        .checked_mul(86_400)
+        .map(Duration::seconds)
+        .and_then(|d| now.checked_add(d));
+    match (not_after, ca_not_after) {
+        (Some(end), Some(ca_end)) if end <= ca_end => Ok(()),
+        (Some(_), None) => Ok(()),
+        (_, ca_end) => Err(PkiError::OutlivesCa {
+            validity_days,
+            ca_not_after: ca_end.map(|t| t.date().to_string()).unwrap_or_default(),
+        }),
+    }
+}
+
+/// Checks a CRL's validity period from the profile (`crl_validity_days`).
+pub fn check_crl_validity(days: i64) -> Result<Duration, PkiError> {
+    // A CRL valid for years would let a revoked unit in wherever an old CRL is still loaded.
+    if !(1..=366).contains(&days) {
+        return Err(PkiError::BadCrlValidity(days));
+    }
+    Ok(Duration::days(days))
+}
+
 /// A random positive 128-bit serial (RFC 5280 allows up to 20 octets; CA/B asks for 64+ bits
 /// of entropy). The first octet is kept in 0x01..=0x7f so the DER integer is minimal and positive.
 pub fn random_serial() -> SerialNumber {
@@ -128,6 +163,7 @@ impl UnlockedCa {
         alt_names: &[SanType],
         now: OffsetDateTime,
     ) -> Result<IssuedCert, PkiError> {
+        check_lifetime(validity_days, Some(self.issuing_not_after()?), now)?;
         let public_key = SubjectPublicKeyInfo::from_der(spki_der).map_err(PkiError::Issue)?;
         let serial = random_serial();
         let mut params = CertificateParams::default();

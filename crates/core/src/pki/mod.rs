@@ -3,7 +3,9 @@
 
 pub mod admin;
 pub mod ca;
+pub mod crl_number;
 pub mod csr;
+mod csr_signature;
 pub mod issue;
 pub mod pkcs11;
 pub mod policy;
@@ -59,6 +61,8 @@ pub enum PkiError {
     CsrMalformed(String),
     #[error("the unit's certificate request is not signed by the key it contains")]
     CsrBadSignature,
+    #[error("the unit's certificate request is signed with {0}, a broken digest this station does not accept: update the unit's firmware to sign with SHA-256 or better")]
+    CsrWeakSignature(String),
     #[error("the certificate request names '{found}' but the unit reported id '{expected}'")]
     CsrCnMismatch { expected: String, found: String },
     #[error("the certificate request uses a key type this station does not allow: {0}")]
@@ -83,6 +87,17 @@ pub enum PkiError {
     HostKeyNotAllowed,
     #[error("the issuance policy in station.toml is not valid: {0}")]
     BadPolicy(String),
+    #[error("policy.validity_days in station.toml is {0}: a certificate must be valid for at least one day")]
+    BadValidity(i64),
+    #[error("policy.validity_days in station.toml ({validity_days} days) would outlive the issuing CA, which expires on {ca_not_after}: shorten it or renew the issuing CA")]
+    OutlivesCa {
+        validity_days: i64,
+        ca_not_after: String,
+    },
+    #[error(
+        "policy.crl_validity_days in station.toml is {0}: a CRL must be valid for 1 to 366 days"
+    )]
+    BadCrlValidity(i64),
     #[error("this CA key is not supported: {0}")]
     UnsupportedCaKey(String),
     #[error("the PKCS#11 URI is not usable ({0})")]
@@ -117,6 +132,7 @@ impl Coded for PkiError {
             PkiError::Io { .. } => "ca.io",
             PkiError::CsrMalformed(_) => "csr.malformed",
             PkiError::CsrBadSignature => "csr.bad_signature",
+            PkiError::CsrWeakSignature(_) => "csr.weak_signature_algorithm",
             PkiError::CsrCnMismatch { .. } => "csr.cn_mismatch",
             PkiError::CsrKeyType(_) => "csr.key_type",
             PkiError::CsrKeySize(_) => "csr.key_size",
@@ -126,6 +142,9 @@ impl Coded for PkiError {
             PkiError::QuotaExceeded { .. } => "policy.quota_exceeded",
             PkiError::HostKeyNotAllowed => "policy.host_key_not_allowed",
             PkiError::BadPolicy(_) => "policy.invalid",
+            PkiError::BadValidity(_) => "policy.bad_validity",
+            PkiError::OutlivesCa { .. } => "policy.outlives_ca",
+            PkiError::BadCrlValidity(_) => "policy.bad_crl_validity",
             PkiError::UnsupportedCaKey(_) => "ca.unsupported_key",
             PkiError::BadPkcs11Uri(_) => "pkcs11.bad_uri",
             PkiError::Pkcs11 { .. } => "pkcs11.failed",

@@ -93,6 +93,11 @@ pub struct Crl {
     pub next_update: OffsetDateTime,
     pub revoked: usize,
     pub sha256: String,
+    /// The number the journal alone would have given: below `number` when journal rows were
+    /// deleted and the number kept beside the CA took over.
+    pub journal_number: u64,
+    /// The journal's chain head the registry was verified at before signing.
+    pub chain_head: Option<crate::journal::chain::ChainHead>,
 }
 
 impl UnlockedCa {
@@ -135,6 +140,8 @@ impl UnlockedCa {
             this_update,
             next_update: params.next_update,
             revoked: revoked.len(),
+            journal_number: number,
+            chain_head: None,
         })
     }
 

@@ -161,3 +161,55 @@ fn openssl_made_csrs_are_accepted_or_refused_with_their_own_code() {
     let ok = csr::validate_with(&rsa, ID, &rsa_policy).expect("rsa-3072 allowed");
     assert_eq!(ok.key_type, "rsa-3072");
 }
+
+/// `openssl req` with a key of `newkey` and the digest `-<digest>`.
+fn signed_with(dir: &Path, newkey: &[&str], digest: &str) -> Vec<u8> {
+    let mut args = newkey.to_vec();
+    let flag = format!("-{digest}");
+    args.push(&flag);
+    let name = format!("{}-{digest}", newkey.join("").replace([':', '-'], ""));
+    openssl_csr(dir, &name, &args, &format!("/CN={ID}"), &[])
+}
+
+#[test]
+fn csr_digests_sha384_and_sha512_are_accepted_and_sha1_is_refused_as_weak() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let policy =
+        CsrPolicy::from_names(&["ecdsa-p256".into(), "ecdsa-p384".into(), "rsa-2048".into()])
+            .expect("policy");
+    let rsa: &[&str] = &["-newkey", "rsa:2048"];
+    let rsa_pss: &[&str] = &[
+        "-newkey",
+        "rsa:2048",
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        "rsa_pss_saltlen:digest",
+    ];
+    for key in [P256, P384, rsa, rsa_pss] {
+        for digest in ["sha256", "sha384", "sha512"] {
+            let der = signed_with(d, key, digest);
+            assert_eq!(code(&der, &policy), "accepted", "{key:?} with {digest}");
+            // Valid as a signature or not, one flipped bit of it is still refused.
+            let mut tampered = der.clone();
+            let last = tampered.len() - 1;
+            tampered[last] ^= 0x01;
+            assert_eq!(
+                code(&tampered, &policy),
+                "csr.bad_signature",
+                "{key:?} with {digest}, tampered"
+            );
+        }
+        let sha1 = signed_with(d, key, "sha1");
+        assert_eq!(
+            code(&sha1, &policy),
+            "csr.weak_signature_algorithm",
+            "{key:?} with sha1"
+        );
+    }
+    // The digest does not widen the key policy: a P-384 key under a P-256-only profile is
+    // still refused for its key.
+    let p384 = signed_with(d, P384, "sha512");
+    assert_eq!(code(&p384, &CsrPolicy::default()), "csr.key_type");
+}

@@ -310,9 +310,11 @@ fn interrupted_sessions_are_sealed_and_their_certificates_listed() {
     // The next start.
     let journal = Journal::open(&path).expect("reopen");
     assert_eq!(journal.verify().expect("verify").running_sessions, 1);
-    let interrupted = journal
-        .mark_interrupted(time::OffsetDateTime::now_utc())
+    let recovered = journal
+        .mark_interrupted("s", time::OffsetDateTime::now_utc())
         .expect("mark");
+    assert!(recovered.forged.is_empty(), "{:?}", recovered.forged);
+    let interrupted = recovered.interrupted;
     assert_eq!(interrupted.len(), 1);
     assert_eq!(interrupted[0].revoked_serials, vec![cert.serial.clone()]);
     let entry = journal.certificate(&cert.serial).expect("q").expect("row");
@@ -336,7 +338,7 @@ fn a_live_process_keeps_its_running_sessions_when_another_starts() {
     let now = time::OffsetDateTime::now_utc();
     // The line claims its sessions, then runs one.
     let line_journal = Journal::open(&path).expect("open");
-    let line = SessionClaim::take(&lock, &line_journal, now).expect("claim");
+    let line = SessionClaim::take(&lock, &line_journal, "ST-1", now).expect("claim");
     assert!(!line.shared);
     let id = line_journal
         .begin_session(&NewSession {
@@ -351,7 +353,7 @@ fn a_live_process_keeps_its_running_sessions_when_another_starts() {
     // A second process starts beside it (its own open of the lock file, as a process has):
     // the line's session is not its to close.
     let other = Journal::open(&path).expect("open");
-    let second = SessionClaim::take(&lock, &other, now).expect("claim");
+    let second = SessionClaim::take(&lock, &other, "ST-1", now).expect("claim");
     assert!(second.shared);
     assert!(second.interrupted.is_empty());
     let row = other.session(id).expect("q").expect("row");
@@ -360,7 +362,7 @@ fn a_live_process_keeps_its_running_sessions_when_another_starts() {
     // The line dies without finishing; the next start closes what it left.
     drop(line);
     drop(second);
-    let third = SessionClaim::take(&lock, &other, now).expect("claim");
+    let third = SessionClaim::take(&lock, &other, "ST-1", now).expect("claim");
     assert!(!third.shared);
     let closed: Vec<i64> = third.interrupted.iter().map(|i| i.session_id).collect();
     assert_eq!(closed, [id]);

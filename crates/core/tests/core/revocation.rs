@@ -124,7 +124,8 @@ fn revoked_unit_is_refused_by_the_broker_after_the_crl_reload() {
         Reason::KeyCompromise,
         time::OffsetDateTime::now_utc(),
     )
-    .expect("revoke");
+    .expect("revoke")
+    .revoked;
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0].status, CertStatus::Revoked);
     assert_eq!(

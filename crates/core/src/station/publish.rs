@@ -1,0 +1,133 @@
+//! What the station hands out (exports, CRLs, archives), each remembered by its chain head in
+//! the station's anchor file (see [`crate::journal::anchor`]), so that a journal later cut back
+//! below what was published is caught by `journal verify`. One entry point per operation:
+//! the CLI, the desktop app and the lab broker all publish through here.
+
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use super::Station;
+use crate::journal::anchor::AnchorLog;
+use crate::journal::archive::{archive, Archived};
+use crate::journal::chain::ChainProblem;
+use crate::journal::export::{ExportError, ExportFormat, Manifest};
+use crate::journal::query::SessionFilter;
+use crate::journal::{ts, Journal};
+use crate::pki::admin::{self, AdminError};
+use crate::pki::revoke::Crl;
+use crate::pki::UnlockedCa;
+
+/// What [`Station::check_anchors`] found.
+#[derive(Debug, Clone)]
+pub struct AnchorCheck {
+    /// Anchors read (every line of the file).
+    pub anchors: usize,
+    pub problem: Option<ChainProblem>,
+}
+
+impl Station {
+    /// `anchors.jsonl` in the station directory.
+    pub fn anchors(&self) -> AnchorLog {
+        AnchorLog::new(&self.dir.join("anchors.jsonl"))
+    }
+
+    /// Checks the journal against every head the station published: its own anchor file, or
+    /// `file` (a copy kept off the station).
+    pub fn check_anchors(
+        &self,
+        journal: &Journal,
+        file: Option<&Path>,
+    ) -> Result<AnchorCheck, ExportError> {
+        let log = file.map_or_else(|| self.anchors(), AnchorLog::new);
+        let anchors = log.read()?;
+        let key = self.export_key()?;
+        Ok(AnchorCheck {
+            anchors: anchors.len(),
+            problem: journal.check_anchors(&anchors, key.public_key())?,
+        })
+    }
+
+    /// Exports sessions with a signed manifest and anchors the head it carries.
+    pub fn export_journal(
+        &self,
+        journal: &Journal,
+        filter: &SessionFilter,
+        format: ExportFormat,
+        out: &Path,
+        now: OffsetDateTime,
+    ) -> Result<Manifest, ExportError> {
+        let key = self.export_key()?;
+        let manifest = journal.export(filter, format, out, &self.config.station_id, &key, now)?;
+        self.anchors().append(
+            &key,
+            "export",
+            &out.display().to_string(),
+            &manifest.chain_head,
+            &manifest.created_at,
+        )?;
+        Ok(manifest)
+    }
+
+    /// Signs the CRL into `out` under the profile's CRL validity, after the journal verifies
+    /// and still holds every published head, and anchors the head it was signed over.
+    pub fn publish_crl(
+        &self,
+        ca: &UnlockedCa,
+        journal: &Journal,
+        out: &Path,
+        now: OffsetDateTime,
+    ) -> Result<Crl, AdminError> {
+        let validity = crate::pki::issue::check_crl_validity(self.config.policy.crl_validity_days)?;
+        // A revocation cut off the end of the chain leaves a consistent chain; only the heads
+        // published since show it is gone.
+        if let Some(p) = self.check_anchors(journal, None)?.problem {
+            return Err(AdminError::RegistryUnverified {
+                code: p.code,
+                message: p.message,
+            });
+        }
+        let crl = admin::write_crl(ca, journal, out, now, validity)?;
+        if let Some(head) = &crl.chain_head {
+            self.anchors().append(
+                &self.export_key()?,
+                "crl",
+                &format!("#{} {}", crl.number, out.display()),
+                head,
+                &ts(now),
+            )?;
+        }
+        Ok(crl)
+    }
+
+    /// Archives the journal into `out_dir` and anchors the head the new journal continues
+    /// from.
+    pub fn archive_journal(
+        &self,
+        out_dir: &Path,
+        now: OffsetDateTime,
+    ) -> Result<Archived, ExportError> {
+        let key = self.export_key()?;
+        if let Some(p) = self.check_anchors(&self.journal()?, None)?.problem {
+            return Err(ExportError::ManifestInvalid(format!(
+                "the journal does not verify ({}: {}); archive refused",
+                p.code, p.message
+            )));
+        }
+        let done = archive(
+            &self.journal_path(),
+            out_dir,
+            &self.config.station_id,
+            &key,
+            now,
+        )?;
+        self.anchors().append(
+            &key,
+            "archive",
+            &out_dir.display().to_string(),
+            &done.head,
+            &ts(now),
+        )?;
+        Ok(done)
+    }
+}
