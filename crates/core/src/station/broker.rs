@@ -121,7 +121,9 @@ pub const AUDIT_CHECKS: &[&str] = &[
     "foreign_ca",
     "client_id_binding",
     "publish_foreign_topic",
+    "publish_response_topic",
     "subscribe_isolation",
+    "sys_topics",
     "revoked_certificate",
 ];
 
@@ -134,6 +136,7 @@ pub const PIPELINE_AUDIT_CHECKS: &[&str] = &[
     "foreign_ca",
     "client_id_binding",
     "publish_foreign_topic",
+    "publish_response_topic",
     "subscribe_isolation",
 ];
 
@@ -154,6 +157,9 @@ pub struct AuditProfile {
     pub plaintext_ports: Vec<u16>,
     /// How long to listen for foreign messages after the other identity published.
     pub delivery_wait_ms: u64,
+    /// The broker is meant to admit clients by user name and password (no client
+    /// certificate): a listener that does is then a warning instead of a failure.
+    pub passwords_intended: bool,
 }
 
 impl Default for AuditProfile {
@@ -167,6 +173,7 @@ impl Default for AuditProfile {
                 .collect(),
             plaintext_ports: vec![1883],
             delivery_wait_ms: 1_500,
+            passwords_intended: false,
         }
     }
 }

@@ -73,7 +73,9 @@ fn weak_lab_is_flagged_on_every_weakness() {
         "foreign_ca",
         "client_id_binding",
         "publish_foreign_topic",
+        "publish_response_topic",
         "subscribe_isolation",
+        "sys_topics",
         "revoked_certificate",
     ] {
         assert_eq!(got[weakness], Outcome::Fail, "{weakness}: {:#?}", a.results);
