@@ -10,6 +10,7 @@ mod baseline;
 mod checks;
 pub mod identities;
 mod isolation;
+mod listeners;
 mod probe;
 pub mod reach;
 pub mod session;

@@ -140,6 +140,9 @@ pub const PIPELINE_AUDIT_CHECKS: &[&str] = &[
     "subscribe_isolation",
 ];
 
+/// Where MQTT listeners usually are: plaintext 1883, TLS 8883, WebSockets 8080, 8081, 9001.
+pub const USUAL_MQTT_PORTS: &[u16] = &[1883, 8883, 8080, 8081, 9001];
+
 /// Which audit checks run and where they probe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -153,7 +156,9 @@ pub struct AuditProfile {
     pub in_pipeline: bool,
     /// Checks of the pipeline's `audit` step; [`PIPELINE_AUDIT_CHECKS`] by default.
     pub pipeline_checks: Vec<String>,
-    /// Ports on the broker's host probed for a plaintext MQTT listener.
+    /// Ports on the broker's host probed for MQTT in plaintext and over plain WebSockets;
+    /// the usual MQTT ports by default ([`USUAL_MQTT_PORTS`]). The whole list: a port left out
+    /// is not probed.
     pub plaintext_ports: Vec<u16>,
     /// How long to listen for foreign messages after the other identity published.
     pub delivery_wait_ms: u64,
@@ -171,7 +176,7 @@ impl Default for AuditProfile {
                 .iter()
                 .map(|c| (*c).to_owned())
                 .collect(),
-            plaintext_ports: vec![1883],
+            plaintext_ports: USUAL_MQTT_PORTS.to_vec(),
             delivery_wait_ms: 1_500,
             passwords_intended: false,
         }

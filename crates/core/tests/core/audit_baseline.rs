@@ -174,28 +174,104 @@ fn a_password_only_listener_fails_unless_the_profile_intends_passwords() {
     assert_eq!(r.outcome, Outcome::Warn, "{}", r.evidence);
 }
 
+/// A WebSocket endpoint that upgrades `GET /mqtt` and accepts any CONNECT: what mosquitto's
+/// `protocol websockets` with `allow_anonymous true` answers. This Debian mosquitto cannot open
+/// a WebSocket listener ("Unable to start any listening sockets"), so the test plays it; it
+/// hangs up on anything that is not an HTTP request.
+fn fake_websocket_broker() -> u16 {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+                if head.len() == 3 && head != b"GET" {
+                    break;
+                }
+            }
+            if !head.starts_with(b"GET /mqtt") {
+                continue;
+            }
+            let _ = conn.write_all(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                  Connection: Upgrade\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n",
+            );
+            let mut frame_head = [0u8; 2];
+            if conn.read_exact(&mut frame_head).is_err() || frame_head[0] != 0x82 {
+                continue;
+            }
+            let len = (frame_head[1] & 0x7f) as usize;
+            let mut rest = vec![0u8; 4 + len];
+            if conn.read_exact(&mut rest).is_err() || (rest[4] ^ rest[0]) != 0x10 {
+                continue;
+            }
+            // CONNACK, return code 0, in an unmasked binary frame.
+            let _ = conn.write_all(&[0x82, 0x04, 0x20, 0x02, 0x00, 0x00]);
+        }
+    });
+    port
+}
+
 #[test]
-fn an_anonymous_plaintext_listener_next_to_a_good_tls_one_fails() {
+fn every_open_plaintext_or_websocket_listener_is_reported() {
     let mut s = station();
     let plain = free_port().expect("port");
+    let password_plain = free_port().expect("port");
+    let closed = free_port().expect("port");
+    let websocket = fake_websocket_broker();
+    let mut tls_port = 0;
     let _broker = custom_broker::start(&mut s, |files, port| {
+        tls_port = port;
+        let passwords = files.dir.join("passwords");
+        std::fs::write(&passwords, "").expect("password file");
+        let ok = std::process::Command::new("mosquitto_passwd")
+            .arg("-b")
+            .arg(&passwords)
+            .args(["installer", "s3cret"])
+            .status()
+            .expect("mosquitto_passwd");
+        assert!(ok.success());
         format!(
             "{}{}allow_anonymous false\nrequire_certificate true\n\
              use_identity_as_username true\ncrlfile {crl}\n\n\
-             listener {plain} 127.0.0.1\nallow_anonymous true\n",
+             listener {plain} 127.0.0.1\nallow_anonymous true\n\n\
+             listener {password_plain} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\n",
             common(files),
             tls_listener(files, port),
             crl = files.crl.display(),
+            pw = passwords.display(),
         )
     });
+    // Only ports this test opened (never the host's own 1883 or 8883): the profile's list is
+    // the whole list probed.
     if let Some(b) = s.station.config.broker.as_mut() {
-        b.audit.plaintext_ports = vec![plain];
+        b.audit.plaintext_ports = vec![plain, password_plain, closed, websocket, tls_port];
+        b.connect_timeout_secs = 2;
     }
     let a = audit_station(&s.station, &s.ca, "qa", None).expect("audit runs");
     let got = by_name(&a);
     let r = got["plaintext_listener"];
     assert_eq!(r.outcome, Outcome::Fail, "{}", r.evidence);
-    assert!(r.evidence.contains(&plain.to_string()), "{}", r.evidence);
+    let says = |port: u16, what: &str| {
+        r.evidence
+            .split("; ")
+            .any(|part| part.contains(&format!(":{port} ")) && part.contains(what))
+    };
+    assert!(says(plain, "without credentials"), "{}", r.evidence);
+    assert!(says(password_plain, "passwords in clear"), "{}", r.evidence);
+    assert!(says(websocket, "WebSockets"), "{}", r.evidence);
+    // The broker's own TLS listener is open but not plaintext: noted, not a finding.
+    assert!(says(tls_port, "not judged"), "{}", r.evidence);
+    assert!(
+        !r.evidence.contains(&format!(":{closed} ")),
+        "{}",
+        r.evidence
+    );
     // The TLS listener itself is the lab's: its certificate checks pass.
     assert_eq!(got["no_client_certificate"].outcome, Outcome::Pass);
     assert_eq!(got["foreign_ca"].outcome, Outcome::Pass);

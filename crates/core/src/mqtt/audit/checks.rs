@@ -97,7 +97,7 @@ async fn one(
     Some(match (name, session) {
         ("protocol_version", _) => protocol_version(p),
         ("plaintext_listener", _) => {
-            let r = plaintext_listener(p).await;
+            let r = super::listeners::plaintext_listener(p).await;
             // Finding no listener proves nothing when the station reached nothing either.
             match failure {
                 Some(why) if r.outcome == Outcome::Pass => CheckResult::new(
@@ -134,60 +134,6 @@ pub fn protocol_version(p: &BrokerProfile) -> CheckResult {
              expiry; refusals cannot be told apart and the provisioning status has no property",
         ),
     }
-}
-
-async fn plaintext_listener(p: &BrokerProfile) -> CheckResult {
-    const NAME: &str = "plaintext_listener";
-    let t = connect_timeout(p);
-    let mut ports: Vec<u16> = p.audit.plaintext_ports.clone();
-    if !p.tls {
-        ports.insert(0, p.port);
-    }
-    if ports.is_empty() {
-        return CheckResult::new(NAME, Outcome::Skipped, "no plaintext port configured");
-    }
-    let mut findings = Vec::new();
-    let mut worst = Outcome::Pass;
-    for port in &ports {
-        if !probe::port_open(&p.host, *port, t).await {
-            continue;
-        }
-        let id = format!("commissioner-audit-{}", rand::random::<u32>());
-        match probe::connect(&p.host, *port, None, &id, t).await {
-            Connect::Accepted(s) => {
-                s.close().await;
-                worst = Outcome::Fail;
-                findings.push(format!(
-                    "{}:{port} accepts plaintext MQTT without credentials (CONNACK success)",
-                    p.host
-                ));
-            }
-            Connect::Refused(e) => {
-                if worst == Outcome::Pass {
-                    worst = Outcome::Warn;
-                }
-                findings.push(format!(
-                    "{}:{port} is open in plaintext; anonymous CONNECT refused: {}",
-                    p.host,
-                    evidence(&e)
-                ));
-            }
-        }
-    }
-    let evidence = if findings.is_empty() {
-        format!(
-            "no listener on {} port(s) {}",
-            p.host,
-            ports
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    } else {
-        findings.join("; ")
-    };
-    CheckResult::new(NAME, worst, evidence)
 }
 
 /// Connects without a client certificate. Called only once the station's own connection
