@@ -251,8 +251,17 @@ impl BrokerProfile {
                 template,
                 &PAYLOAD_FIELDS.iter().map(|k| (*k, "x")).collect::<Vec<_>>(),
             );
-            if let Err(e) = serde_json::from_str::<serde_json::Value>(&sample) {
-                return Some(format!("payload_template is not JSON once filled in: {e}"));
+            match serde_json::from_str::<serde_json::Value>(&sample) {
+                Err(e) => return Some(format!("payload_template is not JSON once filled in: {e}")),
+                // 3.1.1 matches its reply by a nonce the station adds to the request object.
+                Ok(v) if self.mqtt_version == MqttVersion::V311 && !v.is_object() => {
+                    return Some(
+                        "payload_template must be a JSON object with mqtt_version = \"3.1.1\" \
+                         (the station adds the reply nonce to it)"
+                            .into(),
+                    )
+                }
+                Ok(_) => {}
             }
         }
         if !self.tls && !self.lab {
@@ -340,6 +349,10 @@ mod tests {
         let mut p = BrokerProfile::new("h", 1, "c".into());
         p.payload_template = Some("{\"id\": {device_id}}".into());
         assert!(p.problem().expect("not JSON").contains("payload_template"));
+        p.payload_template = Some("[\"{device_id}\"]".into());
+        assert!(p.problem().is_none());
+        p.mqtt_version = MqttVersion::V311;
+        assert!(p.problem().expect("not an object").contains("JSON object"));
     }
 
     #[test]
