@@ -44,8 +44,9 @@ fn assert_not_judged(s: &LabStation, a: &StationAudit, cause: &str) {
         );
         assert!(r.evidence.contains(cause), "{name}: {}", r.evidence);
     }
+    // Both are answered without the station's connection: the profile, and other ports.
     for r in &a.results {
-        if r.name != "protocol_version" {
+        if r.name != "protocol_version" && r.name != "plaintext_listener" {
             assert_ne!(r.outcome, Outcome::Pass, "{}: {}", r.name, r.evidence);
         }
     }
@@ -111,6 +112,11 @@ fn an_unreachable_broker_is_inconclusive_not_refusing() {
     }
     let a = audit_station(&s.station, &s.ca, "qa", None).expect("audit runs");
     assert_not_judged(&s, &a, "mqtt.unreachable");
+    // The host answered nothing: finding no plaintext listener there proves nothing either.
+    assert_eq!(
+        by_name(&a)["plaintext_listener"].outcome,
+        Outcome::Inconclusive
+    );
 }
 
 #[test]
@@ -129,6 +135,10 @@ fn a_silent_peer_costs_the_connect_timeout_and_judges_nothing() {
     let a = audit_station(&s.station, &s.ca, "qa", None).expect("audit runs");
     let took = started.elapsed();
     assert_not_judged(&s, &a, "mqtt.timeout");
+    assert_eq!(
+        by_name(&a)["plaintext_listener"].outcome,
+        Outcome::Inconclusive
+    );
     // Far below the 60 s reply timeout: only the connect limit was spent.
     assert!(took < Duration::from_secs(30), "took {took:?}");
     drop(silent);

@@ -50,6 +50,24 @@ impl Baseline {
         })
     }
 
+    /// Why nothing on the broker's host could be judged: the station's connection failed
+    /// before anything answered (unreachable, silent, broken transport). A TLS or CONNACK
+    /// refusal, or a certificate that did not verify, means the host was reached.
+    pub fn unreached(&self) -> Option<String> {
+        match &self.failure {
+            Some(e)
+                if !broker_answered(e)
+                    && !matches!(
+                        e,
+                        MqttError::ServerNameMismatch(_) | MqttError::ServerCertificate(_)
+                    ) =>
+            {
+                self.failure()
+            }
+            _ => None,
+        }
+    }
+
     /// The inconclusive result of `name` when the station could not connect. A CONNACK
     /// refusal of the station (a broker on passwords, say) still proves that TLS works, so the
     /// checks TLS answers run; those that need the unit's session do not.

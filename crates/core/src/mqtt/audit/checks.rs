@@ -92,14 +92,14 @@ async fn one(
             return Some(r);
         }
     }
-    let failure = base.as_ref().and_then(|b| b.failure());
+    let unreached = base.as_ref().and_then(|b| b.unreached());
     let session = base.and_then(|b| b.session.as_deref_mut());
     Some(match (name, session) {
         ("protocol_version", _) => protocol_version(p),
         ("plaintext_listener", _) => {
             let r = super::listeners::plaintext_listener(p).await;
             // Finding no listener proves nothing when the station reached nothing either.
-            match failure {
+            match unreached {
                 Some(why) if r.outcome == Outcome::Pass => CheckResult::new(
                     name,
                     Outcome::Inconclusive,
