@@ -45,8 +45,9 @@ pub fn run(dir: &Path, operator: Option<&str>, json: bool) -> CmdResult {
                 Outcome::Fail => "FAIL",
                 Outcome::Warn => "WARN",
                 Outcome::Skipped => "SKIP",
+                Outcome::Inconclusive => "INCONCLUSIVE",
             };
-            println!("{mark:<5}{:<24}{}", r.name, r.evidence);
+            println!("{mark:<13}{:<24}{}", r.name, r.evidence);
         }
     }
     Ok(if any_failed(&audit.results) {

@@ -117,6 +117,7 @@ pub fn run(runs: usize) -> CmdResult {
         user_properties: vec![("deviceType".into(), "BENCH".into())],
         payload: payload.clone().into_bytes(),
         timeout: Duration::from_secs(20),
+        connect_timeout: Duration::from_secs(20),
         session_expiry_secs: 0,
     };
     let tls = client_config(

@@ -150,7 +150,7 @@ fn up(dir: &Path, weak: bool) -> CmdResult {
              allowed, ACL provisioning/#) and plaintext on {plain:?}; for audit demos only"
         );
     } else {
-        println!("lab broker: mosquitto on 127.0.0.1:{port} (mutual TLS, ACL provisioning/%u/#)");
+        println!("lab broker: mosquitto on 127.0.0.1:{port} (mutual TLS, ACL provisioning/%u/request and /response)");
     }
     println!("config:     {}", files.config.display());
     println!(

@@ -356,9 +356,10 @@ async fn audit(ui: &Ui<'_>) -> TestResult {
     let outcomes = ui
         .attrs("#audit-checks li[data-check]", "data-outcome")
         .await?;
-    if outcomes.iter().any(|o| o == "fail") {
+    // Inconclusive fails an audit too: the station could not judge the lab broker.
+    if outcomes.iter().any(|o| o == "fail" || o == "inconclusive") {
         let text = ui.text("#audit-checks").await?;
-        return Err(format!("the default lab broker failed a check:\n{text}").into());
+        return Err(format!("the default lab broker failed or left a check open:\n{text}").into());
     }
     ui.shot("audit").await?;
     Ok(())

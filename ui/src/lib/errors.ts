@@ -159,6 +159,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "audit.failed":
     "The broker failed its security audit: the unit is fine, the broker is not. Stop the line and tell your supervisor.",
   "audit.findings": "The broker failed its security audit. Tell your supervisor; the report lists what failed.",
+  "audit.inconclusive":
+    "The audit could not judge the broker: this station's own connection to it failed. Check the broker profile (address, server CA, TLS version) with Test connection, then audit again.",
   "audit.broker_ca": "The audit cannot read the broker's CA file. Ask your supervisor to check the broker profile.",
   "audit.crl_refresh": "The audit could not update the broker's revocation list. Check that the lab broker is running.",
   // Lab broker

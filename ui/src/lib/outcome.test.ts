@@ -21,6 +21,12 @@ describe("outcomes", () => {
         { name: "c", outcome: "fail", evidence: "" },
       ]),
     ).toBe("1 passed, 1 failed, 1 warning, 0 skipped");
+    expect(
+      checkSummary([
+        { name: "a", outcome: "inconclusive", evidence: "" },
+        { name: "b", outcome: "inconclusive", evidence: "" },
+      ]),
+    ).toBe("0 passed, 0 failed, 0 warnings, 0 skipped, 2 inconclusive");
   });
 
   it("words step outcomes and times", () => {

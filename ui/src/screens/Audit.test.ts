@@ -37,6 +37,30 @@ describe("Audit", () => {
     expect(document.getElementById("run-audit")).toBeEnabled();
   });
 
+  it("shows a check the station could not judge as inconclusive, never as a pass", async () => {
+    ipc.runAudit.mockResolvedValue({
+      sessionId: 43,
+      broker: "mqtt.example.com:8883",
+      checks: [
+        { name: "protocol_version", outcome: "pass", evidence: "MQTT 5" },
+        {
+          name: "foreign_ca",
+          outcome: "inconclusive",
+          evidence: "not judged: the station's own connection failed (mqtt.tls_version)",
+        },
+      ],
+    });
+    render(Audit);
+    await userEvent.click(screen.getByRole("button", { name: "Run audit" }));
+    await waitFor(() => expect(document.querySelectorAll("#audit-checks li[data-check]")).toHaveLength(2));
+    const check = document.querySelector('#audit-checks li[data-check="foreign_ca"]');
+    expect(check).toHaveAttribute("data-outcome", "inconclusive");
+    expect(check).toHaveTextContent(/\?\s*Inconclusive\s*foreign_ca.*mqtt\.tls_version/);
+    expect(document.getElementById("audit-summary")).toHaveTextContent(
+      "1 passed, 0 failed, 0 warnings, 0 skipped, 1 inconclusive",
+    );
+  });
+
   it("explains a failed run", async () => {
     ipc.runAudit.mockRejectedValue({ code: "mqtt.unreachable", message: "x", detail: null });
     render(Audit);

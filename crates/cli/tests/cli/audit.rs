@@ -40,7 +40,10 @@ fn audit_of_the_default_lab_passes_and_is_journaled() {
     let row = journal.session(session).expect("query").expect("row");
     assert_eq!(row.port, "audit");
     assert_eq!(row.result, SessionResult::Pass);
-    assert_eq!(journal.audit_checks(session).expect("rows").len(), 9);
+    assert_eq!(
+        journal.audit_checks(session).expect("rows").len(),
+        commissioner_core::station::AUDIT_CHECKS.len()
+    );
     assert!(journal.verify().expect("verify").ok());
 }
 
@@ -92,4 +95,34 @@ fn audit_of_a_station_without_a_lab_broker_skips_the_revocation_check_and_says_w
         .and_then(|c| c["evidence"].as_str())
         .unwrap_or_default();
     assert_eq!(evidence, NO_CRL_RELOAD);
+}
+
+#[test]
+fn audit_of_a_broker_the_station_cannot_reach_is_inconclusive_and_exits_1() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let out = commissioner(&station, &["lab", "init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = commissioner(&station, &["lab", "up"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let down = commissioner(&station, &["lab", "down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    // The profile still names the stopped lab broker: nobody listens there any more.
+    let out = commissioner(&station, &["audit"]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    for name in ["no_client_certificate", "foreign_ca", "client_id_binding"] {
+        let line = shown
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} missing: {shown}"));
+        assert!(line.starts_with("INCONCLUSIVE"), "{line}");
+        assert!(line.contains("mqtt.unreachable"), "{line}");
+    }
+    assert!(
+        !shown
+            .lines()
+            .any(|l| l.starts_with("PASS") && !l.contains("protocol_version")),
+        "{shown}"
+    );
 }

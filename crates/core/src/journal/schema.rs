@@ -184,4 +184,23 @@ INSERT INTO meta (key, value)
     SELECT 'chain_v2_until_seq', CAST(max(seq) AS TEXT) FROM chain WHERE kind = 'session'
     HAVING count(*) > 0;
 "#,
+    // 6: A broker audit check may be inconclusive (issue 16): the station's own connection
+    // failed, so the check could not judge the broker. SQLite cannot change a CHECK constraint
+    // in place: the table is rebuilt with its rows (ids kept, so seals still cover them).
+    r#"
+CREATE TABLE audit_checks_v6 (
+    id          INTEGER PRIMARY KEY,
+    session_id  INTEGER NOT NULL REFERENCES sessions (id),
+    name        TEXT NOT NULL,
+    outcome     TEXT NOT NULL
+        CHECK (outcome IN ('pass', 'fail', 'warn', 'skipped', 'inconclusive')),
+    evidence    TEXT,
+    at          TEXT NOT NULL
+);
+INSERT INTO audit_checks_v6 (id, session_id, name, outcome, evidence, at)
+    SELECT id, session_id, name, outcome, evidence, at FROM audit_checks;
+DROP TABLE audit_checks;
+ALTER TABLE audit_checks_v6 RENAME TO audit_checks;
+CREATE INDEX audit_checks_session ON audit_checks (session_id);
+"#,
 ];

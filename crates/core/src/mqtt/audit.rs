@@ -6,12 +6,15 @@
 //! is answered PUBACK 0x87; a refused client certificate surfaces as an alert while CONNACK is
 //! read. See DESIGN.md for the measurements.
 
+mod baseline;
 mod checks;
 pub mod identities;
 mod isolation;
+mod listeners;
 mod probe;
 pub mod reach;
 pub mod session;
+mod topics;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +41,9 @@ pub enum Outcome {
     /// Not exploitable as tested, but weaker than it should be, or not provable.
     Warn,
     Skipped,
+    /// The station's own connection failed, so the broker's answer to the attacker says
+    /// nothing: not a PASS, and the audit fails until the station can connect.
+    Inconclusive,
 }
 
 impl Outcome {
@@ -48,7 +54,13 @@ impl Outcome {
             Outcome::Fail => "fail",
             Outcome::Warn => "warn",
             Outcome::Skipped => "skipped",
+            Outcome::Inconclusive => "inconclusive",
         }
+    }
+
+    /// Whether this outcome fails the audit: a weakness, or a check that could not judge.
+    pub fn fails_audit(self) -> bool {
+        matches!(self, Outcome::Fail | Outcome::Inconclusive)
     }
 }
 
@@ -79,9 +91,9 @@ pub struct AuditTarget {
     pub trust_anchors: Vec<Vec<u8>>,
 }
 
-/// Whether any check found a weakness.
+/// Whether any check found a weakness or could not judge the broker.
 pub fn any_failed(results: &[CheckResult]) -> bool {
-    results.iter().any(|r| r.outcome == Outcome::Fail)
+    results.iter().any(|r| r.outcome.fails_audit())
 }
 
 /// Runs the profile's checks on a thread of its own with its own runtime (the caller may be
@@ -145,4 +157,10 @@ fn full_handshakes(config: Arc<ClientConfig>) -> Arc<ClientConfig> {
 /// Connect limit of the audit's connections.
 fn connect_timeout(profile: &BrokerProfile) -> Duration {
     Duration::from_secs(profile.connect_timeout_secs.max(1))
+}
+
+/// Limit of a broker's answer (PUBACK, SUBACK) once connected: the profile's reply timeout,
+/// kept apart from the connect limit so a silent peer costs only the connect limit.
+fn reply_timeout(profile: &BrokerProfile) -> Duration {
+    Duration::from_secs(profile.timeout_secs.max(1))
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::{
-    ConnectProperties, Packet, PubAckReason, PublishProperties, SubscribeReasonCode,
+    ConnectProperties, Filter, Packet, PubAckReason, PublishProperties, RetainForwardRule,
+    SubscribeReasonCode,
 };
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
@@ -31,7 +32,11 @@ pub struct HandshakeSpec {
     /// CONNECT user properties (deviceType, firmwareVersion, stationId).
     pub user_properties: Vec<(String, String)>,
     pub payload: Vec<u8>,
+    /// Limit of the whole attempt, from TCP connect to the final status (the reply timeout).
     pub timeout: Duration,
+    /// Limit of TCP + TLS + CONNACK within it: a peer that accepts and never answers costs
+    /// this, not the whole reply timeout.
+    pub connect_timeout: Duration,
     /// CONNECT session expiry: 0 leaves no session state on the broker after the handshake;
     /// more lets a unit that drops mid-handshake reconnect to its subscription.
     pub session_expiry_secs: u32,
@@ -47,6 +52,15 @@ pub struct HandshakeOutcome {
     pub total_millis: u64,
     /// How many Pending answers came before the final status.
     pub pending_polls: u32,
+}
+
+impl HandshakeSpec {
+    /// The connect limit, never longer than the whole attempt.
+    pub fn connect_limit(&self) -> Duration {
+        self.connect_timeout
+            .min(self.timeout)
+            .max(Duration::from_secs(1))
+    }
 }
 
 /// Runs the handshake on a thread of its own with its own runtime: rustls calls the (maybe
@@ -75,7 +89,9 @@ async fn run_async(
     let addr = format!("{}:{}", spec.host, spec.port);
     let mut opts = MqttOptions::new(spec.client_id.clone(), spec.host.clone(), spec.port);
     opts.set_keep_alive(Duration::from_secs(30));
-    opts.set_connection_timeout(spec.timeout.as_secs().max(1));
+    // rumqttc's own limit a second later: the handshake's deadline speaks first, with its
+    // stage, instead of rumqttc's bare timeout that reads like an unreachable broker.
+    opts.set_connection_timeout(spec.connect_limit().as_secs() + 1);
     // rumqttc's v5 client sizes its outgoing-publish table by this limit up front, 65 536
     // entries (about 11 MiB) unless told otherwise; the handshake has one publish in flight.
     opts.set_outgoing_inflight_upper_limit(HANDSHAKE_INFLIGHT);
@@ -94,15 +110,22 @@ async fn run_async(
     let correlation: [u8; 16] = rand::random();
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + spec.timeout;
+    let connect_deadline = tokio::time::Instant::now() + spec.connect_limit();
+    let mut connected = false;
     let mut stage = "connecting";
     let mut connect_millis = 0;
     let mut pending_polls = 0;
     let mut next_poll: Option<tokio::time::Instant> = None;
 
     let outcome = loop {
+        let until = if connected {
+            deadline
+        } else {
+            connect_deadline
+        };
         let polled = tokio::select! {
             _ = sleep_until(next_poll) => None,
-            r = tokio::time::timeout_at(deadline, events.poll()) => Some(r),
+            r = tokio::time::timeout_at(until, events.poll()) => Some(r),
         };
         let Some(polled) = polled else {
             // Pending earlier: ask again with the same correlation data.
@@ -116,7 +139,11 @@ async fn run_async(
             Err(_) => {
                 break Err(MqttError::Timeout {
                     stage,
-                    after: spec.timeout,
+                    after: if connected {
+                        spec.timeout
+                    } else {
+                        spec.connect_limit()
+                    },
                 })
             }
             Ok(Err(e)) => break Err(classify(&e, &addr)),
@@ -127,12 +154,16 @@ async fn run_async(
         };
         match packet {
             Packet::ConnAck(_) => {
+                connected = true;
                 connect_millis = started.elapsed().as_millis() as u64;
                 stage = "subscribing to the response topic";
-                if let Err(e) = client
-                    .subscribe(spec.response_topic.clone(), QoS::AtLeastOnce)
-                    .await
-                {
+                // Retain Handling 2: the broker must not hand over a retained message on the
+                // response topic, which anyone who could ever write there may have left.
+                let filter = Filter {
+                    retain_forward_rule: RetainForwardRule::Never,
+                    ..Filter::new(spec.response_topic.clone(), QoS::AtLeastOnce)
+                };
+                if let Err(e) = client.subscribe_many([filter]).await {
                     break Err(MqttError::Connection(e.to_string()));
                 }
             }
@@ -162,6 +193,8 @@ async fn run_async(
                     })
                 }
             },
+            // A retained message is an old one, whoever left it: never the reply to this request.
+            Packet::Publish(publish) if publish.retain => {}
             Packet::Publish(publish) => {
                 let Some(props) = publish.properties.as_ref() else {
                     continue;

@@ -2,6 +2,12 @@
 //! audit says so: no user properties on CONNECT, no response topic or correlation data (the
 //! reply is the next message on the unit's response topic), no reason codes on refusals, and
 //! the status travels in the JSON payload (`{"status": …, "reason": …}`).
+//!
+//! With no correlation data, the request carries a fresh random `nonce` in its JSON body and
+//! only a reply echoing it counts; retained messages are ignored (3.1.1 cannot ask the broker
+//! to withhold them, but marks them). What either cannot stop: a client that may read the
+//! request topic and write the response topic answers live with the nonce; the broker's ACL
+//! must allow the response topic to the backend alone (the audit's `publish_response_topic`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,19 +36,36 @@ async fn run_async(
     // 3.1.1 has no session expiry: clean session is the closest to "leave nothing behind".
     opts.set_clean_session(spec.session_expiry_secs == 0);
     opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
+    let nonce = format!("{:032x}", rand::random::<u128>());
+    let payload = with_nonce(&spec.payload, &nonce)?;
     let (client, mut events) = AsyncClient::new(opts, 16);
+    let mut net = rumqttc::NetworkOptions::new();
+    // A second after the handshake's own connect deadline, which speaks first (see v5).
+    net.set_connection_timeout(spec.connect_limit().as_secs() + 1);
+    events.set_network_options(net);
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + spec.timeout;
+    let connect_deadline = tokio::time::Instant::now() + spec.connect_limit();
+    let mut connected = false;
     let mut stage = "connecting";
     let mut connect_millis = 0;
     let mut pending_polls = 0;
 
     let outcome = loop {
-        let event = match tokio::time::timeout_at(deadline, events.poll()).await {
+        let until = if connected {
+            deadline
+        } else {
+            connect_deadline
+        };
+        let event = match tokio::time::timeout_at(until, events.poll()).await {
             Err(_) => {
                 break Err(MqttError::Timeout {
                     stage,
-                    after: spec.timeout,
+                    after: if connected {
+                        spec.timeout
+                    } else {
+                        spec.connect_limit()
+                    },
                 })
             }
             Ok(Err(e)) => break Err(classify_v311(&e, &addr)),
@@ -51,6 +74,7 @@ async fn run_async(
         };
         match event {
             Packet::ConnAck(_) => {
+                connected = true;
                 connect_millis = started.elapsed().as_millis() as u64;
                 stage = "subscribing to the response topic";
                 if let Err(e) = client
@@ -71,13 +95,19 @@ async fn run_async(
                     });
                 }
                 stage = "waiting for the provisioning reply";
-                if let Err(e) = publish(&client, spec).await {
+                if let Err(e) = publish(&client, spec, &payload).await {
                     break Err(e);
                 }
             }
+            // A retained message is an old one, whoever left it: never the reply to this request.
+            Packet::Publish(p) if p.retain => {}
             Packet::Publish(p) if p.topic == spec.response_topic => {
                 let reply: serde_json::Value =
                     serde_json::from_slice(&p.payload).unwrap_or_default();
+                if reply["nonce"].as_str() != Some(nonce.as_str()) {
+                    // Not the reply to this request: a replay, or a reply to an earlier one.
+                    continue;
+                }
                 let status = reply["status"].as_str().unwrap_or_default().to_owned();
                 let reason = reply["reason"].as_str().map(str::to_owned);
                 match read_status(&status, &reason) {
@@ -95,7 +125,7 @@ async fn run_async(
                         pending_polls += 1;
                         let wait = poll_backoff(pending_polls);
                         tokio::time::sleep(wait.min(deadline - tokio::time::Instant::now())).await;
-                        if let Err(e) = publish(&client, spec).await {
+                        if let Err(e) = publish(&client, spec, &payload).await {
                             break Err(e);
                         }
                     }
@@ -110,13 +140,30 @@ async fn run_async(
     outcome
 }
 
-async fn publish(client: &AsyncClient, spec: &HandshakeSpec) -> Result<(), MqttError> {
+/// The request body with `"nonce"` added; the body must be a JSON object.
+fn with_nonce(payload: &[u8], nonce: &str) -> Result<Vec<u8>, MqttError> {
+    let mut body: serde_json::Value = serde_json::from_slice(payload)
+        .map_err(|e| MqttError::Config(format!("the request payload is not JSON: {e}")))?;
+    let Some(fields) = body.as_object_mut() else {
+        return Err(MqttError::Config(
+            "the request payload must be a JSON object to carry the 3.1.1 nonce".into(),
+        ));
+    };
+    fields.insert("nonce".into(), nonce.into());
+    Ok(body.to_string().into_bytes())
+}
+
+async fn publish(
+    client: &AsyncClient,
+    spec: &HandshakeSpec,
+    payload: &[u8],
+) -> Result<(), MqttError> {
     client
         .publish(
             spec.request_topic.clone(),
             QoS::AtLeastOnce,
             false,
-            spec.payload.clone(),
+            payload.to_vec(),
         )
         .await
         .map_err(|e| MqttError::Connection(e.to_string()))

@@ -177,6 +177,7 @@ pub const ALL_CODES: &[&str] = &[
     "handshake.bad_status",
     "mqtt.connection_failed",
     "audit.findings",
+    "audit.inconclusive",
     "audit.failed",
     "audit.broker_ca",
     "audit.crl_refresh",

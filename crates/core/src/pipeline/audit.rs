@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::Run;
 use crate::error::{Coded, ErrorInfo};
 use crate::mqtt::audit::session::{failed_names, AuditError};
-use crate::mqtt::audit::{self, identities, AuditTarget, AuditUnit, CheckResult, Outcome, UnitKey};
+use crate::mqtt::audit::{self, identities, AuditTarget, AuditUnit, CheckResult, UnitKey};
 use crate::mqtt::signer::DeviceSigningKey;
 use crate::mqtt::MqttError;
 use crate::pki::IssuedCert;
@@ -91,7 +91,7 @@ impl Run<'_> {
         info.detail = Some(
             results
                 .iter()
-                .filter(|r| r.outcome == Outcome::Fail)
+                .filter(|r| r.outcome.fails_audit())
                 .map(|r| format!("{}: {}", r.name, r.evidence))
                 .collect::<Vec<_>>()
                 .join("; "),

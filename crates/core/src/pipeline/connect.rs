@@ -158,6 +158,7 @@ impl Run<'_> {
             ],
             payload: self.request_payload(&broker, hello, cert).into_bytes(),
             timeout: Duration::from_secs(broker.timeout_secs),
+            connect_timeout: Duration::from_secs(broker.connect_timeout_secs),
             session_expiry_secs: broker.session_expiry_secs,
         };
         let outcome = self.broker_wait(spec, tls, broker.mqtt_version, broker.retry.clone())?;

@@ -129,6 +129,7 @@ impl Report {
                     Outcome::Fail => "FAIL",
                     Outcome::Warn => "WARN",
                     Outcome::Skipped => "skip",
+                    Outcome::Inconclusive => "INCONCLUSIVE",
                 };
                 out.push_str(&format!("    {mark} {:<22} {}\n", c.name, c.evidence));
             }

@@ -121,7 +121,9 @@ pub const AUDIT_CHECKS: &[&str] = &[
     "foreign_ca",
     "client_id_binding",
     "publish_foreign_topic",
+    "publish_response_topic",
     "subscribe_isolation",
+    "sys_topics",
     "revoked_certificate",
 ];
 
@@ -134,8 +136,12 @@ pub const PIPELINE_AUDIT_CHECKS: &[&str] = &[
     "foreign_ca",
     "client_id_binding",
     "publish_foreign_topic",
+    "publish_response_topic",
     "subscribe_isolation",
 ];
+
+/// Where MQTT listeners usually are: plaintext 1883, TLS 8883, WebSockets 8080, 8081, 9001.
+pub const USUAL_MQTT_PORTS: &[u16] = &[1883, 8883, 8080, 8081, 9001];
 
 /// Which audit checks run and where they probe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,10 +156,15 @@ pub struct AuditProfile {
     pub in_pipeline: bool,
     /// Checks of the pipeline's `audit` step; [`PIPELINE_AUDIT_CHECKS`] by default.
     pub pipeline_checks: Vec<String>,
-    /// Ports on the broker's host probed for a plaintext MQTT listener.
+    /// Ports on the broker's host probed for MQTT in plaintext and over plain WebSockets;
+    /// the usual MQTT ports by default ([`USUAL_MQTT_PORTS`]). The whole list: a port left out
+    /// is not probed.
     pub plaintext_ports: Vec<u16>,
     /// How long to listen for foreign messages after the other identity published.
     pub delivery_wait_ms: u64,
+    /// The broker is meant to admit clients by user name and password (no client
+    /// certificate): a listener that does is then a warning instead of a failure.
+    pub passwords_intended: bool,
 }
 
 impl Default for AuditProfile {
@@ -165,8 +176,9 @@ impl Default for AuditProfile {
                 .iter()
                 .map(|c| (*c).to_owned())
                 .collect(),
-            plaintext_ports: vec![1883],
+            plaintext_ports: USUAL_MQTT_PORTS.to_vec(),
             delivery_wait_ms: 1_500,
+            passwords_intended: false,
         }
     }
 }
@@ -239,8 +251,17 @@ impl BrokerProfile {
                 template,
                 &PAYLOAD_FIELDS.iter().map(|k| (*k, "x")).collect::<Vec<_>>(),
             );
-            if let Err(e) = serde_json::from_str::<serde_json::Value>(&sample) {
-                return Some(format!("payload_template is not JSON once filled in: {e}"));
+            match serde_json::from_str::<serde_json::Value>(&sample) {
+                Err(e) => return Some(format!("payload_template is not JSON once filled in: {e}")),
+                // 3.1.1 matches its reply by a nonce the station adds to the request object.
+                Ok(v) if self.mqtt_version == MqttVersion::V311 && !v.is_object() => {
+                    return Some(
+                        "payload_template must be a JSON object with mqtt_version = \"3.1.1\" \
+                         (the station adds the reply nonce to it)"
+                            .into(),
+                    )
+                }
+                Ok(_) => {}
             }
         }
         if !self.tls && !self.lab {
@@ -328,6 +349,10 @@ mod tests {
         let mut p = BrokerProfile::new("h", 1, "c".into());
         p.payload_template = Some("{\"id\": {device_id}}".into());
         assert!(p.problem().expect("not JSON").contains("payload_template"));
+        p.payload_template = Some("[\"{device_id}\"]".into());
+        assert!(p.problem().is_none());
+        p.mqtt_version = MqttVersion::V311;
+        assert!(p.problem().expect("not an object").contains("JSON object"));
     }
 
     #[test]

@@ -73,7 +73,9 @@ fn weak_lab_is_flagged_on_every_weakness() {
         "foreign_ca",
         "client_id_binding",
         "publish_foreign_topic",
+        "publish_response_topic",
         "subscribe_isolation",
+        "sys_topics",
         "revoked_certificate",
     ] {
         assert_eq!(got[weakness], Outcome::Fail, "{weakness}: {:#?}", a.results);
@@ -156,4 +158,55 @@ fn a_station_that_cannot_reload_the_crl_skips_the_revocation_check_and_says_why(
         .certificates_for_session(a.session_id)
         .expect("certs")
         .is_empty());
+}
+
+#[test]
+fn a_journal_from_before_inconclusive_keeps_its_sealed_audit_rows_and_takes_the_new_outcome() {
+    let mut s = station();
+    let lab = Lab::up(&mut s.station, &s.ca).expect("lab up");
+    let a = audit(&s, &lab);
+    drop(lab);
+    let path = s.station.journal_path();
+    // Back to the table as schema 5 made it: 'inconclusive' not allowed yet.
+    let out = Command::new("sqlite3")
+        .arg(&path)
+        .arg(
+            "CREATE TABLE audit_checks_v5 (id INTEGER PRIMARY KEY,
+                 session_id INTEGER NOT NULL REFERENCES sessions (id), name TEXT NOT NULL,
+                 outcome TEXT NOT NULL CHECK (outcome IN ('pass', 'fail', 'warn', 'skipped')),
+                 evidence TEXT, at TEXT NOT NULL);
+             INSERT INTO audit_checks_v5 SELECT * FROM audit_checks;
+             DROP TABLE audit_checks;
+             ALTER TABLE audit_checks_v5 RENAME TO audit_checks;
+             CREATE INDEX audit_checks_session ON audit_checks (session_id);
+             PRAGMA user_version = 5;",
+        )
+        .output()
+        .expect("sqlite3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refused = Command::new("sqlite3")
+        .arg(&path)
+        .arg("INSERT INTO audit_checks (session_id, name, outcome, at) VALUES (1, 'x', 'inconclusive', 'now')")
+        .output()
+        .expect("sqlite3");
+    assert!(
+        !refused.status.success(),
+        "schema 5 must refuse the new outcome"
+    );
+
+    let journal = s.station.journal().expect("journal migrates");
+    assert_eq!(
+        journal.audit_checks(a.session_id).expect("rows").len(),
+        AUDIT_CHECKS.len()
+    );
+    let v = journal.verify().expect("verify");
+    assert!(v.ok(), "{:?}", v.problem);
+    let at = time::OffsetDateTime::now_utc();
+    journal
+        .record_audit_check(a.session_id, "foreign_ca", "inconclusive", "why", at)
+        .expect("the new outcome is accepted");
 }

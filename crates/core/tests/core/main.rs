@@ -2,8 +2,10 @@
 //! real mosquitto with generated TLS config and ACLs, a real SQLite file, and `openssl verify`.
 
 mod audit;
+mod audit_baseline;
 mod batch;
 mod csr_fixtures;
+mod custom_broker;
 mod deadlines;
 mod faults;
 mod fixture;

@@ -39,6 +39,7 @@ fn handshake_waits_for_a_broker_that_starts_late() {
         user_properties: vec![],
         payload: b"{}".to_vec(),
         timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(10),
         session_expiry_secs: 0,
     };
 
@@ -106,6 +107,7 @@ fn a_refused_identity_is_not_retried_against_a_real_broker() {
         user_properties: vec![],
         payload: b"{}".to_vec(),
         timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(10),
         session_expiry_secs: 0,
     };
     let mut attempts = 0;

@@ -91,6 +91,7 @@ pub fn connect_as(
         user_properties: vec![],
         payload: b"{}".to_vec(),
         timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(10),
         session_expiry_secs: 0,
     };
     handshake::run(&spec, tls).map(|_| ())

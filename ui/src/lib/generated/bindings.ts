@@ -150,7 +150,7 @@ export type ExportFormat = "csv" | "jsonl";
  * Result of one check.
  */
 
-export type Outcome = "pass" | "fail" | "warn" | "skipped";
+export type Outcome = "pass" | "fail" | "warn" | "skipped" | "inconclusive";
 
 /**
  * One check's outcome and what the broker said.

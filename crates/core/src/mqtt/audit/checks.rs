@@ -2,8 +2,11 @@
 
 use rumqttc::v5::mqttbytes::v5::PubAckReason;
 
-use super::probe::{self, evidence, puback, Connect, PubAnswer};
-use super::{connect_timeout, AuditIdentities, AuditTarget, CheckResult, Configs, Outcome};
+use super::baseline::{broker_answered, Baseline};
+use super::probe::{self, evidence, puback, Connect, PubAnswer, Session};
+use super::{
+    connect_timeout, reply_timeout, AuditIdentities, AuditTarget, CheckResult, Configs, Outcome,
+};
 use crate::mqtt::MqttError;
 use crate::station::{BrokerProfile, MqttVersion, AUDIT_CHECKS};
 
@@ -13,53 +16,110 @@ pub(super) async fn run_all(
     configs: &Configs,
 ) -> Vec<CheckResult> {
     let p = &target.profile;
+    // The station's own connection first: only then can a refusal of an attacker mean that the
+    // broker refused, rather than that nobody could get in.
+    let needs_baseline = AUDIT_CHECKS
+        .iter()
+        .any(|name| p.audit.enabled(name) && !BROKER_WIDE.contains(name));
+    let mut base = match needs_baseline {
+        true => Some(Baseline::establish(p, ids, configs).await),
+        false => None,
+    };
+    // The checks on the unit's open session run before any other connection: a probe
+    // accepted with the unit's client id (a foreign-CA certificate on a weak broker) would
+    // take that session over.
+    let (on_session, others): (Vec<&'static str>, Vec<&'static str>) = AUDIT_CHECKS
+        .iter()
+        .partition(|name| ON_UNIT_SESSION.contains(name));
     let mut out = Vec::new();
-    for &name in AUDIT_CHECKS {
-        if !p.audit.enabled(name) {
-            out.push(CheckResult::new(
-                name,
-                Outcome::Skipped,
-                "not enabled for this audit in the broker profile ([broker.audit])",
-            ));
-            continue;
+    for name in on_session {
+        if let Some(r) = one(name, p, ids, configs, base.as_mut()).await {
+            out.push(r);
         }
-        if !p.tls && name != "plaintext_listener" && name != "protocol_version" {
-            out.push(CheckResult::new(
-                name,
-                Outcome::Skipped,
-                "the profile is plaintext (lab): TLS checks do not apply",
-            ));
-            continue;
-        }
-        let result = match name {
-            "protocol_version" => protocol_version(p),
-            "plaintext_listener" => plaintext_listener(p).await,
-            "server_certificate" | "no_client_certificate" => {
-                // One connection without a client certificate answers both; run it once.
-                if out
-                    .iter()
-                    .any(|r: &CheckResult| r.name == "server_certificate")
-                {
-                    continue;
-                }
-                let (server, anonymous) = no_certificate(p, configs).await;
-                out.push(server);
-                if p.audit.enabled("no_client_certificate") {
-                    anonymous
-                } else {
-                    continue;
-                }
-            }
-            "foreign_ca" => foreign_ca(p, ids, configs).await,
-            "client_id_binding" => client_id_binding(p, ids, configs).await,
-            "publish_foreign_topic" => publish_foreign(p, ids, configs).await,
-            "subscribe_isolation" => super::isolation::subscribe_isolation(p, ids, configs).await,
-            "revoked_certificate" => super::isolation::revoked(p, ids, configs).await,
-            _ => continue,
-        };
-        out.push(result);
     }
+    if let Some(b) = base.as_mut() {
+        b.close().await;
+    }
+    for name in others {
+        if let Some(r) = one(name, p, ids, configs, base.as_mut()).await {
+            out.push(r);
+        }
+    }
+    // Reported in the one order of AUDIT_CHECKS, whatever order they ran in.
+    out.sort_by_key(|r| AUDIT_CHECKS.iter().position(|n| *n == r.name));
     out
+}
+
+/// Checks that do not need the station's own connection first: answered by the profile, or
+/// by probing other ports.
+const BROKER_WIDE: &[&str] = &["protocol_version", "plaintext_listener"];
+
+/// Checks made on the unit's own session, opened by the baseline.
+const ON_UNIT_SESSION: &[&str] = &[
+    "publish_foreign_topic",
+    "publish_response_topic",
+    "subscribe_isolation",
+    "sys_topics",
+];
+
+/// One check, or `None` for a name this audit does not know.
+async fn one(
+    name: &'static str,
+    p: &BrokerProfile,
+    ids: &AuditIdentities,
+    configs: &Configs,
+    base: Option<&mut Baseline>,
+) -> Option<CheckResult> {
+    if !p.audit.enabled(name) {
+        return Some(CheckResult::new(
+            name,
+            Outcome::Skipped,
+            "not enabled for this audit in the broker profile ([broker.audit])",
+        ));
+    }
+    if !p.tls && !BROKER_WIDE.contains(&name) {
+        return Some(CheckResult::new(
+            name,
+            Outcome::Skipped,
+            "the profile is plaintext (lab): TLS checks do not apply",
+        ));
+    }
+    if name == "server_certificate" {
+        return base.map(|b| b.server_certificate(p));
+    }
+    if !BROKER_WIDE.contains(&name) {
+        if let Some(r) = base.as_ref().and_then(|b| b.inconclusive(name)) {
+            return Some(r);
+        }
+    }
+    let unreached = base.as_ref().and_then(|b| b.unreached());
+    let session = base.and_then(|b| b.session.as_deref_mut());
+    Some(match (name, session) {
+        ("protocol_version", _) => protocol_version(p),
+        ("plaintext_listener", _) => {
+            let r = super::listeners::plaintext_listener(p).await;
+            // Finding no listener proves nothing when the station reached nothing either.
+            match unreached {
+                Some(why) if r.outcome == Outcome::Pass => CheckResult::new(
+                    name,
+                    Outcome::Inconclusive,
+                    format!("{}; {why}", r.evidence),
+                ),
+                _ => r,
+            }
+        }
+        ("no_client_certificate", _) => no_client_certificate(p, configs).await,
+        ("foreign_ca", _) => foreign_ca(p, ids, configs).await,
+        ("client_id_binding", _) => client_id_binding(p, ids, configs).await,
+        ("publish_foreign_topic", Some(s)) => publish_foreign(p, ids, s).await,
+        ("publish_response_topic", Some(s)) => super::topics::publish_response(p, ids, s).await,
+        ("subscribe_isolation", Some(s)) => {
+            super::isolation::subscribe_isolation(p, ids, configs, s).await
+        }
+        ("sys_topics", Some(s)) => super::topics::sys_topics(p, s).await,
+        ("revoked_certificate", _) => super::isolation::revoked(p, ids, configs).await,
+        _ => return None,
+    })
 }
 
 /// The protocol version check: answered by the profile alone, so the pipeline records it with
@@ -76,66 +136,11 @@ pub fn protocol_version(p: &BrokerProfile) -> CheckResult {
     }
 }
 
-async fn plaintext_listener(p: &BrokerProfile) -> CheckResult {
-    const NAME: &str = "plaintext_listener";
-    let t = connect_timeout(p);
-    let mut ports: Vec<u16> = p.audit.plaintext_ports.clone();
-    if !p.tls {
-        ports.insert(0, p.port);
-    }
-    if ports.is_empty() {
-        return CheckResult::new(NAME, Outcome::Skipped, "no plaintext port configured");
-    }
-    let mut findings = Vec::new();
-    let mut worst = Outcome::Pass;
-    for port in &ports {
-        if !probe::port_open(&p.host, *port, t).await {
-            continue;
-        }
-        let id = format!("commissioner-audit-{}", rand::random::<u32>());
-        match probe::connect(&p.host, *port, None, &id, t).await {
-            Connect::Accepted(s) => {
-                s.close().await;
-                worst = Outcome::Fail;
-                findings.push(format!(
-                    "{}:{port} accepts plaintext MQTT without credentials (CONNACK success)",
-                    p.host
-                ));
-            }
-            Connect::Refused(e) => {
-                if worst == Outcome::Pass {
-                    worst = Outcome::Warn;
-                }
-                findings.push(format!(
-                    "{}:{port} is open in plaintext; anonymous CONNECT refused: {}",
-                    p.host,
-                    evidence(&e)
-                ));
-            }
-        }
-    }
-    let evidence = if findings.is_empty() {
-        format!(
-            "no listener on {} port(s) {}",
-            p.host,
-            ports
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    } else {
-        findings.join("; ")
-    };
-    CheckResult::new(NAME, worst, evidence)
-}
-
-async fn no_certificate(p: &BrokerProfile, c: &Configs) -> (CheckResult, CheckResult) {
+/// Connects without a client certificate. Called only once the station's own connection
+/// worked, so whatever stops this one is the broker's doing, or says so.
+async fn no_client_certificate(p: &BrokerProfile, c: &Configs) -> CheckResult {
+    const NAME: &str = "no_client_certificate";
     let id = format!("commissioner-audit-{}", rand::random::<u32>());
-    let server_ok = format!(
-        "chain verified against the profile's server CA; certificate valid for {}",
-        p.server_name.as_deref().unwrap_or(&p.host)
-    );
     let answer = probe::connect(
         &p.host,
         p.port,
@@ -147,49 +152,54 @@ async fn no_certificate(p: &BrokerProfile, c: &Configs) -> (CheckResult, CheckRe
     match answer {
         Connect::Accepted(s) => {
             s.close().await;
-            (
-                CheckResult::new("server_certificate", Outcome::Pass, server_ok),
-                CheckResult::new(
-                    "no_client_certificate",
-                    Outcome::Fail,
-                    "connected without a client certificate (CONNACK success)",
+            CheckResult::new(
+                NAME,
+                Outcome::Fail,
+                "connected without a client certificate (CONNACK success)",
+            )
+        }
+        Connect::Refused(e) if e.is_connack_refusal() => {
+            // TLS let the client in without a certificate: the listener stands on user names
+            // and passwords alone, unless the profile says that is intended.
+            let outcome = if p.audit.passwords_intended {
+                Outcome::Warn
+            } else {
+                Outcome::Fail
+            };
+            CheckResult::new(
+                NAME,
+                outcome,
+                format!(
+                    "TLS accepted without a client certificate, so this listener admits by \
+                     password (or anonymously) alone; CONNECT without credentials refused: {}{}",
+                    evidence(&e),
+                    if p.audit.passwords_intended {
+                        " (passwords_intended in the profile)"
+                    } else {
+                        ""
+                    }
                 ),
             )
         }
-        Connect::Refused(e) => match e {
-            MqttError::ServerNameMismatch(_) | MqttError::ServerCertificate(_) => (
-                CheckResult::new("server_certificate", Outcome::Fail, evidence(&e)),
-                CheckResult::new(
-                    "no_client_certificate",
-                    Outcome::Skipped,
-                    "the broker's certificate did not verify",
-                ),
-            ),
-            MqttError::Unreachable { .. } | MqttError::Timeout { .. } => (
-                CheckResult::new("server_certificate", Outcome::Fail, evidence(&e)),
-                CheckResult::new("no_client_certificate", Outcome::Skipped, evidence(&e)),
-            ),
-            ref e if e.is_connack_refusal() => (
-                CheckResult::new("server_certificate", Outcome::Pass, server_ok),
-                CheckResult::new(
-                    "no_client_certificate",
-                    Outcome::Warn,
-                    format!(
-                        "TLS accepted without a client certificate; CONNECT refused: {}",
-                        evidence(e)
-                    ),
-                ),
-            ),
-            _ => (
-                CheckResult::new("server_certificate", Outcome::Pass, server_ok),
-                CheckResult::new(
-                    "no_client_certificate",
-                    Outcome::Pass,
-                    format!("refused: {}", evidence(&e)),
-                ),
-            ),
-        },
+        Connect::Refused(e) if tls_refusal(&e) => {
+            CheckResult::new(NAME, Outcome::Pass, format!("refused: {}", evidence(&e)))
+        }
+        Connect::Refused(e) => not_answered(NAME, &e),
     }
+}
+
+/// A probe that failed without an answer from the broker (timeout, connection lost) after the
+/// station's own connection had worked: nothing is proven either way.
+pub(super) fn not_answered(name: &'static str, e: &MqttError) -> CheckResult {
+    CheckResult::new(
+        name,
+        Outcome::Inconclusive,
+        format!(
+            "no answer from the broker to this probe, though the station's own connection \
+             worked: {}",
+            evidence(e)
+        ),
+    )
 }
 
 pub(super) fn tls_refusal(e: &MqttError) -> bool {
@@ -222,11 +232,12 @@ async fn foreign_ca(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs) -> Ch
         Connect::Refused(e) if tls_refusal(&e) => {
             CheckResult::new(NAME, Outcome::Pass, format!("refused: {}", evidence(&e)))
         }
-        Connect::Refused(e) => CheckResult::new(
+        Connect::Refused(e) if e.is_connack_refusal() => CheckResult::new(
             NAME,
             Outcome::Warn,
             format!("refused, but not by TLS: {}", evidence(&e)),
         ),
+        Connect::Refused(e) => not_answered(NAME, &e),
     }
 }
 
@@ -240,6 +251,7 @@ async fn client_id_binding(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs
     let t = connect_timeout(p);
     let (unit, other) = (&ids.unit.id, &ids.other.id);
     let mut session = match probe::connect(&p.host, p.port, Some(c.unit.clone()), other, t).await {
+        Connect::Refused(e) if !broker_answered(&e) => return not_answered(NAME, &e),
         Connect::Refused(e) => {
             return CheckResult::new(
                 NAME,
@@ -256,7 +268,7 @@ async fn client_id_binding(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs
     // id (then the spoofer gets the other unit's topics) or the certificate identity?
     let topic = foreign_topic(p, other);
     let answer = session
-        .publish(&topic, b"commissioner audit probe", t)
+        .publish(&topic, b"commissioner audit probe", reply_timeout(p))
         .await;
     session.close().await;
     let head = format!("client id {other} accepted with the certificate of {unit}");
@@ -281,25 +293,16 @@ async fn client_id_binding(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs
     }
 }
 
-async fn publish_foreign(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs) -> CheckResult {
+async fn publish_foreign(
+    p: &BrokerProfile,
+    ids: &AuditIdentities,
+    session: &mut Session,
+) -> CheckResult {
     const NAME: &str = "publish_foreign_topic";
-    let t = connect_timeout(p);
-    let mut session =
-        match probe::connect(&p.host, p.port, Some(c.unit.clone()), &ids.unit.id, t).await {
-            Connect::Accepted(s) => s,
-            Connect::Refused(e) => {
-                return CheckResult::new(
-                    NAME,
-                    Outcome::Skipped,
-                    format!("the audit unit could not connect: {}", evidence(&e)),
-                )
-            }
-        };
     let topic = foreign_topic(p, &ids.other.id);
     let answer = session
-        .publish(&topic, b"commissioner audit probe", t)
+        .publish(&topic, b"commissioner audit probe", reply_timeout(p))
         .await;
-    session.close().await;
     match answer {
         PubAnswer::Ack(PubAckReason::NotAuthorized) => CheckResult::new(
             NAME,

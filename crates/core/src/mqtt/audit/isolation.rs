@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use rumqttc::v5::mqttbytes::v5::{PubAckReason, SubscribeReasonCode};
 
-use super::checks::{foreign_topic, tls_refusal};
-use super::probe::{self, evidence, puback, suback, Connect, PubAnswer};
-use super::{connect_timeout, AuditIdentities, CheckResult, Configs, Outcome};
+use super::baseline::broker_answered;
+use super::checks::{foreign_topic, not_answered, tls_refusal};
+use super::probe::{self, evidence, puback, suback, Connect, PubAnswer, Session};
+use super::{connect_timeout, reply_timeout, AuditIdentities, CheckResult, Configs, Outcome};
 use crate::mqtt::MqttError;
 use crate::station::BrokerProfile;
 
@@ -21,30 +22,26 @@ pub const NO_CRL_RELOAD: &str = "not run: this station cannot make the broker lo
 /// Tries left for the revocation check while the broker may still be loading the CRL.
 const REVOKED_TRIES: u32 = 4;
 
+/// Subscribes the unit's own session (`spy`) to another unit's topics and to `#`, then has
+/// the other unit publish: nothing of it may arrive.
 pub(super) async fn subscribe_isolation(
     p: &BrokerProfile,
     ids: &AuditIdentities,
     c: &Configs,
+    spy: &mut Session,
 ) -> CheckResult {
     const NAME: &str = "subscribe_isolation";
     let t = connect_timeout(p);
+    let r = reply_timeout(p);
     let other_id = &ids.other.id;
     let filters = vec![
         BrokerProfile::topic(&p.response_topic, other_id),
         foreign_topic(p, other_id),
         "#".to_owned(),
     ];
-    let Connect::Accepted(mut spy) =
-        probe::connect(&p.host, p.port, Some(c.unit.clone()), &ids.unit.id, t).await
-    else {
-        return CheckResult::new(NAME, Outcome::Skipped, "the audit unit could not connect");
-    };
-    let granted = match spy.subscribe(&filters, t).await {
+    let granted = match spy.subscribe(&filters, r).await {
         Ok(codes) => codes,
-        Err(why) => {
-            spy.close().await;
-            return CheckResult::new(NAME, Outcome::Warn, why);
-        }
+        Err(why) => return CheckResult::new(NAME, Outcome::Warn, why),
     };
     let subacks = granted
         .iter()
@@ -55,7 +52,6 @@ pub(super) async fn subscribe_isolation(
     let Connect::Accepted(mut other) =
         probe::connect(&p.host, p.port, Some(c.other.clone()), other_id, t).await
     else {
-        spy.close().await;
         return CheckResult::new(
             NAME,
             Outcome::Warn,
@@ -63,7 +59,7 @@ pub(super) async fn subscribe_isolation(
         );
     };
     let topic = foreign_topic(p, other_id);
-    let published = other.publish(&topic, b"commissioner audit canary", t).await;
+    let published = other.publish(&topic, b"commissioner audit canary", r).await;
     other.close().await;
     let wait = Duration::from_millis(p.audit.delivery_wait_ms);
     let mut foreign: Vec<String> = spy
@@ -75,7 +71,6 @@ pub(super) async fn subscribe_isolation(
     // One delivery per subscription that matched: name each topic once.
     foreign.sort();
     foreign.dedup();
-    spy.close().await;
     if !foreign.is_empty() {
         return CheckResult::new(
             NAME,
@@ -138,7 +133,10 @@ pub(super) async fn revoked(p: &BrokerProfile, ids: &AuditIdentities, c: &Config
                     format!("refused, but not as revoked: {}", evidence(&e)),
                 )
             }
-            Connect::Refused(e) => last = format!("refused, but not by TLS: {}", evidence(&e)),
+            Connect::Refused(e) if broker_answered(&e) => {
+                last = format!("refused, but not by TLS: {}", evidence(&e))
+            }
+            Connect::Refused(e) => return not_answered(NAME, &e),
             Connect::Accepted(s) => {
                 s.close().await;
                 last = format!(

@@ -43,7 +43,8 @@ pub(super) async fn connect(
     let addr = format!("{host}:{port}");
     let mut opts = MqttOptions::new(client_id, host, port);
     opts.set_keep_alive(Duration::from_secs(30));
-    opts.set_connection_timeout(timeout.as_secs().max(1));
+    // A second after this probe's own deadline, which speaks first and names a timeout.
+    opts.set_connection_timeout(timeout.as_secs() + 1);
     if let Some(tls) = tls {
         opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
     }

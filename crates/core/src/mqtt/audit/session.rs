@@ -20,6 +20,13 @@ pub enum AuditError {
     /// `commissioner audit` found weaknesses: the audit session fails.
     #[error("the broker failed: {checks}")]
     Findings { checks: String },
+    /// No check failed, but some could not judge the broker: the station's own connection
+    /// did not work, so a refusal of the attacker would have proven nothing.
+    #[error(
+        "the audit is inconclusive ({checks}): the station's own connection to the broker \
+         failed; fix that (see the evidence) and audit again"
+    )]
+    Inconclusive { checks: String },
     /// The pipeline's `audit` step found weaknesses with the unit's new identity: the unit is
     /// fine, the broker is not, and a unit is not shipped to a broker that lets others in.
     #[error(
@@ -47,6 +54,7 @@ impl Coded for AuditError {
     fn code(&self) -> &'static str {
         match self {
             AuditError::Findings { .. } => "audit.findings",
+            AuditError::Inconclusive { .. } => "audit.inconclusive",
             AuditError::UnitFailed { .. } => "audit.failed",
             AuditError::BrokerCa { .. } => "audit.broker_ca",
             AuditError::CrlRefresh(_) => "audit.crl_refresh",
@@ -135,12 +143,19 @@ pub fn audit_station(
                     end,
                 )?;
             }
-            let failed = failed_names(&results);
-            let (result, error) = if failed.is_empty() {
-                (SessionResult::Pass, None)
-            } else {
+            let failed = names_with(&results, Outcome::Fail);
+            let inconclusive = names_with(&results, Outcome::Inconclusive);
+            let (result, error) = if !failed.is_empty() {
                 let error = AuditError::Findings { checks: failed }.info();
                 (SessionResult::Fail, Some(error))
+            } else if !inconclusive.is_empty() {
+                let error = AuditError::Inconclusive {
+                    checks: inconclusive,
+                }
+                .info();
+                (SessionResult::Fail, Some(error))
+            } else {
+                (SessionResult::Pass, None)
             };
             journal.finish_session(session_id, result, error.as_ref(), end)?;
             Ok(StationAudit {
@@ -156,14 +171,18 @@ pub fn audit_station(
     }
 }
 
-/// Names of the failed checks, comma-separated; empty when none failed.
+/// Names of the checks that fail the audit (failed or inconclusive), comma-separated; empty
+/// when none did.
 pub fn failed_names(results: &[CheckResult]) -> String {
-    results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Fail)
-        .map(|r| r.name)
-        .collect::<Vec<_>>()
-        .join(", ")
+    join_names(results.iter().filter(|r| r.outcome.fails_audit()))
+}
+
+fn names_with(results: &[CheckResult], outcome: Outcome) -> String {
+    join_names(results.iter().filter(|r| r.outcome == outcome))
+}
+
+fn join_names<'a>(results: impl Iterator<Item = &'a CheckResult>) -> String {
+    results.map(|r| r.name).collect::<Vec<_>>().join(", ")
 }
 
 fn audit_in_session(

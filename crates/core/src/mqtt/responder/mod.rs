@@ -225,10 +225,12 @@ fn reply_for(
         content_type: Some("application/json".into()),
         ..Default::default()
     };
+    // A 3.1.1 requester has no correlation data: it matches the reply by its nonce.
     let payload = serde_json::json!({
         "deviceId": device_id,
         "status": decision.status(),
         "reason": decision.reason(),
+        "nonce": request.get("nonce"),
     })
     .to_string()
     .into_bytes();
