@@ -33,6 +33,11 @@ if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 fi
 
+if [ "${PROFILE:-full}" != "demo" ] && ! command -v cargo-deny >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo-deny" ]; then
+  echo "==> installing cargo-deny (supply-chain checks)"
+  cargo install cargo-deny --locked --version 0.20.2
+fi
+
 if [ "${PROFILE:-full}" != "demo" ] && ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
   echo "==> installing tauri-driver"
   cargo install tauri-driver --locked
