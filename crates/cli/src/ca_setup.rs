@@ -64,7 +64,7 @@ fn open_or_create(dir: &Path, organization: &str, lab: bool) -> Result<Station, 
 
 pub fn init(dir: &Path, args: InitArgs) -> CmdResult {
     let pass = passphrase()?;
-    let station = open_or_create(dir, &args.organization, true)?;
+    let mut station = open_or_create(dir, &args.organization, true)?;
     let report = setup::init_ca(
         &station.ca_dir(),
         &InitOptions {
@@ -78,6 +78,9 @@ pub fn init(dir: &Path, args: InitArgs) -> CmdResult {
             now: time::OffsetDateTime::now_utc(),
         },
     )?;
+    if let Some(uri) = &args.issuing_key_uri {
+        station.allow_pkcs11_module_of(uri)?;
+    }
     println!("root CA     sha-256 {}", report.root_fingerprint);
     println!(
         "issuing CA  sha-256 {}  (key: {})",
@@ -105,7 +108,7 @@ pub fn import(dir: &Path, args: ImportArgs) -> CmdResult {
         (Some(path), None) if is_encrypted(path) => Some(ask_key_passphrase()?),
         _ => None,
     };
-    let station = open_or_create(dir, &args.organization, false)?;
+    let mut station = open_or_create(dir, &args.organization, false)?;
     let key = match (&args.key, &args.key_uri) {
         (Some(path), _) => ImportKey::Pem {
             path,
@@ -124,6 +127,9 @@ pub fn import(dir: &Path, args: ImportArgs) -> CmdResult {
             replace: args.replace,
         },
     )?;
+    if let Some(uri) = &args.key_uri {
+        station.allow_pkcs11_module_of(uri)?;
+    }
     println!(
         "issuing CA  sha-256 {}  (key: {})",
         report.issuing_fingerprint, report.key_location

@@ -50,6 +50,11 @@ pub struct StationConfig {
     /// opening the station to anyone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub operators_required: bool,
+    /// The one PKCS#11 module this station loads for a CA key in a token, set by `ca init` or
+    /// `ca import` with a key URI (admin). The URI file in `ca/` names a module too, but a file
+    /// there must not decide which library the station loads and runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs11_module: Option<PathBuf>,
     /// Which device ids this station accepts beyond the protocol's rule (`[device_ids]`).
     #[serde(
         default,
@@ -286,7 +291,37 @@ impl Station {
     }
 
     pub fn unlock_ca(&self, passphrase: &str) -> Result<UnlockedCa, PkiError> {
+        self.check_pkcs11_module()?;
         UnlockedCa::unlock(&self.ca_dir(), passphrase)
+    }
+
+    /// A CA key in a token is opened only through the module the profile names: loading a
+    /// library runs its code, and `ca/issuing.pkcs11` is a file, not an admin's decision.
+    fn check_pkcs11_module(&self) -> Result<(), PkiError> {
+        let uri_path = ca::CaPaths::new(&self.ca_dir()).issuing_key_uri;
+        let uri = match fs::read_to_string(&uri_path) {
+            Ok(text) => crate::pki::pkcs11::Pkcs11Uri::parse(text.trim())?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(ca::io_err(&uri_path, source)),
+        };
+        match &self.config.pkcs11_module {
+            Some(allowed) if *allowed == uri.module => Ok(()),
+            _ => Err(PkiError::Pkcs11ModuleNotAllowed(
+                uri.module.display().to_string(),
+            )),
+        }
+    }
+
+    /// Records the PKCS#11 module of the CA key's URI as the station's (at `ca init` or
+    /// `ca import` with a key URI, which only an admin runs).
+    pub fn allow_pkcs11_module_of(&mut self, uri: &str) -> Result<(), StationError> {
+        let uri =
+            crate::pki::pkcs11::Pkcs11Uri::parse(uri).map_err(|e| StationError::BadConfig {
+                path: Self::config_path(&self.dir).display().to_string(),
+                reason: e.to_string(),
+            })?;
+        self.config.pkcs11_module = Some(uri.module);
+        self.save()
     }
 
     pub fn journal(&self) -> Result<Journal, JournalError> {
@@ -432,6 +467,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             timeouts: Default::default(),
             device_ids: Default::default(),
             operators_required: false,
+            pkcs11_module: None,
         },
     };
     station.save()?;

@@ -120,6 +120,8 @@ pub enum PkiError {
     BadSerial(String),
     #[error("refusing to issue a certificate for {0}: a common name must be 1 to 64 characters without MQTT topic characters ('/', '+', '#', a leading '$') or control characters")]
     UnsafeCommonName(String),
+    #[error("the CA key's PKCS#11 module {0} is not the one this station's profile allows (pkcs11_module in station.toml, set by `ca init`/`ca import` with a key URI)")]
+    Pkcs11ModuleNotAllowed(String),
 }
 
 impl Coded for PkiError {
@@ -157,6 +159,7 @@ impl Coded for PkiError {
             PkiError::BadSerial(_) => "revoke.bad_serial",
             PkiError::UnlockSign(_) => "ca.unlock_sign_failed",
             PkiError::UnsafeCommonName(_) => "pki.unsafe_common_name",
+            PkiError::Pkcs11ModuleNotAllowed(_) => "pkcs11.module_not_allowed",
         }
     }
 }

@@ -169,3 +169,22 @@ fn a_failed_session_leaves_no_usable_certificate() {
     let again = run(&s, unit("SIM-0000F00D"));
     assert_eq!(again.result, SessionResult::Pass, "{:?}", again.error);
 }
+
+#[test]
+fn a_pkcs11_uri_planted_in_the_ca_directory_loads_no_library() {
+    let s = crate::fixture::station();
+    // Whoever can write `ca/` (not the admin, who writes the profile) names a library of
+    // their own: the station must not load, and so run, it.
+    let planted = s.station.dir.join("planted.so");
+    std::fs::write(&planted, b"not a library").expect("plant");
+    let uri = format!("pkcs11:object=issuing?module-path={}", planted.display());
+    let uri_file = commissioner_core::pki::ca::CaPaths::new(&s.station.ca_dir()).issuing_key_uri;
+    std::fs::write(&uri_file, &uri).expect("uri file");
+    let err = s
+        .station
+        .unlock_ca(crate::fixture::PASSPHRASE)
+        .expect_err("refused");
+    use commissioner_core::error::Coded;
+    assert_eq!(err.code(), "pkcs11.module_not_allowed", "{err}");
+    assert!(err.to_string().contains("planted.so"), "{err}");
+}
