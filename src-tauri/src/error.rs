@@ -13,6 +13,7 @@ pub const APP_CODES: &[&str] = &[
     "app.task_failed",
     "broker.invalid",
     "ca.locked",
+    "ca.unlock_throttled",
     "ca.unreadable",
     "journal.no_session",
     "lab.not_a_lab_station",

@@ -254,6 +254,30 @@ mod tests {
     }
 
     #[test]
+    fn guessing_the_ca_passphrase_is_slowed_down() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let station_dir = dir.path().join("station");
+        commissioner_core::station::init_lab_station(&station_dir, "pass phrase")
+            .expect("lab station");
+        let app = app(state(station_dir, None));
+        let webview = window(&app);
+        let try_unlock = |p: &str| {
+            invoke(
+                &webview,
+                "unlock_ca",
+                serde_json::json!({ "passphrase": p }),
+            )
+        };
+        for _ in 0..crate::state::FREE_UNLOCK_TRIES {
+            let err = try_unlock("guess").expect_err("wrong");
+            assert_eq!(err["code"], "ca.bad_passphrase");
+        }
+        // The next try waits, even with the right passphrase: a guesser cannot tell.
+        let err = try_unlock("pass phrase").expect_err("throttled");
+        assert_eq!(err["code"], "ca.unlock_throttled");
+    }
+
+    #[test]
     fn setup_creates_the_station_its_ca_and_a_signed_in_admin() {
         let dir = tempfile::tempdir().expect("temp dir");
         let app = app(state(dir.path().join("station"), None));

@@ -40,6 +40,19 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// Wrong CA passphrases tried without delay.
+pub const FREE_UNLOCK_TRIES: u32 = 3;
+/// The longest wait between CA passphrase tries.
+pub const MAX_UNLOCK_WAIT: time::Duration = time::Duration::minutes(5);
+
+/// How long to wait after `failures` wrong passphrases: none for the first few, then 2, 4,
+/// 8 … seconds.
+fn unlock_wait(failures: u32) -> Option<time::Duration> {
+    let over = failures.checked_sub(FREE_UNLOCK_TRIES)?;
+    let secs = 1_i64.checked_shl(over + 1).unwrap_or(i64::MAX);
+    Some(time::Duration::seconds(secs).min(MAX_UNLOCK_WAIT))
+}
+
 impl AppState {
     pub fn new(station_dir: PathBuf, passphrase: Option<String>, logs: LogHub) -> Self {
         Self(Arc::new(Shared::new(station_dir, passphrase, logs)))
@@ -63,6 +76,9 @@ pub struct Shared {
     /// that first try: a wrong one is not re-tried (an scrypt run) on every status read.
     env_passphrase: Mutex<Option<Zeroizing<String>>>,
     ca: Mutex<Option<Arc<UnlockedCa>>>,
+    /// Wrong CA passphrases in a row and when the last one came: each one after
+    /// [`FREE_UNLOCK_TRIES`] doubles the wait before the next try is even checked.
+    unlock_failures: Mutex<(u32, Option<time::OffsetDateTime>)>,
     /// The opened station, kept so that concurrent sessions share its journal writer.
     station: Mutex<Option<Station>>,
     signed_in: Mutex<Option<Operator>>,
@@ -87,6 +103,7 @@ impl Shared {
             station_dir,
             env_passphrase: Mutex::new(passphrase.map(Zeroizing::new)),
             ca: Mutex::new(None),
+            unlock_failures: Mutex::default(),
             station: Mutex::new(None),
             signed_in: Mutex::new(None),
             default_operator: std::env::var("COMMISSIONER_OPERATOR")
@@ -191,10 +208,37 @@ impl Shared {
         self.ca(station).is_ok()
     }
 
+    /// Unlocks the CA with `passphrase`. A walk-up user may try (the passphrase comes before
+    /// sign-in), but not quickly: after [`FREE_UNLOCK_TRIES`] wrong ones each further try waits
+    /// twice as long as the last (up to [`MAX_UNLOCK_WAIT`]), whatever passphrase it brings.
     pub fn unlock(&self, station: &Station, passphrase: &str) -> Result<(), IpcError> {
-        let unlocked = station.unlock_ca(passphrase)?;
-        *lock(&self.ca) = Some(Arc::new(unlocked));
-        Ok(())
+        let now = self.clock.now();
+        let (failures, last) = *lock(&self.unlock_failures);
+        if let (Some(last), Some(wait)) = (last, unlock_wait(failures)) {
+            let left = (last + wait - now).whole_seconds();
+            if left > 0 {
+                return Err(IpcError::new(
+                    "ca.unlock_throttled",
+                    format!("too many wrong CA passphrases: try again in {left} s"),
+                    None,
+                ));
+            }
+        }
+        match station.unlock_ca(passphrase) {
+            Ok(unlocked) => {
+                *lock(&self.unlock_failures) = (0, None);
+                *lock(&self.ca) = Some(Arc::new(unlocked));
+                Ok(())
+            }
+            Err(e) => {
+                if matches!(e, commissioner_core::pki::PkiError::BadPassphrase) {
+                    let mut f = lock(&self.unlock_failures);
+                    *f = (f.0.saturating_add(1), Some(now));
+                    tracing::warn!(failures = f.0, "wrong CA passphrase");
+                }
+                Err(e.into())
+            }
+        }
     }
 
     pub fn signed_in(&self) -> Option<Operator> {

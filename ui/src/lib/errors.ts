@@ -226,6 +226,7 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "ca.unreadable": "The station's CA certificate cannot be read. Ask your supervisor to check the CA files.",
   "journal.no_session": "That session is not in the journal. Refresh the list.",
   "lab.not_a_lab_station": "Only a lab station can start a lab broker or simulated units. Set up the broker profile instead.",
+  "ca.unlock_throttled": "Too many wrong CA passphrases. Wait the time shown, then try again, or ask the CA passphrase holder.",
   "line.unknown_port": "That port is not one of this station's units. Refresh the list of ports and pick a unit from it.",
   "line.busy": "This unit is already being commissioned. Wait for its result.",
   "setup.admin_id": "Enter a name for the first administrator.",

@@ -378,4 +378,4 @@ pid: number, };
 export const STEPS = ["identify", "keygen", "validate_csr", "issue", "write_cert", "prove_possession", "handshake", "audit", "lock"] as const;
 
 /** Error codes the desktop shell itself produces (`commissioner_app::error::APP_CODES`). */
-export const APP_ERROR_CODES = ["app.no_dialog", "app.task_failed", "broker.invalid", "ca.locked", "ca.unreadable", "journal.no_session", "lab.not_a_lab_station", "line.busy", "line.unknown_port", "operator.sign_in_required", "setup.admin_id", "setup.organization", "setup.weak_passphrase", "sim.start_failed", "sim.unknown_fault", "station.exists"] as const;
+export const APP_ERROR_CODES = ["app.no_dialog", "app.task_failed", "broker.invalid", "ca.locked", "ca.unlock_throttled", "ca.unreadable", "journal.no_session", "lab.not_a_lab_station", "line.busy", "line.unknown_port", "operator.sign_in_required", "setup.admin_id", "setup.organization", "setup.weak_passphrase", "sim.start_failed", "sim.unknown_fault", "station.exists"] as const;
