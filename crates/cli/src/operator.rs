@@ -35,9 +35,20 @@ pub enum OperatorCommand {
     List,
 }
 
-/// Where `commissioner login` keeps its token: in the station directory, readable by its user.
+/// Where `commissioner login` keeps its token: with the OS user who signed in, not with the
+/// station, so that a sign-in belongs to that user's account ($XDG_RUNTIME_DIR, a per-user
+/// tmpfs gone at log-out or reboot; else the user's state directory), one file per station.
 pub fn token_path(dir: &Path) -> PathBuf {
-    dir.join("operator.token")
+    use sha2::Digest;
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(dirs::state_dir)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("commissioner");
+    let station = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    let id = hex::encode(&sha2::Sha256::digest(station.as_os_str().as_encoded_bytes())[..8]);
+    base.join(format!("station-{id}.token"))
 }
 
 fn pin(env: &str, prompt: &str) -> Result<String, ErrorInfo> {
@@ -131,24 +142,28 @@ pub fn login(dir: &Path, id: &str) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Signs out: the token is revoked in the journal first, so a copy of the file signs nobody in.
 pub fn logout(dir: &Path) -> CmdResult {
-    match std::fs::remove_file(token_path(dir)) {
-        Ok(()) => println!("signed out"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => println!("nobody was signed in"),
+    let path = token_path(dir);
+    let token = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("nobody was signed in");
+            return Ok(ExitCode::SUCCESS);
+        }
         Err(e) => return Err(usage_error("operator.token_write", e.to_string())),
-    }
+    };
+    let station = Station::open(dir)?;
+    operator::revoke_token(&station.journal()?, &token)?;
+    std::fs::remove_file(&path).map_err(|e| usage_error("operator.token_write", e.to_string()))?;
+    println!("signed out");
     Ok(ExitCode::SUCCESS)
 }
 
 /// Writes a file only its owner can read: the token is as good as the PIN for an hour.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(text.as_bytes())
+    if let Some(parent) = path.parent() {
+        commissioner_core::secure_fs::create_dir(parent)?;
+    }
+    commissioner_core::secure_fs::write(path, text.as_bytes())
 }

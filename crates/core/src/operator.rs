@@ -343,6 +343,15 @@ pub fn issue_token(
     Ok(token)
 }
 
+/// Ends a token before its time (`logout`): a copy of it signs nobody in afterwards.
+pub fn revoke_token(journal: &Journal, token: &str) -> Result<(), OperatorError> {
+    journal.connection().execute(
+        "UPDATE operator_tokens SET expires_unix = 0 WHERE token_sha256 = ?1",
+        params![hex::encode(Sha256::digest(token.trim().as_bytes()))],
+    )?;
+    Ok(())
+}
+
 /// The operator a token was issued to, while it is valid.
 pub fn from_token(
     journal: &Journal,

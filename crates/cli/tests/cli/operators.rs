@@ -16,9 +16,15 @@ fn run(station: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env("COMMISSIONER_CA_PASSPHRASE", PASSPHRASE)
         .env_remove("COMMISSIONER_OPERATOR")
         .env_remove("COMMISSIONER_PIN")
+        // The sign-in token lives with the OS user's session, here one per test.
+        .env("XDG_RUNTIME_DIR", runtime_dir(station))
         .envs(env.iter().copied())
         .output()
         .expect("run commissioner")
+}
+
+fn runtime_dir(station: &Path) -> std::path::PathBuf {
+    station.parent().expect("parent").join("run")
 }
 
 fn refused(out: &Output, code: &str) {
@@ -279,4 +285,44 @@ fn short_or_non_digit_pins_are_refused() {
             "operator.weak_pin",
         );
     }
+}
+
+#[test]
+fn a_sign_in_lives_with_the_os_user_and_logout_revokes_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let st = dir.path().join("station");
+    assert_eq!(run(&st, &["lab", "init"], &[]).status.code(), Some(0));
+    let out = run(
+        &st,
+        &["operator", "add", "ada", "--role", "admin"],
+        &[("COMMISSIONER_NEW_PIN", "246802")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run(
+        &st,
+        &["login", "--operator", "ada"],
+        &[("COMMISSIONER_PIN", "246802")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Not in the station directory, where anyone running a command there would find it.
+    assert!(!std::fs::read_dir(&st)
+        .expect("station")
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().contains("token")));
+    let tokens: Vec<_> = std::fs::read_dir(runtime_dir(&st).join("commissioner"))
+        .expect("runtime dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    let token = std::fs::read_to_string(&tokens[0]).expect("token");
+    assert_eq!(run(&st, &["journal", "verify"], &[]).status.code(), Some(0));
+
+    // Logout revokes the token in the journal: a copy kept aside signs nobody in.
+    assert_eq!(run(&st, &["logout"], &[]).status.code(), Some(0));
+    std::fs::write(&tokens[0], &token).expect("restore the copy");
+    refused(
+        &run(&st, &["journal", "verify"], &[]),
+        "operator.token_invalid",
+    );
 }
