@@ -119,6 +119,9 @@ impl StationStatus {
             return Ok(status);
         }
         let station = state.station()?;
+        // The UI reads the status on a timer: an idle station signs out and locks here.
+        state.expire_if_idle(&station);
+        status.operator = state.signed_in();
         let ca = commissioner_core::pki::ca::CaPaths::new(&station.ca_dir());
         status.station_id = Some(station.config.station_id.clone());
         status.organization = Some(station.config.organization.clone());

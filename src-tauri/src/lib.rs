@@ -253,6 +253,52 @@ mod tests {
         assert_eq!(status["caUnlocked"], true);
     }
 
+    /// A clock the test moves.
+    struct TestClock(std::sync::Mutex<time::OffsetDateTime>);
+
+    impl commissioner_core::clock::Clock for TestClock {
+        fn now(&self) -> time::OffsetDateTime {
+            *self.0.lock().unwrap_or_else(|p| p.into_inner())
+        }
+    }
+
+    #[test]
+    fn an_idle_station_signs_out_and_locks_its_ca() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let station_dir = dir.path().join("station");
+        commissioner_core::station::init_lab_station(&station_dir, "pass phrase")
+            .expect("lab station");
+        let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(
+            time::OffsetDateTime::now_utc(),
+        )));
+        let state = AppState::with_clock(station_dir, None, logs::LogHub::default(), clock.clone());
+        state.sign_in(Some(commissioner_core::operator::Operator {
+            id: "ada".into(),
+            role: commissioner_core::operator::Role::Admin,
+        }));
+        let app = app(state);
+        let webview = window(&app);
+        invoke(
+            &webview,
+            "unlock_ca",
+            serde_json::json!({ "passphrase": "pass phrase" }),
+        )
+        .expect("unlock");
+        let advance = |minutes: i64| {
+            let mut now = clock.0.lock().unwrap_or_else(|p| p.into_inner());
+            *now += time::Duration::minutes(minutes);
+        };
+        advance(14);
+        let status = invoke(&webview, "station_status", no_args()).expect("status");
+        assert_eq!(status["caUnlocked"], true);
+        assert_eq!(status["operator"]["id"], "ada");
+        // Fifteen minutes without a command (the profile's default): signed out, CA locked.
+        advance(2);
+        let status = invoke(&webview, "station_status", no_args()).expect("status");
+        assert_eq!(status["caUnlocked"], false);
+        assert!(status["operator"].is_null(), "{status}");
+    }
+
     #[test]
     fn guessing_the_ca_passphrase_is_slowed_down() {
         let dir = tempfile::tempdir().expect("temp dir");

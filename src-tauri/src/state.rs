@@ -58,6 +58,19 @@ impl AppState {
         Self(Arc::new(Shared::new(station_dir, passphrase, logs)))
     }
 
+    /// [`AppState::new`] with time passed in (tests pin it).
+    pub fn with_clock(
+        station_dir: PathBuf,
+        passphrase: Option<String>,
+        logs: LogHub,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let mut shared = Shared::new(station_dir, passphrase, logs);
+        shared.last_activity = Mutex::new(clock.now());
+        shared.clock = clock;
+        Self(Arc::new(shared))
+    }
+
     /// Station, passphrase and dialog seam from the environment.
     pub fn from_env(logs: LogHub) -> Self {
         Self::new(Station::dir_from_env(), take_passphrase_from_env(), logs)
@@ -79,6 +92,9 @@ pub struct Shared {
     /// Wrong CA passphrases in a row and when the last one came: each one after
     /// [`FREE_UNLOCK_TRIES`] doubles the wait before the next try is even checked.
     unlock_failures: Mutex<(u32, Option<time::OffsetDateTime>)>,
+    /// When the operator last did something that needed their role (or signed in, or
+    /// unlocked the CA): the idle timeout counts from here.
+    last_activity: Mutex<time::OffsetDateTime>,
     /// The opened station, kept so that concurrent sessions share its journal writer.
     station: Mutex<Option<Station>>,
     signed_in: Mutex<Option<Operator>>,
@@ -104,6 +120,7 @@ impl Shared {
             env_passphrase: Mutex::new(passphrase.map(Zeroizing::new)),
             ca: Mutex::new(None),
             unlock_failures: Mutex::default(),
+            last_activity: Mutex::new(SystemClock.now()),
             station: Mutex::new(None),
             signed_in: Mutex::new(None),
             default_operator: std::env::var("COMMISSIONER_OPERATOR")
@@ -228,6 +245,7 @@ impl Shared {
             Ok(unlocked) => {
                 *lock(&self.unlock_failures) = (0, None);
                 *lock(&self.ca) = Some(Arc::new(unlocked));
+                self.touch();
                 Ok(())
             }
             Err(e) => {
@@ -247,16 +265,49 @@ impl Shared {
 
     pub fn sign_in(&self, op: Option<Operator>) {
         *lock(&self.signed_in) = op;
+        self.touch();
+    }
+
+    /// Counts as activity for the idle timeout.
+    pub fn touch(&self) {
+        *lock(&self.last_activity) = self.clock.now();
+    }
+
+    /// After the profile's idle timeout with no unit running, signs the operator out and
+    /// locks the CA again: a station left alone is a walk-up user's otherwise.
+    pub fn expire_if_idle(&self, station: &Station) {
+        let minutes = station.config.idle_timeout_minutes;
+        if minutes == 0 || !lock(&self.runs).is_empty() {
+            return;
+        }
+        let idle = self.clock.now() - *lock(&self.last_activity);
+        if idle < time::Duration::minutes(i64::from(minutes)) {
+            return;
+        }
+        let was_signed_in = lock(&self.signed_in).take();
+        let had_ca = lock(&self.ca).take().is_some();
+        if was_signed_in.is_some() || had_ca {
+            tracing::info!(
+                operator = ?was_signed_in.map(|o| o.id),
+                had_ca,
+                idle_minutes = idle.whole_minutes(),
+                "idle: signed out and CA locked"
+            );
+        }
     }
 
     /// Who may do `action`: the signed-in operator when the station has operators, else the
     /// default name. The id is what the journal records.
     pub fn authorize(&self, journal: &Journal, action: Action) -> Result<String, IpcError> {
-        if !self.station()?.operators_enforced(journal)? {
+        let station = self.station()?;
+        self.expire_if_idle(&station);
+        if !station.operators_enforced(journal)? {
+            self.touch();
             return Ok(self.default_operator.clone());
         }
         let op = self.signed_in().ok_or_else(IpcError::sign_in_required)?;
         op.authorize(action)?;
+        self.touch();
         Ok(op.id)
     }
 

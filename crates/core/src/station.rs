@@ -50,6 +50,13 @@ pub struct StationConfig {
     /// opening the station to anyone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub operators_required: bool,
+    /// Minutes without a command after which the app signs its operator out and locks the CA
+    /// again (no unit may be running); 0 never does. The default is 15.
+    #[serde(
+        default = "default_idle_minutes",
+        skip_serializing_if = "is_default_idle_minutes"
+    )]
+    pub idle_timeout_minutes: u32,
     /// The one PKCS#11 module this station loads for a CA key in a token, set by `ca init` or
     /// `ca import` with a key URI (admin). The URI file in `ca/` names a module too, but a file
     /// there must not decide which library the station loads and runs.
@@ -61,6 +68,14 @@ pub struct StationConfig {
         skip_serializing_if = "crate::device::identity::DeviceIdRule::is_empty"
     )]
     pub device_ids: crate::device::identity::DeviceIdRule,
+}
+
+fn default_idle_minutes() -> u32 {
+    15
+}
+
+fn is_default_idle_minutes(m: &u32) -> bool {
+    *m == default_idle_minutes()
 }
 
 fn is_default_deadlines(d: &crate::device::StepDeadlines) -> bool {
@@ -468,6 +483,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             device_ids: Default::default(),
             operators_required: false,
             pkcs11_module: None,
+            idle_timeout_minutes: default_idle_minutes(),
         },
     };
     station.save()?;
