@@ -164,7 +164,23 @@ fn sim_process(n: usize) -> BenchResult<(Child, Vec<String>)> {
     Ok((child, ports))
 }
 
+const USAGE: &str = "\
+line-bench: simulated units paced like a 115200-baud UART against the real lab broker
+
+usage: line-bench [--units N] [--runs R]
+  --units N   units commissioned at once (default 16)
+  --runs R    runs with fresh units, the median is reported (default 5)
+
+Needs the `commissioner` binary beside it: cargo build --release -p commissioner-cli
+Prints the one-unit wall time against its bound (goal <= 1.15), N units at once against
+N x the one-unit rate (goal >= 0.9), the station's CPU time and peak RSS.";
+
 fn main() -> BenchResult<()> {
+    // Answer --help without starting anything: a run takes minutes and a lab broker.
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let units = arg("--units", 16);
     let runs = arg("--runs", 5).max(1);
     let dir = tempfile::tempdir()?;
