@@ -36,6 +36,7 @@ pub fn run(count: usize, softhsm: bool) -> CmdResult {
             passphrase: PASS,
             issuing_key: IssuingKey::Generate,
             root_key_out: None,
+            root_passphrase: None,
             now,
         },
     )?;
@@ -252,6 +253,7 @@ fn softhsm_run(
             passphrase: PIN,
             issuing_key: IssuingKey::Pkcs11Uri(&uri),
             root_key_out: None,
+            root_passphrase: None,
             now,
         },
     )?;

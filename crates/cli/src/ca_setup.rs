@@ -20,9 +20,39 @@ pub struct InitArgs {
     /// Keep the issuing key in a PKCS#11 token instead of a file; the passphrase is the PIN.
     #[arg(long)]
     issuing_key_uri: Option<String>,
-    /// Write the encrypted root key here (removable media) instead of ca/root.key.pem.
+    /// Write the root key here (removable media) instead of ca/root.key.pem, encrypted with
+    /// a passphrase of its own: COMMISSIONER_ROOT_PASSPHRASE, or asked for on the terminal.
     #[arg(long)]
     root_key_out: Option<PathBuf>,
+}
+
+/// The environment variable with the offline root key's passphrase.
+pub const ROOT_PASSPHRASE_ENV: &str = "COMMISSIONER_ROOT_PASSPHRASE";
+
+/// The offline root key's passphrase: from the environment (taken out of it), else asked twice.
+fn root_passphrase() -> Result<String, ErrorInfo> {
+    if let Ok(p) = std::env::var(ROOT_PASSPHRASE_ENV) {
+        std::env::remove_var(ROOT_PASSPHRASE_ENV);
+        return Ok(p);
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt).map_err(|e| {
+            usage_error(
+                "ca.no_root_passphrase",
+                format!(
+                    "no root key passphrase: set {ROOT_PASSPHRASE_ENV} or run on a terminal ({e})"
+                ),
+            )
+        })
+    };
+    let first = ask("passphrase for the offline root key: ")?;
+    if ask("again: ")? != first {
+        return Err(usage_error(
+            "ca.no_root_passphrase",
+            "the two root key passphrases differ",
+        ));
+    }
+    Ok(first)
 }
 
 /// Options of `ca import`.
@@ -64,6 +94,10 @@ fn open_or_create(dir: &Path, organization: &str, lab: bool) -> Result<Station, 
 
 pub fn init(dir: &Path, args: InitArgs) -> CmdResult {
     let pass = passphrase()?;
+    let root_pass = match &args.root_key_out {
+        Some(_) => Some(zeroize::Zeroizing::new(root_passphrase()?)),
+        None => None,
+    };
     let mut station = open_or_create(dir, &args.organization, true)?;
     let report = setup::init_ca(
         &station.ca_dir(),
@@ -75,6 +109,7 @@ pub fn init(dir: &Path, args: InitArgs) -> CmdResult {
                 None => IssuingKey::Generate,
             },
             root_key_out: args.root_key_out.as_deref(),
+            root_passphrase: root_pass.as_deref().map(String::as_str),
             now: time::OffsetDateTime::now_utc(),
         },
     )?;

@@ -137,6 +137,7 @@ fn install_ca(station: &Station, r: &SetupRequest) -> Result<(), IpcError> {
                     passphrase: &r.passphrase,
                     issuing_key: IssuingKey::Generate,
                     root_key_out: None,
+                    root_passphrase: None,
                     now: time::OffsetDateTime::now_utc(),
                 },
             )?;

@@ -21,6 +21,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "pkcs11.bad_uri": "The station's HSM setting is wrong. Ask your supervisor to check the PKCS#11 URI.",
   "pkcs11.failed": "The station's HSM did not answer as expected. Check it is plugged in, then ask your supervisor.",
   "pki.issue_failed": "The station could not issue the certificate. Try again; if it repeats, ask your supervisor.",
+  "ca.root_passphrase_reused":
+    "The offline root key needs a passphrase of its own, different from the station's. Choose another one.",
   "pkcs11.module_not_allowed":
     "The CA key's token library is not the one this station's profile allows. Ask an admin; someone may have changed the station's CA files.",
   "pki.unsafe_common_name":

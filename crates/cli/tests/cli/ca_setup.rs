@@ -224,3 +224,54 @@ fn softhsm_station_commissions_a_unit_end_to_end() {
          -untrusted station/ca/issuing.pem unit.pem",
     );
 }
+
+#[test]
+fn an_offline_root_key_has_its_own_passphrase_and_never_touches_the_station() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let media = dir.path().join("usb");
+    std::fs::create_dir(&media).expect("media");
+    let root_out = media.join("root.key.pem");
+    let init = |root_pass: &str| {
+        Command::new(env!("CARGO_BIN_EXE_commissioner"))
+            .arg("--station")
+            .arg(&station)
+            .args(["ca", "init", "--root-key-out"])
+            .arg(&root_out)
+            .env("COMMISSIONER_CA_PASSPHRASE", PASSPHRASE)
+            .env("COMMISSIONER_ROOT_PASSPHRASE", root_pass)
+            .output()
+            .expect("run")
+    };
+    // The station's passphrase again is refused: it is typed at the line every day.
+    let out = init(PASSPHRASE);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("error[ca.root_passphrase_reused]"),
+        "{}",
+        text(&out)
+    );
+    assert!(!root_out.exists());
+
+    let out = init("root-only-passphrase");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !station.join("ca/root.key.pem").exists(),
+        "a root key on the station"
+    );
+    // openssl opens the root key with its own passphrase, not with the station's.
+    let opens = |pass: &str| {
+        Command::new("openssl")
+            .args(["pkey", "-noout", "-in"])
+            .arg(&root_out)
+            .args(["-passin", &format!("pass:{pass}")])
+            .status()
+            .expect("openssl")
+            .success()
+    };
+    assert!(opens("root-only-passphrase"));
+    assert!(!opens(PASSPHRASE));
+    // The station commissions with its issuing key alone.
+    let out = commissioner(&station, &["demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

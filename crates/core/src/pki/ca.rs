@@ -62,6 +62,7 @@ pub fn create_lab_ca(
             passphrase,
             issuing_key: super::setup::IssuingKey::Generate,
             root_key_out: None,
+            root_passphrase: None,
             now,
         },
     )

@@ -122,6 +122,8 @@ pub enum PkiError {
     UnsafeCommonName(String),
     #[error("the CA key's PKCS#11 module {0} is not the one this station's profile allows (pkcs11_module in station.toml, set by `ca init`/`ca import` with a key URI)")]
     Pkcs11ModuleNotAllowed(String),
+    #[error("the root key needs a passphrase of its own, not empty and not the station's: the station's passphrase is typed every day, the root's should not be")]
+    RootPassphraseReused,
 }
 
 impl Coded for PkiError {
@@ -160,6 +162,7 @@ impl Coded for PkiError {
             PkiError::UnlockSign(_) => "ca.unlock_sign_failed",
             PkiError::UnsafeCommonName(_) => "pki.unsafe_common_name",
             PkiError::Pkcs11ModuleNotAllowed(_) => "pkcs11.module_not_allowed",
+            PkiError::RootPassphraseReused => "ca.root_passphrase_reused",
         }
     }
 }

@@ -35,6 +35,10 @@ pub struct InitOptions<'a> {
     /// Where to write the encrypted root key (default `ca/root.key.pem`); point it at removable
     /// media to keep it off the station from the start.
     pub root_key_out: Option<&'a Path>,
+    /// The root key's own passphrase, so that the station's passphrase (typed at the line
+    /// every day) does not also open the key that can make new issuing CAs. `None`: the
+    /// station's (lab stations, whose root never leaves them).
+    pub root_passphrase: Option<&'a str>,
     pub now: OffsetDateTime,
 }
 
@@ -54,6 +58,13 @@ pub fn init_ca(ca_dir: &Path, opts: &InitOptions<'_>) -> Result<InitReport, PkiE
     if opts.passphrase.is_empty() {
         return Err(PkiError::NoPassphrase);
     }
+    let root_passphrase = match opts.root_passphrase {
+        Some(p) if p.is_empty() || p == opts.passphrase => {
+            return Err(PkiError::RootPassphraseReused)
+        }
+        Some(p) => p,
+        None => opts.passphrase,
+    };
     crate::secure_fs::create_dir(ca_dir).map_err(|source| io_err(ca_dir, source))?;
     let paths = CaPaths::new(ca_dir);
     let root_key_path = opts.root_key_out.unwrap_or(&paths.root_key).to_owned();
@@ -86,7 +97,7 @@ pub fn init_ca(ca_dir: &Path, opts: &InitOptions<'_>) -> Result<InitReport, PkiE
     // The root key first and exclusively: if it cannot be written, nothing else is.
     write_secret_new(
         &root_key_path,
-        &encrypt_pkcs8(root_pkcs8.as_ref(), opts.passphrase)?,
+        &encrypt_pkcs8(root_pkcs8.as_ref(), root_passphrase)?,
     )?;
     write(&paths.root_cert, root_cert.pem().as_bytes())?;
     write(&paths.issuing_cert, issuing_cert.pem().as_bytes())?;
