@@ -256,6 +256,9 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
         }
         JournalCommand::Archive { out } => {
             let done = station.archive_journal(&out, SystemClock.now())?;
+            // The new file is the station's journal from now on.
+            let mut station = station;
+            station.record_journal_genesis()?;
             println!(
                 "archived {} session(s): {} and {}; the new journal continues from {}",
                 done.manifest.rows,

@@ -50,6 +50,11 @@ pub struct StationConfig {
     /// opening the station to anyone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub operators_required: bool,
+    /// The hash of the journal's first chain entry, recorded when the journal was made (and
+    /// when an archive starts a new one): a journal file that is missing, or another one put
+    /// in its place, is refused instead of silently starting a new, empty history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_genesis: Option<String>,
     /// Minutes without a command after which the app signs its operator out and locks the CA
     /// again (no unit may be running); 0 never does. The default is 15.
     #[serde(
@@ -340,7 +345,35 @@ impl Station {
     }
 
     pub fn journal(&self) -> Result<Journal, JournalError> {
-        Journal::open(&self.journal_path())
+        let path = self.journal_path();
+        let Some(expected) = &self.config.journal_genesis else {
+            return Journal::open(&path);
+        };
+        let replaced = |reason: String| JournalError::Replaced {
+            path: path.display().to_string(),
+            reason,
+        };
+        // Opening a missing journal would create a new one: check first.
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Err(replaced("the file is missing".into()));
+        }
+        let journal = Journal::open(&path)?;
+        match journal.genesis_hash()? {
+            Some(found) if found == *expected => Ok(journal),
+            found => Err(replaced(format!(
+                "its chain starts at {}, the station's at {expected}",
+                found.as_deref().unwrap_or("nothing")
+            ))),
+        }
+    }
+
+    /// Records the journal's chain start in `station.toml` (a new station, or a new journal
+    /// after an archive).
+    pub fn record_journal_genesis(&mut self) -> Result<(), StationError> {
+        self.config.journal_genesis = None;
+        let genesis = self.journal()?.genesis_hash()?;
+        self.config.journal_genesis = genesis;
+        self.save()
     }
 
     /// Whether operators must sign in at this station: the journal has operators, or the
@@ -484,10 +517,12 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             operators_required: false,
             pkcs11_module: None,
             idle_timeout_minutes: default_idle_minutes(),
+            journal_genesis: None,
         },
     };
+    let mut station = station;
     station.save()?;
-    station.journal()?;
+    station.record_journal_genesis()?;
     Ok(station)
 }
 

@@ -178,6 +178,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "The station stopped during this session. Run the unit again; the certificate it was given was revoked as the session closed.",
   "journal.open_failed": "The station's journal cannot be opened. Ask your supervisor to check the station.",
   "journal.write_failed": "The station could not record this unit. Ask your supervisor to check the station.",
+  "journal.replaced":
+    "The station's journal is missing or another one was put in its place. Ask an admin to restore it; nothing is recorded until then.",
   "journal.too_new": "The journal was written by a newer Commissioner. Update this station's software.",
   "journal.key_failed":
     "The station cannot read the key that marks the sessions it starts. Ask your supervisor to check the station's keys folder.",

@@ -538,6 +538,20 @@ fn an_archived_journal_verifies_and_a_fresh_one_in_its_place_does_not() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(station.join(format!("journal.sqlite{suffix}")));
     }
+    // The station knows its journal's chain start and will not open another.
+    let verify = commissioner(&station, &["journal", "verify"]);
+    let shown = text(&verify);
+    assert_eq!(verify.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("[journal.replaced]"), "{shown}");
+    // Someone who also edits station.toml gets past that; the published heads still tell.
+    let profile = station.join("station.toml");
+    let text_before = std::fs::read_to_string(&profile).expect("profile");
+    let edited: String = text_before
+        .lines()
+        .filter(|l| !l.starts_with("journal_genesis"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&profile, edited).expect("edit profile");
     let verify = commissioner(&station, &["journal", "verify"]);
     let shown = text(&verify);
     assert_eq!(verify.status.code(), Some(1), "{shown}");

@@ -254,8 +254,12 @@ fn a_walk_up_user_cannot_switch_the_role_checks_off() {
     );
     refused(&run(&st, &["ca", "list"], &[]), "operator.not_signed_in");
 
-    // Deleting the journal does not open the station either: it required operators once.
-    for f in ["journal.sqlite", "journal.sqlite-wal", "journal.sqlite-shm"] {
+    // Deleting the journal does not open the station either: the station knows its journal
+    // and refuses to start a new one in its place.
+    let journal = st.join("journal.sqlite");
+    let kept = dir.path().join("kept.sqlite");
+    std::fs::rename(&journal, &kept).expect("move the journal away");
+    for f in ["journal.sqlite-wal", "journal.sqlite-shm"] {
         let _ = std::fs::remove_file(st.join(f));
     }
     let out = run(
@@ -263,7 +267,24 @@ fn a_walk_up_user_cannot_switch_the_role_checks_off() {
         &["operator", "add", "mallory", "--role", "admin"],
         &[("COMMISSIONER_NEW_PIN", "999999")],
     );
-    refused(&out, "operator.journal_without_operators");
+    refused(&out, "journal.replaced");
+    assert!(!journal.exists(), "a new journal was started");
+
+    // Nor does another journal put in its place (here a fresh station's, without operators).
+    let other = dir.path().join("other");
+    assert_eq!(run(&other, &["lab", "init"], &[]).status.code(), Some(0));
+    std::fs::copy(other.join("journal.sqlite"), &journal).expect("swap");
+    refused(&run(&st, &["journal", "sessions"], &[]), "journal.replaced");
+
+    // And with the station's own journal back, but emptied of operators by hand: the station
+    // required operators once, so it fails closed.
+    std::fs::copy(&kept, &journal).expect("restore");
+    let status = std::process::Command::new("sqlite3")
+        .arg(&journal)
+        .arg("UPDATE operators SET pin_hash = NULL")
+        .status()
+        .expect("sqlite3");
+    assert!(status.success());
     refused(
         &run(&st, &["journal", "sessions"], &[]),
         "operator.journal_without_operators",

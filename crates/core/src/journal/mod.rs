@@ -68,6 +68,8 @@ pub enum JournalError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the journal at {path} is not this station's ({reason}): it was deleted or replaced. Restore the station's journal; nothing is recorded until then")]
+    Replaced { path: String, reason: String },
     #[error("cannot read or create the journal's session key {path}")]
     Key {
         path: String,
@@ -108,6 +110,7 @@ impl Coded for JournalError {
             JournalError::TooNew { .. } => "journal.too_new",
             JournalError::Claim { .. } => "journal.claim_failed",
             JournalError::Key { .. } => "journal.key_failed",
+            JournalError::Replaced { .. } => "journal.replaced",
             JournalError::UnknownCertificate(_) => "registry.unknown_serial",
             JournalError::Sealed(_) => "journal.session_sealed",
         }
@@ -240,6 +243,20 @@ impl Journal {
             chain::genesis(&journal.conn, None, &ts(time::OffsetDateTime::now_utc()))?;
         }
         Ok(journal)
+    }
+
+    /// The hash of the chain's first entry: what tells this journal from any other.
+    pub fn genesis_hash(&self) -> Result<Option<String>, JournalError> {
+        Ok(self
+            .conn
+            .query_row("SELECT hash FROM chain ORDER BY seq LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?)
     }
 
     fn open_without_genesis(path: &Path) -> Result<Self, JournalError> {
