@@ -145,16 +145,23 @@ mod tests {
             .expect("mock window")
     }
 
+    /// A lab station (passphrase "pass phrase") in a temp dir, which lives as long as the
+    /// first value.
+    fn lab_station() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let station_dir = dir.path().join("station");
+        commissioner_core::station::init_lab_station(&station_dir, "pass phrase")
+            .expect("lab station");
+        (dir, station_dir)
+    }
+
     fn no_args() -> Value {
         Value::Object(Default::default())
     }
 
     #[test]
     fn a_started_simulated_unit_is_listed_as_a_target() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let station_dir = dir.path().join("station");
-        commissioner_core::station::init_lab_station(&station_dir, "pass phrase")
-            .expect("lab station");
+        let (_dir, station_dir) = lab_station();
         let app = app(state(station_dir, Some("pass phrase")));
         let webview = window(&app);
         let started = invoke(
@@ -224,10 +231,7 @@ mod tests {
 
     #[test]
     fn commission_without_a_passphrase_says_the_ca_is_locked() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let station_dir = dir.path().join("station");
-        commissioner_core::station::init_lab_station(&station_dir, "pass phrase")
-            .expect("lab station");
+        let (_dir, station_dir) = lab_station();
         let app = app(state(station_dir, None));
         let webview = window(&app);
         let status = invoke(&webview, "station_status", no_args()).expect("status");
@@ -264,10 +268,7 @@ mod tests {
 
     #[test]
     fn an_idle_station_signs_out_and_locks_its_ca() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let station_dir = dir.path().join("station");
-        commissioner_core::station::init_lab_station(&station_dir, "pass phrase")
-            .expect("lab station");
+        let (_dir, station_dir) = lab_station();
         let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(
             time::OffsetDateTime::now_utc(),
         )));
@@ -301,10 +302,7 @@ mod tests {
 
     #[test]
     fn guessing_the_ca_passphrase_is_slowed_down() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let station_dir = dir.path().join("station");
-        commissioner_core::station::init_lab_station(&station_dir, "pass phrase")
-            .expect("lab station");
+        let (_dir, station_dir) = lab_station();
         let app = app(state(station_dir, None));
         let webview = window(&app);
         let try_unlock = |p: &str| {

@@ -374,13 +374,7 @@ impl Journal {
             }
             Ok(())
         })?;
-        let mut out = Vec::new();
-        for serial in serials {
-            if let Some(e) = self.certificate(serial)? {
-                out.push(e);
-            }
-        }
-        Ok(out)
+        self.entries(serials)
     }
 
     /// Gives revoked certificates a new revocation reason, keeping their revocation date, and
@@ -408,6 +402,11 @@ impl Journal {
             }
             Ok(())
         })?;
+        self.entries(serials)
+    }
+
+    /// The registry rows of `serials`, skipping unknown ones.
+    fn entries(&self, serials: &[String]) -> Result<Vec<RegistryEntry>, JournalError> {
         let mut out = Vec::new();
         for serial in serials {
             if let Some(e) = self.certificate(serial)? {
