@@ -17,5 +17,8 @@ export default defineConfig({
     environment: "jsdom",
     include: ["src/**/*.test.ts"],
     setupFiles: ["./vitest-setup.ts"],
+    // A limit, not a measurement: the Log screen's 2,000-line test took 5.03 s on a CI machine
+    // whose two cores were busy, past vitest's 5 s default.
+    testTimeout: 30_000,
   },
 });
