@@ -19,6 +19,7 @@ mod pipeline_audit;
 mod pkcs11;
 mod pki;
 mod policy;
+mod rabbitmq;
 mod recommission;
 mod registry;
 mod retry;
