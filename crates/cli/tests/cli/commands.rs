@@ -99,3 +99,26 @@ fn lab_up_sim_commission_lab_down() {
     // After `lab down` the broker is gone: the pid file is removed.
     assert!(!station.join("lab/mosquitto.pid").exists());
 }
+
+#[test]
+fn demo_and_lab_up_refuse_to_overwrite_a_hand_written_broker_section() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("s");
+    commissioner_core::station::init_lab_station(&station, PASSPHRASE).expect("lab station");
+    let toml = station.join("station.toml");
+    let hand = format!(
+        "{}\n[broker]\nhost = \"mqtt.example.com\"\nport = 8883\nserver_ca = \"ca/broker-ca.pem\"\n",
+        std::fs::read_to_string(&toml).expect("read")
+    );
+    std::fs::write(&toml, &hand).expect("write");
+    for args in [&["demo"][..], &["lab", "up"][..]] {
+        let out = commissioner(&station, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("error[lab.broker_profile_kept]"),
+            "{args:?}: {}",
+            text(&out)
+        );
+        assert_eq!(std::fs::read_to_string(&toml).expect("read"), hand);
+    }
+}

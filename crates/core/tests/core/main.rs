@@ -13,6 +13,7 @@ mod handshake;
 mod hostile;
 mod interrupted_writes;
 mod journal;
+mod lab_profile;
 mod operators;
 mod pipeline;
 mod pipeline_audit;
