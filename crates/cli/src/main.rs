@@ -5,6 +5,7 @@ mod audit;
 mod bench;
 mod broker;
 mod ca;
+mod ca_service;
 mod ca_setup;
 mod handshake_bench;
 mod journal;
