@@ -75,7 +75,16 @@ fn reach(profile: &BrokerProfile, anchors: &[Vec<u8>]) -> Result<Option<String>,
     let timeout = Duration::from_secs(profile.connect_timeout_secs.max(1));
     let id = format!("commissioner-test-{}", rand::random::<u32>());
     on_own_runtime(|| async {
-        match probe::connect(&profile.host, profile.port, tls, &id, timeout).await {
+        match probe::connect(
+            &profile.host,
+            profile.port,
+            tls,
+            &id,
+            timeout,
+            profile.mqtt_version,
+        )
+        .await
+        {
             Connect::Accepted(s) => {
                 s.close().await;
                 Ok(None)
