@@ -13,6 +13,8 @@ if [ "${PROFILE:-full}" != "demo" ]; then
   PKGS+=(
     libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
     socat softhsm2 opensc xvfb xauth webkit2gtk-driver
+    # The second real broker of the tests (MQTT plugin, EXTERNAL login by certificate CN).
+    rabbitmq-server
   )
 fi
 
@@ -26,7 +28,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
   # The package starts a system broker on 1883; our tests never use it, but stop it so
   # nothing on the machine depends on a broker we did not start.
-  if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+  # Likewise RabbitMQ (and the epmd it pulls in): the tests boot their own node on free ports.
+  if command -v systemctl >/dev/null 2>&1; then
+    for unit in mosquitto rabbitmq-server epmd.socket epmd.service; do
+      $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    done
+  fi
 fi
 
 if command -v rustup >/dev/null 2>&1; then

@@ -303,7 +303,16 @@ mod tests {
     #[test]
     fn guessing_the_ca_passphrase_is_slowed_down() {
         let (_dir, station_dir) = lab_station();
-        let app = app(state(station_dir, None));
+        // Time pinned: the 2 s wait must not pass between two tries on a busy machine.
+        let clock = std::sync::Arc::new(TestClock(std::sync::Mutex::new(
+            time::OffsetDateTime::now_utc(),
+        )));
+        let app = app(AppState::with_clock(
+            station_dir,
+            None,
+            logs::LogHub::default(),
+            clock,
+        ));
         let webview = window(&app);
         let try_unlock = |p: &str| {
             invoke(

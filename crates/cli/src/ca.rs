@@ -11,6 +11,7 @@ use commissioner_core::journal::{
 };
 use commissioner_core::operator::Action;
 use commissioner_core::pki::admin::{self, AdminError, RevokeTarget};
+use commissioner_core::pki::issue::Usage;
 use commissioner_core::pki::policy::{self, Issuing};
 use commissioner_core::pki::revoke::Reason;
 use commissioner_core::pki::{cert_pem, IssuedCert};
@@ -73,6 +74,18 @@ pub enum CaCommand {
         #[arg(long)]
         softhsm: bool,
     },
+    /// Issue the provisioning backend's client identity (admin): key, certificate and CA
+    /// files in --out, registered and revocable; prints the mosquitto ACL lines to paste.
+    IssueBackend(crate::ca_service::ServiceArgs),
+    /// Issue the broker's server identity (admin) for the profile's host and any --san; prints
+    /// the mosquitto listener lines.
+    IssueServer {
+        #[command(flatten)]
+        args: crate::ca_service::ServiceArgs,
+        /// More DNS names or IP addresses the broker is reached by (repeatable).
+        #[arg(long)]
+        san: Vec<String>,
+    },
     /// List and search issued certificates.
     List {
         #[arg(long)]
@@ -95,7 +108,10 @@ pub fn run(dir: &Path, cmd: CaCommand) -> CmdResult {
         CaCommand::Init(_) | CaCommand::Import(_) => {
             crate::operator::require_if_station(dir, Action::AdministerCa)?
         }
-        CaCommand::Revoke { .. } | CaCommand::Crl { .. } => {
+        CaCommand::Revoke { .. }
+        | CaCommand::Crl { .. }
+        | CaCommand::IssueBackend(_)
+        | CaCommand::IssueServer { .. } => {
             crate::operator::resolve(&Station::open(dir)?, None, Action::AdministerCa)?;
         }
         // The registry names every unit and certificate: QA's to read.
@@ -113,6 +129,22 @@ pub fn run(dir: &Path, cmd: CaCommand) -> CmdResult {
             reason,
         } => revoke(dir, serial.as_deref(), device_id.as_deref(), &reason),
         CaCommand::Crl { out } => crl(dir, &out),
+        CaCommand::IssueBackend(args) => crate::ca_service::issue(
+            dir,
+            crate::ca_service::ServiceRequest {
+                usage: Usage::Client,
+                args,
+                sans: vec![],
+            },
+        ),
+        CaCommand::IssueServer { args, san } => crate::ca_service::issue(
+            dir,
+            crate::ca_service::ServiceRequest {
+                usage: Usage::Server,
+                args,
+                sans: san,
+            },
+        ),
         CaCommand::Bench { count, softhsm } => crate::bench::run(count, softhsm),
         CaCommand::IssueHostKey {
             device_id,

@@ -3,7 +3,9 @@
 
 mod audit;
 mod bench;
+mod broker;
 mod ca;
+mod ca_service;
 mod ca_setup;
 mod handshake_bench;
 mod journal;
@@ -111,6 +113,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The station's broker profile: `check` does what the app's Test connection does.
+    Broker {
+        #[command(subcommand)]
+        command: broker::BrokerCommand,
+    },
     /// Run the reference provisioning responder against the station's broker (shared
     /// subscription; units checked against the station's certificate registry).
     Responder(responder::ResponderArgs),
@@ -159,6 +166,7 @@ fn main() -> ExitCode {
         Command::Login { operator } => operator::login(&station, &operator),
         Command::Logout => operator::logout(&station),
         Command::Audit { operator, json } => audit::run(&station, operator.as_deref(), json),
+        Command::Broker { command } => broker::run(&station, command),
         Command::Responder(args) => responder::run(&station, args),
         Command::Lab { command } => lab::run(&station, command),
         Command::Journal { command } => journal::run(&station, command),

@@ -50,6 +50,12 @@ pub enum LabError {
     },
     #[error("no lab broker is running for this station")]
     NotRunning,
+    #[error(
+        "station.toml has a [broker] section the lab did not write ({host}:{port}); the lab \
+         never overwrites it: run the lab or the demo on another station directory \
+         (--station), or remove that section to let the lab write its own"
+    )]
+    BrokerProfileKept { host: String, port: u16 },
     #[error(transparent)]
     Pki(#[from] PkiError),
     #[error(transparent)]
@@ -67,6 +73,7 @@ impl Coded for LabError {
             LabError::BrokerFailed { .. } => "lab.broker_failed",
             LabError::Io { .. } => "lab.io",
             LabError::NotRunning => "lab.not_running",
+            LabError::BrokerProfileKept { .. } => "lab.broker_profile_kept",
             LabError::Pki(e) => e.code(),
             LabError::Mqtt(e) => e.code(),
             LabError::Station(e) => e.code(),
@@ -157,6 +164,17 @@ pub fn prepare_kind(
     port: u16,
     kind: LabKind,
 ) -> Result<LabFiles, LabError> {
+    if let Some(kept) = station
+        .config
+        .broker
+        .as_ref()
+        .filter(|p| !written_by_lab(p))
+    {
+        return Err(LabError::BrokerProfileKept {
+            host: kept.host.clone(),
+            port: kept.port,
+        });
+    }
     let files = LabFiles::new(station);
     let io = |path: &Path| {
         let path = path.display().to_string();
@@ -215,14 +233,28 @@ pub fn prepare_kind(
         &config::mosquitto_config(&files, port, plaintext_port, kind),
     )?;
 
+    station.config.broker = Some(lab_profile(port, plaintext_port));
+    station.save()?;
+    Ok(files)
+}
+
+/// The `[broker]` section the lab writes for a broker on `port`.
+fn lab_profile(port: u16, plaintext_port: u16) -> BrokerProfile {
     let mut profile = BrokerProfile::new(LOOPBACK, port, PathBuf::from("ca/root.pem"));
     profile.lab = true;
     profile.audit.plaintext_ports = vec![plaintext_port];
     // The lab broker runs on this host: a short wait proves non-delivery well enough.
     profile.audit.delivery_wait_ms = 1_000;
-    station.config.broker = Some(profile);
-    station.save()?;
-    Ok(files)
+    profile
+}
+
+/// Whether `profile` is exactly what an earlier `lab up` wrote (ports aside): anything else was
+/// written or edited by hand, and a lab start must not replace it.
+fn written_by_lab(profile: &BrokerProfile) -> bool {
+    match profile.audit.plaintext_ports.as_slice() {
+        [plaintext] => *profile == lab_profile(profile.port, *plaintext),
+        _ => false,
+    }
 }
 
 /// Starts mosquitto on the prepared files and waits until it accepts connections.

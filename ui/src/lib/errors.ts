@@ -172,6 +172,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "lab.broker_failed": "The lab broker did not start. Ask your supervisor; its log has the reason.",
   "lab.io": "The station cannot write the lab broker's files. Ask your supervisor to check the station's disk.",
   "lab.not_running": "No lab broker is running. Start it, then try again.",
+  "lab.broker_profile_kept":
+    "This station already has a broker profile that was written by hand; the lab never replaces it. Ask your supervisor to use another station for the lab.",
   // Session and journal
   "session.cancelled": "The session was stopped before it finished. The unit was not judged; run it again.",
   "session.interrupted":

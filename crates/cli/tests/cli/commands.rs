@@ -99,3 +99,94 @@ fn lab_up_sim_commission_lab_down() {
     // After `lab down` the broker is gone: the pid file is removed.
     assert!(!station.join("lab/mosquitto.pid").exists());
 }
+
+#[test]
+fn demo_and_lab_up_refuse_to_overwrite_a_hand_written_broker_section() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("s");
+    commissioner_core::station::init_lab_station(&station, PASSPHRASE).expect("lab station");
+    let toml = station.join("station.toml");
+    let hand = format!(
+        "{}\n[broker]\nhost = \"mqtt.example.com\"\nport = 8883\nserver_ca = \"ca/broker-ca.pem\"\n",
+        std::fs::read_to_string(&toml).expect("read")
+    );
+    std::fs::write(&toml, &hand).expect("write");
+    for args in [&["demo"][..], &["lab", "up"][..]] {
+        let out = commissioner(&station, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("error[lab.broker_profile_kept]"),
+            "{args:?}: {}",
+            text(&out)
+        );
+        assert_eq!(std::fs::read_to_string(&toml).expect("read"), hand);
+    }
+}
+
+#[test]
+fn broker_check_does_what_test_connection_does() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let out = commissioner(&station, &["lab", "init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = commissioner(&station, &["lab", "up"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let up = commissioner(&station, &["broker", "check"]);
+    let json = commissioner(&station, &["broker", "check", "--json"]);
+    // A server CA that did not sign the broker's certificate.
+    let toml = station.join("station.toml");
+    let original = std::fs::read_to_string(&toml).expect("read");
+    std::fs::write(
+        &toml,
+        original.replace("server_ca = \"ca/root.pem\"", "server_ca = \"foreign.pem\""),
+    )
+    .expect("write");
+    let foreign = commissioner_core::mqtt::audit::identities::foreign_identity(
+        "X",
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("foreign");
+    let pem = commissioner_core::pki::cert_pem(foreign.chain.last().expect("ca"));
+    std::fs::write(station.join("foreign.pem"), pem).expect("write");
+    let wrong_ca = commissioner(&station, &["broker", "check"]);
+    // A port nobody listens on.
+    let mut moved = commissioner_core::station::Station::open(&station).expect("open");
+    if let Some(b) = moved.config.broker.as_mut() {
+        b.port = commissioner_core::lab::free_port().expect("port");
+    }
+    moved.save().expect("save");
+    let gone = commissioner(&station, &["broker", "check"]);
+    std::fs::write(&toml, &original).expect("restore");
+    let down = commissioner(&station, &["lab", "down"]);
+    assert!(down.status.success(), "{}", text(&down));
+
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    assert!(text(&up).starts_with("OK"), "{}", text(&up));
+    assert!(
+        text(&up).contains("chains to the server CA"),
+        "{}",
+        text(&up)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(wrong_ca.status.code(), Some(1), "{}", text(&wrong_ca));
+    // Usually the verifier's own verdict; sometimes the failed verification surfaces as a TLS
+    // "handshake eof" (mqtt.connection_failed). Either way nothing is called verified.
+    assert!(
+        text(&wrong_ca).contains("FAIL  mqtt.server_certificate")
+            || text(&wrong_ca).contains("FAIL  mqtt.connection_failed"),
+        "{}",
+        text(&wrong_ca)
+    );
+    assert!(
+        !text(&wrong_ca).contains("chains to"),
+        "{}",
+        text(&wrong_ca)
+    );
+    assert_eq!(gone.status.code(), Some(1), "{}", text(&gone));
+    assert!(
+        text(&gone).contains("FAIL  mqtt.unreachable"),
+        "{}",
+        text(&gone)
+    );
+}

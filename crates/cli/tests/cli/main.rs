@@ -10,4 +10,5 @@ mod integrity;
 mod line;
 mod operators;
 mod responder;
+mod service_identities;
 mod sim;

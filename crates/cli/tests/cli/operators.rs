@@ -194,9 +194,20 @@ fn the_ca_and_the_profile_are_the_admins_alone() {
         "--reason",
         "key-compromise",
     ];
-    let admin_only: [&[&str]; 5] = [
+    let svc = dir.path().join("svc");
+    let svc = svc.to_str().expect("utf-8");
+    let admin_only: [&[&str]; 7] = [
         &revoke,
         &["ca", "crl", "--out", crl],
+        &["ca", "issue-backend", "--out", svc],
+        &[
+            "ca",
+            "issue-server",
+            "--name",
+            "mqtt.example.com",
+            "--out",
+            svc,
+        ],
         &["ca", "init"],
         &["lab", "up"],
         &["lab", "reload"],

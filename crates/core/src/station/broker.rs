@@ -165,6 +165,11 @@ pub struct AuditProfile {
     /// The broker is meant to admit clients by user name and password (no client
     /// certificate): a listener that does is then a warning instead of a failure.
     pub passwords_intended: bool,
+    /// Names of the audit's units (`<prefix>-a`, `<prefix>-b`, `<prefix>-revoked`) for brokers
+    /// that admit a certificate only when an account carries its CN (RabbitMQ's EXTERNAL
+    /// login): create those accounts with a unit's permissions. Unset, every audit makes
+    /// fresh random names, which such a broker refuses (every attacker check inconclusive).
+    pub unit_prefix: Option<String>,
 }
 
 impl Default for AuditProfile {
@@ -179,6 +184,7 @@ impl Default for AuditProfile {
             plaintext_ports: USUAL_MQTT_PORTS.to_vec(),
             delivery_wait_ms: 1_500,
             passwords_intended: false,
+            unit_prefix: None,
         }
     }
 }
@@ -274,6 +280,18 @@ impl BrokerProfile {
         if self.retry.max_attempts == 0 {
             return Some("retry.max_attempts must be at least 1".into());
         }
+        // Units' names become topic levels and certificate CNs.
+        if let Some(prefix) = &self.audit.unit_prefix {
+            let ok = !prefix.is_empty()
+                && prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !ok {
+                return Some(format!(
+                    "audit.unit_prefix '{prefix}' may use only letters, digits, '.', '_' and '-'"
+                ));
+            }
+        }
         if let Some(bad) = self
             .audit
             .checks
@@ -353,6 +371,21 @@ mod tests {
         assert!(p.problem().is_none());
         p.mqtt_version = MqttVersion::V311;
         assert!(p.problem().expect("not an object").contains("JSON object"));
+    }
+
+    #[test]
+    fn audit_unit_prefix_must_be_a_topic_level() {
+        let text = "host = \"h\"\nport = 1\nserver_ca = \"c\"\n[audit]\n";
+        let p = parse(&format!("{text}unit_prefix = \"audit-rmq\"\n")).expect("parses");
+        assert_eq!(p.audit.unit_prefix.as_deref(), Some("audit-rmq"));
+        assert!(p.problem().is_none());
+        for bad in ["a/b", "+", "#", ""] {
+            let p = parse(&format!("{text}unit_prefix = \"{bad}\"\n")).expect("parses");
+            assert!(
+                p.problem().expect("refused").contains("unit_prefix"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -210,3 +210,34 @@ fn a_journal_from_before_inconclusive_keeps_its_sealed_audit_rows_and_takes_the_
         .record_audit_check(a.session_id, "foreign_ca", "inconclusive", "why", at)
         .expect("the new outcome is accepted");
 }
+
+/// Over 3.1.1 mosquitto acknowledges a publish its ACL dropped with a plain PUBACK: the audit
+/// speaks the profile's version and must neither pass nor fail a publish on that answer.
+#[test]
+fn over_mqtt_311_a_puback_proves_nothing_either_way() {
+    let mut s = station();
+    let lab = Lab::up(&mut s.station, &s.ca).expect("lab up");
+    if let Some(b) = s.station.config.broker.as_mut() {
+        b.mqtt_version = commissioner_core::station::MqttVersion::V311;
+    }
+    let a = audit(&s, &lab);
+    let got = outcomes(&a);
+    for name in ["publish_foreign_topic", "publish_response_topic"] {
+        let r = a.results.iter().find(|r| r.name == name).expect("check");
+        assert_eq!(r.outcome, Outcome::Warn, "{name}: {}", r.evidence);
+        assert!(
+            r.evidence.contains("PUBACK without a reason code"),
+            "{}",
+            r.evidence
+        );
+    }
+    // TLS and the revocation check answer alike in both versions.
+    for name in ["no_client_certificate", "foreign_ca", "revoked_certificate"] {
+        assert_eq!(got[name], Outcome::Pass, "{name}: {:#?}", a.results);
+    }
+    assert!(
+        !got.values().any(|o| *o == Outcome::Fail),
+        "{:#?}",
+        a.results
+    );
+}

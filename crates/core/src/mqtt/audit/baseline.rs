@@ -23,7 +23,15 @@ impl Baseline {
     /// Connects as the audit unit, with its own certificate and client id.
     pub async fn establish(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs) -> Self {
         let tls = p.tls.then(|| c.unit.clone());
-        let answer = probe::connect(&p.host, p.port, tls, &ids.unit.id, connect_timeout(p)).await;
+        let answer = probe::connect(
+            &p.host,
+            p.port,
+            tls,
+            &ids.unit.id,
+            connect_timeout(p),
+            p.mqtt_version,
+        )
+        .await;
         let (failure, session) = match answer {
             Connect::Accepted(s) => (None, Some(s)),
             Connect::Refused(e) => (Some(e), None),

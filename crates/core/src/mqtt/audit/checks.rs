@@ -147,6 +147,7 @@ async fn no_client_certificate(p: &BrokerProfile, c: &Configs) -> CheckResult {
         Some(c.anonymous.clone()),
         &id,
         connect_timeout(p),
+        p.mqtt_version,
     )
     .await;
     match answer {
@@ -215,6 +216,7 @@ async fn foreign_ca(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs) -> Ch
         Some(c.foreign_ca.clone()),
         &ids.foreign_ca.id,
         t,
+        p.mqtt_version,
     )
     .await
     {
@@ -250,7 +252,16 @@ async fn client_id_binding(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs
     const NAME: &str = "client_id_binding";
     let t = connect_timeout(p);
     let (unit, other) = (&ids.unit.id, &ids.other.id);
-    let mut session = match probe::connect(&p.host, p.port, Some(c.unit.clone()), other, t).await {
+    let mut session = match probe::connect(
+        &p.host,
+        p.port,
+        Some(c.unit.clone()),
+        other,
+        t,
+        p.mqtt_version,
+    )
+    .await
+    {
         Connect::Refused(e) if !broker_answered(&e) => return not_answered(NAME, &e),
         Connect::Refused(e) => {
             return CheckResult::new(
@@ -287,6 +298,14 @@ async fn client_id_binding(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs
                 "{head} (it can take over that unit's session); the ACL follows the certificate: \
                  publish to {topic} answered {}",
                 puback(&reason)
+            ),
+        ),
+        PubAnswer::NoVerdict => CheckResult::new(
+            NAME,
+            Outcome::Warn,
+            format!(
+                "{head} (it can take over that unit's session); publish to {topic}: {}",
+                probe::NO_VERDICT
             ),
         ),
         PubAnswer::None(why) => CheckResult::new(NAME, Outcome::Warn, format!("{head}; {why}")),
@@ -330,6 +349,11 @@ async fn publish_foreign(
                 "publish to {topic} refused with {} instead of 0x87",
                 puback(&reason)
             ),
+        ),
+        PubAnswer::NoVerdict => CheckResult::new(
+            NAME,
+            Outcome::Warn,
+            format!("not provable: publish to {topic}: {}", probe::NO_VERDICT),
         ),
         PubAnswer::None(why) => CheckResult::new(NAME, Outcome::Warn, why),
     }

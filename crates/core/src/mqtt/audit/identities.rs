@@ -171,10 +171,20 @@ pub fn foreign_identity(id: &str, now: OffsetDateTime) -> Result<TestIdentity, P
     })
 }
 
-/// Issues the two units and the foreign identity; ids share a random prefix so that audits
-/// never collide with each other or with real units.
-pub fn issue(ca: &UnlockedCa, now: OffsetDateTime) -> Result<AuditIdentities, PkiError> {
-    let prefix = format!("audit-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+/// A random prefix of the audit's unit names, so that audits never collide with each other or
+/// with real units.
+fn random_prefix() -> String {
+    format!("audit-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// Issues the two units and the foreign identity; ids share `prefix` (the profile's
+/// `unit_prefix`), or a random one.
+pub fn issue(
+    ca: &UnlockedCa,
+    prefix: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<AuditIdentities, PkiError> {
+    let prefix = prefix.map_or_else(random_prefix, str::to_owned);
     let (unit, _) = station_identity(ca, &format!("{prefix}-a"), now)?;
     for_unit(ca, unit.into(), &prefix, now)
 }
@@ -186,8 +196,7 @@ pub fn around_unit(
     unit: AuditUnit,
     now: OffsetDateTime,
 ) -> Result<AuditIdentities, PkiError> {
-    let prefix = format!("audit-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    for_unit(ca, unit, &prefix, now)
+    for_unit(ca, unit, &random_prefix(), now)
 }
 
 fn for_unit(
@@ -212,11 +221,12 @@ pub fn issue_revoked(
     ca: &UnlockedCa,
     journal: &Journal,
     session_id: i64,
+    prefix: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<TestIdentity, AdminError> {
     let id = format!(
-        "audit-{}-revoked",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
+        "{}-revoked",
+        prefix.map_or_else(random_prefix, str::to_owned)
     );
     let (identity, cert) = station_identity(ca, &id, now)?;
     journal.record_issued(session_id, &id, &cert, now, KeyOrigin::Host)?;

@@ -49,8 +49,15 @@ pub(super) async fn subscribe_isolation(
         .collect::<Vec<_>>()
         .join(", ");
     // Prove it: the other unit publishes on its own topic; nothing of it may reach the spy.
-    let Connect::Accepted(mut other) =
-        probe::connect(&p.host, p.port, Some(c.other.clone()), other_id, t).await
+    let Connect::Accepted(mut other) = probe::connect(
+        &p.host,
+        p.port,
+        Some(c.other.clone()),
+        other_id,
+        t,
+        p.mqtt_version,
+    )
+    .await
     else {
         return CheckResult::new(
             NAME,
@@ -104,6 +111,16 @@ pub(super) async fn subscribe_isolation(
                 puback(&reason)
             ),
         ),
+        // Nothing delivered proves isolation only if the broker took the other unit's message.
+        PubAnswer::NoVerdict => CheckResult::new(
+            NAME,
+            Outcome::Warn,
+            format!(
+                "SUBACK {subacks}; nothing delivered within {} ms, but not provable: {other_id}'s own publish got a {}",
+                wait.as_millis(),
+                probe::NO_VERDICT
+            ),
+        ),
         PubAnswer::None(why) => CheckResult::new(
             NAME,
             Outcome::Warn,
@@ -122,7 +139,16 @@ pub(super) async fn revoked(p: &BrokerProfile, ids: &AuditIdentities, c: &Config
     // The broker loads a new CRL asynchronously (SIGHUP): give it a few tries before calling
     // an acceptance a finding.
     for attempt in 1..=REVOKED_TRIES {
-        match probe::connect(&p.host, p.port, Some(tls.clone()), &id.id, t).await {
+        match probe::connect(
+            &p.host,
+            p.port,
+            Some(tls.clone()),
+            &id.id,
+            t,
+            p.mqtt_version,
+        )
+        .await
+        {
             Connect::Refused(e @ MqttError::CertificateRevoked) => {
                 return CheckResult::new(NAME, Outcome::Pass, format!("refused: {}", evidence(&e)))
             }

@@ -28,7 +28,8 @@ pub struct ConnectionTest {
 
 /// Connects to the profile's broker without a client certificate. A refusal *after* the
 /// server's certificate verified (no client certificate, CONNACK refused) still means the
-/// profile is right, so only unreachable brokers and server-certificate failures are not ok.
+/// profile is right; anything else (unreachable, server certificate, a connection closed
+/// before the server's certificate was checked) is not ok.
 pub fn test_connection(profile: &BrokerProfile, trust_anchors: &[Vec<u8>]) -> ConnectionTest {
     let started = Instant::now();
     let outcome = reach(profile, trust_anchors);
@@ -74,19 +75,39 @@ fn reach(profile: &BrokerProfile, anchors: &[Vec<u8>]) -> Result<Option<String>,
     let timeout = Duration::from_secs(profile.connect_timeout_secs.max(1));
     let id = format!("commissioner-test-{}", rand::random::<u32>());
     on_own_runtime(|| async {
-        match probe::connect(&profile.host, profile.port, tls, &id, timeout).await {
+        match probe::connect(
+            &profile.host,
+            profile.port,
+            tls,
+            &id,
+            timeout,
+            profile.mqtt_version,
+        )
+        .await
+        {
             Connect::Accepted(s) => {
                 s.close().await;
                 Ok(None)
             }
-            Connect::Refused(
-                e @ (MqttError::ServerNameMismatch(_)
-                | MqttError::ServerCertificate(_)
-                | MqttError::Unreachable { .. }
-                | MqttError::Timeout { .. }
-                | MqttError::Config(_)),
-            ) => Err(e),
-            Connect::Refused(e) => Ok(Some(probe::evidence(&e))),
+            // Only a refusal that comes after the client verified the server's certificate
+            // proves the profile: the broker judging the client's certificate (TLS 1.3 sends
+            // it after checking the server's) or a CONNACK. A closed connection, a TLS version
+            // or a bare alert may come before any certificate arrived.
+            Connect::Refused(e) if judged_the_client(&e) => Ok(Some(probe::evidence(&e))),
+            Connect::Refused(e) => Err(e),
         }
     })
+}
+
+fn judged_the_client(e: &MqttError) -> bool {
+    e.is_connack_refusal()
+        || matches!(
+            e,
+            MqttError::UntrustedClientCa
+                | MqttError::CertificateRevoked
+                | MqttError::CertificateRequired
+                | MqttError::CertificateExpired
+                | MqttError::CertificateRejected(_)
+                | MqttError::BadSignature
+        )
 }

@@ -198,10 +198,13 @@ fn audit_in_session(
         profile,
     };
     let now = OffsetDateTime::now_utc();
-    let mut ids = identities::issue(ca, now)?;
+    let prefix = target.profile.audit.unit_prefix.as_deref();
+    let mut ids = identities::issue(ca, prefix, now)?;
     if let Some(refresh) = refresh_crl {
         if target.profile.audit.enabled("revoked_certificate") {
-            ids.revoked = Some(identities::issue_revoked(ca, journal, session_id, now)?);
+            ids.revoked = Some(identities::issue_revoked(
+                ca, journal, session_id, prefix, now,
+            )?);
             refresh().map_err(AuditError::CrlRefresh)?;
         }
     }

@@ -35,6 +35,9 @@ pub(super) async fn publish_response(
                 allowed.push(format!("{whose} {topic} (PUBACK {})", puback(&r)))
             }
             PubAnswer::Ack(r) => unproven.push(format!("{whose} {topic}: {}", puback(&r))),
+            PubAnswer::NoVerdict => {
+                unproven.push(format!("{whose} {topic}: {}", super::probe::NO_VERDICT))
+            }
             PubAnswer::None(why) => unproven.push(format!("{whose} {topic}: {why}")),
         }
     }

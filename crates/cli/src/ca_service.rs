@@ -1,0 +1,198 @@
+//! `commissioner ca issue-backend` and `ca issue-server`: the identities a real deployment needs
+//! beside its units, the provisioning backend (a client) and the broker (a server), issued by
+//! the station's CA, registered in its certificate registry and revocable like a unit's.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use commissioner_core::error::Coded;
+use commissioner_core::journal::{CertificateRecords, KeyOrigin, NewSession, SessionResult};
+use commissioner_core::pki::admin::AdminError;
+use commissioner_core::pki::issue::{Subject, Usage};
+use commissioner_core::pki::{cert_pem, IssuedCert, PkiError};
+use commissioner_core::station::{BrokerProfile, Station};
+use rcgen::SanType;
+
+use crate::run::passphrase;
+use crate::{usage_error, CmdResult};
+
+/// Options shared by both identities.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// Certificate CN: the backend's MQTT user name, or the broker's name. Default: the lab's
+    /// backend name (`commissioner-backend`), or the broker profile's host.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Directory for `<name>.pem` (certificate and issuing CA), `<name>.key` and `ca.pem`.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 365)]
+    pub validity_days: i64,
+}
+
+/// What to issue: one entry point for both kinds.
+pub struct ServiceRequest {
+    pub usage: Usage,
+    pub args: ServiceArgs,
+    /// DNS names and IP addresses of a broker (`--san`); the name is always one of them.
+    pub sans: Vec<String>,
+}
+
+pub fn issue(dir: &Path, req: ServiceRequest) -> CmdResult {
+    let station = Station::open(dir)?;
+    let operator = crate::operator::resolve(
+        &station,
+        None,
+        commissioner_core::operator::Action::AdministerCa,
+    )?;
+    let profile = station.config.broker.clone();
+    let name = match (&req.args.name, req.usage) {
+        (Some(n), _) => n.clone(),
+        (None, Usage::Client) => commissioner_core::lab::BACKEND_IDENTITY.to_owned(),
+        (None, Usage::Server) => profile.as_ref().map(|p| p.host.clone()).ok_or_else(|| {
+            usage_error(
+                "cli.bad_arguments",
+                "no broker profile to take the host from: give --name",
+            )
+        })?,
+    };
+    let mut alt_names = Vec::new();
+    if req.usage == Usage::Server {
+        let mut names = vec![name.clone()];
+        names.extend(req.sans.iter().cloned());
+        names.dedup();
+        for n in &names {
+            alt_names.push(san(n)?);
+        }
+    }
+    let ca = station.unlock_ca(&passphrase()?)?;
+    let _claim = crate::run::claim_sessions(&station)?;
+    let journal = station.journal()?;
+    let now = time::OffsetDateTime::now_utc();
+    let session_id = journal.begin_session(&NewSession {
+        station_id: &station.config.station_id,
+        operator: &operator,
+        port: "service-identity",
+        work_order: None,
+        started_at: now,
+    })?;
+    journal.set_identity(session_id, &name, "", "")?;
+    let subject = Subject {
+        common_name: &name,
+        organization: &station.config.organization,
+        validity_days: req.args.validity_days,
+        usage: req.usage,
+        alt_names,
+    };
+    let result = ca
+        .issue_with_new_key(&subject, now)
+        .map_err(AdminError::from)
+        .and_then(|(cert, key)| {
+            journal.record_issued(session_id, &name, &cert, now, KeyOrigin::Host)?;
+            journal.activate_certificate(&cert.serial)?;
+            let chain = format!("{}{}", cert.pem, cert_pem(ca.issuing_der()));
+            let cafile = format!("{}{}", cert_pem(ca.issuing_der()), cert_pem(ca.root_der()));
+            write_files(&req.args.out, &name, &chain, &key, &cafile)?;
+            Ok(cert)
+        });
+    let error = result.as_ref().err().map(|e| e.info());
+    let outcome = if error.is_some() {
+        SessionResult::Fail
+    } else {
+        SessionResult::Pass
+    };
+    journal.finish_session(
+        session_id,
+        outcome,
+        error.as_ref(),
+        time::OffsetDateTime::now_utc(),
+    )?;
+    let cert = result?;
+    print_summary(&req, &name, &cert, profile.as_ref());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn san(name: &str) -> Result<SanType, PkiError> {
+    Ok(match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => SanType::IpAddress(ip),
+        Err(_) => SanType::DnsName(name.try_into().map_err(PkiError::Issue)?),
+    })
+}
+
+fn write_files(
+    out: &Path,
+    name: &str,
+    chain: &str,
+    key: &str,
+    cafile: &str,
+) -> Result<(), AdminError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| AdminError::Io { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let key_path = out.join(format!("{name}.key"));
+    // Never over an existing key, never readable by another account.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&key_path)
+        .and_then(|mut f| f.write_all(key.as_bytes()))
+        .map_err(io(&key_path))?;
+    let cert_path = out.join(format!("{name}.pem"));
+    std::fs::write(&cert_path, chain).map_err(io(&cert_path))?;
+    let ca_path = out.join("ca.pem");
+    std::fs::write(&ca_path, cafile).map_err(io(&ca_path))
+}
+
+/// An ACL topic of a profile's template: `{device_id}` as `level` (`+` or `%u`).
+fn acl_topic(template: &str, level: &str) -> String {
+    template.replace("{device_id}", level)
+}
+
+fn print_summary(
+    req: &ServiceRequest,
+    name: &str,
+    cert: &IssuedCert,
+    profile: Option<&BrokerProfile>,
+) {
+    let out = req.args.out.display();
+    println!(
+        "{name}: certificate {} (registered; revoke with `commissioner ca revoke --serial {}`)",
+        cert.serial, cert.serial
+    );
+    println!("  {out}/{name}.pem  certificate + issuing CA");
+    println!("  {out}/{name}.key  private key (owner only)");
+    println!("  {out}/ca.pem      issuing + root CA (the broker's cafile)");
+    let default = BrokerProfile::new("", 0, PathBuf::new());
+    let p = profile.unwrap_or(&default);
+    match req.usage {
+        Usage::Client => {
+            println!(
+                "\nmosquitto ACL (acl_file; the listener has require_certificate true and \
+                 use_identity_as_username true):\n"
+            );
+            println!("user {name}");
+            println!("topic read {}", acl_topic(&p.request_topic, "+"));
+            println!("topic write {}", acl_topic(&p.response_topic, "+"));
+            println!("\n# every unit, by its certificate's CN:");
+            println!("pattern write {}", acl_topic(&p.request_topic, "%u"));
+            println!("pattern read {}", acl_topic(&p.response_topic, "%u"));
+        }
+        Usage::Server => {
+            println!("\nmosquitto listener:\n");
+            println!("listener 8883");
+            println!("certfile {out}/{name}.pem");
+            println!("keyfile {out}/{name}.key");
+            println!("cafile {out}/ca.pem");
+            println!("require_certificate true");
+            println!("use_identity_as_username true");
+            println!("# commissioner ca crl --out /path/to/crl.pem, then:");
+            println!("crlfile /path/to/crl.pem");
+        }
+    }
+}
