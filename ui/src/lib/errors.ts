@@ -54,6 +54,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "Could not open the serial port. Check the cable, or whether another program is using the port.",
   "device.enumerate_failed": "The station cannot list its serial ports. Replug the USB hub, then try again.",
   "device.not_open": "The unit's port closed unexpectedly. Reconnect the unit and try again.",
+  "device.unknown_family":
+    "The station does not know this device family. Check the family name in the station profile's [[models]] or in --family.",
   "device.io": "The serial link failed. Check the cable and USB port, then try again.",
   "device.timeout": "The unit stopped answering. Check the cable and power, then try again.",
   "device.slow_reply":

@@ -2,6 +2,7 @@
 
 pub mod discovery;
 pub mod driver;
+pub mod family;
 pub mod frame;
 pub mod identity;
 pub mod interrupt;

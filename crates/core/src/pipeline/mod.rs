@@ -16,6 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, SystemClock};
+use crate::device::family::{self, Assurance, DeviceFamily, Reference};
 use crate::device::protocol::{Hello, Lifecycle};
 use crate::device::{open_serial, DeviceError, Interrupt, SerialDriver, Timeouts};
 use crate::error::{Coded, ErrorInfo};
@@ -59,6 +60,9 @@ pub struct CommissionOptions<'a> {
     /// stopped mid-write is still in factory mode: `keyed`, and simply commissioned again, or
     /// (stopped after its last write) `certified`, and recommissioned.
     pub cancel: Option<&'a StopSignal>,
+    /// The device family to speak to the unit (`commission --family`); else the station
+    /// profile's `[[models]]` family for the port's VID:PID; else the reference family.
+    pub family: Option<&'a str>,
 }
 
 impl<E: Coded> From<E> for ErrorInfo {
@@ -136,6 +140,8 @@ pub fn commission_opts(
         audit_checks: Vec::new(),
         error: None,
         total_millis: 0,
+        family: String::new(),
+        assurance: None,
     };
     // Reads and the issuing records go through the session's own connection; the writes that
     // every session makes at the same moments go through the station's group commit.
@@ -176,6 +182,8 @@ pub fn commission_opts(
         report,
         link: None,
         interrupt: Arc::new(Interrupt::default()),
+        family: &Reference,
+        key_origin: None,
     };
     let outcome = match opts.cancel {
         Some(flag) => {
@@ -187,7 +195,16 @@ pub fn commission_opts(
     // Whatever still runs on the session's behalf (a handshake left behind by a stop) ends at
     // its next look instead of retrying for a session that is over.
     run.interrupt.cancel();
+    let assurance = run.assurance();
+    let family = run.family.name();
     let mut report = run.report;
+    report.family = family.into();
+    if let Some(a) = &assurance {
+        if let Err(e) = writer.set_assurance(session_id, family, &a.summary()) {
+            tracing::error!("cannot record the assurance of session {session_id}: {e}");
+        }
+    }
+    report.assurance = assurance;
     report.result = match &outcome {
         Ok(()) => SessionResult::Pass,
         // The unit went away; nothing can be concluded about it.
@@ -233,10 +250,15 @@ struct Run<'a> {
     link: Option<Arc<Mutex<SerialDriver>>>,
     /// Cancel and the current step's deadline, for the driver and the broker wait.
     interrupt: Arc<Interrupt>,
+    /// Which steps run, and what the session's assurance can be.
+    family: &'static dyn DeviceFamily,
+    /// Where the key came from, once there is one.
+    key_origin: Option<KeyOrigin>,
 }
 
 impl Run<'_> {
     fn steps(&mut self) -> Result<(), ErrorInfo> {
+        self.family = self.choose_family()?;
         let (hello, key_source) = self.step("identify", |run| run.identify())?;
         let device_id = hello.device_id.clone();
         // A unit in service: back to factory mode first, remembering what it held.
@@ -265,25 +287,39 @@ impl Run<'_> {
                 (spki, KeyOrigin::Host)
             }
         };
+        self.key_origin = Some(origin);
         let cert = self.step("issue", |run| run.issue(&spki_der, &device_id, origin))?;
         self.step("write_cert", |run| run.write(&cert, &hello))?;
-        self.step("prove_possession", |run| {
-            let nonce: [u8; 32] = rand::random();
-            let sig = run.device()?.challenge(&nonce)?;
-            Ok(pop::verify(&cert.der, &nonce, &sig)?)
-        })?;
-        self.step("handshake", |run| run.handshake(&hello, &cert))?;
-        self.after_handshake(&cert, &device_id)?;
+        if let Some(why) = self.family.skip_reason("prove_possession") {
+            self.skip_step("prove_possession", &why);
+        } else {
+            self.step("prove_possession", |run| {
+                let nonce: [u8; 32] = rand::random();
+                let sig = run.device()?.challenge(&nonce)?;
+                Ok(pop::verify(&cert.der, &nonce, &sig)?)
+            })?;
+        }
+        if let Some(why) = self.family.skip_reason("handshake") {
+            self.skip_step("handshake", &why);
+            self.skip_step("audit", &why);
+        } else {
+            self.step("handshake", |run| run.handshake(&hello, &cert))?;
+            self.after_handshake(&cert, &device_id)?;
+        }
         // Locked before its certificate counts as the unit's: a unit that will not lock is not
         // commissioned (its certificate is revoked as the session closes), and after
         // the lock nothing can stop the records that follow.
-        self.step("lock", |run| {
-            let ack = run.device()?.lock()?;
-            match ack.state {
-                Lifecycle::Locked => Ok(()),
-                other => Err(PipelineError::NotLocked(other).into()),
-            }
-        })?;
+        if let Some(why) = self.family.skip_reason("lock") {
+            self.skip_step("lock", &why);
+        } else {
+            self.step("lock", |run| {
+                let ack = run.device()?.lock()?;
+                match ack.state {
+                    Lifecycle::Locked => Ok(()),
+                    other => Err(PipelineError::NotLocked(other).into()),
+                }
+            })?;
+        }
         self.writer
             .activate_certificate(&cert.serial)
             .map_err(|e| e.info())?;
@@ -392,6 +428,46 @@ impl Run<'_> {
             micros: 0,
             error: None,
         });
+    }
+
+    /// The family named by the operator, else by the profile for this port's USB identity,
+    /// else the reference family.
+    fn choose_family(&self) -> Result<&'static dyn DeviceFamily, ErrorInfo> {
+        if let Some(name) = self.opts.family {
+            return Ok(family::by_name(name)?);
+        }
+        let models = &self.station.config.models;
+        if models.iter().all(|m| m.family.is_none()) {
+            return Ok(&Reference);
+        }
+        // A port that cannot be listed (a pseudo-terminal, a vanished unit) has no USB identity,
+        // so no profile entry names its family.
+        let port = crate::device::discovery::list_ports()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|p| p.path == self.req.port);
+        let named = port.and_then(|p| crate::device::watch::family_for(models, &p));
+        Ok(named
+            .map(family::by_name)
+            .transpose()?
+            .unwrap_or(&Reference))
+    }
+
+    /// What the finished session may claim; `None` before there was any key.
+    fn assurance(&self) -> Option<Assurance> {
+        let origin = self.key_origin?;
+        let passed = |name: &str| {
+            self.report
+                .steps
+                .iter()
+                .any(|s| s.name == name && s.outcome == "ok")
+        };
+        Some(Assurance::of(
+            self.family,
+            origin == KeyOrigin::Device,
+            passed("prove_possession"),
+            passed("handshake"),
+        ))
     }
 
     /// The whole-step deadline: the caller's, else the station profile's for this step.

@@ -7,6 +7,7 @@ mod batch;
 mod csr_fixtures;
 mod custom_broker;
 mod deadlines;
+mod families;
 mod faults;
 mod fixture;
 mod handshake;
