@@ -7,6 +7,7 @@ pub mod frame;
 pub mod identity;
 pub mod interrupt;
 pub mod log;
+pub mod nrf91;
 pub mod protocol;
 #[cfg(test)]
 mod tests;
