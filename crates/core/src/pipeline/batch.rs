@@ -77,5 +77,6 @@ fn failed(port: &str, code: &str, message: &str) -> Report {
         total_millis: 0,
         family: String::new(),
         assurance: None,
+        family_details: Default::default(),
     }
 }

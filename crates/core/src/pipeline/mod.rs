@@ -6,6 +6,7 @@ pub mod batch;
 mod connect;
 mod error;
 mod identify;
+mod nrf91;
 mod recommission;
 mod report;
 pub mod write;
@@ -16,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, SystemClock};
-use crate::device::family::{self, Assurance, DeviceFamily, Reference};
+use crate::device::family::{self, Assurance, DeviceFamily, Nrf91At, Reference};
 use crate::device::protocol::{Hello, Lifecycle};
 use crate::device::{open_serial, DeviceError, Interrupt, SerialDriver, Timeouts};
 use crate::error::{Coded, ErrorInfo};
@@ -142,6 +143,7 @@ pub fn commission_opts(
         total_millis: 0,
         family: String::new(),
         assurance: None,
+        family_details: Default::default(),
     };
     // Reads and the issuing records go through the session's own connection; the writes that
     // every session makes at the same moments go through the station's group commit.
@@ -184,6 +186,7 @@ pub fn commission_opts(
         interrupt: Arc::new(Interrupt::default()),
         family: &Reference,
         key_origin: None,
+        modem: None,
     };
     let outcome = match opts.cancel {
         Some(flag) => {
@@ -254,11 +257,17 @@ struct Run<'a> {
     family: &'static dyn DeviceFamily,
     /// Where the key came from, once there is one.
     key_origin: Option<KeyOrigin>,
+    /// The AT link of an nRF91 session (the reference driver is `link`).
+    modem: Option<nrf91::Modem>,
 }
 
 impl Run<'_> {
     fn steps(&mut self) -> Result<(), ErrorInfo> {
         self.family = self.choose_family()?;
+        // The one place a family's driver is chosen; its steps keep the pipeline's names and order.
+        if self.family.name() == Nrf91At.name() {
+            return self.steps_nrf91();
+        }
         let (hello, key_source) = self.step("identify", |run| run.identify())?;
         let device_id = hello.device_id.clone();
         // A unit in service: back to factory mode first, remembering what it held.
@@ -364,11 +373,14 @@ impl Run<'_> {
         let millis = elapsed.as_millis() as u64;
         let ended_at = self.clock.now();
 
-        let log = self
+        let mut log = self
             .link
             .as_ref()
             .map(|l| lock(l).take_log())
             .unwrap_or_default();
+        if let Some(modem) = self.modem.as_mut() {
+            log.extend(modem.take_log());
+        }
         let session = self.report.session_id;
         let error = result.as_ref().err();
         let recorded = self.writer.record_step_with_log(

@@ -1,5 +1,7 @@
 //! What a commissioning run tells its caller: progress while it runs, a report at the end.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -80,6 +82,9 @@ pub struct Report {
     pub family: String,
     /// What the session may claim about the unit's key; absent when it never got a key.
     pub assurance: Option<Assurance>,
+    /// What a family reports beyond the common fields (nRF91: `imei`, `sec_tag`,
+    /// `attested_uuid`, `attestation_token`).
+    pub family_details: BTreeMap<String, String>,
 }
 
 impl Report {
@@ -115,6 +120,12 @@ impl Report {
             "  sha-256      {}\n",
             field(&self.fingerprint_sha256)
         ));
+        for (k, v) in &self.family_details {
+            // A token is long and only for the record.
+            if k != "attestation_token" {
+                out.push_str(&format!("  {k:<12} {v}\n"));
+            }
+        }
         if let Some(a) = &self.assurance {
             out.push_str(&format!("  assurance    {}\n", a.summary()));
         }

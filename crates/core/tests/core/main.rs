@@ -14,6 +14,7 @@ mod handshake;
 mod hostile;
 mod interrupted_writes;
 mod journal;
+mod nrf91;
 mod operators;
 mod pipeline;
 mod pipeline_audit;

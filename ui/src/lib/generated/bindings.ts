@@ -98,7 +98,12 @@ family: string,
 /**
  * What the session may claim about the unit's key; absent when it never got a key.
  */
-assurance: Assurance | null, };
+assurance: Assurance | null, 
+/**
+ * What a family reports beyond the common fields (nRF91: `imei`, `sec_tag`,
+ * `attested_uuid`, `attestation_token`).
+ */
+familyDetails: { [key in string]: string }, };
 
 /**
  * Where a session's key came from, what bound its CSR to the unit, and whether the unit itself

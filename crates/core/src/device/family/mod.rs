@@ -4,6 +4,7 @@
 //! records every other step as skipped with the family's reason, so adding a family is a new
 //! module here (and its driver), never a change to the order or meaning of the pipeline's steps.
 
+mod nrf91;
 mod reference;
 
 use std::fmt;
@@ -14,6 +15,7 @@ use ts_rs::TS;
 
 use crate::error::Coded;
 
+pub use nrf91::{Nrf91At, DEFAULT_SEC_TAG};
 pub use reference::Reference;
 
 /// How a family's units show that the unit holds the key its certificate names.
@@ -75,7 +77,7 @@ pub trait DeviceFamily: Sync + fmt::Debug {
 }
 
 /// Every family this station knows, the default first.
-pub static FAMILIES: &[&dyn DeviceFamily] = &[&Reference];
+pub static FAMILIES: &[&dyn DeviceFamily] = &[&Reference, &Nrf91At];
 
 /// The family the station uses when neither the profile nor the operator names one.
 pub const DEFAULT_FAMILY: &str = "reference";
@@ -124,7 +126,8 @@ impl Assurance {
                 "CSR subject equals the unit's id; possession proven by a signed challenge"
             }
             (PossessionProof::AttestedCsr, _) if caps.attestation => {
-                "CSR bound to the unit's UUID by the unit's attestation (COSE digest)"
+                "CSR bound to the device UUID by the modem's COSE attestation (digest checked; \
+                 its signature is Nordic's to verify)"
             }
             _ => "CSR subject equals the unit's id; possession not proven",
         };
@@ -182,6 +185,22 @@ mod tests {
         let e = by_name("nrf53").expect_err("no such family");
         assert_eq!(e.code(), "device.unknown_family");
         assert!(e.to_string().contains("reference"));
+    }
+
+    #[test]
+    fn nrf91_skips_what_a_modem_cannot_do() {
+        let f = by_name("nrf91-at").expect("nrf91 family");
+        for step in ["prove_possession", "handshake", "audit", "lock"] {
+            assert!(f.skip_reason(step).is_some(), "{step}");
+        }
+        for step in ["identify", "keygen", "validate_csr", "issue", "write_cert"] {
+            assert_eq!(f.skip_reason(step), None, "{step}");
+        }
+        let a = Assurance::of(f, true, false, false);
+        assert!(a
+            .summary()
+            .starts_with("key made on the unit, CSR bound to the device UUID"));
+        assert!(a.summary().ends_with("handshake not run as the unit"));
     }
 
     #[test]
