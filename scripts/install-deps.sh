@@ -12,7 +12,7 @@ PKGS=(build-essential pkg-config libssl-dev libudev-dev mosquitto mosquitto-clie
 if [ "${PROFILE:-full}" != "demo" ]; then
   PKGS+=(
     libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
-    socat softhsm2 opensc xvfb xauth webkit2gtk-driver
+    socat softhsm2 opensc xvfb xauth webkit2gtk-driver python3-venv
   )
 fi
 
@@ -31,6 +31,11 @@ fi
 
 if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+fi
+
+# Vendor tools the tests drive our emulators with (nrfcredstore), pinned, in target/.
+if [ "${PROFILE:-full}" != "demo" ]; then
+  echo "==> Python peers: $(bash "$(dirname "$0")/python-peers.sh")"
 fi
 
 if [ "${PROFILE:-full}" != "demo" ] && ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then

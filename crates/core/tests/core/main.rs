@@ -15,6 +15,7 @@ mod hostile;
 mod interrupted_writes;
 mod journal;
 mod nrf91;
+mod nrf91_peers;
 mod operators;
 mod pipeline;
 mod pipeline_audit;
