@@ -142,3 +142,37 @@ fn a_csr_the_attestation_does_not_cover_is_refused_before_issuing() {
     );
     assert!(report.certificate_serial.is_none(), "nothing may be issued");
 }
+
+#[test]
+fn a_full_store_and_a_write_that_does_not_persist_fail_with_their_codes() {
+    let (s, _lab) = station_with_lab();
+    for (modem, code) in [
+        (
+            ModemConfig {
+                capacity: 0,
+                ..ModemConfig::default()
+            },
+            "nrf91.memory_full",
+        ),
+        (
+            ModemConfig {
+                corrupt_write: true,
+                ..ModemConfig::default()
+            },
+            "nrf91.write_mismatch",
+        ),
+    ] {
+        let sim = spawn(modem, false);
+        let report = commission(&s, &sim);
+        assert_eq!(report.result, SessionResult::Fail, "{}", report.render());
+        let failed = report
+            .steps
+            .iter()
+            .find(|st| st.outcome == "failed")
+            .expect("a failed step");
+        assert_eq!(failed.name, "write_cert");
+        assert_eq!(report.error.expect("error").code, code);
+        // Left as it was found, not offline.
+        assert_eq!(sim.cfun(), 0);
+    }
+}
