@@ -12,7 +12,7 @@ PKGS=(build-essential pkg-config libssl-dev libudev-dev mosquitto mosquitto-clie
 if [ "${PROFILE:-full}" != "demo" ]; then
   PKGS+=(
     libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
-    socat softhsm2 opensc xvfb xauth webkit2gtk-driver
+    socat softhsm2 opensc xvfb xauth webkit2gtk-driver python3-venv
     # The second real broker of the tests (MQTT plugin, EXTERNAL login by certificate CN).
     rabbitmq-server
   )
@@ -43,6 +43,11 @@ fi
 if [ "${PROFILE:-full}" != "demo" ] && ! command -v cargo-deny >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo-deny" ]; then
   echo "==> installing cargo-deny (supply-chain checks)"
   cargo install cargo-deny --locked --version 0.20.2
+fi
+
+# Vendor tools the tests drive our emulators with (nrfcredstore), pinned, in target/.
+if [ "${PROFILE:-full}" != "demo" ]; then
+  echo "==> Python peers: $(bash "$(dirname "$0")/python-peers.sh")"
 fi
 
 if [ "${PROFILE:-full}" != "demo" ] && ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then

@@ -32,6 +32,7 @@ pub fn typescript() -> String {
         pipeline::ProgressEvent,
         pipeline::StepReport,
         pipeline::Report,
+        device::family::Assurance,
         journal::SessionResult,
         journal::SessionRow,
         journal::StepRow,

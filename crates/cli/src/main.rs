@@ -21,6 +21,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use commissioner_core::error::ErrorInfo;
+use run::CommissionFlags;
 
 /// Exit code for a unit that did not pass.
 const EXIT_FAIL: u8 = 1;
@@ -67,6 +68,10 @@ enum Command {
         /// superseded once the new one is proven).
         #[arg(long)]
         recommission: bool,
+        /// The unit's device family (e.g. reference), overriding the station profile's
+        /// `[[models]]` family for the port.
+        #[arg(long)]
+        family: Option<String>,
     },
     /// Line mode: commission every matching unit as it is plugged in, many at once.
     Line(line::LineArgs),
@@ -151,13 +156,17 @@ fn main() -> ExitCode {
             operator,
             json,
             recommission,
+            family,
         } => run::commission(
             &station,
             &port,
             baud,
             operator.as_deref(),
             json,
-            recommission,
+            CommissionFlags {
+                recommission,
+                family: family.as_deref(),
+            },
         ),
         Command::Ports { json, watch } => run::ports(&station, json, watch),
         Command::Sim(args) => sim::run(args),

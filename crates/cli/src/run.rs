@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use commissioner_core::clock::{Clock, SystemClock};
 use commissioner_core::device::discovery::PortInfo;
-use commissioner_core::device::watch::{model_for, ModelFilter, PortEvent, PortWatcher};
+use commissioner_core::device::family::DEFAULT_FAMILY;
+use commissioner_core::device::watch::{
+    family_for, model_for, ModelFilter, PortEvent, PortWatcher,
+};
 use commissioner_core::error::{Coded, ErrorInfo};
 use commissioner_core::journal::claim::SessionClaim;
 use commissioner_core::lab::Lab;
@@ -111,14 +114,25 @@ pub fn claim_sessions(station: &Station) -> Result<SessionClaim, ErrorInfo> {
     Ok(claimed.claim)
 }
 
+/// How `commission` treats the unit, beyond where it is.
+#[derive(Debug, Clone, Copy)]
+pub struct CommissionFlags<'a> {
+    pub recommission: bool,
+    pub family: Option<&'a str>,
+}
+
 pub fn commission(
     dir: &Path,
     port: &str,
     baud: u32,
     operator: Option<&str>,
     json: bool,
-    recommission: bool,
+    flags: CommissionFlags<'_>,
 ) -> CmdResult {
+    let CommissionFlags {
+        recommission,
+        family,
+    } = flags;
     // Who asks, and whether they may, before the CA is unlocked or the unit touched.
     let action = if recommission {
         Action::Recommission
@@ -141,6 +155,7 @@ pub fn commission(
         },
         CommissionOptions {
             recommission,
+            family,
             ..CommissionOptions::default()
         },
         &SystemClock,
@@ -210,18 +225,24 @@ pub fn model_filters(dir: &Path) -> Vec<ModelFilter> {
         .unwrap_or_default()
 }
 
-fn port_line(p: &PortInfo, model: Option<&str>) -> String {
+/// The family a port's units speak: the profile's for its VID:PID, else the default.
+fn port_family<'a>(filters: &'a [ModelFilter], p: &PortInfo) -> &'a str {
+    family_for(filters, p).unwrap_or(DEFAULT_FAMILY)
+}
+
+fn port_line(p: &PortInfo, model: Option<&str>, family: &str) -> String {
     let usb = match (p.vid, p.pid) {
         (Some(v), Some(pid)) => format!("{v:04x}:{pid:04x}"),
         _ => "-".into(),
     };
     format!(
-        "{:<20} {:<8} {:<10} {:<16} {:<14} {}",
+        "{:<20} {:<8} {:<10} {:<16} {:<14} {:<10} {}",
         p.path,
         p.kind,
         usb,
         p.serial_number.as_deref().unwrap_or("-"),
         model.unwrap_or("-"),
+        family,
         p.product.as_deref().unwrap_or_default()
     )
 }
@@ -239,6 +260,7 @@ pub fn ports(dir: &Path, json: bool, watch: bool) -> CmdResult {
             let mut value =
                 serde_json::to_value(port).map_err(|e| usage_error("cli.output", e.to_string()))?;
             value["model"] = serde_json::json!(model_for(&filters, port));
+            value["family"] = serde_json::json!(port_family(&filters, port));
             listed.push(value);
         }
         println!(
@@ -252,21 +274,25 @@ pub fn ports(dir: &Path, json: bool, watch: bool) -> CmdResult {
         println!("no serial ports found");
     }
     for p in &ports {
-        println!("{}", port_line(p, model_for(&filters, p)));
+        println!(
+            "{}",
+            port_line(p, model_for(&filters, p), port_family(&filters, p))
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn watch_ports(filters: Vec<ModelFilter>, json: bool) -> CmdResult {
     eprintln!("watching serial ports; press Ctrl-C to stop");
-    let _watcher = PortWatcher::system(Duration::from_millis(300), filters, move |event| {
+    let _watcher = PortWatcher::system(Duration::from_millis(300), filters.clone(), move |event| {
         let line = if json {
             serde_json::to_string(&event).unwrap_or_default()
         } else {
             match &event {
-                PortEvent::Plugged { port, model } => {
-                    format!("plugged    {}", port_line(port, model.as_deref()))
-                }
+                PortEvent::Plugged { port, model } => format!(
+                    "plugged    {}",
+                    port_line(port, model.as_deref(), port_family(&filters, port))
+                ),
                 PortEvent::Unplugged { path } => format!("unplugged  {path}"),
             }
         };

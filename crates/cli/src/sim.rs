@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use commissioner_core::error::ErrorInfo;
+use commissioner_devsim::nrf91::{Nrf91Sim, Nrf91SimConfig};
 use commissioner_devsim::{Delays, Fault, SimConfig, SimDevice, UnknownFault};
 
 use crate::{usage_error, CmdResult};
@@ -85,6 +87,18 @@ pub struct SimArgs {
     /// Also make the port reachable at this path (a symlink; with --count, `<path>-<n>`).
     #[arg(long)]
     link: Option<PathBuf>,
+    /// The device family to emulate: `reference` (docs/device-protocol.md) or `nrf91-at`
+    /// (a Nordic nRF91 modem speaking AT commands).
+    #[arg(long, default_value = "reference")]
+    family: String,
+    /// nrf91-at only: behind Zephyr's shell (`at AT+…`) instead of a raw AT UART.
+    #[arg(long)]
+    shell: bool,
+    /// nrf91-at only, repeatable: modem-active (CFUN=1 at power-on), old-firmware,
+    /// null-parameter (older CSR encoding), bad-cose-digest, store-full, corrupt-write,
+    /// chatter (colour log lines between replies).
+    #[arg(long = "modem-fault")]
+    modem_faults: Vec<String>,
 }
 
 impl SimArgs {
@@ -123,6 +137,16 @@ impl SimArgs {
 pub fn run(args: SimArgs) -> CmdResult {
     if args.count == 0 {
         return Err(usage_error("cli.bad_count", "--count must be at least 1"));
+    }
+    match args.family.as_str() {
+        "reference" => {}
+        "nrf91-at" => return run_nrf91(&args),
+        other => {
+            return Err(usage_error(
+                "device.unknown_family",
+                format!("no emulator for family '{other}'; known: reference, nrf91-at"),
+            ))
+        }
     }
     if let Some(n) = args
         .faults
@@ -179,6 +203,71 @@ pub fn run(args: SimArgs) -> CmdResult {
     }
     #[allow(unreachable_code)]
     Ok(ExitCode::SUCCESS)
+}
+
+/// The emulated modem for `--modem-fault` names.
+fn nrf91_config(args: &SimArgs) -> Result<Nrf91SimConfig, ErrorInfo> {
+    let mut cfg = Nrf91SimConfig {
+        shell: args.shell,
+        baud: args.baud,
+        ..Nrf91SimConfig::default()
+    };
+    for f in &args.modem_faults {
+        match f.as_str() {
+            "modem-active" => cfg.modem.cfun = 1,
+            "old-firmware" => cfg.modem.firmware = "mfw_nrf9160_1.2.3".into(),
+            "null-parameter" => cfg.modem.null_parameter = true,
+            "bad-cose-digest" => cfg.modem.bad_cose_digest = true,
+            "store-full" => cfg.modem.capacity = 0,
+            "corrupt-write" => cfg.modem.corrupt_write = true,
+            "chatter" => cfg.chatter = true,
+            other => {
+                return Err(usage_error(
+                    "cli.bad_fault",
+                    format!("'{other}' is not a modem fault; see `commissioner sim --help`"),
+                ))
+            }
+        }
+    }
+    Ok(cfg)
+}
+
+fn run_nrf91(args: &SimArgs) -> CmdResult {
+    let mut units = Vec::with_capacity(args.count);
+    for n in 1..=args.count {
+        // Each call draws a new IMEI and UUID: every unit its own identity.
+        let cfg = nrf91_config(args)?;
+        let sim =
+            Nrf91Sim::spawn(cfg).map_err(|e| usage_error("sim.start_failed", e.to_string()))?;
+        let link = args.link.as_ref().map(|l| match args.count {
+            1 => l.clone(),
+            _ => PathBuf::from(format!("{}-{n}", l.display())),
+        });
+        if let Some(link) = &link {
+            let _ = std::fs::remove_file(link);
+            std::os::unix::fs::symlink(sim.path(), link)
+                .map_err(|e| usage_error("sim.link_failed", format!("{}: {e}", link.display())))?;
+        }
+        println!(
+            "unit {n}  nrf91-at  IMEI {}  UUID {}  {}{}",
+            sim.imei(),
+            sim.uuid(),
+            sim.path(),
+            link.map(|l| format!("  (also {})", l.display()))
+                .unwrap_or_default()
+        );
+        units.push(sim);
+    }
+    if let Some(first) = units.first() {
+        println!(
+            "commission one with: commissioner commission --family nrf91-at --port {}",
+            first.path()
+        );
+    }
+    println!("press Ctrl-C to stop");
+    loop {
+        std::thread::park();
+    }
 }
 
 #[cfg(test)]

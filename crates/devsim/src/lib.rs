@@ -10,6 +10,7 @@
 
 pub mod device;
 pub mod fault;
+pub mod nrf91;
 pub mod ops;
 pub mod pty;
 pub mod store;

@@ -58,6 +58,30 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "Could not open the serial port. Check the cable, or whether another program is using the port.",
   "device.enumerate_failed": "The station cannot list its serial ports. Replug the USB hub, then try again.",
   "device.not_open": "The unit's port closed unexpectedly. Reconnect the unit and try again.",
+  "device.unknown_family":
+    "The station does not know this device family. Check the family name in the station profile's [[models]] or in --family.",
+  // nRF91 modems (AT commands)
+  "nrf91.no_at_client":
+    "The modem does not answer AT commands. Check that the unit runs an AT client (or Zephyr's AT shell) and the baud rate.",
+  "nrf91.modem_active":
+    "The modem was active and refused the credential work. Reset the unit and try again.",
+  "nrf91.exists": "The modem already holds this credential. Recommission the unit to replace it.",
+  "nrf91.not_found": "The modem has no such credential. Try again; if it repeats, set the unit aside.",
+  "nrf91.no_access": "The modem refused access to this security tag. Ask your supervisor to check the profile's sec_tag.",
+  "nrf91.memory_full": "The modem's credential store is full. Delete unused security tags, then try again.",
+  "nrf91.keygen_failed": "The modem could not make a key. Set the unit aside.",
+  "nrf91.invalid_content": "The modem rejected the certificate's content. Ask your supervisor to check the CA files.",
+  "nrf91.power_off_warning": "The modem warns of low power. Check the unit's supply, then try again.",
+  "nrf91.cme_error": "The modem refused a command. Try again; if it repeats, set the unit aside.",
+  "nrf91.error": "The modem refused a command. Try again; if it repeats, set the unit aside.",
+  "nrf91.firmware_too_old":
+    "The modem firmware is too old to make its own key. Update the modem firmware (1.3.0 or later), then try again.",
+  "nrf91.cose_digest_mismatch":
+    "The modem's signed statement does not match its CSR. Set the unit aside and report it.",
+  "nrf91.bad_keygen_reply": "The modem's key reply is unreadable. Try again; if it repeats, set the unit aside.",
+  "nrf91.bad_reply": "The modem's reply is unreadable. Check the cable and baud rate, then try again.",
+  "nrf91.write_mismatch":
+    "A certificate did not store correctly on the modem. Try again; if it repeats, set the unit aside.",
   "device.io": "The serial link failed. Check the cable and USB port, then try again.",
   "device.timeout": "The unit stopped answering. Check the cable and power, then try again.",
   "device.slow_reply":

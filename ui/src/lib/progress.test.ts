@@ -22,6 +22,9 @@ const report = (result: Report["result"]): Report => ({
   error: null,
   auditChecks: [],
   totalMillis: 10,
+  family: "reference",
+  assurance: null,
+  familyDetails: {},
 });
 
 describe("progress reducer", () => {

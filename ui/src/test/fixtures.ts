@@ -44,6 +44,9 @@ export const report = (over: Partial<Report> = {}): Report => ({
   error: null,
   auditChecks: [],
   totalMillis: 1234,
+  family: "reference",
+  assurance: null,
+  familyDetails: {},
   ...over,
 });
 

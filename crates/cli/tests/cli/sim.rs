@@ -68,3 +68,60 @@ fn sim_refuses_an_unknown_fault_with_the_list_of_known_ones() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("reboot-mid-write"), "{err}");
 }
+
+#[test]
+fn sim_nrf91_then_commission_prints_pass_with_family_imei_and_sec_tag() {
+    use crate::commands::{commissioner, text};
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    for args in [&["lab", "init"][..], &["lab", "up"][..]] {
+        let out = commissioner(&station, args);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_commissioner"))
+        .args([
+            "sim",
+            "--family",
+            "nrf91-at",
+            "--modem-fault",
+            "modem-active",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start sim");
+    let stdout = sim.stdout.take().expect("stdout");
+    let banner: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|l| !l.starts_with("press Ctrl-C"))
+        .collect();
+    let unit = banner
+        .iter()
+        .find(|l| l.starts_with("unit 1"))
+        .unwrap_or_else(|| panic!("{banner:?}"));
+    let words: Vec<&str> = unit.split_whitespace().collect();
+    let imei = words[words.iter().position(|w| *w == "IMEI").expect("IMEI") + 1];
+    let port = *words.iter().find(|w| w.starts_with("/dev/")).expect("port");
+
+    let out = commissioner(
+        &station,
+        &[
+            "commission",
+            "--family",
+            "nrf91-at",
+            "--port",
+            port,
+            "--operator",
+            "tech",
+        ],
+    );
+    let shown = text(&out);
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let _ = commissioner(&station, &["lab", "down"]);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("PASS  session"), "{shown}");
+    assert!(shown.contains("family       nrf91-at"), "{shown}");
+    assert!(shown.contains(&format!("imei         {imei}")), "{shown}");
+    assert!(shown.contains("sec_tag      16842753"), "{shown}");
+}

@@ -2,10 +2,12 @@
 
 pub mod discovery;
 pub mod driver;
+pub mod family;
 pub mod frame;
 pub mod identity;
 pub mod interrupt;
 pub mod log;
+pub mod nrf91;
 pub mod protocol;
 #[cfg(test)]
 mod tests;

@@ -63,21 +63,33 @@ impl From<UsbId> for String {
 pub struct ModelFilter {
     pub usb: UsbId,
     pub model: String,
+    /// The device family these units speak (see `device::family`); the reference family when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
 }
 
-/// The model the station profile gives a port; an exact VID:PID wins over a vendor wildcard.
-pub fn model_for<'a>(filters: &'a [ModelFilter], port: &PortInfo) -> Option<&'a str> {
+/// The profile entry for a port; an exact VID:PID wins over a vendor wildcard.
+fn filter_for<'a>(filters: &'a [ModelFilter], port: &PortInfo) -> Option<&'a ModelFilter> {
     let (vid, pid) = (port.vid?, port.pid?);
     let exact = filters
         .iter()
         .find(|f| f.usb.vid == vid && f.usb.pid == Some(pid));
-    exact
-        .or_else(|| {
-            filters
-                .iter()
-                .find(|f| f.usb.vid == vid && f.usb.pid.is_none())
-        })
-        .map(|f| f.model.as_str())
+    exact.or_else(|| {
+        filters
+            .iter()
+            .find(|f| f.usb.vid == vid && f.usb.pid.is_none())
+    })
+}
+
+/// The family the station profile names for a port, if any.
+pub fn family_for<'a>(filters: &'a [ModelFilter], port: &PortInfo) -> Option<&'a str> {
+    filter_for(filters, port).and_then(|f| f.family.as_deref())
+}
+
+/// The model the station profile gives a port; an exact VID:PID wins over a vendor wildcard.
+pub fn model_for<'a>(filters: &'a [ModelFilter], port: &PortInfo) -> Option<&'a str> {
+    filter_for(filters, port).map(|f| f.model.as_str())
 }
 
 /// A change in the set of serial ports.
@@ -205,6 +217,7 @@ mod tests {
             [[models]]
             usb = "1915:520F"
             model = "CM-SENSOR-1"
+            family = "nrf91-at"
             [[models]]
             usb = "1915:*"
             model = "nordic-other"
@@ -228,6 +241,12 @@ mod tests {
             Some("nordic-other")
         );
         assert_eq!(model_for(&f, &usb("/dev/a", 0x0403, 0x6001, "1")), None);
+        // The family comes with the entry that named the model; none where the entry has none.
+        assert_eq!(
+            family_for(&f, &usb("/dev/a", 0x1915, 0x520f, "1")),
+            Some("nrf91-at")
+        );
+        assert_eq!(family_for(&f, &usb("/dev/a", 0x1915, 0x0001, "1")), None);
         assert_eq!(model_for(&f, &PortInfo::bare("/dev/ttyS0", "pci")), None);
         for bad in ["1915", "1915:xyz", "12345:1", ""] {
             assert!(UsbId::try_from(bad.to_owned()).is_err(), "{bad}");

@@ -170,6 +170,16 @@ impl GroupCommit {
         self.run(move |conn| write::set_identity(conn, session_id, &device_id, &model, &firmware))
     }
 
+    pub fn set_assurance(
+        &self,
+        session_id: i64,
+        family: &str,
+        assurance: &str,
+    ) -> Result<(), JournalError> {
+        let (family, assurance) = (family.to_owned(), assurance.to_owned());
+        self.run(move |conn| write::set_assurance(conn, session_id, &family, &assurance))
+    }
+
     pub fn record_step_with_log(
         &self,
         session_id: i64,

@@ -203,4 +203,15 @@ DROP TABLE audit_checks;
 ALTER TABLE audit_checks_v6 RENAME TO audit_checks;
 CREATE INDEX audit_checks_session ON audit_checks (session_id);
 "#,
+    // 7: Device families (issue 13): which family the station spoke to the unit with, and the
+    // session's assurance (where the key was made, what bound the CSR to the unit, whether the
+    // unit ran the handshake). A table of its own, so that a file whose version was wound back
+    // can run this again; sessions from before families have no row.
+    r#"
+CREATE TABLE IF NOT EXISTS session_assurance (
+    session_id  INTEGER PRIMARY KEY REFERENCES sessions (id),
+    family      TEXT NOT NULL,
+    assurance   TEXT NOT NULL
+);
+"#,
 ];

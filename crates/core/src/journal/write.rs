@@ -180,6 +180,16 @@ impl Journal {
         self.immediate(|conn| set_identity(conn, session_id, device_id, model, firmware))
     }
 
+    /// The session's device family and assurance (see `device::family::Assurance`).
+    pub fn set_assurance(
+        &self,
+        session_id: i64,
+        family: &str,
+        assurance: &str,
+    ) -> Result<(), JournalError> {
+        self.immediate(|conn| set_assurance(conn, session_id, family, assurance))
+    }
+
     pub fn record_step(&self, session_id: i64, step: &StepRecord<'_>) -> Result<(), JournalError> {
         insert_step(&self.conn, session_id, step)
     }
@@ -351,6 +361,21 @@ pub(super) fn set_identity(
         "INSERT INTO devices (device_id, model, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
          ON CONFLICT (device_id) DO UPDATE SET model = excluded.model, last_seen = excluded.last_seen",
         params![device_id, model, now],
+    )?;
+    Ok(())
+}
+
+pub(super) fn set_assurance(
+    conn: &rusqlite::Connection,
+    session_id: i64,
+    family: &str,
+    assurance: &str,
+) -> Result<(), JournalError> {
+    conn.execute(
+        "INSERT INTO session_assurance (session_id, family, assurance) VALUES (?1, ?2, ?3)
+         ON CONFLICT (session_id) DO UPDATE SET family = excluded.family,
+             assurance = excluded.assurance",
+        params![session_id, family, assurance],
     )?;
     Ok(())
 }

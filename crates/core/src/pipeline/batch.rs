@@ -75,5 +75,8 @@ fn failed(port: &str, code: &str, message: &str) -> Report {
             detail: None,
         }),
         total_millis: 0,
+        family: String::new(),
+        assurance: None,
+        family_details: Default::default(),
     }
 }

@@ -3,9 +3,11 @@
 
 mod audit;
 pub mod batch;
+mod choose_family;
 mod connect;
 mod error;
 mod identify;
+mod nrf91;
 mod recommission;
 mod report;
 pub mod write;
@@ -16,6 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, SystemClock};
+use crate::device::family::{DeviceFamily, Nrf91At, Reference};
 use crate::device::protocol::{Hello, Lifecycle};
 use crate::device::{open_serial, DeviceError, Interrupt, SerialDriver, Timeouts};
 use crate::error::{Coded, ErrorInfo};
@@ -59,6 +62,9 @@ pub struct CommissionOptions<'a> {
     /// stopped mid-write is still in factory mode: `keyed`, and simply commissioned again, or
     /// (stopped after its last write) `certified`, and recommissioned.
     pub cancel: Option<&'a StopSignal>,
+    /// The device family to speak to the unit (`commission --family`); else the station
+    /// profile's `[[models]]` family for the port's VID:PID; else the reference family.
+    pub family: Option<&'a str>,
 }
 
 impl<E: Coded> From<E> for ErrorInfo {
@@ -136,6 +142,9 @@ pub fn commission_opts(
         audit_checks: Vec::new(),
         error: None,
         total_millis: 0,
+        family: String::new(),
+        assurance: None,
+        family_details: Default::default(),
     };
     // Reads and the issuing records go through the session's own connection; the writes that
     // every session makes at the same moments go through the station's group commit.
@@ -176,6 +185,9 @@ pub fn commission_opts(
         report,
         link: None,
         interrupt: Arc::new(Interrupt::default()),
+        family: &Reference,
+        key_origin: None,
+        modem: None,
     };
     let outcome = match opts.cancel {
         Some(flag) => {
@@ -187,7 +199,16 @@ pub fn commission_opts(
     // Whatever still runs on the session's behalf (a handshake left behind by a stop) ends at
     // its next look instead of retrying for a session that is over.
     run.interrupt.cancel();
+    let assurance = run.assurance();
+    let family = run.family.name();
     let mut report = run.report;
+    report.family = family.into();
+    if let Some(a) = &assurance {
+        if let Err(e) = writer.set_assurance(session_id, family, &a.summary()) {
+            tracing::error!("cannot record the assurance of session {session_id}: {e}");
+        }
+    }
+    report.assurance = assurance;
     report.result = match &outcome {
         Ok(()) => SessionResult::Pass,
         // The unit went away; nothing can be concluded about it.
@@ -233,10 +254,21 @@ struct Run<'a> {
     link: Option<Arc<Mutex<SerialDriver>>>,
     /// Cancel and the current step's deadline, for the driver and the broker wait.
     interrupt: Arc<Interrupt>,
+    /// Which steps run, and what the session's assurance can be.
+    family: &'static dyn DeviceFamily,
+    /// Where the key came from, once there is one.
+    key_origin: Option<KeyOrigin>,
+    /// The AT link of an nRF91 session (the reference driver is `link`).
+    modem: Option<nrf91::Modem>,
 }
 
 impl Run<'_> {
     fn steps(&mut self) -> Result<(), ErrorInfo> {
+        self.family = self.choose_family()?;
+        // The one place a family's driver is chosen; its steps keep the pipeline's names and order.
+        if self.family.name() == Nrf91At.name() {
+            return self.steps_nrf91();
+        }
         let (hello, key_source) = self.step("identify", |run| run.identify())?;
         let device_id = hello.device_id.clone();
         // A unit in service: back to factory mode first, remembering what it held.
@@ -265,25 +297,39 @@ impl Run<'_> {
                 (spki, KeyOrigin::Host)
             }
         };
+        self.key_origin = Some(origin);
         let cert = self.step("issue", |run| run.issue(&spki_der, &device_id, origin))?;
         self.step("write_cert", |run| run.write(&cert, &hello))?;
-        self.step("prove_possession", |run| {
-            let nonce: [u8; 32] = rand::random();
-            let sig = run.device()?.challenge(&nonce)?;
-            Ok(pop::verify(&cert.der, &nonce, &sig)?)
-        })?;
-        self.step("handshake", |run| run.handshake(&hello, &cert))?;
-        self.after_handshake(&cert, &device_id)?;
+        if let Some(why) = self.family.skip_reason("prove_possession") {
+            self.skip_step("prove_possession", &why);
+        } else {
+            self.step("prove_possession", |run| {
+                let nonce: [u8; 32] = rand::random();
+                let sig = run.device()?.challenge(&nonce)?;
+                Ok(pop::verify(&cert.der, &nonce, &sig)?)
+            })?;
+        }
+        if let Some(why) = self.family.skip_reason("handshake") {
+            self.skip_step("handshake", &why);
+            self.skip_step("audit", &why);
+        } else {
+            self.step("handshake", |run| run.handshake(&hello, &cert))?;
+            self.after_handshake(&cert, &device_id)?;
+        }
         // Locked before its certificate counts as the unit's: a unit that will not lock is not
         // commissioned (its certificate is revoked as the session closes), and after
         // the lock nothing can stop the records that follow.
-        self.step("lock", |run| {
-            let ack = run.device()?.lock()?;
-            match ack.state {
-                Lifecycle::Locked => Ok(()),
-                other => Err(PipelineError::NotLocked(other).into()),
-            }
-        })?;
+        if let Some(why) = self.family.skip_reason("lock") {
+            self.skip_step("lock", &why);
+        } else {
+            self.step("lock", |run| {
+                let ack = run.device()?.lock()?;
+                match ack.state {
+                    Lifecycle::Locked => Ok(()),
+                    other => Err(PipelineError::NotLocked(other).into()),
+                }
+            })?;
+        }
         self.writer
             .activate_certificate(&cert.serial)
             .map_err(|e| e.info())?;
@@ -328,11 +374,14 @@ impl Run<'_> {
         let millis = elapsed.as_millis() as u64;
         let ended_at = self.clock.now();
 
-        let log = self
+        let mut log = self
             .link
             .as_ref()
             .map(|l| lock(l).take_log())
             .unwrap_or_default();
+        if let Some(modem) = self.modem.as_mut() {
+            log.extend(modem.take_log());
+        }
         let session = self.report.session_id;
         let error = result.as_ref().err();
         let recorded = self.writer.record_step_with_log(

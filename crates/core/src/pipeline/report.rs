@@ -1,8 +1,11 @@
 //! What a commissioning run tells its caller: progress while it runs, a report at the end.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use ts_rs::TS;
 
+use crate::device::family::Assurance;
 use crate::error::ErrorInfo;
 pub use crate::journal::SessionResult;
 use crate::mqtt::audit::{CheckResult, Outcome};
@@ -75,6 +78,13 @@ pub struct Report {
     pub audit_checks: Vec<CheckResult>,
     pub error: Option<ErrorInfo>,
     pub total_millis: u64,
+    /// The device family the station spoke to the unit with.
+    pub family: String,
+    /// What the session may claim about the unit's key; absent when it never got a key.
+    pub assurance: Option<Assurance>,
+    /// What a family reports beyond the common fields (nRF91: `imei`, `sec_tag`,
+    /// `attested_uuid`, `attestation_token`).
+    pub family_details: BTreeMap<String, String>,
 }
 
 impl Report {
@@ -94,6 +104,9 @@ impl Report {
         out.push_str(&format!("{verdict}  session {}\n", self.session_id));
         let field = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         out.push_str(&format!("  device id    {}\n", field(&self.device_id)));
+        if !self.family.is_empty() {
+            out.push_str(&format!("  family       {}\n", self.family));
+        }
         out.push_str(&format!(
             "  model / fw   {} / {}\n",
             field(&self.model),
@@ -107,6 +120,15 @@ impl Report {
             "  sha-256      {}\n",
             field(&self.fingerprint_sha256)
         ));
+        for (k, v) in &self.family_details {
+            // A token is long and only for the record.
+            if k != "attestation_token" {
+                out.push_str(&format!("  {k:<12} {v}\n"));
+            }
+        }
+        if let Some(a) = &self.assurance {
+            out.push_str(&format!("  assurance    {}\n", a.summary()));
+        }
         out.push_str("  steps:\n");
         for step in &self.steps {
             let mark = match (step.outcome.as_str(), &step.error) {

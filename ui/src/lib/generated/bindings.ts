@@ -90,7 +90,39 @@ sessionId: number, result: SessionResult, deviceId: string | null, model: string
  * Broker audit checks recorded with this session: the `audit` step's, and the protocol
  * version warning of a 3.1.1 handshake.
  */
-auditChecks: Array<CheckResult>, error: ErrorInfo | null, totalMillis: number, };
+auditChecks: Array<CheckResult>, error: ErrorInfo | null, totalMillis: number, 
+/**
+ * The device family the station spoke to the unit with.
+ */
+family: string, 
+/**
+ * What the session may claim about the unit's key; absent when it never got a key.
+ */
+assurance: Assurance | null, 
+/**
+ * What a family reports beyond the common fields (nRF91: `imei`, `sec_tag`,
+ * `attested_uuid`, `attestation_token`).
+ */
+familyDetails: { [key in string]: string }, };
+
+/**
+ * Where a session's key came from, what bound its CSR to the unit, and whether the unit itself
+ * completed the handshake: what QA may conclude about a certificate beyond its issuance.
+ */
+
+export type Assurance = { 
+/**
+ * `unit` (made on the unit, never left it) or `station` (made here and injected).
+ */
+keyMade: string, 
+/**
+ * What tied the CSR (or key) to this unit.
+ */
+boundBy: string, 
+/**
+ * The unit signed its own side of the live TLS handshake.
+ */
+handshakeAsUnit: boolean, };
 
 /**
  * Final state of a session.

@@ -1,0 +1,178 @@
+//! The station's pipeline against the emulated nRF91 modem (crates/devsim/src/nrf91).
+
+use commissioner_core::clock::SystemClock;
+use commissioner_core::pipeline::{
+    commission_opts, CommissionOptions, CommissionRequest, Report, SessionResult,
+};
+use commissioner_devsim::nrf91::{ModemConfig, Nrf91Sim, Nrf91SimConfig};
+
+use crate::fixture::{station, station_with_lab, LabStation};
+
+fn commission(s: &LabStation, sim: &Nrf91Sim) -> Report {
+    commission_opts(
+        &s.station,
+        &s.ca,
+        &CommissionRequest {
+            port: sim.path(),
+            baud: 115_200,
+            operator: "test",
+        },
+        CommissionOptions {
+            family: Some("nrf91-at"),
+            ..CommissionOptions::default()
+        },
+        &SystemClock,
+        &mut |_| {},
+    )
+}
+
+fn spawn(modem: ModemConfig, shell: bool) -> Nrf91Sim {
+    Nrf91Sim::spawn(Nrf91SimConfig {
+        modem,
+        shell,
+        chatter: shell,
+        baud: None,
+    })
+    .expect("nrf91 emulator")
+}
+
+#[test]
+fn a_modem_left_active_is_commissioned_and_put_back() {
+    // The lab's broker profile gives the broker CA the modem is written.
+    let (s, _lab) = station_with_lab();
+    let sim = spawn(
+        ModemConfig {
+            cfun: 1,
+            ..ModemConfig::default()
+        },
+        false,
+    );
+    let report = commission(&s, &sim);
+    assert!(report.passed(), "expected PASS:\n{}", report.render());
+    assert_eq!(report.family, "nrf91-at");
+    assert_eq!(report.device_id.as_deref(), Some(sim.uuid()));
+    assert_eq!(
+        report.family_details.get("imei").map(String::as_str),
+        Some(sim.imei())
+    );
+    assert_eq!(
+        report.family_details.get("sec_tag").map(String::as_str),
+        Some("16842753")
+    );
+    assert_eq!(
+        report
+            .family_details
+            .get("attested_uuid")
+            .map(String::as_str),
+        Some(sim.uuid())
+    );
+    let text = report.render();
+    for needle in ["PASS", "family       nrf91-at", sim.imei(), "16842753"] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+    let skipped: Vec<&str> = report
+        .steps
+        .iter()
+        .filter(|s| s.outcome == "skipped")
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(skipped, ["prove_possession", "handshake", "audit", "lock"]);
+    let assurance = report.assurance.expect("assurance");
+    assert_eq!(assurance.key_made, "unit");
+    assert!(!assurance.handshake_as_unit);
+    // Offline for the credential work, back to where it was afterwards.
+    assert_eq!(sim.cfun(), 1);
+    // The certificate is the unit's now.
+    let journal = s.station.journal().expect("journal");
+    let certs = journal
+        .certificates_for_session(report.session_id)
+        .expect("certs");
+    assert_eq!(certs.len(), 1);
+    assert_eq!(certs[0].status, "active");
+    // Skipped steps leave the journal's chain whole.
+    let v = journal.verify().expect("verify");
+    assert!(v.ok(), "{:?}", v.problem);
+}
+
+#[test]
+fn zephyr_shell_with_log_chatter_and_an_old_csr_encoding_passes() {
+    let (s, _lab) = station_with_lab();
+    let sim = spawn(
+        ModemConfig {
+            null_parameter: true,
+            ..ModemConfig::default()
+        },
+        true,
+    );
+    let report = commission(&s, &sim);
+    assert!(report.passed(), "expected PASS:\n{}", report.render());
+}
+
+#[test]
+fn firmware_too_old_for_keygen_is_refused_with_its_own_code() {
+    let s = station();
+    let sim = spawn(
+        ModemConfig {
+            firmware: "mfw_nrf9160_1.2.7".into(),
+            ..ModemConfig::default()
+        },
+        false,
+    );
+    let report = commission(&s, &sim);
+    assert_eq!(report.result, SessionResult::Fail);
+    assert_eq!(report.error.expect("error").code, "nrf91.firmware_too_old");
+    assert!(report.certificate_serial.is_none());
+}
+
+#[test]
+fn a_csr_the_attestation_does_not_cover_is_refused_before_issuing() {
+    let s = station();
+    let sim = spawn(
+        ModemConfig {
+            bad_cose_digest: true,
+            ..ModemConfig::default()
+        },
+        false,
+    );
+    let report = commission(&s, &sim);
+    assert_eq!(report.result, SessionResult::Fail);
+    assert_eq!(
+        report.error.expect("error").code,
+        "nrf91.cose_digest_mismatch"
+    );
+    assert!(report.certificate_serial.is_none(), "nothing may be issued");
+}
+
+#[test]
+fn a_full_store_and_a_write_that_does_not_persist_fail_with_their_codes() {
+    let (s, _lab) = station_with_lab();
+    for (modem, code) in [
+        (
+            ModemConfig {
+                capacity: 0,
+                ..ModemConfig::default()
+            },
+            "nrf91.memory_full",
+        ),
+        (
+            ModemConfig {
+                corrupt_write: true,
+                ..ModemConfig::default()
+            },
+            "nrf91.write_mismatch",
+        ),
+    ] {
+        let sim = spawn(modem, false);
+        let report = commission(&s, &sim);
+        assert_eq!(report.result, SessionResult::Fail, "{}", report.render());
+        let failed = report
+            .steps
+            .iter()
+            .find(|st| st.outcome == "failed")
+            .expect("a failed step");
+        assert_eq!(failed.name, "write_cert");
+        assert_eq!(report.error.expect("error").code, code);
+        // Left as it was found, not offline.
+        assert_eq!(sim.cfun(), 0);
+    }
+}
