@@ -132,6 +132,11 @@ pub fn login(dir: &Path, id: &str) -> CmdResult {
 }
 
 pub fn logout(dir: &Path) -> CmdResult {
+    // The token is revoked in the journal too: a copy of the file signs in no more.
+    if let Ok(token) = std::fs::read_to_string(token_path(dir)) {
+        let journal = Station::open(dir)?.journal()?;
+        operator::revoke_token(&journal, &token, SystemClock.now())?;
+    }
     match std::fs::remove_file(token_path(dir)) {
         Ok(()) => println!("signed out"),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => println!("nobody was signed in"),

@@ -11,3 +11,4 @@ mod line;
 mod operators;
 mod responder;
 mod sim;
+mod trust_records;

@@ -8,7 +8,7 @@ use commissioner_core::journal::Journal;
 
 use crate::commands::{text, PASSPHRASE};
 
-fn run(station: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub fn run(station: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_commissioner"))
         .arg("--station")
         .arg(station)
@@ -21,7 +21,7 @@ fn run(station: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("run commissioner")
 }
 
-fn refused(out: &Output, code: &str) {
+pub fn refused(out: &Output, code: &str) {
     assert_eq!(out.status.code(), Some(2), "{}", text(out));
     assert!(
         text(out).contains(&format!("error[{code}]")),

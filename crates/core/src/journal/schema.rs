@@ -203,4 +203,27 @@ DROP TABLE audit_checks;
 ALTER TABLE audit_checks_v6 RENAME TO audit_checks;
 CREATE INDEX audit_checks_session ON audit_checks (session_id);
 "#,
+    // 7: Operators, sign-in tokens and sign-in attempts are chained (issue 20): the chain
+    // takes entry kinds of their own. The chain is rebuilt with its rows (seqs kept, so every
+    // link and head stays valid); the rows already there are chained once after this runs.
+    r#"
+CREATE TABLE chain_v7 (
+    seq           INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL CHECK (kind IN ('genesis', 'session', 'certificate_status',
+                                               'operator', 'token', 'login_attempt')),
+    ref           TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    prev_hash     TEXT NOT NULL,
+    hash          TEXT NOT NULL,
+    at            TEXT NOT NULL
+);
+INSERT INTO chain_v7 (seq, kind, ref, content_hash, prev_hash, hash, at)
+    SELECT seq, kind, ref, content_hash, prev_hash, hash, at FROM chain;
+DROP TABLE chain;
+ALTER TABLE chain_v7 RENAME TO chain;
+CREATE INDEX chain_ref ON chain (kind, ref);
+"#,
 ];
+
+/// Schema version after which the records that decide trust are chained.
+pub const RECORDS_CHAINED: usize = 7;

@@ -10,6 +10,7 @@
 
 mod content;
 mod legacy;
+pub mod records;
 mod verify;
 
 pub(super) use content::SESSION_COLS;

@@ -14,6 +14,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::content::{combine, Digest32, Drift, PartScan, PARTS};
+use super::records;
 use super::{
     entry_digest, legacy, revocation_content_hash, status_content_hash, ChainHead, ChainProblem,
     JournalError, VerifyReport, V2_UNTIL_KEY, ZERO_HASH,
@@ -36,6 +37,8 @@ struct Walk {
     seals: Vec<Seal>,
     /// Last status entry per certificate serial: (seq, content hash).
     statuses: HashMap<String, (i64, String)>,
+    /// Last entry per chained record (kind, key): (seq, content hash).
+    records: HashMap<(String, String), (i64, String)>,
     problems: Vec<ChainProblem>,
     /// The first entry's seq and prev_hash, and the last entry's seq and hash: where runs join.
     first: Option<(i64, Vec<u8>)>,
@@ -110,6 +113,15 @@ fn walk_chain(conn: &Connection, from: i64, to: i64) -> Result<Walk, JournalErro
                     (seq, String::from_utf8_lossy(content).into_owned()),
                 );
             }
+            k if records::is_record_kind(k) => {
+                walk.records.insert(
+                    (
+                        String::from_utf8_lossy(k).into_owned(),
+                        String::from_utf8_lossy(reference).into_owned(),
+                    ),
+                    (seq, String::from_utf8_lossy(content).into_owned()),
+                );
+            }
             _ => {}
         }
         match &mut prev {
@@ -160,6 +172,7 @@ fn join_walks(runs: Vec<Walk>) -> (Walk, ChainHead) {
         all.entries += run.entries;
         all.seals.extend(run.seals);
         all.statuses.extend(run.statuses);
+        all.records.extend(run.records);
         all.problems.extend(run.problems);
     }
     let head = match last {
@@ -411,6 +424,7 @@ fn judge(
         });
     }
     check_statuses(conn, &walk, &contents.drifts, running, &mut problems)?;
+    records::check(conn, &walk.records, &mut problems)?;
     // First in chain order; problems found only at the end (no entry) come last.
     let problem = problems
         .into_iter()

@@ -1,0 +1,168 @@
+//! Operators, sign-in tokens and sign-in attempts are chained (issue 20): a row written,
+//! edited or deleted with `sqlite3` shows in `journal verify` and does not sign in.
+
+use std::path::Path;
+
+use crate::commands::text;
+use crate::integrity::sqlite;
+use crate::operators::{refused, run};
+
+/// A station with an admin (ada, 246802) and a technician (tom, 135791).
+fn station_with_operators(st: &Path) {
+    for (id, role, pin, env) in [
+        ("ada", "admin", "246802", vec![]),
+        (
+            "tom",
+            "technician",
+            "135791",
+            vec![
+                ("COMMISSIONER_OPERATOR", "ada"),
+                ("COMMISSIONER_PIN", "246802"),
+            ],
+        ),
+    ] {
+        let mut env = env;
+        env.push(("COMMISSIONER_NEW_PIN", pin));
+        let out = run(st, &["operator", "add", id, "--role", role], &env);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+}
+
+const ADMIN: [(&str, &str); 2] = [
+    ("COMMISSIONER_OPERATOR", "ada"),
+    ("COMMISSIONER_PIN", "246802"),
+];
+
+fn broken(st: &Path, code: &str) {
+    let verify = run(st, &["journal", "verify"], &ADMIN);
+    let shown = text(&verify);
+    assert_eq!(verify.status.code(), Some(1), "{shown}");
+    assert!(shown.contains(&format!("[{code}]")), "{shown}");
+}
+
+fn verifies(st: &Path) {
+    let verify = run(st, &["journal", "verify"], &ADMIN);
+    assert!(verify.status.success(), "{}", text(&verify));
+}
+
+fn sha256_hex(text: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)[..64].to_owned()
+}
+
+fn export(st: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    let file = st.join("export.csv");
+    run(
+        st,
+        &["journal", "export", "--out", file.to_str().expect("utf-8")],
+        env,
+    )
+}
+
+#[test]
+fn a_token_row_written_by_hand_is_detected_and_does_not_sign_in() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let st = dir.path().join("station");
+    assert!(run(&st, &["lab", "init"], &[]).status.success());
+    station_with_operators(&st);
+    let login = run(
+        &st,
+        &["login", "--operator", "ada"],
+        &[("COMMISSIONER_PIN", "246802")],
+    );
+    assert!(login.status.success(), "{}", text(&login));
+    verifies(&st);
+    // Sign-out revokes the token in the journal, chained: still verifies.
+    assert!(run(&st, &["logout"], &[]).status.success());
+    verifies(&st);
+
+    // An admin token made by hand: the hash of a token the attacker chose, valid for a day.
+    // Before this fix, verify said OK and the token signed in as ada.
+    let token = "f".repeat(64);
+    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + 86_400;
+    sqlite(
+        &st,
+        &format!(
+            "INSERT INTO operator_tokens (token_sha256, operator_id, expires_unix)
+             VALUES ('{}', 'ada', {expires})",
+            sha256_hex(&token)
+        ),
+    );
+    broken(&st, "chain.token_unrecorded");
+    std::fs::write(st.join("operator.token"), &token).expect("forge the token file");
+    refused(&export(&st, &[]), "operator.unrecorded");
+}
+
+#[test]
+fn a_role_raised_by_hand_is_detected_and_does_not_sign_in() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let st = dir.path().join("station");
+    assert!(run(&st, &["lab", "init"], &[]).status.success());
+    station_with_operators(&st);
+    let tom = [
+        ("COMMISSIONER_OPERATOR", "tom"),
+        ("COMMISSIONER_PIN", "135791"),
+    ];
+    refused(&export(&st, &tom), "operator.forbidden");
+    sqlite(
+        &st,
+        "UPDATE operators SET role = 'admin' WHERE operator_id = 'tom'",
+    );
+    broken(&st, "chain.operator_edited");
+    refused(&export(&st, &tom), "operator.unrecorded");
+
+    // An operator inserted by hand (a PIN hash copied from tom's) is not recorded either.
+    sqlite(
+        &st,
+        "UPDATE operators SET role = 'technician' WHERE operator_id = 'tom'",
+    );
+    verifies(&st);
+    sqlite(
+        &st,
+        "INSERT INTO operators (operator_id, first_seen, role, pin_hash, created_at)
+         SELECT 'eve', first_seen, 'admin', pin_hash, created_at FROM operators
+         WHERE operator_id = 'tom'",
+    );
+    broken(&st, "chain.operator_unrecorded");
+    refused(
+        &export(
+            &st,
+            &[
+                ("COMMISSIONER_OPERATOR", "eve"),
+                ("COMMISSIONER_PIN", "135791"),
+            ],
+        ),
+        "operator.unrecorded",
+    );
+}
+
+#[test]
+fn failed_sign_ins_deleted_to_lift_a_lockout_are_detected() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let st = dir.path().join("station");
+    assert!(run(&st, &["lab", "init"], &[]).status.success());
+    station_with_operators(&st);
+    for _ in 0..5 {
+        let wrong = run(
+            &st,
+            &["login", "--operator", "tom"],
+            &[("COMMISSIONER_PIN", "000000")],
+        );
+        refused(&wrong, "operator.bad_credentials");
+    }
+    verifies(&st);
+    sqlite(&st, "DELETE FROM login_attempts WHERE ok = 0");
+    broken(&st, "chain.login_attempt_deleted");
+}
