@@ -6,12 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 use commissioner_core::clock::{Clock, SystemClock};
-use commissioner_core::journal::export::{verify_export, ExportFormat, StationKey};
+use commissioner_core::journal::export::{verify_export, ExportFormat};
 use commissioner_core::journal::query::SessionFilter;
 use commissioner_core::operator::Action;
-use commissioner_core::station::Station;
+use commissioner_core::station::{parse_trusted_key, Station};
 
-use crate::{CmdResult, EXIT_FAIL};
+use crate::{usage_error, CmdResult, EXIT_FAIL};
 
 #[derive(Debug, Subcommand)]
 pub enum JournalCommand {
@@ -39,8 +39,20 @@ pub enum JournalCommand {
         #[command(flatten)]
         filter: FilterArgs,
     },
-    /// Check an export against its manifest and this station's key.
-    VerifyExport { file: PathBuf },
+    /// Check an export against its manifest and a trusted station key: the ones given with
+    /// --trust / --trust-file, else this station's pinned key. Never creates a key.
+    VerifyExport {
+        file: PathBuf,
+        /// A trusted station key (base64, as `journal key` prints it); repeat for several.
+        #[arg(long = "trust", value_name = "KEY")]
+        trust: Vec<String>,
+        /// A file of trusted station keys, one per line (`#` starts a comment).
+        #[arg(long, value_name = "FILE")]
+        trust_file: Option<PathBuf>,
+    },
+    /// Print this station's export-signing public key (pinned in station.toml), for QA to
+    /// record and give to `verify-export --trust` elsewhere.
+    Key,
     /// Close sessions a crashed station left running, and list certificates to revoke.
     Recover,
     /// Export everything, move the journal aside, start a new one continuing the chain.
@@ -97,9 +109,29 @@ impl From<FilterArgs> for SessionFilter {
     }
 }
 
-/// The station's export signing key.
-pub fn station_key(station: &Station) -> Result<StationKey, commissioner_core::error::ErrorInfo> {
-    Ok(station.export_key()?)
+/// The keys an export may be signed with: those given, else the station's pin.
+fn trusted_keys(
+    station: &Station,
+    given: &[String],
+    file: Option<&Path>,
+) -> Result<Vec<Vec<u8>>, commissioner_core::error::ErrorInfo> {
+    let mut keys = given
+        .iter()
+        .map(|k| parse_trusted_key(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| usage_error("export.trust_file", format!("{}: {e}", file.display())))?;
+        for line in text.lines().map(str::trim) {
+            if !line.is_empty() && !line.starts_with('#') {
+                keys.push(parse_trusted_key(line)?);
+            }
+        }
+    }
+    if keys.is_empty() {
+        keys = station.trusted_export_keys()?;
+    }
+    Ok(keys)
 }
 
 pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
@@ -196,9 +228,17 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
             );
             Ok(ExitCode::SUCCESS)
         }
-        JournalCommand::VerifyExport { file } => {
-            let key = station_key(&station)?;
-            match verify_export(&file, Some(key.public_key())) {
+        JournalCommand::Key => {
+            println!("{}", station.export_public_key()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        JournalCommand::VerifyExport {
+            file,
+            trust,
+            trust_file,
+        } => {
+            let trusted = trusted_keys(&station, &trust, trust_file.as_deref())?;
+            match verify_export(&file, Some(&trusted)) {
                 Ok(m) => {
                     println!(
                         "OK: {} row(s) from station {}, signed, unmodified; chain head {} (entry {})",

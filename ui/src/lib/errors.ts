@@ -212,6 +212,10 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "export.bad_signature": "The export's manifest was edited. Do not trust this export; export again.",
   "export.file_modified": "The export was edited after it was signed. Do not trust it; export again.",
   "export.wrong_station": "This export was signed by another station.",
+  "export.key_missing": "The station's export signing key is missing. Restore it from backup; do not make a new one.",
+  "export.key_not_pinned": "The station's export signing key file was replaced. Tell QA and your supervisor.",
+  "export.no_trusted_key": "No trusted station key is set. Give the key QA recorded for the station.",
+  "export.trusted_key_invalid": "That is not a station key. Copy it again from `commissioner journal key`.",
   // Operators
   "operator.bad_credentials": "Operator id or PIN is wrong. Try again.",
   "operator.locked_out": "Too many wrong PINs. Wait 10 minutes or ask an admin.",

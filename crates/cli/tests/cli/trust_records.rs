@@ -1,5 +1,7 @@
-//! Operators, sign-in tokens and sign-in attempts are chained (issue 20): a row written,
-//! edited or deleted with `sqlite3` shows in `journal verify` and does not sign in.
+//! What decides trust, attacked by someone who can write the station's files (issue 20):
+//! operators, sign-in tokens and sign-in attempts are chained, so a row written, edited or
+//! deleted with `sqlite3` shows in `journal verify` and does not sign in; exports are trusted
+//! by the key pinned in station.toml, so a swapped key file is refused.
 
 use std::path::Path;
 
@@ -165,4 +167,74 @@ fn failed_sign_ins_deleted_to_lift_a_lockout_are_detected() {
     verifies(&st);
     sqlite(&st, "DELETE FROM login_attempts WHERE ok = 0");
     broken(&st, "chain.login_attempt_deleted");
+}
+
+fn verify_export(st: &Path, file: &Path, trust: &[&str]) -> std::process::Output {
+    let mut args = vec!["journal", "verify-export", file.to_str().expect("utf-8")];
+    for key in trust {
+        args.extend(["--trust", key]);
+    }
+    run(st, &args, &[])
+}
+
+#[test]
+fn an_export_re_signed_with_a_swapped_key_file_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for st in [&a, &b] {
+        assert!(run(st, &["lab", "init"], &[]).status.success());
+        assert!(run(st, &["line", "--sim", "1"], &[]).status.success());
+        assert!(export(st, &[]).status.success());
+    }
+    let key_a = text(&run(&a, &["journal", "key"], &[])).trim().to_owned();
+    assert_eq!(key_a.len(), 44, "{key_a}");
+    let toml = std::fs::read_to_string(a.join("station.toml")).expect("toml");
+    assert!(
+        toml.contains(&format!("export_key = \"{key_a}\"")),
+        "{toml}"
+    );
+    let export_a = a.join("export.csv");
+    let out = verify_export(&b, &export_a, &[&key_a]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The attacker puts their own key (b's) in a's key file and passes an export signed with
+    // it off as a's. Before this fix verify-export took whatever key file it found: OK.
+    std::fs::copy(
+        b.join("keys/export-signing.p8"),
+        a.join("keys/export-signing.p8"),
+    )
+    .expect("swap the key");
+    std::fs::copy(b.join("export.csv"), &export_a).expect("forged export");
+    std::fs::copy(
+        b.join("export.csv.manifest.json"),
+        a.join("export.csv.manifest.json"),
+    )
+    .expect("forged manifest");
+    let out = verify_export(&a, &export_a, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("[export.wrong_station]"),
+        "{}",
+        text(&out)
+    );
+    // Elsewhere, against the key QA recorded: refused too.
+    let out = verify_export(&b, &export_a, &[&key_a]);
+    assert!(
+        text(&out).contains("[export.wrong_station]"),
+        "{}",
+        text(&out)
+    );
+    // The station itself signs nothing with the swapped key.
+    refused(&export(&a, &[]), "export.key_not_pinned");
+
+    // A missing key is an error, not a new identity.
+    std::fs::remove_file(a.join("keys/export-signing.p8")).expect("rm key");
+    refused(&export(&a, &[]), "export.key_missing");
+    assert!(!a.join("keys/export-signing.p8").exists());
+    refused(&run(&a, &["journal", "key"], &[]), "export.key_missing");
+    // A trusted key that is not a key is refused with its own code.
+    refused(
+        &verify_export(&b, &export_a, &["not-a-key"]),
+        "export.trusted_key_invalid",
+    );
 }
