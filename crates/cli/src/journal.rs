@@ -29,6 +29,10 @@ pub enum JournalCommand {
         /// off the station) instead of the station's own.
         #[arg(long)]
         anchors: Option<PathBuf>,
+        /// Check only what came after the last verified head (recorded by every verify that
+        /// found nothing): cost follows what is new. Edits to older sessions need a full verify.
+        #[arg(long)]
+        incremental: bool,
     },
     /// Export sessions with a signed manifest (FILE.manifest.json).
     Export {
@@ -167,13 +171,29 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
             println!("{total} session(s) match");
             Ok(ExitCode::SUCCESS)
         }
-        JournalCommand::Verify { anchors } => {
+        JournalCommand::Verify {
+            anchors,
+            incremental,
+        } => {
             let journal = station.journal()?;
-            let mut report = journal.verify()?;
+            let (mut report, since) = station.verify_journal(&journal, incremental)?;
             let anchored = station.check_anchors(&journal, anchors.as_deref())?;
             // The chain's own problems come first: an anchor is missing because of them.
             if report.problem.is_none() {
                 report.problem = anchored.problem;
+            }
+            match &since {
+                Some(from) => println!(
+                    "incremental: checked what came after the head verified at entry {}",
+                    from.seq
+                ),
+                None if incremental => {
+                    println!("incremental: no verified head on record that the anchors confirm; verified in full")
+                }
+                None => {}
+            }
+            if report.problem.is_none() {
+                station.record_verified(&journal, &report.head)?;
             }
             println!(
                 "{} chain entries, {} sealed sessions, {} running; head {} at entry {}",

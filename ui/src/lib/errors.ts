@@ -196,6 +196,7 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "chain.entry_edited": "The journal's seal was edited. Tell QA and your supervisor.",
   "chain.entry_missing": "Part of the journal's seal is missing. Tell QA and your supervisor.",
   "chain.link_broken": "The journal's seal is broken. Tell QA and your supervisor.",
+  "chain.verified_head_missing": "Part of the journal that was checked before is gone. Tell QA and your supervisor.",
   "chain.operator_unrecorded": "An operator record in the journal was written outside Commissioner. Tell QA and your supervisor.",
   "chain.operator_edited": "An operator record in the journal was edited outside Commissioner. Tell QA and your supervisor.",
   "chain.operator_deleted": "An operator record was deleted from the journal. Tell QA and your supervisor.",

@@ -238,3 +238,63 @@ fn an_export_re_signed_with_a_swapped_key_file_is_refused() {
         "export.trusted_key_invalid",
     );
 }
+
+#[test]
+fn incremental_verify_checks_what_is_new_and_cannot_be_skipped_ahead() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let st = dir.path().join("station");
+    assert!(run(&st, &["lab", "init"], &[]).status.success());
+    assert!(run(&st, &["line", "--sim", "2"], &[]).status.success());
+    let incremental = |st: &Path| run(st, &["journal", "verify", "--incremental"], &[]);
+    // No verified head yet: a full verify, which records its head.
+    let out = incremental(&st);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("verified in full"), "{}", text(&out));
+    assert!(run(&st, &["line", "--sim", "2"], &[]).status.success());
+    let out = incremental(&st);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("incremental: checked what came after"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("2 sealed sessions"), "{}", text(&out));
+
+    // A session sealed after the verified head, edited: found.
+    assert!(run(&st, &["line", "--sim", "1"], &[]).status.success());
+    let newest = sqlite(&st, "SELECT max(id) FROM sessions");
+    sqlite(
+        &st,
+        &format!("UPDATE sessions SET operator = 'mallory' WHERE id = {newest}"),
+    );
+    let out = incremental(&st);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("[chain.session_edited]"),
+        "{}",
+        text(&out)
+    );
+
+    // The journal's record moved to the current head, to skip the edit: the anchors do not
+    // confirm it, so the verify is a full one and still finds it.
+    let head = sqlite(
+        &st,
+        "SELECT seq || ',' || hash FROM chain ORDER BY seq DESC LIMIT 1",
+    );
+    let (seq, hash) = head.split_once(',').expect("head");
+    sqlite(
+        &st,
+        &format!(
+            "UPDATE meta SET value = '{{\"head\":{{\"seq\":{seq},\"hash\":\"{hash}\"}},\"maxSession\":{newest}}}'
+             WHERE key = 'verified_head'"
+        ),
+    );
+    let out = incremental(&st);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("verified in full"), "{}", text(&out));
+    assert!(
+        text(&out).contains("[chain.session_edited]"),
+        "{}",
+        text(&out)
+    );
+}

@@ -9,6 +9,7 @@
 //! head that every export carries (and that QA keeps) is what anchors it.
 
 mod content;
+pub mod incremental;
 mod legacy;
 pub mod records;
 mod verify;
