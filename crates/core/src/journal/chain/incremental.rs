@@ -74,14 +74,14 @@ pub fn verify_since(conn: &Connection, from: &Verified) -> Result<VerifyReport, 
         )
         .optional()?;
     if at.as_deref() != Some(from.head.hash.as_str()) {
-        problems.push(problem(
-            "chain.verified_head_missing",
-            Some(from.head.seq),
-            format!(
+        problems.push(ChainProblem {
+            code: "chain.verified_head_missing",
+            seq: Some(from.head.seq),
+            message: format!(
                 "the head verified before (entry {}, {}) is no longer in the chain: entries were cut off or rewritten",
                 from.head.seq, from.head.hash
             ),
-        ));
+        });
     }
     let mut walk = walk_chain(conn, from.head.seq + 1, i64::MAX)?;
     if let Some((seq, prev)) = &walk.first {

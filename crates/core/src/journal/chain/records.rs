@@ -28,7 +28,9 @@ pub struct RecordKind {
     /// session, which decides nothing.
     filter: &'static str,
     /// Codes for a row that is not in the chain, differs from it, or is gone.
-    codes: [&'static str; 3],
+    unrecorded_code: &'static str,
+    edited_code: &'static str,
+    deleted_code: &'static str,
 }
 
 pub const OPERATOR: RecordKind = RecordKind {
@@ -37,11 +39,9 @@ pub const OPERATOR: RecordKind = RecordKind {
     key: "operator_id",
     cols: "operator_id, role, pin_hash, created_at",
     filter: "pin_hash IS NOT NULL OR role IS NOT NULL",
-    codes: [
-        "chain.operator_unrecorded",
-        "chain.operator_edited",
-        "chain.operator_deleted",
-    ],
+    unrecorded_code: "chain.operator_unrecorded",
+    edited_code: "chain.operator_edited",
+    deleted_code: "chain.operator_deleted",
 };
 
 pub const TOKEN: RecordKind = RecordKind {
@@ -50,11 +50,9 @@ pub const TOKEN: RecordKind = RecordKind {
     key: "token_sha256",
     cols: "token_sha256, operator_id, expires_unix",
     filter: "1",
-    codes: [
-        "chain.token_unrecorded",
-        "chain.token_edited",
-        "chain.token_deleted",
-    ],
+    unrecorded_code: "chain.token_unrecorded",
+    edited_code: "chain.token_edited",
+    deleted_code: "chain.token_deleted",
 };
 
 pub const LOGIN_ATTEMPT: RecordKind = RecordKind {
@@ -63,11 +61,9 @@ pub const LOGIN_ATTEMPT: RecordKind = RecordKind {
     key: "id",
     cols: "id, operator_id, at, at_unix, ok",
     filter: "1",
-    codes: [
-        "chain.login_attempt_unrecorded",
-        "chain.login_attempt_edited",
-        "chain.login_attempt_deleted",
-    ],
+    unrecorded_code: "chain.login_attempt_unrecorded",
+    edited_code: "chain.login_attempt_edited",
+    deleted_code: "chain.login_attempt_deleted",
 };
 
 pub const KINDS: [&RecordKind; 3] = [&OPERATOR, &TOKEN, &LOGIN_ATTEMPT];
@@ -184,7 +180,7 @@ pub(super) fn check(
         while let Some(r) = rows.next()? {
             let key: String = r.get(0)?;
             let hash = row_hash(kind, r, n)?;
-            let [unrecorded, edited, _] = kind.codes;
+            let (unrecorded, edited) = (kind.unrecorded_code, kind.edited_code);
             match last.get(&(kind.kind.to_owned(), key.clone())) {
                 None => problems.push(ChainProblem {
                     code: unrecorded,
@@ -209,7 +205,7 @@ pub(super) fn check(
         for ((k, key), (seq, content)) in last {
             if k == kind.kind && content != DELETED && !seen.contains(key) {
                 problems.push(ChainProblem {
-                    code: kind.codes[2],
+                    code: kind.deleted_code,
                     seq: Some(*seq),
                     message: format!("{} row {key} was deleted outside Commissioner", kind.table),
                 });
