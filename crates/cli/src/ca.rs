@@ -51,6 +51,19 @@ pub enum CaCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write the root's CRL (no issuing CA revoked), signed with the root key: with the
+    /// issuing CA's CRL, what `openssl verify -crl_check_all` needs. Asks for the passphrase of
+    /// the root key (COMMISSIONER_CA_PASSPHRASE).
+    RootCrl {
+        #[arg(long)]
+        out: PathBuf,
+        /// The encrypted root key, if it was moved off the station (default ca/root.key.pem).
+        #[arg(long)]
+        root_key: Option<PathBuf>,
+        /// How long the root CRL is valid, in days.
+        #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u16).range(1..=3650))]
+        days: u16,
+    },
     /// Fallback for a unit that cannot generate its own key: the station generates it and
     /// writes key, certificate and chain to --out. Only if the profile allows it
     /// (policy.allow_host_generated_key); the journal marks the certificate `host`.
@@ -110,6 +123,7 @@ pub fn run(dir: &Path, cmd: CaCommand) -> CmdResult {
         }
         CaCommand::Revoke { .. }
         | CaCommand::Crl { .. }
+        | CaCommand::RootCrl { .. }
         | CaCommand::IssueBackend(_)
         | CaCommand::IssueServer { .. } => {
             crate::operator::resolve(&Station::open(dir)?, None, Action::AdministerCa)?;
@@ -145,6 +159,11 @@ pub fn run(dir: &Path, cmd: CaCommand) -> CmdResult {
                 sans: san,
             },
         ),
+        CaCommand::RootCrl {
+            out,
+            root_key,
+            days,
+        } => root_crl(dir, &out, root_key.as_deref(), days),
         CaCommand::Bench { count, softhsm } => crate::bench::run(count, softhsm),
         CaCommand::IssueHostKey {
             device_id,
@@ -219,6 +238,26 @@ fn crl(dir: &Path, out: &Path) -> CmdResult {
         "CRL #{} with {} revoked certificate(s) written to {} (next update {})",
         crl.number,
         crl.revoked,
+        out.display(),
+        crl.next_update.date()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn root_crl(dir: &Path, out: &Path, root_key: Option<&Path>, days: u16) -> CmdResult {
+    let station = Station::open(dir)?;
+    let crl = commissioner_core::pki::revoke::sign_root_crl(
+        &station.ca_dir(),
+        root_key,
+        &passphrase()?,
+        time_now(),
+        time::Duration::days(i64::from(days)),
+    )?;
+    std::fs::write(out, &crl.pem)
+        .map_err(|e| usage_error("ca.write_failed", format!("{}: {e}", out.display())))?;
+    println!(
+        "root CRL #{} written to {} (next update {})",
+        crl.number,
         out.display(),
         crl.next_update.date()
     );

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 use commissioner_core::clock::{Clock, SystemClock};
-use commissioner_core::journal::export::{verify_export, ExportFormat, StationKey};
+use commissioner_core::journal::export::{verify_export, ExportFormat};
 use commissioner_core::journal::query::SessionFilter;
 use commissioner_core::operator::Action;
-use commissioner_core::station::Station;
+use commissioner_core::station::{parse_trusted_key, Station};
 
-use crate::{CmdResult, EXIT_FAIL};
+use crate::{usage_error, CmdResult, EXIT_FAIL};
 
 #[derive(Debug, Subcommand)]
 pub enum JournalCommand {
@@ -29,6 +29,10 @@ pub enum JournalCommand {
         /// off the station) instead of the station's own.
         #[arg(long)]
         anchors: Option<PathBuf>,
+        /// Check only what came after the last verified head (recorded by every verify that
+        /// found nothing): cost follows what is new. Edits to older sessions need a full verify.
+        #[arg(long)]
+        incremental: bool,
     },
     /// Export sessions with a signed manifest (FILE.manifest.json).
     Export {
@@ -39,8 +43,20 @@ pub enum JournalCommand {
         #[command(flatten)]
         filter: FilterArgs,
     },
-    /// Check an export against its manifest and this station's key.
-    VerifyExport { file: PathBuf },
+    /// Check an export against its manifest and a trusted station key: the ones given with
+    /// --trust / --trust-file, else this station's pinned key. Never creates a key.
+    VerifyExport {
+        file: PathBuf,
+        /// A trusted station key (base64, as `journal key` prints it); repeat for several.
+        #[arg(long = "trust", value_name = "KEY")]
+        trust: Vec<String>,
+        /// A file of trusted station keys, one per line (`#` starts a comment).
+        #[arg(long, value_name = "FILE")]
+        trust_file: Option<PathBuf>,
+    },
+    /// Print this station's export-signing public key (pinned in station.toml), for QA to
+    /// record and give to `verify-export --trust` elsewhere.
+    Key,
     /// Close sessions a crashed station left running, and list certificates to revoke.
     Recover,
     /// Export everything, move the journal aside, start a new one continuing the chain.
@@ -97,9 +113,29 @@ impl From<FilterArgs> for SessionFilter {
     }
 }
 
-/// The station's export signing key.
-pub fn station_key(station: &Station) -> Result<StationKey, commissioner_core::error::ErrorInfo> {
-    Ok(station.export_key()?)
+/// The keys an export may be signed with: those given, else the station's pin.
+fn trusted_keys(
+    station: &Station,
+    given: &[String],
+    file: Option<&Path>,
+) -> Result<Vec<Vec<u8>>, commissioner_core::error::ErrorInfo> {
+    let mut keys = given
+        .iter()
+        .map(|k| parse_trusted_key(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| usage_error("export.trust_file", format!("{}: {e}", file.display())))?;
+        for line in text.lines().map(str::trim) {
+            if !line.is_empty() && !line.starts_with('#') {
+                keys.push(parse_trusted_key(line)?);
+            }
+        }
+    }
+    if keys.is_empty() {
+        keys = station.trusted_export_keys()?;
+    }
+    Ok(keys)
 }
 
 pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
@@ -135,13 +171,29 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
             println!("{total} session(s) match");
             Ok(ExitCode::SUCCESS)
         }
-        JournalCommand::Verify { anchors } => {
+        JournalCommand::Verify {
+            anchors,
+            incremental,
+        } => {
             let journal = station.journal()?;
-            let mut report = journal.verify()?;
+            let (mut report, since) = station.verify_journal(&journal, incremental)?;
             let anchored = station.check_anchors(&journal, anchors.as_deref())?;
             // The chain's own problems come first: an anchor is missing because of them.
             if report.problem.is_none() {
                 report.problem = anchored.problem;
+            }
+            match &since {
+                Some(from) => println!(
+                    "incremental: checked what came after the head verified at entry {}",
+                    from.seq
+                ),
+                None if incremental => {
+                    println!("incremental: no verified head on record that the anchors confirm; verified in full")
+                }
+                None => {}
+            }
+            if report.problem.is_none() {
+                station.record_verified(&journal, &report.head)?;
             }
             println!(
                 "{} chain entries, {} sealed sessions, {} running; head {} at entry {}",
@@ -196,9 +248,17 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
             );
             Ok(ExitCode::SUCCESS)
         }
-        JournalCommand::VerifyExport { file } => {
-            let key = station_key(&station)?;
-            match verify_export(&file, Some(key.public_key())) {
+        JournalCommand::Key => {
+            println!("{}", station.export_public_key()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        JournalCommand::VerifyExport {
+            file,
+            trust,
+            trust_file,
+        } => {
+            let trusted = trusted_keys(&station, &trust, trust_file.as_deref())?;
+            match verify_export(&file, Some(&trusted)) {
                 Ok(m) => {
                     println!(
                         "OK: {} row(s) from station {}, signed, unmodified; chain head {} (entry {})",

@@ -145,18 +145,15 @@ pub fn login(dir: &Path, id: &str) -> CmdResult {
 /// Signs out: the token is revoked in the journal first, so a copy of the file signs nobody in.
 pub fn logout(dir: &Path) -> CmdResult {
     let path = token_path(dir);
-    let token = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("nobody was signed in");
-            return Ok(ExitCode::SUCCESS);
-        }
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        let journal = Station::open(dir)?.journal()?;
+        operator::revoke_token(&journal, &token, SystemClock.now())?;
+    }
+    match std::fs::remove_file(&path) {
+        Ok(()) => println!("signed out"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => println!("nobody was signed in"),
         Err(e) => return Err(usage_error("operator.token_write", e.to_string())),
-    };
-    let station = Station::open(dir)?;
-    operator::revoke_token(&station.journal()?, &token)?;
-    std::fs::remove_file(&path).map_err(|e| usage_error("operator.token_write", e.to_string()))?;
-    println!("signed out");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -16,6 +16,7 @@ use time::{Duration, OffsetDateTime};
 use ts_rs::TS;
 
 use crate::error::Coded;
+use crate::journal::chain::records::{LOGIN_ATTEMPT, OPERATOR, TOKEN};
 use crate::journal::{ts, Journal, JournalError};
 
 /// Wrong PINs allowed within [`LOCKOUT_WINDOW`] before the operator is locked out.
@@ -140,6 +141,8 @@ pub enum OperatorError {
     FirstMustBeAdmin,
     #[error("cannot hash the PIN")]
     Hash(String),
+    #[error("the journal's record of operator or sign-in '{0}' was written or changed outside Commissioner; it is not trusted. Run `commissioner journal verify` and tell QA")]
+    Unrecorded(String),
     #[error(transparent)]
     Journal(#[from] JournalError),
 }
@@ -164,6 +167,7 @@ impl Coded for OperatorError {
             OperatorError::WeakPin => "operator.weak_pin",
             OperatorError::FirstMustBeAdmin => "operator.first_must_be_admin",
             OperatorError::Hash(_) => "operator.hash_failed",
+            OperatorError::Unrecorded(_) => "operator.unrecorded",
             OperatorError::Journal(e) => e.code(),
         }
     }
@@ -242,13 +246,19 @@ pub fn add(
     let at = ts(now);
     // A name the station has merely seen on sessions becomes a real operator; one with a
     // PIN is never overwritten.
-    let changed = journal.connection().execute(
-        "INSERT INTO operators (operator_id, first_seen, role, pin_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?2)
-         ON CONFLICT (operator_id) DO UPDATE SET role = ?3, pin_hash = ?4, created_at = ?2
-         WHERE pin_hash IS NULL",
-        params![id, at, role.as_str(), hash],
-    )?;
+    let changed = journal.immediate(|conn| {
+        let changed = conn.execute(
+            "INSERT INTO operators (operator_id, first_seen, role, pin_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?2)
+             ON CONFLICT (operator_id) DO UPDATE SET role = ?3, pin_hash = ?4, created_at = ?2
+             WHERE pin_hash IS NULL",
+            params![id, at, role.as_str(), hash],
+        )?;
+        if changed > 0 {
+            OPERATOR.record(conn, id, &at)?;
+        }
+        Ok(changed)
+    })?;
     if changed == 0 {
         return Err(OperatorError::Exists(id.into()));
     }
@@ -290,6 +300,8 @@ pub fn authenticate(
             params![id, ts(now), now.unix_timestamp()],
         )?;
         let rowid = tx.last_insert_rowid();
+        // Chained, so that deleting failures to lift a lockout shows in `journal verify`.
+        LOGIN_ATTEMPT.record(&tx, &rowid.to_string(), &ts(now))?;
         tx.commit()?;
         rowid
     };
@@ -311,10 +323,16 @@ pub fn authenticate(
         None => false,
     };
     if ok {
-        conn.execute(
-            "UPDATE login_attempts SET ok = 1 WHERE rowid = ?1",
-            params![attempt],
-        )?;
+        if !OPERATOR.covered(conn, id)? {
+            return Err(OperatorError::Unrecorded(id.into()));
+        }
+        journal.immediate(|conn| {
+            conn.execute(
+                "UPDATE login_attempts SET ok = 1 WHERE rowid = ?1",
+                params![attempt],
+            )?;
+            LOGIN_ATTEMPT.record(conn, &attempt.to_string(), &ts(now))
+        })?;
     }
     match row {
         Some((role, _)) if ok => Ok(Operator {
@@ -332,24 +350,35 @@ pub fn issue_token(
     now: OffsetDateTime,
 ) -> Result<String, OperatorError> {
     let token = hex::encode(rand::random::<[u8; 32]>());
-    journal.connection().execute(
-        "INSERT INTO operator_tokens (token_sha256, operator_id, expires_unix) VALUES (?1, ?2, ?3)",
-        params![
-            hex::encode(Sha256::digest(token.as_bytes())),
-            op.id,
-            (now + TOKEN_LIFETIME).unix_timestamp()
-        ],
-    )?;
+    let digest = hex::encode(Sha256::digest(token.as_bytes()));
+    journal.immediate(|conn| {
+        conn.execute(
+            "INSERT INTO operator_tokens (token_sha256, operator_id, expires_unix) VALUES (?1, ?2, ?3)",
+            params![digest, op.id, (now + TOKEN_LIFETIME).unix_timestamp()],
+        )?;
+        TOKEN.record(conn, &digest, &ts(now))
+    })?;
     Ok(token)
 }
 
-/// Ends a token before its time (`logout`): a copy of it signs nobody in afterwards.
-pub fn revoke_token(journal: &Journal, token: &str) -> Result<(), OperatorError> {
-    journal.connection().execute(
-        "UPDATE operator_tokens SET expires_unix = 0 WHERE token_sha256 = ?1",
-        params![hex::encode(Sha256::digest(token.trim().as_bytes()))],
-    )?;
-    Ok(())
+/// Revokes a sign-in token (sign-out): its row goes, and the chain records that it went.
+/// Returns whether there was such a token.
+pub fn revoke_token(
+    journal: &Journal,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<bool, OperatorError> {
+    let digest = hex::encode(Sha256::digest(token.trim().as_bytes()));
+    Ok(journal.immediate(|conn| {
+        let gone = conn.execute(
+            "DELETE FROM operator_tokens WHERE token_sha256 = ?1",
+            params![digest],
+        )?;
+        if gone > 0 {
+            TOKEN.record(conn, &digest, &ts(now))?;
+        }
+        Ok(gone > 0)
+    })?)
 }
 
 /// The operator a token was issued to, while it is valid.
@@ -358,20 +387,25 @@ pub fn from_token(
     token: &str,
     now: OffsetDateTime,
 ) -> Result<Operator, OperatorError> {
-    let row: Option<(String, String)> = journal
-        .connection()
+    let conn = journal.connection();
+    let digest = hex::encode(Sha256::digest(token.trim().as_bytes()));
+    let row: Option<(String, String)> = conn
         .query_row(
             "SELECT o.operator_id, o.role FROM operator_tokens t
              JOIN operators o ON o.operator_id = t.operator_id
              WHERE t.token_sha256 = ?1 AND t.expires_unix > ?2 AND o.pin_hash IS NOT NULL",
-            params![
-                hex::encode(Sha256::digest(token.trim().as_bytes())),
-                now.unix_timestamp()
-            ],
+            params![digest, now.unix_timestamp()],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
     let (id, role) = row.ok_or(OperatorError::TokenInvalid)?;
+    // A token row or operator row the chain does not cover was written by hand.
+    if !TOKEN.covered(conn, &digest)? {
+        return Err(OperatorError::Unrecorded(format!("token of {id}")));
+    }
+    if !OPERATOR.covered(conn, &id)? {
+        return Err(OperatorError::Unrecorded(id));
+    }
     Ok(Operator {
         id,
         role: role.parse()?,

@@ -9,18 +9,20 @@ use thiserror::Error;
 
 use crate::error::Coded;
 use crate::journal::claim::{Claimed, SessionClaim};
-use crate::journal::export::{ExportError, StationKey};
 use crate::journal::group::GroupCommit;
 use crate::journal::{Journal, JournalError};
 use crate::operator::OperatorError;
 use crate::pki::{ca, PkiError, UnlockedCa};
 
 mod broker;
+mod export_key;
 mod publish;
+
 pub use broker::{
     AuditProfile, BrokerProfile, MqttVersion, RetryPolicy, AUDIT_CHECKS, PAYLOAD_FIELDS,
     PIPELINE_AUDIT_CHECKS,
 };
+pub use export_key::parse_trusted_key;
 pub use publish::AnchorCheck;
 
 /// Environment variable naming the station directory.
@@ -73,6 +75,10 @@ pub struct StationConfig {
         skip_serializing_if = "crate::device::identity::DeviceIdRule::is_empty"
     )]
     pub device_ids: crate::device::identity::DeviceIdRule,
+    /// The export-signing key's Ed25519 public key (base64), pinned at creation: exports and
+    /// published heads must be signed with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_key: Option<String>,
 }
 
 fn default_idle_minutes() -> u32 {
@@ -427,10 +433,14 @@ impl Station {
         )
     }
 
-    /// The station's export signing key (created on first use): what proves an export came
-    /// from this station.
-    pub fn export_key(&self) -> Result<StationKey, ExportError> {
-        StationKey::load_or_create(&self.dir.join("keys").join("export-signing.p8"))
+    /// A copy of this station's handle for writing a changed profile.
+    fn clone_config(&self) -> Station {
+        Station {
+            dir: self.dir.clone(),
+            config: self.config.clone(),
+            writer: Arc::default(),
+            issuing: Arc::default(),
+        }
     }
 
     /// The writer that commits concurrent sessions' pipeline writes together.
@@ -518,11 +528,19 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             pkcs11_module: None,
             idle_timeout_minutes: default_idle_minutes(),
             journal_genesis: None,
+            export_key: None,
         },
     };
     let mut station = station;
     station.save()?;
     station.record_journal_genesis()?;
+    // The key is made and pinned with the station: its identity from the first export on.
+    station.export_key().map_err(|e| StationError::BadConfig {
+        path: Station::config_path(dir).display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let station = Station::open(dir)?;
+    station.journal()?;
     Ok(station)
 }
 

@@ -176,3 +176,95 @@ fn ca_bench_runs_every_contestant() {
         assert!(shown.contains(row), "{shown}");
     }
 }
+
+/// `openssl verify -crl_check_all` wants a CRL from every CA in the chain: the issuing CA's
+/// (`ca crl`) and the root's (`ca root-crl`). The README's recipe, run as written.
+#[test]
+fn crl_check_all_with_the_root_crl() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    assert!(commissioner(&station, &["lab", "init"]).status.success());
+    let toml_path = station.join("station.toml");
+    let toml = std::fs::read_to_string(&toml_path).expect("toml");
+    std::fs::write(
+        &toml_path,
+        toml.replace(
+            "allow_host_generated_key = false",
+            "allow_host_generated_key = true",
+        ),
+    )
+    .expect("toml");
+    let bundle = dir.path().join("bundle");
+    let out = commissioner(
+        &station,
+        &[
+            "ca",
+            "issue-host-key",
+            "--device-id",
+            "UNIT-CRLALL",
+            "--out",
+            bundle.to_str().expect("utf8"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let (crl, root_crl) = (dir.path().join("crl.pem"), dir.path().join("root-crl.pem"));
+    let publish = |args: &[&str]| {
+        let out = commissioner(&station, args);
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    publish(&["ca", "crl", "--out", crl.to_str().expect("utf8")]);
+    let check = |crls: &[&std::path::Path]| {
+        let mut cmd = Command::new("openssl");
+        cmd.args(["verify", "-crl_check_all", "-CAfile"])
+            .arg(station.join("ca/root.pem"))
+            .arg("-untrusted")
+            .arg(station.join("ca/issuing.pem"));
+        for c in crls {
+            cmd.arg("-CRLfile").arg(c);
+        }
+        cmd.arg(bundle.join("device.pem"))
+            .output()
+            .expect("openssl")
+    };
+    // Before `ca root-crl` existed there was no CRL for the root: the check could not pass.
+    let without_root = check(&[&crl]);
+    assert!(!without_root.status.success(), "{}", text(&without_root));
+    assert!(
+        text(&without_root).contains("unable to get certificate CRL"),
+        "{}",
+        text(&without_root)
+    );
+    publish(&["ca", "root-crl", "--out", root_crl.to_str().expect("utf8")]);
+    let ok = check(&[&crl, &root_crl]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let root_text = Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(&root_crl)
+        .arg("-CAfile")
+        .arg(station.join("ca/root.pem"))
+        .output()
+        .expect("openssl");
+    assert!(
+        text(&root_text).contains("verify OK"),
+        "{}",
+        text(&root_text)
+    );
+
+    // Revoked: the same recipe says so.
+    publish(&[
+        "ca",
+        "revoke",
+        "--device-id",
+        "UNIT-CRLALL",
+        "--reason",
+        "key-compromise",
+    ]);
+    publish(&["ca", "crl", "--out", crl.to_str().expect("utf8")]);
+    let revoked = check(&[&crl, &root_crl]);
+    assert!(!revoked.status.success(), "{}", text(&revoked));
+    assert!(
+        text(&revoked).contains("certificate revoked"),
+        "{}",
+        text(&revoked)
+    );
+}

@@ -12,3 +12,4 @@ mod operators;
 mod responder;
 mod service_identities;
 mod sim;
+mod trust_records;

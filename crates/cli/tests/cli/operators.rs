@@ -8,7 +8,7 @@ use commissioner_core::journal::Journal;
 
 use crate::commands::{text, PASSPHRASE};
 
-fn run(station: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub fn run(station: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_commissioner"))
         .arg("--station")
         .arg(station)
@@ -27,7 +27,17 @@ fn runtime_dir(station: &Path) -> std::path::PathBuf {
     station.parent().expect("parent").join("run")
 }
 
-fn refused(out: &Output, code: &str) {
+/// Where `commissioner login` keeps the token for `station` (see `token_path` in the CLI).
+pub fn token_file(station: &Path) -> std::path::PathBuf {
+    use sha2::Digest;
+    let canonical = std::fs::canonicalize(station).expect("station");
+    let id = hex::encode(&sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes())[..8]);
+    runtime_dir(station)
+        .join("commissioner")
+        .join(format!("station-{id}.token"))
+}
+
+pub fn refused(out: &Output, code: &str) {
     assert_eq!(out.status.code(), Some(2), "{}", text(out));
     assert!(
         text(out).contains(&format!("error[{code}]")),

@@ -42,8 +42,16 @@ pub enum ExportError {
     BadSignature,
     #[error("the export file does not match its manifest ({0}): the export was edited")]
     FileModified(String),
-    #[error("the export was signed by another station's key")]
+    #[error("the export was signed by a key that is not among the trusted station keys")]
     WrongStation,
+    #[error("the station's export signing key {0} is missing, but station.toml pins one: restore the key file from backup; a new key would make every earlier export unverifiable")]
+    KeyMissing(String),
+    #[error("the export signing key {path} is not the one pinned in station.toml ({pinned}): the key file was replaced")]
+    KeyNotPinned { path: String, pinned: String },
+    #[error("no trusted station key: give --trust KEY or --trust-file FILE (the key QA recorded with `commissioner journal key`)")]
+    NoTrustedKey,
+    #[error("'{0}' is not a station key (base64 of a 32-byte Ed25519 public key)")]
+    TrustedKeyInvalid(String),
 }
 
 impl Coded for ExportError {
@@ -57,6 +65,10 @@ impl Coded for ExportError {
             ExportError::BadSignature => "export.bad_signature",
             ExportError::FileModified(_) => "export.file_modified",
             ExportError::WrongStation => "export.wrong_station",
+            ExportError::KeyMissing(_) => "export.key_missing",
+            ExportError::KeyNotPinned { .. } => "export.key_not_pinned",
+            ExportError::NoTrustedKey => "export.no_trusted_key",
+            ExportError::TrustedKeyInvalid(_) => "export.trusted_key_invalid",
         }
     }
 }
@@ -380,8 +392,8 @@ impl Journal {
 }
 
 /// Checks an export against its manifest: the signature, the file's hash and row count, and,
-/// when `station_key` is given, that this station signed it.
-pub fn verify_export(file: &Path, station_key: Option<&[u8]>) -> Result<Manifest, ExportError> {
+/// when `trusted` is given, that one of those station keys signed it.
+pub fn verify_export(file: &Path, trusted: Option<&[Vec<u8>]>) -> Result<Manifest, ExportError> {
     let mpath = manifest_path(file);
     if !mpath.exists() {
         return Err(ExportError::ManifestMissing(mpath.display().to_string()));
@@ -398,10 +410,8 @@ pub fn verify_export(file: &Path, station_key: Option<&[u8]>) -> Result<Manifest
     UnparsedPublicKey::new(&ED25519, &public_key)
         .verify(&manifest.signed_bytes()?, &signature)
         .map_err(|_| ExportError::BadSignature)?;
-    if let Some(expected) = station_key {
-        if expected != public_key.as_slice() {
-            return Err(ExportError::WrongStation);
-        }
+    if trusted.is_some_and(|keys| !keys.contains(&public_key)) {
+        return Err(ExportError::WrongStation);
     }
     let bytes = fs::read(file).map_err(io(file))?;
     if hex::encode(Sha256::digest(&bytes)) != manifest.sha256 {

@@ -298,6 +298,14 @@ impl Journal {
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version) {
             let tx = conn.transaction().map_err(open_err)?;
             tx.execute_batch(sql).map_err(open_err)?;
+            if i + 1 == schema::RECORDS_CHAINED {
+                chain::records::adopt(&tx, &ts(OffsetDateTime::now_utc())).map_err(
+                    |e| match e {
+                        JournalError::Sqlite(source) => open_err(source),
+                        other => other,
+                    },
+                )?;
+            }
             tx.pragma_update(None, "user_version", i + 1)
                 .map_err(open_err)?;
             tx.commit().map_err(open_err)?;

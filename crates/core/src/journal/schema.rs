@@ -214,4 +214,27 @@ CREATE TABLE IF NOT EXISTS session_assurance (
     assurance   TEXT NOT NULL
 );
 "#,
+    // 8: Operators, sign-in tokens and sign-in attempts are chained (issue 20): the chain
+    // takes entry kinds of their own. The chain is rebuilt with its rows (seqs kept, so every
+    // link and head stays valid); the rows already there are chained once after this runs.
+    r#"
+CREATE TABLE chain_v8 (
+    seq           INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL CHECK (kind IN ('genesis', 'session', 'certificate_status',
+                                               'operator', 'token', 'login_attempt')),
+    ref           TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    prev_hash     TEXT NOT NULL,
+    hash          TEXT NOT NULL,
+    at            TEXT NOT NULL
+);
+INSERT INTO chain_v8 (seq, kind, ref, content_hash, prev_hash, hash, at)
+    SELECT seq, kind, ref, content_hash, prev_hash, hash, at FROM chain;
+DROP TABLE chain;
+ALTER TABLE chain_v8 RENAME TO chain;
+CREATE INDEX chain_ref ON chain (kind, ref);
+"#,
 ];
+
+/// Schema version after which the records that decide trust are chained.
+pub const RECORDS_CHAINED: usize = 8;

@@ -162,3 +162,27 @@ impl UnlockedCa {
             .unwrap_or(KeyIdMethod::Sha256)
     }
 }
+
+/// Signs the root's CRL: the root has revoked none of its issuing CAs. What `openssl verify
+/// -crl_check_all` needs besides the issuing CA's CRL, since it wants a CRL from every CA in
+/// the chain. The root key is the encrypted one `ca init` wrote (`ca/root.key.pem`, or
+/// wherever it was moved offline). Its number is the signing time in seconds, so a later root
+/// CRL always has a higher one without a counter the station would have to keep.
+pub fn sign_root_crl(
+    ca_dir: &std::path::Path,
+    root_key: Option<&std::path::Path>,
+    passphrase: &str,
+    now: OffsetDateTime,
+    validity: Duration,
+) -> Result<Crl, PkiError> {
+    use super::ca::{decrypt_pkcs8, CaPaths};
+    use super::signer::{CaKey, FileKey};
+    let mut paths = CaPaths::new(ca_dir);
+    let key_path = root_key.unwrap_or(&paths.root_key).to_owned();
+    let key = CaKey::File(FileKey::from_pkcs8(&decrypt_pkcs8(&key_path, passphrase)?)?);
+    // The root signs as the "issuing" CA of this one CRL: same checks (key matches cert).
+    paths.issuing_cert = paths.root_cert.clone();
+    let root = UnlockedCa::from_parts(paths, key)?;
+    let number = u64::try_from(now.unix_timestamp()).unwrap_or(0);
+    root.sign_crl(&[], number, now, validity)
+}

@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use super::Station;
 use crate::journal::anchor::AnchorLog;
 use crate::journal::archive::{archive, Archived};
-use crate::journal::chain::ChainProblem;
+use crate::journal::chain::incremental::{last_verified, record_verified, verify_since};
+use crate::journal::chain::{ChainHead, ChainProblem, VerifyReport};
 use crate::journal::export::{ExportError, ExportFormat, Manifest};
 use crate::journal::query::SessionFilter;
 use crate::journal::{ts, Journal};
@@ -129,5 +130,51 @@ impl Station {
             &ts(now),
         )?;
         Ok(done)
+    }
+
+    /// Verifies the journal's chain: in full or, with `incremental`, from the last verified
+    /// head, when the journal's record of it is also the station's last `verified` anchor (an
+    /// edited `meta` row cannot skip ahead). Returns the report and the head it started from
+    /// (`None`: a full verify).
+    pub fn verify_journal(
+        &self,
+        journal: &Journal,
+        incremental: bool,
+    ) -> Result<(VerifyReport, Option<ChainHead>), ExportError> {
+        let conn = journal.connection();
+        if incremental {
+            let anchored = self
+                .anchors()
+                .read()?
+                .into_iter()
+                .rev()
+                .find(|a| a.kind == "verified")
+                .map(|a| ChainHead {
+                    seq: a.seq,
+                    hash: a.hash,
+                });
+            if let Some(from) = last_verified(conn)?.filter(|v| Some(&v.head) == anchored.as_ref())
+            {
+                return Ok((verify_since(conn, &from)?, Some(from.head)));
+            }
+        }
+        Ok((journal.verify()?, None))
+    }
+
+    /// Records `head` (of a verify that found nothing, anchors included) as verified: in the
+    /// journal and as a signed `verified` anchor, where the next incremental verify starts.
+    pub fn record_verified(&self, journal: &Journal, head: &ChainHead) -> Result<(), ExportError> {
+        let conn = journal.connection();
+        if last_verified(conn)?.is_some_and(|v| v.head == *head) {
+            return Ok(());
+        }
+        record_verified(conn, head)?;
+        self.anchors().append(
+            &self.export_key()?,
+            "verified",
+            "journal verify",
+            head,
+            &ts(OffsetDateTime::now_utc()),
+        )
     }
 }

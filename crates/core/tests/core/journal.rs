@@ -397,7 +397,7 @@ fn filtered_exports_carry_a_signed_manifest_that_detects_edits() {
             .expect("export");
         assert_eq!(manifest.rows, expected);
         assert_eq!(manifest.chain_head, journal.verify().expect("v").head);
-        let checked = verify_export(&out, Some(key.public_key())).expect("verifies");
+        let checked = verify_export(&out, Some(&[key.public_key().to_vec()])).expect("verifies");
         assert_eq!(checked, manifest);
         let text = std::fs::read_to_string(&out).expect("read");
         assert!(
@@ -407,7 +407,7 @@ fn filtered_exports_carry_a_signed_manifest_that_detects_edits() {
 
         // Someone edits a result in the export.
         std::fs::write(&out, text.replacen("fail", "pass", 1)).expect("edit");
-        let err = verify_export(&out, Some(key.public_key())).expect_err("edited file");
+        let err = verify_export(&out, Some(&[key.public_key().to_vec()])).expect_err("edited file");
         assert_eq!(err.code(), "export.file_modified");
         std::fs::write(&out, text).expect("restore");
 
@@ -424,7 +424,8 @@ fn filtered_exports_carry_a_signed_manifest_that_detects_edits() {
         std::fs::write(&mpath, m).expect("restore");
 
         let other = StationKey::load_or_create(&dir.path().join("keys/other.p8")).expect("key");
-        let err = verify_export(&out, Some(other.public_key())).expect_err("other station");
+        let err =
+            verify_export(&out, Some(&[other.public_key().to_vec()])).expect_err("other station");
         assert_eq!(err.code(), "export.wrong_station");
     }
 }

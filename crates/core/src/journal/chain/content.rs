@@ -114,7 +114,7 @@ fn put_len(out: &mut Vec<u8>, mut n: usize) {
     out.push(n as u8);
 }
 
-fn encode_value(v: ValueRef<'_>, out: &mut Vec<u8>) {
+pub(crate) fn encode_value(v: ValueRef<'_>, out: &mut Vec<u8>) {
     match v {
         ValueRef::Null => out.push(0),
         ValueRef::Integer(v) => {

@@ -9,7 +9,9 @@
 //! head that every export carries (and that QA keeps) is what anchors it.
 
 mod content;
+pub mod incremental;
 mod legacy;
+pub mod records;
 mod verify;
 
 pub(super) use content::SESSION_COLS;

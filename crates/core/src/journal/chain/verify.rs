@@ -14,6 +14,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::content::{combine, Digest32, Drift, PartScan, PARTS};
+use super::records;
 use super::{
     entry_digest, legacy, revocation_content_hash, status_content_hash, ChainHead, ChainProblem,
     JournalError, VerifyReport, V2_UNTIL_KEY, ZERO_HASH,
@@ -22,24 +23,26 @@ use super::{
 /// Session-id slices per core: enough that the cores finish close together.
 const SLICES_PER_CORE: usize = 16;
 
-struct Seal {
-    seq: i64,
-    session: i64,
+pub(super) struct Seal {
+    pub(super) seq: i64,
+    pub(super) session: i64,
     /// The recorded content hash as stored (hex); `None` when it is not even 64 bytes long.
-    content: Option<[u8; 64]>,
+    pub(super) content: Option<[u8; 64]>,
 }
 
 /// What a walk over a run of chain entries found, before it is compared with the tables.
 #[derive(Default)]
-struct Walk {
-    entries: i64,
-    seals: Vec<Seal>,
+pub(super) struct Walk {
+    pub(super) entries: i64,
+    pub(super) seals: Vec<Seal>,
     /// Last status entry per certificate serial: (seq, content hash).
-    statuses: HashMap<String, (i64, String)>,
-    problems: Vec<ChainProblem>,
+    pub(super) statuses: HashMap<String, (i64, String)>,
+    /// Last entry per chained record (kind, key): (seq, content hash).
+    pub(super) records: HashMap<(String, String), (i64, String)>,
+    pub(super) problems: Vec<ChainProblem>,
     /// The first entry's seq and prev_hash, and the last entry's seq and hash: where runs join.
-    first: Option<(i64, Vec<u8>)>,
-    last: Option<(i64, Vec<u8>)>,
+    pub(super) first: Option<(i64, Vec<u8>)>,
+    pub(super) last: Option<(i64, Vec<u8>)>,
 }
 
 fn bytes(v: ValueRef<'_>) -> &[u8] {
@@ -51,7 +54,7 @@ fn bytes(v: ValueRef<'_>) -> &[u8] {
 
 /// Whether `hex` is `digest` in lower-case hex, as the chain stores hashes. Encoding the
 /// digest is a table lookup per byte; decoding the text would branch on every digit.
-fn is_hex_of(hex: &[u8], digest: &Digest32) -> bool {
+pub(super) fn is_hex_of(hex: &[u8], digest: &Digest32) -> bool {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     hex.len() == 64
         && digest.iter().zip(hex.chunks_exact(2)).all(|(b, pair)| {
@@ -61,7 +64,7 @@ fn is_hex_of(hex: &[u8], digest: &Digest32) -> bool {
 
 /// Walks the entries with seq in `[from, to)` in order: sequence, links, entry hashes. Values
 /// are compared in place, so a million entries cost a million hashes and no allocation each.
-fn walk_chain(conn: &Connection, from: i64, to: i64) -> Result<Walk, JournalError> {
+pub(super) fn walk_chain(conn: &Connection, from: i64, to: i64) -> Result<Walk, JournalError> {
     let mut walk = Walk::default();
     let mut prev: Option<Vec<u8>> = None;
     let mut last_seq = None;
@@ -107,6 +110,15 @@ fn walk_chain(conn: &Connection, from: i64, to: i64) -> Result<Walk, JournalErro
             b"certificate_status" => {
                 walk.statuses.insert(
                     String::from_utf8_lossy(reference).into_owned(),
+                    (seq, String::from_utf8_lossy(content).into_owned()),
+                );
+            }
+            k if records::is_record_kind(k) => {
+                walk.records.insert(
+                    (
+                        String::from_utf8_lossy(k).into_owned(),
+                        String::from_utf8_lossy(reference).into_owned(),
+                    ),
                     (seq, String::from_utf8_lossy(content).into_owned()),
                 );
             }
@@ -160,6 +172,7 @@ fn join_walks(runs: Vec<Walk>) -> (Walk, ChainHead) {
         all.entries += run.entries;
         all.seals.extend(run.seals);
         all.statuses.extend(run.statuses);
+        all.records.extend(run.records);
         all.problems.extend(run.problems);
     }
     let head = match last {
@@ -241,6 +254,18 @@ fn plan(conn: &Connection, cores: usize) -> Result<Plan, JournalError> {
     })
 }
 
+pub(super) fn scan_sessions(
+    conn: &Connection,
+    from: i64,
+    running: &[i64],
+) -> Result<Contents, JournalError> {
+    let mut scans: [PartScan; 5] = Default::default();
+    for (scan, part) in scans.iter_mut().zip(&PARTS) {
+        *scan = part.scan(conn, from, i64::MAX)?;
+    }
+    Ok(assemble(scans, running))
+}
+
 fn run(conn: &Connection, plan: &Plan, task: &Task) -> Result<Done, JournalError> {
     Ok(match *task {
         Task::Walk(run) => {
@@ -259,10 +284,10 @@ fn run(conn: &Connection, plan: &Plan, task: &Task) -> Result<Done, JournalError
 }
 
 /// Content hash per sealed session (id order), and what the scans found on the way.
-struct Contents {
-    hashes: Vec<(i64, Digest32)>,
-    drifts: Vec<Drift>,
-    problems: Vec<ChainProblem>,
+pub(super) struct Contents {
+    pub(super) hashes: Vec<(i64, Digest32)>,
+    pub(super) drifts: Vec<Drift>,
+    pub(super) problems: Vec<ChainProblem>,
 }
 
 /// Merges one slice's part digests (each in session order) into content hashes.
@@ -411,6 +436,7 @@ fn judge(
         });
     }
     check_statuses(conn, &walk, &contents.drifts, running, &mut problems)?;
+    records::check(conn, &walk.records, &mut problems)?;
     // First in chain order; problems found only at the end (no entry) come last.
     let problem = problems
         .into_iter()
@@ -438,7 +464,7 @@ struct CertRow {
 
 /// A certificate's status is the one its last status entry after its seal records or,
 /// without one, the one sealed with its session.
-fn check_statuses(
+pub(super) fn check_statuses(
     conn: &Connection,
     walk: &Walk,
     drifts: &[Drift],
