@@ -243,12 +243,18 @@ pub(super) fn activate(conn: &Connection, serial: &str) -> Result<(), JournalErr
         )?
         .query_map(params![serial], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
+    // Revoked (reason superseded) in the transaction that activates the new one: a crash
+    // between activating and a later revocation used to leave the old certificate valid at
+    // the broker, off every CRL, next to the new one.
+    let at = ts(OffsetDateTime::now_utc());
     for old in &superseded {
         conn.execute(
-            "UPDATE certificates SET status = 'superseded' WHERE serial = ?1",
-            params![old],
+            "UPDATE certificates SET status = 'revoked', revoked_at = ?2,
+                    revocation_reason = 'superseded'
+             WHERE serial = ?1",
+            params![old, at],
         )?;
-        chain_status(conn, old, "superseded")?;
+        chain_revocation(conn, old, &at, "superseded")?;
     }
     let changed = conn.execute(
         "UPDATE certificates SET status = 'active' WHERE serial = ?1 AND status != 'active'",

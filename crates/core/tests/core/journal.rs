@@ -686,3 +686,46 @@ fn a_certificate_revoked_while_its_session_ran_has_its_revocation_chained_at_the
         problem.message
     );
 }
+
+#[test]
+fn activating_a_unit_s_new_certificate_revokes_the_old_one_in_the_same_transaction() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let journal = Journal::open(&dir.path().join("j.sqlite")).expect("open");
+    let now = time::OffsetDateTime::now_utc;
+    let session = |j: &Journal| {
+        j.begin_session(&NewSession {
+            station_id: "s",
+            operator: "field",
+            port: "/dev/ttyUSB0",
+            work_order: None,
+            started_at: now(),
+        })
+        .expect("begin")
+    };
+    let first = session(&journal);
+    let old = unit_cert("UNIT-9");
+    journal
+        .record_certificate(first, "UNIT-9", &old)
+        .expect("record");
+    journal.activate_certificate(&old.serial).expect("activate");
+    journal
+        .finish_session(first, SessionResult::Pass, None, now())
+        .expect("finish");
+
+    // The recommission activates the new certificate, and the station dies before any later
+    // step: the old one must already be off the unit's hands, on the next CRL.
+    let second = session(&journal);
+    let new = unit_cert("UNIT-9");
+    journal
+        .record_certificate(second, "UNIT-9", &new)
+        .expect("record");
+    journal.activate_certificate(&new.serial).expect("activate");
+    let entry = journal.certificate(&old.serial).expect("q").expect("row");
+    assert_eq!(
+        entry.status,
+        commissioner_core::journal::CertStatus::Revoked
+    );
+    assert_eq!(entry.revocation_reason.as_deref(), Some("superseded"));
+    assert!(entry.revoked_at.is_some());
+    assert!(journal.verify().expect("verify").ok());
+}
