@@ -33,6 +33,21 @@ pub enum OperatorCommand {
     },
     /// List operators and their roles.
     List,
+    /// Disable an operator (admin): their PIN and sign-ins stop working; sessions keep their
+    /// name. The last admin cannot be disabled.
+    Disable {
+        id: String,
+        /// The admin doing it (with COMMISSIONER_PIN), unless signed in.
+        #[arg(long, env = "COMMISSIONER_OPERATOR")]
+        operator: Option<String>,
+    },
+    /// Change your own PIN: the current one from COMMISSIONER_PIN, the new one from
+    /// COMMISSIONER_NEW_PIN (each asked for on a terminal when not set).
+    Pin {
+        /// Whose PIN (your operator id).
+        #[arg(long, env = "COMMISSIONER_OPERATOR")]
+        operator: String,
+    },
 }
 
 /// Where `commissioner login` keeps its token: with the OS user who signed in, not with the
@@ -119,6 +134,23 @@ pub fn run(dir: &Path, cmd: OperatorCommand) -> CmdResult {
             for op in operator::list(&station.journal()?)? {
                 println!("{:<24} {}", op.id, op.role.as_str());
             }
+        }
+        OperatorCommand::Disable { id, operator } => {
+            resolve(&station, operator.as_deref(), Action::ManageOperators)?;
+            operator::disable(&station.journal()?, &id, SystemClock.now())?;
+            println!("operator {id} disabled");
+        }
+        OperatorCommand::Pin { operator } => {
+            let old = pin(PIN_ENV, "current PIN: ")?;
+            let new = pin(NEW_PIN_ENV, "new PIN: ")?;
+            operator::change_pin(
+                &station.journal()?,
+                &operator,
+                &old,
+                &new,
+                SystemClock.now(),
+            )?;
+            println!("PIN of {operator} changed");
         }
     }
     Ok(ExitCode::SUCCESS)

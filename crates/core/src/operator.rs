@@ -133,6 +133,10 @@ pub enum OperatorError {
     TokenInvalid,
     #[error("this station requires operators, but the journal at {0} has none: it was replaced or emptied. Restore the station's journal; nothing is done until then")]
     OperatorsMissing(String),
+    #[error("no operator '{0}' with a PIN at this station")]
+    Unknown(String),
+    #[error("'{0}' is the station's last admin: add another admin before disabling this one")]
+    LastAdmin(String),
     #[error("operator '{0}' already has a PIN")]
     Exists(String),
     #[error("a PIN needs at least {MIN_PIN_LEN} digits, digits only")]
@@ -161,6 +165,8 @@ impl Coded for OperatorError {
             OperatorError::LockedOut(_) => "operator.locked_out",
             OperatorError::Forbidden { .. } => "operator.forbidden",
             OperatorError::NotSignedIn => "operator.not_signed_in",
+            OperatorError::Unknown(_) => "operator.unknown",
+            OperatorError::LastAdmin(_) => "operator.last_admin",
             OperatorError::OperatorsMissing(_) => "operator.journal_without_operators",
             OperatorError::TokenInvalid => "operator.token_invalid",
             OperatorError::Exists(_) => "operator.exists",
@@ -222,6 +228,80 @@ pub fn list(journal: &Journal) -> Result<Vec<Operator>, OperatorError> {
 }
 
 /// Adds an operator with a PIN. The first one must be an admin, so someone can add the rest.
+fn check_pin(pin: &str) -> Result<(), OperatorError> {
+    // Digits only, at least six: the argon2 hash of a 4-digit PIN falls to an offline guess
+    // in seconds for anyone who can read the journal.
+    if pin.len() < MIN_PIN_LEN || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(OperatorError::WeakPin);
+    }
+    Ok(())
+}
+
+fn hash_pin(pin: &str) -> Result<String, OperatorError> {
+    let salt: [u8; 16] = rand::random();
+    let salt = SaltString::encode_b64(&salt).map_err(|e| OperatorError::Hash(e.to_string()))?;
+    Ok(Argon2::default()
+        .hash_password(pin.as_bytes(), &salt)
+        .map_err(|e| OperatorError::Hash(e.to_string()))?
+        .to_string())
+}
+
+/// An operator changes their own PIN: the old one is checked like a sign-in (and counts
+/// towards the lockout), the new one must be as strong as any, and the change is chained.
+pub fn change_pin(
+    journal: &Journal,
+    id: &str,
+    old_pin: &str,
+    new_pin: &str,
+    now: OffsetDateTime,
+) -> Result<(), OperatorError> {
+    check_pin(new_pin)?;
+    authenticate(journal, id, old_pin, now)?;
+    let hash = hash_pin(new_pin)?;
+    let at = ts(now);
+    journal.immediate(|conn| {
+        conn.execute(
+            "UPDATE operators SET pin_hash = ?2 WHERE operator_id = ?1 AND pin_hash IS NOT NULL",
+            params![id, hash],
+        )?;
+        OPERATOR.record(conn, id, &at)
+    })?;
+    Ok(())
+}
+
+/// An admin disables an operator: their PIN is removed, so neither a sign-in nor a token of
+/// theirs works any more; the record stays (sessions name them) and the change is chained. The
+/// last admin cannot be disabled, or nobody could manage the station.
+pub fn disable(journal: &Journal, id: &str, now: OffsetDateTime) -> Result<(), OperatorError> {
+    let at = ts(now);
+    journal.immediate(|conn| {
+        let admins: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM operators
+                 WHERE role = 'admin' AND pin_hash IS NOT NULL AND operator_id != ?1",
+            params![id],
+            |r| r.get(0),
+        )?;
+        let target: Option<String> = conn
+            .query_row(
+                "SELECT role FROM operators WHERE operator_id = ?1 AND pin_hash IS NOT NULL",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match target.as_deref() {
+            None => return Ok(Err(OperatorError::Unknown(id.into()))),
+            Some("admin") if admins == 0 => return Ok(Err(OperatorError::LastAdmin(id.into()))),
+            Some(_) => {}
+        }
+        conn.execute(
+            "UPDATE operators SET pin_hash = NULL WHERE operator_id = ?1",
+            params![id],
+        )?;
+        OPERATOR.record(conn, id, &at)?;
+        Ok(Ok(()))
+    })?
+}
+
 pub fn add(
     journal: &Journal,
     id: &str,
@@ -229,20 +309,11 @@ pub fn add(
     pin: &str,
     now: OffsetDateTime,
 ) -> Result<Operator, OperatorError> {
-    // Digits only, at least six: the argon2 hash of a 4-digit PIN falls to an offline guess
-    // in seconds for anyone who can read the journal.
-    if pin.len() < MIN_PIN_LEN || !pin.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(OperatorError::WeakPin);
-    }
+    check_pin(pin)?;
     if !enforced(journal)? && role != Role::Admin {
         return Err(OperatorError::FirstMustBeAdmin);
     }
-    let salt: [u8; 16] = rand::random();
-    let salt = SaltString::encode_b64(&salt).map_err(|e| OperatorError::Hash(e.to_string()))?;
-    let hash = Argon2::default()
-        .hash_password(pin.as_bytes(), &salt)
-        .map_err(|e| OperatorError::Hash(e.to_string()))?
-        .to_string();
+    let hash = hash_pin(pin)?;
     let at = ts(now);
     // A name the station has merely seen on sessions becomes a real operator; one with a
     // PIN is never overwritten.

@@ -254,6 +254,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "operator.locked_out": "Too many wrong PINs. Wait 10 minutes or ask an admin.",
   "operator.forbidden": "Your role may not do this. Ask someone with the right role.",
   "operator.not_signed_in": "Sign in first.",
+  "operator.unknown": "There is no operator with that id and a PIN at this station. Check the id.",
+  "operator.last_admin": "That is the station's last admin. Add another admin first.",
   "operator.journal_without_operators":
     "This station's journal has been replaced or emptied: it has no operators although the station requires them. Nothing can be done here until an admin restores it.",
   "operator.token_invalid": "Your sign-in has expired. Sign in again.",

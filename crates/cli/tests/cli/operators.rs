@@ -368,3 +368,65 @@ fn a_sign_in_lives_with_the_os_user_and_logout_revokes_it() {
         "operator.token_invalid",
     );
 }
+
+#[test]
+fn operators_change_their_pin_and_admins_disable_them() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let st = dir.path().join("station");
+    assert_eq!(run(&st, &["lab", "init"], &[]).status.code(), Some(0));
+    let admin = [
+        ("COMMISSIONER_OPERATOR", "ada"),
+        ("COMMISSIONER_PIN", "246802"),
+    ];
+    let add = |id: &str, role: &str, pin: &str, env: &[(&str, &str)]| {
+        let mut env = env.to_vec();
+        env.push(("COMMISSIONER_NEW_PIN", pin));
+        run(&st, &["operator", "add", id, "--role", role], &env)
+    };
+    assert!(add("ada", "admin", "246802", &[]).status.success());
+    assert!(add("quinn", "qa", "864202", &admin).status.success());
+    let as_quinn = |pin: &'static str| {
+        [
+            ("COMMISSIONER_OPERATOR", "quinn"),
+            ("COMMISSIONER_PIN", pin),
+        ]
+    };
+
+    // Quinn changes the PIN: the old one stops working, the new one works.
+    let mut env = as_quinn("864202").to_vec();
+    env.push(("COMMISSIONER_NEW_PIN", "5"));
+    refused(&run(&st, &["operator", "pin"], &env), "operator.weak_pin");
+    env.pop();
+    env.push(("COMMISSIONER_NEW_PIN", "975320"));
+    let out = run(&st, &["operator", "pin"], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    refused(
+        &run(&st, &["journal", "verify"], &as_quinn("864202")),
+        "operator.bad_credentials",
+    );
+    assert_eq!(
+        run(&st, &["journal", "verify"], &as_quinn("975320"))
+            .status
+            .code(),
+        Some(0)
+    );
+
+    // Quinn cannot disable anyone; the admin disables quinn, whose PIN then signs in nobody.
+    refused(
+        &run(&st, &["operator", "disable", "ada"], &as_quinn("975320")),
+        "operator.forbidden",
+    );
+    let out = run(&st, &["operator", "disable", "quinn"], &admin);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    refused(
+        &run(&st, &["journal", "verify"], &as_quinn("975320")),
+        "operator.bad_credentials",
+    );
+    // The last admin stays, and every change is in the chain.
+    refused(
+        &run(&st, &["operator", "disable", "ada"], &admin),
+        "operator.last_admin",
+    );
+    let out = run(&st, &["journal", "verify"], &admin);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
