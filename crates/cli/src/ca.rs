@@ -346,13 +346,7 @@ fn issue_host_key(
             journal.activate_certificate(&cert.serial)?;
             Ok(cert)
         });
-    let error = result.as_ref().err().map(|e| e.info());
-    let outcome = if error.is_some() {
-        SessionResult::Fail
-    } else {
-        SessionResult::Pass
-    };
-    journal.finish_session(session_id, outcome, error.as_ref(), time_now())?;
+    close_session(&journal, session_id, &result)?;
     let cert = result?;
     println!(
         "host-generated key for {device_id}: certificate {} in {}",
@@ -369,25 +363,57 @@ fn write_bundle(
     key_pem: &str,
     issuing_der: &[u8],
 ) -> Result<(), AdminError> {
+    write_key_bundle(
+        out,
+        "device.key.pem",
+        key_pem,
+        &[
+            ("device.pem", &cert.pem),
+            ("chain.pem", &cert_pem(issuing_der)),
+        ],
+    )
+}
+
+/// Writes a private key into `out` (owner only, never over an existing key) and the public
+/// files that go with it.
+pub(crate) fn write_key_bundle(
+    out: &Path,
+    key_name: &str,
+    key_pem: &str,
+    public: &[(&str, &str)],
+) -> Result<(), AdminError> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |source| AdminError::Io { path, source }
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
-    let key_path = out.join("device.key.pem");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&key_path)
+    let key_path = out.join(key_name);
+    commissioner_core::secure_fs::create_new(&key_path)
         .and_then(|mut f| f.write_all(key_pem.as_bytes()))
         .map_err(io(&key_path))?;
-    let cert_path = out.join("device.pem");
-    std::fs::write(&cert_path, &cert.pem).map_err(io(&cert_path))?;
-    let chain = out.join("chain.pem");
-    std::fs::write(&chain, cert_pem(issuing_der)).map_err(io(&chain))
+    for (name, text) in public {
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(io(&path))?;
+    }
+    Ok(())
+}
+
+/// Closes a session the CLI began around one issuing operation: passed if it succeeded,
+/// failed with its code otherwise (which revokes what it issued).
+pub(crate) fn close_session<T, E: Coded>(
+    journal: &commissioner_core::journal::Journal,
+    session_id: i64,
+    result: &Result<T, E>,
+) -> Result<(), ErrorInfo> {
+    let error = result.as_ref().err().map(|e| e.info());
+    let outcome = if error.is_some() {
+        SessionResult::Fail
+    } else {
+        SessionResult::Pass
+    };
+    journal.finish_session(session_id, outcome, error.as_ref(), time_now())?;
+    Ok(())
 }
 
 fn short(rfc3339: &str) -> &str {

@@ -2,14 +2,11 @@
 //! beside its units, the provisioning backend (a client) and the broker (a server), issued by
 //! the station's CA, registered in its certificate registry and revocable like a unit's.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use commissioner_core::error::Coded;
-use commissioner_core::journal::{CertificateRecords, KeyOrigin, NewSession, SessionResult};
+use commissioner_core::journal::{CertificateRecords, KeyOrigin, NewSession};
 use commissioner_core::pki::admin::AdminError;
 use commissioner_core::pki::issue::{Subject, Usage};
 use commissioner_core::pki::{cert_pem, IssuedCert, PkiError};
@@ -98,18 +95,7 @@ pub fn issue(dir: &Path, req: ServiceRequest) -> CmdResult {
             write_files(&req.args.out, &name, &chain, &key, &cafile)?;
             Ok(cert)
         });
-    let error = result.as_ref().err().map(|e| e.info());
-    let outcome = if error.is_some() {
-        SessionResult::Fail
-    } else {
-        SessionResult::Pass
-    };
-    journal.finish_session(
-        session_id,
-        outcome,
-        error.as_ref(),
-        time::OffsetDateTime::now_utc(),
-    )?;
+    crate::ca::close_session(&journal, session_id, &result)?;
     let cert = result?;
     print_summary(&req, &name, &cert, profile.as_ref());
     Ok(ExitCode::SUCCESS)
@@ -129,24 +115,12 @@ fn write_files(
     key: &str,
     cafile: &str,
 ) -> Result<(), AdminError> {
-    let io = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| AdminError::Io { path, source }
-    };
-    std::fs::create_dir_all(out).map_err(io(out))?;
-    let key_path = out.join(format!("{name}.key"));
-    // Never over an existing key, never readable by another account.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&key_path)
-        .and_then(|mut f| f.write_all(key.as_bytes()))
-        .map_err(io(&key_path))?;
-    let cert_path = out.join(format!("{name}.pem"));
-    std::fs::write(&cert_path, chain).map_err(io(&cert_path))?;
-    let ca_path = out.join("ca.pem");
-    std::fs::write(&ca_path, cafile).map_err(io(&ca_path))
+    crate::ca::write_key_bundle(
+        out,
+        &format!("{name}.key"),
+        key,
+        &[(&format!("{name}.pem"), chain), ("ca.pem", cafile)],
+    )
 }
 
 /// An ACL topic of a profile's template: `{device_id}` as `level` (`+` or `%u`).

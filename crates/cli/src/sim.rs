@@ -168,15 +168,7 @@ pub fn run(args: SimArgs) -> CmdResult {
         let faults: Vec<String> = cfg.faults.iter().map(|f| f.to_string()).collect();
         let sim =
             SimDevice::spawn(cfg).map_err(|e| usage_error("sim.start_failed", e.to_string()))?;
-        let link = args.link.as_ref().map(|l| match args.count {
-            1 => l.clone(),
-            _ => PathBuf::from(format!("{}-{n}", l.display())),
-        });
-        if let Some(link) = &link {
-            let _ = std::fs::remove_file(link);
-            std::os::unix::fs::symlink(sim.path(), link)
-                .map_err(|e| usage_error("sim.link_failed", format!("{}: {e}", link.display())))?;
-        }
+        let link = link_unit(&args, n, sim.path())?;
         println!(
             "unit {n}  {}  {}{}{}",
             sim.device_id(),
@@ -232,6 +224,21 @@ fn nrf91_config(args: &SimArgs) -> Result<Nrf91SimConfig, ErrorInfo> {
     Ok(cfg)
 }
 
+/// The `--link` name of unit `n` (with `-n` when there are several), pointed at its pty.
+fn link_unit(args: &SimArgs, n: usize, pty: &str) -> Result<Option<PathBuf>, ErrorInfo> {
+    let Some(l) = &args.link else {
+        return Ok(None);
+    };
+    let link = match args.count {
+        1 => l.clone(),
+        _ => PathBuf::from(format!("{}-{n}", l.display())),
+    };
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(pty, &link)
+        .map_err(|e| usage_error("sim.link_failed", format!("{}: {e}", link.display())))?;
+    Ok(Some(link))
+}
+
 fn run_nrf91(args: &SimArgs) -> CmdResult {
     let mut units = Vec::with_capacity(args.count);
     for n in 1..=args.count {
@@ -239,15 +246,7 @@ fn run_nrf91(args: &SimArgs) -> CmdResult {
         let cfg = nrf91_config(args)?;
         let sim =
             Nrf91Sim::spawn(cfg).map_err(|e| usage_error("sim.start_failed", e.to_string()))?;
-        let link = args.link.as_ref().map(|l| match args.count {
-            1 => l.clone(),
-            _ => PathBuf::from(format!("{}-{n}", l.display())),
-        });
-        if let Some(link) = &link {
-            let _ = std::fs::remove_file(link);
-            std::os::unix::fs::symlink(sim.path(), link)
-                .map_err(|e| usage_error("sim.link_failed", format!("{}: {e}", link.display())))?;
-        }
+        let link = link_unit(args, n, sim.path())?;
         println!(
             "unit {n}  nrf91-at  IMEI {}  UUID {}  {}{}",
             sim.imei(),

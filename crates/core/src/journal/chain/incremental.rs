@@ -203,16 +203,5 @@ pub fn verify_since(conn: &Connection, from: &Verified) -> Result<VerifyReport, 
         },
         None => from.head.clone(),
     };
-    let problem = problems
-        .into_iter()
-        .enumerate()
-        .min_by_key(|(i, p)| (p.seq.unwrap_or(i64::MAX), *i))
-        .map(|(_, p)| p);
-    Ok(VerifyReport {
-        entries: walk.entries,
-        sealed_sessions: walk.seals.len() as i64,
-        running_sessions: running.len() as i64,
-        head,
-        problem,
-    })
+    Ok(super::verify::report(&walk, running.len(), head, problems))
 }

@@ -437,19 +437,29 @@ fn judge(
     }
     check_statuses(conn, &walk, &contents.drifts, running, &mut problems)?;
     records::check(conn, &walk.records, &mut problems)?;
-    // First in chain order; problems found only at the end (no entry) come last.
+    Ok(report(&walk, running.len(), head, problems))
+}
+
+/// The report of a walk: its counts, and its first problem in chain order (problems found only
+/// at the end, without an entry, come last). Full and incremental verify both end here.
+pub(super) fn report(
+    walk: &Walk,
+    running: usize,
+    head: ChainHead,
+    problems: Vec<ChainProblem>,
+) -> VerifyReport {
     let problem = problems
         .into_iter()
         .enumerate()
         .min_by_key(|(i, p)| (p.seq.unwrap_or(i64::MAX), *i))
         .map(|(_, p)| p);
-    Ok(VerifyReport {
+    VerifyReport {
         entries: walk.entries,
         sealed_sessions: walk.seals.len() as i64,
-        running_sessions: running.len() as i64,
+        running_sessions: running as i64,
         head,
         problem,
-    })
+    }
 }
 
 /// A certificate as the registry holds it now.
