@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Args;
-use commissioner_core::clock::SystemClock;
 use commissioner_core::device::discovery::PortInfo;
 use commissioner_core::device::watch::{PortEvent, PortWatcher};
 use commissioner_core::lab::Lab;
@@ -109,14 +108,7 @@ impl Line {
                     cancel: Some(&cancel),
                     ..CommissionOptions::default()
                 };
-                let report = pipeline::commission_opts(
-                    &line.station,
-                    &line.ca,
-                    &req,
-                    opts,
-                    &SystemClock,
-                    &mut |_| {},
-                );
+                let report = pipeline::commission(&line.station, &line.ca, &req, opts, &mut |_| {});
                 lock(&line.active).remove(&port.path);
                 // The receiver is gone only when the line is shutting down.
                 let _ = line.done.send(report);

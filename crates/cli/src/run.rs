@@ -145,7 +145,7 @@ pub fn commission(
         "commissioning the unit on {port} (station {})",
         station.config.station_id
     );
-    let report = pipeline::commission_opts(
+    let report = pipeline::commission(
         &station,
         &ca,
         &CommissionRequest {
@@ -158,7 +158,6 @@ pub fn commission(
             family,
             ..CommissionOptions::default()
         },
-        &SystemClock,
         &mut print_progress,
     );
     finish(&report, json)
@@ -210,6 +209,7 @@ pub fn demo(dir: &Path, fault: Option<Fault>) -> CmdResult {
             baud: 115_200,
             operator: "demo",
         },
+        CommissionOptions::default(),
         &mut print_progress,
     );
     drop(lab);

@@ -1,7 +1,6 @@
 //! The line: ports and simulated units, commissioning and recommissioning with progress,
 //! cancellation.
 
-use commissioner_core::clock::SystemClock;
 use commissioner_core::device::discovery::{self, PortInfo};
 use commissioner_core::device::watch::model_for;
 use commissioner_core::operator::Action;
@@ -182,7 +181,7 @@ pub async fn commission(
             ..Default::default()
         };
         tracing::info!(port = %target, recommission = options.recommission, "commissioning");
-        let report = pipeline::commission_opts(&station, &ca, &req, opts, &SystemClock, &mut |e| {
+        let report = pipeline::commission(&station, &ca, &req, opts, &mut |e| {
             if let Err(err) = on_progress.send(e) {
                 tracing::warn!(error = %err, "progress event not delivered");
             }

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use std::path::{Path, PathBuf};
 
-use commissioner_core::clock::SystemClock;
 use commissioner_core::lab::LabFiles;
 use commissioner_core::pipeline::{self, CommissionOptions, CommissionRequest, Report};
 use commissioner_core::pki::UnlockedCa;
@@ -48,7 +47,7 @@ fn one(station: &Station, ca: &UnlockedCa, port: &str) -> Report {
         baud: BAUD,
         operator: "bench",
     };
-    pipeline::commission(station, ca, &req, &mut |_| {})
+    pipeline::commission(station, ca, &req, CommissionOptions::default(), &mut |_| {})
 }
 
 fn check(report: &Report) -> BenchResult<()> {
@@ -348,14 +347,8 @@ fn batch(
         .collect();
     let cpu0 = CpuSnapshot::take(sims.id(), lab);
     let t0 = Instant::now();
-    let reports = pipeline::commission_many(
-        station,
-        ca,
-        &jobs,
-        CommissionOptions::default(),
-        &SystemClock,
-        &|_, _| {},
-    );
+    let reports =
+        pipeline::commission_many(station, ca, &jobs, CommissionOptions::default(), &|_, _| {});
     let wall = t0.elapsed();
     let cpu1 = CpuSnapshot::take(sims.id(), lab);
     let _ = sims.kill();

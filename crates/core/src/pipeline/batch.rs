@@ -10,12 +10,11 @@
 
 use std::thread;
 
-use crate::clock::Clock;
 use crate::error::ErrorInfo;
 use crate::pki::UnlockedCa;
 use crate::station::Station;
 
-use super::{commission_opts, CommissionOptions, CommissionRequest, ProgressEvent, Report};
+use super::{commission, CommissionOptions, CommissionRequest, ProgressEvent, Report};
 use super::{SessionResult, StepReport};
 
 /// Commissions every unit in `jobs` concurrently and returns their reports in the same order.
@@ -28,7 +27,6 @@ pub fn commission_many(
     ca: &UnlockedCa,
     jobs: &[CommissionRequest<'_>],
     opts: CommissionOptions<'_>,
-    clock: &dyn Clock,
     progress: &(dyn Fn(usize, ProgressEvent) + Sync),
 ) -> Vec<Report> {
     thread::scope(|scope| {
@@ -39,7 +37,7 @@ pub fn commission_many(
                 let spawned = thread::Builder::new()
                     .name(format!("session-{}", req.port))
                     .spawn_scoped(scope, move || {
-                        commission_opts(station, ca, req, opts, clock, &mut |e| progress(i, e))
+                        commission(station, ca, req, opts, &mut |e| progress(i, e))
                     });
                 (req.port, spawned)
             })

@@ -45,7 +45,7 @@ pub struct CommissionRequest<'a> {
 }
 
 /// How to commission, beyond which port.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct CommissionOptions<'a> {
     /// The unit already holds an active certificate and is being re-keyed on purpose: the new
     /// certificate supersedes the old one once it is proven.
@@ -65,6 +65,34 @@ pub struct CommissionOptions<'a> {
     /// The device family to speak to the unit (`commission --family`); else the station
     /// profile's `[[models]]` family for the port's VID:PID; else the reference family.
     pub family: Option<&'a str>,
+    /// Wall-clock time for the session's records and the unit's clock check; tests pin it.
+    pub clock: &'a dyn Clock,
+}
+
+impl Default for CommissionOptions<'_> {
+    fn default() -> Self {
+        CommissionOptions {
+            recommission: false,
+            timeouts: Timeouts::default(),
+            work_order: None,
+            cancel: None,
+            family: None,
+            clock: &SystemClock,
+        }
+    }
+}
+
+impl std::fmt::Debug for CommissionOptions<'_> {
+    // The clock is a trait object with nothing worth printing.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommissionOptions")
+            .field("recommission", &self.recommission)
+            .field("timeouts", &self.timeouts)
+            .field("work_order", &self.work_order)
+            .field("cancel", &self.cancel)
+            .field("family", &self.family)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<E: Coded> From<E> for ErrorInfo {
@@ -73,61 +101,17 @@ impl<E: Coded> From<E> for ErrorInfo {
     }
 }
 
-/// Commissions the unit on `req.port` with the system clock. Blocking; every outcome, including
+/// Commissions the unit on `req.port`: the one entry point, for the CLI, the app, the line and
+/// the tests alike; everything beyond the port is in `opts`. Blocking; every outcome, including
 /// failure to open the port, ends up in the report and (when the journal opens) the journal.
 pub fn commission(
     station: &Station,
     ca: &UnlockedCa,
     req: &CommissionRequest<'_>,
-    progress: &mut dyn FnMut(ProgressEvent),
-) -> Report {
-    commission_with(station, ca, req, &SystemClock, progress)
-}
-
-/// [`commission`] with time passed in.
-pub fn commission_with(
-    station: &Station,
-    ca: &UnlockedCa,
-    req: &CommissionRequest<'_>,
-    clock: &dyn Clock,
-    progress: &mut dyn FnMut(ProgressEvent),
-) -> Report {
-    commission_opts(
-        station,
-        ca,
-        req,
-        CommissionOptions::default(),
-        clock,
-        progress,
-    )
-}
-
-/// [`commission_with`] with the device link's timeouts passed in (short ones for tests, long
-/// ones for slow units).
-pub fn commission_with_timeouts(
-    station: &Station,
-    ca: &UnlockedCa,
-    req: &CommissionRequest<'_>,
-    timeouts: &Timeouts,
-    clock: &dyn Clock,
-    progress: &mut dyn FnMut(ProgressEvent),
-) -> Report {
-    let opts = CommissionOptions {
-        timeouts: *timeouts,
-        ..CommissionOptions::default()
-    };
-    commission_opts(station, ca, req, opts, clock, progress)
-}
-
-/// [`commission_with`] with options (recommissioning, timeouts).
-pub fn commission_opts(
-    station: &Station,
-    ca: &UnlockedCa,
-    req: &CommissionRequest<'_>,
     opts: CommissionOptions<'_>,
-    clock: &dyn Clock,
     progress: &mut dyn FnMut(ProgressEvent),
 ) -> Report {
+    let clock = opts.clock;
     install_crypto_provider();
     let started = Instant::now();
     let mut report = Report {

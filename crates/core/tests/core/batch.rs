@@ -4,11 +4,9 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use commissioner_core::clock::SystemClock;
 use commissioner_core::journal::SessionResult;
 use commissioner_core::pipeline::{
-    commission_many, commission_opts, CommissionOptions, CommissionRequest, StepStatus, Stop,
-    StopSignal,
+    commission, commission_many, CommissionOptions, CommissionRequest, StepStatus, Stop, StopSignal,
 };
 use commissioner_devsim::{Fault, SimConfig, SimDevice};
 
@@ -42,7 +40,7 @@ fn sixteen_units_in_parallel_all_pass_with_distinct_certificates() {
         work_order: Some("WO-4711"),
         ..CommissionOptions::default()
     };
-    let reports = commission_many(&s.station, &s.ca, &jobs, opts, &SystemClock, &|i, e| {
+    let reports = commission_many(&s.station, &s.ca, &jobs, opts, &|i, e| {
         events.lock().expect("events").push((i, e));
     });
 
@@ -121,7 +119,6 @@ fn a_mixed_batch_passes_the_healthy_and_fails_each_faulty_unit_with_its_own_code
         &s.ca,
         &jobs,
         CommissionOptions::default(),
-        &SystemClock,
         &|_, _| {},
     );
     for ((fault, result, code), report) in cases.iter().zip(&reports) {
@@ -150,7 +147,7 @@ fn a_cancelled_session_ends_interrupted_between_steps() {
         ..CommissionOptions::default()
     };
     // The operator presses stop while the key is being generated.
-    let report = commission_opts(&s.station, &s.ca, &req, opts, &SystemClock, &mut |e| {
+    let report = commission(&s.station, &s.ca, &req, opts, &mut |e| {
         if e.step == "keygen" && e.status == StepStatus::Started {
             cancel.stop(Stop::Cancelled);
         }

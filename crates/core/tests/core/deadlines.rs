@@ -6,10 +6,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use commissioner_core::clock::SystemClock;
 use commissioner_core::journal::SessionResult;
 use commissioner_core::pipeline::{
-    commission_opts, CommissionOptions, CommissionRequest, Report, StepStatus, Stop, StopSignal,
+    commission, CommissionOptions, CommissionRequest, Report, StepStatus, Stop, StopSignal,
 };
 use commissioner_core::pki::UnlockedCa;
 use commissioner_core::station::Station;
@@ -59,7 +58,7 @@ fn cancel_during(station: &Station, ca: &UnlockedCa, sim: &SimDevice, step: &str
             }
         });
         let started_tx = started_tx;
-        commission_opts(station, ca, &request(sim), opts, &SystemClock, &mut |e| {
+        commission(station, ca, &request(sim), opts, &mut |e| {
             if e.step == step && e.status == StepStatus::Started {
                 let _ = started_tx.send(());
             }
@@ -110,12 +109,11 @@ fn a_step_that_crawls_ends_at_its_deadline_with_the_step_named() {
         ..Delays::default()
     });
     let station = with_step_deadline(&s.station, "write_cert", 1);
-    let report = commission_opts(
+    let report = commission(
         &station,
         &s.ca,
         &request(&sim),
         CommissionOptions::default(),
-        &SystemClock,
         &mut |_| {},
     );
     assert_eq!(report.result, SessionResult::Fail, "{}", report.render());
@@ -232,12 +230,11 @@ fn a_broker_that_never_answers_ends_at_the_handshake_deadline() {
     let (station, _listener) = silent_broker(&s.station);
     let station = with_step_deadline(&station, "handshake", 1);
     let sim = slow_sim(Delays::default());
-    let report = commission_opts(
+    let report = commission(
         &station,
         &s.ca,
         &request(&sim),
         CommissionOptions::default(),
-        &SystemClock,
         &mut |_| {},
     );
     assert_eq!(report.result, SessionResult::Fail, "{}", report.render());

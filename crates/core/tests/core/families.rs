@@ -3,16 +3,15 @@
 
 use std::process::Command;
 
-use commissioner_core::clock::SystemClock;
 use commissioner_core::pipeline::{
-    commission_opts, CommissionOptions, CommissionRequest, Report, SessionResult,
+    commission, CommissionOptions, CommissionRequest, Report, SessionResult,
 };
 use commissioner_devsim::{SimConfig, SimDevice};
 
 use crate::fixture::{station_with_lab, LabStation};
 
 fn run(s: &LabStation, port: &str, family: Option<&str>) -> Report {
-    commission_opts(
+    commission(
         &s.station,
         &s.ca,
         &CommissionRequest {
@@ -24,7 +23,6 @@ fn run(s: &LabStation, port: &str, family: Option<&str>) -> Report {
             family,
             ..CommissionOptions::default()
         },
-        &SystemClock,
         &mut |_| {},
     )
 }

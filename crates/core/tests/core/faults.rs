@@ -5,10 +5,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use commissioner_core::clock::SystemClock;
 use commissioner_core::device::Timeouts;
 use commissioner_core::journal::SessionResult;
-use commissioner_core::pipeline::{commission_with_timeouts, CommissionRequest, Report};
+use commissioner_core::pipeline::{commission, CommissionOptions, CommissionRequest, Report};
 use commissioner_devsim::{Delays, Fault, SimConfig, SimDevice};
 
 use crate::fixture::{station_with_lab, LabStation};
@@ -65,12 +64,14 @@ fn run(s: &LabStation, fault: Fault) -> (SimDevice, Report) {
         baud: 115_200,
         operator: "faults",
     };
-    let report = commission_with_timeouts(
+    let report = commission(
         &s.station,
         &s.ca,
         &req,
-        &timeouts(),
-        &SystemClock,
+        CommissionOptions {
+            timeouts: timeouts(),
+            ..CommissionOptions::default()
+        },
         &mut |_| {},
     );
     (sim, report)

@@ -22,6 +22,7 @@ fn run(s: &LabStation, cfg: SimConfig) -> Report {
             baud: 115_200,
             operator: "hostile",
         },
+        Default::default(),
         &mut |_| {},
     )
 }

@@ -478,6 +478,7 @@ fn real_commissioning_keeps_the_chain_valid() {
             baud: 115_200,
             operator: "qa",
         },
+        Default::default(),
         &mut |_| {},
     );
     assert!(report.passed(), "{}", report.render());

@@ -1,15 +1,14 @@
 //! The station's pipeline against the emulated nRF91 modem (crates/devsim/src/nrf91).
 
-use commissioner_core::clock::SystemClock;
 use commissioner_core::pipeline::{
-    commission_opts, CommissionOptions, CommissionRequest, Report, SessionResult,
+    commission, CommissionOptions, CommissionRequest, Report, SessionResult,
 };
 use commissioner_devsim::nrf91::{ModemConfig, Nrf91Sim, Nrf91SimConfig};
 
 use crate::fixture::{station, station_with_lab, LabStation};
 
-fn commission(s: &LabStation, sim: &Nrf91Sim) -> Report {
-    commission_opts(
+fn commission_nrf91(s: &LabStation, sim: &Nrf91Sim) -> Report {
+    commission(
         &s.station,
         &s.ca,
         &CommissionRequest {
@@ -21,7 +20,6 @@ fn commission(s: &LabStation, sim: &Nrf91Sim) -> Report {
             family: Some("nrf91-at"),
             ..CommissionOptions::default()
         },
-        &SystemClock,
         &mut |_| {},
     )
 }
@@ -47,7 +45,7 @@ fn a_modem_left_active_is_commissioned_and_put_back() {
         },
         false,
     );
-    let report = commission(&s, &sim);
+    let report = commission_nrf91(&s, &sim);
     assert!(report.passed(), "expected PASS:\n{}", report.render());
     assert_eq!(report.family, "nrf91-at");
     assert_eq!(report.device_id.as_deref(), Some(sim.uuid()));
@@ -104,7 +102,7 @@ fn zephyr_shell_with_log_chatter_and_an_old_csr_encoding_passes() {
         },
         true,
     );
-    let report = commission(&s, &sim);
+    let report = commission_nrf91(&s, &sim);
     assert!(report.passed(), "expected PASS:\n{}", report.render());
 }
 
@@ -118,7 +116,7 @@ fn firmware_too_old_for_keygen_is_refused_with_its_own_code() {
         },
         false,
     );
-    let report = commission(&s, &sim);
+    let report = commission_nrf91(&s, &sim);
     assert_eq!(report.result, SessionResult::Fail);
     assert_eq!(report.error.expect("error").code, "nrf91.firmware_too_old");
     assert!(report.certificate_serial.is_none());
@@ -134,7 +132,7 @@ fn a_csr_the_attestation_does_not_cover_is_refused_before_issuing() {
         },
         false,
     );
-    let report = commission(&s, &sim);
+    let report = commission_nrf91(&s, &sim);
     assert_eq!(report.result, SessionResult::Fail);
     assert_eq!(
         report.error.expect("error").code,
@@ -163,7 +161,7 @@ fn a_full_store_and_a_write_that_does_not_persist_fail_with_their_codes() {
         ),
     ] {
         let sim = spawn(modem, false);
-        let report = commission(&s, &sim);
+        let report = commission_nrf91(&s, &sim);
         assert_eq!(report.result, SessionResult::Fail, "{}", report.render());
         let failed = report
             .steps

@@ -15,6 +15,7 @@ fn commission_port(s: &LabStation, port: &str, progress: &mut dyn FnMut(Progress
             baud: 115_200,
             operator: "test",
         },
+        Default::default(),
         progress,
     )
 }

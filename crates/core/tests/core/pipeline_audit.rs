@@ -34,6 +34,7 @@ fn run(s: &LabStation, sim: &SimDevice) -> (Report, Vec<ProgressEvent>) {
             baud: 115_200,
             operator: "test",
         },
+        Default::default(),
         &mut |e| events.push(e),
     );
     (report, events)

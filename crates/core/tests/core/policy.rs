@@ -1,10 +1,9 @@
 //! The issuance policy from the station profile: one active certificate per unit unless
 //! recommissioning, the hourly quota, the subject template, and the host-key fallback.
 
-use commissioner_core::clock::SystemClock;
 use commissioner_core::error::Coded;
 use commissioner_core::journal::{CertFilter, CertStatus, Journal, KeyOrigin, NewSession};
-use commissioner_core::pipeline::{commission_opts, CommissionOptions, CommissionRequest, Report};
+use commissioner_core::pipeline::{commission, CommissionOptions, CommissionRequest, Report};
 use commissioner_core::pki::policy::{self, Issuing};
 use commissioner_devsim::{SimConfig, SimDevice};
 use rcgen::{KeyPair, PublicKeyData};
@@ -17,7 +16,7 @@ fn commission_sim(s: &LabStation, device_id: &str, recommission: bool) -> Report
         ..SimConfig::default()
     })
     .expect("simulator");
-    commission_opts(
+    commission(
         &s.station,
         &s.ca,
         &CommissionRequest {
@@ -29,7 +28,6 @@ fn commission_sim(s: &LabStation, device_id: &str, recommission: bool) -> Report
             recommission,
             ..CommissionOptions::default()
         },
-        &SystemClock,
         &mut |_| {},
     )
 }

@@ -6,11 +6,10 @@ use rustls_pki_types::{pem::PemObject, CertificateDer};
 use std::path::Path;
 use std::time::Duration;
 
-use commissioner_core::clock::SystemClock;
 use commissioner_core::error::Coded;
 use commissioner_core::journal::{CertStatus, SessionResult};
 use commissioner_core::pipeline::{
-    commission_opts, CommissionOptions, CommissionRequest, Report, StepStatus, Stop, StopSignal,
+    commission, CommissionOptions, CommissionRequest, Report, StepStatus, Stop, StopSignal,
 };
 use commissioner_devsim::{SimConfig, SimDevice};
 
@@ -27,7 +26,7 @@ pub fn run(s: &LabStation, port: &str, recommission: bool) -> Report {
         recommission,
         ..CommissionOptions::default()
     };
-    commission_opts(&s.station, &s.ca, &req, opts, &SystemClock, &mut |_| {})
+    commission(&s.station, &s.ca, &req, opts, &mut |_| {})
 }
 
 /// The unit's current key, from the simulator's flash file.
@@ -166,7 +165,7 @@ fn a_stop_once_the_unit_is_locked_still_revokes_the_old_certificate() {
         cancel: Some(&cancel),
         ..CommissionOptions::default()
     };
-    let second = commission_opts(&s.station, &s.ca, &req, opts, &SystemClock, &mut |e| {
+    let second = commission(&s.station, &s.ca, &req, opts, &mut |e| {
         if e.step == "lock" && e.status == StepStatus::Passed {
             cancel.stop(Stop::Cancelled);
         }
