@@ -3,26 +3,29 @@
 # virtual environment under the build directory (default: target/python-peers), and prints
 # its path. Idempotent and safe to run from concurrent tests (a lock serialises them).
 #
-# Nordic's nrfcredstore only opens ports that pyserial enumerates, and pyserial never lists a
+# Nordic's nrfcredstore (and nrfcloud-utils, built on it) only opens ports that pyserial enumerates, and pyserial never lists a
 # pseudo-terminal. The venv gets a sitecustomize.py that adds the paths in
 # COMMISSIONER_PTY_PORTS (colon-separated) to pyserial's list_ports.comports(); nrfcredstore
 # itself is installed and run unchanged.
 set -euo pipefail
 
-NRFCREDSTORE_VERSION=2.0.9
+# nrfcloud-utils (device_credentials_installer, Nordic's installer script) needs nrfcredstore >= 2.1.
+NRFCREDSTORE_VERSION=2.1.0
+NRFCLOUD_UTILS_VERSION=3.3.1
 PYSERIAL_VERSION=3.5
 
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="${1:-${CARGO_TARGET_DIR:-$here/../target}/python-peers}"
 mkdir -p "$(dirname "$venv")"
-stamp="$venv/.installed-nrfcredstore-$NRFCREDSTORE_VERSION-pyserial-$PYSERIAL_VERSION"
+stamp="$venv/.installed-nrfcredstore-$NRFCREDSTORE_VERSION-nrfcloud-utils-$NRFCLOUD_UTILS_VERSION-pyserial-$PYSERIAL_VERSION"
 
 exec 9>"$venv.lock"
 flock 9
 if [ ! -f "$stamp" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "nrfcredstore==$NRFCREDSTORE_VERSION" "pyserial==$PYSERIAL_VERSION" >&2
+    "nrfcredstore==$NRFCREDSTORE_VERSION" "nrfcloud-utils==$NRFCLOUD_UTILS_VERSION" \
+    "pyserial==$PYSERIAL_VERSION" >&2
   site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   cat > "$site/sitecustomize.py" <<'PY'
 # Written by scripts/python-peers.sh: pyserial never lists a pseudo-terminal, and the tools

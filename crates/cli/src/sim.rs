@@ -96,7 +96,8 @@ pub struct SimArgs {
     shell: bool,
     /// nrf91-at only, repeatable: modem-active (CFUN=1 at power-on), old-firmware,
     /// null-parameter (older CSR encoding), bad-cose-digest, store-full, corrupt-write,
-    /// chatter (colour log lines between replies).
+    /// reboot-mid-write (the first certificate write restarts the modem), chatter (colour log
+    /// lines between replies), garbage (line noise before every reply).
     #[arg(long = "modem-fault")]
     modem_faults: Vec<String>,
 }
@@ -198,12 +199,17 @@ pub fn run(args: SimArgs) -> CmdResult {
 }
 
 /// The emulated modem for `--modem-fault` names.
-fn nrf91_config(args: &SimArgs) -> Result<Nrf91SimConfig, ErrorInfo> {
+fn nrf91_config(args: &SimArgs, n: usize) -> Result<Nrf91SimConfig, ErrorInfo> {
     let mut cfg = Nrf91SimConfig {
         shell: args.shell,
         baud: args.baud,
+        store: args
+            .store
+            .as_ref()
+            .map(|dir| dir.join(format!("nrf91-unit-{n}.json"))),
         ..Nrf91SimConfig::default()
     };
+    cfg.modem.keygen_delay = Duration::from_millis(args.keygen_delay_ms);
     for f in &args.modem_faults {
         match f.as_str() {
             "modem-active" => cfg.modem.cfun = 1,
@@ -212,7 +218,9 @@ fn nrf91_config(args: &SimArgs) -> Result<Nrf91SimConfig, ErrorInfo> {
             "bad-cose-digest" => cfg.modem.bad_cose_digest = true,
             "store-full" => cfg.modem.capacity = 0,
             "corrupt-write" => cfg.modem.corrupt_write = true,
+            "reboot-mid-write" => cfg.modem.reboot_mid_write = true,
             "chatter" => cfg.chatter = true,
+            "garbage" => cfg.garbage = true,
             other => {
                 return Err(usage_error(
                     "cli.bad_fault",
@@ -243,7 +251,7 @@ fn run_nrf91(args: &SimArgs) -> CmdResult {
     let mut units = Vec::with_capacity(args.count);
     for n in 1..=args.count {
         // Each call draws a new IMEI and UUID: every unit its own identity.
-        let cfg = nrf91_config(args)?;
+        let cfg = nrf91_config(args, n)?;
         let sim =
             Nrf91Sim::spawn(cfg).map_err(|e| usage_error("sim.start_failed", e.to_string()))?;
         let link = link_unit(args, n, sim.path())?;

@@ -79,6 +79,12 @@ pub struct StationConfig {
     /// published heads must be signed with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export_key: Option<String>,
+    /// The nRF91 AT family's settings (`[nrf91]`: the sec_tag credentials go to).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::device::family::Nrf91Profile::is_default"
+    )]
+    pub nrf91: crate::device::family::Nrf91Profile,
 }
 
 fn default_idle_minutes() -> u32 {
@@ -529,6 +535,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             idle_timeout_minutes: default_idle_minutes(),
             journal_genesis: None,
             export_key: None,
+            nrf91: Default::default(),
         },
     };
     let mut station = station;

@@ -24,6 +24,8 @@ pub enum SimError {
     NoPath,
     #[error("cannot start the simulator thread")]
     Thread(#[source] io::Error),
+    #[error("cannot read or write the unit's store file")]
+    Store(#[source] io::Error),
 }
 
 /// What crossed a unit's link and how long the unit itself worked on requests: the inputs

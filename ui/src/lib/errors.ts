@@ -82,6 +82,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "nrf91.bad_reply": "The modem's reply is unreadable. Check the cable and baud rate, then try again.",
   "nrf91.write_mismatch":
     "A certificate did not store correctly on the modem. Try again; if it repeats, set the unit aside.",
+  "nrf91.rebooted":
+    "The unit restarted in the middle of a write. Check its power supply and cable, then commission it again.",
   "device.io": "The serial link failed. Check the cable and USB port, then try again.",
   "device.timeout": "The unit stopped answering. Check the cable and power, then try again.",
   "device.slow_reply":

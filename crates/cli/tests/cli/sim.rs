@@ -125,3 +125,31 @@ fn sim_nrf91_then_commission_prints_pass_with_family_imei_and_sec_tag() {
     assert!(shown.contains(&format!("imei         {imei}")), "{shown}");
     assert!(shown.contains("sec_tag      16842753"), "{shown}");
 }
+
+#[test]
+fn sim_nrf91_store_keeps_each_modem_across_runs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("modems");
+    std::fs::create_dir(&store).expect("mkdir");
+    let store_arg = store.to_str().expect("utf-8 path");
+    let args = ["--family", "nrf91-at", "--count", "2", "--store", store_arg];
+    // `unit <n>  nrf91-at  IMEI <imei>  UUID <uuid>  <path>`: the identity is IMEI and UUID.
+    let identities = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l.starts_with("unit "))
+            .map(|l| {
+                l.split_whitespace()
+                    .skip(3)
+                    .take(4)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    let first = identities(sim_banner(&args));
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert_ne!(first[0], first[1], "every unit its own identity");
+    assert!(store.join("nrf91-unit-2.json").exists());
+    assert_eq!(identities(sim_banner(&args)), first);
+}

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use base64::Engine;
 
-use crate::device::family::DEFAULT_SEC_TAG;
 use crate::device::nrf91::{self, AtTimeouts, Nrf91, Nrf91Error, CLIENT_CERT, ROOT_CA_CERT};
 use crate::device::DeviceError;
 use crate::error::{Coded, ErrorInfo};
@@ -34,7 +33,7 @@ impl Run<'_> {
     }
 
     fn nrf91_credential_steps(&mut self) -> Result<(), ErrorInfo> {
-        let sec_tag = DEFAULT_SEC_TAG;
+        let sec_tag = self.station.config.nrf91.sec_tag.get();
         let device_id = self.step("identify", |run| run.nrf91_identify())?;
         let csr = self.step("keygen", |run| {
             let reply = run
@@ -111,7 +110,8 @@ impl Run<'_> {
             command: t.other.max(t.write),
             keygen: t.keygen,
         };
-        self.modem = Some(Nrf91::connect(port, timeouts).map_err(info)?);
+        let modem = Nrf91::connect(port, timeouts).map_err(info)?;
+        self.modem = Some(modem.with_interrupt(self.interrupt.clone()));
         let modem = self.modem()?;
         let id = modem.identify().map_err(info)?;
         let token = modem.attestation_token().map_err(info)?;

@@ -1,7 +1,8 @@
 //! The station's pipeline against the emulated nRF91 modem (crates/devsim/src/nrf91).
 
 use commissioner_core::pipeline::{
-    commission, CommissionOptions, CommissionRequest, Report, SessionResult,
+    commission, CommissionOptions, CommissionRequest, Report, SessionResult, StepStatus, Stop,
+    StopSignal,
 };
 use commissioner_devsim::nrf91::{ModemConfig, Nrf91Sim, Nrf91SimConfig};
 
@@ -29,7 +30,7 @@ fn spawn(modem: ModemConfig, shell: bool) -> Nrf91Sim {
         modem,
         shell,
         chatter: shell,
-        baud: None,
+        ..Nrf91SimConfig::default()
     })
     .expect("nrf91 emulator")
 }
@@ -173,4 +174,126 @@ fn a_full_store_and_a_write_that_does_not_persist_fail_with_their_codes() {
         // Left as it was found, not offline.
         assert_eq!(sim.cfun(), 0);
     }
+}
+
+#[test]
+fn a_modem_that_restarts_mid_write_fails_with_its_own_code_and_is_commissioned_again() {
+    let (s, _lab) = station_with_lab();
+    let sim = spawn(
+        ModemConfig {
+            reboot_mid_write: true,
+            ..ModemConfig::default()
+        },
+        false,
+    );
+    let first = commission_nrf91(&s, &sim);
+    assert_eq!(first.result, SessionResult::Fail, "{}", first.render());
+    assert_eq!(
+        first.error.as_ref().map(|e| e.code.as_str()),
+        Some("nrf91.rebooted"),
+        "{}",
+        first.render()
+    );
+    let failed = first
+        .steps
+        .iter()
+        .find(|st| st.outcome == "failed")
+        .expect("a failed step");
+    assert_eq!(failed.name, "write_cert");
+    // What it was issued is revoked with the failed session; the unit is simply run again.
+    let journal = s.station.journal().expect("journal");
+    let certs = journal
+        .certificates_for_session(first.session_id)
+        .expect("certs");
+    assert_eq!(certs.len(), 1);
+    assert_eq!(certs[0].status, "revoked");
+
+    let second = commission_nrf91(&s, &sim);
+    assert!(second.passed(), "expected PASS:\n{}", second.render());
+    assert_eq!(second.device_id, first.device_id);
+}
+
+#[test]
+fn line_noise_between_replies_is_set_aside() {
+    let (s, _lab) = station_with_lab();
+    for shell in [false, true] {
+        let sim = Nrf91Sim::spawn(Nrf91SimConfig {
+            shell,
+            garbage: true,
+            ..Nrf91SimConfig::default()
+        })
+        .expect("nrf91 emulator");
+        let report = commission_nrf91(&s, &sim);
+        assert!(report.passed(), "shell={shell}:\n{}", report.render());
+        assert_eq!(
+            report.family_details.get("imei").map(String::as_str),
+            Some(sim.imei())
+        );
+    }
+}
+
+#[test]
+fn a_stop_ends_a_keygen_in_flight() {
+    let s = station();
+    let keygen = std::time::Duration::from_secs(6);
+    let sim = spawn(
+        ModemConfig {
+            keygen_delay: keygen,
+            ..ModemConfig::default()
+        },
+        false,
+    );
+    let stop = StopSignal::default();
+    let started = std::time::Instant::now();
+    let report = commission(
+        &s.station,
+        &s.ca,
+        &CommissionRequest {
+            port: sim.path(),
+            baud: 115_200,
+            operator: "test",
+        },
+        CommissionOptions {
+            family: Some("nrf91-at"),
+            cancel: Some(&stop),
+            ..CommissionOptions::default()
+        },
+        &mut |e| {
+            if e.step == "keygen" && e.status == StepStatus::Started {
+                stop.stop(Stop::Cancelled);
+            }
+        },
+    );
+    assert_eq!(
+        report.result,
+        SessionResult::Interrupted,
+        "{}",
+        report.render()
+    );
+    assert_eq!(
+        report.error.as_ref().map(|e| e.code.as_str()),
+        Some("session.cancelled"),
+        "{}",
+        report.render()
+    );
+    // The station stopped waiting; the modem's 6 s keygen was not sat out.
+    assert!(started.elapsed() < keygen, "took {:?}", started.elapsed());
+}
+
+#[test]
+fn the_profile_names_the_sec_tag() {
+    let (mut s, _lab) = station_with_lab();
+    s.station.config.nrf91 = toml::from_str("sec_tag = 42").expect("profile");
+    let sim = spawn(ModemConfig::default(), false);
+    let report = commission_nrf91(&s, &sim);
+    assert!(report.passed(), "{}", report.render());
+    assert_eq!(
+        report.family_details.get("sec_tag").map(String::as_str),
+        Some("42")
+    );
+    // Nordic's reserved range is refused when the profile is read.
+    let err =
+        toml::from_str::<commissioner_core::device::family::Nrf91Profile>("sec_tag = 2147483648")
+            .expect_err("reserved");
+    assert!(err.to_string().contains("reserved by Nordic"), "{err}");
 }

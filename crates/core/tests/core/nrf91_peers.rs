@@ -1,6 +1,8 @@
-//! Nordic's own nrfcredstore, installed unchanged at a pinned version by
-//! `scripts/python-peers.sh`, drives the nRF91 emulator: list, write, delete, key generation
-//! and IMEI, on a raw AT UART and behind Zephyr's shell. What it reads back is checked here.
+//! Nordic's own nrfcredstore and nrfcloud-utils, installed unchanged at pinned versions by
+//! `scripts/python-peers.sh`, drive the nRF91 emulator: list, write, delete, key generation
+//! and IMEI, on a raw AT UART and behind Zephyr's shell; and Nordic's whole installer script
+//! (`device_credentials_installer`) provisions a unit end to end. What they read back is
+//! checked here.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -57,7 +59,7 @@ fn drive(shell: bool) {
         },
         shell,
         chatter: false,
-        baud: None,
+        ..Nrf91SimConfig::default()
     })
     .expect("emulator");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -117,4 +119,110 @@ fn nrfcredstore_drives_the_emulator_on_a_raw_at_uart() {
 #[test]
 fn nrfcredstore_drives_the_emulator_behind_zephyrs_shell() {
     drive(true);
+}
+
+/// Nordic's installer script, as a factory runs it today with its own CA: CFUN=4, IMEI,
+/// firmware check, %KEYGEN with the COSE digest checked by Nordic's parser, the certificate
+/// signed by the tool, written with CR LF line endings, and verified by SHA-256.
+#[test]
+fn nordics_installer_script_provisions_the_emulator() {
+    let venv = venv();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ca_key, ca_pem, csv) = (
+        dir.path().join("ca.key"),
+        dir.path().join("ca.pem"),
+        dir.path().join("onboard.csv"),
+    );
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &path(&ca_key),
+    ]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        &path(&ca_key),
+        "-subj",
+        "/CN=Factory CA",
+        "-days",
+        "30",
+        "-out",
+        &path(&ca_pem),
+    ]);
+    let sim = Nrf91Sim::spawn(Nrf91SimConfig {
+        modem: ModemConfig {
+            cfun: 1,
+            ..ModemConfig::default()
+        },
+        ..Nrf91SimConfig::default()
+    })
+    .expect("emulator");
+    let out = Command::new(venv.join("bin/device_credentials_installer"))
+        .env("COMMISSIONER_PTY_PORTS", sim.path())
+        .args([
+            "--port",
+            sim.path(),
+            "--cmd-type",
+            "at",
+            "--rtscts-off",
+            "--verify",
+        ])
+        .args([
+            "--sectag",
+            "42",
+            "--ca",
+            &path(&ca_pem),
+            "--ca-key",
+            &path(&ca_key),
+        ])
+        .args(["--csv", &path(&csv)])
+        .output()
+        .expect("run device_credentials_installer");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("COSE digest matches payload"), "{log}");
+    assert!(log.contains("Credential verification: PASS"), "{log}");
+    assert_eq!(sim.cfun(), 4, "the installer leaves the modem offline");
+
+    // The onboarding CSV: the device UUID the modem attested, and a certificate for it that
+    // chains to the factory CA.
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    assert!(text.starts_with(sim.uuid()), "{text}");
+    let begin = text
+        .find("-----BEGIN CERTIFICATE-----")
+        .expect("certificate");
+    let end = text.find("-----END CERTIFICATE-----").expect("end") + 25;
+    let cert = dir.path().join("device.pem");
+    std::fs::write(&cert, text[begin..end].replace("\r\n", "\n")).expect("write");
+    let out = Command::new("openssl")
+        .args(["verify", "-CAfile", &path(&ca_pem), &path(&cert)])
+        .output()
+        .expect("openssl verify");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -3,8 +3,10 @@
 //! (see `scripts/python-peers.sh` and the CLI's `nrf91_peers` tests).
 
 pub mod modem;
+mod nvm;
 
 use std::io::{self, Read, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -26,6 +28,10 @@ pub struct Nrf91SimConfig {
     pub chatter: bool,
     /// Pace output like a UART at this baud rate.
     pub baud: Option<u32>,
+    /// A noisy line: a burst of bytes that are not text before every reply.
+    pub garbage: bool,
+    /// Keep the modem's memory in this file (identity, keys, credentials) across runs.
+    pub store: Option<PathBuf>,
 }
 
 /// An emulated nRF91 unit; stops when dropped.
@@ -46,7 +52,10 @@ impl Nrf91Sim {
             .set_timeout(Duration::from_millis(20))
             .map_err(SimError::Pty)?;
         let path = slave.name().ok_or(SimError::NoPath)?;
-        let modem = Modem::new(cfg.modem.clone());
+        let modem = match &cfg.store {
+            Some(path) => Modem::open_stored(path, cfg.modem.clone()).map_err(SimError::Store)?,
+            None => Modem::new(cfg.modem.clone()),
+        };
         let (imei, uuid) = (modem.cfg.imei.clone(), modem.uuid_string());
         let modem = Arc::new(Mutex::new(modem));
         let stop = Arc::new(AtomicBool::new(false));
@@ -103,7 +112,7 @@ fn serve(mut port: TTYPort, modem: &Mutex<Modem>, cfg: &Nrf91SimConfig, stop: &A
     let mut quoted = false;
     let mut buf = [0u8; 1024];
     if cfg.shell {
-        send(&mut port, PROMPT, cfg.baud, stop);
+        send(&mut port, PROMPT.as_bytes(), cfg.baud, stop);
     }
     while !stop.load(Ordering::Relaxed) {
         let n = match port.read(&mut buf) {
@@ -126,7 +135,10 @@ fn serve(mut port: TTYPort, modem: &Mutex<Modem>, cfg: &Nrf91SimConfig, stop: &A
                     let text = String::from_utf8_lossy(&line).into_owned();
                     line.clear();
                     let out = answer(&text, modem, cfg);
-                    send(&mut port, &out, cfg.baud, stop);
+                    if cfg.garbage {
+                        send(&mut port, GARBAGE, cfg.baud, stop);
+                    }
+                    send(&mut port, out.as_bytes(), cfg.baud, stop);
                 }
                 _ => line.push(b),
             }
@@ -159,7 +171,16 @@ fn answer(text: &str, modem: &Mutex<Modem>, cfg: &Nrf91SimConfig) -> String {
     }
     if let Some(cmd) = cmd {
         let reply = match modem.lock() {
-            Ok(mut m) => m.handle(&cmd),
+            Ok(mut m) => {
+                let reply = m.handle(&cmd);
+                if let Some(path) = &cfg.store {
+                    if let Err(e) = m.persist(path) {
+                        // The unit's flash failing is the emulator's problem, not the station's.
+                        eprintln!("nrf91 emulator: cannot save {}: {e}", path.display());
+                    }
+                }
+                reply
+            }
             Err(_) => "ERROR\r\n".into(),
         };
         out.push_str(&reply);
@@ -184,13 +205,16 @@ fn first_word(text: &str) -> &str {
     text.split_whitespace().next().unwrap_or("")
 }
 
-fn send(port: &mut TTYPort, text: &str, baud: Option<u32>, stop: &AtomicBool) {
+/// Line noise: bytes that are not UTF-8, a stray control code, half an escape sequence.
+const GARBAGE: &[u8] = b"\xff\xfe\x80~\x07\x1b[\xc3\r\n";
+
+fn send(port: &mut TTYPort, text: &[u8], baud: Option<u32>, stop: &AtomicBool) {
     let chunk = if baud.is_some() {
         16
     } else {
         text.len().max(1)
     };
-    for part in text.as_bytes().chunks(chunk) {
+    for part in text.chunks(chunk) {
         let mut rest = part;
         while !rest.is_empty() && !stop.load(Ordering::Relaxed) {
             match port.write(rest) {

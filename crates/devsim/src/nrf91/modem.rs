@@ -4,6 +4,7 @@
 //! `%ATTESTTOKEN`, with the `+CME ERROR`s the real modem gives.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -26,6 +27,11 @@ pub struct ModemConfig {
     pub capacity: usize,
     /// Writes store something other than what was sent.
     pub corrupt_write: bool,
+    /// The first client-certificate write restarts the modem: the write is lost, the modem
+    /// comes back in its power-on mode with verbose errors off, and prints a boot banner.
+    pub reboot_mid_write: bool,
+    /// How long `%KEYGEN` takes (seconds on a real modem).
+    pub keygen_delay: Duration,
 }
 
 impl Default for ModemConfig {
@@ -41,6 +47,8 @@ impl Default for ModemConfig {
             bad_cose_digest: false,
             capacity: 32,
             corrupt_write: false,
+            reboot_mid_write: false,
+            keygen_delay: Duration::ZERO,
         }
     }
 }
@@ -51,9 +59,17 @@ pub struct Modem {
     cfun: u8,
     cmee: bool,
     /// (sec_tag, type) → content as stored.
-    store: BTreeMap<(u32, u8), Vec<u8>>,
-    keys: BTreeMap<u32, KeyPair>,
+    pub(super) store: BTreeMap<(u32, u8), Vec<u8>>,
+    pub(super) keys: BTreeMap<u32, KeyPair>,
+    /// The store changed since the last save (`--store`).
+    pub(super) dirty: bool,
+    /// The reboot fault has fired (it fires once per power-up of the emulator).
+    rebooted: bool,
+    reboot_now: bool,
 }
+
+/// What Zephyr prints when the unit restarts.
+pub const BOOT_BANNER: &str = "*** Booting nRF Connect SDK v2.6.1 ***\r\n";
 
 /// `%CMNG` type of a private key (listed, never readable).
 const CLIENT_KEY: u8 = 2;
@@ -66,6 +82,9 @@ impl Modem {
             cmee: false,
             store: BTreeMap::new(),
             keys: BTreeMap::new(),
+            dirty: false,
+            rebooted: false,
+            reboot_now: false,
         }
     }
 
@@ -111,6 +130,11 @@ impl Modem {
             "AT%ATTESTTOKEN" => Ok(vec![format!("%ATTESTTOKEN: \"{}\"", self.attest_token())]),
             _ => self.with_args(cmd),
         };
+        if std::mem::take(&mut self.reboot_now) {
+            self.cfun = self.cfg.cfun;
+            self.cmee = false;
+            return format!("\r\n{BOOT_BANNER}");
+        }
         match result {
             Ok(lines) => {
                 let mut out: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
@@ -166,6 +190,7 @@ impl Modem {
             return Err(Some(514));
         }
         self.offline()?;
+        std::thread::sleep(self.cfg.keygen_delay);
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|_| Some(523))?;
         let cn = attrs
             .and_then(|a| a.split(',').find_map(|p| p.trim().strip_prefix("CN=")))
@@ -188,6 +213,7 @@ impl Modem {
         self.store
             .insert((sec_tag, CLIENT_KEY), key.serialize_der());
         self.keys.insert(sec_tag, key);
+        self.dirty = true;
         Ok(format!(
             "%KEYGEN: \"{}.{}\"",
             URL_SAFE_NO_PAD.encode(&der),
@@ -212,18 +238,26 @@ impl Modem {
                 if tag >= 2_147_483_648 {
                     return Err(Some(514));
                 }
-                // A PEM with CR LF or without its armour is refused as the modem does.
-                if content.contains('\r') || (kind <= 1 && !content.contains("-----BEGIN")) {
+                // A certificate without its armour is refused. CR LF line endings are taken as
+                // sent (and digested as sent): Nordic's device_credentials_installer writes
+                // them, so a modem that refused them would fail Nordic's own tool.
+                if kind <= 1 && !content.contains("-----BEGIN") {
                     return Err(Some(527));
                 }
                 if !self.store.contains_key(&(tag, kind)) && self.store.len() >= self.cfg.capacity {
                     return Err(Some(515));
+                }
+                if kind == 1 && self.cfg.reboot_mid_write && !self.rebooted {
+                    self.rebooted = true;
+                    self.reboot_now = true;
+                    return Ok(Vec::new());
                 }
                 let mut stored = content.as_bytes().to_vec();
                 if self.cfg.corrupt_write {
                     stored.push(b'\n');
                 }
                 self.store.insert((tag, kind), stored);
+                self.dirty = true;
                 Ok(Vec::new())
             }
             "1" => Ok(self
@@ -246,6 +280,7 @@ impl Modem {
                 if kind == CLIENT_KEY {
                     self.keys.remove(&tag);
                 }
+                self.dirty = true;
                 Ok(Vec::new())
             }
             _ => Err(None),

@@ -15,7 +15,7 @@ use ts_rs::TS;
 
 use crate::error::Coded;
 
-pub use nrf91::{Nrf91At, DEFAULT_SEC_TAG};
+pub use nrf91::{Nrf91At, Nrf91Profile, SecTag, DEFAULT_SEC_TAG};
 pub use reference::Reference;
 
 /// How a family's units show that the unit holds the key its certificate names.

@@ -2,9 +2,10 @@
 //! or the application's log lines and colour codes set aside rather than mistaken for replies.
 
 use std::io::{ErrorKind, Read, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::device::DeviceError;
+use crate::device::{DeviceError, Interrupt};
 
 use super::error::Nrf91Error;
 
@@ -40,6 +41,11 @@ pub struct AtLink<P> {
     pending: Vec<u8>,
     /// Lines that were neither the reply nor its result code: device log, kept for the record.
     log: Vec<String>,
+    /// A stop or step deadline ends a wait for the modem (a keygen takes seconds).
+    interrupt: Option<Arc<Interrupt>>,
+    /// Once the modem has answered, a boot banner means it restarted under us: whatever the
+    /// command was doing is lost, and waiting for its `OK` would only run into the timeout.
+    pub watch_reboot: bool,
 }
 
 impl<P: Read + Write> AtLink<P> {
@@ -49,7 +55,13 @@ impl<P: Read + Write> AtLink<P> {
             mode,
             pending: Vec::new(),
             log: Vec::new(),
+            interrupt: None,
+            watch_reboot: false,
         }
+    }
+
+    pub fn set_interrupt(&mut self, interrupt: Arc<Interrupt>) {
+        self.interrupt = Some(interrupt);
     }
 
     pub fn take_log(&mut self) -> Vec<String> {
@@ -80,6 +92,12 @@ impl<P: Read + Write> AtLink<P> {
             if line.is_empty() || is_echo(&line, cmd) {
                 continue;
             }
+            if self.watch_reboot && is_boot_banner(&line) {
+                self.log.push(line);
+                return Err(Nrf91Error::Rebooted {
+                    cmd: command_name(cmd),
+                });
+            }
             if line == "OK" {
                 return Ok(reply);
             }
@@ -108,7 +126,11 @@ impl<P: Read + Write> AtLink<P> {
                 let line: Vec<u8> = self.pending.drain(..=pos).collect();
                 return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
             }
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if let Some(why) = self.interrupt.as_ref().and_then(|i| i.check(now)) {
+                return Err(DeviceError::Stopped { op: "at", why }.into());
+            }
+            if now >= deadline {
                 return Ok(None);
             }
             match self.port.read(&mut buf) {
@@ -159,13 +181,20 @@ pub fn clean(line: &str) -> String {
     trimmed.to_owned()
 }
 
-/// Zephyr log lines (`[00:00:01.234,000] <inf> app: …`) and boot banners.
+/// Zephyr log lines (`[00:00:01.234,000] <inf> app: …`), boot banners, and line noise (bytes
+/// that were not UTF-8: a modem never answers with those, a glitching cable does).
 fn is_log(line: &str) -> bool {
-    line.starts_with('[')
+    line.contains('\u{fffd}')
+        || line.starts_with('[')
         || line.starts_with("*** ")
         || ["<inf>", "<wrn>", "<err>", "<dbg>"]
             .iter()
             .any(|t| line.contains(t))
+}
+
+/// Zephyr's `*** Booting nRF Connect SDK … ***` (or `*** Booting Zephyr OS …`).
+fn is_boot_banner(line: &str) -> bool {
+    line.starts_with("*** Booting")
 }
 
 fn is_echo(line: &str, cmd: &str) -> bool {

@@ -32,6 +32,8 @@ pub enum Nrf91Error {
     PowerOffWarning { cmd: String },
     #[error("'{cmd}' failed with +CME ERROR: {code}")]
     Cme { cmd: String, code: u32 },
+    #[error("the unit restarted during '{cmd}' and lost what it was doing; check its power supply and cable, then commission it again")]
+    Rebooted { cmd: String },
     #[error("'{cmd}' failed with ERROR")]
     Error { cmd: String },
     #[error("the modem firmware {version} is too old for %KEYGEN (needs mfw 1.3.0 or later); update the modem firmware")]
@@ -83,6 +85,7 @@ impl Coded for Nrf91Error {
             Self::InvalidContent { .. } => "nrf91.invalid_content",
             Self::PowerOffWarning { .. } => "nrf91.power_off_warning",
             Self::Cme { .. } => "nrf91.cme_error",
+            Self::Rebooted { .. } => "nrf91.rebooted",
             Self::Error { .. } => "nrf91.error",
             Self::FirmwareTooOld { .. } => "nrf91.firmware_too_old",
             Self::CoseDigestMismatch { .. } => "nrf91.cose_digest_mismatch",

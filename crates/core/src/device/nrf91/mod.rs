@@ -8,6 +8,7 @@ pub mod keygen;
 mod tests;
 
 use std::io::{Read, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -15,6 +16,8 @@ use sha2::{Digest, Sha256};
 pub use at::{AtLink, AtMode, AtReply};
 pub use error::Nrf91Error;
 pub use keygen::KeygenReply;
+
+use crate::device::Interrupt;
 
 /// `%CMNG` credential types the station writes.
 pub const ROOT_CA_CERT: u8 = 0;
@@ -83,7 +86,14 @@ impl<P: Read + Write> Nrf91<P> {
             restore_cfun: None,
         };
         modem.cmd("AT+CMEE=1")?;
+        modem.link.watch_reboot = true;
         Ok(modem)
+    }
+
+    /// Lets the operator's stop or a step deadline end a command in flight.
+    pub fn with_interrupt(mut self, interrupt: Arc<Interrupt>) -> Self {
+        self.link.set_interrupt(interrupt);
+        self
     }
 
     pub fn mode(&self) -> AtMode {
@@ -120,9 +130,12 @@ impl<P: Read + Write> Nrf91<P> {
             Err(e) => return Err(e),
         };
         let reply = self.cmd("AT+CGMR")?;
+        // The version line, not whatever else the application printed before it.
         let firmware = reply
             .lines
-            .first()
+            .iter()
+            .find(|l| firmware_version(l).is_some())
+            .or(reply.lines.first())
             .cloned()
             .ok_or_else(|| Nrf91Error::BadReply {
                 cmd: "AT+CGMR".into(),
