@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Args;
 use commissioner_core::device::discovery::PortInfo;
-use commissioner_core::device::watch::{PortEvent, PortWatcher};
+use commissioner_core::device::watch::{family_for, PortEvent, PortWatcher};
 use commissioner_core::lab::Lab;
 use commissioner_core::operator::Action;
 use commissioner_core::pipeline::{
@@ -93,7 +93,17 @@ impl Line {
             }
             active.insert(port.path.clone(), cancel.clone());
         }
-        eprintln!("{}: {model} plugged, commissioning", port.path);
+        // The family from the USB identity the watcher saw: a hub may carry units of several
+        // families, and the port may be gone from a later listing by the time a session asks.
+        let family = family_for(&self.station.config.models, &port).map(str::to_owned);
+        eprintln!(
+            "{}: {model} plugged, commissioning{}",
+            port.path,
+            family
+                .as_deref()
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default()
+        );
         let line = self.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("line-{}", port.path))
@@ -106,6 +116,7 @@ impl Line {
                 let opts = CommissionOptions {
                     work_order: line.work_order.as_deref(),
                     cancel: Some(&cancel),
+                    family: family.as_deref(),
                     ..CommissionOptions::default()
                 };
                 let report = pipeline::commission(&line.station, &line.ca, &req, opts, &mut |_| {});
@@ -279,5 +290,67 @@ mod tests {
         let code = report.error.as_ref().map(|e| e.code.as_str());
         assert_eq!(code, Some("device.unplugged"), "{}", report.render());
         assert!(lock(&line.active).is_empty(), "the port is free again");
+    }
+
+    /// One hub, two families: each port's USB identity names its family in `[[models]]`.
+    #[test]
+    fn a_hub_with_units_of_two_families_commissions_each_in_its_own() {
+        use commissioner_core::device::watch::{ModelFilter, UsbId};
+        use commissioner_devsim::nrf91::{Nrf91Sim, Nrf91SimConfig};
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut station =
+            init_lab_station(&dir.path().join("station"), "line-test-pass").expect("station");
+        let ca = station.unlock_ca("line-test-pass").expect("ca");
+        let _lab = Lab::up(&mut station, &ca).expect("lab broker");
+        let (reference_usb, nordic_usb) = ((0x0483, 0x5740), (0x1915, 0x910a));
+        for ((vid, pid), model, family) in [
+            (reference_usb, "CM-SENSOR-1", None),
+            (nordic_usb, "nRF9160 DK", Some("nrf91-at".to_owned())),
+        ] {
+            station.config.models.push(ModelFilter {
+                usb: UsbId {
+                    vid,
+                    pid: Some(pid),
+                },
+                model: model.into(),
+                family,
+            });
+        }
+        let reference = SimDevice::spawn(SimConfig::default()).expect("sim");
+        let nrf91 = Nrf91Sim::spawn(Nrf91SimConfig::default()).expect("nrf91 emulator");
+        let (tx, rx) = mpsc::channel();
+        let line = Line {
+            station: Arc::new(station),
+            ca: Arc::new(ca),
+            operator: "line".into(),
+            work_order: None,
+            baud: 115_200,
+            active: Arc::default(),
+            done: tx,
+        };
+        for (path, (vid, pid), model) in [
+            (reference.path(), reference_usb, "CM-SENSOR-1"),
+            (nrf91.path(), nordic_usb, "nRF9160 DK"),
+        ] {
+            let port = PortInfo {
+                vid: Some(vid),
+                pid: Some(pid),
+                ..PortInfo::bare(path, "usb")
+            };
+            line.on_event(PortEvent::Plugged {
+                port,
+                model: Some(model.into()),
+            });
+        }
+        let mut reports: Vec<Report> = (0..2).map(|_| rx.recv().expect("report")).collect();
+        reports.sort_by(|a, b| a.family.cmp(&b.family));
+        let families: Vec<&str> = reports.iter().map(|r| r.family.as_str()).collect();
+        assert_eq!(families, ["nrf91-at", "reference"]);
+        for r in &reports {
+            assert!(r.passed(), "{}", r.render());
+        }
+        assert_eq!(reports[0].device_id.as_deref(), Some(nrf91.uuid()));
+        assert_eq!(reports[1].device_id.as_deref(), Some(reference.device_id()));
     }
 }

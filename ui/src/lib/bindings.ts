@@ -1,5 +1,6 @@
 // The pipeline's IPC types and step list, generated from Rust (see generated/bindings.ts).
 export type {
+  Assurance,
   ErrorInfo,
   IpcError,
   PortInfo,

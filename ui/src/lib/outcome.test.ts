@@ -1,10 +1,19 @@
 import { describe, expect, it } from "vitest";
 import type { Report } from "./bindings";
-import { checkSummary, formatMillis, stepOutcomeText, unitOutcome } from "./outcome";
+import { assuranceSummary, checkSummary, formatMillis, stepOutcomeText, unitOutcome } from "./outcome";
 
 const report = (result: Report["result"]) => ({ result }) as Report;
 
 describe("outcomes", () => {
+  it("says what an nRF91 session may claim, and what a reference one may", () => {
+    expect(
+      assuranceSummary({ keyMade: "unit", boundBy: "CSR bound to the device UUID by attestation", handshakeAsUnit: false }),
+    ).toBe("key made on the unit, CSR bound to the device UUID by attestation, handshake not run as the unit");
+    expect(assuranceSummary({ keyMade: "station", boundBy: "injected", handshakeAsUnit: true })).toMatch(
+      /^key made on the station, injected, handshake run as the unit$/,
+    );
+  });
+
   it("reads the card outcome", () => {
     expect(unitOutcome(null, null)).toBeNull();
     expect(unitOutcome(null, { code: "ca.locked", message: "", detail: null })).toBe("fail");

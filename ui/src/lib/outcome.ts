@@ -1,6 +1,6 @@
 // Icon + word for every outcome the UI shows: never colour alone.
 import type { CheckResult, KeyOrigin } from "./api-types";
-import type { ErrorInfo, Report } from "./bindings";
+import type { Assurance, ErrorInfo, Report } from "./bindings";
 
 export type UnitOutcome = "pass" | "fail" | "interrupted";
 
@@ -18,6 +18,15 @@ export function unitOutcome(report: Report | null, error: ErrorInfo | null): Uni
     return "fail";
   }
   return error ? "fail" : null;
+}
+
+/** What a finished session may claim about the unit's identity, in a technician's words. */
+export function assuranceSummary(a: Assurance): string {
+  return [
+    a.keyMade === "unit" ? "key made on the unit" : "key made on the station",
+    a.boundBy,
+    a.handshakeAsUnit ? "handshake run as the unit" : "handshake not run as the unit",
+  ].join(", ");
 }
 
 export const CHECK_TEXT: Readonly<Record<CheckResult["outcome"], { icon: string; text: string }>> = {
