@@ -30,16 +30,9 @@ use commissioner_devsim::{SimConfig, SimDevice};
 const BAUD: u32 = 115_200;
 const PASS: &str = "bench-only-passphrase";
 
-type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "shared/args.rs"]
+mod args;
+use args::{arg, BenchResult};
 
 fn one(station: &Station, ca: &UnlockedCa, port: &str) -> Report {
     let req = CommissionRequest {

@@ -25,16 +25,9 @@ const PASS: &str = "bench-only-passphrase";
 const USAGE: &str = "nrf91-bench [--runs N (3)] [--units N (8)]: one nRF91 unit by Commissioner \
 vs Nordic's device_credentials_installer on the same emulator at 115200 baud, then N units at once";
 
-type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "shared/args.rs"]
+mod args;
+use args::{arg, BenchResult};
 
 fn paced() -> BenchResult<Nrf91Sim> {
     Ok(Nrf91Sim::spawn(Nrf91SimConfig {
