@@ -119,7 +119,7 @@ use commissioner_core::{device, journal, lab, mqtt, operator, pki, station};
 from_coded!(
     station::StationError,
     pki::PkiError,
-    pki::admin::AdminError,
+    station::admin::AdminError,
     device::DeviceError,
     journal::JournalError,
     journal::export::ExportError,

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use commissioner_core::error::ErrorInfo;
 use commissioner_core::journal::{KeyOrigin, NewSession};
 use commissioner_core::pki::csr;
-use commissioner_core::pki::policy::{self, Issuing};
 use commissioner_core::pki::setup::{self, InitOptions, IssuingKey};
 use commissioner_core::pki::{pkcs11, UnlockedCa};
+use commissioner_core::station::issuing::{self, Issuing};
 use commissioner_core::station::{create_station, Station};
 use rcgen::{CertificateParams, DnType, KeyPair};
 
@@ -84,7 +84,7 @@ pub fn run(count: usize, softhsm: bool) -> CmdResult {
     let mut last_pem = String::new();
     for (id, der) in &csrs {
         let v = csr::validate(der, id)?;
-        last_pem = policy::issue_for_device(ctx, &v.spki_der, id, KeyOrigin::Device, now)?.pem;
+        last_pem = issuing::issue_for_device(ctx, &v.spki_der, id, KeyOrigin::Device, now)?.pem;
     }
     let journaled = t.elapsed();
     std::fs::write(d.join("ours.pem"), last_pem).map_err(err)?;

@@ -10,11 +10,11 @@ use commissioner_core::journal::{
     CertFilter, CertStatus, CertificateRecords, NewSession, RegistryEntry, SessionResult,
 };
 use commissioner_core::operator::Action;
-use commissioner_core::pki::admin::{self, AdminError, RevokeTarget};
 use commissioner_core::pki::issue::Usage;
-use commissioner_core::pki::policy::{self, Issuing};
 use commissioner_core::pki::revoke::Reason;
 use commissioner_core::pki::{cert_pem, IssuedCert};
+use commissioner_core::station::admin::{self, AdminError, RevokeTarget};
+use commissioner_core::station::issuing::{self, Issuing};
 use commissioner_core::station::Station;
 
 use crate::run::passphrase;
@@ -341,7 +341,7 @@ fn issue_host_key(
         session_id,
     };
     let result =
-        policy::issue_host_key(ctx, device_id, recommission, now).and_then(|(cert, key)| {
+        issuing::issue_host_key(ctx, device_id, recommission, now).and_then(|(cert, key)| {
             write_bundle(out, &cert, &key, ca.issuing_der())?;
             journal.activate_certificate(&cert.serial)?;
             Ok(cert)

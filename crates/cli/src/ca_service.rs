@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 use commissioner_core::journal::{CertificateRecords, KeyOrigin, NewSession};
-use commissioner_core::pki::admin::AdminError;
 use commissioner_core::pki::issue::{Subject, Usage};
 use commissioner_core::pki::{cert_pem, IssuedCert, PkiError};
+use commissioner_core::station::admin::AdminError;
 use commissioner_core::station::{BrokerProfile, Station};
 use rcgen::SanType;
 

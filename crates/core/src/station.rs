@@ -14,9 +14,14 @@ use crate::journal::{Journal, JournalError};
 use crate::operator::OperatorError;
 use crate::pki::{ca, PkiError, UnlockedCa};
 
+pub mod admin;
 mod broker;
+pub mod crl_number;
 mod export_key;
+pub mod issuing;
 mod publish;
+
+pub use crate::pki::issue::IssuancePolicy;
 
 pub use broker::{
     AuditProfile, BrokerProfile, MqttVersion, RetryPolicy, AUDIT_CHECKS, PAYLOAD_FIELDS,
@@ -97,74 +102,6 @@ fn is_default_idle_minutes(m: &u32) -> bool {
 
 fn is_default_deadlines(d: &crate::device::StepDeadlines) -> bool {
     *d == crate::device::StepDeadlines::default()
-}
-
-/// How device certificates are issued. Every field but `validity_days` has a default, so an
-/// older station.toml keeps working.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IssuancePolicy {
-    pub validity_days: i64,
-    /// Key types a unit's CSR may carry: `ecdsa-p256`, `ecdsa-p384`, `ed25519`, `rsa-2048`,
-    /// `rsa-3072`, `rsa-4096` (an RSA entry allows that size and larger).
-    #[serde(default = "default_allowed_keys")]
-    pub allowed_keys: Vec<String>,
-    /// Subject O of device certificates; the station's organisation if absent.
-    #[serde(default)]
-    pub organization: Option<String>,
-    /// Subject OU of device certificates.
-    #[serde(default)]
-    pub organizational_unit: Option<String>,
-    /// Most certificates this station may sign in any hour, so that a stolen station cannot
-    /// mint without limit.
-    #[serde(default = "default_max_per_hour")]
-    pub max_per_hour: u32,
-    /// Whether the station may generate a unit's key itself when the unit cannot; every such
-    /// certificate is marked `host` in the journal.
-    #[serde(default)]
-    pub allow_host_generated_key: bool,
-    /// How long a CRL is valid; the broker refuses every client once it has expired.
-    #[serde(default = "default_crl_validity_days")]
-    pub crl_validity_days: i64,
-}
-
-fn default_allowed_keys() -> Vec<String> {
-    vec!["ecdsa-p256".into()]
-}
-fn default_max_per_hour() -> u32 {
-    600
-}
-fn default_crl_validity_days() -> i64 {
-    7
-}
-
-impl IssuancePolicy {
-    /// Refuses a profile that could only sign nonsense: a lifetime under a day or past the
-    /// issuing CA's (read from `ca_dir`, when a CA is there yet), a CRL validity out of range.
-    pub fn check(&self, ca_dir: &Path, now: time::OffsetDateTime) -> Result<(), PkiError> {
-        let issuing = ca::CaPaths::new(ca_dir).issuing_cert;
-        let ca_not_after = if issuing.exists() {
-            Some(ca::not_after(&ca::read_cert_der(&issuing)?)?)
-        } else {
-            None
-        };
-        crate::pki::issue::check_lifetime(self.validity_days, ca_not_after, now)?;
-        crate::pki::issue::check_crl_validity(self.crl_validity_days)?;
-        Ok(())
-    }
-}
-
-impl Default for IssuancePolicy {
-    fn default() -> Self {
-        Self {
-            validity_days: 5 * 365,
-            allowed_keys: default_allowed_keys(),
-            organization: None,
-            organizational_unit: None,
-            max_per_hour: default_max_per_hour(),
-            allow_host_generated_key: false,
-            crl_validity_days: default_crl_validity_days(),
-        }
-    }
 }
 
 /// Errors of the station directory.
@@ -418,7 +355,7 @@ impl Station {
     }
 
     /// Certificates this process is signing and has not recorded yet (see
-    /// [`crate::pki::policy::issue_for_device`]). Processes side by side each count only what
+    /// [`crate::station::issuing::issue_for_device`]). Processes side by side each count only what
     /// the other has committed; one process runs a line.
     pub(crate) fn signing_now(&self) -> &Mutex<u64> {
         &self.issuing

@@ -25,8 +25,8 @@ use crate::error::{Coded, ErrorInfo};
 use crate::journal::group::GroupCommit;
 use crate::journal::{CertificateRecords, Journal, KeyOrigin, NewSession, StepRecord};
 use crate::mqtt::tls::install_crypto_provider;
-use crate::pki::policy::{self, Issuing};
 use crate::pki::{pop, IssuedCert, UnlockedCa};
+use crate::station::issuing::{self, Issuing};
 use crate::station::Station;
 
 pub use crate::device::{Stop, StopSignal};
@@ -265,7 +265,7 @@ impl Run<'_> {
             KeySource::Device => {
                 let csr_der = self.step("keygen", |run| Ok(run.device()?.keygen()?))?;
                 let validated = self.step("validate_csr", |run| {
-                    Ok(policy::validate_csr(
+                    Ok(issuing::validate_csr(
                         run.station,
                         run.journal,
                         &csr_der,
@@ -480,7 +480,7 @@ impl Run<'_> {
     /// permitting), sends it with `inject_key` and forgets it. Whether the unit really holds
     /// it is proven the same way as for a unit's own key, by `prove_possession`.
     fn inject_host_key(&mut self, device_id: &str) -> Result<Vec<u8>, ErrorInfo> {
-        let key = policy::host_key(
+        let key = issuing::host_key(
             self.station,
             self.journal,
             device_id,
@@ -498,7 +498,7 @@ impl Run<'_> {
     ) -> Result<IssuedCert, ErrorInfo> {
         // Recorded before it goes anywhere near the unit: an issued certificate is never
         // unaccounted for, even if the station dies in the next instant.
-        let cert = policy::issue_for_device(
+        let cert = issuing::issue_for_device(
             Issuing {
                 station: self.station,
                 ca: self.ca,

@@ -9,7 +9,7 @@ use crate::device::nrf91::{self, AtTimeouts, Nrf91, Nrf91Error, CLIENT_CERT, ROO
 use crate::device::DeviceError;
 use crate::error::{Coded, ErrorInfo};
 use crate::journal::{CertificateRecords, KeyOrigin};
-use crate::pki::policy;
+use crate::station::issuing;
 
 use super::Run;
 
@@ -51,7 +51,7 @@ impl Run<'_> {
             Ok(reply.csr_der)
         })?;
         let validated = self.step("validate_csr", |run| {
-            Ok(policy::validate_csr(
+            Ok(issuing::validate_csr(
                 run.station,
                 run.journal,
                 &csr,

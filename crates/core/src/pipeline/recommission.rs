@@ -3,9 +3,9 @@
 
 use crate::device::protocol::{Hello, Lifecycle, Slot};
 use crate::error::{Coded, ErrorInfo};
-use crate::pki::admin::{self, RevokeTarget};
 use crate::pki::fingerprint;
 use crate::pki::revoke::Reason;
+use crate::station::admin::{self, RevokeTarget};
 
 use super::{PipelineError, Run};
 

@@ -7,8 +7,11 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-use super::{fingerprint, PkiError, UnlockedCa};
-use crate::station::IssuancePolicy;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ca, fingerprint, PkiError, UnlockedCa};
 
 /// How far `notBefore` is set before the moment of issue, so that a unit whose clock runs a
 /// little behind still accepts its certificate.
@@ -205,5 +208,73 @@ impl UnlockedCa {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(PkiError::Issue)?;
         let cert = self.issue(&key.subject_public_key_info(), subject, now)?;
         Ok((cert, key.serialize_pem()))
+    }
+}
+
+/// How device certificates are issued. Every field but `validity_days` has a default, so an
+/// older station.toml keeps working.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssuancePolicy {
+    pub validity_days: i64,
+    /// Key types a unit's CSR may carry: `ecdsa-p256`, `ecdsa-p384`, `ed25519`, `rsa-2048`,
+    /// `rsa-3072`, `rsa-4096` (an RSA entry allows that size and larger).
+    #[serde(default = "default_allowed_keys")]
+    pub allowed_keys: Vec<String>,
+    /// Subject O of device certificates; the station's organisation if absent.
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// Subject OU of device certificates.
+    #[serde(default)]
+    pub organizational_unit: Option<String>,
+    /// Most certificates this station may sign in any hour, so that a stolen station cannot
+    /// mint without limit.
+    #[serde(default = "default_max_per_hour")]
+    pub max_per_hour: u32,
+    /// Whether the station may generate a unit's key itself when the unit cannot; every such
+    /// certificate is marked `host` in the journal.
+    #[serde(default)]
+    pub allow_host_generated_key: bool,
+    /// How long a CRL is valid; the broker refuses every client once it has expired.
+    #[serde(default = "default_crl_validity_days")]
+    pub crl_validity_days: i64,
+}
+
+fn default_allowed_keys() -> Vec<String> {
+    vec!["ecdsa-p256".into()]
+}
+fn default_max_per_hour() -> u32 {
+    600
+}
+fn default_crl_validity_days() -> i64 {
+    7
+}
+
+impl IssuancePolicy {
+    /// Refuses a profile that could only sign nonsense: a lifetime under a day or past the
+    /// issuing CA's (read from `ca_dir`, when a CA is there yet), a CRL validity out of range.
+    pub fn check(&self, ca_dir: &Path, now: time::OffsetDateTime) -> Result<(), PkiError> {
+        let issuing = ca::CaPaths::new(ca_dir).issuing_cert;
+        let ca_not_after = if issuing.exists() {
+            Some(ca::not_after(&ca::read_cert_der(&issuing)?)?)
+        } else {
+            None
+        };
+        check_lifetime(self.validity_days, ca_not_after, now)?;
+        check_crl_validity(self.crl_validity_days)?;
+        Ok(())
+    }
+}
+
+impl Default for IssuancePolicy {
+    fn default() -> Self {
+        Self {
+            validity_days: 5 * 365,
+            allowed_keys: default_allowed_keys(),
+            organization: None,
+            organizational_unit: None,
+            max_per_hour: default_max_per_hour(),
+            allow_host_generated_key: false,
+            crl_validity_days: default_crl_validity_days(),
+        }
     }
 }

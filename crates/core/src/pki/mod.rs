@@ -1,14 +1,11 @@
 //! The factory PKI: the CA on disk (encrypted keys), CSR policy checks, issuance and proof of
 //! possession.
 
-pub mod admin;
 pub mod ca;
-pub mod crl_number;
 pub mod csr;
 mod csr_signature;
 pub mod issue;
 pub mod pkcs11;
-pub mod policy;
 pub mod pop;
 pub mod revoke;
 pub mod setup;

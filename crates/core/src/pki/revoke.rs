@@ -96,8 +96,6 @@ pub struct Crl {
     /// The number the journal alone would have given: below `number` when journal rows were
     /// deleted and the number kept beside the CA took over.
     pub journal_number: u64,
-    /// The journal's chain head the registry was verified at before signing.
-    pub chain_head: Option<crate::journal::chain::ChainHead>,
 }
 
 impl UnlockedCa {
@@ -141,7 +139,6 @@ impl UnlockedCa {
             next_update: params.next_update,
             revoked: revoked.len(),
             journal_number: number,
-            chain_head: None,
         })
     }
 

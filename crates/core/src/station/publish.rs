@@ -15,9 +15,9 @@ use crate::journal::chain::{ChainHead, ChainProblem, VerifyReport};
 use crate::journal::export::{ExportError, ExportFormat, Manifest};
 use crate::journal::query::SessionFilter;
 use crate::journal::{ts, Journal};
-use crate::pki::admin::{self, AdminError};
 use crate::pki::revoke::Crl;
 use crate::pki::UnlockedCa;
+use crate::station::admin::{self, AdminError};
 
 /// What [`Station::check_anchors`] found.
 #[derive(Debug, Clone)]
@@ -88,17 +88,15 @@ impl Station {
                 message: p.message,
             });
         }
-        let crl = admin::write_crl(ca, journal, out, now, validity)?;
-        if let Some(head) = &crl.chain_head {
-            self.anchors().append(
-                &self.export_key()?,
-                "crl",
-                &format!("#{} {}", crl.number, out.display()),
-                head,
-                &ts(now),
-            )?;
-        }
-        Ok(crl)
+        let signed = admin::write_crl(ca, journal, out, now, validity)?;
+        self.anchors().append(
+            &self.export_key()?,
+            "crl",
+            &format!("#{} {}", signed.crl.number, out.display()),
+            &signed.chain_head,
+            &ts(now),
+        )?;
+        Ok(signed.crl)
     }
 
     /// Archives the journal into `out_dir` and anchors the head the new journal continues

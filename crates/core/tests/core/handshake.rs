@@ -14,8 +14,8 @@ use commissioner_core::mqtt::handshake_v311;
 use commissioner_core::mqtt::responder::Responder;
 use commissioner_core::mqtt::tls::{client_config, install_crypto_provider, ClientIdentity};
 use commissioner_core::mqtt::MqttError;
-use commissioner_core::pki::admin::{self, RevokeTarget};
 use commissioner_core::pki::revoke::Reason;
+use commissioner_core::station::admin::{self, RevokeTarget};
 
 use crate::fixture::{station, LabStation};
 

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use commissioner_core::journal::{CertFilter, CertStatus, SessionResult};
 use commissioner_core::pipeline::{commission, CommissionRequest, Report};
-use commissioner_core::pki::admin;
+use commissioner_core::station::admin;
 use commissioner_devsim::{Fault, SimConfig, SimDevice};
 
 use crate::fixture::{station_with_lab, LabStation};

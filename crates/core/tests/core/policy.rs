@@ -4,7 +4,7 @@
 use commissioner_core::error::Coded;
 use commissioner_core::journal::{CertFilter, CertStatus, Journal, KeyOrigin, NewSession};
 use commissioner_core::pipeline::{commission, CommissionOptions, CommissionRequest, Report};
-use commissioner_core::pki::policy::{self, Issuing};
+use commissioner_core::station::issuing::{self, Issuing};
 use commissioner_devsim::{SimConfig, SimDevice};
 use rcgen::{KeyPair, PublicKeyData};
 
@@ -119,7 +119,7 @@ fn the_hourly_quota_stops_issuance_and_the_subject_follows_the_profile() {
     let spki = KeyPair::generate().expect("key").subject_public_key_info();
     for i in 0..2 {
         let id = format!("UNIT-Q{i}");
-        let cert = policy::issue_for_device(ctx, &spki, &id, KeyOrigin::Device, now)
+        let cert = issuing::issue_for_device(ctx, &spki, &id, KeyOrigin::Device, now)
             .expect("within quota");
         let (ok, out) = openssl_verify(&s.station.ca_dir(), &cert.pem, "sslclient");
         assert!(ok, "{out}");
@@ -130,11 +130,11 @@ fn the_hourly_quota_stops_issuance_and_the_subject_follows_the_profile() {
         assert!(subject.contains(&format!("CN={id}")), "{subject}");
         assert!(!parsed.is_ca());
     }
-    let err = policy::issue_for_device(ctx, &spki, "UNIT-Q2", KeyOrigin::Device, now)
+    let err = issuing::issue_for_device(ctx, &spki, "UNIT-Q2", KeyOrigin::Device, now)
         .expect_err("over quota");
     assert_eq!(err.code(), "policy.quota_exceeded");
     // An hour later the window has moved on.
-    policy::check_quota(&s.station, &journal, now + time::Duration::minutes(61))
+    issuing::check_quota(&s.station, &journal, now + time::Duration::minutes(61))
         .expect("quota window slides");
 }
 
@@ -154,7 +154,7 @@ fn sessions_issuing_at_once_stay_within_the_hourly_quota() {
                     let journal = s.station.journal().expect("journal");
                     let ctx = issuing(s, &journal, session_id);
                     let id = format!("UNIT-P{i}");
-                    policy::issue_for_device(ctx, spki, &id, KeyOrigin::Device, now)
+                    issuing::issue_for_device(ctx, spki, &id, KeyOrigin::Device, now)
                         .map(|c| c.serial)
                         .map_err(|e| e.code())
                 })
@@ -179,13 +179,13 @@ fn host_generated_keys_only_where_the_profile_allows_and_recorded_as_such() {
     let journal = s.station.journal().expect("journal");
     let session_id = session(&s);
     let now = time::OffsetDateTime::now_utc();
-    let err = policy::issue_host_key(issuing(&s, &journal, session_id), "UNIT-H1", false, now)
+    let err = issuing::issue_host_key(issuing(&s, &journal, session_id), "UNIT-H1", false, now)
         .expect_err("not allowed by default");
     assert_eq!(err.code(), "policy.host_key_not_allowed");
 
     s.station.config.policy.allow_host_generated_key = true;
     let (cert, key_pem) =
-        policy::issue_host_key(issuing(&s, &journal, session_id), "UNIT-H1", false, now)
+        issuing::issue_host_key(issuing(&s, &journal, session_id), "UNIT-H1", false, now)
             .expect("allowed");
     let key = KeyPair::from_pem(&key_pem).expect("key pem");
     let (_, parsed) = x509_parser::parse_x509_certificate(&cert.der).expect("parse");

@@ -11,10 +11,10 @@ use commissioner_core::lab::Lab;
 use commissioner_core::mqtt::handshake::{self, HandshakeSpec};
 use commissioner_core::mqtt::tls::{client_config, ClientIdentity};
 use commissioner_core::mqtt::MqttError;
-use commissioner_core::pki::admin::{self, RevokeTarget};
 use commissioner_core::pki::issue::{Subject, Usage};
 use commissioner_core::pki::revoke::Reason;
 use commissioner_core::pki::IssuedCert;
+use commissioner_core::station::admin::{self, RevokeTarget};
 use rustls_pki_types::CertificateDer;
 
 use crate::fixture::{station_with_lab, LabStation};

@@ -15,10 +15,10 @@ use time::OffsetDateTime;
 use crate::mqtt::tls::ClientIdentity;
 
 use crate::journal::{CertificateRecords, Journal, KeyOrigin};
-use crate::pki::admin::{self, AdminError, RevokeTarget};
 use crate::pki::issue::{random_serial, Subject, Usage};
 use crate::pki::revoke::Reason;
 use crate::pki::{PkiError, UnlockedCa};
+use crate::station::admin::{self, AdminError, RevokeTarget};
 
 /// A client identity the audit holds the key of.
 pub struct TestIdentity {

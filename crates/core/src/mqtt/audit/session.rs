@@ -10,8 +10,8 @@ use crate::error::Coded;
 use crate::journal::{JournalError, NewSession, SessionResult};
 use crate::lab::LabError;
 use crate::mqtt::MqttError;
-use crate::pki::admin::AdminError;
 use crate::pki::{PkiError, UnlockedCa};
+use crate::station::admin::AdminError;
 use crate::station::{Station, StationError};
 
 /// Why an audit could not run, or what its failed checks mean for the session.

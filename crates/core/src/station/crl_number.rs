@@ -11,7 +11,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::admin::AdminError;
-use super::UnlockedCa;
+use crate::pki::UnlockedCa;
 
 /// `ca/crl_number`.
 #[derive(Debug, Clone)]

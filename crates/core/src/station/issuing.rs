@@ -11,9 +11,9 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use super::admin::AdminError;
-use super::csr::{self, CsrPolicy, KeyKind, ValidatedCsr};
-use super::{IssuedCert, PkiError, UnlockedCa};
 use crate::journal::{CertificateRecords, Journal, KeyOrigin};
+use crate::pki::csr::{self, CsrPolicy, KeyKind, ValidatedCsr};
+use crate::pki::{IssuedCert, PkiError, UnlockedCa};
 use crate::station::Station;
 
 /// Validates a unit's CSR under the profile, and refuses a unit that already holds an active

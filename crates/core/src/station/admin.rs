@@ -9,10 +9,11 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use super::crl_number;
-use super::revoke::{Crl, Reason, RevokedSerial};
-use super::{PkiError, UnlockedCa};
 use crate::error::Coded;
+use crate::journal::chain::ChainHead;
 use crate::journal::{CertFilter, CertStatus, Journal, JournalError, RegistryEntry};
+use crate::pki::revoke::{Crl, Reason, RevokedSerial};
+use crate::pki::{PkiError, UnlockedCa};
 
 /// Errors of CA administration.
 #[derive(Debug, Error)]
@@ -149,6 +150,13 @@ pub fn normalize_serial(serial: &str) -> Result<String, PkiError> {
     Ok(s)
 }
 
+/// A CRL, and the journal's chain head its registry was verified at before signing.
+#[derive(Debug, Clone)]
+pub struct VerifiedCrl {
+    pub crl: Crl,
+    pub chain_head: ChainHead,
+}
+
 /// Signs a CRL of every revoked certificate in the registry, with the next CRL number, and
 /// records it. `published` is where the last CRL went, if it is kept: its number counts too.
 ///
@@ -163,7 +171,7 @@ pub fn sign_crl(
     published: Option<&Path>,
     now: OffsetDateTime,
     validity: Duration,
-) -> Result<Crl, AdminError> {
+) -> Result<VerifiedCrl, AdminError> {
     if validity <= Duration::ZERO {
         return Err(PkiError::BadCrlValidity(validity.whole_days()).into());
     }
@@ -204,7 +212,6 @@ pub fn sign_crl(
     counter.store(number)?;
     let mut crl = ca.sign_crl(&entries, number, now, validity)?;
     crl.journal_number = from_journal;
-    crl.chain_head = Some(report.head);
     journal.record_crl(
         crl.number,
         crl.this_update,
@@ -212,7 +219,10 @@ pub fn sign_crl(
         crl.revoked,
         &crl.sha256,
     )?;
-    Ok(crl)
+    Ok(VerifiedCrl {
+        crl,
+        chain_head: report.head,
+    })
 }
 
 /// [`sign_crl`], written to `path` atomically: a broker reloading mid-write must never read
@@ -223,8 +233,8 @@ pub fn write_crl(
     path: &Path,
     now: OffsetDateTime,
     validity: Duration,
-) -> Result<Crl, AdminError> {
-    let crl = sign_crl(ca, journal, Some(path), now, validity)?;
+) -> Result<VerifiedCrl, AdminError> {
+    let signed = sign_crl(ca, journal, Some(path), now, validity)?;
     let io = |source| AdminError::Io {
         path: path.display().to_string(),
         source,
@@ -233,7 +243,7 @@ pub fn write_crl(
         fs::create_dir_all(parent).map_err(io)?;
     }
     let tmp = path.with_extension("crl.tmp");
-    fs::write(&tmp, &crl.pem).map_err(io)?;
+    fs::write(&tmp, &signed.crl.pem).map_err(io)?;
     fs::rename(&tmp, path).map_err(io)?;
-    Ok(crl)
+    Ok(signed)
 }
