@@ -79,6 +79,13 @@ pub struct StationConfig {
     /// published heads must be signed with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export_key: Option<String>,
+    /// Stock Zephyr units over SMP: the device-id rule and the credential paths
+    /// (`[zephyr_smp]`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::device::family::ZephyrSmpProfile::is_default"
+    )]
+    pub zephyr_smp: crate::device::family::ZephyrSmpProfile,
 }
 
 fn default_idle_minutes() -> u32 {
@@ -529,6 +536,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             idle_timeout_minutes: default_idle_minutes(),
             journal_genesis: None,
             export_key: None,
+            zephyr_smp: Default::default(),
         },
     };
     let mut station = station;

@@ -103,7 +103,7 @@ fn serve(mut port: TTYPort, modem: &Mutex<Modem>, cfg: &Nrf91SimConfig, stop: &A
     let mut quoted = false;
     let mut buf = [0u8; 1024];
     if cfg.shell {
-        send(&mut port, PROMPT, cfg.baud, stop);
+        send(&mut port, PROMPT.as_bytes(), cfg.baud, stop);
     }
     while !stop.load(Ordering::Relaxed) {
         let n = match port.read(&mut buf) {
@@ -126,7 +126,7 @@ fn serve(mut port: TTYPort, modem: &Mutex<Modem>, cfg: &Nrf91SimConfig, stop: &A
                     let text = String::from_utf8_lossy(&line).into_owned();
                     line.clear();
                     let out = answer(&text, modem, cfg);
-                    send(&mut port, &out, cfg.baud, stop);
+                    send(&mut port, out.as_bytes(), cfg.baud, stop);
                 }
                 _ => line.push(b),
             }
@@ -184,13 +184,14 @@ fn first_word(text: &str) -> &str {
     text.split_whitespace().next().unwrap_or("")
 }
 
-fn send(port: &mut TTYPort, text: &str, baud: Option<u32>, stop: &AtomicBool) {
+/// Writes `bytes` to the unit's side of the line, paced like a UART at `baud` if given.
+pub(crate) fn send(port: &mut TTYPort, bytes: &[u8], baud: Option<u32>, stop: &AtomicBool) {
     let chunk = if baud.is_some() {
         16
     } else {
-        text.len().max(1)
+        bytes.len().max(1)
     };
-    for part in text.as_bytes().chunks(chunk) {
+    for part in bytes.chunks(chunk) {
         let mut rest = part;
         while !rest.is_empty() && !stop.load(Ordering::Relaxed) {
             match port.write(rest) {
