@@ -180,7 +180,6 @@ impl<P: Read + Write> SmpClient<P> {
 
     fn await_answer(&mut self, req: &Request) -> Result<Value, DeviceError> {
         let deadline = Instant::now() + req.timeout;
-        let mut damaged: Option<String> = None;
         let mut events = Vec::new();
         let mut buf = [0u8; 1024];
         loop {
@@ -192,9 +191,14 @@ impl<P: Read + Write> SmpClient<P> {
                             self.log.push(line);
                         }
                     }
+                    // Whose answer it was cannot be read: an idempotent request is sent
+                    // again at once rather than after the timeout.
                     Event::Damaged(reason) => {
                         self.log.push(format!("[station] damaged SMP frame: {reason}"));
-                        damaged = Some(reason);
+                        return Err(DeviceError::Corrupted {
+                            op: req.name,
+                            reason,
+                        });
                     }
                     Event::Packet(p) => {
                         if let Some(v) = self.answer_to(req, &p)? {
@@ -208,15 +212,9 @@ impl<P: Read + Write> SmpClient<P> {
                 if self.path.as_ref().is_some_and(|p| !p.exists()) {
                     return Err(DeviceError::Unplugged { op: req.name });
                 }
-                return Err(match damaged {
-                    Some(reason) => DeviceError::Corrupted {
-                        op: req.name,
-                        reason,
-                    },
-                    None => DeviceError::Timeout {
-                        op: req.name,
-                        after: req.timeout,
-                    },
+                return Err(DeviceError::Timeout {
+                    op: req.name,
+                    after: req.timeout,
                 });
             }
             if let Some(why) = self.interrupt.as_ref().and_then(|i| i.check(now)) {
