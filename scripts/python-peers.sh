@@ -13,11 +13,15 @@ set -euo pipefail
 NRFCREDSTORE_VERSION=2.1.0
 NRFCLOUD_UTILS_VERSION=3.3.1
 PYSERIAL_VERSION=3.5
+# Intercreate's SMP client and its CLI, the judges of the Zephyr SMP emulator.
+SMP_VERSION=4.2.0
+SMPCLIENT_VERSION=7.3.0
+SMPMGR_VERSION=0.19.1
 
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="${1:-${CARGO_TARGET_DIR:-$here/../target}/python-peers}"
 mkdir -p "$(dirname "$venv")"
-stamp="$venv/.installed-nrfcredstore-$NRFCREDSTORE_VERSION-nrfcloud-utils-$NRFCLOUD_UTILS_VERSION-pyserial-$PYSERIAL_VERSION"
+stamp="$venv/.installed-nrfcredstore-$NRFCREDSTORE_VERSION-nrfcloud-utils-$NRFCLOUD_UTILS_VERSION-pyserial-$PYSERIAL_VERSION-smpmgr-$SMPMGR_VERSION-smpclient-$SMPCLIENT_VERSION-smp-$SMP_VERSION"
 
 exec 9>"$venv.lock"
 flock 9
@@ -25,7 +29,8 @@ if [ ! -f "$stamp" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "nrfcredstore==$NRFCREDSTORE_VERSION" "nrfcloud-utils==$NRFCLOUD_UTILS_VERSION" \
-    "pyserial==$PYSERIAL_VERSION" >&2
+    "pyserial==$PYSERIAL_VERSION" \
+    "smp==$SMP_VERSION" "smpclient==$SMPCLIENT_VERSION" "smpmgr==$SMPMGR_VERSION" >&2
   site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   cat > "$site/sitecustomize.py" <<'PY'
 # Written by scripts/python-peers.sh: pyserial never lists a pseudo-terminal, and the tools

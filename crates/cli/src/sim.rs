@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use commissioner_core::error::ErrorInfo;
 use commissioner_devsim::nrf91::{Nrf91Sim, Nrf91SimConfig};
+use commissioner_devsim::zephyr::{ZephyrFault, ZephyrSim, ZephyrSimConfig};
 use commissioner_devsim::{Delays, Fault, SimConfig, SimDevice, UnknownFault};
 
 use crate::{usage_error, CmdResult};
@@ -87,8 +88,9 @@ pub struct SimArgs {
     /// Also make the port reachable at this path (a symlink; with --count, `<path>-<n>`).
     #[arg(long)]
     link: Option<PathBuf>,
-    /// The device family to emulate: `reference` (docs/device-protocol.md) or `nrf91-at`
-    /// (a Nordic nRF91 modem speaking AT commands).
+    /// The device family to emulate: `reference` (docs/device-protocol.md), `nrf91-at`
+    /// (a Nordic nRF91 modem speaking AT commands) or `zephyr-smp` (a Zephyr unit speaking
+    /// MCUmgr SMP on its console).
     #[arg(long, default_value = "reference")]
     family: String,
     /// nrf91-at only: behind Zephyr's shell (`at AT+…`) instead of a raw AT UART.
@@ -100,6 +102,17 @@ pub struct SimArgs {
     /// lines between replies), garbage (line noise before every reply).
     #[arg(long = "modem-fault")]
     modem_faults: Vec<String>,
+    /// zephyr-smp only: firmware with Commissioner's SMP group (key made on the unit,
+    /// challenge, TLS signing, lock); stock Zephyr (OS and file-system groups) otherwise.
+    #[arg(long)]
+    commissioner_group: bool,
+    /// zephyr-smp only: the unit's SMP buffer (CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE).
+    #[arg(long, default_value_t = 384)]
+    smp_buf_size: usize,
+    /// zephyr-smp only, repeatable: bad-crc, split-frames, mtu-overflow, fs-full, bad-hash,
+    /// chatter.
+    #[arg(long = "smp-fault")]
+    smp_faults: Vec<ZephyrFault>,
 }
 
 impl SimArgs {
@@ -142,10 +155,11 @@ pub fn run(args: SimArgs) -> CmdResult {
     match args.family.as_str() {
         "reference" => {}
         "nrf91-at" => return run_nrf91(&args),
+        "zephyr-smp" => return run_zephyr(&args),
         other => {
             return Err(usage_error(
                 "device.unknown_family",
-                format!("no emulator for family '{other}'; known: reference, nrf91-at"),
+                format!("no emulator for family '{other}'; known: reference, nrf91-at, zephyr-smp"),
             ))
         }
     }
@@ -268,6 +282,51 @@ fn run_nrf91(args: &SimArgs) -> CmdResult {
     if let Some(first) = units.first() {
         println!(
             "commission one with: commissioner commission --family nrf91-at --port {}",
+            first.path()
+        );
+    }
+    println!("press Ctrl-C to stop");
+    loop {
+        std::thread::park();
+    }
+}
+
+fn run_zephyr(args: &SimArgs) -> CmdResult {
+    let mut units = Vec::with_capacity(args.count);
+    for n in 1..=args.count {
+        let base = ZephyrSimConfig::default();
+        let cfg = ZephyrSimConfig {
+            commissioner_group: args.commissioner_group,
+            node_name: match (&args.device_id, args.count) {
+                (Some(id), 1) => id.clone(),
+                (Some(id), _) => format!("{id}-{n}"),
+                (None, _) => base.node_name.clone(),
+            },
+            buf_size: args.smp_buf_size,
+            faults: args.smp_faults.clone(),
+            baud: args.baud,
+            ..base
+        };
+        let sim =
+            ZephyrSim::spawn(cfg).map_err(|e| usage_error("sim.start_failed", e.to_string()))?;
+        let link = link_unit(args, n, sim.path())?;
+        println!(
+            "unit {n}  zephyr-smp ({})  {}  {}{}",
+            if args.commissioner_group {
+                "Commissioner group"
+            } else {
+                "stock"
+            },
+            sim.node_name(),
+            sim.path(),
+            link.map(|l| format!("  (also {})", l.display()))
+                .unwrap_or_default()
+        );
+        units.push(sim);
+    }
+    if let Some(first) = units.first() {
+        println!(
+            "commission one with: commissioner commission --family zephyr-smp --port {}",
             first.path()
         );
     }

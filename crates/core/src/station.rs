@@ -90,6 +90,13 @@ pub struct StationConfig {
         skip_serializing_if = "crate::device::family::Nrf91Profile::is_default"
     )]
     pub nrf91: crate::device::family::Nrf91Profile,
+    /// Stock Zephyr units over SMP: the device-id rule and the credential paths
+    /// (`[zephyr_smp]`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::device::family::ZephyrSmpProfile::is_default"
+    )]
+    pub zephyr_smp: crate::device::family::ZephyrSmpProfile,
 }
 
 fn default_idle_minutes() -> u32 {
@@ -473,6 +480,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             journal_genesis: None,
             export_key: None,
             nrf91: Default::default(),
+            zephyr_smp: Default::default(),
         },
     };
     let mut station = station;

@@ -14,6 +14,7 @@ pub mod nrf91;
 pub mod ops;
 pub mod pty;
 pub mod store;
+pub mod zephyr;
 
 pub use device::{Delays, SimConfig, SimDevice as DeviceState};
 pub use fault::{Fault, UnknownFault};

@@ -405,7 +405,7 @@ fn decode_b64(op: &'static str, s: &str) -> Result<Vec<u8>, DeviceError> {
     })
 }
 
-fn io_error(op: &'static str, e: io::Error) -> DeviceError {
+pub(crate) fn io_error(op: &'static str, e: io::Error) -> DeviceError {
     // A USB serial adapter that disappears shows up as EIO / broken pipe / ENXIO / ENODEV.
     match e.kind() {
         io::ErrorKind::BrokenPipe | io::ErrorKind::NotConnected | io::ErrorKind::UnexpectedEof => {

@@ -9,6 +9,7 @@ pub mod interrupt;
 pub mod log;
 pub mod nrf91;
 pub mod protocol;
+pub mod smp;
 #[cfg(test)]
 mod tests;
 mod timeouts;

@@ -21,6 +21,13 @@ use crate::mqtt::{handshake_v311, MqttError};
 use crate::pki::IssuedCert;
 use crate::station::{BrokerProfile, MqttVersion, RetryPolicy};
 
+/// Who the handshake speaks as.
+pub(super) struct AsUnit<'a> {
+    pub device_id: &'a str,
+    pub model: &'a str,
+    pub fw_version: &'a str,
+}
+
 /// How often the session looks at its cancel and deadline while the broker is busy.
 const BROKER_WAIT_POLL: Duration = Duration::from_millis(20);
 
@@ -47,15 +54,20 @@ impl Run<'_> {
     }
 
     /// The request payload: the profile's template, or the built-in one.
-    fn request_payload(&self, broker: &BrokerProfile, hello: &Hello, cert: &IssuedCert) -> String {
+    fn request_payload(
+        &self,
+        broker: &BrokerProfile,
+        hello: &AsUnit<'_>,
+        cert: &IssuedCert,
+    ) -> String {
         let station_id = &self.station.config.station_id;
         match &broker.payload_template {
             Some(template) => BrokerProfile::render_payload(
                 template,
                 &[
-                    ("device_id", &hello.device_id),
-                    ("model", &hello.model),
-                    ("firmware_version", &hello.fw_version),
+                    ("device_id", hello.device_id),
+                    ("model", hello.model),
+                    ("firmware_version", hello.fw_version),
                     ("certificate_serial", &cert.serial),
                     ("station_id", station_id),
                 ],
@@ -125,14 +137,28 @@ impl Run<'_> {
     }
 
     pub(super) fn handshake(&mut self, hello: &Hello, cert: &IssuedCert) -> Result<(), ErrorInfo> {
-        let broker: BrokerProfile = self.station.broker()?.clone();
-        let anchors = self.broker_trust_anchors()?;
         let link = self.link.clone().ok_or_else(|| ErrorInfo {
             code: "device.not_open".into(),
             message: "the serial port is not open".into(),
             detail: None,
         })?;
-        let key = DeviceSigningKey::new(link);
+        let unit = AsUnit {
+            device_id: &hello.device_id,
+            model: &hello.model,
+            fw_version: &hello.fw_version,
+        };
+        self.handshake_as(&unit, DeviceSigningKey::new(link), cert)
+    }
+
+    /// The handshake with `key` signing for the unit (whatever link carries its signatures).
+    pub(super) fn handshake_as(
+        &mut self,
+        hello: &AsUnit<'_>,
+        key: DeviceSigningKey,
+        cert: &IssuedCert,
+    ) -> Result<(), ErrorInfo> {
+        let broker: BrokerProfile = self.station.broker()?.clone();
+        let anchors = self.broker_trust_anchors()?;
         let tls = client_config_named(
             &anchors,
             ClientIdentity::Remote {
@@ -144,16 +170,16 @@ impl Run<'_> {
             },
             broker.server_name.as_deref(),
         )?;
-        let id = &hello.device_id;
+        let id = hello.device_id;
         let spec = HandshakeSpec {
             host: broker.host.clone(),
             port: broker.port,
-            client_id: id.clone(),
+            client_id: id.to_owned(),
             request_topic: BrokerProfile::topic(&broker.request_topic, id),
             response_topic: BrokerProfile::topic(&broker.response_topic, id),
             user_properties: vec![
-                ("deviceType".into(), hello.model.clone()),
-                ("firmwareVersion".into(), hello.fw_version.clone()),
+                ("deviceType".into(), hello.model.to_owned()),
+                ("firmwareVersion".into(), hello.fw_version.to_owned()),
                 ("stationId".into(), self.station.config.station_id.clone()),
             ],
             payload: self.request_payload(&broker, hello, cert).into_bytes(),

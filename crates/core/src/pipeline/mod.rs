@@ -10,6 +10,7 @@ mod identify;
 mod nrf91;
 mod recommission;
 mod report;
+mod unit_link;
 pub mod write;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -172,6 +173,7 @@ pub fn commission(
         family: &Reference,
         key_origin: None,
         modem: None,
+        unit: None,
     };
     let outcome = match opts.cancel {
         Some(flag) => {
@@ -244,6 +246,8 @@ struct Run<'a> {
     key_origin: Option<KeyOrigin>,
     /// The AT link of an nRF91 session (the reference driver is `link`).
     modem: Option<nrf91::Modem>,
+    /// The link of a family that brings its own driver (`DeviceFamily::open`).
+    unit: Option<crate::device::family::SharedLink>,
 }
 
 impl Run<'_> {
@@ -252,6 +256,9 @@ impl Run<'_> {
         // The one place a family's driver is chosen; its steps keep the pipeline's names and order.
         if self.family.name() == Nrf91At.name() {
             return self.steps_nrf91();
+        }
+        if let Some(outcome) = self.steps_through_link() {
+            return outcome;
         }
         let (hello, key_source) = self.step("identify", |run| run.identify())?;
         let device_id = hello.device_id.clone();
@@ -366,6 +373,7 @@ impl Run<'_> {
         if let Some(modem) = self.modem.as_mut() {
             log.extend(modem.take_log());
         }
+        log.extend(self.unit_log());
         let session = self.report.session_id;
         let error = result.as_ref().err();
         let recorded = self.writer.record_step_with_log(

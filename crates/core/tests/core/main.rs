@@ -28,3 +28,5 @@ mod recommission;
 mod registry;
 mod retry;
 mod revocation;
+mod smp_peers;
+mod zephyr;

@@ -208,13 +208,14 @@ fn first_word(text: &str) -> &str {
 /// Line noise: bytes that are not UTF-8, a stray control code, half an escape sequence.
 const GARBAGE: &[u8] = b"\xff\xfe\x80~\x07\x1b[\xc3\r\n";
 
-fn send(port: &mut TTYPort, text: &[u8], baud: Option<u32>, stop: &AtomicBool) {
+/// Writes `bytes` to the unit's side of the line, paced like a UART at `baud` if given.
+pub(crate) fn send(port: &mut TTYPort, bytes: &[u8], baud: Option<u32>, stop: &AtomicBool) {
     let chunk = if baud.is_some() {
         16
     } else {
-        text.len().max(1)
+        bytes.len().max(1)
     };
-    for part in text.chunks(chunk) {
+    for part in bytes.chunks(chunk) {
         let mut rest = part;
         while !rest.is_empty() && !stop.load(Ordering::Relaxed) {
             match port.write(rest) {

@@ -4,8 +4,10 @@
 //! records every other step as skipped with the family's reason, so adding a family is a new
 //! module here (and its driver), never a change to the order or meaning of the pipeline's steps.
 
+pub mod link;
 mod nrf91;
 mod reference;
+mod zephyr;
 
 use std::fmt;
 
@@ -15,8 +17,10 @@ use ts_rs::TS;
 
 use crate::error::Coded;
 
+pub use link::{Credentials, LinkRequest, LinkSigner, SharedLink, UnitIdentity, UnitLink};
 pub use nrf91::{Nrf91At, Nrf91Profile, SecTag, DEFAULT_SEC_TAG};
 pub use reference::Reference;
+pub use zephyr::{ZephyrSmp, ZephyrSmpGroup, ZephyrSmpProfile, ZEPHYR_SMP};
 
 /// How a family's units show that the unit holds the key its certificate names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,10 +78,20 @@ pub trait DeviceFamily: Sync + fmt::Debug {
         };
         Some(format!("the {name} family {cannot}"))
     }
+
+    /// Opens the unit's port with the family's own driver; the pipeline then runs its steps
+    /// through that link. `None` for the families the pipeline drives itself (reference,
+    /// nrf91-at).
+    fn open(
+        &self,
+        _req: &LinkRequest<'_>,
+    ) -> Option<Result<Box<dyn UnitLink>, crate::error::ErrorInfo>> {
+        None
+    }
 }
 
 /// Every family this station knows, the default first.
-pub static FAMILIES: &[&dyn DeviceFamily] = &[&Reference, &Nrf91At];
+pub static FAMILIES: &[&dyn DeviceFamily] = &[&Reference, &Nrf91At, &ZephyrSmp];
 
 /// The family the station uses when neither the profile nor the operator names one.
 pub const DEFAULT_FAMILY: &str = "reference";
@@ -124,6 +138,9 @@ impl Assurance {
         let bound_by = match (caps.possession, possession_proven) {
             (PossessionProof::Challenge, true) => {
                 "CSR subject equals the unit's id; possession proven by a signed challenge"
+            }
+            (PossessionProof::None, _) if !key_on_unit => {
+                "the unit proved nothing: no CSR, no challenge (the station wrote the key to it)"
             }
             (PossessionProof::AttestedCsr, _) if caps.attestation => {
                 "CSR bound to the device UUID by the modem's COSE attestation (digest checked; \
