@@ -286,6 +286,10 @@ impl Shared {
         }
         let was_signed_in = lock(&self.signed_in).take();
         let had_ca = lock(&self.ca).take().is_some();
+        // The export-signing key was unlocked with the CA and is locked with it.
+        if let Some(station) = lock(&self.station).as_ref() {
+            station.lock_export_key();
+        }
         if was_signed_in.is_some() || had_ca {
             tracing::info!(
                 operator = ?was_signed_in.map(|o| o.id),

@@ -14,15 +14,19 @@ use crate::journal::{Journal, JournalError};
 use crate::operator::OperatorError;
 use crate::pki::{ca, PkiError, UnlockedCa};
 
+mod anchor_target;
 mod broker;
 mod export_key;
+mod head_publisher;
 mod publish;
 
+pub use anchor_target::{AnchorTarget, OffStation};
 pub use broker::{
     AuditProfile, BrokerProfile, MqttVersion, RetryPolicy, AUDIT_CHECKS, PAYLOAD_FIELDS,
     PIPELINE_AUDIT_CHECKS,
 };
 pub use export_key::parse_trusted_key;
+pub use head_publisher::{HeadPublisher, SEAL_ANCHOR_EVERY};
 pub use publish::AnchorCheck;
 
 /// Environment variable naming the station directory.
@@ -79,6 +83,10 @@ pub struct StationConfig {
     /// published heads must be signed with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export_key: Option<String>,
+    /// Where every published chain head is also sent, signed (`[anchor_target]` with one of
+    /// `file`, `syslog` or `http`): the record a local attacker cannot cut back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_target: Option<AnchorTarget>,
 }
 
 fn default_idle_minutes() -> u32 {
@@ -211,6 +219,10 @@ pub struct Station {
     /// Certificates this process is signing whose record is not committed yet: the hourly
     /// count adds them, so sessions signing side by side see each other's.
     issuing: Arc<Mutex<u64>>,
+    /// The export-signing key once unlocked with the station passphrase (with the CA).
+    export_signer: Arc<Mutex<Option<Arc<crate::journal::export::StationKey>>>>,
+    /// What happened to the off-station copy of the last head published.
+    off_station: Arc<Mutex<Option<OffStation>>>,
 }
 
 /// Makes the station directory 0700 and its journal files 0600; refuses a journal that is a
@@ -276,7 +288,14 @@ impl Station {
                 reason: e.to_string(),
             });
         }
-        if let Some(reason) = config.broker.as_ref().and_then(BrokerProfile::problem) {
+        if let Some(reason) =
+            (config.broker.as_ref().and_then(BrokerProfile::problem)).or_else(|| {
+                config
+                    .anchor_target
+                    .as_ref()
+                    .and_then(AnchorTarget::problem)
+            })
+        {
             return Err(StationError::BadConfig {
                 path: path.display().to_string(),
                 reason,
@@ -292,6 +311,8 @@ impl Station {
             config,
             writer: Arc::default(),
             issuing: Arc::default(),
+            export_signer: Arc::default(),
+            off_station: Arc::default(),
         })
     }
 
@@ -316,9 +337,16 @@ impl Station {
         self.dir.join("journal.sqlite")
     }
 
+    /// Unlocks the CA and, with the same passphrase, the export-signing key. A key that does not
+    /// open (replaced, missing) leaves the CA usable: exports and published heads then fail with
+    /// the key's own error (see [`Station::unlock_export_key`]).
     pub fn unlock_ca(&self, passphrase: &str) -> Result<UnlockedCa, PkiError> {
         self.check_pkcs11_module()?;
-        UnlockedCa::unlock(&self.ca_dir(), passphrase)
+        let ca = UnlockedCa::unlock(&self.ca_dir(), passphrase)?;
+        if let Err(e) = self.unlock_export_key(passphrase) {
+            tracing::warn!(error = %e, "the export-signing key stays locked");
+        }
+        Ok(ca)
     }
 
     /// A CA key in a token is opened only through the module the profile names: loading a
@@ -409,6 +437,7 @@ impl Station {
     pub fn carry_over(&mut self, from: &Station) {
         self.writer = Arc::clone(&from.writer);
         self.issuing = Arc::clone(&from.issuing);
+        self.export_signer = Arc::clone(&from.export_signer);
     }
 
     /// Certificates this process is signing and has not recorded yet (see
@@ -440,6 +469,8 @@ impl Station {
             config: self.config.clone(),
             writer: Arc::default(),
             issuing: Arc::default(),
+            export_signer: Arc::default(),
+            off_station: Arc::default(),
         }
     }
 
@@ -494,7 +525,17 @@ pub fn init_lab_station(dir: &Path, passphrase: &str) -> Result<Station, Station
         passphrase,
         time::OffsetDateTime::now_utc(),
     )?;
-    create_station(dir, organization, true)
+    let made = create_station(dir, organization, true)?;
+    // The key is made and pinned with the station: its identity from the first export on.
+    made.unlock_export_key(passphrase)
+        .map_err(|e| StationError::BadConfig {
+            path: Station::config_path(dir).display().to_string(),
+            reason: e.to_string(),
+        })?;
+    // Read again with the pin, so that a later save keeps it; the unlocked key comes along.
+    let mut station = Station::open(dir)?;
+    station.carry_over(&made);
+    Ok(station)
 }
 
 /// Writes `station.toml` and an empty journal for a station whose CA is set up separately
@@ -511,6 +552,8 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
     let station = Station {
         writer: Arc::default(),
         issuing: Arc::default(),
+        export_signer: Arc::default(),
+        off_station: Arc::default(),
         dir: dir.to_owned(),
         config: StationConfig {
             station_id: format!(
@@ -529,16 +572,14 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             idle_timeout_minutes: default_idle_minutes(),
             journal_genesis: None,
             export_key: None,
+            anchor_target: None,
         },
     };
     let mut station = station;
     station.save()?;
     station.record_journal_genesis()?;
-    // The key is made and pinned with the station: its identity from the first export on.
-    station.export_key().map_err(|e| StationError::BadConfig {
-        path: Station::config_path(dir).display().to_string(),
-        reason: e.to_string(),
-    })?;
+    // The export-signing key is made and pinned at the first unlock: it is encrypted under
+    // the station passphrase, which a station set up for `ca init` has not seen yet.
     let station = Station::open(dir)?;
     station.journal()?;
     Ok(station)

@@ -339,7 +339,7 @@ fn recover_seals_only_the_sessions_this_station_began() {
 }
 
 /// Runs `count` sessions through the station's own journal API, each ending in a pass.
-fn sessions(station: &Path, count: usize) {
+pub(crate) fn sessions(station: &Path, count: usize) {
     use commissioner_core::journal::{NewSession, SessionResult};
     use commissioner_core::station::Station;
     let opened = Station::open(station).expect("station");
