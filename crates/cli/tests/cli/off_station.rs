@@ -10,8 +10,9 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::commands::{commissioner, text, PASSPHRASE};
-use crate::integrity::{sessions, sqlite};
+use crate::integrity::{cut_back, sessions, sqlite};
 use crate::operators::refused;
+use crate::trust_records::verify_export;
 
 fn export(station: &Path, file: &Path) -> std::process::Output {
     let out = commissioner(
@@ -32,6 +33,23 @@ fn verify_against(station: &Path, anchors: &Path) -> std::process::Output {
             anchors.to_str().expect("utf8"),
         ],
     )
+}
+
+/// A new lab station `name` under `dir`.
+fn lab(dir: &Path, name: &str) -> std::path::PathBuf {
+    let st = dir.join(name);
+    let out = commissioner(&st, &["lab", "init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    st
+}
+
+/// The command's output contains `needle`.
+fn shows(out: &std::process::Output, needle: &str) {
+    assert!(
+        text(out).contains(needle),
+        "expected {needle}: {}",
+        text(out)
+    );
 }
 
 fn set_target(station: &Path, kind: &str, value: &str) {
@@ -89,8 +107,7 @@ fn openssl_public_key(key: &Path, pass: &str) -> Option<String> {
 #[test]
 fn the_export_key_is_encrypted_with_the_station_passphrase_and_a_plain_one_is_migrated() {
     let dir = tempfile::tempdir().expect("tmp");
-    let st = dir.path().join("station");
-    assert!(commissioner(&st, &["lab", "init"]).status.success());
+    let st = lab(dir.path(), "station");
     let key_file = st.join("keys/export-signing.key.pem");
     let pem = std::fs::read_to_string(&key_file).expect("encrypted key");
     assert!(
@@ -125,16 +142,7 @@ fn the_export_key_is_encrypted_with_the_station_passphrase_and_a_plain_one_is_mi
         openssl_public_key(&key_file, PASSPHRASE).as_deref(),
         Some(old_pin.as_str())
     );
-    let out = commissioner(
-        &st,
-        &[
-            "journal",
-            "verify-export",
-            file.to_str().expect("utf8"),
-            "--trust",
-            &old_pin,
-        ],
-    );
+    let out = verify_export(&st, &file, &[&old_pin]);
     assert!(out.status.success(), "{}", text(&out));
 
     // A wrong passphrase does not open it (the CA is not needed to export).
@@ -151,10 +159,7 @@ fn the_export_key_is_encrypted_with_the_station_passphrase_and_a_plain_one_is_mi
 #[test]
 fn verifying_at_another_station_never_creates_a_key() {
     let dir = tempfile::tempdir().expect("tmp");
-    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    for st in [&a, &b] {
-        assert!(commissioner(st, &["lab", "init"]).status.success());
-    }
+    let (a, b) = (lab(dir.path(), "a"), lab(dir.path(), "b"));
     sessions(&a, 2);
     let file = dir.path().join("a.csv");
     export(&a, &file);
@@ -162,34 +167,14 @@ fn verifying_at_another_station_never_creates_a_key() {
     // Station b has lost its key file: checking a's export and its own journal still work
     // against pins, and nothing makes a key in its place.
     std::fs::remove_file(b.join("keys/export-signing.key.pem")).expect("rm");
-    let out = commissioner(
-        &b,
-        &[
-            "journal",
-            "verify-export",
-            file.to_str().expect("utf8"),
-            "--trust",
-            &key_a,
-        ],
-    );
+    let out = verify_export(&b, &file, &[&key_a]);
     assert!(out.status.success(), "{}", text(&out));
     // Without --trust, b's own pin decides: not a's.
-    let out = commissioner(
-        &b,
-        &["journal", "verify-export", file.to_str().expect("utf8")],
-    );
-    assert!(
-        text(&out).contains("[export.wrong_station]"),
-        "{}",
-        text(&out)
-    );
+    let out = verify_export(&b, &file, &[]);
+    shows(&out, "[export.wrong_station]");
     let out = verify_against(&b, &a.join("anchors.jsonl"));
     // a's anchors are not signed by b's key.
-    assert!(
-        text(&out).contains("[chain.anchor_invalid]"),
-        "{}",
-        text(&out)
-    );
+    shows(&out, "[chain.anchor_invalid]");
     assert!(!b.join("keys/export-signing.key.pem").exists());
     assert!(!b.join("keys/export-signing.p8").exists());
     // Signing needs the key: a clear error, never a new identity.
@@ -211,8 +196,7 @@ fn verifying_at_another_station_never_creates_a_key() {
 #[test]
 fn an_off_station_file_still_names_the_head_cut_off_the_journal_and_queues_while_away() {
     let dir = tempfile::tempdir().expect("tmp");
-    let st = dir.path().join("station");
-    assert!(commissioner(&st, &["lab", "init"]).status.success());
+    let st = lab(dir.path(), "station");
     let offsite_dir = dir.path().join("other-volume");
     let offsite = offsite_dir.join("anchors.jsonl");
     // The other volume is not mounted yet: the head waits, the export does not fail.
@@ -220,11 +204,7 @@ fn an_off_station_file_still_names_the_head_cut_off_the_journal_and_queues_while
     sessions(&st, 3);
     let first = dir.path().join("first.csv");
     let out = export(&st, &first);
-    assert!(
-        text(&out).contains("off-station anchor: NOT sent"),
-        "{}",
-        text(&out)
-    );
+    shows(&out, "off-station anchor: NOT sent");
     assert_eq!(lines(&st.join("anchor-outbox.jsonl")).len(), 1);
     let kept_head = sqlite(&st, "SELECT max(seq) FROM chain");
     let kept_session = sqlite(&st, "SELECT max(id) FROM sessions");
@@ -233,11 +213,7 @@ fn an_off_station_file_still_names_the_head_cut_off_the_journal_and_queues_while
     sessions(&st, 2);
     let second = dir.path().join("second.csv");
     let out = export(&st, &second);
-    assert!(
-        text(&out).contains("with 1 that had waited"),
-        "{}",
-        text(&out)
-    );
+    shows(&out, "with 1 that had waited");
     assert!(!st.join("anchor-outbox.jsonl").exists());
     // In order, the same signed lines as the station's own file.
     let sent = lines(&offsite);
@@ -251,15 +227,7 @@ fn an_off_station_file_still_names_the_head_cut_off_the_journal_and_queues_while
     assert!(out.status.success(), "{}", text(&out));
 
     // Cut back: the newest sessions and their chain entries, and the station's anchor file.
-    sqlite(
-        &st,
-        &format!(
-            "DELETE FROM steps WHERE session_id > {kept_session};
-             DELETE FROM device_log WHERE session_id > {kept_session};
-             DELETE FROM sessions WHERE id > {kept_session};
-             DELETE FROM chain WHERE seq > {kept_head};"
-        ),
-    );
+    cut_back(&st, &kept_session, &kept_head);
     let own = std::fs::read_to_string(st.join("anchors.jsonl")).expect("own");
     std::fs::write(
         st.join("anchors.jsonl"),
@@ -286,18 +254,13 @@ fn an_off_station_file_still_names_the_head_cut_off_the_journal_and_queues_while
         .expect("open");
     writeln!(f, "{forged}").expect("append");
     let out = verify_against(&st, &offsite);
-    assert!(
-        text(&out).contains("[chain.anchor_invalid]"),
-        "{}",
-        text(&out)
-    );
+    shows(&out, "[chain.anchor_invalid]");
 }
 
 #[test]
 fn a_running_line_sends_its_sealed_head_to_syslog_as_rfc5424() {
     let dir = tempfile::tempdir().expect("tmp");
-    let st = dir.path().join("station");
-    assert!(commissioner(&st, &["lab", "init"]).status.success());
+    let st = lab(dir.path(), "station");
     // A datagram socket stands in for the syslog daemon's /dev/log.
     let socket = dir.path().join("log.sock");
     let daemon = UnixDatagram::bind(&socket).expect("bind");
@@ -381,21 +344,16 @@ fn http_target(
 #[test]
 fn an_http_target_gets_each_head_as_a_post_and_a_refused_one_is_sent_again_first() {
     let dir = tempfile::tempdir().expect("tmp");
-    let st = dir.path().join("station");
-    assert!(commissioner(&st, &["lab", "init"]).status.success());
+    let st = lab(dir.path(), "station");
     let (url, server) = http_target(vec!["503 Service Unavailable", "204 No Content", "200 OK"]);
     set_target(&st, "http", &url);
     sessions(&st, 1);
     let out = export(&st, &dir.path().join("one.csv"));
-    assert!(text(&out).contains("NOT sent"), "{}", text(&out));
-    assert!(text(&out).contains("503"), "{}", text(&out));
+    shows(&out, "NOT sent");
+    shows(&out, "503");
     sessions(&st, 1);
     let out = export(&st, &dir.path().join("two.csv"));
-    assert!(
-        text(&out).contains("with 1 that had waited"),
-        "{}",
-        text(&out)
-    );
+    shows(&out, "with 1 that had waited");
     let seen = server.join().expect("server");
     assert!(
         seen.iter().all(|(r, _)| r == "POST /anchors HTTP/1.1"),

@@ -171,7 +171,7 @@ fn failed_sign_ins_deleted_to_lift_a_lockout_are_detected() {
     broken(&st, "chain.login_attempt_deleted");
 }
 
-fn verify_export(st: &Path, file: &Path, trust: &[&str]) -> std::process::Output {
+pub(crate) fn verify_export(st: &Path, file: &Path, trust: &[&str]) -> std::process::Output {
     let mut args = vec!["journal", "verify-export", file.to_str().expect("utf-8")];
     for key in trust {
         args.extend(["--trust", key]);
