@@ -104,6 +104,9 @@ pub struct Shared {
     runs: Mutex<HashMap<String, Arc<StopSignal>>>,
     /// Held from the first run on, so another process starting up leaves our sessions alone.
     claim: Mutex<Option<SessionClaim>>,
+    /// Publishes the newest sealed head (anchors.jsonl and the off-station target) while the
+    /// app runs sessions, from the first run on.
+    heads: Mutex<Option<commissioner_core::station::HeadPublisher>>,
     lab: Mutex<Option<Lab>>,
     pub logs: LogHub,
     pub dialog_dir: Option<PathBuf>,
@@ -131,6 +134,7 @@ impl Shared {
             sims: Mutex::default(),
             runs: Mutex::default(),
             claim: Mutex::default(),
+            heads: Mutex::default(),
             lab: Mutex::default(),
             logs,
             dialog_dir: std::env::var_os(DIALOG_DIR_ENV).map(PathBuf::from),
@@ -204,6 +208,8 @@ impl Shared {
             );
         }
         *slot = Some(claimed.claim);
+        *lock(&self.heads) =
+            Some(station.publish_heads(commissioner_core::station::SEAL_ANCHOR_EVERY));
         Ok(())
     }
 
