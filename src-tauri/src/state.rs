@@ -224,7 +224,16 @@ impl Shared {
             .ok_or_else(IpcError::ca_locked)?;
         let unlocked = Arc::new(station.unlock_ca(&pass)?);
         *ca = Some(unlocked.clone());
+        self.pinned_now(station);
         Ok(unlocked)
+    }
+
+    /// The first unlock of a station made without its export key pins the key in station.toml:
+    /// read it again, so that a later save from the kept copy keeps the pin.
+    fn pinned_now(&self, station: &Station) {
+        if station.config.export_key.is_none() {
+            self.station_changed();
+        }
     }
 
     pub fn ca_unlocked(&self, station: &Station) -> bool {
@@ -251,6 +260,7 @@ impl Shared {
             Ok(unlocked) => {
                 *lock(&self.unlock_failures) = (0, None);
                 *lock(&self.ca) = Some(Arc::new(unlocked));
+                self.pinned_now(station);
                 self.touch();
                 Ok(())
             }

@@ -140,6 +140,11 @@ impl StationKey {
         self.0.public_key().as_ref()
     }
 
+    /// The public key as it is pinned and printed (base64).
+    pub fn public_key_base64(&self) -> String {
+        B64.encode(self.public_key())
+    }
+
     /// Signs `msg` (Ed25519).
     pub(crate) fn sign(&self, msg: &[u8]) -> Vec<u8> {
         self.0.sign(msg).as_ref().to_vec()

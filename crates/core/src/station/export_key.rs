@@ -114,7 +114,7 @@ impl Station {
 
     fn pin_export_key(&self, key: &StationKey) -> Result<(), ExportError> {
         let mut pinned = self.clone_config();
-        pinned.config.export_key = Some(B64.encode(key.public_key()));
+        pinned.config.export_key = Some(key.public_key_base64());
         pinned
             .save()
             .map_err(|e| ExportError::Key(format!("cannot pin the key in station.toml: {e}")))
