@@ -104,6 +104,9 @@ pub struct Shared {
     runs: Mutex<HashMap<String, Arc<StopSignal>>>,
     /// Held from the first run on, so another process starting up leaves our sessions alone.
     claim: Mutex<Option<SessionClaim>>,
+    /// Publishes the newest sealed head (anchors.jsonl and the off-station target) while the
+    /// app runs sessions, from the first run on.
+    heads: Mutex<Option<commissioner_core::station::HeadPublisher>>,
     lab: Mutex<Option<Lab>>,
     pub logs: LogHub,
     pub dialog_dir: Option<PathBuf>,
@@ -131,6 +134,7 @@ impl Shared {
             sims: Mutex::default(),
             runs: Mutex::default(),
             claim: Mutex::default(),
+            heads: Mutex::default(),
             lab: Mutex::default(),
             logs,
             dialog_dir: std::env::var_os(DIALOG_DIR_ENV).map(PathBuf::from),
@@ -204,6 +208,8 @@ impl Shared {
             );
         }
         *slot = Some(claimed.claim);
+        *lock(&self.heads) =
+            Some(station.publish_heads(commissioner_core::station::SEAL_ANCHOR_EVERY));
         Ok(())
     }
 
@@ -218,7 +224,16 @@ impl Shared {
             .ok_or_else(IpcError::ca_locked)?;
         let unlocked = Arc::new(station.unlock_ca(&pass)?);
         *ca = Some(unlocked.clone());
+        self.pinned_now(station);
         Ok(unlocked)
+    }
+
+    /// The first unlock of a station made without its export key pins the key in station.toml:
+    /// read it again, so that a later save from the kept copy keeps the pin.
+    fn pinned_now(&self, station: &Station) {
+        if station.config.export_key.is_none() {
+            self.station_changed();
+        }
     }
 
     pub fn ca_unlocked(&self, station: &Station) -> bool {
@@ -245,6 +260,7 @@ impl Shared {
             Ok(unlocked) => {
                 *lock(&self.unlock_failures) = (0, None);
                 *lock(&self.ca) = Some(Arc::new(unlocked));
+                self.pinned_now(station);
                 self.touch();
                 Ok(())
             }
@@ -286,6 +302,10 @@ impl Shared {
         }
         let was_signed_in = lock(&self.signed_in).take();
         let had_ca = lock(&self.ca).take().is_some();
+        // The export-signing key was unlocked with the CA and is locked with it.
+        if let Some(station) = lock(&self.station).as_ref() {
+            station.lock_export_key();
+        }
         if was_signed_in.is_some() || had_ca {
             tracing::info!(
                 operator = ?was_signed_in.map(|o| o.id),

@@ -116,6 +116,7 @@ pub fn init(dir: &Path, args: InitArgs) -> CmdResult {
     if let Some(uri) = &args.issuing_key_uri {
         station.allow_pkcs11_module_of(uri)?;
     }
+    export_key(&station, &pass);
     println!("root CA     sha-256 {}", report.root_fingerprint);
     println!(
         "issuing CA  sha-256 {}  (key: {})",
@@ -129,6 +130,21 @@ pub fn init(dir: &Path, args: InitArgs) -> CmdResult {
     println!("!! machine. The station never needs it to commission units; only a new issuing");
     println!("!! CA does. It will not be written again.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Makes and pins the export-signing key under the station passphrase now (after the last save
+/// of `station.toml` here), or says why it does not open; the CA is set up either way.
+fn export_key(station: &Station, pass: &str) {
+    match station.unlock_export_key(pass) {
+        Ok(key) => println!(
+            "export key  {}  (pinned; give it to QA: journal key)",
+            key.public_key_base64()
+        ),
+        Err(e) => println!(
+            "warning[{}]: {e}",
+            commissioner_core::error::Coded::code(&e)
+        ),
+    }
 }
 
 pub fn import(dir: &Path, args: ImportArgs) -> CmdResult {
@@ -165,6 +181,7 @@ pub fn import(dir: &Path, args: ImportArgs) -> CmdResult {
     if let Some(uri) = &args.key_uri {
         station.allow_pkcs11_module_of(uri)?;
     }
+    export_key(&station, &pass);
     println!(
         "issuing CA  sha-256 {}  (key: {})",
         report.issuing_fingerprint, report.key_location

@@ -138,6 +138,13 @@ fn trusted_keys(
     Ok(keys)
 }
 
+/// What happened to the off-station copy of the head just published.
+pub fn print_off_station(station: &Station) {
+    if let Some(sent) = station.take_off_station() {
+        println!("{}", sent.describe(station.config.anchor_target.as_ref()));
+    }
+}
+
 pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
     let station = Station::open(dir)?;
     // Checked before anything is read: a walk-up user gets nothing out of the journal, and
@@ -193,7 +200,21 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
                 None => {}
             }
             if report.problem.is_none() {
-                station.record_verified(&journal, &report.head)?;
+                // Recording the head signs a `verified` anchor: only with the key unlocked.
+                let unlocked = commissioner_core::station::take_passphrase_from_env()
+                    .ok_or(commissioner_core::journal::export::ExportError::KeyLocked)
+                    .and_then(|pass| station.unlock_export_key(&pass));
+                match unlocked {
+                    Ok(_) => {
+                        station.record_verified(&journal, &report.head)?;
+                        print_off_station(&station);
+                    }
+                    // The verify stands; only its record is missing.
+                    Err(e) => println!(
+                        "head not recorded as verified ([{}] {e}): the next --incremental verify is a full one",
+                        commissioner_core::error::Coded::code(&e)
+                    ),
+                }
             }
             println!(
                 "{} chain entries, {} sealed sessions, {} running; head {} at entry {}",
@@ -232,6 +253,7 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
                 Format::Csv => ExportFormat::Csv,
                 Format::Jsonl => ExportFormat::Jsonl,
             };
+            station.unlock_export_key(&crate::run::passphrase()?)?;
             let manifest = station.export_journal(
                 &station.journal()?,
                 &filter.into(),
@@ -246,6 +268,7 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
                 manifest.sha256,
                 manifest.chain_head.hash
             );
+            print_off_station(&station);
             Ok(ExitCode::SUCCESS)
         }
         JournalCommand::Key => {
@@ -315,7 +338,9 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
             }
         }
         JournalCommand::Archive { out } => {
+            station.unlock_export_key(&crate::run::passphrase()?)?;
             let done = station.archive_journal(&out, SystemClock.now())?;
+            print_off_station(&station);
             // The new file is the station's journal from now on.
             let mut station = station;
             station.record_journal_genesis()?;

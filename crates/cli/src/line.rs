@@ -172,6 +172,9 @@ pub fn run(dir: &Path, args: LineArgs) -> CmdResult {
         Some(_) => Some(Lab::up(&mut station, &ca)?),
         None => None,
     };
+    // The newest sealed head goes to anchors.jsonl and the off-station target while the line
+    // runs, and once more when it stops (dropped last).
+    let _heads = station.publish_heads(commissioner_core::station::SEAL_ANCHOR_EVERY);
     let (tx, rx) = mpsc::channel();
     let line = Line {
         station: Arc::new(station),

@@ -15,19 +15,24 @@ use crate::operator::OperatorError;
 use crate::pki::{ca, PkiError, UnlockedCa};
 
 pub mod admin;
+mod anchor_target;
 mod broker;
+mod create;
 pub mod crl_number;
 mod export_key;
+mod head_publisher;
 pub mod issuing;
 mod publish;
 
 pub use crate::pki::issue::IssuancePolicy;
-
+pub use anchor_target::{AnchorTarget, OffStation};
 pub use broker::{
     AuditProfile, BrokerProfile, MqttVersion, RetryPolicy, AUDIT_CHECKS, PAYLOAD_FIELDS,
     PIPELINE_AUDIT_CHECKS,
 };
+pub use create::{create_station, init_lab_station};
 pub use export_key::parse_trusted_key;
+pub use head_publisher::{HeadPublisher, SEAL_ANCHOR_EVERY};
 pub use publish::AnchorCheck;
 
 /// Environment variable naming the station directory.
@@ -97,6 +102,10 @@ pub struct StationConfig {
         skip_serializing_if = "crate::device::family::ZephyrSmpProfile::is_default"
     )]
     pub zephyr_smp: crate::device::family::ZephyrSmpProfile,
+    /// Where every published chain head is also sent, signed (`[anchor_target]` with one of
+    /// `file`, `syslog` or `http`): the record a local attacker cannot cut back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_target: Option<AnchorTarget>,
 }
 
 fn default_idle_minutes() -> u32 {
@@ -161,6 +170,10 @@ pub struct Station {
     /// Certificates this process is signing whose record is not committed yet: the hourly
     /// count adds them, so sessions signing side by side see each other's.
     issuing: Arc<Mutex<u64>>,
+    /// The export-signing key once unlocked with the station passphrase (with the CA).
+    export_signer: Arc<Mutex<Option<Arc<crate::journal::export::StationKey>>>>,
+    /// What happened to the off-station copy of the last head published.
+    off_station: Arc<Mutex<Option<OffStation>>>,
 }
 
 /// Makes the station directory 0700 and its journal files 0600; refuses a journal that is a
@@ -226,7 +239,14 @@ impl Station {
                 reason: e.to_string(),
             });
         }
-        if let Some(reason) = config.broker.as_ref().and_then(BrokerProfile::problem) {
+        if let Some(reason) =
+            (config.broker.as_ref().and_then(BrokerProfile::problem)).or_else(|| {
+                config
+                    .anchor_target
+                    .as_ref()
+                    .and_then(AnchorTarget::problem)
+            })
+        {
             return Err(StationError::BadConfig {
                 path: path.display().to_string(),
                 reason,
@@ -242,6 +262,8 @@ impl Station {
             config,
             writer: Arc::default(),
             issuing: Arc::default(),
+            export_signer: Arc::default(),
+            off_station: Arc::default(),
         })
     }
 
@@ -266,9 +288,16 @@ impl Station {
         self.dir.join("journal.sqlite")
     }
 
+    /// Unlocks the CA and, with the same passphrase, the export-signing key. A key that does not
+    /// open (replaced, missing) leaves the CA usable: exports and published heads then fail with
+    /// the key's own error (see [`Station::unlock_export_key`]).
     pub fn unlock_ca(&self, passphrase: &str) -> Result<UnlockedCa, PkiError> {
         self.check_pkcs11_module()?;
-        UnlockedCa::unlock(&self.ca_dir(), passphrase)
+        let ca = UnlockedCa::unlock(&self.ca_dir(), passphrase)?;
+        if let Err(e) = self.unlock_export_key(passphrase) {
+            tracing::warn!(error = %e, "the export-signing key stays locked");
+        }
+        Ok(ca)
     }
 
     /// A CA key in a token is opened only through the module the profile names: loading a
@@ -359,6 +388,7 @@ impl Station {
     pub fn carry_over(&mut self, from: &Station) {
         self.writer = Arc::clone(&from.writer);
         self.issuing = Arc::clone(&from.issuing);
+        self.export_signer = Arc::clone(&from.export_signer);
     }
 
     /// Certificates this process is signing and has not recorded yet (see
@@ -390,6 +420,8 @@ impl Station {
             config: self.config.clone(),
             writer: Arc::default(),
             issuing: Arc::default(),
+            export_signer: Arc::default(),
+            off_station: Arc::default(),
         }
     }
 
@@ -425,75 +457,6 @@ pub fn take_passphrase_from_env() -> Option<String> {
     let value = std::env::var(PASSPHRASE_ENV).ok();
     std::env::remove_var(PASSPHRASE_ENV);
     value.filter(|p| !p.is_empty())
-}
-
-/// Creates a lab station: a lab CA (keys encrypted with `passphrase`), `station.toml` and an
-/// empty journal.
-pub fn init_lab_station(dir: &Path, passphrase: &str) -> Result<Station, StationError> {
-    if Station::config_path(dir).exists() {
-        return Err(StationError::Exists(dir.display().to_string()));
-    }
-    crate::secure_fs::create_dir(dir).map_err(|source| StationError::Io {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    let organization = "Commissioner Lab";
-    ca::create_lab_ca(
-        &dir.join("ca"),
-        organization,
-        passphrase,
-        time::OffsetDateTime::now_utc(),
-    )?;
-    create_station(dir, organization, true)
-}
-
-/// Writes `station.toml` and an empty journal for a station whose CA is set up separately
-/// (`commissioner ca init` / `ca import`).
-pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Station, StationError> {
-    if Station::config_path(dir).exists() {
-        return Err(StationError::Exists(dir.display().to_string()));
-    }
-    crate::secure_fs::create_dir(dir).map_err(|source| StationError::Io {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    let prefix = if lab { "lab" } else { "station" };
-    let station = Station {
-        writer: Arc::default(),
-        issuing: Arc::default(),
-        dir: dir.to_owned(),
-        config: StationConfig {
-            station_id: format!(
-                "{prefix}-{}",
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            ),
-            organization: organization.to_owned(),
-            lab,
-            policy: IssuancePolicy::default(),
-            broker: None,
-            models: Vec::new(),
-            timeouts: Default::default(),
-            device_ids: Default::default(),
-            operators_required: false,
-            pkcs11_module: None,
-            idle_timeout_minutes: default_idle_minutes(),
-            journal_genesis: None,
-            export_key: None,
-            nrf91: Default::default(),
-            zephyr_smp: Default::default(),
-        },
-    };
-    let mut station = station;
-    station.save()?;
-    station.record_journal_genesis()?;
-    // The key is made and pinned with the station: its identity from the first export on.
-    station.export_key().map_err(|e| StationError::BadConfig {
-        path: Station::config_path(dir).display().to_string(),
-        reason: e.to_string(),
-    })?;
-    let station = Station::open(dir)?;
-    station.journal()?;
-    Ok(station)
 }
 
 #[cfg(test)]

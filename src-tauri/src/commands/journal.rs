@@ -161,6 +161,10 @@ pub async fn export_journal(
         let station = state.station()?;
         let journal = station.journal()?;
         state.authorize(&journal, Action::Export)?;
+        // The export-signing key is unlocked with the CA (the start-up passphrase, if any).
+        if station.export_key().is_err() {
+            state.ca(&station)?;
+        }
         let (ext, label) = match format {
             ExportFormat::Csv => ("csv", "CSV"),
             ExportFormat::Jsonl => ("jsonl", "JSON Lines"),

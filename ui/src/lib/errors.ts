@@ -262,6 +262,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "export.key_not_pinned": "The station's export signing key file was replaced. Tell QA and your supervisor.",
   "export.no_trusted_key": "No trusted station key is set. Give the key QA recorded for the station.",
   "export.trusted_key_invalid": "That is not a station key. Copy it again from `commissioner journal key`.",
+  "export.key_locked": "The export signing key is locked. Unlock the CA with the station passphrase, then try again.",
+  "export.key_passphrase": "The station passphrase does not open the export signing key. The key file may have been replaced: tell QA and your supervisor.",
   // Operators
   "operator.bad_credentials": "Operator id or PIN is wrong. Try again.",
   "operator.locked_out": "Too many wrong PINs. Wait 10 minutes or ask an admin.",

@@ -4,10 +4,10 @@
 //! [--verify-only] [--new N]`
 //!
 //! Prints: generation time, file size, filtered QA query p50, export of 100k sessions, verify
-//! over the whole file, and an incremental verify of N new sessions on top, each next to its
-//! goal.
+//! over the whole file (warm, then cold: the file's pages dropped from the page cache), and an
+//! incremental verify of N new sessions on top, each next to its goal.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use commissioner_core::journal::export::{ExportFormat, StationKey};
@@ -44,8 +44,9 @@ usage: journal-bench [--sessions N] [--dir DIR] [--verify-only] [--new N]
   --new N         sessions added on top for the incremental verify (default 10000)
 
 Prints generation time, file size, filtered query p50, export of 100k sessions, full verify
-(warm cache: the file was just read) and incremental verify of the new sessions.
-Cold-cache figures are not measured: dropping the page cache needs root.";
+warm (the file was just read) and cold (its pages dropped from the page cache with
+posix_fadvise DONTNEED, which needs no root, and a new connection), and the incremental verify
+of the new sessions.";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|a| a == "--help" || a == "-h") {
@@ -93,7 +94,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     if std::env::args().any(|a| a == "--verify-only") {
-        verify(&journal)?;
+        verify(&journal, "warm page cache")?;
+        cold_verify(&path)?;
         return incremental(&journal, start);
     }
 
@@ -209,7 +211,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     );
 
-    verify(&journal)?;
+    verify(&journal, "warm page cache")?;
+    cold_verify(&path)?;
     incremental(&journal, start)?;
     println!(
         "file size: {:.0} MiB ({} bytes)",
@@ -219,12 +222,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn verify(journal: &Journal) -> Result<(), Box<dyn std::error::Error>> {
+fn verify(journal: &Journal, cache: &str) -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let report = journal.verify()?;
     let verify = t.elapsed();
     println!(
-        "verify over {} sessions ({} chain entries): {:>10}   goal < 3 s    {}",
+        "verify over {} sessions ({} chain entries), {cache}: {:>10}   goal < 3 s    {}",
         report.sealed_sessions,
         report.entries,
         ms(verify),
@@ -238,6 +241,21 @@ fn verify(journal: &Journal) -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("the benchmark journal does not verify: {}", p.message).into());
     }
     Ok(())
+}
+
+/// A full verify from disk: the journal's pages dropped from the page cache first, and a new
+/// connection (no SQLite page cache either).
+fn cold_verify(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    for file in [path.to_owned(), PathBuf::from(wal)] {
+        if let Ok(f) = std::fs::File::open(&file) {
+            // Dirty pages are not dropped: written out first.
+            f.sync_all()?;
+            rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed)?;
+        }
+    }
+    verify(&Journal::open(path)?, "cold page cache")
 }
 
 /// Records the verified head, adds `--new` sessions after the existing ones, and times the

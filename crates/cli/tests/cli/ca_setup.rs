@@ -212,6 +212,13 @@ fn softhsm_station_commissions_a_unit_end_to_end() {
     assert!(ok, "{out}");
     assert!(out.contains("key: pkcs11:token=line-ca"), "{out}");
     assert!(!d.join("station/ca/issuing.key.pem").exists());
+    // The export key is made at CA setup, encrypted under the token's PIN (the station's
+    // passphrase here), and pinned.
+    assert!(out.contains("export key  "), "{out}");
+    sh(
+        d,
+        &format!("openssl pkey -in station/keys/export-signing.key.pem -passin pass:{pin} -noout"),
+    );
 
     let (ok, out) = run(bin, &["--station", &station, "demo"]);
     assert!(ok && out.starts_with("PASS"), "{out}");

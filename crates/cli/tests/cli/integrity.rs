@@ -339,7 +339,7 @@ fn recover_seals_only_the_sessions_this_station_began() {
 }
 
 /// Runs `count` sessions through the station's own journal API, each ending in a pass.
-fn sessions(station: &Path, count: usize) {
+pub(crate) fn sessions(station: &Path, count: usize) {
     use commissioner_core::journal::{NewSession, SessionResult};
     use commissioner_core::station::Station;
     let opened = Station::open(station).expect("station");
@@ -362,6 +362,19 @@ fn sessions(station: &Path, count: usize) {
             .finish_session(id, SessionResult::Pass, None, now)
             .expect("finish");
     }
+}
+
+/// Deletes the sessions after `session` with their rows, and the chain entries after `seq`.
+pub(crate) fn cut_back(station: &Path, session: &str, seq: &str) {
+    sqlite(
+        station,
+        &format!(
+            "DELETE FROM steps WHERE session_id > {session};
+             DELETE FROM device_log WHERE session_id > {session};
+             DELETE FROM sessions WHERE id > {session};
+             DELETE FROM chain WHERE seq > {seq};"
+        ),
+    );
 }
 
 #[test]
@@ -398,15 +411,7 @@ fn cutting_the_newest_sessions_off_the_chain_is_caught_by_the_published_heads() 
 
     // The three newest sessions go, with their rows and chain entries: what is left is a
     // shorter chain that is consistent in itself (before this fix, verify said OK).
-    sqlite(
-        &station,
-        &format!(
-            "DELETE FROM steps WHERE session_id > {kept_session};
-             DELETE FROM device_log WHERE session_id > {kept_session};
-             DELETE FROM sessions WHERE id > {kept_session};
-             DELETE FROM chain WHERE seq > {kept_head};"
-        ),
-    );
+    cut_back(&station, &kept_session, &kept_head);
     let verify = commissioner(&station, &["journal", "verify"]);
     let shown = text(&verify);
     assert_eq!(verify.status.code(), Some(1), "{shown}");

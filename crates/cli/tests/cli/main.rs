@@ -8,6 +8,7 @@ mod crash;
 mod hardening;
 mod integrity;
 mod line;
+mod off_station;
 mod operators;
 mod responder;
 mod service_identities;

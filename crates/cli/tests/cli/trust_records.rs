@@ -171,7 +171,7 @@ fn failed_sign_ins_deleted_to_lift_a_lockout_are_detected() {
     broken(&st, "chain.login_attempt_deleted");
 }
 
-fn verify_export(st: &Path, file: &Path, trust: &[&str]) -> std::process::Output {
+pub(crate) fn verify_export(st: &Path, file: &Path, trust: &[&str]) -> std::process::Output {
     let mut args = vec!["journal", "verify-export", file.to_str().expect("utf-8")];
     for key in trust {
         args.extend(["--trust", key]);
@@ -202,8 +202,8 @@ fn an_export_re_signed_with_a_swapped_key_file_is_refused() {
     // The attacker puts their own key (b's) in a's key file and passes an export signed with
     // it off as a's. Before this fix verify-export took whatever key file it found: OK.
     std::fs::copy(
-        b.join("keys/export-signing.p8"),
-        a.join("keys/export-signing.p8"),
+        b.join("keys/export-signing.key.pem"),
+        a.join("keys/export-signing.key.pem"),
     )
     .expect("swap the key");
     std::fs::copy(b.join("export.csv"), &export_a).expect("forged export");
@@ -230,9 +230,9 @@ fn an_export_re_signed_with_a_swapped_key_file_is_refused() {
     refused(&export(&a, &[]), "export.key_not_pinned");
 
     // A missing key is an error, not a new identity.
-    std::fs::remove_file(a.join("keys/export-signing.p8")).expect("rm key");
+    std::fs::remove_file(a.join("keys/export-signing.key.pem")).expect("rm key");
     refused(&export(&a, &[]), "export.key_missing");
-    assert!(!a.join("keys/export-signing.p8").exists());
+    assert!(!a.join("keys/export-signing.key.pem").exists());
     refused(&run(&a, &["journal", "key"], &[]), "export.key_missing");
     // A trusted key that is not a key is refused with its own code.
     refused(

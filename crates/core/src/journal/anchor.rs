@@ -26,7 +26,8 @@ use super::JournalError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Anchor {
-    /// `export`, `crl` or `archive`.
+    /// `export`, `crl`, `archive`, `verified` (a verify that found nothing) or `seal` (the
+    /// head a running line published after its sessions were sealed).
     pub kind: String,
     /// What carried it: the export's path, the CRL's number and path, the archive's directory.
     pub source: String,
@@ -43,6 +44,34 @@ impl Anchor {
         let mut unsigned = self.clone();
         unsigned.signature.clear();
         serde_json::to_vec(&unsigned).map_err(|e| ExportError::ManifestInvalid(e.to_string()))
+    }
+
+    /// A head signed with the station's key.
+    pub fn signed(
+        key: &StationKey,
+        kind: &str,
+        source: &str,
+        head: &ChainHead,
+        at: &str,
+    ) -> Result<Self, ExportError> {
+        let mut anchor = Anchor {
+            kind: kind.to_owned(),
+            source: source.to_owned(),
+            seq: head.seq,
+            hash: head.hash.clone(),
+            at: at.to_owned(),
+            signature: String::new(),
+        };
+        anchor.signature = B64.encode(key.sign(&anchor.signed_bytes()?));
+        Ok(anchor)
+    }
+
+    /// The anchor as one line of an anchor file (JSON, newline-terminated).
+    pub fn line(&self) -> Result<Vec<u8>, ExportError> {
+        let mut line =
+            serde_json::to_vec(self).map_err(|e| ExportError::ManifestInvalid(e.to_string()))?;
+        line.push(b'\n');
+        Ok(line)
     }
 
     /// Where it came from, as `journal verify` names it.
@@ -68,7 +97,7 @@ impl AnchorLog {
     }
 
     /// Appends a head, signed, and syncs it before returning: what was published is
-    /// remembered even across a power cut right after.
+    /// remembered even across a power cut right after. Returns the signed line.
     pub fn append(
         &self,
         key: &StationKey,
@@ -76,20 +105,16 @@ impl AnchorLog {
         source: &str,
         head: &ChainHead,
         at: &str,
-    ) -> Result<(), ExportError> {
+    ) -> Result<Anchor, ExportError> {
+        let anchor = Anchor::signed(key, kind, source, head, at)?;
+        self.append_signed(&anchor)?;
+        Ok(anchor)
+    }
+
+    /// Appends an anchor signed elsewhere (a copy of the station's line).
+    pub fn append_signed(&self, anchor: &Anchor) -> Result<(), ExportError> {
         use std::os::unix::fs::OpenOptionsExt;
-        let mut anchor = Anchor {
-            kind: kind.to_owned(),
-            source: source.to_owned(),
-            seq: head.seq,
-            hash: head.hash.clone(),
-            at: at.to_owned(),
-            signature: String::new(),
-        };
-        anchor.signature = B64.encode(key.sign(&anchor.signed_bytes()?));
-        let mut line =
-            serde_json::to_vec(&anchor).map_err(|e| ExportError::ManifestInvalid(e.to_string()))?;
-        line.push(b'\n');
+        let line = anchor.line()?;
         let io = |source| ExportError::Io {
             path: self.path.display().to_string(),
             source,
@@ -103,6 +128,25 @@ impl AnchorLog {
         file.write_all(&line)
             .and_then(|()| file.sync_all())
             .map_err(io)
+    }
+
+    /// Replaces the whole file with `anchors` (atomically); no anchors removes it.
+    pub fn replace(&self, anchors: &[Anchor]) -> Result<(), ExportError> {
+        let io = |source| ExportError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
+        if anchors.is_empty() {
+            return match fs::remove_file(&self.path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+                _ => Ok(()),
+            };
+        }
+        let mut text = Vec::new();
+        for a in anchors {
+            text.extend(a.line()?);
+        }
+        crate::secure_fs::write(&self.path, &text).map_err(io)
     }
 
     /// Every line, in order; no file is no anchors. A line that does not parse is kept as an

@@ -52,6 +52,10 @@ pub enum ExportError {
     NoTrustedKey,
     #[error("'{0}' is not a station key (base64 of a 32-byte Ed25519 public key)")]
     TrustedKeyInvalid(String),
+    #[error("the export-signing key is encrypted with the station passphrase: unlock the CA (or give COMMISSIONER_CA_PASSPHRASE) first")]
+    KeyLocked,
+    #[error("the station passphrase does not open the export-signing key {0}: the key file was replaced, or the passphrase is wrong")]
+    KeyPassphrase(String),
 }
 
 impl Coded for ExportError {
@@ -69,6 +73,8 @@ impl Coded for ExportError {
             ExportError::KeyNotPinned { .. } => "export.key_not_pinned",
             ExportError::NoTrustedKey => "export.no_trusted_key",
             ExportError::TrustedKeyInvalid(_) => "export.trusted_key_invalid",
+            ExportError::KeyLocked => "export.key_locked",
+            ExportError::KeyPassphrase(_) => "export.key_passphrase",
         }
     }
 }
@@ -88,8 +94,9 @@ pub enum ExportFormat {
     Jsonl,
 }
 
-/// The station's Ed25519 key that signs export manifests. It proves which station produced an
-/// export; it is not a CA key. Stored as PKCS#8, readable by its owner only.
+/// The station's Ed25519 key that signs export manifests and published chain heads. It proves
+/// which station produced an export; it is not a CA key. A station keeps it as encrypted PKCS#8
+/// like the CA key (see `station::export_key`).
 pub struct StationKey(Ed25519KeyPair);
 
 impl std::fmt::Debug for StationKey {
@@ -99,7 +106,23 @@ impl std::fmt::Debug for StationKey {
 }
 
 impl StationKey {
-    /// Loads the key, creating it on first use.
+    /// A new key and its PKCS#8 document (to be stored encrypted by the caller).
+    pub fn generate() -> Result<(Self, zeroize::Zeroizing<Vec<u8>>), ExportError> {
+        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .map_err(|e| ExportError::Key(e.to_string()))?;
+        let der = zeroize::Zeroizing::new(doc.as_ref().to_vec());
+        Ok((Self::from_pkcs8(&der)?, der))
+    }
+
+    /// The key from a plaintext PKCS#8 document (v1, as `openssl pkey` writes it, or v2).
+    pub fn from_pkcs8(der: &[u8]) -> Result<Self, ExportError> {
+        Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+            .map(Self)
+            .map_err(|e| ExportError::Key(e.to_string()))
+    }
+
+    /// Loads a plaintext key file, creating it on first use: for benches and tests, and the
+    /// format stations used before the key was encrypted (migrated at the first unlock).
     pub fn load_or_create(path: &Path) -> Result<Self, ExportError> {
         if !path.exists() {
             let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
@@ -110,13 +133,16 @@ impl StationKey {
             write_private(path, doc.as_ref())?;
         }
         let bytes = zeroize::Zeroizing::new(fs::read(path).map_err(io(path))?);
-        Ed25519KeyPair::from_pkcs8(&bytes)
-            .map(Self)
-            .map_err(|e| ExportError::Key(e.to_string()))
+        Self::from_pkcs8(&bytes)
     }
 
     pub fn public_key(&self) -> &[u8] {
         self.0.public_key().as_ref()
+    }
+
+    /// The public key as it is pinned and printed (base64).
+    pub fn public_key_base64(&self) -> String {
+        B64.encode(self.public_key())
     }
 
     /// Signs `msg` (Ed25519).

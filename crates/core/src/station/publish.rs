@@ -1,14 +1,17 @@
-//! What the station hands out (exports, CRLs, archives), each remembered by its chain head in
-//! the station's anchor file (see [`crate::journal::anchor`]), so that a journal later cut back
-//! below what was published is caught by `journal verify`. One entry point per operation:
-//! the CLI, the desktop app and the lab broker all publish through here.
+//! What the station hands out (exports, CRLs, archives, verified heads, the heads a running line
+//! seals), each remembered by its chain head in the station's anchor file (see
+//! [`crate::journal::anchor`]) and sent to the profile's off-station target (see
+//! [`super::anchor_target`]), so that a journal later cut back below what was published is
+//! caught by `journal verify`. One entry point per operation: the CLI, the desktop app and the
+//! lab broker all publish through here.
 
 use std::path::Path;
 
 use time::OffsetDateTime;
 
+use super::anchor_target::OffStation;
 use super::Station;
-use crate::journal::anchor::AnchorLog;
+use crate::journal::anchor::{Anchor, AnchorLog};
 use crate::journal::archive::{archive, Archived};
 use crate::journal::chain::incremental::{last_verified, record_verified, verify_since};
 use crate::journal::chain::{ChainHead, ChainProblem, VerifyReport};
@@ -42,11 +45,73 @@ impl Station {
     ) -> Result<AnchorCheck, ExportError> {
         let log = file.map_or_else(|| self.anchors(), AnchorLog::new);
         let anchors = log.read()?;
-        let key = self.export_key()?;
+        if anchors.is_empty() {
+            return Ok(AnchorCheck {
+                anchors: 0,
+                problem: None,
+            });
+        }
+        // The pin, not the key file: checking needs no passphrase and never makes a key.
+        let [key] = &self.trusted_export_keys()?[..] else {
+            return Err(ExportError::NoTrustedKey);
+        };
         Ok(AnchorCheck {
             anchors: anchors.len(),
-            problem: journal.check_anchors(&anchors, key.public_key())?,
+            problem: journal.check_anchors(&anchors, key)?,
         })
+    }
+
+    /// Signs `head`, appends it to `anchors.jsonl` and sends it to the off-station target;
+    /// what happened to the off-station copy is kept for [`Station::take_off_station`].
+    fn publish(
+        &self,
+        kind: &str,
+        source: &str,
+        head: &ChainHead,
+        at: &str,
+    ) -> Result<Anchor, ExportError> {
+        let key = self.export_key()?;
+        let anchor = self.anchors().append(&key, kind, source, head, at)?;
+        let sent = match &self.config.anchor_target {
+            None => OffStation::NotConfigured,
+            Some(target) => target.deliver(&self.dir.join("anchor-outbox.jsonl"), &anchor),
+        };
+        if let OffStation::Queued { pending, reason } = &sent {
+            tracing::warn!(
+                pending,
+                reason,
+                "chain head not sent off the station; queued"
+            );
+        }
+        *self.off_station.lock().unwrap_or_else(|p| p.into_inner()) = Some(sent);
+        Ok(anchor)
+    }
+
+    /// What happened to the off-station copy of the last head this station published.
+    pub fn take_off_station(&self) -> Option<OffStation> {
+        self.off_station
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Publishes the journal's current head as `kind` unless it is already the last head
+    /// published: what a running line calls after its sessions are sealed. `None`: nothing new.
+    pub fn publish_head(
+        &self,
+        journal: &Journal,
+        kind: &str,
+        source: &str,
+    ) -> Result<Option<Anchor>, ExportError> {
+        let Some(head) = crate::journal::chain::head(journal.connection())? else {
+            return Ok(None);
+        };
+        let last = self.anchors().read()?.pop();
+        if last.is_some_and(|a| a.seq == head.seq && a.hash == head.hash) {
+            return Ok(None);
+        }
+        self.publish(kind, source, &head, &ts(OffsetDateTime::now_utc()))
+            .map(Some)
     }
 
     /// Exports sessions with a signed manifest and anchors the head it carries.
@@ -60,8 +125,7 @@ impl Station {
     ) -> Result<Manifest, ExportError> {
         let key = self.export_key()?;
         let manifest = journal.export(filter, format, out, &self.config.station_id, &key, now)?;
-        self.anchors().append(
-            &key,
+        self.publish(
             "export",
             &out.display().to_string(),
             &manifest.chain_head,
@@ -89,8 +153,7 @@ impl Station {
             });
         }
         let signed = admin::write_crl(ca, journal, out, now, validity)?;
-        self.anchors().append(
-            &self.export_key()?,
+        self.publish(
             "crl",
             &format!("#{} {}", signed.crl.number, out.display()),
             &signed.chain_head,
@@ -120,8 +183,7 @@ impl Station {
             &key,
             now,
         )?;
-        self.anchors().append(
-            &key,
+        self.publish(
             "archive",
             &out_dir.display().to_string(),
             &done.head,
@@ -166,13 +228,15 @@ impl Station {
         if last_verified(conn)?.is_some_and(|v| v.head == *head) {
             return Ok(());
         }
+        // Signed first: a locked key records nothing, rather than a head no anchor confirms.
+        self.export_key()?;
         record_verified(conn, head)?;
-        self.anchors().append(
-            &self.export_key()?,
+        self.publish(
             "verified",
             "journal verify",
             head,
             &ts(OffsetDateTime::now_utc()),
         )
+        .map(drop)
     }
 }

@@ -28,10 +28,14 @@ fn the_labs_own_section_is_rewritten_but_not_once_edited_by_hand() {
     let first = Lab::up(&mut s.station, &s.ca).expect("first lab up");
     drop(first);
     // Its own section, read back from disk: a second start rewrites it.
+    // Read again the way the app does, keeping what the process unlocked (the export key the
+    // lab's CRL anchor is signed with).
     let mut s2 = Station::open(&s.station.dir).expect("open");
+    s2.carry_over(&s.station);
     let second = Lab::up(&mut s2, &s.ca).expect("second lab up");
     drop(second);
     let mut edited = Station::open(&s.station.dir).expect("open");
+    edited.carry_over(&s.station);
     if let Some(b) = edited.config.broker.as_mut() {
         b.timeout_secs = 45;
     }
