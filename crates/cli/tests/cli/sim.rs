@@ -125,3 +125,80 @@ fn sim_nrf91_then_commission_prints_pass_with_family_imei_and_sec_tag() {
     assert!(shown.contains(&format!("imei         {imei}")), "{shown}");
     assert!(shown.contains("sec_tag      16842753"), "{shown}");
 }
+
+/// Both modes of the zephyr-smp emulator commission to PASS through the CLI: stock firmware
+/// with a station-made key (the profile allows it) and firmware with Commissioner's group.
+#[test]
+fn sim_zephyr_smp_then_commission_passes_in_both_modes() {
+    use crate::commands::{commissioner, text};
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    for args in [&["lab", "init"][..], &["lab", "up"][..]] {
+        let out = commissioner(&station, args);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let toml_path = station.join("station.toml");
+    let toml = std::fs::read_to_string(&toml_path).expect("station.toml");
+    let toml = if toml.contains("allow_host_generated_key = false") {
+        toml.replace(
+            "allow_host_generated_key = false",
+            "allow_host_generated_key = true",
+        )
+    } else {
+        toml.replacen(
+            "[policy]\n",
+            "[policy]\nallow_host_generated_key = true\n",
+            1,
+        )
+    };
+    std::fs::write(&toml_path, toml).expect("write station.toml");
+
+    for (mode, extra, wants) in [
+        ("stock", None, "the unit proved nothing"),
+        (
+            "commissioner-group",
+            Some("--commissioner-group"),
+            "handshake run as the unit",
+        ),
+    ] {
+        let mut sim = Command::new(env!("CARGO_BIN_EXE_commissioner"))
+            .args(["sim", "--family", "zephyr-smp"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start sim");
+        let stdout = sim.stdout.take().expect("stdout");
+        let banner: Vec<String> = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .take_while(|l| !l.starts_with("press Ctrl-C"))
+            .collect();
+        let port = banner
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .find(|w| w.starts_with("/dev/"))
+            .unwrap_or_else(|| panic!("{banner:?}"))
+            .to_owned();
+        let out = commissioner(
+            &station,
+            &[
+                "commission",
+                "--family",
+                "zephyr-smp",
+                "--port",
+                &port,
+                "--operator",
+                "tech",
+            ],
+        );
+        let shown = text(&out);
+        let _ = sim.kill();
+        let _ = sim.wait();
+        assert!(out.status.success(), "{mode}: {shown}");
+        assert!(shown.contains("PASS  session"), "{shown}");
+        assert!(shown.contains("family       zephyr-smp"), "{shown}");
+        assert!(shown.contains(&format!("mode         {mode}")), "{shown}");
+        assert!(shown.contains(wants), "{shown}");
+    }
+    let _ = commissioner(&station, &["lab", "down"]);
+}

@@ -54,7 +54,12 @@ impl Run<'_> {
     }
 
     /// The request payload: the profile's template, or the built-in one.
-    fn request_payload(&self, broker: &BrokerProfile, hello: &AsUnit<'_>, cert: &IssuedCert) -> String {
+    fn request_payload(
+        &self,
+        broker: &BrokerProfile,
+        hello: &AsUnit<'_>,
+        cert: &IssuedCert,
+    ) -> String {
         let station_id = &self.station.config.station_id;
         match &broker.payload_template {
             Some(template) => BrokerProfile::render_payload(

@@ -4,11 +4,13 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::device::family::{Credentials, LinkRequest, LinkSigner, SharedLink, UnitIdentity, UnitLink};
+use crate::device::family::{
+    Credentials, LinkRequest, LinkSigner, SharedLink, UnitIdentity, UnitLink,
+};
 use crate::error::{Coded, ErrorInfo};
 use crate::journal::{CertificateRecords, KeyOrigin};
 use crate::mqtt::signer::DeviceSigningKey;
-use crate::pki::{pop, policy};
+use crate::pki::{policy, pop};
 
 use super::connect::AsUnit;
 use super::{Run, HOST_KEY_NO_CSR};
@@ -29,7 +31,10 @@ impl Run<'_> {
         Some(self.link_steps(opened))
     }
 
-    fn link_steps(&mut self, opened: Result<Box<dyn UnitLink>, ErrorInfo>) -> Result<(), ErrorInfo> {
+    fn link_steps(
+        &mut self,
+        opened: Result<Box<dyn UnitLink>, ErrorInfo>,
+    ) -> Result<(), ErrorInfo> {
         let id = self.step("identify", |run| {
             run.unit = Some(Arc::new(Mutex::new(opened?)));
             run.link_identify()
@@ -119,7 +124,12 @@ impl Run<'_> {
             .device_ids
             .check(&id.device_id, &self.station.dir)?;
         self.writer
-            .set_identity(self.report.session_id, &id.device_id, &id.model, &id.firmware)
+            .set_identity(
+                self.report.session_id,
+                &id.device_id,
+                &id.model,
+                &id.firmware,
+            )
             .map_err(|e| e.info())?;
         self.report.device_id = Some(id.device_id.clone());
         self.report.model = Some(id.model.clone());

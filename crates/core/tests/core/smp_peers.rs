@@ -82,7 +82,11 @@ fn drive(cfg: ZephyrSimConfig) {
     let local = dir.path().join("cert.pem");
     std::fs::write(&local, &data).expect("write local file");
     let local_arg = local.to_string_lossy().into_owned();
-    smpmgr(&venv, &sim, &["file", "upload", &local_arg, "/lfs/certs/peer.bin"]);
+    smpmgr(
+        &venv,
+        &sim,
+        &["file", "upload", &local_arg, "/lfs/certs/peer.bin"],
+    );
     assert_eq!(sim.file("/lfs/certs/peer.bin").as_deref(), Some(&data[..]));
 
     let size = smpmgr(&venv, &sim, &["file", "read-size", "/lfs/certs/peer.bin"]);
@@ -96,7 +100,11 @@ fn drive(cfg: ZephyrSimConfig) {
 
     let back = dir.path().join("back.bin");
     let back_arg = back.to_string_lossy().into_owned();
-    smpmgr(&venv, &sim, &["file", "download", "/lfs/certs/peer.bin", &back_arg]);
+    smpmgr(
+        &venv,
+        &sim,
+        &["file", "download", "/lfs/certs/peer.bin", &back_arg],
+    );
     assert_eq!(std::fs::read(&back).expect("downloaded file"), data);
 
     let out = Command::new(venv.join("bin/python"))
@@ -105,7 +113,10 @@ fn drive(cfg: ZephyrSimConfig) {
         .expect("run smpclient");
     let said = checked("smpclient script", out);
     assert!(said.contains("buf_size=384"), "{said}");
-    assert!(said.contains("mtu=380"), "smpclient sized its packets from the params: {said}");
+    assert!(
+        said.contains("mtu=380"),
+        "smpclient sized its packets from the params: {said}"
+    );
     assert!(
         said.contains(&format!("info=Zephyr {} 4.1.0", sim.node_name())),
         "{said}"

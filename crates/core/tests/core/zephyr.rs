@@ -73,7 +73,13 @@ fn a_stock_unit_gets_a_station_made_key_and_the_session_says_it_proved_nothing()
     );
     assert_eq!(
         skipped(&report),
-        ["validate_csr", "prove_possession", "handshake", "audit", "lock"]
+        [
+            "validate_csr",
+            "prove_possession",
+            "handshake",
+            "audit",
+            "lock"
+        ]
     );
     let assurance = report.assurance.clone().expect("assurance");
     assert_eq!(assurance.key_made, "station");
@@ -150,9 +156,18 @@ fn a_unit_with_the_commissioner_group_keeps_its_key_signs_the_handshake_and_lock
     assert_eq!(assurance.key_made, "unit");
     assert!(assurance.handshake_as_unit, "{}", report.render());
     assert!(assurance.bound_by.contains("signed challenge"));
-    for step in ["keygen", "validate_csr", "prove_possession", "handshake", "lock"] {
+    for step in [
+        "keygen",
+        "validate_csr",
+        "prove_possession",
+        "handshake",
+        "lock",
+    ] {
         assert!(
-            report.steps.iter().any(|st| st.name == step && st.outcome == "ok"),
+            report
+                .steps
+                .iter()
+                .any(|st| st.name == step && st.outcome == "ok"),
             "{step} did not run:\n{}",
             report.render()
         );

@@ -10,7 +10,9 @@ use commissioner_core::device::smp::unit::{
     CMD_CHALLENGE, CMD_IDENTITY, CMD_KEYGEN, CMD_LOCK, CMD_SIGN_TLS13, COMMISSIONER_GROUP,
     RC_BAD_CONTEXT, RC_BAD_NONCE, RC_KEYSTORE, RC_LOCKED, RC_NO_KEY,
 };
-use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SigningKey, PKCS_ECDSA_P256_SHA256};
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, KeyPair, SigningKey, PKCS_ECDSA_P256_SHA256,
+};
 
 use super::server::{group_err, mgmt, Answer, ZephyrUnit};
 
@@ -25,14 +27,17 @@ impl ZephyrUnit {
                 ("device_id", self.cfg.node_name.clone().into()),
                 ("model", self.cfg.board.clone().into()),
                 ("fw", "4.1.0+commissioner-group".into()),
-                ("state", if self.locked { "locked" } else { "factory" }.into()),
+                (
+                    "state",
+                    if self.locked { "locked" } else { "factory" }.into(),
+                ),
             ])),
             (CMD_KEYGEN, Op::Write) => {
                 if self.locked {
                     return Err(err(RC_LOCKED));
                 }
-                let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
-                    .map_err(|_| err(RC_KEYSTORE))?;
+                let key =
+                    KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|_| err(RC_KEYSTORE))?;
                 let mut params = CertificateParams::default();
                 let mut dn = DistinguishedName::new();
                 // The subject is the unit's own id, whatever the station asks for.
@@ -42,7 +47,8 @@ impl ZephyrUnit {
                     .serialize_request(&key)
                     .map_err(|_| err(RC_KEYSTORE))?;
                 self.key = Some(key);
-                self.log.push("<inf> commissioner: p256 key generated".into());
+                self.log
+                    .push("<inf> commissioner: p256 key generated".into());
                 Ok(cbor::map(vec![("csr", Value::Bytes(csr.der().to_vec()))]))
             }
             (CMD_CHALLENGE, Op::Read) => {
@@ -60,7 +66,8 @@ impl ZephyrUnit {
                 if !is_tls13_client_cv(msg) || !matches!(msg.len(), 130 | 146) {
                     return Err(err(RC_BAD_CONTEXT));
                 }
-                self.log.push("<inf> commissioner: signed a TLS 1.3 CertificateVerify".into());
+                self.log
+                    .push("<inf> commissioner: signed a TLS 1.3 CertificateVerify".into());
                 self.sign(msg)
             }
             (CMD_LOCK, Op::Write) => {

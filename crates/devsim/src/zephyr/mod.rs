@@ -168,7 +168,12 @@ fn serve(mut port: TTYPort, unit: &Mutex<ZephyrUnit>, stop: &AtomicBool) {
         Err(_) => return,
     };
     let mut corrupt_next = faults.contains(&ZephyrFault::BadCrc);
-    send(&mut port, b"*** Booting Zephyr OS build v4.1.0 ***\r\n", baud, stop);
+    send(
+        &mut port,
+        b"*** Booting Zephyr OS build v4.1.0 ***\r\n",
+        baud,
+        stop,
+    );
     while !stop.load(Ordering::Relaxed) {
         let n = match port.read(&mut buf) {
             Ok(0) => continue,
@@ -181,17 +186,22 @@ fn serve(mut port: TTYPort, unit: &Mutex<ZephyrUnit>, stop: &AtomicBool) {
             let out = match event {
                 // Zephyr's shell would answer a typed line; this unit only logs it.
                 Event::Log(_) => continue,
-                Event::Damaged(reason) => format!("<err> smp: dropped a frame: {reason}\r\n").into_bytes(),
-                Event::Packet(p) if p.len() + 4 > buf_size => {
-                    format!("<wrn> smp: dropped a {} byte request (buffer {buf_size})\r\n", p.len() + 4)
-                        .into_bytes()
+                Event::Damaged(reason) => {
+                    format!("<err> smp: dropped a frame: {reason}\r\n").into_bytes()
                 }
+                Event::Packet(p) if p.len() + 4 > buf_size => format!(
+                    "<wrn> smp: dropped a {} byte request (buffer {buf_size})\r\n",
+                    p.len() + 4
+                )
+                .into_bytes(),
                 Event::Packet(p) => {
                     let Ok(mut u) = unit.lock() else { return };
                     let Some(answer) = u.handle(&p) else { continue };
                     let mut out = Vec::new();
                     if faults.contains(&ZephyrFault::Chatter) {
-                        out.extend_from_slice(b"\x1b[0m[00:00:03.120,000] <inf> app: sensor tick\x1b[0m\r\n");
+                        out.extend_from_slice(
+                            b"\x1b[0m[00:00:03.120,000] <inf> app: sensor tick\x1b[0m\r\n",
+                        );
                     }
                     for line in u.log.drain(..) {
                         out.extend_from_slice(format!("[00:00:03.200,000] {line}\r\n").as_bytes());

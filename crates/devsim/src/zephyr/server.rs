@@ -92,13 +92,15 @@ impl ZephyrUnit {
             Ok(v) => v,
             // Version 2 group errors as `err{group, rc}`; management errors, and everything
             // a version 1 client gets, as a bare `rc`.
-            Err(Refusal {
-                group: Some(g),
-                rc,
-            }) if h.version == header::VERSION_2 => cbor::map(vec![(
-                "err",
-                cbor::map(vec![("group", Value::from(g)), ("rc", Value::from(rc as i64))]),
-            )]),
+            Err(Refusal { group: Some(g), rc }) if h.version == header::VERSION_2 => {
+                cbor::map(vec![(
+                    "err",
+                    cbor::map(vec![
+                        ("group", Value::from(g)),
+                        ("rc", Value::from(rc as i64)),
+                    ]),
+                )])
+            }
             Err(r) => cbor::map(vec![("rc", Value::from(r.rc as i64))]),
         };
         Some(header::packet(
@@ -146,7 +148,9 @@ impl ZephyrUnit {
                     cbor::map(vec![("crc32", kind(0, 4)), ("sha256", kind(1, 32))]),
                 )]))
             }
-            (COMMISSIONER_GROUP, id, op) if self.cfg.commissioner_group => self.group_op(id, op, req),
+            (COMMISSIONER_GROUP, id, op) if self.cfg.commissioner_group => {
+                self.group_op(id, op, req)
+            }
             _ => Err(mgmt(cbor::MGMT_ERR_ENOTSUP)),
         }
     }
@@ -202,7 +206,8 @@ impl ZephyrUnit {
                 .map(|(_, v)| v.len())
                 .sum();
             if others + len > self.cfg.fs_capacity {
-                self.log.push(format!("<err> fs_mgmt: no space for {name} ({len} bytes)"));
+                self.log
+                    .push(format!("<err> fs_mgmt: no space for {name} ({len} bytes)"));
                 return Err(group_err(GROUP_FS, cbor::FS_ERR_FILE_WRITE_FAILED));
             }
             self.files.insert(name.to_owned(), Vec::with_capacity(len));

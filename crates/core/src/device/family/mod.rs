@@ -17,8 +17,8 @@ use ts_rs::TS;
 
 use crate::error::Coded;
 
-pub use nrf91::{Nrf91At, DEFAULT_SEC_TAG};
 pub use link::{Credentials, LinkRequest, LinkSigner, SharedLink, UnitIdentity, UnitLink};
+pub use nrf91::{Nrf91At, DEFAULT_SEC_TAG};
 pub use reference::Reference;
 pub use zephyr::{ZephyrSmp, ZephyrSmpGroup, ZephyrSmpProfile, ZEPHYR_SMP};
 
@@ -82,7 +82,10 @@ pub trait DeviceFamily: Sync + fmt::Debug {
     /// Opens the unit's port with the family's own driver; the pipeline then runs its steps
     /// through that link. `None` for the families the pipeline drives itself (reference,
     /// nrf91-at).
-    fn open(&self, _req: &LinkRequest<'_>) -> Option<Result<Box<dyn UnitLink>, crate::error::ErrorInfo>> {
+    fn open(
+        &self,
+        _req: &LinkRequest<'_>,
+    ) -> Option<Result<Box<dyn UnitLink>, crate::error::ErrorInfo>> {
         None
     }
 }

@@ -96,7 +96,13 @@ mod tests {
             "err",
             map(vec![("group", Value::from(8)), ("rc", Value::from(10))]),
         )]);
-        assert_eq!(refusal(&v2), Some(Refusal { group: Some(8), rc: 10 }));
+        assert_eq!(
+            refusal(&v2),
+            Some(Refusal {
+                group: Some(8),
+                rc: 10
+            })
+        );
         assert_eq!(refusal(&map(vec![("rc", Value::from(0))])), None);
         assert_eq!(refusal(&map(vec![("r", Value::from("hi"))])), None);
         let back = decode(&encode(&v2)).expect("round trip");

@@ -194,7 +194,8 @@ impl<P: Read + Write> SmpClient<P> {
                     // Whose answer it was cannot be read: an idempotent request is sent
                     // again at once rather than after the timeout.
                     Event::Damaged(reason) => {
-                        self.log.push(format!("[station] damaged SMP frame: {reason}"));
+                        self.log
+                            .push(format!("[station] damaged SMP frame: {reason}"));
                         return Err(DeviceError::Corrupted {
                             op: req.name,
                             reason,
@@ -262,9 +263,15 @@ impl<P: Read + Write> SmpClient<P> {
     /// `os mcumgr params`; the unit's buffer size is used from then on. A unit without the
     /// command keeps the default.
     pub fn params(&mut self) -> Result<Option<Params>, SmpError> {
-        let req = Request::new("mcumgr params", Op::Read, GROUP_OS, OS_MCUMGR_PARAMS, cbor::map(vec![]))
-            .timeout(self.timeouts.request)
-            .idempotent();
+        let req = Request::new(
+            "mcumgr params",
+            Op::Read,
+            GROUP_OS,
+            OS_MCUMGR_PARAMS,
+            cbor::map(vec![]),
+        )
+        .timeout(self.timeouts.request)
+        .idempotent();
         let v = match self.call(&req) {
             Ok(v) => v,
             Err(e) if e.is_not_supported() => return Ok(None),
@@ -285,9 +292,15 @@ impl<P: Read + Write> SmpClient<P> {
     }
 
     pub fn echo(&mut self, text: &str) -> Result<String, SmpError> {
-        let req = Request::new("echo", Op::Write, GROUP_OS, OS_ECHO, cbor::map(vec![("d", text.into())]))
-            .timeout(self.timeouts.request)
-            .idempotent();
+        let req = Request::new(
+            "echo",
+            Op::Write,
+            GROUP_OS,
+            OS_ECHO,
+            cbor::map(vec![("d", text.into())]),
+        )
+        .timeout(self.timeouts.request)
+        .idempotent();
         let v = self.call(&req)?;
         cbor::text(&v, "r")
             .map(str::to_owned)
@@ -297,9 +310,15 @@ impl<P: Read + Write> SmpClient<P> {
     /// `os info` with one format letter (`s` kernel, `n` node name, `r` release, `v` version,
     /// `b` build, `m` machine, `p` processor, `i` platform, `o` OS).
     pub fn os_info(&mut self, format: &str) -> Result<String, SmpError> {
-        let req = Request::new("os info", Op::Read, GROUP_OS, OS_INFO, cbor::map(vec![("format", format.into())]))
-            .timeout(self.timeouts.request)
-            .idempotent();
+        let req = Request::new(
+            "os info",
+            Op::Read,
+            GROUP_OS,
+            OS_INFO,
+            cbor::map(vec![("format", format.into())]),
+        )
+        .timeout(self.timeouts.request)
+        .idempotent();
         let v = self.call(&req)?;
         cbor::text(&v, "output")
             .map(str::to_owned)
@@ -332,9 +351,11 @@ impl<P: Read + Write> SmpClient<P> {
             let req = Request::new("fs upload", Op::Write, GROUP_FS, FS_FILE, cbor::map(fields))
                 .timeout(self.timeouts.request);
             let v = self.call(&req).map_err(|e| match e {
-                SmpError::Refused { rc, group: GROUP_FS, .. } if rc == FS_ERR_FILE_WRITE_FAILED => {
-                    SmpError::NoSpace { path: path.into() }
-                }
+                SmpError::Refused {
+                    rc,
+                    group: GROUP_FS,
+                    ..
+                } if rc == FS_ERR_FILE_WRITE_FAILED => SmpError::NoSpace { path: path.into() },
                 SmpError::Refused { rc, .. } if rc == cbor::MGMT_ERR_ENOMEM => {
                     SmpError::NoSpace { path: path.into() }
                 }
@@ -345,7 +366,10 @@ impl<P: Read + Write> SmpClient<P> {
                 .ok_or_else(|| bad(req.name, "no 'off'".into()))?;
             // The unit says where it is; it must have moved forward and stayed in the file.
             if next <= off && !data.is_empty() || next > data.len() {
-                return Err(bad(req.name, format!("offset {next} after writing from {off}")));
+                return Err(bad(
+                    req.name,
+                    format!("offset {next} after writing from {off}"),
+                ));
             }
             if next == data.len() {
                 return Ok(());

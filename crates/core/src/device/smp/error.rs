@@ -20,7 +20,9 @@ pub enum SmpError {
         rc: i128,
         v2: bool,
     },
-    #[error("'{op}' needs {len} bytes but the unit's SMP buffer holds {mtu}; the request was not sent")]
+    #[error(
+        "'{op}' needs {len} bytes but the unit's SMP buffer holds {mtu}; the request was not sent"
+    )]
     TooLarge {
         op: &'static str,
         len: usize,

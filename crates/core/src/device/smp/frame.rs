@@ -114,7 +114,9 @@ impl Decoder {
         };
         // A log line cut short by a frame: its text is still log.
         if at > 0 {
-            out.push(Event::Log(String::from_utf8_lossy(&line[..at]).into_owned()));
+            out.push(Event::Log(
+                String::from_utf8_lossy(&line[..at]).into_owned(),
+            ));
         }
         let body = &line[at + 2..];
         let decoded = match B64.decode(body) {
@@ -132,7 +134,9 @@ impl Decoder {
                 ));
             }
             let Some((len, rest)) = decoded.split_first_chunk::<2>() else {
-                out.push(Event::Damaged("an SMP packet too short for its length".into()));
+                out.push(Event::Damaged(
+                    "an SMP packet too short for its length".into(),
+                ));
                 return;
             };
             let expected = usize::from(u16::from_be_bytes(*len));
@@ -237,7 +241,10 @@ mod tests {
         line[5] = if line[5] == b'A' { b'B' } else { b'A' };
         let mut out = Vec::new();
         Decoder::default().push(&line, &mut out);
-        assert!(matches!(&out[..], [Event::Damaged(r)] if r.contains("CRC")), "{out:?}");
+        assert!(
+            matches!(&out[..], [Event::Damaged(r)] if r.contains("CRC")),
+            "{out:?}"
+        );
     }
 
     #[test]

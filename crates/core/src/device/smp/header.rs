@@ -110,7 +110,10 @@ mod tests {
         let mut packet = bytes.to_vec();
         packet.extend(std::iter::repeat_n(0u8, 0x74));
         let (h, body) = Header::parse(&packet).expect("header");
-        assert_eq!((h.op, h.version, h.len, h.group, h.seq, h.id), (Op::Write, 1, 116, 1, 154, 1));
+        assert_eq!(
+            (h.op, h.version, h.len, h.group, h.seq, h.id),
+            (Op::Write, 1, 116, 1, 154, 1)
+        );
         assert_eq!(body.len(), 116);
         assert_eq!(h.to_bytes(), bytes);
         assert!(Header::parse(&packet[..20]).is_none());

@@ -38,8 +38,6 @@ const PORT_POLL: Duration = Duration::from_millis(20);
 pub struct ZephyrUnit {
     client: SmpClient<Box<dyn serialport::SerialPort>>,
     profile: ZephyrSmpProfile,
-    /// The unit answered Commissioner's group.
-    group: bool,
 }
 
 /// Opens the port of a `zephyr-smp` unit.
@@ -67,7 +65,6 @@ pub fn open(req: &LinkRequest<'_>) -> Result<Box<dyn UnitLink>, ErrorInfo> {
     Ok(Box::new(ZephyrUnit {
         client,
         profile: req.config.zephyr_smp.clone(),
-        group: false,
     }))
 }
 
@@ -76,7 +73,13 @@ fn info(e: SmpError) -> ErrorInfo {
 }
 
 impl ZephyrUnit {
-    fn group_call(&mut self, name: &'static str, op: Op, id: u8, body: Value) -> Result<Value, SmpError> {
+    fn group_call(
+        &mut self,
+        name: &'static str,
+        op: Op,
+        id: u8,
+        body: Value,
+    ) -> Result<Value, SmpError> {
         let slow = self.client.timeouts.slow;
         let mut req = Request::new(name, op, COMMISSIONER_GROUP, id, body).timeout(slow);
         if op == Op::Read {
@@ -85,8 +88,19 @@ impl ZephyrUnit {
         self.client.call(&req)
     }
 
-    fn sig(&mut self, name: &'static str, id: u8, field: &str, data: &[u8]) -> Result<Vec<u8>, SmpError> {
-        let v = self.group_call(name, Op::Read, id, cbor::map(vec![(field, Value::Bytes(data.to_vec()))]))?;
+    fn sig(
+        &mut self,
+        name: &'static str,
+        id: u8,
+        field: &str,
+        data: &[u8],
+    ) -> Result<Vec<u8>, SmpError> {
+        let v = self.group_call(
+            name,
+            Op::Read,
+            id,
+            cbor::map(vec![(field, Value::Bytes(data.to_vec()))]),
+        )?;
         cbor::bytes(&v, "sig")
             .map(<[u8]>::to_vec)
             .ok_or_else(|| SmpError::BadReply {
@@ -118,7 +132,11 @@ impl ZephyrUnit {
         }
         let device_id = self.profile.device_id_from(&fields);
         let model = self.client.os_info("i")?;
-        let firmware = format!("{} {}", self.client.os_info("s")?, self.client.os_info("r")?);
+        let firmware = format!(
+            "{} {}",
+            self.client.os_info("s")?,
+            self.client.os_info("r")?
+        );
         Ok(UnitIdentity {
             device_id,
             model: model.trim().to_owned(),
@@ -135,10 +153,14 @@ impl ZephyrUnit {
 impl UnitLink for ZephyrUnit {
     fn identify(&mut self) -> Result<UnitIdentity, ErrorInfo> {
         let params = self.client.params().map_err(info)?;
-        let probe = self.group_call("commissioner identity", Op::Read, CMD_IDENTITY, cbor::map(vec![]));
+        let probe = self.group_call(
+            "commissioner identity",
+            Op::Read,
+            CMD_IDENTITY,
+            cbor::map(vec![]),
+        );
         let mut id = match probe {
             Ok(v) => {
-                self.group = true;
                 let field = |k: &str| {
                     cbor::text(&v, k).map(str::to_owned).ok_or_else(|| {
                         SmpError::BadReply {
@@ -164,7 +186,12 @@ impl UnitLink for ZephyrUnit {
             Err(e) => return Err(e.info()),
         };
         let buf = params.map_or_else(
-            || format!("{} (assumed: the unit has no mcumgr params)", self.client.buf_size()),
+            || {
+                format!(
+                    "{} (assumed: the unit has no mcumgr params)",
+                    self.client.buf_size()
+                )
+            },
             |p| format!("{} x {}", p.buf_size, p.buf_count),
         );
         id.details.push(("smp_buffer".into(), buf));
@@ -173,7 +200,12 @@ impl UnitLink for ZephyrUnit {
 
     fn keygen(&mut self, device_id: &str) -> Result<Vec<u8>, ErrorInfo> {
         let v = self
-            .group_call("commissioner keygen", Op::Write, CMD_KEYGEN, cbor::map(vec![("cn", device_id.into())]))
+            .group_call(
+                "commissioner keygen",
+                Op::Write,
+                CMD_KEYGEN,
+                cbor::map(vec![("cn", device_id.into())]),
+            )
             .map_err(info)?;
         cbor::bytes(&v, "csr").map(<[u8]>::to_vec).ok_or_else(|| {
             SmpError::BadReply {
@@ -187,17 +219,21 @@ impl UnitLink for ZephyrUnit {
     fn write_credentials(&mut self, creds: &Credentials<'_>) -> Result<(), ErrorInfo> {
         let profile = self.profile.clone();
         if let Some(key) = creds.host_key_pem {
-            self.write_verified(&profile.key_path, key.as_bytes()).map_err(info)?;
+            self.write_verified(&profile.key_path, key.as_bytes())
+                .map_err(info)?;
         }
         let ca: String = creds.broker_ca.iter().map(|d| cert_pem(d)).collect();
-        self.write_verified(&profile.ca_path, ca.as_bytes()).map_err(info)?;
+        self.write_verified(&profile.ca_path, ca.as_bytes())
+            .map_err(info)?;
         // The certificate last: a unit cut off before it is simply commissioned again.
         let cert = format!("{}{}", cert_pem(creds.certificate), cert_pem(creds.chain));
-        self.write_verified(&profile.cert_path, cert.as_bytes()).map_err(info)
+        self.write_verified(&profile.cert_path, cert.as_bytes())
+            .map_err(info)
     }
 
     fn challenge(&mut self, nonce: &[u8]) -> Result<Vec<u8>, ErrorInfo> {
-        self.sig("commissioner challenge", CMD_CHALLENGE, "nonce", nonce).map_err(info)
+        self.sig("commissioner challenge", CMD_CHALLENGE, "nonce", nonce)
+            .map_err(info)
     }
 
     fn sign_tls13(&mut self, msg: &[u8]) -> Result<Vec<u8>, DeviceError> {
