@@ -69,23 +69,12 @@ fn sim_refuses_an_unknown_fault_with_the_list_of_known_ones() {
     assert!(err.contains("reboot-mid-write"), "{err}");
 }
 
-#[test]
-fn sim_nrf91_then_commission_prints_pass_with_family_imei_and_sec_tag() {
-    use crate::commands::{commissioner, text};
-    let dir = tempfile::tempdir().expect("tmp");
-    let station = dir.path().join("station");
-    for args in [&["lab", "init"][..], &["lab", "up"][..]] {
-        let out = commissioner(&station, args);
-        assert!(out.status.success(), "{}", text(&out));
-    }
+/// Starts `commissioner sim` with `args` and reads its banner up to the ready line; the
+/// units keep running until the child is killed.
+fn start_sim(args: &[&str]) -> (std::process::Child, Vec<String>) {
     let mut sim = Command::new(env!("CARGO_BIN_EXE_commissioner"))
-        .args([
-            "sim",
-            "--family",
-            "nrf91-at",
-            "--modem-fault",
-            "modem-active",
-        ])
+        .arg("sim")
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .expect("start sim");
@@ -95,6 +84,19 @@ fn sim_nrf91_then_commission_prints_pass_with_family_imei_and_sec_tag() {
         .map_while(Result::ok)
         .take_while(|l| !l.starts_with("press Ctrl-C"))
         .collect();
+    (sim, banner)
+}
+
+#[test]
+fn sim_nrf91_then_commission_prints_pass_with_family_imei_and_sec_tag() {
+    use crate::commands::{commissioner, text};
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    for args in [&["lab", "init"][..], &["lab", "up"][..]] {
+        let out = commissioner(&station, args);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let (mut sim, banner) = start_sim(&["--family", "nrf91-at", "--modem-fault", "modem-active"]);
     let unit = banner
         .iter()
         .find(|l| l.starts_with("unit 1"))
@@ -161,18 +163,9 @@ fn sim_zephyr_smp_then_commission_passes_in_both_modes() {
             "handshake run as the unit",
         ),
     ] {
-        let mut sim = Command::new(env!("CARGO_BIN_EXE_commissioner"))
-            .args(["sim", "--family", "zephyr-smp"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start sim");
-        let stdout = sim.stdout.take().expect("stdout");
-        let banner: Vec<String> = BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .take_while(|l| !l.starts_with("press Ctrl-C"))
-            .collect();
+        let mut args = vec!["--family", "zephyr-smp"];
+        args.extend(extra);
+        let (mut sim, banner) = start_sim(&args);
         let port = banner
             .iter()
             .flat_map(|l| l.split_whitespace())
