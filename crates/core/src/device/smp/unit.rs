@@ -80,8 +80,15 @@ impl ZephyrUnit {
         id: u8,
         body: Value,
     ) -> Result<Value, SmpError> {
-        let slow = self.client.timeouts.slow;
-        let mut req = Request::new(name, op, COMMISSIONER_GROUP, id, body).timeout(slow);
+        // Key generation and signing may take seconds on a unit; the identity probe, which a
+        // stock unit answers at once with ENOTSUP, must not wait that long.
+        let t = &self.client.timeouts;
+        let timeout = if id == CMD_IDENTITY {
+            t.request
+        } else {
+            t.slow
+        };
+        let mut req = Request::new(name, op, COMMISSIONER_GROUP, id, body).timeout(timeout);
         if op == Op::Read {
             req = req.idempotent();
         }
