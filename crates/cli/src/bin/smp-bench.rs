@@ -15,19 +15,31 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use commissioner_core::device::smp::{SmpClient, SmpTimeouts};
 use commissioner_devsim::zephyr::{ZephyrSim, ZephyrSimConfig};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn arg(name: &str, default: u32) -> u32 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// The baud rate the emulator paces its output at, and how many runs the median is over.
+#[derive(Debug, Parser)]
+struct Args {
+    #[arg(long, default_value_t = 115_200)]
+    baud: u32,
+    #[arg(long, default_value_t = 5)]
+    runs: u32,
+}
+
+/// Writes the set to local files for the Python clients: (local path, path on the unit).
+fn stage<'a>(dir: &Path, files: &[(&'a str, Vec<u8>)]) -> BenchResult<Vec<(PathBuf, &'a str)>> {
+    let mut out = Vec::new();
+    for (i, (remote, data)) in files.iter().enumerate() {
+        let local = dir.join(format!("file-{i}"));
+        std::fs::write(&local, data)?;
+        out.push((local, *remote));
+    }
+    Ok(out)
 }
 
 /// The files a stock unit is given: (path on the unit, contents).
@@ -88,14 +100,11 @@ fn commissioner(sim: &ZephyrSim, files: &[(&str, Vec<u8>)], baud: u32) -> BenchR
 fn smpmgr(
     venv: &Path,
     sim: &ZephyrSim,
-    dir: &Path,
-    files: &[(&str, Vec<u8>)],
+    staged: &[(PathBuf, &str)],
     baud: u32,
 ) -> BenchResult<Duration> {
     let t0 = Instant::now();
-    for (i, (path, data)) in files.iter().enumerate() {
-        let local = dir.join(format!("file-{i}"));
-        std::fs::write(&local, data)?;
+    for (local, path) in staged {
         let out = Command::new(venv.join("bin/smpmgr"))
             .args([
                 "--port",
@@ -105,7 +114,7 @@ fn smpmgr(
                 "file",
                 "upload",
             ])
-            .arg(&local)
+            .arg(local)
             .arg(path)
             .output()?;
         if !out.status.success() {
@@ -138,16 +147,13 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2]), list(zip(args[::2], args[1::2]))
 fn smpclient(
     venv: &Path,
     sim: &ZephyrSim,
-    dir: &Path,
-    files: &[(&str, Vec<u8>)],
+    staged: &[(PathBuf, &str)],
     baud: u32,
 ) -> BenchResult<Duration> {
     let mut cmd = Command::new(venv.join("bin/python"));
     cmd.args(["-c", SMPCLIENT_UPLOAD, sim.path(), &baud.to_string()]);
-    for (i, (path, data)) in files.iter().enumerate() {
-        let local = dir.join(format!("file-{i}"));
-        std::fs::write(&local, data)?;
-        cmd.arg(&local).arg(path);
+    for (local, path) in staged {
+        cmd.arg(local).arg(path);
     }
     let out = cmd.output()?;
     let ms: f64 = String::from_utf8_lossy(&out.stdout)
@@ -163,12 +169,13 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() -> BenchResult<()> {
-    let baud = arg("--baud", 115_200);
-    let runs = arg("--runs", 5).max(1);
+    let Args { baud, runs } = Args::parse();
+    let runs = runs.max(1);
     let venv = venv()?;
     let files = certificate_set()?;
     let bytes: usize = files.iter().map(|(_, d)| d.len()).sum();
     let dir = tempfile::tempdir()?;
+    let staged = stage(dir.path(), &files)?;
     let (mut ours, mut theirs, mut library) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let cfg = || ZephyrSimConfig {
@@ -178,9 +185,9 @@ fn main() -> BenchResult<()> {
         let sim = ZephyrSim::spawn(cfg())?;
         ours.push(commissioner(&sim, &files, baud)?);
         let sim = ZephyrSim::spawn(cfg())?;
-        theirs.push(smpmgr(&venv, &sim, dir.path(), &files, baud)?);
+        theirs.push(smpmgr(&venv, &sim, &staged, baud)?);
         let sim = ZephyrSim::spawn(cfg())?;
-        library.push(smpclient(&venv, &sim, dir.path(), &files, baud)?);
+        library.push(smpclient(&venv, &sim, &staged, baud)?);
     }
     let (ours, theirs, library) = (median(ours), median(theirs), median(library));
     println!(
