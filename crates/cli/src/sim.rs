@@ -279,11 +279,13 @@ fn run_nrf91(args: &SimArgs) -> CmdResult {
         );
         units.push(sim);
     }
-    if let Some(first) = units.first() {
-        println!(
-            "commission one with: commissioner commission --family nrf91-at --port {}",
-            first.path()
-        );
+    serve_until_stopped("nrf91-at", units.first().map(Nrf91Sim::path))
+}
+
+/// Prints how to commission the first unit and keeps the units running until Ctrl-C.
+fn serve_until_stopped(family: &str, first: Option<&str>) -> CmdResult {
+    if let Some(path) = first {
+        println!("commission one with: commissioner commission --family {family} --port {path}");
     }
     println!("press Ctrl-C to stop");
     loop {
@@ -324,16 +326,7 @@ fn run_zephyr(args: &SimArgs) -> CmdResult {
         );
         units.push(sim);
     }
-    if let Some(first) = units.first() {
-        println!(
-            "commission one with: commissioner commission --family zephyr-smp --port {}",
-            first.path()
-        );
-    }
-    println!("press Ctrl-C to stop");
-    loop {
-        std::thread::park();
-    }
+    serve_until_stopped("zephyr-smp", units.first().map(ZephyrSim::path))
 }
 
 #[cfg(test)]

@@ -467,7 +467,9 @@ mod tests {
     fn example_profile_in_assets_parses() {
         let text = include_str!("../../../assets/station.example.toml");
         let config: StationConfig = toml::from_str(text).expect("example parses");
-        assert_eq!(config.models.len(), 2);
+        assert_eq!(config.models.len(), 3);
+        assert_eq!(config.models[2].family.as_deref(), Some("zephyr-smp"));
+        assert_eq!(config.zephyr_smp.id_fields(), vec!['n']);
         assert_eq!(config.timeouts.for_step("keygen").as_secs(), 90);
         assert_eq!(config.timeouts.for_step("write_cert").as_secs(), 120);
         let broker = config.broker.expect("broker profile");

@@ -82,19 +82,21 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "nrf91.bad_reply": "The modem's reply is unreadable. Check the cable and baud rate, then try again.",
   "nrf91.write_mismatch":
     "A certificate did not store correctly on the modem. Try again; if it repeats, set the unit aside.",
-  "smp.access_denied": "The Zephyr unit refused access to its management commands. Check the firmware's MCUmgr permissions.",
-  "smp.bad_context": "The unit's commissioning firmware was asked for a step out of order. Start the unit again.",
-  "smp.bad_reply": "The Zephyr unit answered in a way MCUmgr does not allow. Check the firmware version; set the unit aside if it repeats.",
-  "smp.bad_state": "The Zephyr unit is busy or in the wrong state for this command. Reset it and try again.",
-  "smp.fs_full": "The unit's file system has no room for its certificates. Free space on the unit or change the profile's paths.",
-  "smp.no_key": "The unit has no key yet for this step. Commission it again from the start.",
-  "smp.not_supported": "The Zephyr unit's firmware does not have this management command. Check the firmware build.",
-  "smp.refused": "The Zephyr unit refused a management command. See the details for the group and code.",
-  "smp.too_large": "A message is larger than the unit's management buffer. Raise the firmware's MCUmgr buffer size.",
-  "smp.unit_locked": "The unit has already left factory mode. Recommission it instead.",
-  "smp.write_mismatch": "A file written to the unit did not read back the same. Try again; if it repeats, set the unit aside.",
   "nrf91.rebooted":
     "The unit restarted in the middle of a write. Check its power supply and cable, then commission it again.",
+  // Zephyr units over MCUmgr/SMP
+  "smp.fs_full": "The unit's file system is full. Free space on the unit (or use a larger partition in the profile), then try again.",
+  "smp.write_mismatch":
+    "A file written to the unit does not read back the same. Try again; if it repeats, set the unit aside (its flash may be failing).",
+  "smp.too_large": "The unit's SMP buffer is too small for this request. Ask your supervisor to check the unit's firmware settings.",
+  "smp.bad_reply": "The unit's SMP answer is unreadable. Check the firmware version, then try again.",
+  "smp.not_supported": "The unit's firmware does not offer a command the station needs. Check that its MCUmgr groups are enabled.",
+  "smp.access_denied": "The unit refused the command. Ask your supervisor to check the unit's firmware settings.",
+  "smp.bad_state": "The unit is not in a state that allows this command. Reset the unit and try again.",
+  "smp.refused": "The unit refused an SMP command. Try again; if it repeats, set the unit aside.",
+  "smp.unit_locked": "The unit has already left factory mode. Set it aside for recommissioning.",
+  "smp.no_key": "The unit has no key yet. Commission it again from the start.",
+  "smp.bad_context": "The unit refused to sign for the broker connection. Check its firmware version.",
   "device.io": "The serial link failed. Check the cable and USB port, then try again.",
   "device.timeout": "The unit stopped answering. Check the cable and power, then try again.",
   "device.slow_reply":

@@ -69,23 +69,12 @@ fn sim_refuses_an_unknown_fault_with_the_list_of_known_ones() {
     assert!(err.contains("reboot-mid-write"), "{err}");
 }
 
-#[test]
-fn sim_nrf91_then_commission_prints_pass_with_family_imei_and_sec_tag() {
-    use crate::commands::{commissioner, text};
-    let dir = tempfile::tempdir().expect("tmp");
-    let station = dir.path().join("station");
-    for args in [&["lab", "init"][..], &["lab", "up"][..]] {
-        let out = commissioner(&station, args);
-        assert!(out.status.success(), "{}", text(&out));
-    }
+/// Starts `commissioner sim` with `args` and reads its banner up to the ready line; the
+/// units keep running until the child is killed.
+fn start_sim(args: &[&str]) -> (std::process::Child, Vec<String>) {
     let mut sim = Command::new(env!("CARGO_BIN_EXE_commissioner"))
-        .args([
-            "sim",
-            "--family",
-            "nrf91-at",
-            "--modem-fault",
-            "modem-active",
-        ])
+        .arg("sim")
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .expect("start sim");
@@ -95,6 +84,19 @@ fn sim_nrf91_then_commission_prints_pass_with_family_imei_and_sec_tag() {
         .map_while(Result::ok)
         .take_while(|l| !l.starts_with("press Ctrl-C"))
         .collect();
+    (sim, banner)
+}
+
+#[test]
+fn sim_nrf91_then_commission_prints_pass_with_family_imei_and_sec_tag() {
+    use crate::commands::{commissioner, text};
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    for args in [&["lab", "init"][..], &["lab", "up"][..]] {
+        let out = commissioner(&station, args);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let (mut sim, banner) = start_sim(&["--family", "nrf91-at", "--modem-fault", "modem-active"]);
     let unit = banner
         .iter()
         .find(|l| l.starts_with("unit 1"))
@@ -152,4 +154,72 @@ fn sim_nrf91_store_keeps_each_modem_across_runs() {
     assert_ne!(first[0], first[1], "every unit its own identity");
     assert!(store.join("nrf91-unit-2.json").exists());
     assert_eq!(identities(sim_banner(&args)), first);
+}
+
+/// Both modes of the zephyr-smp emulator commission to PASS through the CLI: stock firmware
+/// with a station-made key (the profile allows it) and firmware with Commissioner's group.
+#[test]
+fn sim_zephyr_smp_then_commission_passes_in_both_modes() {
+    use crate::commands::{commissioner, text};
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    for args in [&["lab", "init"][..], &["lab", "up"][..]] {
+        let out = commissioner(&station, args);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let toml_path = station.join("station.toml");
+    let toml = std::fs::read_to_string(&toml_path).expect("station.toml");
+    let toml = if toml.contains("allow_host_generated_key = false") {
+        toml.replace(
+            "allow_host_generated_key = false",
+            "allow_host_generated_key = true",
+        )
+    } else {
+        toml.replacen(
+            "[policy]\n",
+            "[policy]\nallow_host_generated_key = true\n",
+            1,
+        )
+    };
+    std::fs::write(&toml_path, toml).expect("write station.toml");
+
+    for (mode, extra, wants) in [
+        ("stock", None, "the unit proved nothing"),
+        (
+            "commissioner-group",
+            Some("--commissioner-group"),
+            "handshake run as the unit",
+        ),
+    ] {
+        let mut args = vec!["--family", "zephyr-smp"];
+        args.extend(extra);
+        let (mut sim, banner) = start_sim(&args);
+        let port = banner
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .find(|w| w.starts_with("/dev/"))
+            .unwrap_or_else(|| panic!("{banner:?}"))
+            .to_owned();
+        let out = commissioner(
+            &station,
+            &[
+                "commission",
+                "--family",
+                "zephyr-smp",
+                "--port",
+                &port,
+                "--operator",
+                "tech",
+            ],
+        );
+        let shown = text(&out);
+        let _ = sim.kill();
+        let _ = sim.wait();
+        assert!(out.status.success(), "{mode}: {shown}");
+        assert!(shown.contains("PASS  session"), "{shown}");
+        assert!(shown.contains("family       zephyr-smp"), "{shown}");
+        assert!(shown.contains(&format!("mode         {mode}")), "{shown}");
+        assert!(shown.contains(wants), "{shown}");
+    }
+    let _ = commissioner(&station, &["lab", "down"]);
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod batch;
+mod cancel;
 mod choose_family;
 mod connect;
 mod error;
@@ -13,9 +14,7 @@ mod report;
 mod unit_link;
 pub mod write;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, SystemClock};
@@ -33,6 +32,7 @@ use crate::station::Station;
 pub use crate::device::{Stop, StopSignal};
 pub use audit::AUDIT_OFF;
 pub use batch::commission_many;
+use cancel::forward_cancel;
 pub use error::PipelineError;
 pub use identify::{check_hello, check_hello_for, HelloPolicy, KeySource, MAX_CLOCK_SKEW};
 pub use report::{ProgressEvent, Report, SessionResult, StepReport, StepStatus, STEPS};
@@ -550,37 +550,6 @@ pub const HOST_KEY_NO_CSR: &str =
 /// certificate that never reaches the CRL would still open the broker. It touches neither the
 /// unit nor the broker, so running it after a stop costs nothing.
 const FINISHES_A_WRITE: &[&str] = &["revoke_old"];
-
-/// How often the caller's cancel flag is looked at while a session runs.
-const CANCEL_POLL: Duration = Duration::from_millis(20);
-
-/// Runs `f` while a small thread carries the caller's cancel flag over to `interrupt`. The
-/// flag is borrowed, but the driver is shared with the TLS signer, which rustls wants
-/// `'static`, so the driver can only hold an owned copy.
-fn forward_cancel<T>(flag: &StopSignal, interrupt: &Interrupt, f: impl FnOnce() -> T) -> T {
-    let done = AtomicBool::new(false);
-    thread::scope(|scope| {
-        let watcher = thread::Builder::new()
-            .name("session-cancel".into())
-            .spawn_scoped(scope, || {
-                while !done.load(Ordering::Relaxed) {
-                    if let Some(why) = flag.reason() {
-                        interrupt.stop(why);
-                        return;
-                    }
-                    thread::park_timeout(CANCEL_POLL);
-                }
-            });
-        let out = f();
-        done.store(true, Ordering::Relaxed);
-        match watcher {
-            Ok(handle) => handle.thread().unpark(),
-            // Without the watcher a cancel is still honoured before every step.
-            Err(e) => tracing::warn!("cannot watch for cancel in flight: {e}"),
-        }
-        out
-    })
-}
 
 /// Position of a step in [`STEPS`]. The recommission-only steps report the position of the
 /// step they belong with, so a progress bar keeps one segment per entry of [`STEPS`].

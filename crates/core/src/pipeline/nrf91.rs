@@ -9,7 +9,6 @@ use crate::device::nrf91::{self, AtTimeouts, Nrf91, Nrf91Error, CLIENT_CERT, ROO
 use crate::device::DeviceError;
 use crate::error::{Coded, ErrorInfo};
 use crate::journal::{CertificateRecords, KeyOrigin};
-use crate::station::issuing;
 
 use super::Run;
 
@@ -50,18 +49,10 @@ impl Run<'_> {
                 .insert("sec_tag".into(), sec_tag.to_string());
             Ok(reply.csr_der)
         })?;
-        let validated = self.step("validate_csr", |run| {
-            Ok(issuing::validate_csr(
-                run.station,
-                run.journal,
-                &csr,
-                &device_id,
-                run.opts.recommission,
-            )?)
-        })?;
+        let spki_der = self.validate_csr_step(&csr, &device_id)?;
         self.key_origin = Some(KeyOrigin::Device);
         let cert = self.step("issue", |run| {
-            run.issue(&validated.spki_der, &device_id, KeyOrigin::Device)
+            run.issue(&spki_der, &device_id, KeyOrigin::Device)
         })?;
         self.step("write_cert", |run| {
             let anchors = run.broker_trust_anchors()?;

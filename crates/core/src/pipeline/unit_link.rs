@@ -45,16 +45,7 @@ impl Run<'_> {
         let mut host_key_pem = None;
         let (spki_der, origin) = if caps.key_on_unit {
             let csr = self.step("keygen", |run| run.unit()?.keygen(&device_id))?;
-            let validated = self.step("validate_csr", |run| {
-                Ok(issuing::validate_csr(
-                    run.station,
-                    run.journal,
-                    &csr,
-                    &device_id,
-                    run.opts.recommission,
-                )?)
-            })?;
-            (validated.spki_der, KeyOrigin::Device)
+            (self.validate_csr_step(&csr, &device_id)?, KeyOrigin::Device)
         } else {
             // Only where the profile allows host-made keys; recorded as such.
             let key = self.step("keygen", |run| {
@@ -114,6 +105,24 @@ impl Run<'_> {
             .activate_certificate(&cert.serial)
             .map_err(|e| e.info())?;
         Ok(())
+    }
+
+    /// The `validate_csr` step: the CSR against the station's policy; its public key.
+    pub(super) fn validate_csr_step(
+        &mut self,
+        csr: &[u8],
+        device_id: &str,
+    ) -> Result<Vec<u8>, ErrorInfo> {
+        let validated = self.step("validate_csr", |run| {
+            Ok(issuing::validate_csr(
+                run.station,
+                run.journal,
+                csr,
+                device_id,
+                run.opts.recommission,
+            )?)
+        })?;
+        Ok(validated.spki_der)
     }
 
     fn link_identify(&mut self) -> Result<UnitIdentity, ErrorInfo> {

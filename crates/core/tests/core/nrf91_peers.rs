@@ -10,7 +10,8 @@ use std::process::{Command, Output};
 use commissioner_devsim::nrf91::{ModemConfig, Nrf91Sim, Nrf91SimConfig};
 use sha2::{Digest, Sha256};
 
-fn venv() -> PathBuf {
+/// The pinned venv of `scripts/python-peers.sh`, made on first use.
+pub(crate) fn venv() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = Command::new("bash")
         .arg(root.join("scripts/python-peers.sh"))

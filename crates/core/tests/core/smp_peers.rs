@@ -3,25 +3,13 @@
 //! OS info and MCUmgr parameters, file upload, download, size and hash. What they report is
 //! checked against what the emulator holds.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use commissioner_devsim::zephyr::{ZephyrFault, ZephyrSim, ZephyrSimConfig};
 use sha2::{Digest, Sha256};
 
-fn venv() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new("bash")
-        .arg(root.join("scripts/python-peers.sh"))
-        .output()
-        .expect("run scripts/python-peers.sh");
-    assert!(
-        out.status.success(),
-        "python-peers.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
+use crate::nrf91_peers::venv;
 
 fn smpmgr(venv: &Path, sim: &ZephyrSim, args: &[&str]) -> String {
     let out = Command::new(venv.join("bin/smpmgr"))

@@ -38,8 +38,6 @@ const PORT_POLL: Duration = Duration::from_millis(20);
 pub struct ZephyrUnit {
     client: SmpClient<Box<dyn serialport::SerialPort>>,
     profile: ZephyrSmpProfile,
-    /// The unit answered Commissioner's group.
-    group: bool,
 }
 
 /// Opens the port of a `zephyr-smp` unit.
@@ -67,7 +65,6 @@ pub fn open(req: &LinkRequest<'_>) -> Result<Box<dyn UnitLink>, ErrorInfo> {
     Ok(Box::new(ZephyrUnit {
         client,
         profile: req.config.zephyr_smp.clone(),
-        group: false,
     }))
 }
 
@@ -83,8 +80,15 @@ impl ZephyrUnit {
         id: u8,
         body: Value,
     ) -> Result<Value, SmpError> {
-        let slow = self.client.timeouts.slow;
-        let mut req = Request::new(name, op, COMMISSIONER_GROUP, id, body).timeout(slow);
+        // Key generation and signing may take seconds on a unit; the identity probe, which a
+        // stock unit answers at once with ENOTSUP, must not wait that long.
+        let t = &self.client.timeouts;
+        let timeout = if id == CMD_IDENTITY {
+            t.request
+        } else {
+            t.slow
+        };
+        let mut req = Request::new(name, op, COMMISSIONER_GROUP, id, body).timeout(timeout);
         if op == Op::Read {
             req = req.idempotent();
         }
@@ -164,7 +168,6 @@ impl UnitLink for ZephyrUnit {
         );
         let mut id = match probe {
             Ok(v) => {
-                self.group = true;
                 let field = |k: &str| {
                     cbor::text(&v, k).map(str::to_owned).ok_or_else(|| {
                         SmpError::BadReply {
