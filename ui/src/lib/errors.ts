@@ -152,6 +152,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "The unit's key does not match its new certificate. Set it aside and report it.",
   "mqtt.tls_version":
     "The broker and the station share no secure protocol version (TLS 1.3 needed). Ask your supervisor.",
+  "mqtt.unit_tls12":
+    "The broker only speaks TLS 1.2, which this unit cannot sign for. Ask your supervisor to enable TLS 1.3 on the broker.",
   "mqtt.tls_alert": "The broker ended the secure connection. Report this to your supervisor.",
   "mqtt.server_name_unknown":
     "The broker does not know the name it was called by. Ask your supervisor to check the broker host name.",

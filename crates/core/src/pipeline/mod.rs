@@ -188,6 +188,7 @@ pub fn commission_opts(
         family: &Reference,
         key_origin: None,
         modem: None,
+        step_note: None,
     };
     let outcome = match opts.cancel {
         Some(flag) => {
@@ -260,6 +261,8 @@ struct Run<'a> {
     key_origin: Option<KeyOrigin>,
     /// The AT link of an nRF91 session (the reference driver is `link`).
     modem: Option<nrf91::Modem>,
+    /// What the running step wants in its journal row's detail (a weaker TLS version, say).
+    step_note: Option<String>,
 }
 
 impl Run<'_> {
@@ -384,6 +387,7 @@ impl Run<'_> {
         }
         let session = self.report.session_id;
         let error = result.as_ref().err();
+        let note = self.step_note.take();
         let recorded = self.writer.record_step_with_log(
             session,
             &StepRecord {
@@ -391,7 +395,7 @@ impl Run<'_> {
                 started_at,
                 ended_at,
                 error,
-                detail: None,
+                detail: note.as_deref(),
             },
             &log,
         );

@@ -41,6 +41,11 @@ pub struct BrokerProfile {
     /// which the audit reports as weaker.
     #[serde(default)]
     pub mqtt_version: MqttVersion,
+    /// Let the handshake fall back to TLS 1.2 with a broker that has no TLS 1.3. Off by
+    /// default: the session records TLS 1.2 as weaker, and the audit's `tls_versions` check
+    /// fails a broker that accepts TLS 1.2 unless this is set.
+    #[serde(default)]
+    pub tls12_allowed: bool,
     /// TLS to the broker. `false` (plaintext) is refused unless `lab = true`.
     #[serde(default = "default_true")]
     pub tls: bool,
@@ -117,6 +122,7 @@ pub const AUDIT_CHECKS: &[&str] = &[
     "protocol_version",
     "plaintext_listener",
     "server_certificate",
+    "tls_versions",
     "no_client_certificate",
     "foreign_ca",
     "client_id_binding",
@@ -226,6 +232,7 @@ impl BrokerProfile {
             session_expiry_secs: 0,
             connect_timeout_secs: default_connect_timeout(),
             mqtt_version: MqttVersion::V5,
+            tls12_allowed: false,
             tls: true,
             lab: false,
             retry: RetryPolicy::default(),

@@ -52,7 +52,7 @@ pub(super) async fn run_all(
 
 /// Checks that do not need the station's own connection first: answered by the profile, or
 /// by probing other ports.
-const BROKER_WIDE: &[&str] = &["protocol_version", "plaintext_listener"];
+const BROKER_WIDE: &[&str] = &["protocol_version", "plaintext_listener", "tls_versions"];
 
 /// Checks made on the unit's own session, opened by the baseline.
 const ON_UNIT_SESSION: &[&str] = &[
@@ -77,7 +77,7 @@ async fn one(
             "not enabled for this audit in the broker profile ([broker.audit])",
         ));
     }
-    if !p.tls && !BROKER_WIDE.contains(&name) {
+    if !p.tls && (name == "tls_versions" || !BROKER_WIDE.contains(&name)) {
         return Some(CheckResult::new(
             name,
             Outcome::Skipped,
@@ -108,6 +108,7 @@ async fn one(
                 _ => r,
             }
         }
+        ("tls_versions", _) => super::tls_versions::tls_versions(p, configs, &ids.other),
         ("no_client_certificate", _) => no_client_certificate(p, configs).await,
         ("foreign_ca", _) => foreign_ca(p, ids, configs).await,
         ("client_id_binding", _) => client_id_binding(p, ids, configs).await,

@@ -9,7 +9,7 @@ use ts_rs::TS;
 
 use super::probe::{self, Connect};
 use crate::error::Coded;
-use crate::mqtt::tls::client_config_named;
+use crate::mqtt::tls::{client_config_with, TlsOptions};
 use crate::mqtt::{on_own_runtime, tls::ClientIdentity, MqttError};
 use crate::station::BrokerProfile;
 
@@ -64,10 +64,10 @@ pub fn test_connection(profile: &BrokerProfile, trust_anchors: &[Vec<u8>]) -> Co
 /// `Ok(None)`: accepted; `Ok(Some(why))`: refused once the server had proven itself.
 fn reach(profile: &BrokerProfile, anchors: &[Vec<u8>]) -> Result<Option<String>, MqttError> {
     let tls = if profile.tls {
-        Some(client_config_named(
+        Some(client_config_with(
             anchors,
             ClientIdentity::None,
-            profile.server_name.as_deref(),
+            &TlsOptions::of_profile(profile),
         )?)
     } else {
         None
