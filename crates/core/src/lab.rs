@@ -27,7 +27,7 @@ use crate::pki::issue::{Subject, Usage};
 use crate::pki::{PkiError, UnlockedCa};
 use crate::station::{BrokerProfile, Station, StationError};
 pub use config::LabKind;
-pub use crl::{signal_reload, write_lab_crl};
+pub use crl::{is_lab_broker_of, signal_reload, write_lab_crl};
 
 /// Certificate identity (CN, hence MQTT user name) of the provisioning backend.
 pub const BACKEND_IDENTITY: &str = "commissioner-backend";

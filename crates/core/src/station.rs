@@ -19,7 +19,7 @@ mod export_key;
 mod publish;
 
 pub use broker::{
-    AuditProfile, BrokerProfile, MqttVersion, RetryPolicy, AUDIT_CHECKS, PAYLOAD_FIELDS,
+    AuditProfile, BrokerProfile, CrlHook, MqttVersion, RetryPolicy, AUDIT_CHECKS, PAYLOAD_FIELDS,
     PIPELINE_AUDIT_CHECKS,
 };
 pub use export_key::parse_trusted_key;

@@ -193,6 +193,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "The audit could not judge the broker: this station's own connection to it failed. Check the broker profile (address, server CA, TLS version) with Test connection, then audit again.",
   "audit.broker_ca": "The audit cannot read the broker's CA file. Ask your supervisor to check the broker profile.",
   "audit.crl_refresh": "The audit could not update the broker's revocation list. Check that the lab broker is running.",
+  "audit.crl_hook":
+    "The broker profile's revocation-list command failed. Ask your supervisor to check the CRL hook in the broker profile.",
   // Lab broker
   "lab.mosquitto_missing": "The lab broker (mosquitto) is not installed on this station. Ask your supervisor.",
   "lab.broker_failed": "The lab broker did not start. Ask your supervisor; its log has the reason.",

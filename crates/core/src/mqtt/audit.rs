@@ -8,6 +8,7 @@
 
 mod baseline;
 mod checks;
+mod crl_hook;
 pub mod identities;
 mod isolation;
 mod listeners;

@@ -185,6 +185,7 @@ pub const ALL_CODES: &[&str] = &[
     "audit.failed",
     "audit.broker_ca",
     "audit.crl_refresh",
+    "audit.crl_hook",
 ];
 
 impl MqttError {

@@ -176,6 +176,32 @@ pub struct AuditProfile {
     /// login): create those accounts with a unit's permissions. Unset, every audit makes
     /// fresh random names, which such a broker refuses (every attacker check inconclusive).
     pub unit_prefix: Option<String>,
+    /// How the audit gets a fresh CRL to the broker for the `revoked_certificate` check on a
+    /// broker this station did not start. Without it that check is skipped (a lab broker this
+    /// station started is reloaded without one).
+    pub crl_hook: Option<CrlHook>,
+}
+
+/// Publishing the station's CRL to a broker: write it where the broker reads it (`path`; for
+/// mosquitto its `crlfile`), then run `command` so the broker loads it (mosquitto re-reads
+/// `crlfile` on SIGHUP: `kill -HUP $(cat /run/mosquitto/mosquitto.pid)` or `systemctl reload
+/// mosquitto`). `command` runs under `sh -c` with `COMMISSIONER_CRL` set to the CRL's path and
+/// nothing else of the station's environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrlHook {
+    /// Where the CRL (PEM) is written; relative to the station. The station's own
+    /// `audit-crl.pem` when absent (for a command that uploads it elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Limit of the command.
+    #[serde(default = "default_hook_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_hook_timeout() -> u64 {
+    30
 }
 
 impl Default for AuditProfile {
@@ -191,6 +217,7 @@ impl Default for AuditProfile {
             delivery_wait_ms: 1_500,
             passwords_intended: false,
             unit_prefix: None,
+            crl_hook: None,
         }
     }
 }
@@ -297,6 +324,11 @@ impl BrokerProfile {
                 return Some(format!(
                     "audit.unit_prefix '{prefix}' may use only letters, digits, '.', '_' and '-'"
                 ));
+            }
+        }
+        if let Some(hook) = &self.audit.crl_hook {
+            if hook.path.is_none() && hook.command.as_deref().is_none_or(str::is_empty) {
+                return Some("audit.crl_hook needs a path, a command, or both".into());
             }
         }
         if let Some(bad) = self
