@@ -163,6 +163,20 @@ fn full_handshakes(config: Arc<ClientConfig>) -> Arc<ClientConfig> {
     Arc::new(config)
 }
 
+/// The user name and password the audit's identity `account` logs in with: only where the
+/// profile says passwords are intended and names one for it ([`crate::station::AuditProfile`]
+/// `passwords`), so that the ACL checks run as a password broker's units would.
+fn login<'a>(profile: &'a BrokerProfile, account: &str) -> Option<(&'a str, &'a str)> {
+    if !profile.audit.passwords_intended {
+        return None;
+    }
+    profile
+        .audit
+        .passwords
+        .get_key_value(account)
+        .map(|(user, password)| (user.as_str(), password.as_str()))
+}
+
 /// Connect limit of the audit's connections.
 fn connect_timeout(profile: &BrokerProfile) -> Duration {
     Duration::from_secs(profile.connect_timeout_secs.max(1))

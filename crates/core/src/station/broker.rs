@@ -180,6 +180,33 @@ pub struct AuditProfile {
     /// broker this station did not start. Without it that check is skipped (a lab broker this
     /// station started is reloaded without one).
     pub crl_hook: Option<CrlHook>,
+    /// With `passwords_intended`: the passwords of the audit's units, by user name
+    /// (`<unit_prefix>-a`, `<unit_prefix>-b`, `<unit_prefix>-revoked`), so that the ACL checks
+    /// log in as the broker's units do. Test accounts with a unit's rights only; station.toml is
+    /// readable by this OS user alone.
+    #[serde(skip_serializing_if = "AuditPasswords::is_empty")]
+    pub passwords: AuditPasswords,
+}
+
+/// User name → password of the audit's units; never printed by `Debug`.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AuditPasswords(pub std::collections::BTreeMap<String, String>);
+
+impl AuditPasswords {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn get_key_value(&self, user: &str) -> Option<(&String, &String)> {
+        self.0.get_key_value(user)
+    }
+}
+
+impl std::fmt::Debug for AuditPasswords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 /// Publishing the station's CRL to a broker: write it where the broker reads it (`path`; for
@@ -218,6 +245,7 @@ impl Default for AuditProfile {
             passwords_intended: false,
             unit_prefix: None,
             crl_hook: None,
+            passwords: Default::default(),
         }
     }
 }
@@ -325,6 +353,11 @@ impl BrokerProfile {
                     "audit.unit_prefix '{prefix}' may use only letters, digits, '.', '_' and '-'"
                 ));
             }
+        }
+        if !self.audit.passwords.is_empty() && !self.audit.passwords_intended {
+            return Some(
+                "audit.passwords are used only with audit.passwords_intended = true".into(),
+            );
         }
         if let Some(hook) = &self.audit.crl_hook {
             if hook.path.is_none() && hook.command.as_deref().is_none_or(str::is_empty) {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod audit_baseline;
+mod audit_passwords;
 mod batch;
 mod crl_hook;
 mod csr_fixtures;

@@ -5,7 +5,8 @@ use rumqttc::v5::mqttbytes::v5::PubAckReason;
 use super::baseline::{broker_answered, Baseline};
 use super::probe::{self, evidence, puback, Connect, PubAnswer, Session};
 use super::{
-    connect_timeout, reply_timeout, AuditIdentities, AuditTarget, CheckResult, Configs, Outcome,
+    connect_timeout, login, reply_timeout, AuditIdentities, AuditTarget, CheckResult, Configs,
+    Outcome,
 };
 use crate::mqtt::MqttError;
 use crate::station::{BrokerProfile, MqttVersion, AUDIT_CHECKS};
@@ -149,6 +150,7 @@ async fn no_client_certificate(p: &BrokerProfile, c: &Configs) -> CheckResult {
         &id,
         connect_timeout(p),
         p.mqtt_version,
+        None,
     )
     .await;
     match answer {
@@ -218,6 +220,9 @@ async fn foreign_ca(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs) -> Ch
         &ids.foreign_ca.id,
         t,
         p.mqtt_version,
+        // The attacker holds no account: a password alone would let it in without TLS
+        // ever looking at its certificate.
+        None,
     )
     .await
     {
@@ -260,6 +265,8 @@ async fn client_id_binding(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs
         other,
         t,
         p.mqtt_version,
+        // The spoofer logs in as itself and only claims the other unit's client id.
+        login(p, unit),
     )
     .await
     {

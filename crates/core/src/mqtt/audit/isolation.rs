@@ -8,7 +8,9 @@ use rumqttc::v5::mqttbytes::v5::{PubAckReason, SubscribeReasonCode};
 use super::baseline::broker_answered;
 use super::checks::{foreign_topic, not_answered, tls_refusal};
 use super::probe::{self, evidence, puback, suback, Connect, PubAnswer, Session};
-use super::{connect_timeout, reply_timeout, AuditIdentities, CheckResult, Configs, Outcome};
+use super::{
+    connect_timeout, login, reply_timeout, AuditIdentities, CheckResult, Configs, Outcome,
+};
 use crate::mqtt::MqttError;
 use crate::station::BrokerProfile;
 
@@ -58,6 +60,7 @@ pub(super) async fn subscribe_isolation(
         other_id,
         t,
         p.mqtt_version,
+        login(p, other_id),
     )
     .await
     else {
@@ -155,6 +158,7 @@ pub(super) async fn revoked(p: &BrokerProfile, ids: &AuditIdentities, c: &Config
             &id.id,
             t,
             p.mqtt_version,
+            login(p, &id.id),
         )
         .await
         {

@@ -82,6 +82,7 @@ fn reach(profile: &BrokerProfile, anchors: &[Vec<u8>]) -> Result<Option<String>,
             &id,
             timeout,
             profile.mqtt_version,
+            None,
         )
         .await
         {
