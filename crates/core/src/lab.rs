@@ -453,15 +453,24 @@ pub fn responder_config(port: u16) -> ResponderConfig {
         client_id: BACKEND_IDENTITY.into(),
         registry: None,
         pending_first: 0,
+        request_topic: "provisioning/{device_id}/request".into(),
+        response_topic: "provisioning/{device_id}/response".into(),
     }
 }
 
 /// The responder config for the station's lab broker: requesters are checked against the
 /// station's certificate registry.
 pub fn station_responder_config(station: &Station, port: u16) -> ResponderConfig {
+    let base = responder_config(port);
+    let (request_topic, response_topic) = match station.broker() {
+        Ok(b) => (b.request_topic.clone(), b.response_topic.clone()),
+        Err(_) => (base.request_topic.clone(), base.response_topic.clone()),
+    };
     ResponderConfig {
         registry: Some(station.journal_path()),
-        ..responder_config(port)
+        request_topic,
+        response_topic,
+        ..base
     }
 }
 

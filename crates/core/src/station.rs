@@ -19,8 +19,8 @@ mod export_key;
 mod publish;
 
 pub use broker::{
-    AuditPasswords, AuditProfile, BrokerProfile, CrlHook, MqttVersion, RetryPolicy, AUDIT_CHECKS,
-    PAYLOAD_FIELDS, PIPELINE_AUDIT_CHECKS,
+    AuditPasswords, AuditProfile, BackendProfile, BrokerProfile, CrlHook, MqttVersion, RetryPolicy,
+    AUDIT_CHECKS, PAYLOAD_FIELDS, PIPELINE_AUDIT_CHECKS,
 };
 pub use export_key::parse_trusted_key;
 pub use publish::AnchorCheck;

@@ -56,6 +56,30 @@ pub struct BrokerProfile {
     pub retry: RetryPolicy,
     #[serde(default)]
     pub audit: AuditProfile,
+    /// Who `commissioner responder` is on this broker.
+    #[serde(default, skip_serializing_if = "BackendProfile::is_default")]
+    pub backend: BackendProfile,
+}
+
+/// The provisioning backend's identity on the broker (`[broker.backend]`), for
+/// `commissioner responder`: the certificate and key `ca issue-backend` wrote, and its client
+/// id. Paths are relative to the station; the lab backend's files when absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BackendProfile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// Unique per running responder; `commissioner-backend` when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+impl BackendProfile {
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// MQTT protocol version of a broker profile.
@@ -292,6 +316,7 @@ impl BrokerProfile {
             lab: false,
             retry: RetryPolicy::default(),
             audit: AuditProfile::default(),
+            backend: BackendProfile::default(),
         }
     }
 

@@ -28,6 +28,7 @@ mod policy;
 mod rabbitmq;
 mod recommission;
 mod registry;
+mod responder_profile;
 mod retry;
 mod revocation;
 mod tls_policy;
