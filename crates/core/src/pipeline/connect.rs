@@ -16,9 +16,7 @@ use crate::error::{Coded, ErrorInfo};
 use crate::mqtt::handshake::{self, HandshakeOutcome, HandshakeSpec};
 use crate::mqtt::retry::with_retry_now;
 use crate::mqtt::signer::DeviceSigningKey;
-use crate::mqtt::tls::{
-    client_config_with, ClientIdentity, NegotiatedVersion, TlsOptions, TlsVersion,
-};
+use crate::mqtt::tls::{client_config_with, ClientIdentity, TlsOptions};
 use crate::mqtt::{handshake_v311, MqttError};
 use crate::pki::IssuedCert;
 use crate::station::{BrokerProfile, MqttVersion, RetryPolicy};
@@ -135,7 +133,6 @@ impl Run<'_> {
             detail: None,
         })?;
         let key = DeviceSigningKey::new(link);
-        let negotiated = Arc::new(NegotiatedVersion::default());
         let tls = client_config_with(
             &anchors,
             ClientIdentity::Remote {
@@ -145,10 +142,9 @@ impl Run<'_> {
                 ],
                 key: Arc::new(key.clone()),
             },
-            &TlsOptions {
-                record: Some(negotiated.clone()),
-                ..TlsOptions::of_profile(&broker)
-            },
+            // TLS 1.2 where the profile allows it: a unit's key refuses to sign it
+            // (mqtt.unit_tls12), but the station says so instead of "no version in common".
+            &TlsOptions::of_profile(&broker),
         )?;
         let id = &hello.device_id;
         let spec = HandshakeSpec {
@@ -169,19 +165,7 @@ impl Run<'_> {
         };
         let outcome = self.broker_wait(spec, tls, broker.mqtt_version, broker.retry.clone())?;
         match outcome {
-            Ok(_) => {
-                if negotiated.get() == Some(TlsVersion::Tls12) {
-                    // Allowed by the profile, but weaker: no encrypted handshake, the
-                    // certificates travel in clear, and the suites are the broker's choice.
-                    let note = "TLS 1.2 (weaker than TLS 1.3; allowed by the profile's \
-                                tls12_allowed)";
-                    self.step_note = Some(note.to_owned());
-                    self.report
-                        .family_details
-                        .insert("tls".into(), note.to_owned());
-                }
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(_) if key.was_asked_tls12() => Err(MqttError::UnitTls12.info()),
             // A failed device signature surfaces as a TLS failure; report the device's reason.
             Err(e) => Err(match key.take_error() {

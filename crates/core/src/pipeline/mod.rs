@@ -188,7 +188,6 @@ pub fn commission_opts(
         family: &Reference,
         key_origin: None,
         modem: None,
-        step_note: None,
     };
     let outcome = match opts.cancel {
         Some(flag) => {
@@ -261,8 +260,6 @@ struct Run<'a> {
     key_origin: Option<KeyOrigin>,
     /// The AT link of an nRF91 session (the reference driver is `link`).
     modem: Option<nrf91::Modem>,
-    /// What the running step wants in its journal row's detail (a weaker TLS version, say).
-    step_note: Option<String>,
 }
 
 impl Run<'_> {
@@ -387,7 +384,6 @@ impl Run<'_> {
         }
         let session = self.report.session_id;
         let error = result.as_ref().err();
-        let note = self.step_note.take();
         let recorded = self.writer.record_step_with_log(
             session,
             &StepRecord {
@@ -395,7 +391,7 @@ impl Run<'_> {
                 started_at,
                 ended_at,
                 error,
-                detail: note.as_deref(),
+                detail: None,
             },
             &log,
         );

@@ -486,6 +486,30 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_broker_profiles_parse_and_are_usable() {
+        #[derive(Deserialize)]
+        struct Section {
+            broker: BrokerProfile,
+        }
+        for text in [
+            include_str!("../../../../assets/mosquitto/station-broker.toml"),
+            include_str!("../../../../assets/rabbitmq/station-broker.toml"),
+        ] {
+            let section: Section = toml::from_str(text).expect("parses");
+            assert_eq!(section.broker.problem(), None);
+        }
+        let mosquitto: Section =
+            toml::from_str(include_str!("../../../../assets/mosquitto/station-broker.toml"))
+                .expect("parses");
+        let hook = mosquitto.broker.audit.crl_hook.expect("hook");
+        assert!(hook.command.expect("command").contains("COMMISSIONER_CRL"));
+        assert_eq!(
+            mosquitto.broker.backend.client_id.as_deref(),
+            Some("commissioner-backend-1")
+        );
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
         let r = RetryPolicy::default();
         assert_eq!(r.backoff(1, 0.0), Duration::from_millis(250));
