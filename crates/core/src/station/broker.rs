@@ -498,9 +498,10 @@ mod tests {
             let section: Section = toml::from_str(text).expect("parses");
             assert_eq!(section.broker.problem(), None);
         }
-        let mosquitto: Section =
-            toml::from_str(include_str!("../../../../assets/mosquitto/station-broker.toml"))
-                .expect("parses");
+        let mosquitto: Section = toml::from_str(include_str!(
+            "../../../../assets/mosquitto/station-broker.toml"
+        ))
+        .expect("parses");
         let hook = mosquitto.broker.audit.crl_hook.expect("hook");
         assert!(hook.command.expect("command").contains("COMMISSIONER_CRL"));
         assert_eq!(

@@ -7,11 +7,10 @@ use commissioner_core::lab::{LabFiles, BACKEND_IDENTITY};
 use commissioner_core::mqtt::audit::session::trust_anchors;
 use commissioner_core::mqtt::responder::backend::{self, BackendOverrides};
 use commissioner_core::mqtt::responder::Responder;
-use commissioner_core::pipeline::{commission, CommissionRequest};
 use commissioner_devsim::{SimConfig, SimDevice};
 
 use crate::custom_broker::{self, common};
-use crate::fixture::station;
+use crate::fixture::{commission_sim, station};
 
 #[test]
 fn the_responder_serves_the_profiles_topics_name_and_identity() {
@@ -59,16 +58,7 @@ fn the_responder_serves_the_profiles_topics_name_and_identity() {
     let responder = Responder::start(cfg, tls).expect("responder on the profile's topics");
 
     let sim = SimDevice::spawn(SimConfig::default()).expect("simulator");
-    let report = commission(
-        &s.station,
-        &s.ca,
-        &CommissionRequest {
-            port: sim.path(),
-            baud: 115_200,
-            operator: "test",
-        },
-        &mut |_| {},
-    );
+    let report = commission_sim(&s, &sim);
     assert!(report.passed(), "{}", report.render());
     drop(responder);
 

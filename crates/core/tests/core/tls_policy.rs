@@ -10,19 +10,18 @@ use commissioner_core::lab::{responder_config, Lab, LabFiles};
 use commissioner_core::mqtt::audit::identities::station_identity;
 use commissioner_core::mqtt::audit::session::{audit_station, StationAudit};
 use commissioner_core::mqtt::audit::{CheckResult, Outcome};
-use commissioner_core::mqtt::handshake::{self, HandshakeSpec};
+use commissioner_core::mqtt::handshake;
 use commissioner_core::mqtt::responder::Responder;
 use commissioner_core::mqtt::tls::{
     client_config_with, ClientIdentity, NegotiatedVersion, TlsOptions, TlsVersion,
 };
 use commissioner_core::mqtt::MqttError;
-use commissioner_core::pipeline::{commission, CommissionRequest};
 use commissioner_devsim::{SimConfig, SimDevice};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::custom_broker::{self, common, tls_listener, CustomBroker, TLS12_ONLY};
-use crate::fixture::{station, LabStation};
+use crate::fixture::{commission_sim, handshake_spec, station, LabStation};
 
 fn only_tls_versions(s: &mut LabStation) {
     if let Some(b) = s.station.config.broker.as_mut() {
@@ -158,20 +157,7 @@ fn host_handshake(
         },
     )
     .expect("tls");
-    let spec = HandshakeSpec {
-        host: "127.0.0.1".into(),
-        port,
-        client_id: id.clone(),
-        request_topic: format!("provisioning/{id}/request"),
-        response_topic: format!("provisioning/{id}/response"),
-        user_properties: vec![],
-        payload: serde_json::json!({ "deviceId": id })
-            .to_string()
-            .into_bytes(),
-        timeout: Duration::from_secs(5),
-        connect_timeout: Duration::from_secs(2),
-        session_expiry_secs: 0,
-    };
+    let spec = handshake_spec(port, &id, Duration::from_secs(5), Duration::from_secs(2));
     let outcome = handshake::run(&spec, tls).map(|_| ());
     (outcome, seen.get())
 }
@@ -219,16 +205,7 @@ fn a_tls12_only_broker_commissions_where_allowed_and_is_refused_with_a_code_wher
         b.tls12_allowed = true;
     }
     let sim = SimDevice::spawn(SimConfig::default()).expect("simulator");
-    let report = commission(
-        &s.station,
-        &s.ca,
-        &CommissionRequest {
-            port: sim.path(),
-            baud: 115_200,
-            operator: "test",
-        },
-        &mut |_| {},
-    );
+    let report = commission_sim(&s, &sim);
     assert!(!report.passed());
     let error = report.error.clone().expect("error");
     assert_eq!(error.code, "mqtt.unit_tls12", "{}", report.render());
