@@ -59,6 +59,8 @@ impl ResolvesClientCert for FixedIdentity {
 /// The TLS version a connection negotiated, as seen by the server-certificate verifier: rustls
 /// checks the server's handshake signature with `verify_tls12_signature` or
 /// `verify_tls13_signature`, so the verifier knows the version without any secret being kept.
+/// Set only once that signature verified, after the server's certificate did: whatever the
+/// broker says after that, it says having proven itself.
 #[derive(Debug, Default)]
 pub struct NegotiatedVersion(std::sync::Mutex<Option<TlsVersion>>);
 
@@ -119,8 +121,9 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let verified = self.inner.verify_tls12_signature(message, cert, dss)?;
         self.seen.set(TlsVersion::Tls12);
-        self.inner.verify_tls12_signature(message, cert, dss)
+        Ok(verified)
     }
 
     fn verify_tls13_signature(
@@ -129,8 +132,9 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let verified = self.inner.verify_tls13_signature(message, cert, dss)?;
         self.seen.set(TlsVersion::Tls13);
-        self.inner.verify_tls13_signature(message, cert, dss)
+        Ok(verified)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

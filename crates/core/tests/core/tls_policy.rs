@@ -8,7 +8,8 @@ use std::time::Duration;
 use commissioner_core::error::Coded;
 use commissioner_core::lab::{responder_config, Lab, LabFiles};
 use commissioner_core::mqtt::audit::identities::station_identity;
-use commissioner_core::mqtt::audit::session::{audit_station, StationAudit};
+use commissioner_core::mqtt::audit::reach::test_connection;
+use commissioner_core::mqtt::audit::session::{audit_station, trust_anchors, StationAudit};
 use commissioner_core::mqtt::audit::{CheckResult, Outcome};
 use commissioner_core::mqtt::handshake;
 use commissioner_core::mqtt::responder::Responder;
@@ -199,6 +200,22 @@ fn a_tls12_only_broker_commissions_where_allowed_and_is_refused_with_a_code_wher
     let (done, seen) = host_handshake(&s, port, true);
     done.expect("a TLS 1.2 handshake where the profile allows it");
     assert_eq!(seen, Some(TlsVersion::Tls12));
+
+    // `broker check` (the app's Test connection) says which version it got, and refuses the
+    // profile that does not allow it.
+    let anchors = trust_anchors(&s.station).expect("anchors");
+    let mut profile = s.station.broker().expect("profile").clone();
+    let refused = test_connection(&profile, &anchors);
+    assert!(!refused.ok, "{}", refused.message);
+    assert_eq!(refused.code.as_deref(), Some("mqtt.tls_version"));
+    profile.tls12_allowed = true;
+    let checked = test_connection(&profile, &anchors);
+    assert!(checked.ok, "{}", checked.message);
+    assert!(
+        checked.message.contains("over TLS 1.2"),
+        "{}",
+        checked.message
+    );
 
     // A unit whose key signs on the unit: its protocol signs TLS 1.3 input only.
     if let Some(b) = s.station.config.broker.as_mut() {

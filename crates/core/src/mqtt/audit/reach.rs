@@ -79,7 +79,7 @@ fn reach(
             anchors,
             ClientIdentity::None,
             &TlsOptions {
-                record: Some(seen),
+                record: Some(seen.clone()),
                 ..TlsOptions::of_profile(profile)
             },
         )?)
@@ -109,6 +109,12 @@ fn reach(
             // it after checking the server's) or a CONNACK. A closed connection, a TLS version
             // or a bare alert may come before any certificate arrived.
             Connect::Refused(e) if judged_the_client(&e) => Ok(Some(probe::evidence(&e))),
+            // A TLS 1.2 broker that requires a certificate ends the handshake with a bare
+            // alert (HandshakeFailure) once the client sends none: after the server's
+            // signature verified, that too is the broker judging the client.
+            Connect::Refused(e) if seen.get().is_some() && e.is_tls_refusal() => {
+                Ok(Some(probe::evidence(&e)))
+            }
             Connect::Refused(e) => Err(e),
         }
     })
