@@ -486,6 +486,29 @@ mod tests {
     }
 
     #[test]
+    fn audit_passwords_parse_need_the_intent_and_stay_out_of_debug() {
+        let text = "host = \"h\"\nport = 1\nserver_ca = \"c\"\n[audit]\n\
+                    unit_prefix = \"audit-pw\"\n[audit.passwords]\n\"audit-pw-a\" = \"s3cret\"\n";
+        let p = parse(text).expect("parses");
+        assert!(p.problem().expect("refused").contains("passwords_intended"));
+        let p = parse(&text.replace("[audit]\n", "[audit]\npasswords_intended = true\n"))
+            .expect("parses");
+        assert_eq!(p.problem(), None);
+        assert_eq!(
+            p.audit
+                .passwords
+                .get_key_value("audit-pw-a")
+                .map(|(_, v)| v.as_str()),
+            Some("s3cret")
+        );
+        let shown = format!("{p:?}");
+        assert!(
+            shown.contains("audit-pw-a") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn the_documented_broker_profiles_parse_and_are_usable() {
         #[derive(Deserialize)]
         struct Section {
