@@ -97,6 +97,25 @@ fn judge(
     tls12_refused: Option<String>,
     legacy: &Legacy,
 ) -> CheckResult {
+    let legacy_accepted =
+        matches!(legacy, Legacy::Probed(a) if a.iter().any(|(_, got)| got.is_some()));
+    if !matches!(tls13, Answer::Accepted(_)) && tls12_accepted.is_empty() && !legacy_accepted {
+        // No ServerHello to any offer: not a TLS listener, or one that refuses every client
+        // before choosing anything; nothing about versions is shown.
+        return CheckResult::new(
+            NAME,
+            Outcome::Inconclusive,
+            format!(
+                "no TLS version was accepted ({}; TLS 1.2: {}): not a TLS listener, or one \
+                 that refuses this station's offers before choosing a version",
+                match tls13 {
+                    Answer::Accepted(_) => String::new(),
+                    Answer::Refused(why) | Answer::Unknown(why) => format!("TLS 1.3: {why}"),
+                },
+                tls12_refused.unwrap_or_else(|| "no suite offered".into())
+            ),
+        );
+    }
     let mut outcome = Outcome::Pass;
     let mut parts = Vec::new();
     match tls13 {
@@ -402,6 +421,15 @@ mod tests {
         let r = judge(&p, &tls13, &suites, None, &old);
         assert_eq!(r.outcome, Outcome::Fail, "{}", r.evidence);
         assert!(r.evidence.contains("TLS 1.1 ACCEPTED"), "{}", r.evidence);
+        let nothing = Answer::Refused("alert HandshakeFailure".into());
+        let r = judge(
+            &p,
+            &nothing,
+            &[],
+            Some("alert HandshakeFailure".into()),
+            &none,
+        );
+        assert_eq!(r.outcome, Outcome::Inconclusive, "{}", r.evidence);
     }
 
     #[test]
