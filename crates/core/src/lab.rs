@@ -27,7 +27,7 @@ use crate::pki::{PkiError, UnlockedCa};
 use crate::station::admin::AdminError;
 use crate::station::{BrokerProfile, Station, StationError};
 pub use config::LabKind;
-pub use crl::{signal_reload, write_lab_crl};
+pub use crl::{is_lab_broker_of, signal_reload, write_lab_crl};
 
 /// Certificate identity (CN, hence MQTT user name) of the provisioning backend.
 pub const BACKEND_IDENTITY: &str = "commissioner-backend";
@@ -453,15 +453,24 @@ pub fn responder_config(port: u16) -> ResponderConfig {
         client_id: BACKEND_IDENTITY.into(),
         registry: None,
         pending_first: 0,
+        request_topic: "provisioning/{device_id}/request".into(),
+        response_topic: "provisioning/{device_id}/response".into(),
     }
 }
 
 /// The responder config for the station's lab broker: requesters are checked against the
 /// station's certificate registry.
 pub fn station_responder_config(station: &Station, port: u16) -> ResponderConfig {
+    let base = responder_config(port);
+    let (request_topic, response_topic) = match station.broker() {
+        Ok(b) => (b.request_topic.clone(), b.response_topic.clone()),
+        Err(_) => (base.request_topic.clone(), base.response_topic.clone()),
+    };
     ResponderConfig {
         registry: Some(station.journal_path()),
-        ..responder_config(port)
+        request_topic,
+        response_topic,
+        ..base
     }
 }
 

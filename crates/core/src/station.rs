@@ -27,8 +27,8 @@ mod publish;
 pub use crate::pki::issue::IssuancePolicy;
 pub use anchor_target::{AnchorTarget, OffStation};
 pub use broker::{
-    AuditProfile, BrokerProfile, MqttVersion, RetryPolicy, AUDIT_CHECKS, PAYLOAD_FIELDS,
-    PIPELINE_AUDIT_CHECKS,
+    AuditPasswords, AuditProfile, BackendProfile, BrokerProfile, CrlHook, MqttVersion, RetryPolicy,
+    AUDIT_CHECKS, PAYLOAD_FIELDS, PIPELINE_AUDIT_CHECKS,
 };
 pub use create::{create_station, init_lab_station};
 pub use export_key::parse_trusted_key;

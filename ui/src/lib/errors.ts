@@ -167,6 +167,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "The unit's key does not match its new certificate. Set it aside and report it.",
   "mqtt.tls_version":
     "The broker and the station share no secure protocol version (TLS 1.3 needed). Ask your supervisor.",
+  "mqtt.unit_tls12":
+    "The broker only speaks TLS 1.2, which this unit cannot sign for. Ask your supervisor to enable TLS 1.3 on the broker.",
   "mqtt.tls_alert": "The broker ended the secure connection. Report this to your supervisor.",
   "mqtt.server_name_unknown":
     "The broker does not know the name it was called by. Ask your supervisor to check the broker host name.",
@@ -206,6 +208,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "The audit could not judge the broker: this station's own connection to it failed. Check the broker profile (address, server CA, TLS version) with Test connection, then audit again.",
   "audit.broker_ca": "The audit cannot read the broker's CA file. Ask your supervisor to check the broker profile.",
   "audit.crl_refresh": "The audit could not update the broker's revocation list. Check that the lab broker is running.",
+  "audit.crl_hook":
+    "The broker profile's revocation-list command failed. Ask your supervisor to check the CRL hook in the broker profile.",
   // Lab broker
   "lab.mosquitto_missing": "The lab broker (mosquitto) is not installed on this station. Ask your supervisor.",
   "lab.broker_failed": "The lab broker did not start. Ask your supervisor; its log has the reason.",

@@ -76,7 +76,8 @@ pub(super) fn mosquitto_config(
              {common}\
              crlfile {crl}\n\
              require_certificate true\n\
-             use_identity_as_username true\n",
+             use_identity_as_username true\n\
+             tls_version tlsv1.3\n",
             crl = files.crl.display(),
         ),
         // mosquitto refuses a CONNECT without a certificate when use_identity_as_username is

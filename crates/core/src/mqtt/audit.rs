@@ -8,12 +8,14 @@
 
 mod baseline;
 mod checks;
+mod crl_hook;
 pub mod identities;
 mod isolation;
 mod listeners;
 mod probe;
 pub mod reach;
 pub mod session;
+mod tls_versions;
 mod topics;
 
 use std::sync::Arc;
@@ -27,7 +29,7 @@ pub use checks::protocol_version;
 pub use identities::{AuditIdentities, AuditUnit, TestIdentity, UnitKey};
 pub use isolation::NO_CRL_RELOAD;
 
-use super::tls::{client_config_named, ClientIdentity};
+use super::tls::{client_config_with, ClientIdentity, TlsOptions};
 use super::MqttError;
 use crate::station::BrokerProfile;
 
@@ -105,6 +107,8 @@ pub fn run(target: &AuditTarget, ids: &AuditIdentities) -> Result<Vec<CheckResul
 
 /// TLS client configs of every identity, built once.
 pub(crate) struct Configs {
+    /// The broker's trust anchors, for probes that build their own configs.
+    pub anchors: Vec<Vec<u8>>,
     pub anonymous: Arc<ClientConfig>,
     pub unit: Arc<ClientConfig>,
     pub other: Arc<ClientConfig>,
@@ -115,23 +119,28 @@ pub(crate) struct Configs {
 impl Configs {
     fn new(target: &AuditTarget, ids: &AuditIdentities) -> Result<Self, MqttError> {
         let anchors = &target.trust_anchors;
-        let name = target.profile.server_name.as_deref();
+        let options = TlsOptions::of_profile(&target.profile);
         let local = |id: &TestIdentity| {
-            client_config_named(
+            client_config_with(
                 anchors,
                 ClientIdentity::Local {
                     chain: id.chain.clone(),
                     key: id.key.clone_key(),
                 },
-                name,
+                &options,
             )
         };
         Ok(Self {
-            anonymous: full_handshakes(client_config_named(anchors, ClientIdentity::None, name)?),
-            unit: full_handshakes(client_config_named(
+            anchors: anchors.clone(),
+            anonymous: full_handshakes(client_config_with(
+                anchors,
+                ClientIdentity::None,
+                &options,
+            )?),
+            unit: full_handshakes(client_config_with(
                 anchors,
                 ids.unit.client_identity(),
-                name,
+                &options,
             )?),
             other: full_handshakes(local(&ids.other)?),
             foreign_ca: full_handshakes(local(&ids.foreign_ca)?),
@@ -152,6 +161,20 @@ fn full_handshakes(config: Arc<ClientConfig>) -> Arc<ClientConfig> {
     let mut config = (*config).clone();
     config.resumption = rustls::client::Resumption::disabled();
     Arc::new(config)
+}
+
+/// The user name and password the audit's identity `account` logs in with: only where the
+/// profile says passwords are intended and names one for it ([`crate::station::AuditProfile`]
+/// `passwords`), so that the ACL checks run as a password broker's units would.
+fn login<'a>(profile: &'a BrokerProfile, account: &str) -> Option<(&'a str, &'a str)> {
+    if !profile.audit.passwords_intended {
+        return None;
+    }
+    profile
+        .audit
+        .passwords
+        .get_key_value(account)
+        .map(|(user, password)| (user.as_str(), password.as_str()))
 }
 
 /// Connect limit of the audit's connections.

@@ -59,8 +59,10 @@ pub enum MqttError {
     CertificateRejected(String),
     #[error("the broker could not verify the handshake signature: the unit's key does not match its certificate")]
     BadSignature,
-    #[error("no TLS version or cipher in common with the broker ({0}): it must offer TLS 1.3")]
+    #[error("no TLS version or cipher in common with the broker ({0}): it must offer TLS 1.3, or the profile must allow TLS 1.2 (tls12_allowed)")]
     TlsVersion(String),
+    #[error("the broker negotiated TLS 1.2, and this unit signs only TLS 1.3 handshakes (it refuses any other input so that its key cannot sign arbitrary data): give the broker's listener TLS 1.3")]
+    UnitTls12,
     #[error("the broker does not know the server name it was asked for: check host in the broker profile")]
     ServerNameUnknown,
     #[error("the broker does not allow this identity: {0}; check that the unit's certificate is registered and the ACL names it")]
@@ -119,6 +121,7 @@ impl Coded for MqttError {
             MqttError::CertificateRejected(_) => "mqtt.certificate_rejected",
             MqttError::BadSignature => "mqtt.bad_signature",
             MqttError::TlsVersion(_) => "mqtt.tls_version",
+            MqttError::UnitTls12 => "mqtt.unit_tls12",
             MqttError::ServerNameUnknown => "mqtt.server_name_unknown",
             MqttError::NotAuthorized(_) => "mqtt.not_authorized",
             MqttError::ClientIdRefused(_) => "mqtt.client_id_refused",
@@ -157,6 +160,7 @@ pub const ALL_CODES: &[&str] = &[
     "mqtt.certificate_rejected",
     "mqtt.bad_signature",
     "mqtt.tls_version",
+    "mqtt.unit_tls12",
     "mqtt.server_name_unknown",
     "mqtt.not_authorized",
     "mqtt.client_id_refused",
@@ -181,6 +185,7 @@ pub const ALL_CODES: &[&str] = &[
     "audit.failed",
     "audit.broker_ca",
     "audit.crl_refresh",
+    "audit.crl_hook",
 ];
 
 impl MqttError {

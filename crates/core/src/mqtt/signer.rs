@@ -30,6 +30,8 @@ impl<P: Read + Write + Send> RemoteSigner for Mutex<Driver<P>> {
 pub struct DeviceSigningKey {
     remote: Arc<dyn RemoteSigner>,
     last_error: Arc<Mutex<Option<DeviceError>>>,
+    /// The broker negotiated TLS 1.2, whose CertificateVerify input the unit refuses.
+    tls12_asked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for DeviceSigningKey {
@@ -43,7 +45,14 @@ impl DeviceSigningKey {
         Self {
             remote,
             last_error: Arc::new(Mutex::new(None)),
+            tls12_asked: Arc::default(),
         }
+    }
+
+    /// Whether a handshake asked the unit to sign a TLS 1.2 CertificateVerify, which it
+    /// cannot (see [`Signer::sign`] below).
+    pub fn was_asked_tls12(&self) -> bool {
+        self.tls12_asked.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The device error behind the most recent failed signature, if any.
@@ -69,6 +78,17 @@ impl SigningKey for DeviceSigningKey {
 
 impl Signer for DeviceSigningKey {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
+        // TLS 1.2 signs the whole handshake transcript, which carries no context the unit could
+        // check: the reference protocol signs only TLS 1.3 CertificateVerify input, so that a
+        // cable cannot turn the unit's key into a signer of anything. Say so here instead of
+        // sending the unit a request it must refuse.
+        if !crate::device::protocol::is_tls13_client_cv(message) {
+            self.tls12_asked
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(rustls::Error::General(
+                "the broker negotiated TLS 1.2; the unit signs only TLS 1.3 handshakes".into(),
+            ));
+        }
         self.remote.sign_tls13(message).map_err(|e| {
             let text = e.to_string();
             *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);

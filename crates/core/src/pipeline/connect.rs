@@ -16,7 +16,7 @@ use crate::error::{Coded, ErrorInfo};
 use crate::mqtt::handshake::{self, HandshakeOutcome, HandshakeSpec};
 use crate::mqtt::retry::with_retry_now;
 use crate::mqtt::signer::DeviceSigningKey;
-use crate::mqtt::tls::{client_config_named, ClientIdentity};
+use crate::mqtt::tls::{client_config_with, ClientIdentity, TlsOptions};
 use crate::mqtt::{handshake_v311, MqttError};
 use crate::pki::IssuedCert;
 use crate::station::{BrokerProfile, MqttVersion, RetryPolicy};
@@ -159,7 +159,7 @@ impl Run<'_> {
     ) -> Result<(), ErrorInfo> {
         let broker: BrokerProfile = self.station.broker()?.clone();
         let anchors = self.broker_trust_anchors()?;
-        let tls = client_config_named(
+        let tls = client_config_with(
             &anchors,
             ClientIdentity::Remote {
                 chain: vec![
@@ -168,7 +168,9 @@ impl Run<'_> {
                 ],
                 key: Arc::new(key.clone()),
             },
-            broker.server_name.as_deref(),
+            // TLS 1.2 where the profile allows it: a unit's key refuses to sign it
+            // (mqtt.unit_tls12), but the station says so instead of "no version in common".
+            &TlsOptions::of_profile(&broker),
         )?;
         let id = hello.device_id;
         let spec = HandshakeSpec {
@@ -190,6 +192,7 @@ impl Run<'_> {
         let outcome = self.broker_wait(spec, tls, broker.mqtt_version, broker.retry.clone())?;
         match outcome {
             Ok(_) => Ok(()),
+            Err(_) if key.was_asked_tls12() => Err(MqttError::UnitTls12.info()),
             // A failed device signature surfaces as a TLS failure; report the device's reason.
             Err(e) => Err(match key.take_error() {
                 // Unplugged or restarted mid-handshake: the session is interrupted, not failed.

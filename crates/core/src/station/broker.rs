@@ -41,6 +41,11 @@ pub struct BrokerProfile {
     /// which the audit reports as weaker.
     #[serde(default)]
     pub mqtt_version: MqttVersion,
+    /// Let the handshake fall back to TLS 1.2 with a broker that has no TLS 1.3. Off by
+    /// default: the session records TLS 1.2 as weaker, and the audit's `tls_versions` check
+    /// fails a broker that accepts TLS 1.2 unless this is set.
+    #[serde(default)]
+    pub tls12_allowed: bool,
     /// TLS to the broker. `false` (plaintext) is refused unless `lab = true`.
     #[serde(default = "default_true")]
     pub tls: bool,
@@ -51,6 +56,30 @@ pub struct BrokerProfile {
     pub retry: RetryPolicy,
     #[serde(default)]
     pub audit: AuditProfile,
+    /// Who `commissioner responder` is on this broker.
+    #[serde(default, skip_serializing_if = "BackendProfile::is_default")]
+    pub backend: BackendProfile,
+}
+
+/// The provisioning backend's identity on the broker (`[broker.backend]`), for
+/// `commissioner responder`: the certificate and key `ca issue-backend` wrote, and its client
+/// id. Paths are relative to the station; the lab backend's files when absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BackendProfile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// Unique per running responder; `commissioner-backend` when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+impl BackendProfile {
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// MQTT protocol version of a broker profile.
@@ -117,6 +146,7 @@ pub const AUDIT_CHECKS: &[&str] = &[
     "protocol_version",
     "plaintext_listener",
     "server_certificate",
+    "tls_versions",
     "no_client_certificate",
     "foreign_ca",
     "client_id_binding",
@@ -170,6 +200,59 @@ pub struct AuditProfile {
     /// login): create those accounts with a unit's permissions. Unset, every audit makes
     /// fresh random names, which such a broker refuses (every attacker check inconclusive).
     pub unit_prefix: Option<String>,
+    /// How the audit gets a fresh CRL to the broker for the `revoked_certificate` check on a
+    /// broker this station did not start. Without it that check is skipped (a lab broker this
+    /// station started is reloaded without one).
+    pub crl_hook: Option<CrlHook>,
+    /// With `passwords_intended`: the passwords of the audit's units, by user name
+    /// (`<unit_prefix>-a`, `<unit_prefix>-b`, `<unit_prefix>-revoked`), so that the ACL checks
+    /// log in as the broker's units do. Test accounts with a unit's rights only; station.toml is
+    /// readable by this OS user alone.
+    #[serde(skip_serializing_if = "AuditPasswords::is_empty")]
+    pub passwords: AuditPasswords,
+}
+
+/// User name → password of the audit's units; never printed by `Debug`.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AuditPasswords(pub std::collections::BTreeMap<String, String>);
+
+impl AuditPasswords {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn get_key_value(&self, user: &str) -> Option<(&String, &String)> {
+        self.0.get_key_value(user)
+    }
+}
+
+impl std::fmt::Debug for AuditPasswords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+/// Publishing the station's CRL to a broker: write it where the broker reads it (`path`; for
+/// mosquitto its `crlfile`), then run `command` so the broker loads it (mosquitto re-reads
+/// `crlfile` on SIGHUP: `kill -HUP $(cat /run/mosquitto/mosquitto.pid)` or `systemctl reload
+/// mosquitto`). `command` runs under `sh -c` with `COMMISSIONER_CRL` set to the CRL's path and
+/// nothing else of the station's environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrlHook {
+    /// Where the CRL (PEM) is written; relative to the station. The station's own
+    /// `audit-crl.pem` when absent (for a command that uploads it elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Limit of the command.
+    #[serde(default = "default_hook_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_hook_timeout() -> u64 {
+    30
 }
 
 impl Default for AuditProfile {
@@ -185,6 +268,8 @@ impl Default for AuditProfile {
             delivery_wait_ms: 1_500,
             passwords_intended: false,
             unit_prefix: None,
+            crl_hook: None,
+            passwords: Default::default(),
         }
     }
 }
@@ -226,10 +311,12 @@ impl BrokerProfile {
             session_expiry_secs: 0,
             connect_timeout_secs: default_connect_timeout(),
             mqtt_version: MqttVersion::V5,
+            tls12_allowed: false,
             tls: true,
             lab: false,
             retry: RetryPolicy::default(),
             audit: AuditProfile::default(),
+            backend: BackendProfile::default(),
         }
     }
 
@@ -290,6 +377,16 @@ impl BrokerProfile {
                 return Some(format!(
                     "audit.unit_prefix '{prefix}' may use only letters, digits, '.', '_' and '-'"
                 ));
+            }
+        }
+        if !self.audit.passwords.is_empty() && !self.audit.passwords_intended {
+            return Some(
+                "audit.passwords are used only with audit.passwords_intended = true".into(),
+            );
+        }
+        if let Some(hook) = &self.audit.crl_hook {
+            if hook.path.is_none() && hook.command.as_deref().is_none_or(str::is_empty) {
+                return Some("audit.crl_hook needs a path, a command, or both".into());
             }
         }
         if let Some(bad) = self
@@ -386,6 +483,54 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn audit_passwords_parse_need_the_intent_and_stay_out_of_debug() {
+        let text = "host = \"h\"\nport = 1\nserver_ca = \"c\"\n[audit]\n\
+                    unit_prefix = \"audit-pw\"\n[audit.passwords]\n\"audit-pw-a\" = \"s3cret\"\n";
+        let p = parse(text).expect("parses");
+        assert!(p.problem().expect("refused").contains("passwords_intended"));
+        let p = parse(&text.replace("[audit]\n", "[audit]\npasswords_intended = true\n"))
+            .expect("parses");
+        assert_eq!(p.problem(), None);
+        assert_eq!(
+            p.audit
+                .passwords
+                .get_key_value("audit-pw-a")
+                .map(|(_, v)| v.as_str()),
+            Some("s3cret")
+        );
+        let shown = format!("{p:?}");
+        assert!(
+            shown.contains("audit-pw-a") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_documented_broker_profiles_parse_and_are_usable() {
+        #[derive(Deserialize)]
+        struct Section {
+            broker: BrokerProfile,
+        }
+        for text in [
+            include_str!("../../../../assets/mosquitto/station-broker.toml"),
+            include_str!("../../../../assets/rabbitmq/station-broker.toml"),
+        ] {
+            let section: Section = toml::from_str(text).expect("parses");
+            assert_eq!(section.broker.problem(), None);
+        }
+        let mosquitto: Section = toml::from_str(include_str!(
+            "../../../../assets/mosquitto/station-broker.toml"
+        ))
+        .expect("parses");
+        let hook = mosquitto.broker.audit.crl_hook.expect("hook");
+        assert!(hook.command.expect("command").contains("COMMISSIONER_CRL"));
+        assert_eq!(
+            mosquitto.broker.backend.client_id.as_deref(),
+            Some("commissioner-backend-1")
+        );
     }
 
     #[test]

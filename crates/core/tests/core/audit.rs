@@ -4,16 +4,19 @@
 use std::collections::HashMap;
 use std::process::Command;
 
-use commissioner_core::lab::{Lab, LabError};
-use commissioner_core::mqtt::audit::session::{audit_station, StationAudit};
+use commissioner_core::lab::Lab;
+use commissioner_core::mqtt::audit::session::{
+    audit_station, audit_station_with_lab, StationAudit,
+};
 use commissioner_core::mqtt::audit::{Outcome, NO_CRL_RELOAD};
 use commissioner_core::station::AUDIT_CHECKS;
 
 use crate::fixture::{station, LabStation};
 
+/// The audit as `commissioner audit` runs it on a lab station: the lab broker is the audited
+/// one, so its CRL is rewritten and that process signalled.
 fn audit(s: &LabStation, lab: &Lab) -> StationAudit {
-    let refresh = || -> Result<(), LabError> { lab.reload_crl(&s.station, &s.ca).map(|_| ()) };
-    audit_station(&s.station, &s.ca, "qa", Some(&refresh)).expect("audit runs")
+    audit_station_with_lab(&s.station, &s.ca, "qa", Some(lab.pid())).expect("audit runs")
 }
 
 fn outcomes(a: &StationAudit) -> HashMap<&'static str, Outcome> {

@@ -32,6 +32,12 @@ fn by_name(a: &StationAudit) -> HashMap<&'static str, &CheckResult> {
 /// Every check is there, none that needs the station's connection passes, the attacker checks
 /// are inconclusive with the station's failure as the reason, and the audit session fails.
 fn assert_not_judged(s: &LabStation, a: &StationAudit, cause: &str) {
+    assert_not_judged_with(s, a, cause, "audit.inconclusive")
+}
+
+/// [`assert_not_judged`] where the session's error is `code` (a finding elsewhere outranks an
+/// inconclusive check).
+fn assert_not_judged_with(s: &LabStation, a: &StationAudit, cause: &str, code: &str) {
     let got = by_name(a);
     assert_eq!(got.len(), AUDIT_CHECKS.len(), "{:#?}", a.results);
     for name in ATTACKER_CHECKS {
@@ -46,14 +52,14 @@ fn assert_not_judged(s: &LabStation, a: &StationAudit, cause: &str) {
     }
     // Both are answered without the station's connection: the profile, and other ports.
     for r in &a.results {
-        if r.name != "protocol_version" && r.name != "plaintext_listener" {
+        if !["protocol_version", "plaintext_listener", "tls_versions"].contains(&r.name) {
             assert_ne!(r.outcome, Outcome::Pass, "{}: {}", r.name, r.evidence);
         }
     }
     assert!(any_failed(&a.results));
     let journal = s.station.journal().expect("journal");
     let session = journal.session(a.session_id).expect("query").expect("row");
-    assert_eq!(session.error_code.as_deref(), Some("audit.inconclusive"));
+    assert_eq!(session.error_code.as_deref(), Some(code));
     let rows = journal.audit_checks(a.session_id).expect("rows");
     assert!(rows
         .iter()
@@ -73,7 +79,15 @@ fn a_tls_12_only_broker_is_not_graded_by_refusals_of_the_stations_tls_13() {
         )
     });
     let a = audit_station(&s.station, &s.ca, "qa", None).expect("audit runs");
-    assert_not_judged(&s, &a, "mqtt.tls_version");
+    // The version probe is the one check that can judge this broker: TLS 1.2, not allowed.
+    assert_not_judged_with(&s, &a, "mqtt.tls_version", "audit.findings");
+    let versions = by_name(&a)["tls_versions"];
+    assert_eq!(versions.outcome, Outcome::Fail, "{}", versions.evidence);
+    assert!(
+        versions.evidence.contains("profile forbids"),
+        "{}",
+        versions.evidence
+    );
     // No certificate arrived: nothing to call verified.
     let server = by_name(&a)["server_certificate"];
     assert_eq!(server.outcome, Outcome::Inconclusive, "{}", server.evidence);

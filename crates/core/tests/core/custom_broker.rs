@@ -15,6 +15,12 @@ pub struct CustomBroker {
     child: Child,
 }
 
+impl CustomBroker {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for CustomBroker {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -58,3 +58,45 @@ pub fn openssl_verify(ca_dir: &Path, cert_pem: &str, purpose: &str) -> (bool, St
     );
     (out.status.success(), text)
 }
+
+/// Commissions the simulated unit `sim` on the station's profile, without progress.
+pub fn commission_sim(
+    s: &LabStation,
+    sim: &commissioner_devsim::SimDevice,
+) -> commissioner_core::pipeline::Report {
+    commissioner_core::pipeline::commission(
+        &s.station,
+        &s.ca,
+        &commissioner_core::pipeline::CommissionRequest {
+            port: sim.path(),
+            baud: 115_200,
+            operator: "test",
+        },
+        Default::default(),
+        &mut |_| {},
+    )
+}
+
+/// A handshake of unit `id` on the default topics of the broker on loopback `port`, with a
+/// JSON request naming it.
+pub fn handshake_spec(
+    port: u16,
+    id: &str,
+    timeout: std::time::Duration,
+    connect_timeout: std::time::Duration,
+) -> commissioner_core::mqtt::handshake::HandshakeSpec {
+    commissioner_core::mqtt::handshake::HandshakeSpec {
+        host: "127.0.0.1".into(),
+        port,
+        client_id: id.into(),
+        request_topic: format!("provisioning/{id}/request"),
+        response_topic: format!("provisioning/{id}/response"),
+        user_properties: vec![],
+        payload: serde_json::json!({ "deviceId": id })
+            .to_string()
+            .into_bytes(),
+        timeout,
+        connect_timeout,
+        session_expiry_secs: 0,
+    }
+}

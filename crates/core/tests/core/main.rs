@@ -3,7 +3,9 @@
 
 mod audit;
 mod audit_baseline;
+mod audit_passwords;
 mod batch;
+mod crl_hook;
 mod csr_fixtures;
 mod custom_broker;
 mod deadlines;
@@ -26,7 +28,9 @@ mod policy;
 mod rabbitmq;
 mod recommission;
 mod registry;
+mod responder_profile;
 mod retry;
 mod revocation;
 mod smp_peers;
+mod tls_policy;
 mod zephyr;

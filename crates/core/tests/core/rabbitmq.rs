@@ -13,13 +13,12 @@ use commissioner_core::lab::{self, free_port, LabFiles, BACKEND_IDENTITY};
 use commissioner_core::mqtt::audit::identities::station_identity;
 use commissioner_core::mqtt::audit::session::audit_station;
 use commissioner_core::mqtt::audit::{CheckResult, Outcome};
-use commissioner_core::mqtt::handshake::HandshakeSpec;
 use commissioner_core::mqtt::handshake_v311;
 use commissioner_core::mqtt::tls::{client_config, install_crypto_provider, ClientIdentity};
 use commissioner_core::station::MqttVersion;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 
-use crate::fixture::{station, LabStation};
+use crate::fixture::{handshake_spec, station, LabStation};
 
 const SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 /// Units with a RabbitMQ user (EXTERNAL login needs one per certificate CN).
@@ -309,20 +308,7 @@ fn spawn_backend(s: &LabStation, port: u16) -> std::thread::JoinHandle<()> {
 }
 
 fn handshake(s: &LabStation, port: u16, id: &str) -> Result<String, String> {
-    let spec = HandshakeSpec {
-        host: "127.0.0.1".into(),
-        port,
-        client_id: id.into(),
-        request_topic: format!("provisioning/{id}/request"),
-        response_topic: format!("provisioning/{id}/response"),
-        user_properties: vec![],
-        payload: serde_json::json!({ "deviceId": id })
-            .to_string()
-            .into_bytes(),
-        timeout: Duration::from_secs(20),
-        connect_timeout: Duration::from_secs(5),
-        session_expiry_secs: 0,
-    };
+    let spec = handshake_spec(port, id, Duration::from_secs(20), Duration::from_secs(5));
     handshake_v311::run(&spec, tls_as(s, id))
         .map(|o| o.status)
         .map_err(|e| format!("{}: {e}", e.code()))
@@ -413,6 +399,7 @@ fn rabbitmq_mqtt_plugin_commissions_over_311_and_is_audited_honestly() {
     for name in [
         "plaintext_listener",
         "server_certificate",
+        "tls_versions",
         "no_client_certificate",
         "foreign_ca",
     ] {

@@ -4,7 +4,7 @@
 //! attacker too, and that refusal says nothing about the broker's configuration.
 
 use super::probe::{self, evidence, Connect, Session};
-use super::{connect_timeout, AuditIdentities, CheckResult, Configs, Outcome};
+use super::{connect_timeout, login, AuditIdentities, CheckResult, Configs, Outcome};
 use crate::mqtt::MqttError;
 use crate::station::BrokerProfile;
 
@@ -30,6 +30,7 @@ impl Baseline {
             &ids.unit.id,
             connect_timeout(p),
             p.mqtt_version,
+            login(p, &ids.unit.id),
         )
         .await;
         let (failure, session) = match answer {

@@ -5,7 +5,8 @@ use rumqttc::v5::mqttbytes::v5::PubAckReason;
 use super::baseline::{broker_answered, Baseline};
 use super::probe::{self, evidence, puback, Connect, PubAnswer, Session};
 use super::{
-    connect_timeout, reply_timeout, AuditIdentities, AuditTarget, CheckResult, Configs, Outcome,
+    connect_timeout, login, reply_timeout, AuditIdentities, AuditTarget, CheckResult, Configs,
+    Outcome,
 };
 use crate::mqtt::MqttError;
 use crate::station::{BrokerProfile, MqttVersion, AUDIT_CHECKS};
@@ -52,7 +53,7 @@ pub(super) async fn run_all(
 
 /// Checks that do not need the station's own connection first: answered by the profile, or
 /// by probing other ports.
-const BROKER_WIDE: &[&str] = &["protocol_version", "plaintext_listener"];
+const BROKER_WIDE: &[&str] = &["protocol_version", "plaintext_listener", "tls_versions"];
 
 /// Checks made on the unit's own session, opened by the baseline.
 const ON_UNIT_SESSION: &[&str] = &[
@@ -77,7 +78,7 @@ async fn one(
             "not enabled for this audit in the broker profile ([broker.audit])",
         ));
     }
-    if !p.tls && !BROKER_WIDE.contains(&name) {
+    if !p.tls && (name == "tls_versions" || !BROKER_WIDE.contains(&name)) {
         return Some(CheckResult::new(
             name,
             Outcome::Skipped,
@@ -108,6 +109,7 @@ async fn one(
                 _ => r,
             }
         }
+        ("tls_versions", _) => super::tls_versions::tls_versions(p, configs, &ids.other),
         ("no_client_certificate", _) => no_client_certificate(p, configs).await,
         ("foreign_ca", _) => foreign_ca(p, ids, configs).await,
         ("client_id_binding", _) => client_id_binding(p, ids, configs).await,
@@ -148,6 +150,7 @@ async fn no_client_certificate(p: &BrokerProfile, c: &Configs) -> CheckResult {
         &id,
         connect_timeout(p),
         p.mqtt_version,
+        None,
     )
     .await;
     match answer {
@@ -217,6 +220,9 @@ async fn foreign_ca(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs) -> Ch
         &ids.foreign_ca.id,
         t,
         p.mqtt_version,
+        // The attacker holds no account: a password alone would let it in without TLS
+        // ever looking at its certificate.
+        None,
     )
     .await
     {
@@ -259,6 +265,8 @@ async fn client_id_binding(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs
         other,
         t,
         p.mqtt_version,
+        // The spoofer logs in as itself and only claims the other unit's client id.
+        login(p, unit),
     )
     .await
     {

@@ -97,6 +97,9 @@ pub struct AuditIdentities {
     pub foreign_ca: TestIdentity,
     /// A unit of this CA revoked in the registry; `None` skips the revocation check.
     pub revoked: Option<TestIdentity>,
+    /// Why the CRL with `revoked` on it could not be published to the broker: the revocation
+    /// check is then inconclusive rather than skipped.
+    pub crl_failure: Option<String>,
 }
 
 fn key_der(pem: &str) -> Result<PrivateKeyDer<'static>, PkiError> {
@@ -212,6 +215,7 @@ fn for_unit(
         other,
         foreign_ca,
         revoked: None,
+        crl_failure: None,
     })
 }
 

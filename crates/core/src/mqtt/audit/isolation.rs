@@ -8,16 +8,20 @@ use rumqttc::v5::mqttbytes::v5::{PubAckReason, SubscribeReasonCode};
 use super::baseline::broker_answered;
 use super::checks::{foreign_topic, not_answered, tls_refusal};
 use super::probe::{self, evidence, puback, suback, Connect, PubAnswer, Session};
-use super::{connect_timeout, reply_timeout, AuditIdentities, CheckResult, Configs, Outcome};
+use super::{
+    connect_timeout, login, reply_timeout, AuditIdentities, CheckResult, Configs, Outcome,
+};
 use crate::mqtt::MqttError;
 use crate::station::BrokerProfile;
 
 /// Why the revocation check is skipped where the station cannot reload the broker's CRL: a
 /// revoked certificate the broker has not heard of yet would be accepted, and that acceptance
 /// would say nothing about the broker.
-pub const NO_CRL_RELOAD: &str = "not run: this station cannot make the broker load a fresh CRL \
-     (only a lab broker it started itself), so a certificate revoked now would not be known \
-     to the broker yet; check the broker's CRL configuration (mosquitto crlfile) by hand";
+pub const NO_CRL_RELOAD: &str = "not run: this station cannot make the broker load a fresh CRL, \
+     so a certificate revoked now would not be known to the broker yet. Give the profile a CRL \
+     hook ([broker.audit.crl_hook] path = the broker's crlfile, command = what makes it reload, \
+     e.g. \"kill -HUP $(cat /run/mosquitto/mosquitto.pid)\"), or check the broker's CRL \
+     configuration by hand";
 
 /// Tries left for the revocation check while the broker may still be loading the CRL.
 const REVOKED_TRIES: u32 = 4;
@@ -56,6 +60,7 @@ pub(super) async fn subscribe_isolation(
         other_id,
         t,
         p.mqtt_version,
+        login(p, other_id),
     )
     .await
     else {
@@ -132,7 +137,14 @@ pub(super) async fn subscribe_isolation(
 pub(super) async fn revoked(p: &BrokerProfile, ids: &AuditIdentities, c: &Configs) -> CheckResult {
     const NAME: &str = "revoked_certificate";
     let (Some(id), Some(tls)) = (&ids.revoked, &c.revoked) else {
-        return CheckResult::new(NAME, Outcome::Skipped, NO_CRL_RELOAD);
+        return match &ids.crl_failure {
+            Some(why) => CheckResult::new(
+                NAME,
+                Outcome::Inconclusive,
+                format!("the CRL with the audit's revoked unit did not reach the broker: {why}"),
+            ),
+            None => CheckResult::new(NAME, Outcome::Skipped, NO_CRL_RELOAD),
+        };
     };
     let t = connect_timeout(p);
     let mut last = String::new();
@@ -146,6 +158,7 @@ pub(super) async fn revoked(p: &BrokerProfile, ids: &AuditIdentities, c: &Config
             &id.id,
             t,
             p.mqtt_version,
+            login(p, &id.id),
         )
         .await
         {

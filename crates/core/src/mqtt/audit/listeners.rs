@@ -43,7 +43,7 @@ pub(super) async fn plaintext_listener(p: &BrokerProfile) -> CheckResult {
         }
         let at = format!("{}:{port}", p.host);
         let id = format!("commissioner-audit-{}", rand::random::<u32>());
-        match probe::connect(&p.host, port, None, &id, t, p.mqtt_version).await {
+        match probe::connect(&p.host, port, None, &id, t, p.mqtt_version, None).await {
             Connect::Accepted(s) => {
                 s.close().await;
                 raise(Outcome::Fail);

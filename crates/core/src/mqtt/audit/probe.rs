@@ -121,7 +121,8 @@ impl Session {
     }
 }
 
-/// Connects to `host:port` as `client_id` in `version`; `tls` `None` means plaintext.
+/// Connects to `host:port` as `client_id` in `version`; `tls` `None` means plaintext; `login`
+/// (user name, password) where the profile names a password for the identity.
 pub(super) async fn connect(
     host: &str,
     port: u16,
@@ -129,6 +130,7 @@ pub(super) async fn connect(
     client_id: &str,
     timeout: Duration,
     version: MqttVersion,
+    login: Option<(&str, &str)>,
 ) -> Connect {
     let addr = format!("{host}:{port}");
     let transport = tls.map(|tls| Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
@@ -141,6 +143,9 @@ pub(super) async fn connect(
             if let Some(t) = transport {
                 opts.set_transport(t);
             }
+            if let Some((user, password)) = login {
+                opts.set_credentials(user, password);
+            }
             let (client, events) = AsyncClient::new(opts, 16);
             Session::V5 { client, events }
         }
@@ -149,6 +154,9 @@ pub(super) async fn connect(
             opts.set_keep_alive(Duration::from_secs(30));
             if let Some(t) = transport {
                 opts.set_transport(t);
+            }
+            if let Some((user, password)) = login {
+                opts.set_credentials(user, password);
             }
             let (client, mut events) = rumqttc::AsyncClient::new(opts, 16);
             let mut net = rumqttc::NetworkOptions::new();

@@ -2,6 +2,7 @@
 //! profile, and does the broker's certificate verify against the profile's server CA and name?
 //! No client identity is offered, so this works before the station has issued anything.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -9,7 +10,7 @@ use ts_rs::TS;
 
 use super::probe::{self, Connect};
 use crate::error::Coded;
-use crate::mqtt::tls::client_config_named;
+use crate::mqtt::tls::{client_config_with, NegotiatedVersion, TlsOptions, TlsVersion};
 use crate::mqtt::{on_own_runtime, tls::ClientIdentity, MqttError};
 use crate::station::BrokerProfile;
 
@@ -32,11 +33,17 @@ pub struct ConnectionTest {
 /// before the server's certificate was checked) is not ok.
 pub fn test_connection(profile: &BrokerProfile, trust_anchors: &[Vec<u8>]) -> ConnectionTest {
     let started = Instant::now();
-    let outcome = reach(profile, trust_anchors);
+    let seen = Arc::new(NegotiatedVersion::default());
+    let outcome = reach(profile, trust_anchors, seen.clone());
     let millis = started.elapsed().as_millis() as u64;
     let name = profile.server_name.as_deref().unwrap_or(&profile.host);
+    let version = match seen.get() {
+        Some(TlsVersion::Tls12) => " over TLS 1.2 (weaker; allowed by the profile)",
+        Some(TlsVersion::Tls13) => " over TLS 1.3",
+        None => "",
+    };
     let verified = format!(
-        "reached {}:{}; its certificate chains to the server CA and is valid for {name}",
+        "reached {}:{}{version}; its certificate chains to the server CA and is valid for {name}",
         profile.host, profile.port
     );
     match outcome {
@@ -62,12 +69,19 @@ pub fn test_connection(profile: &BrokerProfile, trust_anchors: &[Vec<u8>]) -> Co
 }
 
 /// `Ok(None)`: accepted; `Ok(Some(why))`: refused once the server had proven itself.
-fn reach(profile: &BrokerProfile, anchors: &[Vec<u8>]) -> Result<Option<String>, MqttError> {
+fn reach(
+    profile: &BrokerProfile,
+    anchors: &[Vec<u8>],
+    seen: Arc<NegotiatedVersion>,
+) -> Result<Option<String>, MqttError> {
     let tls = if profile.tls {
-        Some(client_config_named(
+        Some(client_config_with(
             anchors,
             ClientIdentity::None,
-            profile.server_name.as_deref(),
+            &TlsOptions {
+                record: Some(seen.clone()),
+                ..TlsOptions::of_profile(profile)
+            },
         )?)
     } else {
         None
@@ -82,6 +96,7 @@ fn reach(profile: &BrokerProfile, anchors: &[Vec<u8>]) -> Result<Option<String>,
             &id,
             timeout,
             profile.mqtt_version,
+            None,
         )
         .await
         {
@@ -94,6 +109,12 @@ fn reach(profile: &BrokerProfile, anchors: &[Vec<u8>]) -> Result<Option<String>,
             // it after checking the server's) or a CONNACK. A closed connection, a TLS version
             // or a bare alert may come before any certificate arrived.
             Connect::Refused(e) if judged_the_client(&e) => Ok(Some(probe::evidence(&e))),
+            // A TLS 1.2 broker that requires a certificate ends the handshake with a bare
+            // alert (HandshakeFailure) once the client sends none: after the server's
+            // signature verified, that too is the broker judging the client.
+            Connect::Refused(e) if seen.get().is_some() && e.is_tls_refusal() => {
+                Ok(Some(probe::evidence(&e)))
+            }
             Connect::Refused(e) => Err(e),
         }
     })

@@ -38,6 +38,8 @@ pub enum AuditError {
     BrokerCa { path: String, reason: String },
     #[error("cannot load the audit's revoked certificate into the broker's CRL")]
     CrlRefresh(#[source] LabError),
+    #[error("the profile's CRL hook `{command}` failed: {reason}")]
+    CrlHook { command: String, reason: String },
     #[error(transparent)]
     Station(#[from] StationError),
     #[error(transparent)]
@@ -58,6 +60,7 @@ impl Coded for AuditError {
             AuditError::UnitFailed { .. } => "audit.failed",
             AuditError::BrokerCa { .. } => "audit.broker_ca",
             AuditError::CrlRefresh(_) => "audit.crl_refresh",
+            AuditError::CrlHook { .. } => "audit.crl_hook",
             AuditError::Station(e) => e.code(),
             AuditError::Journal(e) => e.code(),
             AuditError::Pki(e) => e.code(),
@@ -92,34 +95,43 @@ pub fn trust_anchors(station: &Station) -> Result<Vec<Vec<u8>>, AuditError> {
     Ok(ders)
 }
 
-/// [`audit_station`] where the broker may be a lab mosquitto with process id `lab_pid`: its
-/// CRL is rewritten from the registry and reloaded (SIGHUP) for the revocation check. Without
-/// one, that check is skipped, never judged on a CRL the station cannot refresh.
+/// [`audit_station`] with the CRL published the way this station can: through the profile's
+/// CRL hook when it has one, else, when `lab_pid` is the lab mosquitto this station started
+/// *and* the broker under audit, by rewriting the lab's CRL and signalling that process. Any
+/// other broker is never signalled, and its revocation check is skipped with instructions.
 pub fn audit_station_with_lab(
     station: &Station,
     ca: &UnlockedCa,
     operator: &str,
     lab_pid: Option<u32>,
 ) -> Result<StationAudit, AuditError> {
+    if let Some(hook) = station.broker()?.audit.crl_hook.clone() {
+        let publish = move || super::crl_hook::publish(station, ca, &hook);
+        return audit_station(station, ca, operator, Some(&publish));
+    }
     let files = crate::lab::LabFiles::new(station);
-    let refresh = |pid: u32| -> Result<(), LabError> {
-        crate::lab::write_lab_crl(station, ca, &files)?;
-        crate::lab::signal_reload(pid)
-    };
-    match lab_pid {
-        Some(pid) => audit_station(station, ca, operator, Some(&move || refresh(pid))),
+    let audited = station.broker()?.clone();
+    match lab_pid.filter(|pid| crate::lab::is_lab_broker_of(&files, &audited, *pid)) {
+        Some(pid) => {
+            let refresh = move || -> Result<(), AuditError> {
+                crate::lab::write_lab_crl(station, ca, &files).map_err(AuditError::CrlRefresh)?;
+                crate::lab::signal_reload(pid).map_err(AuditError::CrlRefresh)
+            };
+            audit_station(station, ca, operator, Some(&refresh))
+        }
         None => audit_station(station, ca, operator, None),
     }
 }
 
 /// Audits the station's broker as a journal session. `refresh_crl`, when the station can
-/// publish a CRL to its broker (a lab broker), is called after a test certificate was revoked
-/// in the registry; without it the revocation check is skipped.
+/// publish a CRL to its broker (a CRL hook, a lab broker), is called after a test certificate
+/// was revoked in the registry; without it the revocation check is skipped, and when it fails
+/// the check is inconclusive with its error.
 pub fn audit_station(
     station: &Station,
     ca: &UnlockedCa,
     operator: &str,
-    refresh_crl: Option<&dyn Fn() -> Result<(), LabError>>,
+    refresh_crl: Option<&dyn Fn() -> Result<(), AuditError>>,
 ) -> Result<StationAudit, AuditError> {
     let journal = station.journal()?;
     let now = OffsetDateTime::now_utc();
@@ -190,7 +202,7 @@ fn audit_in_session(
     ca: &UnlockedCa,
     journal: &crate::journal::Journal,
     session_id: i64,
-    refresh_crl: Option<&dyn Fn() -> Result<(), LabError>>,
+    refresh_crl: Option<&dyn Fn() -> Result<(), AuditError>>,
 ) -> Result<Vec<CheckResult>, AuditError> {
     let profile = station.broker()?.clone();
     let target = AuditTarget {
@@ -205,7 +217,11 @@ fn audit_in_session(
             ids.revoked = Some(identities::issue_revoked(
                 ca, journal, session_id, prefix, now,
             )?);
-            refresh().map_err(AuditError::CrlRefresh)?;
+            if let Err(e) = refresh() {
+                // A broker that did not get the CRL says nothing about revocation.
+                ids.revoked = None;
+                ids.crl_failure = Some(format!("{} ({e})", e.code()));
+            }
         }
     }
     Ok(run(&target, &ids)?)

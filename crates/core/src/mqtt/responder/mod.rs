@@ -5,8 +5,11 @@
 //! subscription, so several responders split the requests between them. Production backends
 //! replace it; the lab and the tests run it against the real broker.
 
+pub mod backend;
 mod decide;
+mod topics;
 pub use decide::Decision;
+pub use topics::TopicTemplate;
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -25,9 +28,8 @@ use tokio::sync::oneshot;
 use super::handshake::STATUS_PROPERTY;
 use super::{classify, MqttError};
 
-/// Topic filter the responder serves: a shared subscription, so that each request goes to one
-/// of the running responders.
-pub const REQUEST_FILTER: &str = "$share/commissioner-responders/provisioning/+/request";
+/// Share name of the responders' subscription: each request goes to one running responder.
+pub const SHARE_GROUP: &str = "commissioner-responders";
 
 /// Where the responder connects and as whom.
 #[derive(Debug, Clone)]
@@ -40,6 +42,11 @@ pub struct ResponderConfig {
     pub registry: Option<PathBuf>,
     /// Pending answers per unit before Completed (0 in normal use).
     pub pending_first: u32,
+    /// The profile's request topic template (`{device_id}` as one whole level).
+    pub request_topic: String,
+    /// The profile's response topic template: where a reply goes when the request names no
+    /// response topic (MQTT 3.1.1).
+    pub response_topic: String,
 }
 
 /// A running responder; stops when dropped.
@@ -52,6 +59,9 @@ pub struct Responder {
 impl Responder {
     /// Starts the responder and waits until its subscription is granted.
     pub fn start(cfg: ResponderConfig, tls: Arc<ClientConfig>) -> Result<Self, MqttError> {
+        // A template the responder cannot serve is refused here, not found out by a unit.
+        TopicTemplate::parse(&cfg.request_topic)?;
+        TopicTemplate::parse(&cfg.response_topic)?;
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -124,6 +134,22 @@ async fn serve(
     mut stop: oneshot::Receiver<()>,
 ) {
     let addr = format!("{}:{}", cfg.host, cfg.port);
+    let topics = match (
+        TopicTemplate::parse(&cfg.request_topic),
+        TopicTemplate::parse(&cfg.response_topic),
+    ) {
+        (Ok(request), Ok(response)) => Topics { request, response },
+        (Err(e), _) | (_, Err(e)) => {
+            match ready.take() {
+                Some(tx) => {
+                    let _ = tx.send(Err(e));
+                }
+                None => tracing::error!("{e}"),
+            }
+            return;
+        }
+    };
+    let filter = format!("$share/{SHARE_GROUP}/{}", topics.request.filter());
     let mut decider = match decide::Decider::new(cfg.registry.as_ref(), cfg.pending_first) {
         Ok(d) => d,
         Err(e) => {
@@ -155,7 +181,7 @@ async fn serve(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 // Clean start: the subscription is renewed on every (re)connect.
-                if let Err(e) = client.subscribe(REQUEST_FILTER, QoS::AtLeastOnce).await {
+                if let Err(e) = client.subscribe(filter.clone(), QoS::AtLeastOnce).await {
                     tracing::warn!("responder cannot subscribe: {e}");
                 }
             }
@@ -166,6 +192,7 @@ async fn serve(
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 if let Some((topic, payload, props)) = reply_for(
+                    &topics,
                     &publish.topic,
                     &publish.payload,
                     publish.properties,
@@ -194,27 +221,31 @@ async fn serve(
     let _ = client.disconnect().await;
 }
 
-/// Builds the reply to a request, or `None` when the message is not a request.
+/// The profile's topics the responder serves.
+struct Topics {
+    request: TopicTemplate,
+    response: TopicTemplate,
+}
+
+/// Builds the reply to a request, or `None` when the message is not a request. This is the
+/// wire format of the station's own dialect (JSON request, `Provisioning-Status` property);
+/// another dialect is another pair of request parser and reply builder here.
 fn reply_for(
+    topics: &Topics,
     topic: &Bytes,
     payload: &[u8],
     props: Option<PublishProperties>,
     decider: &mut decide::Decider,
 ) -> Option<(String, Vec<u8>, PublishProperties)> {
     let topic = std::str::from_utf8(topic).ok()?;
-    let mut parts = topic.split('/');
-    let (Some("provisioning"), Some(device_id), Some("request"), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
+    let device_id = topics.request.device_id(topic)?;
     let request: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
     let decision = decider.decide(device_id, request["certificateSerial"].as_str());
     let props = props.unwrap_or_default();
     let response_topic = props
         .response_topic
         .clone()
-        .unwrap_or_else(|| format!("provisioning/{device_id}/response"));
+        .unwrap_or_else(|| topics.response.expand(device_id));
     let mut user_properties = vec![(STATUS_PROPERTY.into(), decision.status().into())];
     if let Some(reason) = decision.reason() {
         user_properties.push(("Reason".into(), reason.into()));
