@@ -66,11 +66,13 @@ fn insert_one(
     .execute(params![ts(started), operator, device_id, model, firmware, work_order])?;
     let id = conn.last_insert_rowid();
     let mut step_stmt = conn.prepare_cached(
-        "INSERT INTO steps (session_id, name, started_at, ended_at, outcome, error_code, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)",
+        "INSERT INTO steps (session_id, name, started_at, ended_at, outcome, error_code, detail,
+                            duration_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
     )?;
     for (k, name) in STEPS.iter().enumerate() {
-        let end = t + Duration::milliseconds(rng.gen_range(1..400));
+        let ms = rng.gen_range(1..400);
+        let end = t + Duration::milliseconds(ms);
         let failed = fail_at == Some(k);
         step_stmt.execute(params![
             id,
@@ -78,7 +80,8 @@ fn insert_one(
             ts(t),
             ts(end),
             if failed { "failed" } else { "ok" },
-            failed.then_some("device.timeout")
+            failed.then_some("device.timeout"),
+            ms
         ])?;
         t = end;
         if failed {

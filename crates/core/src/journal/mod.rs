@@ -19,6 +19,7 @@ pub mod query;
 mod registry;
 mod schema;
 pub mod start_mark;
+pub mod stats;
 mod write;
 
 pub use registry::{CertFilter, CertStatus, CertificateRecords, KeyOrigin, RegistryEntry};

@@ -234,6 +234,19 @@ DROP TABLE chain;
 ALTER TABLE chain_v8 RENAME TO chain;
 CREATE INDEX chain_ref ON chain (kind, ref);
 "#,
+    // Yield figures (issue 19): each step's duration, kept as a number so that step-time
+    // statistics over a million sessions count integers instead of parsing two timestamps
+    // per row; derived from the sealed start and end, which stay the record.
+    r#"
+ALTER TABLE steps ADD COLUMN duration_ms INTEGER;
+UPDATE steps SET duration_ms =
+    CAST(round((julianday(ended_at) - julianday(started_at)) * 86400000.0) AS INTEGER);
+-- Covering: step times over a date range or a work order read the index, not the rows.
+CREATE INDEX steps_session_duration ON steps (session_id, name, duration_ms);
+-- Covering: every grouped figure over a date range reads the index, not the session rows.
+CREATE INDEX sessions_yield ON sessions (started_at, result, model, firmware, work_order,
+                                         failed_step, error_code);
+"#,
 ];
 
 /// Schema version after which the records that decide trust are chained.

@@ -291,8 +291,9 @@ fn insert_step(
     step: &StepRecord<'_>,
 ) -> Result<(), JournalError> {
     conn.execute(
-        "INSERT INTO steps (session_id, name, started_at, ended_at, outcome, error_code, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO steps (session_id, name, started_at, ended_at, outcome, error_code, detail,
+                            duration_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             session_id,
             step.name,
@@ -301,6 +302,7 @@ fn insert_step(
             if step.error.is_some() { "failed" } else { "ok" },
             step.error.map(|e| e.code.as_str()),
             step.detail.or(step.error.map(|e| e.message.as_str())),
+            i64::try_from((step.ended_at - step.started_at).whole_milliseconds()).ok(),
         ],
     )?;
     Ok(())

@@ -28,3 +28,4 @@ mod recommission;
 mod registry;
 mod retry;
 mod revocation;
+mod yield_stats;
