@@ -169,6 +169,8 @@ pub fn run(dir: &Path, args: LineArgs) -> CmdResult {
         Some(_) => Some(Lab::up(&mut station, &ca)?),
         None => None,
     };
+    // Session events reach the MES while the line runs; whatever is left waits in the outbox.
+    let _mes = station.start_mes_sender(std::time::Duration::from_secs(1))?;
     let (tx, rx) = mpsc::channel();
     let line = Line {
         station: Arc::new(station),

@@ -16,6 +16,9 @@ use crate::pki::{ca, PkiError, UnlockedCa};
 
 mod broker;
 mod export_key;
+mod label;
+mod mes;
+pub use mes::MesSender;
 mod publish;
 
 pub use broker::{
@@ -79,6 +82,12 @@ pub struct StationConfig {
     /// published heads must be signed with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export_key: Option<String>,
+    /// Unit labels (`[label]`): printer, template, automatic on PASS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<crate::print::label::LabelProfile>,
+    /// The factory MES (`[mes]`): where session events are POSTed, signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mes: Option<crate::mes::MesProfile>,
 }
 
 fn default_idle_minutes() -> u32 {
@@ -529,6 +538,8 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             idle_timeout_minutes: default_idle_minutes(),
             journal_genesis: None,
             export_key: None,
+            label: None,
+            mes: None,
         },
     };
     let mut station = station;

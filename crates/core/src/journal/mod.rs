@@ -10,11 +10,13 @@
 
 pub mod anchor;
 pub mod archive;
+pub mod batch;
 pub mod chain;
 pub mod claim;
 pub mod export;
 pub mod generate;
 pub mod group;
+pub mod outbox;
 pub mod query;
 mod registry;
 mod schema;

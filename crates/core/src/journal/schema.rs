@@ -234,9 +234,9 @@ DROP TABLE chain;
 ALTER TABLE chain_v8 RENAME TO chain;
 CREATE INDEX chain_ref ON chain (kind, ref);
 "#,
-    // Yield figures (issue 19): each step's duration, kept as a number so that step-time
-    // statistics over a million sessions count integers instead of parsing two timestamps
-    // per row; derived from the sealed start and end, which stay the record.
+    // Yield figures and the MES outbox (issue 19). Each step's duration, kept as a number so
+    // that step-time statistics over a million sessions count integers instead of parsing two
+    // timestamps per row; derived from the sealed start and end, which stay the record.
     r#"
 ALTER TABLE steps ADD COLUMN duration_ms INTEGER;
 UPDATE steps SET duration_ms =
@@ -246,6 +246,21 @@ CREATE INDEX steps_session_duration ON steps (session_id, name, duration_ms);
 -- Covering: every grouped figure over a date range reads the index, not the session rows.
 CREATE INDEX sessions_yield ON sessions (started_at, result, model, firmware, work_order,
                                          failed_step, error_code);
+-- The MES outbox: one event per session end, written in the transaction that seals the
+-- session, so an event is never lost or sent for a session that was not sealed. Delivered
+-- in id order; `delivered_at` set once the MES acknowledged it.
+CREATE TABLE outbox (
+    id                INTEGER PRIMARY KEY,
+    session_id        INTEGER NOT NULL REFERENCES sessions (id),
+    idempotency_key   TEXT NOT NULL UNIQUE,
+    event             TEXT NOT NULL,
+    created_at        TEXT NOT NULL,
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    next_attempt_unix INTEGER NOT NULL DEFAULT 0,
+    last_error        TEXT,
+    delivered_at      TEXT
+);
+CREATE INDEX outbox_pending ON outbox (delivered_at, id);
 "#,
 ];
 

@@ -452,10 +452,13 @@ pub(super) fn finish_session(
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?
         .collect::<Result<_, _>>()?;
+    let seal = head.clone();
     for (serial, revoked_at, reason) in revoked {
         if let Some(h) = chain_revocation(conn, &serial, &revoked_at, &reason)? {
             head = h;
         }
     }
+    // Same transaction as the seal: the MES hears of every sealed session, and of no other.
+    super::outbox::enqueue(conn, session_id, &seal, &ts(at))?;
     Ok(head)
 }

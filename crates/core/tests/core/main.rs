@@ -23,6 +23,7 @@ mod pipeline_audit;
 mod pkcs11;
 mod pki;
 mod policy;
+mod qa_outputs;
 mod rabbitmq;
 mod recommission;
 mod registry;
