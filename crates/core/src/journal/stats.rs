@@ -254,14 +254,13 @@ impl Journal {
     fn step_times(&self, filter: &SessionFilter) -> Result<Vec<StepTime>, JournalError> {
         let (clause, values) = filter.to_sql_on("s.");
         let sql = if clause.is_empty() {
-            "SELECT name, duration_ms, count(*) FROM steps WHERE duration_ms IS NOT NULL
-             GROUP BY name, duration_ms"
+            "SELECT name, duration_ms, count(*) FROM step_durations GROUP BY name, duration_ms"
                 .to_owned()
         } else {
             format!(
-                "SELECT t.name, t.duration_ms, count(*) FROM sessions s
-                 JOIN steps t ON t.session_id = s.id {clause} AND t.duration_ms IS NOT NULL
-                 GROUP BY t.name, t.duration_ms"
+                "SELECT d.name, d.duration_ms, count(*) FROM sessions s
+                 JOIN step_durations d ON d.session_id = s.id {clause}
+                 GROUP BY d.name, d.duration_ms"
             )
         };
         let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -314,6 +313,21 @@ impl Journal {
         });
         Ok(out)
     }
+}
+
+/// Notes how long a step took, beside the step row (same transaction).
+pub(super) fn record_duration(
+    conn: &rusqlite::Connection,
+    step_id: i64,
+    session_id: i64,
+    name: &str,
+    ms: i64,
+) -> Result<(), JournalError> {
+    conn.prepare_cached(
+        "INSERT INTO step_durations (step_id, session_id, name, duration_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(rusqlite::params![step_id, session_id, name, ms])?;
+    Ok(())
 }
 
 /// The filter's clause restricted to sessions that did not pass (and are not running).

@@ -291,9 +291,8 @@ fn insert_step(
     step: &StepRecord<'_>,
 ) -> Result<(), JournalError> {
     conn.execute(
-        "INSERT INTO steps (session_id, name, started_at, ended_at, outcome, error_code, detail,
-                            duration_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO steps (session_id, name, started_at, ended_at, outcome, error_code, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             session_id,
             step.name,
@@ -302,8 +301,15 @@ fn insert_step(
             if step.error.is_some() { "failed" } else { "ok" },
             step.error.map(|e| e.code.as_str()),
             step.detail.or(step.error.map(|e| e.message.as_str())),
-            i64::try_from((step.ended_at - step.started_at).whole_milliseconds()).ok(),
         ],
+    )?;
+    let ms = (step.ended_at - step.started_at).whole_milliseconds();
+    super::stats::record_duration(
+        conn,
+        conn.last_insert_rowid(),
+        session_id,
+        step.name,
+        i64::try_from(ms).unwrap_or(i64::MAX),
     )?;
     Ok(())
 }
