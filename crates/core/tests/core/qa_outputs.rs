@@ -32,21 +32,26 @@ fn pdftotext(path: &std::path::Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `sessions` synthetic sessions of work order WO-0, 50 s apart.
+fn synthetic(journal: &commissioner_core::journal::Journal, sessions: u64, seed: u64) {
+    generate(
+        journal,
+        &Synthetic {
+            sessions,
+            start: datetime!(2026-05-04 06:00 UTC),
+            every: Duration::seconds(50),
+            seed,
+        },
+    )
+    .expect("generate");
+}
+
 #[test]
 fn batch_report_lists_every_unit_and_is_anchored() {
     let s = crate::fixture::station();
     let journal = s.station.journal().expect("journal");
     // 120 sessions: WO-0; a few fail.
-    generate(
-        &journal,
-        &Synthetic {
-            sessions: 120,
-            start: datetime!(2026-05-04 06:00 UTC),
-            every: Duration::seconds(50),
-            seed: 11,
-        },
-    )
-    .expect("generate");
+    synthetic(&journal, 120, 11);
     let out = s.station.dir.join("wo-0.pdf");
     let done = s
         .station
@@ -112,16 +117,7 @@ fn batch_report_lists_every_unit_and_is_anchored() {
 fn label_goes_to_the_printer_socket_as_zpl_with_the_qr_payload() {
     let mut s = crate::fixture::station();
     let journal = s.station.journal().expect("journal");
-    generate(
-        &journal,
-        &Synthetic {
-            sessions: 3,
-            start: datetime!(2026-05-04 06:00 UTC),
-            every: Duration::seconds(50),
-            seed: 3,
-        },
-    )
-    .expect("generate");
+    synthetic(&journal, 3, 3);
     let printer = TcpListener::bind("127.0.0.1:0").expect("printer socket");
     let addr = printer.local_addr().expect("addr").to_string();
     let (tx, rx) = mpsc::channel();

@@ -63,6 +63,16 @@ pub fn record_unit(
     id
 }
 
+/// (count, median, worst) of the identify step.
+fn identify_times(stats: &commissioner_core::journal::stats::YieldStats) -> (u64, i64, i64) {
+    let t = stats
+        .step_times
+        .iter()
+        .find(|s| s.step == "identify")
+        .expect("identify times");
+    (t.count, t.median_ms, t.worst_ms)
+}
+
 #[test]
 fn yield_figures_count_what_the_journal_holds() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -92,24 +102,17 @@ fn yield_figures_count_what_the_journal_holds() {
     );
     // Hour 10: two failures at identify (timeout), one pass, another work order.
     let t1 = datetime!(2026-03-02 10:05 UTC);
-    record_unit(
-        &journal,
-        t1,
-        "U-4",
-        "M-B",
-        "WO-2",
-        &[("identify", 4000)],
-        Some("device.timeout"),
-    );
-    record_unit(
-        &journal,
-        t1 + Duration::minutes(1),
-        "U-5",
-        "M-B",
-        "WO-2",
-        &[("identify", 5000)],
-        Some("device.timeout"),
-    );
+    for (i, ms) in [4000, 5000].into_iter().enumerate() {
+        record_unit(
+            &journal,
+            t1 + Duration::minutes(i as i64),
+            &format!("U-{}", 4 + i),
+            "M-B",
+            "WO-2",
+            &[("identify", ms)],
+            Some("device.timeout"),
+        );
+    }
     record_unit(
         &journal,
         t1 + Duration::minutes(2),
@@ -169,15 +172,7 @@ fn yield_figures_count_what_the_journal_holds() {
     assert_eq!(all.by_work_order.len(), 2);
 
     // identify: 100, 200, 300, 50, 4000, 5000, 100 -> median 200, worst 5000.
-    let identify = all
-        .step_times
-        .iter()
-        .find(|s| s.step == "identify")
-        .expect("identify times");
-    assert_eq!(
-        (identify.count, identify.median_ms, identify.worst_ms),
-        (7, 200, 5000)
-    );
+    assert_eq!(identify_times(&all), (7, 200, 5000));
     assert_eq!(all.step_times[0].step, "identify", "pipeline order");
 
     // The Journal screen's filters apply: one work order, by day.
@@ -193,15 +188,7 @@ fn yield_figures_count_what_the_journal_holds() {
     assert_eq!((wo2.tally.total, wo2.tally.pass), (3, 1));
     assert_eq!(wo2.over_time.len(), 1);
     assert_eq!(wo2.over_time[0].at, "2026-03-02T00:00:00Z");
-    let identify = wo2
-        .step_times
-        .iter()
-        .find(|s| s.step == "identify")
-        .expect("identify times");
-    assert_eq!(
-        (identify.count, identify.median_ms, identify.worst_ms),
-        (3, 4000, 5000)
-    );
+    assert_eq!(identify_times(&wo2), (3, 4000, 5000));
     assert!(wo2
         .failures_by_step
         .iter()
