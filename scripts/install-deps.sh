@@ -15,6 +15,8 @@ if [ "${PROFILE:-full}" != "demo" ]; then
     socat softhsm2 opensc xvfb xauth webkit2gtk-driver python3-venv
     # The second real broker of the tests (MQTT plugin, EXTERNAL login by certificate CN).
     rabbitmq-server
+    # pdftotext reads the batch reports and PDF labels back in the tests.
+    poppler-utils
   )
 fi
 

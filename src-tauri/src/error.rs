@@ -127,6 +127,7 @@ from_coded!(
     mqtt::MqttError,
     mqtt::audit::session::AuditError,
     lab::LabError,
+    commissioner_core::print::PrintError,
 );
 
 impl IpcError {

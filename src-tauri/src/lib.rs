@@ -31,7 +31,7 @@ pub use state::AppState;
 /// Registers the state, the dialog plugin and the commands on `builder`. Used by [`run`] with
 /// the real runtime and by tests with `tauri::test::mock_builder()`.
 pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
-    use commands::{audit, journal, line, settings, setup};
+    use commands::{audit, journal, line, settings, setup, yields};
     builder
         .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
@@ -68,6 +68,9 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             settings::subscribe_logs,
             settings::ui_ready,
             settings::app_metrics,
+            yields::yield_stats,
+            yields::batch_report,
+            yields::print_label,
         ])
 }
 
@@ -445,12 +448,17 @@ mod tests {
         assert_eq!(code("session_details", details(toms)), Value::Null);
         let export = serde_json::json!({ "filter": {}, "format": "csv" });
         assert_eq!(code("export_journal", export), forbidden);
+        let stats = serde_json::json!({ "request": { "filter": {}, "bucket": "hour" } });
+        assert_eq!(code("yield_stats", stats.clone()), forbidden);
+        let report = serde_json::json!({ "workOrder": "WO-1" });
+        assert_eq!(code("batch_report", report), forbidden);
         let recommission = serde_json::json!({ "target": "/dev/null",
             "options": { "recommission": true, "workOrder": null }, "onProgress": "__CHANNEL__:4" });
         assert_eq!(code("commission", recommission), forbidden);
 
         sign_in("quinn");
         assert_eq!(code("query_sessions", page()), Value::Null);
+        assert_eq!(code("yield_stats", stats), Value::Null);
         assert_eq!(code("session_details", details(alices)), Value::Null);
         let commission =
             serde_json::json!({ "target": "/dev/null", "onProgress": "__CHANNEL__:5" });

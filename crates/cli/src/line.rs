@@ -175,6 +175,8 @@ pub fn run(dir: &Path, args: LineArgs) -> CmdResult {
     // The newest sealed head goes to anchors.jsonl and the off-station target while the line
     // runs, and once more when it stops (dropped last).
     let _heads = station.publish_heads(commissioner_core::station::SEAL_ANCHOR_EVERY);
+    // Session events reach the MES while the line runs; whatever is left waits in the outbox.
+    let _mes = station.start_mes_sender(std::time::Duration::from_secs(1))?;
     let (tx, rx) = mpsc::channel();
     let line = Line {
         station: Arc::new(station),

@@ -12,6 +12,7 @@ mod journal;
 mod lab;
 mod line;
 mod operator;
+mod qa;
 mod responder;
 mod run;
 mod sim;
@@ -85,6 +86,16 @@ enum Command {
     },
     /// Run simulated units on pseudo-terminals until interrupted.
     Sim(sim::SimArgs),
+    /// A work order's batch report: PDF (summary, charts, one line per unit) and CSV beside
+    /// it; its chain head is anchored.
+    Report(qa::ReportArgs),
+    /// Print the label of a passed session (ZPL to the profile's printer and/or PDF).
+    Label {
+        #[arg(long)]
+        session: i64,
+    },
+    /// Send the MES outbox's due events now (the line sends them as sessions end).
+    MesSend,
     /// The journal: list, verify, export, verify an export, recover, archive.
     Journal {
         #[command(subcommand)]
@@ -179,6 +190,9 @@ fn main() -> ExitCode {
         Command::Responder(args) => responder::run(&station, args),
         Command::Lab { command } => lab::run(&station, command),
         Command::Journal { command } => journal::run(&station, command),
+        Command::Report(args) => qa::report(&station, args),
+        Command::Label { session } => qa::label(&station, session),
+        Command::MesSend => qa::mes_send(&station),
         Command::Ca { command } => ca::run(&station, command),
     };
     match result {

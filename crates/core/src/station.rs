@@ -22,6 +22,9 @@ pub mod crl_number;
 mod export_key;
 mod head_publisher;
 pub mod issuing;
+mod label;
+mod mes;
+pub use mes::MesSender;
 mod publish;
 
 pub use crate::pki::issue::IssuancePolicy;
@@ -106,6 +109,12 @@ pub struct StationConfig {
     /// `file`, `syslog` or `http`): the record a local attacker cannot cut back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor_target: Option<AnchorTarget>,
+    /// Unit labels (`[label]`): printer, template, automatic on PASS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<crate::print::label::LabelProfile>,
+    /// The factory MES (`[mes]`): where session events are POSTed, signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mes: Option<crate::mes::MesProfile>,
 }
 
 fn default_idle_minutes() -> u32 {

@@ -1,7 +1,7 @@
 //! Journal benchmark: a million synthetic sessions, then the figures QA cares about.
 //!
 //! `cargo run --release -p commissioner-cli --bin journal-bench -- [--sessions N] [--dir DIR]
-//! [--verify-only] [--new N]`
+//! [--verify-only] [--stats] [--new N]`
 //!
 //! Prints: generation time, file size, filtered QA query p50, export of 100k sessions, verify
 //! over the whole file (warm, then cold: the file's pages dropped from the page cache), and an
@@ -36,11 +36,12 @@ fn ms(d: Duration) -> String {
 
 const HELP: &str = "journal-bench: a large synthetic journal, then the figures QA cares about
 
-usage: journal-bench [--sessions N] [--dir DIR] [--verify-only] [--new N]
+usage: journal-bench [--sessions N] [--dir DIR] [--verify-only] [--stats] [--new N]
 
   --sessions N    sessions to generate (default 1000000)
   --dir DIR       keep the journal in DIR and reuse it on the next run
   --verify-only   only the verify figures (full and incremental)
+  --stats         only the yield dashboard figures (Journal::yield_stats per filter)
   --new N         sessions added on top for the incremental verify (default 10000)
 
 Prints generation time, file size, filtered query p50, export of 100k sessions, full verify
@@ -93,6 +94,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if existing { " (reused)" } else { "" }
     );
 
+    if std::env::args().any(|a| a == "--stats") {
+        return stats(&journal, start + every * (total as i32));
+    }
     if std::env::args().any(|a| a == "--verify-only") {
         verify(&journal, "warm page cache")?;
         cold_verify(&path)?;
@@ -219,6 +223,81 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         size as f64 / 1048576.0,
         size
     );
+    Ok(())
+}
+
+/// The yield dashboard's figures (every chart at once) for the filters QA would pick.
+fn stats(journal: &Journal, end: time::OffsetDateTime) -> Result<(), Box<dyn std::error::Error>> {
+    use commissioner_core::journal::stats::{Bucket, StatsRequest};
+    let iso = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    let since = |d: TimeDuration| SessionFilter {
+        from: Some(iso(end - d)),
+        to: Some(iso(end)),
+        ..Default::default()
+    };
+    let total = journal.count_sessions(&SessionFilter::default())?;
+    let requests = [
+        (
+            "the running shift (last 8 h), hourly",
+            since(TimeDuration::hours(8)),
+            Bucket::Hour,
+        ),
+        (
+            "last 24 h, hourly",
+            since(TimeDuration::hours(24)),
+            Bucket::Hour,
+        ),
+        (
+            "last 30 days, daily",
+            since(TimeDuration::days(30)),
+            Bucket::Day,
+        ),
+        (
+            "one work order, hourly",
+            SessionFilter {
+                work_order: Some(format!("WO-{}", total / 1000)),
+                ..Default::default()
+            },
+            Bucket::Hour,
+        ),
+        (
+            "one model, last 30 days, daily",
+            SessionFilter {
+                model: Some(MODELS[2].into()),
+                ..since(TimeDuration::days(30))
+            },
+            Bucket::Day,
+        ),
+        (
+            "whole journal, daily",
+            SessionFilter::default(),
+            Bucket::Day,
+        ),
+    ];
+    println!("\nyield figures (every chart of the dashboard), p50 of 5 runs:");
+    for (name, filter, bucket) in requests {
+        let req = StatsRequest { filter, bucket };
+        let mut samples = Vec::new();
+        let mut sessions = 0;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let s = journal.yield_stats(&req)?;
+            samples.push(t.elapsed());
+            sessions = s.tally.total;
+        }
+        let took = p50(samples);
+        println!(
+            "  {:<36} {:>8} sessions {:>10}   goal < 250 ms  {}",
+            name,
+            sessions,
+            ms(took),
+            if took < Duration::from_millis(250) {
+                "MET"
+            } else {
+                "MISSED"
+            }
+        );
+    }
     Ok(())
 }
 

@@ -190,3 +190,80 @@ fn broker_check_does_what_test_connection_does() {
         text(&gone)
     );
 }
+
+#[test]
+fn report_and_label_from_the_command_line_and_verify_names_the_report() {
+    use commissioner_core::journal::generate::{generate, Synthetic};
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let out = commissioner(&station, &["lab", "init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let journal = Journal::open(&station.join("journal.sqlite")).expect("journal");
+    generate(
+        &journal,
+        &Synthetic {
+            sessions: 40,
+            start: time::macros::datetime!(2026-05-04 06:00 UTC),
+            every: time::Duration::seconds(40),
+            seed: 5,
+        },
+    )
+    .expect("generate");
+    let pdf = dir.path().join("wo-0.pdf");
+    let pdf_arg = pdf.display().to_string();
+    let out = commissioner(
+        &station,
+        &["report", "--work-order", "WO-0", "--out", &pdf_arg],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("40 unit(s)"), "{}", text(&out));
+    let pdftext = Command::new("pdftotext")
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext");
+    let pdftext = String::from_utf8_lossy(&pdftext.stdout);
+    for i in 0..40u64 {
+        assert!(
+            pdftext.contains(&format!("SYN-{i:08X}")),
+            "unit {i} missing"
+        );
+    }
+    assert!(dir.path().join("wo-0.csv").exists());
+
+    let pass = journal
+        .sessions(
+            &commissioner_core::journal::query::SessionFilter {
+                result: Some("pass".into()),
+                ..Default::default()
+            },
+            1,
+            0,
+        )
+        .expect("sessions")[0]
+        .id;
+    let out = commissioner(&station, &["label", "--session", &pass.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains(".pdf"), "{}", text(&out));
+
+    let out = commissioner(&station, &["journal", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    journal
+        .connection()
+        .execute_batch(
+            // A clean cut: the newest two sessions with every row and chain entry of theirs.
+            "DELETE FROM step_durations WHERE session_id > 38;
+             DELETE FROM steps WHERE session_id > 38;
+             DELETE FROM certificates WHERE session_id > 38;
+             DELETE FROM sessions WHERE id > 38;
+             DELETE FROM chain WHERE kind = 'session' AND CAST(ref AS INTEGER) > 38;",
+        )
+        .expect("cut");
+    let out = commissioner(&station, &["journal", "verify"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out).contains("report work order WO-0"),
+        "{}",
+        text(&out)
+    );
+}

@@ -70,7 +70,8 @@ fn insert_one(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)",
     )?;
     for (k, name) in STEPS.iter().enumerate() {
-        let end = t + Duration::milliseconds(rng.gen_range(1..400));
+        let ms = rng.gen_range(1..400);
+        let end = t + Duration::milliseconds(ms);
         let failed = fail_at == Some(k);
         step_stmt.execute(params![
             id,
@@ -78,8 +79,9 @@ fn insert_one(
             ts(t),
             ts(end),
             if failed { "failed" } else { "ok" },
-            failed.then_some("device.timeout")
+            failed.then_some("device.timeout"),
         ])?;
+        super::stats::record_duration(conn, conn.last_insert_rowid(), id, name, ms)?;
         t = end;
         if failed {
             break;

@@ -10,15 +10,18 @@
 
 pub mod anchor;
 pub mod archive;
+pub mod batch;
 pub mod chain;
 pub mod claim;
 pub mod export;
 pub mod generate;
 pub mod group;
+pub mod outbox;
 pub mod query;
 mod registry;
 mod schema;
 pub mod start_mark;
+pub mod stats;
 mod write;
 
 pub use registry::{CertFilter, CertStatus, CertificateRecords, KeyOrigin, RegistryEntry};

@@ -234,6 +234,43 @@ DROP TABLE chain;
 ALTER TABLE chain_v8 RENAME TO chain;
 CREATE INDEX chain_ref ON chain (kind, ref);
 "#,
+    // Yield figures and the MES outbox (issue 19). Each step's duration in a table of its own,
+    // so that step-time statistics over a million sessions count integers instead of parsing
+    // two timestamps per row; derived from the sealed start and end, which stay the record.
+    // Only IF NOT EXISTS and OR IGNORE: a file whose version was wound back runs this again.
+    r#"
+CREATE TABLE IF NOT EXISTS step_durations (
+    step_id     INTEGER PRIMARY KEY,
+    session_id  INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO step_durations (step_id, session_id, name, duration_ms)
+    SELECT id, session_id, name,
+           CAST(round((julianday(ended_at) - julianday(started_at)) * 86400000.0) AS INTEGER)
+    FROM steps;
+-- Covering: step times over a date range or a work order read the index, not the rows.
+CREATE INDEX IF NOT EXISTS step_durations_session
+    ON step_durations (session_id, name, duration_ms);
+-- Covering: every grouped figure over a date range reads the index, not the session rows.
+CREATE INDEX IF NOT EXISTS sessions_yield
+    ON sessions (started_at, result, model, firmware, work_order, failed_step, error_code);
+-- The MES outbox: one event per session end, written in the transaction that seals the
+-- session, so an event is never lost or sent for a session that was not sealed. Delivered
+-- in id order; `delivered_at` set once the MES acknowledged it.
+CREATE TABLE IF NOT EXISTS outbox (
+    id                INTEGER PRIMARY KEY,
+    session_id        INTEGER NOT NULL REFERENCES sessions (id),
+    idempotency_key   TEXT NOT NULL UNIQUE,
+    event             TEXT NOT NULL,
+    created_at        TEXT NOT NULL,
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    next_attempt_unix INTEGER NOT NULL DEFAULT 0,
+    last_error        TEXT,
+    delivered_at      TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (delivered_at, id);
+"#,
 ];
 
 /// Schema version after which the records that decide trust are chained.

@@ -303,6 +303,14 @@ fn insert_step(
             step.detail.or(step.error.map(|e| e.message.as_str())),
         ],
     )?;
+    let ms = (step.ended_at - step.started_at).whole_milliseconds();
+    super::stats::record_duration(
+        conn,
+        conn.last_insert_rowid(),
+        session_id,
+        step.name,
+        i64::try_from(ms).unwrap_or(i64::MAX),
+    )?;
     Ok(())
 }
 
@@ -450,10 +458,13 @@ pub(super) fn finish_session(
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?
         .collect::<Result<_, _>>()?;
+    let seal = head.clone();
     for (serial, revoked_at, reason) in revoked {
         if let Some(h) = chain_revocation(conn, &serial, &revoked_at, &reason)? {
             head = h;
         }
     }
+    // Same transaction as the seal: the MES hears of every sealed session, and of no other.
+    super::outbox::enqueue(conn, session_id, &seal, &ts(at))?;
     Ok(head)
 }

@@ -222,6 +222,14 @@ pub fn commission(
         report.error.get_or_insert(e.info());
         report.result = SessionResult::Fail;
     }
+    // The label names what the journal sealed; a printer that is off fails the label, never
+    // the unit (the label can be printed again from the journal).
+    if report.result == SessionResult::Pass && station.config.label.as_ref().is_some_and(|l| l.auto)
+    {
+        if let Err(e) = station.print_label(&journal, session_id) {
+            tracing::warn!("cannot print the label of session {session_id}: {e}");
+        }
+    }
     report
 }
 

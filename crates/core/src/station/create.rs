@@ -62,6 +62,8 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             anchor_target: None,
             nrf91: Default::default(),
             zephyr_smp: Default::default(),
+            label: None,
+            mes: None,
         },
     };
     let mut station = station;

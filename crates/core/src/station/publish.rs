@@ -5,7 +5,7 @@
 //! caught by `journal verify`. One entry point per operation: the CLI, the desktop app and the
 //! lab broker all publish through here.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
@@ -13,6 +13,7 @@ use super::anchor_target::OffStation;
 use super::Station;
 use crate::journal::anchor::{Anchor, AnchorLog};
 use crate::journal::archive::{archive, Archived};
+use crate::journal::batch::BatchSummary;
 use crate::journal::chain::incremental::{last_verified, record_verified, verify_since};
 use crate::journal::chain::{ChainHead, ChainProblem, VerifyReport};
 use crate::journal::export::{ExportError, ExportFormat, Manifest};
@@ -20,7 +21,17 @@ use crate::journal::query::SessionFilter;
 use crate::journal::{ts, Journal};
 use crate::pki::revoke::Crl;
 use crate::pki::UnlockedCa;
+use crate::print::report::{render_pdf, write_csv, ReportContext};
+use crate::print::PrintError;
 use crate::station::admin::{self, AdminError};
+
+/// The files of a published batch report.
+#[derive(Debug, Clone)]
+pub struct PublishedReport {
+    pub pdf: PathBuf,
+    pub csv: PathBuf,
+    pub summary: BatchSummary,
+}
 
 /// What [`Station::check_anchors`] found.
 #[derive(Debug, Clone)]
@@ -132,6 +143,74 @@ impl Station {
             &manifest.created_at,
         )?;
         Ok(manifest)
+    }
+
+    /// Writes the batch report of `work_order` to `out` (PDF) and beside it as CSV (same
+    /// name, `.csv`), and anchors the chain head it was read at: `journal verify` then names
+    /// the report if the journal is later cut back below it.
+    pub fn publish_report(
+        &self,
+        journal: &Journal,
+        work_order: &str,
+        out: &Path,
+        now: OffsetDateTime,
+    ) -> Result<PublishedReport, PrintError> {
+        let summary = journal.batch_summary(work_order)?;
+        if summary.stats.tally.total == 0 {
+            return Err(PrintError::NothingToReport(work_order.to_owned()));
+        }
+        let generated_at = ts(now);
+        let ca = self.ca_summary();
+        let pdf = render_pdf(
+            &summary,
+            &ReportContext {
+                ca: &ca,
+                generated_at: &generated_at,
+            },
+        );
+        let csv_path = out.with_extension("csv");
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| PrintError::Io { path, source }
+        };
+        std::fs::write(out, pdf).map_err(io(out))?;
+        let file = std::fs::File::create(&csv_path).map_err(io(&csv_path))?;
+        write_csv(&summary, file).map_err(|e| PrintError::Io {
+            path: csv_path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        // Anchored like exports and CRLs, off the station too where the profile says.
+        self.publish(
+            "report",
+            &format!("work order {} {}", work_order, out.display()),
+            &summary.chain_head,
+            &generated_at,
+        )?;
+        Ok(PublishedReport {
+            pdf: out.to_owned(),
+            csv: csv_path,
+            summary,
+        })
+    }
+
+    /// The issuing CA's subject and the start of its SHA-256 fingerprint, for reports.
+    fn ca_summary(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let path = crate::pki::ca::CaPaths::new(&self.ca_dir()).issuing_cert;
+        let Ok(pem) = std::fs::read(&path) else {
+            return format!("(no issuing certificate at {})", path.display());
+        };
+        match x509_parser::pem::parse_x509_pem(&pem) {
+            Ok((_, block)) => {
+                let fp = hex::encode(Sha256::digest(&block.contents));
+                let subject = block
+                    .parse_x509()
+                    .map(|c| c.subject().to_string())
+                    .unwrap_or_else(|_| "(unreadable certificate)".into());
+                format!("{subject} (SHA-256 {}...)", &fp[..16])
+            }
+            Err(_) => format!("(unreadable certificate at {})", path.display()),
+        }
     }
 
     /// Signs the CRL into `out` under the profile's CRL validity, after the journal verifies

@@ -173,6 +173,70 @@ from: string | null,
 to: string | null, result: string | null, operator: string | null, model: string | null, firmware: string | null, failedStep: string | null, deviceId: string | null, workOrder: string | null, };
 
 /**
+ * How wide a time bucket is.
+ */
+
+export type Bucket = "hour" | "day";
+
+/**
+ * What to compute.
+ */
+
+export type StatsRequest = { filter: SessionFilter, bucket: Bucket, };
+
+/**
+ * Counts of one group of sessions.
+ */
+
+export type Tally = { total: number, pass: number, fail: number, interrupted: number, running: number, };
+
+/**
+ * One time bucket.
+ */
+
+export type TimePoint = { 
+/**
+ * The bucket's start, RFC 3339 (`2026-12-04T08:00:00Z`).
+ */
+at: string, tally: Tally, };
+
+/**
+ * One group (a model, a firmware, a work order).
+ */
+
+export type Group = { 
+/**
+ * `None` for sessions that never reported it (e.g. failed before identify).
+ */
+key: string | null, tally: Tally, };
+
+/**
+ * One bar of a Pareto chart: failures sharing a cause, most frequent first.
+ */
+
+export type ParetoBar = { key: string | null, count: number, 
+/**
+ * Share of all failures up to and including this bar, 0..=1.
+ */
+cumulative: number, };
+
+/**
+ * How long one step takes.
+ */
+
+export type StepTime = { step: string, count: number, medianMs: number, worstMs: number, };
+
+/**
+ * Everything the dashboard shows for one filter.
+ */
+
+export type YieldStats = { filter: SessionFilter, bucket: Bucket, tally: Tally, firstStarted: string | null, lastStarted: string | null, 
+/**
+ * Passed units per hour between the first and the last session (at least one hour).
+ */
+unitsPerHour: number, overTime: Array<TimePoint>, failuresByStep: Array<ParetoBar>, failuresByCode: Array<ParetoBar>, byModel: Array<Group>, byFirmware: Array<Group>, byWorkOrder: Array<Group>, stepTimes: Array<StepTime>, };
+
+/**
  * Export file formats.
  */
 
