@@ -113,7 +113,8 @@ pub struct RegistryEntry {
     pub serial: String,
     pub sha256: String,
     pub device_id: String,
-    pub session_id: i64,
+    /// `None` for a certificate carried over by an archive: its session is in the archived file.
+    pub session_id: Option<i64>,
     pub issued_at: String,
     pub not_before: String,
     pub not_after: String,

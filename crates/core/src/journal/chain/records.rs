@@ -66,7 +66,22 @@ pub const LOGIN_ATTEMPT: RecordKind = RecordKind {
     deleted_code: "chain.login_attempt_deleted",
 };
 
-pub const KINDS: [&RecordKind; 3] = [&OPERATOR, &TOKEN, &LOGIN_ATTEMPT];
+/// A certificate carried into a new journal by an archive, without the session that issued it
+/// (that session stays in the archived file). The row as carried is recorded; its status is
+/// chained by `certificate_status` entries like any other certificate's.
+pub const CARRIED_CERTIFICATE: RecordKind = RecordKind {
+    kind: "carried_certificate",
+    table: "certificates",
+    key: "serial",
+    cols:
+        "serial, device_id, sha256, not_before, not_after, pem, issued_at, key_origin, supersedes",
+    filter: "session_id IS NULL",
+    unrecorded_code: "chain.certificate_unrecorded",
+    edited_code: "chain.certificate_edited",
+    deleted_code: "chain.certificate_deleted",
+};
+
+pub const KINDS: [&RecordKind; 4] = [&OPERATOR, &TOKEN, &LOGIN_ATTEMPT, &CARRIED_CERTIFICATE];
 
 /// Whether `kind` is one of the record kinds.
 pub(super) fn is_record_kind(kind: &[u8]) -> bool {
@@ -101,6 +116,14 @@ impl RecordKind {
             cols = self.cols,
             table = self.table
         )
+    }
+
+    /// Keys of every row that is a record of this kind.
+    pub fn keys(&self, conn: &Connection) -> Result<Vec<String>, JournalError> {
+        Ok(conn
+            .prepare(&self.select(false))?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
     }
 
     /// Content hash of the row with key `key` as it is now; `None` when there is none.
@@ -154,11 +177,7 @@ pub(crate) fn adopt(conn: &Connection, at: &str) -> Result<(), JournalError> {
         return Ok(());
     }
     for kind in KINDS {
-        let keys: Vec<String> = conn
-            .prepare(&kind.select(false))?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        for key in keys {
+        for key in kind.keys(conn)? {
             kind.record(conn, &key, at)?;
         }
     }
