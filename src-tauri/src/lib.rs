@@ -400,10 +400,31 @@ mod tests {
         let station_dir = dir.path().join("station");
         let app = app(state(station_dir.clone(), None));
         let webview = window(&app);
+        let root_key = dir.path().join("offline/root.key.pem");
+        std::fs::create_dir_all(root_key.parent().expect("parent")).expect("mkdir");
+        let ca = |root_key_out: Option<&std::path::Path>| {
+            serde_json::json!({ "kind": "create", "rootKeyOut": root_key_out,
+                                "rootPassphrase": "another long passphrase" })
+        };
+        // Issue 18: the wizard used to leave a new production station's root key in ca/,
+        // under the passphrase typed at the line every day.
         let request = serde_json::json!({ "request": {
-            "organization": "ACME", "passphrase": "long enough passphrase", "ca": { "kind": "create" },
+            "organization": "ACME", "passphrase": "long enough passphrase", "ca": ca(None),
+            "lab": false, "admin": { "id": "alice", "pin": "246802" } } });
+        let err = invoke(&webview, "setup_station", request).expect_err("root key kept");
+        assert_eq!(err["code"], "ca.root_key_out_required");
+        assert!(!station_dir.join("station.toml").exists());
+        let request = serde_json::json!({ "request": {
+            "organization": "ACME", "passphrase": "long enough passphrase",
+            "ca": ca(Some(&root_key)),
             "lab": false, "admin": { "id": "alice", "pin": "246802" } } });
         invoke(&webview, "setup_station", request).expect("setup");
+        assert!(
+            root_key.exists(),
+            "the root key is written where the admin chose"
+        );
+        assert!(!station_dir.join("ca/root.key.pem").exists());
+        assert!(station_dir.join("ca/issuing.key.pem").exists());
         for (id, role) in [("tom", "technician"), ("quinn", "qa")] {
             let body = serde_json::json!({ "id": id, "role": role, "pin": "135799" });
             invoke(&webview, "add_operator", body).expect("operator added");

@@ -17,6 +17,7 @@ use crate::pki::{ca, PkiError, UnlockedCa};
 mod broker;
 mod export_key;
 mod publish;
+mod service;
 
 pub use broker::{
     AuditProfile, BrokerProfile, MqttVersion, RetryPolicy, AUDIT_CHECKS, PAYLOAD_FIELDS,
@@ -24,6 +25,7 @@ pub use broker::{
 };
 pub use export_key::parse_trusted_key;
 pub use publish::AnchorCheck;
+pub use service::ServiceRequest;
 
 /// Environment variable naming the station directory.
 pub const STATION_ENV: &str = "COMMISSIONER_STATION";

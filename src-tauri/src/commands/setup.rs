@@ -19,8 +19,16 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Deserialize, TS)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum CaSource {
-    /// A new root and issuing CA made here.
-    Create,
+    /// A new root and issuing CA made here. The root key is written once to `root_key_out`
+    /// with its own passphrase, and only the issuing key stays on the station; a lab station
+    /// may leave both out and keep its root key in `ca/`.
+    #[serde(rename_all = "camelCase")]
+    Create {
+        #[serde(default)]
+        root_key_out: Option<String>,
+        #[serde(default)]
+        root_passphrase: Option<String>,
+    },
     /// An issuing CA made elsewhere (PEM files).
     #[serde(rename_all = "camelCase")]
     Import {
@@ -129,15 +137,22 @@ fn check_request(r: &SetupRequest) -> Result<(), IpcError> {
 
 fn install_ca(station: &Station, r: &SetupRequest) -> Result<(), IpcError> {
     match &r.ca {
-        CaSource::Create => {
+        CaSource::Create {
+            root_key_out,
+            root_passphrase,
+        } => {
+            fn given(s: &Option<String>) -> Option<&str> {
+                s.as_deref().filter(|s| !s.trim().is_empty())
+            }
             setup::init_ca(
                 &station.ca_dir(),
                 &InitOptions {
                     organization: r.organization.trim(),
                     passphrase: &r.passphrase,
                     issuing_key: IssuingKey::Generate,
-                    root_key_out: None,
-                    root_passphrase: None,
+                    root_key_out: given(root_key_out).map(|p| Path::new(p.trim())),
+                    root_passphrase: given(root_passphrase),
+                    lab: r.lab,
                     now: time::OffsetDateTime::now_utc(),
                 },
             )?;

@@ -218,7 +218,7 @@ fn the_ca_and_the_profile_are_the_admins_alone() {
             "--out",
             svc,
         ],
-        &["ca", "init"],
+        &["ca", "init", "--lab"],
         &["lab", "up"],
         &["lab", "reload"],
     ];

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::chain::records::{CARRIED_CERTIFICATE, LOGIN_ATTEMPT, OPERATOR, TOKEN};
+use super::chain::records::{LOGIN_ATTEMPT, OPERATOR, SESSIONLESS_CERTIFICATE, TOKEN};
 use super::chain::ChainHead;
 use super::export::{ExportError, ExportFormat, Manifest, StationKey};
 use super::query::SessionFilter;
@@ -162,10 +162,10 @@ fn carry(next: &Journal, old: &Path, now: OffsetDateTime) -> Result<(), JournalE
                  FROM archived.crls;
              INSERT INTO certificates (serial, session_id, device_id, sha256, not_before,
                      not_after, pem, status, issued_at, key_origin, revoked_at,
-                     revocation_reason, supersedes, sealed_status)
+                     revocation_reason, supersedes, sealed_status, kind)
                  SELECT serial, NULL, device_id, sha256, not_before, not_after, pem, status,
                      COALESCE(issued_at, not_before), key_origin, revoked_at,
-                     revocation_reason, supersedes, NULL
+                     revocation_reason, supersedes, NULL, kind
                  FROM archived.certificates ORDER BY rowid;",
         )?;
         conn.execute(
@@ -184,7 +184,7 @@ fn carry(next: &Journal, old: &Path, now: OffsetDateTime) -> Result<(), JournalE
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<Result<_, _>>()?;
         for (serial, status, revoked_at, reason) in &certs {
-            CARRIED_CERTIFICATE.record(conn, serial, &at)?;
+            SESSIONLESS_CERTIFICATE.record(conn, serial, &at)?;
             match (revoked_at, reason) {
                 (Some(when), Some(why)) if status == "revoked" => {
                     super::write::chain_revocation(conn, serial, when, why)?

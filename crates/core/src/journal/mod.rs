@@ -21,7 +21,9 @@ mod schema;
 pub mod start_mark;
 mod write;
 
-pub use registry::{CertFilter, CertStatus, CertificateRecords, KeyOrigin, RegistryEntry};
+pub use registry::{
+    CertFilter, CertKind, CertStatus, CertificateRecords, KeyOrigin, RegistryEntry,
+};
 pub use write::{Forged, Interrupted, Recovered};
 
 use std::path::Path;

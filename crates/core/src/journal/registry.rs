@@ -9,6 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use ts_rs::TS;
 
+use super::chain::records::SESSIONLESS_CERTIFICATE;
 use super::group::GroupCommit;
 use super::write::{chain_revocation, chain_status};
 use super::{ts, Journal, JournalError};
@@ -97,6 +98,47 @@ impl FromStr for KeyOrigin {
     }
 }
 
+/// What a certificate identifies. Units come from the pipeline; the backend and broker from
+/// `ca issue-backend`, `ca issue-server` and the lab, under a profile of their own (see
+/// [`crate::pki::issue::SERVICE_OU`]). A name held by one kind is never issued to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertKind {
+    Unit,
+    /// The provisioning backend's client identity.
+    Backend,
+    /// A broker's server identity.
+    Broker,
+}
+
+impl CertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertKind::Unit => "unit",
+            CertKind::Backend => "backend",
+            CertKind::Broker => "broker",
+        }
+    }
+}
+
+impl fmt::Display for CertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for CertKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "unit" => Ok(CertKind::Unit),
+            "backend" => Ok(CertKind::Backend),
+            "broker" => Ok(CertKind::Broker),
+            other => Err(format!("unknown kind '{other}' (unit, backend, broker)")),
+        }
+    }
+}
+
 /// Reads a text column into one of the registry's enums (status, key origin). The schema's
 /// CHECKs admit only known values, so anything else is a damaged row and is reported as one.
 pub(super) fn parsed<T: FromStr<Err = String>>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
@@ -122,6 +164,7 @@ pub struct RegistryEntry {
     pub key_origin: KeyOrigin,
     pub revoked_at: Option<String>,
     pub revocation_reason: Option<String>,
+    pub kind: CertKind,
 }
 
 /// Which rows to list; `None` matches everything.
@@ -134,7 +177,7 @@ pub struct CertFilter<'a> {
 }
 
 const COLUMNS: &str = "serial, sha256, device_id, session_id, COALESCE(issued_at, not_before),
-     not_before, not_after, status, key_origin, revoked_at, revocation_reason";
+     not_before, not_after, status, key_origin, revoked_at, revocation_reason, kind";
 
 fn entry(r: &Row<'_>) -> rusqlite::Result<RegistryEntry> {
     Ok(RegistryEntry {
@@ -149,6 +192,7 @@ fn entry(r: &Row<'_>) -> rusqlite::Result<RegistryEntry> {
         key_origin: parsed(r, 8)?,
         revoked_at: r.get(9)?,
         revocation_reason: r.get(10)?,
+        kind: parsed(r, 11)?,
     })
 }
 
@@ -421,6 +465,51 @@ impl Journal {
             }
         }
         Ok(out)
+    }
+
+    /// Records a backend's or broker's certificate (key made on the station) and activates it
+    /// in one transaction, which revokes the one it replaces. Without a session (the lab's own
+    /// identities) the row is chained as a sessionless certificate record.
+    pub fn record_service_identity(
+        &self,
+        session_id: Option<i64>,
+        kind: CertKind,
+        cert: &IssuedCert,
+        name: &str,
+        issued_at: OffsetDateTime,
+    ) -> Result<(), JournalError> {
+        self.immediate(|conn| {
+            conn.execute(
+                "INSERT INTO certificates (serial, session_id, device_id, sha256, not_before,
+                                           not_after, pem, status, issued_at, key_origin, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'issued', ?8, 'host', ?9)",
+                params![
+                    cert.serial,
+                    session_id,
+                    name,
+                    cert.fingerprint,
+                    ts(cert.not_before),
+                    ts(cert.not_after),
+                    cert.pem,
+                    ts(issued_at),
+                    kind.as_str(),
+                ],
+            )?;
+            if session_id.is_none() {
+                SESSIONLESS_CERTIFICATE.record(conn, &cert.serial, &ts(issued_at))?;
+            }
+            chain_status(conn, &cert.serial, "issued")?;
+            activate(conn, &cert.serial)
+        })
+    }
+
+    /// The kinds of the certificates ever issued to `name`, whatever their status.
+    pub fn kinds_named(&self, name: &str) -> Result<Vec<CertKind>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT kind FROM certificates WHERE device_id = ?1")?;
+        let rows = stmt.query_map(params![name], |r| parsed(r, 0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Certificates signed at or after `since` (the hourly quota).

@@ -234,10 +234,13 @@ DROP TABLE chain;
 ALTER TABLE chain_v8 RENAME TO chain;
 CREATE INDEX chain_ref ON chain (kind, ref);
 "#,
-    // 9: An archive keeps the certificate registry (issue 18): the certificates of archived
+    // 9: Issue 18. An archive keeps the certificate registry: the certificates of archived
     // sessions are carried into the new journal without their session (`session_id` NULL),
-    // each chained as a `carried_certificate` record. Both tables are rebuilt with their rows
-    // (rowids and seqs kept, so seals, links and heads stay valid).
+    // each chained as a `sessionless_certificate` record (so are the lab's own service
+    // identities). Every certificate says what it is
+    // (`kind`): a unit's, or the backend's or broker's service identity, which no unit may
+    // take. Both tables are rebuilt with their rows (rowids and seqs kept, so seals, links and
+    // heads stay valid).
     r#"
 CREATE TABLE certificates_v9 (
     serial      TEXT PRIMARY KEY,
@@ -254,7 +257,8 @@ CREATE TABLE certificates_v9 (
     revocation_reason TEXT,
     supersedes  TEXT,
     sealed_status TEXT
-        CHECK (sealed_status IS NULL OR sealed_status IN ('issued', 'active', 'revoked', 'superseded'))
+        CHECK (sealed_status IS NULL OR sealed_status IN ('issued', 'active', 'revoked', 'superseded')),
+    kind        TEXT NOT NULL DEFAULT 'unit' CHECK (kind IN ('unit', 'backend', 'broker'))
 );
 INSERT INTO certificates_v9 (rowid, serial, session_id, device_id, sha256, not_before, not_after,
         pem, status, issued_at, key_origin, revoked_at, revocation_reason, supersedes,
@@ -262,6 +266,10 @@ INSERT INTO certificates_v9 (rowid, serial, session_id, device_id, sha256, not_b
     SELECT rowid, serial, session_id, device_id, sha256, not_before, not_after, pem, status,
         issued_at, key_origin, revoked_at, revocation_reason, supersedes, sealed_status
     FROM certificates;
+-- Service identities issued before kinds existed (ca issue-backend / issue-server sessions).
+UPDATE certificates_v9 SET kind = CASE WHEN device_id = 'commissioner-backend' THEN 'backend'
+                                       ELSE 'broker' END
+    WHERE session_id IN (SELECT id FROM sessions WHERE port = 'service-identity');
 DROP TABLE certificates;
 ALTER TABLE certificates_v9 RENAME TO certificates;
 CREATE INDEX certificates_device ON certificates (device_id);
@@ -273,7 +281,7 @@ CREATE TABLE chain_v9 (
     seq           INTEGER PRIMARY KEY,
     kind          TEXT NOT NULL CHECK (kind IN ('genesis', 'session', 'certificate_status',
                                                'operator', 'token', 'login_attempt',
-                                               'carried_certificate')),
+                                               'sessionless_certificate')),
     ref           TEXT NOT NULL,
     content_hash  TEXT NOT NULL,
     prev_hash     TEXT NOT NULL,

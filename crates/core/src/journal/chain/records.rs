@@ -66,22 +66,23 @@ pub const LOGIN_ATTEMPT: RecordKind = RecordKind {
     deleted_code: "chain.login_attempt_deleted",
 };
 
-/// A certificate carried into a new journal by an archive, without the session that issued it
-/// (that session stays in the archived file). The row as carried is recorded; its status is
-/// chained by `certificate_status` entries like any other certificate's.
-pub const CARRIED_CERTIFICATE: RecordKind = RecordKind {
-    kind: "carried_certificate",
+/// A certificate without a session: carried into a new journal by an archive (the session that
+/// issued it stays in the archived file), or a lab's own broker and backend identity. The row
+/// as written is recorded; its status is chained by `certificate_status` entries like any
+/// other certificate's.
+pub const SESSIONLESS_CERTIFICATE: RecordKind = RecordKind {
+    kind: "sessionless_certificate",
     table: "certificates",
     key: "serial",
-    cols:
-        "serial, device_id, sha256, not_before, not_after, pem, issued_at, key_origin, supersedes",
+    cols: "serial, device_id, sha256, not_before, not_after, pem, issued_at, key_origin, \
+           supersedes, kind",
     filter: "session_id IS NULL",
     unrecorded_code: "chain.certificate_unrecorded",
     edited_code: "chain.certificate_edited",
     deleted_code: "chain.certificate_deleted",
 };
 
-pub const KINDS: [&RecordKind; 4] = [&OPERATOR, &TOKEN, &LOGIN_ATTEMPT, &CARRIED_CERTIFICATE];
+pub const KINDS: [&RecordKind; 4] = [&OPERATOR, &TOKEN, &LOGIN_ATTEMPT, &SESSIONLESS_CERTIFICATE];
 
 /// Whether `kind` is one of the record kinds.
 pub(super) fn is_record_kind(kind: &[u8]) -> bool {
