@@ -29,6 +29,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "The station refused to issue a certificate for this name: it contains characters a certificate name must not have. Set the unit aside and tell your supervisor.",
   "pki.service_identity_name": "This unit reports the name of the station's backend or broker. It gets no certificate: check its device id.",
   "pki.service_name_taken": "A unit already holds this name. Give the backend or broker a name of its own.",
+  "recommission.no_active_certificate":
+    "This unit has no valid certificate on this station, so it is not unlocked. Set it aside and ask QA whether it was taken out of service.",
   "ca.root_key_out_required":
     "A production station keeps its root key offline. Choose where to write it (removable media) and give it a passphrase of its own.",
   "cert.malformed": "A certificate on file is damaged. Ask your supervisor to check the station.",
