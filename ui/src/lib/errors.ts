@@ -257,7 +257,9 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "export.trusted_key_invalid": "That is not a station key. Copy it again from `commissioner journal key`.",
   // Operators
   "operator.bad_credentials": "Operator id or PIN is wrong. Try again.",
-  "operator.locked_out": "Too many wrong PINs. Wait 10 minutes or ask an admin.",
+  "operator.locked_out": "Too many wrong PINs. Wait before you try again (each lockout lasts longer than the last).",
+  "operator.station_locked_out":
+    "Too many wrong PINs at this station in the last hour. No one can sign in until the hour has passed; tell your supervisor.",
   "operator.forbidden": "Your role may not do this. Ask someone with the right role.",
   "operator.not_signed_in": "Sign in first.",
   "operator.unknown": "There is no operator with that id and a PIN at this station. Check the id.",
