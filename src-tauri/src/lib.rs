@@ -50,6 +50,8 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             setup::login,
             setup::logout,
             setup::add_operator,
+            setup::disable_operator,
+            setup::change_pin,
             line::list_targets,
             line::sim_faults,
             line::start_simulated_unit,
@@ -476,6 +478,43 @@ mod tests {
         let commission =
             serde_json::json!({ "target": "/dev/null", "onProgress": "__CHANNEL__:5" });
         assert_eq!(code("commission", commission), forbidden);
+
+        // Issue 18: disabling an operator and changing a PIN, each role-checked. Settings
+        // shows a non-admin their PIN only: no CA, no operators.
+        let settings = invoke(&webview, "settings", no_args()).expect("settings");
+        assert!(settings["ca"].is_null() && settings["operators"] == serde_json::json!([]));
+        let disable_tom = || serde_json::json!({ "id": "tom" });
+        assert_eq!(code("disable_operator", disable_tom()), forbidden);
+        let change = |old: &str, new: &str| serde_json::json!({ "oldPin": old, "newPin": new });
+        assert_eq!(
+            code("change_pin", change("000000", "864200")),
+            Value::from("operator.bad_credentials")
+        );
+        assert_eq!(code("change_pin", change("135799", "864200")), Value::Null);
+        invoke(&webview, "logout", no_args()).expect("logout");
+        let login =
+            |id: &str, pin: &str| code("login", serde_json::json!({ "operator": id, "pin": pin }));
+        assert_eq!(
+            login("quinn", "135799"),
+            Value::from("operator.bad_credentials")
+        );
+        assert_eq!(
+            login("quinn", "864200"),
+            Value::Null,
+            "the new PIN signs in"
+        );
+        invoke(&webview, "logout", no_args()).expect("logout");
+        assert_eq!(
+            code("change_pin", change("864200", "864202")),
+            Value::from("operator.sign_in_required")
+        );
+        assert_eq!(login("alice", "246802"), Value::Null);
+        assert_eq!(code("disable_operator", disable_tom()), Value::Null);
+        invoke(&webview, "logout", no_args()).expect("logout");
+        assert_eq!(
+            login("tom", "135799"),
+            Value::from("operator.bad_credentials")
+        );
 
         invoke(&webview, "logout", no_args()).expect("logout");
         assert_eq!(

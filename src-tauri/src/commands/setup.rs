@@ -312,3 +312,47 @@ pub async fn add_operator(
     })
     .await
 }
+
+/// Disables an operator (admins only): their PIN goes, so no sign-in or token of theirs works;
+/// never the last admin. Disabling oneself signs out.
+#[tauri::command]
+pub async fn disable_operator(state: State<'_, AppState>, id: String) -> Result<(), IpcError> {
+    let state = state.inner().clone_handle();
+    blocking(move || {
+        let journal = state.station()?.journal()?;
+        let by = state.authorize(&journal, Action::ManageOperators)?;
+        operator::disable(&journal, id.trim(), state.clock.now())?;
+        tracing::info!(operator = %id.trim(), %by, "operator disabled");
+        if by == id.trim() {
+            state.sign_in(None);
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// The signed-in operator changes their own PIN; the old one is checked like a sign-in (and
+/// counts towards the lockout).
+#[tauri::command]
+pub async fn change_pin(
+    state: State<'_, AppState>,
+    old_pin: String,
+    new_pin: String,
+) -> Result<(), IpcError> {
+    let state = state.inner().clone_handle();
+    blocking(move || {
+        let station = state.station()?;
+        state.expire_if_idle(&station);
+        let me = state.signed_in().ok_or_else(IpcError::sign_in_required)?;
+        operator::change_pin(
+            &station.journal()?,
+            &me.id,
+            &old_pin,
+            &new_pin,
+            state.clock.now(),
+        )?;
+        state.touch();
+        Ok(())
+    })
+    .await
+}
