@@ -82,7 +82,7 @@ pub fn issue(dir: &Path, req: ServiceRequest) -> CmdResult {
                 validity_days: req.args.validity_days,
                 alt_names,
             },
-            operator: Some(&operator),
+            operator: &operator,
         },
         now,
     )?;

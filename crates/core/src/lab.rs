@@ -187,7 +187,7 @@ pub fn prepare_kind(
     let issuing_pem = crate::pki::cert_pem(ca.issuing_der());
     let root_pem = crate::pki::cert_pem(ca.root_der());
 
-    // Registered like any service identity (without a session: no operator asked for them):
+    // Registered like any service identity, each in a session of its own (operator `lab`):
     // listed by `ca list`, revocable, and each new lab start's pair revokes the last one
     // (superseded).
     let service = |kind, name, alt_names| {
@@ -201,7 +201,7 @@ pub fn prepare_kind(
                     validity_days: 365,
                     alt_names,
                 },
-                operator: None,
+                operator: "lab",
             },
             now,
         )

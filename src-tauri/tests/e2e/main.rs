@@ -398,7 +398,10 @@ fn check_journal(station_dir: &Path) -> TestResult {
     }
     let db = journal.connection();
     let results: Vec<(String, Option<String>)> = db
-        .prepare("SELECT result, work_order FROM sessions WHERE port != 'audit' ORDER BY id")?
+        .prepare(
+            "SELECT result, work_order FROM sessions
+                  WHERE port NOT IN ('audit', 'service-identity') ORDER BY id",
+        )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let expected = vec![

@@ -9,7 +9,6 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use ts_rs::TS;
 
-use super::chain::records::SESSIONLESS_CERTIFICATE;
 use super::group::GroupCommit;
 use super::write::{chain_revocation, chain_status};
 use super::{ts, Journal, JournalError};
@@ -468,11 +467,10 @@ impl Journal {
     }
 
     /// Records a backend's or broker's certificate (key made on the station) and activates it
-    /// in one transaction, which revokes the one it replaces. Without a session (the lab's own
-    /// identities) the row is chained as a sessionless certificate record.
+    /// in one transaction, which revokes the one it replaces.
     pub fn record_service_identity(
         &self,
-        session_id: Option<i64>,
+        session_id: i64,
         kind: CertKind,
         cert: &IssuedCert,
         name: &str,
@@ -495,9 +493,6 @@ impl Journal {
                     kind.as_str(),
                 ],
             )?;
-            if session_id.is_none() {
-                SESSIONLESS_CERTIFICATE.record(conn, &cert.serial, &ts(issued_at))?;
-            }
             chain_status(conn, &cert.serial, "issued")?;
             activate(conn, &cert.serial)
         })

@@ -236,8 +236,7 @@ CREATE INDEX chain_ref ON chain (kind, ref);
 "#,
     // 9: Issue 18. An archive keeps the certificate registry: the certificates of archived
     // sessions are carried into the new journal without their session (`session_id` NULL),
-    // each chained as a `sessionless_certificate` record (so are the lab's own service
-    // identities). Every certificate says what it is
+    // each chained as a `sessionless_certificate` record. Every certificate says what it is
     // (`kind`): a unit's, or the backend's or broker's service identity, which no unit may
     // take. Both tables are rebuilt with their rows (rowids and seqs kept, so seals, links and
     // heads stay valid).

@@ -15,9 +15,8 @@ use crate::pki::{PkiError, UnlockedCa};
 #[derive(Debug, Clone)]
 pub struct ServiceRequest<'a> {
     pub subject: ServiceSubject<'a>,
-    /// The operator recorded on the identity's session; `None` for the lab's own identities,
-    /// which are registered without one.
-    pub operator: Option<&'a str>,
+    /// The operator recorded on the identity's session (`lab` for the lab's own).
+    pub operator: &'a str,
 }
 
 impl Station {
@@ -31,20 +30,14 @@ impl Station {
     ) -> Result<IssuedService, AdminError> {
         let journal = self.journal()?;
         let name = req.subject.name;
-        let session_id = match req.operator {
-            Some(operator) => {
-                let id = journal.begin_session(&NewSession {
-                    station_id: &self.config.station_id,
-                    operator,
-                    port: "service-identity",
-                    work_order: None,
-                    started_at: now,
-                })?;
-                journal.set_identity(id, name, "", "")?;
-                Some(id)
-            }
-            None => None,
-        };
+        let session_id = journal.begin_session(&NewSession {
+            station_id: &self.config.station_id,
+            operator: req.operator,
+            port: "service-identity",
+            work_order: None,
+            started_at: now,
+        })?;
+        journal.set_identity(session_id, name, "", "")?;
         let result = (|| {
             if journal
                 .kinds_named(name)?
@@ -63,14 +56,12 @@ impl Station {
             )?;
             Ok(issued)
         })();
-        if let Some(id) = session_id {
-            let error = result.as_ref().err().map(|e: &AdminError| e.info());
-            let outcome = match error {
-                None => SessionResult::Pass,
-                Some(_) => SessionResult::Fail,
-            };
-            journal.finish_session(id, outcome, error.as_ref(), now)?;
-        }
+        let error = result.as_ref().err().map(|e: &AdminError| e.info());
+        let outcome = match error {
+            None => SessionResult::Pass,
+            Some(_) => SessionResult::Fail,
+        };
+        journal.finish_session(session_id, outcome, error.as_ref(), now)?;
         result
     }
 }

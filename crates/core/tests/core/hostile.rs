@@ -115,7 +115,7 @@ fn a_unit_cannot_take_a_registered_service_name_nor_a_service_a_units() {
             validity_days: 30,
             alt_names: vec![],
         },
-        operator: Some("admin"),
+        operator: "admin",
     };
     let now = time::OffsetDateTime::now_utc();
     let backend = s

@@ -67,8 +67,7 @@ pub const LOGIN_ATTEMPT: RecordKind = RecordKind {
 };
 
 /// A certificate without a session: carried into a new journal by an archive (the session that
-/// issued it stays in the archived file), or a lab's own broker and backend identity. The row
-/// as written is recorded; its status is chained by `certificate_status` entries like any
+/// issued it stays in the archived file). The row as written is recorded; its status is chained by `certificate_status` entries like any
 /// other certificate's.
 pub const SESSIONLESS_CERTIFICATE: RecordKind = RecordKind {
     kind: "sessionless_certificate",
