@@ -131,7 +131,16 @@ fn ca_import_from_plain_and_encrypted_pkcs8_stores_the_key_encrypted() {
     let out = commissioner(&station, &["demo"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let journal = Journal::open(&station.join("journal.sqlite")).expect("journal");
-    let cert = &journal.certificates_for_session(1).expect("certs")[0];
+    // The unit's session, after the lab's broker and backend identities.
+    let first: i64 = journal
+        .connection()
+        .query_row(
+            "SELECT min(id) FROM sessions WHERE port != 'service-identity'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the unit's session");
+    let cert = &journal.certificates_for_session(first).expect("certs")[0];
     std::fs::write(d.join("unit.pem"), &cert.pem).expect("write");
     sh(
         d,
@@ -220,7 +229,16 @@ fn softhsm_station_commissions_a_unit_end_to_end() {
     let (ok, out) = run(bin, &["--station", &station, "demo"]);
     assert!(ok && out.starts_with("PASS"), "{out}");
     let journal = Journal::open(&d.join("station/journal.sqlite")).expect("journal");
-    let cert = &journal.certificates_for_session(1).expect("certs")[0];
+    // The unit's session, after the lab's broker and backend identities.
+    let first: i64 = journal
+        .connection()
+        .query_row(
+            "SELECT min(id) FROM sessions WHERE port != 'service-identity'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the unit's session");
+    let cert = &journal.certificates_for_session(first).expect("certs")[0];
     std::fs::write(d.join("unit.pem"), &cert.pem).expect("write");
     sh(
         d,
