@@ -7,7 +7,7 @@ STATION ?= $(CURDIR)/.station/demo
 export COMMISSIONER_CA_PASSPHRASE ?= commissioner-demo-lab-only
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: help demo test deps deps-demo ui ui-checks rust-checks rust-tests smoke app supply-chain
+.PHONY: help demo test deps deps-demo ui ui-checks rust-checks rust-tests smoke app supply-chain package package-test
 
 help:
 	@echo "make demo   install what is missing, build, commission a simulated unit against a real mosquitto"
@@ -48,6 +48,19 @@ supply-chain:
 	cargo deny check licenses bans sources
 
 test: deps supply-chain ui-checks rust-checks rust-tests smoke
+
+# The factory package: a release .deb from the Tauri bundler, built with the `deb` profile
+# (release without LTO) and without the development builds' test seams (--no-default-features:
+# no fixed dialog directory). No devtools either: Tauri's `devtools` feature is never enabled.
+DEB_DIR := target/deb/bundle/deb
+package: ui
+	rm -f $(DEB_DIR)/*.deb
+	cd src-tauri && ../ui/node_modules/.bin/tauri build --ci --bundles deb -- --profile deb --no-default-features
+	ls $(DEB_DIR)/*.deb
+
+# Installs the package into a scratch root and starts the app from it under Xvfb.
+package-test: package
+	bash tests/package.sh $$(ls $(DEB_DIR)/*.deb)
 
 app: deps ui
 	cargo build --workspace

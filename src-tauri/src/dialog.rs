@@ -1,7 +1,9 @@
 //! Where the operator picks files: the native dialog, or (for the end-to-end tests, where
 //! WebDriver cannot reach a native window) a fixed directory named by `COMMISSIONER_DIALOG_DIR`.
 
-use std::path::{Path, PathBuf};
+#[cfg(feature = "test-seams")]
+use std::path::Path;
+use std::path::PathBuf;
 
 use tauri::{AppHandle, Runtime};
 use tauri_plugin_dialog::DialogExt;
@@ -39,8 +41,11 @@ impl<R: Runtime> FileChooser for NativeDialog<R> {
 }
 
 /// Answers without a window: saves to `dir/<suggested>`, opens the newest matching file.
+/// Only in builds with the `test-seams` feature; `make package` leaves it out.
+#[cfg(feature = "test-seams")]
 pub struct FixedDir(pub PathBuf);
 
+#[cfg(feature = "test-seams")]
 impl FileChooser for FixedDir {
     fn save(&self, suggested: &str, _: (&str, &[&str])) -> Option<PathBuf> {
         Some(self.0.join(suggested))
@@ -51,6 +56,7 @@ impl FileChooser for FixedDir {
     }
 }
 
+#[cfg(feature = "test-seams")]
 fn newest(dir: &Path, ext: &[&str]) -> Option<PathBuf> {
     std::fs::read_dir(dir)
         .ok()?
@@ -65,7 +71,7 @@ fn newest(dir: &Path, ext: &[&str]) -> Option<PathBuf> {
         .map(|e| e.path())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "test-seams"))]
 mod tests {
     use super::*;
 

@@ -50,6 +50,8 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             setup::login,
             setup::logout,
             setup::add_operator,
+            setup::disable_operator,
+            setup::change_pin,
             line::list_targets,
             line::sim_faults,
             line::start_simulated_unit,
@@ -403,10 +405,31 @@ mod tests {
         let station_dir = dir.path().join("station");
         let app = app(state(station_dir.clone(), None));
         let webview = window(&app);
+        let root_key = dir.path().join("offline/root.key.pem");
+        std::fs::create_dir_all(root_key.parent().expect("parent")).expect("mkdir");
+        let ca = |root_key_out: Option<&std::path::Path>| {
+            serde_json::json!({ "kind": "create", "rootKeyOut": root_key_out,
+                                "rootPassphrase": "another long passphrase" })
+        };
+        // Issue 18: the wizard used to leave a new production station's root key in ca/,
+        // under the passphrase typed at the line every day.
         let request = serde_json::json!({ "request": {
-            "organization": "ACME", "passphrase": "long enough passphrase", "ca": { "kind": "create" },
+            "organization": "ACME", "passphrase": "long enough passphrase", "ca": ca(None),
+            "lab": false, "admin": { "id": "alice", "pin": "246802" } } });
+        let err = invoke(&webview, "setup_station", request).expect_err("root key kept");
+        assert_eq!(err["code"], "ca.root_key_out_required");
+        assert!(!station_dir.join("station.toml").exists());
+        let request = serde_json::json!({ "request": {
+            "organization": "ACME", "passphrase": "long enough passphrase",
+            "ca": ca(Some(&root_key)),
             "lab": false, "admin": { "id": "alice", "pin": "246802" } } });
         invoke(&webview, "setup_station", request).expect("setup");
+        assert!(
+            root_key.exists(),
+            "the root key is written where the admin chose"
+        );
+        assert!(!station_dir.join("ca/root.key.pem").exists());
+        assert!(station_dir.join("ca/issuing.key.pem").exists());
         for (id, role) in [("tom", "technician"), ("quinn", "qa")] {
             let body = serde_json::json!({ "id": id, "role": role, "pin": "135799" });
             invoke(&webview, "add_operator", body).expect("operator added");
@@ -463,6 +486,43 @@ mod tests {
         let commission =
             serde_json::json!({ "target": "/dev/null", "onProgress": "__CHANNEL__:5" });
         assert_eq!(code("commission", commission), forbidden);
+
+        // Issue 18: disabling an operator and changing a PIN, each role-checked. Settings
+        // shows a non-admin their PIN only: no CA, no operators.
+        let settings = invoke(&webview, "settings", no_args()).expect("settings");
+        assert!(settings["ca"].is_null() && settings["operators"] == serde_json::json!([]));
+        let disable_tom = || serde_json::json!({ "id": "tom" });
+        assert_eq!(code("disable_operator", disable_tom()), forbidden);
+        let change = |old: &str, new: &str| serde_json::json!({ "oldPin": old, "newPin": new });
+        assert_eq!(
+            code("change_pin", change("000000", "864200")),
+            Value::from("operator.bad_credentials")
+        );
+        assert_eq!(code("change_pin", change("135799", "864200")), Value::Null);
+        invoke(&webview, "logout", no_args()).expect("logout");
+        let login =
+            |id: &str, pin: &str| code("login", serde_json::json!({ "operator": id, "pin": pin }));
+        assert_eq!(
+            login("quinn", "135799"),
+            Value::from("operator.bad_credentials")
+        );
+        assert_eq!(
+            login("quinn", "864200"),
+            Value::Null,
+            "the new PIN signs in"
+        );
+        invoke(&webview, "logout", no_args()).expect("logout");
+        assert_eq!(
+            code("change_pin", change("864200", "864202")),
+            Value::from("operator.sign_in_required")
+        );
+        assert_eq!(login("alice", "246802"), Value::Null);
+        assert_eq!(code("disable_operator", disable_tom()), Value::Null);
+        invoke(&webview, "logout", no_args()).expect("logout");
+        assert_eq!(
+            login("tom", "135799"),
+            Value::from("operator.bad_credentials")
+        );
 
         invoke(&webview, "logout", no_args()).expect("logout");
         assert_eq!(

@@ -18,7 +18,7 @@ use commissioner_core::station::{take_passphrase_from_env, Station};
 use commissioner_devsim::SimDevice;
 use zeroize::Zeroizing;
 
-use crate::dialog::{FileChooser, FixedDir};
+use crate::dialog::FileChooser;
 use crate::error::IpcError;
 use crate::logs::LogHub;
 
@@ -27,7 +27,20 @@ use crate::logs::LogHub;
 const DEFAULT_OPERATOR: &str = "operator";
 /// Where file dialogs are answered without a window, for the end-to-end tests: a save goes to
 /// `<dir>/<suggested name>`, an open picks the newest export there.
+#[cfg(feature = "test-seams")]
 pub const DIALOG_DIR_ENV: &str = "COMMISSIONER_DIALOG_DIR";
+
+#[cfg(feature = "test-seams")]
+fn dialog_dir_from_env() -> Option<PathBuf> {
+    std::env::var_os(DIALOG_DIR_ENV).map(PathBuf::from)
+}
+
+/// A factory package never answers its file dialogs from a directory named in the
+/// environment: the seam is not compiled in.
+#[cfg(not(feature = "test-seams"))]
+fn dialog_dir_from_env() -> Option<PathBuf> {
+    None
+}
 
 /// Shared state of the desktop app: a handle that commands clone onto blocking threads.
 #[derive(Clone, Debug)]
@@ -137,7 +150,7 @@ impl Shared {
             heads: Mutex::default(),
             lab: Mutex::default(),
             logs,
-            dialog_dir: std::env::var_os(DIALOG_DIR_ENV).map(PathBuf::from),
+            dialog_dir: dialog_dir_from_env(),
             chooser: OnceLock::new(),
             clock: Arc::new(SystemClock),
             interactive: OnceLock::new(),
@@ -146,8 +159,11 @@ impl Shared {
     }
 
     fn with_fixed_dialog(self) -> Self {
+        #[cfg(feature = "test-seams")]
         if let Some(dir) = &self.dialog_dir {
-            let _ = self.chooser.set(Arc::new(FixedDir(dir.clone())));
+            let _ = self
+                .chooser
+                .set(Arc::new(crate::dialog::FixedDir(dir.clone())));
         }
         self
     }

@@ -57,7 +57,7 @@ describe("App shell", () => {
     await userEvent.type(await screen.findByLabelText("Operator id"), "qa1");
     await userEvent.type(screen.getByLabelText("PIN"), "1234");
     await userEvent.click(screen.getByRole("button", { name: "Sign in" }));
-    await waitFor(() => expect(nav()).toEqual(["nav-journal", "nav-audit", "nav-log"]));
+    await waitFor(() => expect(nav()).toEqual(["nav-journal", "nav-audit", "nav-settings", "nav-log"]));
     expect(document.getElementById("signed-in")).toHaveTextContent("qa1");
     expect(screen.getByRole("tab", { name: "Journal" })).toHaveAttribute("aria-selected", "true");
     await waitFor(() => expect(screen.getByRole("tab", { name: "Journal" })).toHaveFocus());

@@ -37,6 +37,7 @@ pub fn run(count: usize, softhsm: bool) -> CmdResult {
             issuing_key: IssuingKey::Generate,
             root_key_out: None,
             root_passphrase: None,
+            lab: station.config.lab,
             now,
         },
     )?;
@@ -254,6 +255,7 @@ fn softhsm_run(
             issuing_key: IssuingKey::Pkcs11Uri(&uri),
             root_key_out: None,
             root_passphrase: None,
+            lab: station.config.lab,
             now,
         },
     )?;

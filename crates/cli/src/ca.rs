@@ -294,14 +294,15 @@ fn list(
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<32}  {:<16}  {:<10}  {:<6}  {:<20}  {:<20}  sha-256",
-        "serial", "device id", "status", "key", "not before", "not after"
+        "{:<32}  {:<16}  {:<7}  {:<10}  {:<6}  {:<20}  {:<20}  sha-256",
+        "serial", "device id", "kind", "status", "key", "not before", "not after"
     );
     for r in &rows {
         println!(
-            "{:<32}  {:<16}  {:<10}  {:<6}  {:<20}  {:<20}  {}",
+            "{:<32}  {:<16}  {:<7}  {:<10}  {:<6}  {:<20}  {:<20}  {}",
             r.serial,
             r.device_id,
+            r.kind,
             r.status,
             r.key_origin,
             short(&r.not_before),

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use commissioner_core::journal::{CertificateRecords, KeyOrigin, NewSession};
-use commissioner_core::pki::issue::{Subject, Usage};
+use commissioner_core::journal::CertKind;
+use commissioner_core::pki::issue::Usage;
+use commissioner_core::pki::service::ServiceSubject;
 use commissioner_core::pki::{cert_pem, IssuedCert, PkiError};
 use commissioner_core::station::admin::AdminError;
-use commissioner_core::station::{BrokerProfile, Station};
+use commissioner_core::station::{self, BrokerProfile, Station};
 use rcgen::SanType;
 
 use crate::run::passphrase;
@@ -67,36 +68,28 @@ pub fn issue(dir: &Path, req: ServiceRequest) -> CmdResult {
     }
     let ca = station.unlock_ca(&passphrase()?)?;
     let _claim = crate::run::claim_sessions(&station)?;
-    let journal = station.journal()?;
     let now = time::OffsetDateTime::now_utc();
-    let session_id = journal.begin_session(&NewSession {
-        station_id: &station.config.station_id,
-        operator: &operator,
-        port: "service-identity",
-        work_order: None,
-        started_at: now,
-    })?;
-    journal.set_identity(session_id, &name, "", "")?;
-    let subject = Subject {
-        common_name: &name,
-        organization: &station.config.organization,
-        validity_days: req.args.validity_days,
-        usage: req.usage,
-        alt_names,
-    };
-    let result = ca
-        .issue_with_new_key(&subject, now)
-        .map_err(AdminError::from)
-        .and_then(|(cert, key)| {
-            journal.record_issued(session_id, &name, &cert, now, KeyOrigin::Host)?;
-            journal.activate_certificate(&cert.serial)?;
-            let chain = format!("{}{}", cert.pem, cert_pem(ca.issuing_der()));
-            let cafile = format!("{}{}", cert_pem(ca.issuing_der()), cert_pem(ca.root_der()));
-            write_files(&req.args.out, &name, &chain, &key, &cafile)?;
-            Ok(cert)
-        });
-    crate::ca::close_session(&journal, session_id, &result)?;
-    let cert = result?;
+    let issued = station.issue_service_identity(
+        &ca,
+        &station::ServiceRequest {
+            subject: ServiceSubject {
+                kind: match req.usage {
+                    Usage::Client => CertKind::Backend,
+                    Usage::Server => CertKind::Broker,
+                },
+                name: &name,
+                organization: &station.config.organization,
+                validity_days: req.args.validity_days,
+                alt_names,
+            },
+            operator: &operator,
+        },
+        now,
+    )?;
+    let cert = issued.cert;
+    let chain = format!("{}{}", cert.pem, cert_pem(ca.issuing_der()));
+    let cafile = format!("{}{}", cert_pem(ca.issuing_der()), cert_pem(ca.root_der()));
+    write_files(&req.args.out, &name, &chain, &issued.key_pem, &cafile)?;
     print_summary(&req, &name, &cert, profile.as_ref());
     Ok(ExitCode::SUCCESS)
 }

@@ -20,10 +20,15 @@ pub struct InitArgs {
     /// Keep the issuing key in a PKCS#11 token instead of a file; the passphrase is the PIN.
     #[arg(long)]
     issuing_key_uri: Option<String>,
-    /// Write the root key here (removable media) instead of ca/root.key.pem, encrypted with
-    /// a passphrase of its own: COMMISSIONER_ROOT_PASSPHRASE, or asked for on the terminal.
-    #[arg(long)]
+    /// Write the root key here, once (removable media kept in a safe), encrypted with a
+    /// passphrase of its own: COMMISSIONER_ROOT_PASSPHRASE, or asked for on the terminal.
+    /// Required unless the station is a lab station; only the issuing key stays on it.
+    #[arg(long, required_unless_present = "lab")]
     root_key_out: Option<PathBuf>,
+    /// Make (or keep) a lab station, whose root key may stay in ca/ under the station
+    /// passphrase for convenience. Never for production units.
+    #[arg(long)]
+    lab: bool,
 }
 
 /// The environment variable with the offline root key's passphrase.
@@ -98,7 +103,7 @@ pub fn init(dir: &Path, args: InitArgs) -> CmdResult {
         Some(_) => Some(zeroize::Zeroizing::new(root_passphrase()?)),
         None => None,
     };
-    let mut station = open_or_create(dir, &args.organization, true)?;
+    let mut station = open_or_create(dir, &args.organization, args.lab)?;
     let report = setup::init_ca(
         &station.ca_dir(),
         &InitOptions {
@@ -110,6 +115,7 @@ pub fn init(dir: &Path, args: InitArgs) -> CmdResult {
             },
             root_key_out: args.root_key_out.as_deref(),
             root_passphrase: root_pass.as_deref().map(String::as_str),
+            lab: station.config.lab,
             now: time::OffsetDateTime::now_utc(),
         },
     )?;

@@ -26,6 +26,8 @@ pub struct ReportArgs {
 pub fn report(dir: &Path, args: ReportArgs) -> CmdResult {
     let station = Station::open(dir)?;
     crate::operator::resolve(&station, None, Action::Export)?;
+    // The report's head is anchored, signed with the export key, which the passphrase opens.
+    station.unlock_export_key(&crate::run::passphrase()?)?;
     let journal = station.journal()?;
     let done = station.publish_report(&journal, &args.work_order, &args.out, SystemClock.now())?;
     let t = &done.summary.stats.tally;

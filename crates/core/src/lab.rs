@@ -19,13 +19,14 @@ use crate::error::Coded;
 
 mod config;
 mod crl;
+use crate::journal::CertKind;
 use crate::mqtt::responder::{Responder, ResponderConfig};
 use crate::mqtt::tls::{client_config, ClientIdentity};
 use crate::mqtt::MqttError;
-use crate::pki::issue::{Subject, Usage};
+use crate::pki::service::ServiceSubject;
 use crate::pki::{PkiError, UnlockedCa};
 use crate::station::admin::AdminError;
-use crate::station::{BrokerProfile, Station, StationError};
+use crate::station::{BrokerProfile, ServiceRequest, Station, StationError};
 pub use config::LabKind;
 pub use crl::{is_lab_broker_of, signal_reload, write_lab_crl};
 
@@ -186,29 +187,36 @@ pub fn prepare_kind(
     let issuing_pem = crate::pki::cert_pem(ca.issuing_der());
     let root_pem = crate::pki::cert_pem(ca.root_der());
 
-    let (broker, broker_key) = ca.issue_with_new_key(
-        &Subject {
-            common_name: BROKER_IDENTITY,
-            organization: &org,
-            validity_days: 365,
-            usage: Usage::Server,
-            alt_names: vec![
-                SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])),
-                SanType::DnsName("localhost".try_into().map_err(PkiError::Issue)?),
-            ],
-        },
-        now,
+    // Registered like any service identity, each in a session of its own (operator `lab`):
+    // listed by `ca list`, revocable, and each new lab start's pair revokes the last one
+    // (superseded).
+    let service = |kind, name, alt_names| {
+        station.issue_service_identity(
+            ca,
+            &ServiceRequest {
+                subject: ServiceSubject {
+                    kind,
+                    name,
+                    organization: &org,
+                    validity_days: 365,
+                    alt_names,
+                },
+                operator: "lab",
+            },
+            now,
+        )
+    };
+    let broker = service(
+        CertKind::Broker,
+        BROKER_IDENTITY,
+        vec![
+            SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])),
+            SanType::DnsName("localhost".try_into().map_err(PkiError::Issue)?),
+        ],
     )?;
-    let (backend, backend_key) = ca.issue_with_new_key(
-        &Subject {
-            common_name: BACKEND_IDENTITY,
-            organization: &org,
-            validity_days: 365,
-            usage: Usage::Client,
-            alt_names: vec![],
-        },
-        now,
-    )?;
+    let backend = service(CertKind::Backend, BACKEND_IDENTITY, vec![])?;
+    let (broker, broker_key) = (broker.cert, broker.key_pem);
+    let (backend, backend_key) = (backend.cert, backend.key_pem);
 
     // Keys and config alike: owner only, never through a link another account planted.
     let write =

@@ -1,9 +1,10 @@
 //! Operators: who may do what at this station.
 //!
 //! An operator has an id, a role and a PIN; only an argon2 hash of the PIN is kept, in the
-//! journal's `operators` table. Every sign-in attempt is recorded; after [`MAX_FAILURES`] wrong
-//! PINs within [`LOCKOUT_WINDOW`] the operator is locked out until the window has passed, so a
-//! PIN cannot be guessed at the station. A station without any operator who has a PIN runs as
+//! journal's `operators` table. Every sign-in attempt is recorded and chained; after
+//! [`MAX_FAILURES`] wrong PINs the operator is locked out for [`LOCKOUT_WINDOW`], twice as long
+//! after every further [`MAX_FAILURES`], and too many wrong PINs at the station within the hour
+//! lock every operator out, so a PIN cannot be guessed at the station. A station without any operator who has a PIN runs as
 //! before: the operator name given is recorded and not checked.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -19,10 +20,16 @@ use crate::error::Coded;
 use crate::journal::chain::records::{LOGIN_ATTEMPT, OPERATOR, TOKEN};
 use crate::journal::{ts, Journal, JournalError};
 
-/// Wrong PINs allowed within [`LOCKOUT_WINDOW`] before the operator is locked out.
+/// Wrong PINs allowed since an operator's last sign-in before they are locked out.
 pub const MAX_FAILURES: i64 = 5;
-/// The window the wrong PINs are counted in, and how long a lockout lasts.
+/// How long the first lockout lasts; each further [`MAX_FAILURES`] wrong PINs double it.
 pub const LOCKOUT_WINDOW: Duration = Duration::minutes(10);
+/// The longest a lockout grows to.
+pub const MAX_LOCKOUT: Duration = Duration::hours(24);
+/// Wrong PINs at this station, for any operators, within [`STATION_WINDOW`] before every
+/// sign-in is refused for the rest of it.
+pub const STATION_MAX_FAILURES: i64 = 20;
+pub const STATION_WINDOW: Duration = Duration::hours(1);
 /// How long a sign-in token lasts: one shift's stretch at the bench, not a day.
 pub const TOKEN_LIFETIME: Duration = Duration::hours(1);
 /// Shortest PIN accepted.
@@ -119,8 +126,10 @@ pub enum OperatorError {
     UnknownRole(String),
     #[error("operator id or PIN is wrong")]
     BadCredentials,
-    #[error("too many wrong PINs for operator '{0}': try again in 10 minutes or ask an admin")]
+    #[error("too many wrong PINs for operator '{0}': try again later (each further lockout lasts twice as long)")]
     LockedOut(String),
+    #[error("too many wrong PINs at this station within the hour: no one can sign in until the hour has passed")]
+    StationLockedOut,
     #[error("operator '{operator}' ({}) may not {}", .role.as_str(), action_name(*.action))]
     Forbidden {
         operator: String,
@@ -163,6 +172,7 @@ impl Coded for OperatorError {
             OperatorError::UnknownRole(_) => "operator.unknown_role",
             OperatorError::BadCredentials => "operator.bad_credentials",
             OperatorError::LockedOut(_) => "operator.locked_out",
+            OperatorError::StationLockedOut => "operator.station_locked_out",
             OperatorError::Forbidden { .. } => "operator.forbidden",
             OperatorError::NotSignedIn => "operator.not_signed_in",
             OperatorError::Unknown(_) => "operator.unknown",
@@ -339,6 +349,44 @@ pub fn add(
     })
 }
 
+/// Why a sign-in as `id` is refused before its PIN is looked at, if it is. Per operator: after
+/// [`MAX_FAILURES`] wrong PINs since their last sign-in, each further try waits
+/// [`LOCKOUT_WINDOW`] after the last failure, doubled for every further [`MAX_FAILURES`] (up to
+/// [`MAX_LOCKOUT`]). Per station: [`STATION_MAX_FAILURES`] wrong PINs within an hour, whoever
+/// they were for, refuse every sign-in for the rest of that hour, so spreading guesses over
+/// many operator ids gains nothing.
+fn lockout(
+    conn: &rusqlite::Connection,
+    id: &str,
+    now: OffsetDateTime,
+) -> Result<Option<OperatorError>, OperatorError> {
+    let station_failures: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM login_attempts WHERE ok = 0 AND at_unix > ?1",
+        params![(now - STATION_WINDOW).unix_timestamp()],
+        |r| r.get(0),
+    )?;
+    if station_failures >= STATION_MAX_FAILURES {
+        return Ok(Some(OperatorError::StationLockedOut));
+    }
+    let (failures, last): (i64, Option<i64>) = conn.query_row(
+        "SELECT COUNT(*), MAX(at_unix) FROM login_attempts
+         WHERE operator_id = ?1 AND ok = 0
+           AND at_unix >= COALESCE(
+               (SELECT MAX(at_unix) FROM login_attempts WHERE operator_id = ?1 AND ok = 1), 0)",
+        params![id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if failures < MAX_FAILURES {
+        return Ok(None);
+    }
+    let doublings = u32::try_from(failures / MAX_FAILURES - 1).unwrap_or(u32::MAX);
+    let wait = LOCKOUT_WINDOW
+        .checked_mul(2i32.saturating_pow(doublings.min(16)))
+        .map_or(MAX_LOCKOUT, |w| w.min(MAX_LOCKOUT));
+    let until = last.unwrap_or(0).saturating_add(wait.whole_seconds());
+    Ok((now.unix_timestamp() < until).then(|| OperatorError::LockedOut(id.into())))
+}
+
 /// Checks `pin` for operator `id`, recording the attempt. Locked-out operators are refused
 /// before their PIN is even looked at, so guessing on gains nothing.
 pub fn authenticate(
@@ -354,26 +402,20 @@ pub fn authenticate(
     // PINs are ever checked per window.
     let attempt = {
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-        let since = (now - LOCKOUT_WINDOW).unix_timestamp();
-        let failures: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM login_attempts
-             WHERE operator_id = ?1 AND ok = 0 AND at_unix > ?2
-               AND at_unix >= COALESCE(
-                   (SELECT MAX(at_unix) FROM login_attempts WHERE operator_id = ?1 AND ok = 1), 0)",
-            params![id, since],
-            |r| r.get(0),
-        )?;
-        if failures >= MAX_FAILURES {
-            return Err(OperatorError::LockedOut(id.into()));
-        }
+        let refusal = lockout(&tx, id, now)?;
+        // Every guess is recorded and chained, a refused one too (as a failure: guessing on
+        // while locked out keeps the lockout going), so that deleting failures to lift a
+        // lockout shows in `journal verify`.
         tx.execute(
             "INSERT INTO login_attempts (operator_id, at, at_unix, ok) VALUES (?1, ?2, ?3, 0)",
             params![id, ts(now), now.unix_timestamp()],
         )?;
         let rowid = tx.last_insert_rowid();
-        // Chained, so that deleting failures to lift a lockout shows in `journal verify`.
         LOGIN_ATTEMPT.record(&tx, &rowid.to_string(), &ts(now))?;
         tx.commit()?;
+        if let Some(refused) = refusal {
+            return Err(refused);
+        }
         rowid
     };
     let row: Option<(String, String)> = conn

@@ -26,6 +26,7 @@ mod label;
 mod mes;
 pub use mes::MesSender;
 mod publish;
+mod service;
 
 pub use crate::pki::issue::IssuancePolicy;
 pub use anchor_target::{AnchorTarget, OffStation};
@@ -37,6 +38,7 @@ pub use create::{create_station, init_lab_station};
 pub use export_key::parse_trusted_key;
 pub use head_publisher::{HeadPublisher, SEAL_ANCHOR_EVERY};
 pub use publish::AnchorCheck;
+pub use service::ServiceRequest;
 
 /// Environment variable naming the station directory.
 pub const STATION_ENV: &str = "COMMISSIONER_STATION";

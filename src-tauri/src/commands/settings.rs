@@ -42,10 +42,21 @@ pub async fn settings(state: State<'_, AppState>) -> Result<SettingsView, IpcErr
     let state = state.inner().clone_handle();
     blocking(move || {
         let station = state.station()?;
+        let journal = station.journal()?;
+        // Every signed-in operator has Settings (to change their PIN); the CA and the
+        // operators are the admin's.
+        let admin = state.authorize(&journal, Action::ManageOperators).is_ok();
+        if !admin && state.signed_in().is_none() {
+            return Err(IpcError::sign_in_required());
+        }
         Ok(SettingsView {
             status: StationStatus::read(&state)?,
-            ca: ca_details(&station)?,
-            operators: operator::list(&station.journal()?)?,
+            ca: if admin { ca_details(&station)? } else { None },
+            operators: if admin {
+                operator::list(&journal)?
+            } else {
+                Vec::new()
+            },
         })
     })
     .await

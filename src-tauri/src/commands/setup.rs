@@ -19,8 +19,16 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Deserialize, TS)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum CaSource {
-    /// A new root and issuing CA made here.
-    Create,
+    /// A new root and issuing CA made here. The root key is written once to `root_key_out`
+    /// with its own passphrase, and only the issuing key stays on the station; a lab station
+    /// may leave both out and keep its root key in `ca/`.
+    #[serde(rename_all = "camelCase")]
+    Create {
+        #[serde(default)]
+        root_key_out: Option<String>,
+        #[serde(default)]
+        root_passphrase: Option<String>,
+    },
     /// An issuing CA made elsewhere (PEM files).
     #[serde(rename_all = "camelCase")]
     Import {
@@ -129,15 +137,22 @@ fn check_request(r: &SetupRequest) -> Result<(), IpcError> {
 
 fn install_ca(station: &Station, r: &SetupRequest) -> Result<(), IpcError> {
     match &r.ca {
-        CaSource::Create => {
+        CaSource::Create {
+            root_key_out,
+            root_passphrase,
+        } => {
+            fn given(s: &Option<String>) -> Option<&str> {
+                s.as_deref().filter(|s| !s.trim().is_empty())
+            }
             setup::init_ca(
                 &station.ca_dir(),
                 &InitOptions {
                     organization: r.organization.trim(),
                     passphrase: &r.passphrase,
                     issuing_key: IssuingKey::Generate,
-                    root_key_out: None,
-                    root_passphrase: None,
+                    root_key_out: given(root_key_out).map(|p| Path::new(p.trim())),
+                    root_passphrase: given(root_passphrase),
+                    lab: r.lab,
                     now: time::OffsetDateTime::now_utc(),
                 },
             )?;
@@ -294,6 +309,50 @@ pub async fn add_operator(
             state.station_changed();
         }
         Ok(added)
+    })
+    .await
+}
+
+/// Disables an operator (admins only): their PIN goes, so no sign-in or token of theirs works;
+/// never the last admin. Disabling oneself signs out.
+#[tauri::command]
+pub async fn disable_operator(state: State<'_, AppState>, id: String) -> Result<(), IpcError> {
+    let state = state.inner().clone_handle();
+    blocking(move || {
+        let journal = state.station()?.journal()?;
+        let by = state.authorize(&journal, Action::ManageOperators)?;
+        operator::disable(&journal, id.trim(), state.clock.now())?;
+        tracing::info!(operator = %id.trim(), %by, "operator disabled");
+        if by == id.trim() {
+            state.sign_in(None);
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// The signed-in operator changes their own PIN; the old one is checked like a sign-in (and
+/// counts towards the lockout).
+#[tauri::command]
+pub async fn change_pin(
+    state: State<'_, AppState>,
+    old_pin: String,
+    new_pin: String,
+) -> Result<(), IpcError> {
+    let state = state.inner().clone_handle();
+    blocking(move || {
+        let station = state.station()?;
+        state.expire_if_idle(&station);
+        let me = state.signed_in().ok_or_else(IpcError::sign_in_required)?;
+        operator::change_pin(
+            &station.journal()?,
+            &me.id,
+            &old_pin,
+            &new_pin,
+            state.clock.now(),
+        )?;
+        state.touch();
+        Ok(())
     })
     .await
 }

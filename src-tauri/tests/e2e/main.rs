@@ -138,7 +138,8 @@ async fn an_imported_ca_commissions_in_the_desktop_app() {
 fn chains_to(station_dir: &Path, pki: &Path) -> TestResult {
     let journal = commissioner_core::journal::Journal::open(&station_dir.join("journal.sqlite"))?;
     let pem: String = journal.connection().query_row(
-        "SELECT pem FROM certificates WHERE status = 'active'",
+        // The unit's: the lab's broker and backend are registered beside it.
+        "SELECT pem FROM certificates WHERE status = 'active' AND kind = 'unit'",
         [],
         |r| r.get(0),
     )?;
@@ -397,7 +398,10 @@ fn check_journal(station_dir: &Path) -> TestResult {
     }
     let db = journal.connection();
     let results: Vec<(String, Option<String>)> = db
-        .prepare("SELECT result, work_order FROM sessions WHERE port != 'audit' ORDER BY id")?
+        .prepare(
+            "SELECT result, work_order FROM sessions
+                  WHERE port NOT IN ('audit', 'service-identity') ORDER BY id",
+        )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let expected = vec![
@@ -409,7 +413,8 @@ fn check_journal(station_dir: &Path) -> TestResult {
         return Err(format!("sessions {results:?}, expected {expected:?}").into());
     }
     let superseded: i64 = db.query_row(
-        "SELECT count(*) FROM certificates WHERE status = 'revoked' AND revocation_reason = 'superseded'",
+        "SELECT count(*) FROM certificates
+         WHERE status = 'revoked' AND revocation_reason = 'superseded' AND kind = 'unit'",
         [],
         |r| r.get(0),
     )?;

@@ -27,6 +27,12 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "The CA key's token library is not the one this station's profile allows. Ask an admin; someone may have changed the station's CA files.",
   "pki.unsafe_common_name":
     "The station refused to issue a certificate for this name: it contains characters a certificate name must not have. Set the unit aside and tell your supervisor.",
+  "pki.service_identity_name": "This unit reports the name of the station's backend or broker. It gets no certificate: check its device id.",
+  "pki.service_name_taken": "A unit already holds this name. Give the backend or broker a name of its own.",
+  "recommission.no_active_certificate":
+    "This unit has no valid certificate on this station, so it is not unlocked. Set it aside and ask QA whether it was taken out of service.",
+  "ca.root_key_out_required":
+    "A production station keeps its root key offline. Choose where to write it (removable media) and give it a passphrase of its own.",
   "cert.malformed": "A certificate on file is damaged. Ask your supervisor to check the station.",
   "policy.invalid": "The station's issuance policy is invalid. Ask your supervisor to fix station.toml.",
   "policy.bad_validity":
@@ -279,7 +285,9 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "export.key_passphrase": "The station passphrase does not open the export signing key. The key file may have been replaced: tell QA and your supervisor.",
   // Operators
   "operator.bad_credentials": "Operator id or PIN is wrong. Try again.",
-  "operator.locked_out": "Too many wrong PINs. Wait 10 minutes or ask an admin.",
+  "operator.locked_out": "Too many wrong PINs. Wait before you try again (each lockout lasts longer than the last).",
+  "operator.station_locked_out":
+    "Too many wrong PINs at this station in the last hour. No one can sign in until the hour has passed; tell your supervisor.",
   "operator.forbidden": "Your role may not do this. Ask someone with the right role.",
   "operator.not_signed_in": "Sign in first.",
   "operator.unknown": "There is no operator with that id and a PIN at this station. Check the id.",

@@ -19,6 +19,9 @@ const station: StationFields = {
   passphrase: "longenough",
   passphrase2: "longenough",
   lab: true,
+  rootKeyOut: "",
+  rootPassphrase: "",
+  rootPassphrase2: "",
 };
 
 describe("setup validation", () => {
@@ -29,6 +32,20 @@ describe("setup validation", () => {
   it("rejects short and mismatched passphrases and a missing organisation", () => {
     const e = validateStation({ ...station, organization: " ", passphrase: "short", passphrase2: "other" });
     expect(Object.keys(e).sort()).toEqual(["organization", "passphrase", "passphrase2"]);
+  });
+
+  it("needs an offline place and a passphrase of its own for a production station's root key", () => {
+    const prod = { ...station, lab: false };
+    expect(Object.keys(validateStation(prod)).sort()).toEqual(["rootKeyOut", "rootPassphrase"]);
+    const same = { ...prod, rootKeyOut: "/media/usb/root.pem", rootPassphrase: "longenough", rootPassphrase2: "longenough" };
+    expect(validateStation(same).rootPassphrase).toMatch(/not the station's/);
+    const ok = { ...same, rootPassphrase: "different one", rootPassphrase2: "different one" };
+    expect(validateStation(ok)).toEqual({});
+    expect(setupRequest(ok, { id: "a", pin: "123456", pin2: "123456" }).ca).toEqual({
+      kind: "create",
+      rootKeyOut: "/media/usb/root.pem",
+      rootPassphrase: "different one",
+    });
   });
 
   it("needs the three paths when importing", () => {
@@ -49,7 +66,7 @@ describe("setup validation", () => {
     expect(setupRequest(station, { id: " admin ", pin: "1234", pin2: "1234" })).toEqual({
       organization: "Acme",
       passphrase: "longenough",
-      ca: { kind: "create" },
+      ca: { kind: "create", rootKeyOut: null, rootPassphrase: null },
       lab: true,
       admin: { id: "admin", pin: "1234" },
     });

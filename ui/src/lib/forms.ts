@@ -19,7 +19,14 @@ export interface StationFields {
   passphrase: string;
   passphrase2: string;
   lab: boolean;
+  /** A new CA's root key: written once to this path with its own passphrase (not on a lab station). */
+  rootKeyOut: string;
+  rootPassphrase: string;
+  rootPassphrase2: string;
 }
+
+/** Whether the root key must leave the station: a new CA on a station that is not a lab's. */
+export const rootKeyLeaves = (f: StationFields) => f.caMode === "create" && !f.lab;
 
 export function validateStation(f: StationFields): FieldErrors {
   const e: FieldErrors = {};
@@ -33,6 +40,15 @@ export function validateStation(f: StationFields): FieldErrors {
     e.passphrase = `The passphrase needs at least ${MIN_PASSPHRASE} characters.`;
   }
   if (f.passphrase2 !== f.passphrase) e.passphrase2 = "The two passphrases do not match.";
+  if (rootKeyLeaves(f)) {
+    if (!f.rootKeyOut.trim()) e.rootKeyOut = "Enter where to write the root key (removable media).";
+    if (f.rootPassphrase.length < MIN_PASSPHRASE) {
+      e.rootPassphrase = `Give the root key a passphrase of ${MIN_PASSPHRASE} characters or more.`;
+    } else if (f.rootPassphrase === f.passphrase) {
+      e.rootPassphrase = "Use another passphrase for the root key, not the station's.";
+    }
+    if (f.rootPassphrase2 !== f.rootPassphrase) e.rootPassphrase2 = "The two passphrases do not match.";
+  }
   return e;
 }
 
@@ -59,7 +75,9 @@ export function validatePin(pin: string): string | null {
 export function setupRequest(s: StationFields, a: AdminFields): SetupRequest {
   const ca: CaSource =
     s.caMode === "create"
-      ? { kind: "create" }
+      ? rootKeyLeaves(s)
+        ? { kind: "create", rootKeyOut: s.rootKeyOut.trim(), rootPassphrase: s.rootPassphrase }
+        : { kind: "create", rootKeyOut: null, rootPassphrase: null }
       : {
           kind: "import",
           cert: s.caCert.trim(),

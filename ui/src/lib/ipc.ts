@@ -62,6 +62,11 @@ export const logout = () => call<void>("logout");
 /** Adds an operator (admin). */
 export const addOperator = (id: string, role: Role, pin: string) =>
   call<Operator>("add_operator", { id, role, pin });
+/** Disables an operator (admin); never the last admin. */
+export const disableOperator = (id: string) => call<void>("disable_operator", { id });
+/** Changes the signed-in operator's own PIN. */
+export const changePin = (oldPin: string, newPin: string) =>
+  call<void>("change_pin", { oldPin, newPin });
 
 // ---- line ----
 

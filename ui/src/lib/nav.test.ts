@@ -35,9 +35,9 @@ describe("tabs by role", () => {
   });
 
   it("filters by role", () => {
-    expect(as("technician")).toEqual(["line"]);
-    expect(as("field_engineer")).toEqual(["line", "recommission"]);
-    expect(as("qa")).toEqual(["journal", "audit", "log"]);
+    expect(as("technician")).toEqual(["line", "settings"]);
+    expect(as("field_engineer")).toEqual(["line", "recommission", "settings"]);
+    expect(as("qa")).toEqual(["journal", "audit", "settings", "log"]);
     expect(as("admin")).toEqual(["line", "recommission", "journal", "audit", "settings", "log"]);
   });
 

@@ -17,9 +17,10 @@ export const TABS: readonly { id: Tab; label: string }[] = [
 ];
 
 const BY_ROLE: Readonly<Record<Role, readonly Tab[]>> = {
-  technician: ["line"],
-  field_engineer: ["line", "recommission"],
-  qa: ["journal", "audit", "log"],
+  // Settings for everyone: each operator changes their own PIN there.
+  technician: ["line", "settings"],
+  field_engineer: ["line", "recommission", "settings"],
+  qa: ["journal", "audit", "settings", "log"],
   admin: TABS.map((t) => t.id),
 };
 

@@ -6,6 +6,8 @@ import { status } from "../test/fixtures";
 const ipc = vi.hoisted(() => ({
   settings: vi.fn(),
   addOperator: vi.fn(),
+  disableOperator: vi.fn(),
+  changePin: vi.fn(),
   exportCrl: vi.fn(),
   testBroker: vi.fn(),
   saveBrokerProfile: vi.fn(),
@@ -65,5 +67,55 @@ describe("Settings", () => {
     await waitFor(() => expect(onstatus).toHaveBeenCalled());
     expect(ipc.saveBrokerProfile).toHaveBeenCalledWith({ ...broker, port: 8884 });
     expect(el("settings-broker-saved")).toHaveTextContent("saved");
+  });
+});
+
+describe("Settings for operators", () => {
+  it("lets an admin disable an operator", async () => {
+    ipc.settings.mockResolvedValue({
+      status: status({ operatorsEnforced: true, operator: { id: "boss", role: "admin" } }),
+      ca: null,
+      operators: [
+        { id: "boss", role: "admin" },
+        { id: "tom", role: "technician" },
+      ],
+    });
+    ipc.disableOperator.mockResolvedValue(undefined);
+    const onoperators = vi.fn();
+    render(Settings, { onoperators });
+    await waitFor(() => expect(document.querySelector('[data-operator="tom"]')).not.toBeNull());
+    await userEvent.click(document.querySelector('[data-disable="tom"]') as HTMLElement);
+    await waitFor(() => expect(document.querySelector('[data-operator="tom"]')).toBeNull());
+    expect(ipc.disableOperator).toHaveBeenCalledWith("tom");
+    expect(el("operator-disabled")).toHaveTextContent("tom is disabled");
+    expect(onoperators).toHaveBeenCalled();
+  });
+
+  it("lets a technician change their own PIN and shows nothing of the admin's", async () => {
+    ipc.settings.mockResolvedValue({
+      status: status({ operatorsEnforced: true, operator: { id: "tom", role: "technician" } }),
+      ca: null,
+      operators: [],
+    });
+    ipc.changePin.mockRejectedValueOnce({ code: "operator.bad_credentials", message: "x", detail: null }).mockResolvedValueOnce(undefined);
+    render(Settings, {});
+    await waitFor(() => expect(el("pin-old")).not.toBeNull());
+    expect(el("operator-add-id")).toBeNull();
+    expect(el("export-crl")).toBeNull();
+
+    await userEvent.type(el("pin-old"), "135791");
+    await userEvent.type(el("pin-new"), "2468");
+    await userEvent.type(el("pin-new2"), "2468");
+    await userEvent.click(el("pin-change"));
+    expect(screen.getByText(/needs at least 6 digits/)).toBeInTheDocument();
+    expect(ipc.changePin).not.toHaveBeenCalled();
+
+    await userEvent.type(el("pin-new"), "02");
+    await userEvent.type(el("pin-new2"), "02");
+    await userEvent.click(el("pin-change"));
+    expect(await screen.findByRole("alert")).toBeInTheDocument();
+    await userEvent.click(el("pin-change"));
+    await waitFor(() => expect(el("pin-result")).toHaveTextContent("changed"));
+    expect(ipc.changePin).toHaveBeenLastCalledWith("135791", "246802");
   });
 });

@@ -40,6 +40,36 @@ describe("Setup wizard", () => {
     expect(el("setup-admin-id")).toBeNull();
   });
 
+  it("writes a new production station's root key offline, with a passphrase of its own", async () => {
+    const created = status({ operatorsEnforced: true, operator: { id: "admin", role: "admin" } });
+    ipc.setupStation.mockResolvedValue(created);
+    render(Setup, { status: fresh, onstatus: vi.fn(), onfinish: vi.fn() });
+    await fillStation(false);
+    // Not without a place for the root key and a passphrase that is not the station's.
+    expect(screen.getByText(/where to write the root key/)).toBeInTheDocument();
+    expect(el("setup-admin-id")).toBeNull();
+    await userEvent.type(el("setup-root-key-out"), "/media/usb/root.key.pem");
+    await userEvent.type(el("setup-root-passphrase"), "correct horse");
+    await userEvent.type(el("setup-root-passphrase2"), "correct horse");
+    await userEvent.click(el("setup-next"));
+    expect(screen.getByText(/not the station's/)).toBeInTheDocument();
+    await userEvent.clear(el("setup-root-passphrase"));
+    await userEvent.clear(el("setup-root-passphrase2"));
+    await userEvent.type(el("setup-root-passphrase"), "battery staple");
+    await userEvent.type(el("setup-root-passphrase2"), "battery staple");
+    await userEvent.click(el("setup-next"));
+    await userEvent.type(el("setup-admin-id"), "admin");
+    await userEvent.type(el("setup-admin-pin"), "123456");
+    await userEvent.type(el("setup-admin-pin2"), "123456");
+    await userEvent.click(el("setup-create"));
+    await waitFor(() => expect(ipc.setupStation).toHaveBeenCalled());
+    expect(ipc.setupStation.mock.calls[0]?.[0].ca).toEqual({
+      kind: "create",
+      rootKeyOut: "/media/usb/root.key.pem",
+      rootPassphrase: "battery staple",
+    });
+  });
+
   it("asks for the import paths when importing a CA", async () => {
     render(Setup, { status: fresh, onstatus: vi.fn(), onfinish: vi.fn() });
     await userEvent.click(el("setup-ca-import"));
@@ -72,7 +102,7 @@ describe("Setup wizard", () => {
     expect(ipc.setupStation).toHaveBeenCalledWith({
       organization: "Acme Devices",
       passphrase: "correct horse",
-      ca: { kind: "create" },
+      ca: { kind: "create", rootKeyOut: null, rootPassphrase: null },
       lab: true,
       admin: { id: "admin", pin: "123456" },
     });
@@ -91,7 +121,7 @@ describe("Setup wizard", () => {
   it("shows the backend's error in plain words", async () => {
     ipc.setupStation.mockRejectedValue({ code: "station.bad_config", message: "x", detail: null });
     render(Setup, { status: fresh, onstatus: vi.fn(), onfinish: vi.fn() });
-    await fillStation(false);
+    await fillStation(true);
     await userEvent.type(el("setup-admin-id"), "admin");
     await userEvent.type(el("setup-admin-pin"), "123456");
     await userEvent.type(el("setup-admin-pin2"), "123456");

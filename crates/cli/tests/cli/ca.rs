@@ -14,7 +14,27 @@ fn list_revoke_and_publish_a_crl() {
     let out = commissioner(&station, &["ca", "list", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let row = &rows[0];
+    // The unit's, beside the lab's broker and backend.
+    let row = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["kind"] == "unit")
+        .expect("the unit's certificate");
+    // The lab's broker and backend are registered too (before issue 18 they were not: no
+    // `ca list` showed them and no CRL could name them).
+    for (kind, name) in [
+        ("broker", "commissioner-lab-broker"),
+        ("backend", "commissioner-backend"),
+    ] {
+        assert!(
+            rows.as_array()
+                .expect("rows")
+                .iter()
+                .any(|r| r["kind"] == kind && r["deviceId"] == name && r["status"] == "active"),
+            "{rows}"
+        );
+    }
     assert_eq!(row["status"], "active");
     assert_eq!(row["keyOrigin"], "device");
     let serial = row["serial"].as_str().expect("serial").to_owned();

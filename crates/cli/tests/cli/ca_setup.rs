@@ -23,7 +23,10 @@ fn sh(dir: &Path, script: &str) {
 fn ca_init_writes_the_root_key_once_encrypted_and_commissions() {
     let dir = tempfile::tempdir().expect("tmp");
     let station = dir.path().join("station");
-    let out = commissioner(&station, &["ca", "init", "--organization", "Acme Lab"]);
+    let out = commissioner(
+        &station,
+        &["ca", "init", "--lab", "--organization", "Acme Lab"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("Move it offline"), "{}", text(&out));
     let root_key = std::fs::read_to_string(station.join("ca/root.key.pem")).expect("root key");
@@ -31,7 +34,7 @@ fn ca_init_writes_the_root_key_once_encrypted_and_commissions() {
     let issuing_key = std::fs::read_to_string(station.join("ca/issuing.key.pem")).expect("key");
     assert!(issuing_key.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
 
-    let again = commissioner(&station, &["ca", "init"]);
+    let again = commissioner(&station, &["ca", "init", "--lab"]);
     assert_eq!(again.status.code(), Some(2));
     assert!(
         text(&again).contains("error[ca.exists]"),
@@ -128,7 +131,16 @@ fn ca_import_from_plain_and_encrypted_pkcs8_stores_the_key_encrypted() {
     let out = commissioner(&station, &["demo"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let journal = Journal::open(&station.join("journal.sqlite")).expect("journal");
-    let cert = &journal.certificates_for_session(1).expect("certs")[0];
+    // The unit's session, after the lab's broker and backend identities.
+    let first: i64 = journal
+        .connection()
+        .query_row(
+            "SELECT min(id) FROM sessions WHERE port != 'service-identity'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the unit's session");
+    let cert = &journal.certificates_for_session(first).expect("certs")[0];
     std::fs::write(d.join("unit.pem"), &cert.pem).expect("write");
     sh(
         d,
@@ -205,6 +217,7 @@ fn softhsm_station_commissions_a_unit_end_to_end() {
             &station,
             "ca",
             "init",
+            "--lab",
             "--issuing-key-uri",
             &uri,
         ],
@@ -223,7 +236,16 @@ fn softhsm_station_commissions_a_unit_end_to_end() {
     let (ok, out) = run(bin, &["--station", &station, "demo"]);
     assert!(ok && out.starts_with("PASS"), "{out}");
     let journal = Journal::open(&d.join("station/journal.sqlite")).expect("journal");
-    let cert = &journal.certificates_for_session(1).expect("certs")[0];
+    // The unit's session, after the lab's broker and backend identities.
+    let first: i64 = journal
+        .connection()
+        .query_row(
+            "SELECT min(id) FROM sessions WHERE port != 'service-identity'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the unit's session");
+    let cert = &journal.certificates_for_session(first).expect("certs")[0];
     std::fs::write(d.join("unit.pem"), &cert.pem).expect("write");
     sh(
         d,
@@ -243,7 +265,7 @@ fn an_offline_root_key_has_its_own_passphrase_and_never_touches_the_station() {
         Command::new(env!("CARGO_BIN_EXE_commissioner"))
             .arg("--station")
             .arg(&station)
-            .args(["ca", "init", "--root-key-out"])
+            .args(["ca", "init", "--lab", "--root-key-out"])
             .arg(&root_out)
             .env("COMMISSIONER_CA_PASSPHRASE", PASSPHRASE)
             .env("COMMISSIONER_ROOT_PASSPHRASE", root_pass)
@@ -281,4 +303,34 @@ fn an_offline_root_key_has_its_own_passphrase_and_never_touches_the_station() {
     // The station commissions with its issuing key alone.
     let out = commissioner(&station, &["demo"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// Issue 18: `ca init` made every new station a lab station with its root key in `ca/` under
+/// the station passphrase. A station that is not a lab's now gets the root key written once
+/// to the admin's path with its own passphrase, and keeps only the issuing key.
+#[test]
+fn a_new_production_station_keeps_its_root_key_offline() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let out = commissioner(&station, &["ca", "init", "--organization", "Acme"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--root-key-out"), "{}", text(&out));
+    assert!(!station.join("ca").exists(), "nothing made");
+
+    let root_out = dir.path().join("root.key.pem");
+    let out = Command::new(env!("CARGO_BIN_EXE_commissioner"))
+        .arg("--station")
+        .arg(&station)
+        .args(["ca", "init", "--organization", "Acme", "--root-key-out"])
+        .arg(&root_out)
+        .env("COMMISSIONER_CA_PASSPHRASE", PASSPHRASE)
+        .env("COMMISSIONER_ROOT_PASSPHRASE", "root-only-passphrase")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(root_out.exists());
+    assert!(!station.join("ca/root.key.pem").exists());
+    assert!(station.join("ca/issuing.key.pem").exists());
+    let config = std::fs::read_to_string(station.join("station.toml")).expect("profile");
+    assert!(config.contains("lab = false"), "{config}");
 }

@@ -34,9 +34,18 @@ fn demo_passes_and_records_the_session() {
     assert!(stdout.contains("cert serial"), "{stdout}");
 
     let journal = Journal::open(&station.join("journal.sqlite")).expect("journal");
-    let session = journal.session(1).expect("query").expect("row");
+    // The lab's broker and backend identities are sessions of their own, before the unit's.
+    let first: i64 = journal
+        .connection()
+        .query_row(
+            "SELECT min(id) FROM sessions WHERE port != 'service-identity'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the unit's session");
+    let session = journal.session(first).expect("query").expect("row");
     assert_eq!(session.result, SessionResult::Pass);
-    let cert = &journal.certificates_for_session(1).expect("certs")[0];
+    let cert = &journal.certificates_for_session(first).expect("certs")[0];
     // The report names the same serial and fingerprint as the journal.
     assert!(stdout.contains(&cert.serial), "{stdout}");
     assert!(stdout.contains(&cert.sha256), "{stdout}");
@@ -94,7 +103,16 @@ fn lab_up_sim_commission_lab_down() {
     assert_eq!(report["deviceId"], sim.device_id());
 
     let journal = Journal::open(&station.join("journal.sqlite")).expect("journal");
-    let session = journal.session(1).expect("query").expect("row");
+    // The lab's broker and backend identities are sessions of their own, before the unit's.
+    let first: i64 = journal
+        .connection()
+        .query_row(
+            "SELECT min(id) FROM sessions WHERE port != 'service-identity'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the unit's session");
+    let session = journal.session(first).expect("query").expect("row");
     assert_eq!(session.operator, "alice");
     // After `lab down` the broker is gone: the pid file is removed.
     assert!(!station.join("lab/mosquitto.pid").exists());

@@ -31,8 +31,17 @@ fn line_commissions_every_unit_with_the_work_order_and_a_result_each() {
     assert!(stdout.contains("csr.cn_mismatch"), "{stdout}");
 
     let journal = Journal::open(&station.join("journal.sqlite")).expect("journal");
+    // The lab's broker and backend identities are sessions of their own, before the unit's.
+    let first: i64 = journal
+        .connection()
+        .query_row(
+            "SELECT min(id) FROM sessions WHERE port != 'service-identity'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the unit's session");
     let mut results = Vec::new();
-    for id in 1..=4 {
+    for id in first..first + 4 {
         let row = journal.session(id).expect("query").expect("row");
         assert_eq!(row.work_order.as_deref(), Some("WO-2026-17"));
         assert_eq!(row.operator, "anna");

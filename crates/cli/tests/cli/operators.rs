@@ -218,7 +218,7 @@ fn the_ca_and_the_profile_are_the_admins_alone() {
             "--out",
             svc,
         ],
-        &["ca", "init"],
+        &["ca", "init", "--lab"],
         &["lab", "up"],
         &["lab", "reload"],
     ];
@@ -429,4 +429,68 @@ fn operators_change_their_pin_and_admins_disable_them() {
     );
     let out = run(&st, &["journal", "verify"], &admin);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn an_archive_keeps_the_operators_and_the_registry() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let st = dir.path().join("station");
+    assert_eq!(run(&st, &["lab", "init"], &[]).status.code(), Some(0));
+    let admin = [
+        ("COMMISSIONER_OPERATOR", "ada"),
+        ("COMMISSIONER_PIN", "246802"),
+    ];
+    let out = run(
+        &st,
+        &["operator", "add", "ada", "--role", "admin"],
+        &[("COMMISSIONER_NEW_PIN", "246802")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run(
+        &st,
+        &[
+            "ca",
+            "issue-backend",
+            "--out",
+            dir.path().join("svc").to_str().expect("utf8"),
+        ],
+        &admin,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let before = run(&st, &["ca", "list"], &admin);
+    assert!(
+        text(&before).contains("commissioner-backend"),
+        "{}",
+        text(&before)
+    );
+
+    let archive = dir.path().join("archive");
+    let out = run(
+        &st,
+        &[
+            "journal",
+            "archive",
+            "--out",
+            archive.to_str().expect("utf8"),
+        ],
+        &admin,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Before, the new journal had no operators: anyone could make themselves admin (or, once
+    // the station required operators, nobody could do anything any more).
+    refused(
+        &run(
+            &st,
+            &["operator", "add", "mallory", "--role", "admin"],
+            &[("COMMISSIONER_NEW_PIN", "999999")],
+        ),
+        "operator.not_signed_in",
+    );
+    // The admin signs in as before and the registry is the same.
+    let after = run(&st, &["ca", "list"], &admin);
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after));
+    assert_eq!(text(&after), text(&before));
+    let verify = run(&st, &["journal", "verify"], &admin);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
 }

@@ -1,6 +1,13 @@
 //! Retention: nothing is ever deleted. Archiving exports everything, moves the journal file
 //! aside, and starts a fresh file whose chain continues from the old head, so the archive and
 //! the new file together verify as one history.
+//!
+//! Only sessions, their steps, device logs and audit checks stay behind. What decides who may
+//! act and what the CA has signed is carried into the new file and chained there: operators
+//! (roles, PIN hashes), unexpired sign-in tokens, sign-in attempts (a lockout survives), every
+//! certificate with its status (the registry, the CRL's revocations, the hourly quota), the
+//! CRLs signed so far (their numbers only grow) and the devices seen. An archive therefore
+//! never opens a station to whoever runs the next command.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -8,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::chain::records::{LOGIN_ATTEMPT, OPERATOR, SESSIONLESS_CERTIFICATE, TOKEN};
 use super::chain::ChainHead;
 use super::export::{ExportError, ExportFormat, Manifest, StationKey};
 use super::query::SessionFilter;
@@ -80,21 +88,116 @@ pub fn archive(
         ));
     }
     drop(check);
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        let p = PathBuf::from(p);
-        if p.exists() {
-            fs::remove_file(&p).map_err(io(&p))?;
-        }
+    // The new journal is made complete beside the old one and only then put in its place: a
+    // failure on the way leaves the station's journal as it was.
+    let fresh = with_suffix(path, ".new");
+    remove_journal_files(&fresh)?;
+    let next = Journal::create_continuing(&fresh, &head.hash)?;
+    carry(&next, &archived_journal, now)?;
+    let report = next.verify()?;
+    if let Some(problem) = report.problem {
+        return Err(ExportError::ManifestInvalid(format!(
+            "the new journal does not verify ({}: {})",
+            problem.code, problem.message
+        )));
     }
-    Journal::create_continuing(path, &head.hash)?;
+    next.connection()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .map_err(JournalError::from)?;
+    drop(next);
+    remove_journal_files(path)?;
+    fs::rename(&fresh, path).map_err(io(path))?;
+    remove_journal_files(&fresh)?;
     Ok(Archived {
         archived_journal,
         export,
         manifest,
         head,
     })
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+fn remove_journal_files(path: &Path) -> Result<(), ExportError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let p = with_suffix(path, suffix);
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ExportError::Io {
+                    path: p.display().to_string(),
+                    source: e,
+                })
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Copies what outlives an archive from the archived file `old` into `next` and chains it, in
+/// one transaction.
+fn carry(next: &Journal, old: &Path, now: OffsetDateTime) -> Result<(), JournalError> {
+    let conn = next.connection();
+    conn.execute(
+        "ATTACH DATABASE ?1 AS archived",
+        [old.display().to_string()],
+    )?;
+    let at = super::ts(now);
+    let carried = next.immediate(|conn| {
+        conn.execute_batch(
+            "INSERT INTO stations SELECT station_id, first_seen FROM archived.stations;
+             INSERT INTO operators (operator_id, first_seen, role, pin_hash, created_at)
+                 SELECT operator_id, first_seen, role, pin_hash, created_at
+                 FROM archived.operators;
+             INSERT INTO login_attempts (id, operator_id, at, at_unix, ok)
+                 SELECT id, operator_id, at, at_unix, ok FROM archived.login_attempts;
+             INSERT INTO devices (device_id, model, first_seen, last_seen)
+                 SELECT device_id, model, first_seen, last_seen FROM archived.devices;
+             INSERT INTO crls (number, this_update, next_update, revoked_count, sha256)
+                 SELECT number, this_update, next_update, revoked_count, sha256
+                 FROM archived.crls;
+             INSERT INTO certificates (serial, session_id, device_id, sha256, not_before,
+                     not_after, pem, status, issued_at, key_origin, revoked_at,
+                     revocation_reason, supersedes, sealed_status, kind)
+                 SELECT serial, NULL, device_id, sha256, not_before, not_after, pem, status,
+                     COALESCE(issued_at, not_before), key_origin, revoked_at,
+                     revocation_reason, supersedes, NULL, kind
+                 FROM archived.certificates ORDER BY rowid;",
+        )?;
+        conn.execute(
+            "INSERT INTO operator_tokens (token_sha256, operator_id, expires_unix)
+             SELECT token_sha256, operator_id, expires_unix FROM archived.operator_tokens
+             WHERE expires_unix > ?1",
+            [now.unix_timestamp()],
+        )?;
+        for kind in [&OPERATOR, &TOKEN, &LOGIN_ATTEMPT] {
+            for key in kind.keys(conn)? {
+                kind.record(conn, &key, &at)?;
+            }
+        }
+        let certs: Vec<(String, String, Option<String>, Option<String>)> = conn
+            .prepare("SELECT serial, status, revoked_at, revocation_reason FROM certificates ORDER BY rowid")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?;
+        for (serial, status, revoked_at, reason) in &certs {
+            SESSIONLESS_CERTIFICATE.record(conn, serial, &at)?;
+            match (revoked_at, reason) {
+                (Some(when), Some(why)) if status == "revoked" => {
+                    super::write::chain_revocation(conn, serial, when, why)?
+                }
+                _ => super::write::chain_status(conn, serial, status)?,
+            };
+        }
+        Ok(())
+    });
+    let detached = conn.execute_batch("DETACH DATABASE archived");
+    carried?;
+    detached?;
+    Ok(())
 }
 
 impl Journal {

@@ -24,7 +24,9 @@ pub mod start_mark;
 pub mod stats;
 mod write;
 
-pub use registry::{CertFilter, CertStatus, CertificateRecords, KeyOrigin, RegistryEntry};
+pub use registry::{
+    CertFilter, CertKind, CertStatus, CertificateRecords, KeyOrigin, RegistryEntry,
+};
 pub use write::{Forged, Interrupted, Recovered};
 
 use std::path::Path;

@@ -97,6 +97,8 @@ impl FromStr for KeyOrigin {
     }
 }
 
+pub use crate::pki::service::CertKind;
+
 /// Reads a text column into one of the registry's enums (status, key origin). The schema's
 /// CHECKs admit only known values, so anything else is a damaged row and is reported as one.
 pub(super) fn parsed<T: FromStr<Err = String>>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
@@ -113,7 +115,8 @@ pub struct RegistryEntry {
     pub serial: String,
     pub sha256: String,
     pub device_id: String,
-    pub session_id: i64,
+    /// `None` for a certificate carried over by an archive: its session is in the archived file.
+    pub session_id: Option<i64>,
     pub issued_at: String,
     pub not_before: String,
     pub not_after: String,
@@ -121,6 +124,7 @@ pub struct RegistryEntry {
     pub key_origin: KeyOrigin,
     pub revoked_at: Option<String>,
     pub revocation_reason: Option<String>,
+    pub kind: CertKind,
 }
 
 /// Which rows to list; `None` matches everything.
@@ -133,7 +137,7 @@ pub struct CertFilter<'a> {
 }
 
 const COLUMNS: &str = "serial, sha256, device_id, session_id, COALESCE(issued_at, not_before),
-     not_before, not_after, status, key_origin, revoked_at, revocation_reason";
+     not_before, not_after, status, key_origin, revoked_at, revocation_reason, kind";
 
 fn entry(r: &Row<'_>) -> rusqlite::Result<RegistryEntry> {
     Ok(RegistryEntry {
@@ -148,6 +152,7 @@ fn entry(r: &Row<'_>) -> rusqlite::Result<RegistryEntry> {
         key_origin: parsed(r, 8)?,
         revoked_at: r.get(9)?,
         revocation_reason: r.get(10)?,
+        kind: parsed(r, 11)?,
     })
 }
 
@@ -420,6 +425,47 @@ impl Journal {
             }
         }
         Ok(out)
+    }
+
+    /// Records a backend's or broker's certificate (key made on the station) and activates it
+    /// in one transaction, which revokes the one it replaces.
+    pub fn record_service_identity(
+        &self,
+        session_id: i64,
+        kind: CertKind,
+        cert: &IssuedCert,
+        name: &str,
+        issued_at: OffsetDateTime,
+    ) -> Result<(), JournalError> {
+        self.immediate(|conn| {
+            conn.execute(
+                "INSERT INTO certificates (serial, session_id, device_id, sha256, not_before,
+                                           not_after, pem, status, issued_at, key_origin, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'issued', ?8, 'host', ?9)",
+                params![
+                    cert.serial,
+                    session_id,
+                    name,
+                    cert.fingerprint,
+                    ts(cert.not_before),
+                    ts(cert.not_after),
+                    cert.pem,
+                    ts(issued_at),
+                    kind.as_str(),
+                ],
+            )?;
+            chain_status(conn, &cert.serial, "issued")?;
+            activate(conn, &cert.serial)
+        })
+    }
+
+    /// The kinds of the certificates ever issued to `name`, whatever their status.
+    pub fn kinds_named(&self, name: &str) -> Result<Vec<CertKind>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT kind FROM certificates WHERE device_id = ?1")?;
+        let rows = stmt.query_map(params![name], |r| parsed(r, 0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Certificates signed at or after `since` (the hourly quota).

@@ -271,6 +271,65 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (delivered_at, id);
 "#,
+    // 10: Issue 18. An archive keeps the certificate registry: the certificates of archived
+    // sessions are carried into the new journal without their session (`session_id` NULL),
+    // each chained as a `sessionless_certificate` record. Every certificate says what it is
+    // (`kind`): a unit's, or the backend's or broker's service identity, which no unit may
+    // take. Both tables are rebuilt with their rows (rowids and seqs kept, so seals, links and
+    // heads stay valid).
+    r#"
+CREATE TABLE certificates_v9 (
+    serial      TEXT PRIMARY KEY,
+    session_id  INTEGER REFERENCES sessions (id),
+    device_id   TEXT NOT NULL,
+    sha256      TEXT NOT NULL UNIQUE,
+    not_before  TEXT NOT NULL,
+    not_after   TEXT NOT NULL,
+    pem         TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('issued', 'active', 'revoked', 'superseded')),
+    issued_at   TEXT,
+    key_origin  TEXT NOT NULL DEFAULT 'device' CHECK (key_origin IN ('device', 'host')),
+    revoked_at  TEXT,
+    revocation_reason TEXT,
+    supersedes  TEXT,
+    sealed_status TEXT
+        CHECK (sealed_status IS NULL OR sealed_status IN ('issued', 'active', 'revoked', 'superseded')),
+    kind        TEXT NOT NULL DEFAULT 'unit' CHECK (kind IN ('unit', 'backend', 'broker'))
+);
+INSERT INTO certificates_v9 (rowid, serial, session_id, device_id, sha256, not_before, not_after,
+        pem, status, issued_at, key_origin, revoked_at, revocation_reason, supersedes,
+        sealed_status)
+    SELECT rowid, serial, session_id, device_id, sha256, not_before, not_after, pem, status,
+        issued_at, key_origin, revoked_at, revocation_reason, supersedes, sealed_status
+    FROM certificates;
+-- Service identities issued before kinds existed (ca issue-backend / issue-server sessions).
+UPDATE certificates_v9 SET kind = CASE WHEN device_id = 'commissioner-backend' THEN 'backend'
+                                       ELSE 'broker' END
+    WHERE session_id IN (SELECT id FROM sessions WHERE port = 'service-identity');
+DROP TABLE certificates;
+ALTER TABLE certificates_v9 RENAME TO certificates;
+CREATE INDEX certificates_device ON certificates (device_id);
+CREATE INDEX certificates_issued ON certificates (issued_at);
+CREATE INDEX certificates_status ON certificates (status);
+CREATE INDEX certificates_session ON certificates (session_id);
+
+CREATE TABLE chain_v9 (
+    seq           INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL CHECK (kind IN ('genesis', 'session', 'certificate_status',
+                                               'operator', 'token', 'login_attempt',
+                                               'sessionless_certificate')),
+    ref           TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    prev_hash     TEXT NOT NULL,
+    hash          TEXT NOT NULL,
+    at            TEXT NOT NULL
+);
+INSERT INTO chain_v9 (seq, kind, ref, content_hash, prev_hash, hash, at)
+    SELECT seq, kind, ref, content_hash, prev_hash, hash, at FROM chain;
+DROP TABLE chain;
+ALTER TABLE chain_v9 RENAME TO chain;
+CREATE INDEX chain_ref ON chain (kind, ref);
+"#,
 ];
 
 /// Schema version after which the records that decide trust are chained.

@@ -32,6 +32,8 @@ pub enum PipelineError {
     BrokerCa { path: String, reason: String },
     #[error("the unit did not return to factory mode after the authorised unlock (state {0:?})")]
     NotUnlocked(Lifecycle),
+    #[error("unit {0} has no active certificate in this station's registry: a unit in service is unlocked only for a recommission of its registered identity (a revoked or unknown unit stays locked)")]
+    NoActiveCertificate(String),
     #[error("the session was cancelled before '{step}'")]
     Cancelled { step: &'static str },
     #[error("the session was cancelled during '{step}'; the unit may hold part of it: commission it again")]
@@ -60,6 +62,7 @@ impl Coded for PipelineError {
             }
             PipelineError::StepTimeout { .. } => "pipeline.step_timeout",
             PipelineError::NotUnlocked(_) => "device.not_unlocked",
+            PipelineError::NoActiveCertificate(_) => "recommission.no_active_certificate",
         }
     }
 }

@@ -488,6 +488,7 @@ impl Run<'_> {
             .config
             .device_ids
             .check(&hello.device_id, &self.station.dir)?;
+        issuing::check_not_service(self.journal, &hello.device_id)?;
         let source = check_hello_for(&hello, self.clock.now(), policy)?;
         Ok((hello, source))
     }

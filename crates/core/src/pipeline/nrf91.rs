@@ -116,6 +116,7 @@ impl Run<'_> {
             .config
             .device_ids
             .check(&device_id, &self.station.dir)?;
+        crate::station::issuing::check_not_service(self.journal, &device_id)?;
         self.writer
             .set_identity(self.report.session_id, &device_id, "nrf91", &id.firmware)
             .map_err(|e| e.info())?;

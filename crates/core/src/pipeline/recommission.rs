@@ -44,6 +44,13 @@ impl Run<'_> {
             }
             state = device.lock()?.state;
         }
+        // A unit in service (locked) is unlocked only for the identity the registry holds as
+        // active: a revoked (decommissioned) unit, or one this station never certified, gets
+        // no unlock signature. A certified unit that was never locked was cut off mid-session
+        // and is not in service yet.
+        if hello.state == Lifecycle::Locked && old.is_none() {
+            return Err(PipelineError::NoActiveCertificate(hello.device_id.clone()).into());
+        }
         if state == Lifecycle::Locked {
             let nonce = device.unlock_begin()?;
             let sig = self.ca.sign_unlock(&hello.device_id, &nonce)?;

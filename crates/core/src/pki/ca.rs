@@ -63,6 +63,7 @@ pub fn create_lab_ca(
             issuing_key: super::setup::IssuingKey::Generate,
             root_key_out: None,
             root_passphrase: None,
+            lab: true,
             now,
         },
     )

@@ -142,6 +142,19 @@ impl UnlockedCa {
     ) -> Result<IssuedCert, PkiError> {
         crate::device::identity::check_syntax(device_id)
             .map_err(|_| PkiError::UnsafeCommonName(format!("'{}'", device_id.escape_default())))?;
+        // The unit path never produces the service profile: not its names, not its OU.
+        if crate::device::identity::ALWAYS_RESERVED
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(device_id))
+        {
+            return Err(PkiError::ServiceName(device_id.to_owned()));
+        }
+        if policy.organizational_unit.as_deref() == Some(super::service::SERVICE_OU) {
+            return Err(PkiError::BadPolicy(format!(
+                "policy.organizational_unit '{}' is reserved for backend and broker identities",
+                super::service::SERVICE_OU
+            )));
+        }
         let mut dn = DistinguishedName::new();
         dn.push(
             DnType::OrganizationName,
@@ -157,7 +170,7 @@ impl UnlockedCa {
         self.sign_leaf(spki_der, dn, policy.validity_days, Usage::Client, &[], now)
     }
 
-    fn sign_leaf(
+    pub(super) fn sign_leaf(
         &self,
         spki_der: &[u8],
         dn: DistinguishedName,

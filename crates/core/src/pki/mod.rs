@@ -8,6 +8,7 @@ pub mod issue;
 pub mod pkcs11;
 pub mod pop;
 pub mod revoke;
+pub mod service;
 pub mod setup;
 pub mod signer;
 
@@ -121,6 +122,12 @@ pub enum PkiError {
     Pkcs11ModuleNotAllowed(String),
     #[error("the root key needs a passphrase of its own, not empty and not the station's: the station's passphrase is typed every day, the root's should not be")]
     RootPassphraseReused,
+    #[error("'{0}' is the name of this station's backend or broker identity; no unit may take it")]
+    ServiceName(String),
+    #[error("'{0}' is held by a unit (or by the other service) in this station's registry; a backend or broker needs a name of its own")]
+    ServiceNameTaken(String),
+    #[error("a production station keeps its root CA key offline: give the path to write it to once (removable media) and a passphrase of its own; only a lab station keeps its root key in ca/")]
+    RootKeyMustLeave,
 }
 
 impl Coded for PkiError {
@@ -160,6 +167,9 @@ impl Coded for PkiError {
             PkiError::UnsafeCommonName(_) => "pki.unsafe_common_name",
             PkiError::Pkcs11ModuleNotAllowed(_) => "pkcs11.module_not_allowed",
             PkiError::RootPassphraseReused => "ca.root_passphrase_reused",
+            PkiError::ServiceName(_) => "pki.service_identity_name",
+            PkiError::ServiceNameTaken(_) => "pki.service_name_taken",
+            PkiError::RootKeyMustLeave => "ca.root_key_out_required",
         }
     }
 }

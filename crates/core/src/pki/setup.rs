@@ -39,6 +39,9 @@ pub struct InitOptions<'a> {
     /// every day) does not also open the key that can make new issuing CAs. `None`: the
     /// station's (lab stations, whose root never leaves them).
     pub root_passphrase: Option<&'a str>,
+    /// A lab station may keep its root key in `ca/` under the station passphrase; any other
+    /// station must name `root_key_out` and `root_passphrase`, so only the issuing key stays.
+    pub lab: bool,
     pub now: OffsetDateTime,
 }
 
@@ -58,6 +61,9 @@ pub fn init_ca(ca_dir: &Path, opts: &InitOptions<'_>) -> Result<InitReport, PkiE
     if opts.passphrase.is_empty() {
         return Err(PkiError::NoPassphrase);
     }
+    if !opts.lab && (opts.root_key_out.is_none() || opts.root_passphrase.is_none()) {
+        return Err(PkiError::RootKeyMustLeave);
+    }
     let root_passphrase = match opts.root_passphrase {
         Some(p) if p.is_empty() || p == opts.passphrase => {
             return Err(PkiError::RootPassphraseReused)
@@ -68,6 +74,9 @@ pub fn init_ca(ca_dir: &Path, opts: &InitOptions<'_>) -> Result<InitReport, PkiE
     crate::secure_fs::create_dir(ca_dir).map_err(|source| io_err(ca_dir, source))?;
     let paths = CaPaths::new(ca_dir);
     let root_key_path = opts.root_key_out.unwrap_or(&paths.root_key).to_owned();
+    if !opts.lab && root_key_path.parent() == Some(ca_dir) {
+        return Err(PkiError::RootKeyMustLeave);
+    }
     for existing in [&paths.issuing_cert, &paths.root_cert, &root_key_path] {
         if existing.exists() {
             return Err(PkiError::CaExists(existing.display().to_string()));

@@ -100,6 +100,16 @@ pub struct Issuing<'a> {
     pub session_id: i64,
 }
 
+/// Refuses a unit id that the registry holds as a backend's or broker's: the unit would be
+/// that service on the broker. Checked when the unit names itself and again before signing.
+pub fn check_not_service(journal: &Journal, device_id: &str) -> Result<(), AdminError> {
+    let kinds = journal.kinds_named(device_id)?;
+    if kinds.iter().any(|k| *k != crate::journal::CertKind::Unit) {
+        return Err(PkiError::ServiceName(device_id.to_owned()).into());
+    }
+    Ok(())
+}
+
 /// Signs a unit's certificate under the profile and records it before returning it, so that
 /// no issued certificate is ever unaccounted for.
 pub fn issue_for_device(
@@ -109,6 +119,7 @@ pub fn issue_for_device(
     origin: KeyOrigin,
     now: OffsetDateTime,
 ) -> Result<IssuedCert, AdminError> {
+    check_not_service(ctx.journal, device_id)?;
     let _reserved = reserve(ctx.station, ctx.journal, now)?;
     let cert = ctx.ca.issue_device(
         spki_der,

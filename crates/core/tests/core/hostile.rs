@@ -46,12 +46,16 @@ fn assert_refused(s: &LabStation, id: &str, report: &Report, code: &str) {
     );
     assert!(report.certificate_serial.is_none());
     let journal = s.station.journal().expect("journal");
-    let certs = journal
+    // The lab's own backend and broker hold two of these names: units got none.
+    let certs: Vec<_> = journal
         .list_certificates(&CertFilter {
             device_id: Some(id),
             ..CertFilter::default()
         })
-        .expect("registry");
+        .expect("registry")
+        .into_iter()
+        .filter(|c| c.kind == commissioner_core::journal::CertKind::Unit)
+        .collect();
     assert!(certs.is_empty(), "{id:?} got {certs:?}");
     let row = journal
         .session(report.session_id)
@@ -74,6 +78,110 @@ fn a_unit_cannot_claim_the_backend_or_broker_identity() {
         let report = run(&s, unit(id));
         assert_refused(&s, id, &report, "device.id_refused");
     }
+}
+
+/// Issue 18: service identities came from the units' profile and were not told apart in the
+/// registry, so a unit reporting the name of a deployment's backend (any name but the lab's
+/// reserved two) got a certificate its broker took for the backend. Now they have a profile
+/// and a registry kind of their own, and names never cross between the kinds.
+#[test]
+fn a_unit_cannot_take_a_registered_service_name_nor_a_service_a_units() {
+    use commissioner_core::journal::CertKind;
+    use commissioner_core::pki::service::{ServiceSubject, SERVICE_OU};
+    use commissioner_core::station::ServiceRequest;
+
+    let (s, _lab) = station_with_lab();
+    let journal = s.station.journal().expect("journal");
+    // The lab's broker and backend are registered, with their kinds.
+    let kinds: Vec<(String, CertKind)> = journal
+        .list_certificates(&CertFilter::default())
+        .expect("registry")
+        .into_iter()
+        .map(|c| (c.device_id, c.kind))
+        .collect();
+    assert!(
+        kinds.contains(&("commissioner-backend".into(), CertKind::Backend)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("commissioner-lab-broker".into(), CertKind::Broker)),
+        "{kinds:?}"
+    );
+
+    let request = |kind, name| ServiceRequest {
+        subject: ServiceSubject {
+            kind,
+            name,
+            organization: "Acme",
+            validity_days: 30,
+            alt_names: vec![],
+        },
+        operator: "admin",
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let backend = s
+        .station
+        .issue_service_identity(&s.ca, &request(CertKind::Backend, "plant-backend"), now)
+        .expect("backend");
+    let subject = x509_parser::parse_x509_certificate(&backend.cert.der)
+        .expect("parse")
+        .1
+        .subject()
+        .to_string();
+    assert!(subject.contains(&format!("OU={SERVICE_OU}")), "{subject}");
+
+    // A unit with the backend's name: refused when it names itself, nothing signed; also
+    // once the backend's certificate is revoked (before, the unit then got that CN).
+    let report = run(&s, unit("plant-backend"));
+    assert_refused(&s, "plant-backend", &report, "pki.service_identity_name");
+    journal
+        .revoke(
+            std::slice::from_ref(&backend.cert.serial),
+            "superseded",
+            now,
+        )
+        .expect("revoke");
+    let report = run(&s, unit("plant-backend"));
+    assert_refused(&s, "plant-backend", &report, "pki.service_identity_name");
+    let held = journal
+        .list_certificates(&CertFilter {
+            device_id: Some("plant-backend"),
+            ..CertFilter::default()
+        })
+        .expect("registry");
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].kind, CertKind::Backend);
+
+    // And the other way: a commissioned unit's id never becomes a backend or a broker.
+    let report = run(&s, unit("UNIT-SVC-1"));
+    assert_eq!(report.result, SessionResult::Pass, "{report:?}");
+    for kind in [CertKind::Backend, CertKind::Broker] {
+        let err = s
+            .station
+            .issue_service_identity(&s.ca, &request(kind, "UNIT-SVC-1"), now)
+            .expect_err("a unit's name");
+        assert_eq!(
+            commissioner_core::error::Coded::code(&err),
+            "pki.service_name_taken"
+        );
+    }
+    // A unit's policy cannot borrow the service OU either.
+    let mut policy = s.station.config.policy.clone();
+    policy.organizational_unit = Some(SERVICE_OU.into());
+    let key = rcgen::KeyPair::generate().expect("key");
+    let err =
+        s.ca.issue_device(
+            &rcgen::PublicKeyData::subject_public_key_info(&key),
+            "UNIT-SVC-2",
+            &policy,
+            "Acme",
+            now,
+        )
+        .expect_err("service OU");
+    assert_eq!(
+        commissioner_core::error::Coded::code(&err),
+        "policy.invalid"
+    );
 }
 
 #[test]

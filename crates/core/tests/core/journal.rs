@@ -485,7 +485,8 @@ fn real_commissioning_keeps_the_chain_valid() {
     let journal = s.station.journal().expect("journal");
     let v = journal.verify().expect("verify");
     assert!(v.ok(), "{:?}", v.problem);
-    assert_eq!(v.sealed_sessions, 1);
+    // The unit's, and the lab's broker and backend identities (a session each).
+    assert_eq!(v.sealed_sessions, 3);
     // Revocation through the registry is a chained status change, not an edit.
     let serial = report.certificate_serial.clone().expect("serial");
     journal
@@ -625,7 +626,7 @@ fn group_commit_records_concurrent_sessions_and_rolls_back_a_failed_write_alone(
             .expect("query")
             .expect("an active certificate");
         assert_eq!(active.serial, format!("{:032X}", i + 1));
-        assert_eq!(active.session_id, id);
+        assert_eq!(active.session_id, Some(id));
     }
     let report = journal.verify().expect("verify");
     assert!(report.ok(), "{:?}", report.problem);
@@ -729,4 +730,104 @@ fn activating_a_unit_s_new_certificate_revokes_the_old_one_in_the_same_transacti
     assert_eq!(entry.revocation_reason.as_deref(), Some("superseded"));
     assert!(entry.revoked_at.is_some());
     assert!(journal.verify().expect("verify").ok());
+}
+
+/// The attack of issue 18: archiving used to start a journal without operators (anyone could
+/// then add an admin), without the registry (revoked certificates off the next CRL, the hourly
+/// quota reset) and without CRL numbering. What decides who may act and what the CA signed
+/// now moves into the new journal, chained there.
+#[test]
+fn archive_keeps_operators_registry_crl_numbers_and_quota() {
+    use commissioner_core::journal::{CertFilter, CertStatus};
+    use commissioner_core::operator::{self, Role};
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = synthetic_journal(dir.path(), 40);
+    let now = time::OffsetDateTime::now_utc();
+    let (token, revoked, before) = {
+        let j = Journal::open(&path).expect("open");
+        operator::add(&j, "ada", Role::Admin, "246802", now).expect("admin");
+        operator::add(&j, "tom", Role::Technician, "135791", now).expect("tech");
+        for _ in 0..3 {
+            operator::authenticate(&j, "tom", "000000", now).expect_err("wrong PIN");
+        }
+        let ada = operator::authenticate(&j, "ada", "246802", now).expect("sign in");
+        let token = operator::issue_token(&j, &ada, now).expect("token");
+        let certs = j.list_certificates(&CertFilter::default()).expect("list");
+        let revoked = certs[0].serial.clone();
+        j.revoke(std::slice::from_ref(&revoked), "key-compromise", now)
+            .expect("revoke");
+        j.record_crl(7, now, now + Duration::days(7), 1, "00")
+            .expect("crl");
+        (token, revoked, certs.len())
+    };
+
+    let key = StationKey::load_or_create(&dir.path().join("k.p8")).expect("key");
+    commissioner_core::journal::archive::archive(
+        &path,
+        &dir.path().join("archive"),
+        "station-1",
+        &key,
+        now,
+    )
+    .expect("archive");
+
+    let j = Journal::open(&path).expect("new journal");
+    assert_eq!(
+        j.count_sessions(&SessionFilter::default()).expect("c"),
+        0,
+        "sessions stay in the archive"
+    );
+    assert!(j.verify().expect("verify").ok(), "{:?}", j.verify());
+    // Operators: the station still checks them, with the same PINs, tokens and lockout count.
+    assert!(operator::enforced(&j).expect("enforced"));
+    let ops = operator::list(&j).expect("operators");
+    assert_eq!(ops.len(), 2, "{ops:?}");
+    assert_eq!(
+        operator::from_token(&j, &token, now).expect("token").id,
+        "ada"
+    );
+    for _ in 0..2 {
+        operator::authenticate(&j, "tom", "000000", now).expect_err("wrong PIN");
+    }
+    let locked = operator::authenticate(&j, "tom", "135791", now).expect_err("locked");
+    assert_eq!(locked.code(), "operator.locked_out");
+    // The registry: every certificate, the revocation with its reason, the quota's count.
+    let certs = j.list_certificates(&CertFilter::default()).expect("list");
+    assert_eq!(certs.len(), before);
+    let gone = j.certificate(&revoked).expect("get").expect("carried");
+    assert_eq!(gone.status, CertStatus::Revoked);
+    assert_eq!(gone.revocation_reason.as_deref(), Some("key-compromise"));
+    assert_eq!(gone.session_id, None);
+    assert_eq!(
+        j.issued_since(datetime!(2000-01-01 0:00 UTC))
+            .expect("quota"),
+        before as u64
+    );
+    assert_eq!(j.next_crl_number().expect("crl number"), 8);
+    drop(j);
+
+    // Carried rows are chained: un-revoking one, or deleting one, shows in verify.
+    sqlite3(
+        &path,
+        &format!("UPDATE certificates SET status = 'active', revoked_at = NULL, revocation_reason = NULL WHERE serial = '{revoked}'"),
+    );
+    let problem = Journal::open(&path)
+        .expect("open")
+        .verify()
+        .expect("verify")
+        .problem
+        .expect("edit found");
+    assert_eq!(problem.code, "chain.certificate_edited");
+    sqlite3(
+        &path,
+        &format!("DELETE FROM certificates WHERE serial = '{revoked}'"),
+    );
+    let problem = Journal::open(&path)
+        .expect("open")
+        .verify()
+        .expect("verify")
+        .problem
+        .expect("deletion found");
+    assert_eq!(problem.code, "chain.certificate_deleted");
 }

@@ -95,7 +95,8 @@ fn pins_are_hashed_checked_and_rate_limited() {
             |r| r.get(0),
         )
         .expect("count");
-    assert_eq!(attempts, 1 + MAX_FAILURES);
+    // The right sign-in, the wrong PINs, and the refused try: every guess is recorded.
+    assert_eq!(attempts, 2 + MAX_FAILURES);
     // After the window the right PIN works again.
     let later = now + Duration::minutes(11);
     operator::authenticate(&j, "tom", "123456", later).expect("after the window");
@@ -147,4 +148,51 @@ fn parallel_guesses_get_no_more_tries_than_serial_ones() {
     assert!(outcomes
         .iter()
         .all(|c| matches!(*c, "operator.bad_credentials" | "operator.locked_out")));
+}
+
+/// Issue 18: the lockout was a flat 10 minutes per operator, and a guesser could spread PINs
+/// over many operator ids without ever being slowed down. Now each further lockout of an
+/// operator lasts twice as long, and too many wrong PINs at the station lock every sign-in.
+#[test]
+fn lockouts_escalate_and_a_station_stops_sign_ins_after_spread_guesses() {
+    use commissioner_core::operator::{LOCKOUT_WINDOW, STATION_MAX_FAILURES};
+
+    let (_dir, j) = journal();
+    let t0 = OffsetDateTime::now_utc();
+    operator::add(&j, "ada", Role::Admin, "987654", t0).expect("admin");
+    operator::add(&j, "tom", Role::Technician, "123456", t0).expect("tech");
+    let wrong =
+        |who: &str, at| code(operator::authenticate(&j, who, "000000", at).expect_err("wrong"));
+    for _ in 0..MAX_FAILURES {
+        assert_eq!(wrong("tom", t0), "operator.bad_credentials");
+    }
+    assert_eq!(wrong("tom", t0), "operator.locked_out");
+    // After the first lockout, guesses come one per lockout; the next lockout is twice as long.
+    let mut t = t0;
+    for _ in 0..MAX_FAILURES - 1 {
+        t += LOCKOUT_WINDOW + Duration::seconds(1);
+        assert_eq!(wrong("tom", t), "operator.bad_credentials");
+    }
+    let t_second = t + LOCKOUT_WINDOW + Duration::seconds(1);
+    assert_eq!(
+        code(operator::authenticate(&j, "tom", "123456", t_second).expect_err("doubled")),
+        "operator.locked_out",
+        "one lockout window is not enough any more"
+    );
+    let t_after = t_second + 2 * LOCKOUT_WINDOW + Duration::seconds(1);
+    operator::authenticate(&j, "tom", "123456", t_after).expect("after the doubled lockout");
+
+    // Guesses spread over many operator ids (known or not) lock the whole station.
+    let t1 = t_after + Duration::hours(2);
+    for i in 0..STATION_MAX_FAILURES {
+        assert_eq!(wrong(&format!("guess{i}"), t1), "operator.bad_credentials");
+    }
+    assert_eq!(
+        code(operator::authenticate(&j, "ada", "987654", t1).expect_err("station")),
+        "operator.station_locked_out"
+    );
+    operator::authenticate(&j, "ada", "987654", t1 + Duration::minutes(61))
+        .expect("after the hour");
+    // Every one of those guesses is in the journal, chained.
+    assert!(j.verify().expect("verify").ok());
 }

@@ -125,6 +125,7 @@ fn softhsm_issuing_key_signs_certificates_and_crls_openssl_accepts() {
             issuing_key: IssuingKey::Pkcs11Uri(&uri),
             root_key_out: None,
             root_passphrase: None,
+            lab: true,
             now,
         },
     )

@@ -183,3 +183,47 @@ fn a_stop_once_the_unit_is_locked_still_revokes_the_old_certificate() {
     assert_eq!(old.revocation_reason.as_deref(), Some("superseded"));
     assert!(journal.verify().expect("verify").ok());
 }
+
+/// Issue 18: the station signed an unlock for any locked unit that asked, so a unit whose
+/// certificate was revoked (taken out of service), or one this station never certified, could
+/// be re-keyed and certified again with a cable and a field engineer's sign-in.
+#[test]
+fn a_locked_unit_without_an_active_certificate_is_not_unlocked() {
+    let (s, _lab) = station_with_lab();
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("unit.json");
+    let sim = SimDevice::spawn(SimConfig {
+        store: Some(store.clone()),
+        ..SimConfig::default()
+    })
+    .expect("simulator");
+    let first = run(&s, sim.path(), false);
+    assert!(first.passed(), "{}", first.render());
+    let serial = first.certificate_serial.clone().expect("serial");
+    let journal = s.station.journal().expect("journal");
+    journal
+        .revoke(
+            std::slice::from_ref(&serial),
+            "cessation-of-operation",
+            time::OffsetDateTime::now_utc(),
+        )
+        .expect("revoke");
+    let key = unit_key(&store);
+
+    let report = run(&s, sim.path(), true);
+    assert_eq!(report.result, SessionResult::Fail, "{}", report.render());
+    let error = report.error.as_ref().expect("error");
+    assert_eq!(
+        error.code, "recommission.no_active_certificate",
+        "{}",
+        error.message
+    );
+    assert!(report.certificate_serial.is_none());
+    // Still locked, still its old key: nothing was signed for it.
+    assert_eq!(unit_key(&store), key);
+    let again = run(&s, sim.path(), false);
+    assert_eq!(
+        again.error.as_ref().map(|e| e.code.as_str()),
+        Some("device.locked")
+    );
+}

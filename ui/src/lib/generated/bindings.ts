@@ -336,7 +336,7 @@ operatorsEnforced: boolean, operator: Operator | null, };
  * Where the station's CA comes from.
  */
 
-export type CaSource = { "kind": "create" } | { "kind": "import", cert: string, root: string, key: string, keyPassphrase: string | null, };
+export type CaSource = { "kind": "create", rootKeyOut: string | null, rootPassphrase: string | null, } | { "kind": "import", cert: string, root: string, key: string, keyPassphrase: string | null, };
 
 export type AdminForm = { id: string, pin: string, };
 

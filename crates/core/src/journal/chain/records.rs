@@ -66,7 +66,22 @@ pub const LOGIN_ATTEMPT: RecordKind = RecordKind {
     deleted_code: "chain.login_attempt_deleted",
 };
 
-pub const KINDS: [&RecordKind; 3] = [&OPERATOR, &TOKEN, &LOGIN_ATTEMPT];
+/// A certificate without a session: carried into a new journal by an archive (the session that
+/// issued it stays in the archived file). The row as written is recorded; its status is chained by `certificate_status` entries like any
+/// other certificate's.
+pub const SESSIONLESS_CERTIFICATE: RecordKind = RecordKind {
+    kind: "sessionless_certificate",
+    table: "certificates",
+    key: "serial",
+    cols: "serial, device_id, sha256, not_before, not_after, pem, issued_at, key_origin, \
+           supersedes, kind",
+    filter: "session_id IS NULL",
+    unrecorded_code: "chain.certificate_unrecorded",
+    edited_code: "chain.certificate_edited",
+    deleted_code: "chain.certificate_deleted",
+};
+
+pub const KINDS: [&RecordKind; 4] = [&OPERATOR, &TOKEN, &LOGIN_ATTEMPT, &SESSIONLESS_CERTIFICATE];
 
 /// Whether `kind` is one of the record kinds.
 pub(super) fn is_record_kind(kind: &[u8]) -> bool {
@@ -101,6 +116,14 @@ impl RecordKind {
             cols = self.cols,
             table = self.table
         )
+    }
+
+    /// Keys of every row that is a record of this kind.
+    pub fn keys(&self, conn: &Connection) -> Result<Vec<String>, JournalError> {
+        Ok(conn
+            .prepare(&self.select(false))?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
     }
 
     /// Content hash of the row with key `key` as it is now; `None` when there is none.
@@ -153,12 +176,10 @@ pub(crate) fn adopt(conn: &Connection, at: &str) -> Result<(), JournalError> {
     if any_record || super::head(conn)?.is_none() {
         return Ok(());
     }
-    for kind in KINDS {
-        let keys: Vec<String> = conn
-            .prepare(&kind.select(false))?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        for key in keys {
+    // The kinds chained by migration 8; sessionless certificates (and their `kind` column)
+    // only came with migration 9, and a file has none before that.
+    for kind in [&OPERATOR, &TOKEN, &LOGIN_ATTEMPT] {
+        for key in kind.keys(conn)? {
             kind.record(conn, &key, at)?;
         }
     }

@@ -467,7 +467,8 @@ struct CertRow {
     status: String,
     /// Its status was sealed with its session (seal v3).
     sealed: bool,
-    session: i64,
+    /// `None` for a certificate an archive carried over without its session.
+    session: Option<i64>,
     revoked_at: Option<String>,
     reason: Option<String>,
 }
@@ -518,7 +519,7 @@ pub(super) fn check_statuses(
             continue;
         };
         // Entries from before seal v3 may precede the seal, which then has the last word.
-        if sealed {
+        if let Some(session) = session.filter(|_| sealed) {
             let sealed_at: Option<i64> = seal_seq
                 .query_row([session.to_string()], |r| r.get(0))
                 .optional()?;
