@@ -228,10 +228,14 @@ impl Shared {
         Ok(unlocked)
     }
 
-    /// The first unlock of a station made without its export key pins the key in station.toml:
-    /// read it again, so that a later save from the kept copy keeps the pin.
+    /// The first unlock of a station made without its export key makes and pins the key in
+    /// station.toml: open it now and read the file again, so that a later save from the kept
+    /// copy keeps the pin.
     fn pinned_now(&self, station: &Station) {
         if station.config.export_key.is_none() {
+            if let Err(e) = station.export_key() {
+                tracing::warn!(error = %e, "the export-signing key does not open");
+            }
             self.station_changed();
         }
     }

@@ -152,6 +152,8 @@ impl Station {
                 message: p.message,
             });
         }
+        // The CRL's head is signed into the anchors: no CRL goes out unless it can be.
+        self.export_key()?;
         let crl = admin::write_crl(ca, journal, out, now, validity)?;
         if let Some(head) = &crl.chain_head {
             self.publish(
