@@ -322,7 +322,16 @@ impl Station {
     /// Writes `station.toml` atomically (temp file + rename), so a crash never leaves half a file.
     pub fn save(&self) -> Result<(), StationError> {
         let path = Self::config_path(&self.dir);
-        let text = toml::to_string_pretty(&self.config).map_err(|e| StationError::BadConfig {
+        // A copy read before the export key was pinned (the first unlock pins it) never drops
+        // the pin: Commissioner never unpins.
+        let mut config = self.config.clone();
+        if config.export_key.is_none() {
+            config.export_key = fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| toml::from_str::<StationConfig>(&t).ok())
+                .and_then(|c| c.export_key);
+        }
+        let text = toml::to_string_pretty(&config).map_err(|e| StationError::BadConfig {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
