@@ -240,14 +240,29 @@ impl Shared {
             .ok_or_else(IpcError::ca_locked)?;
         let unlocked = Arc::new(station.unlock_ca(&pass)?);
         *ca = Some(unlocked.clone());
+        self.keep_station(station);
         self.pinned_now(station);
         Ok(unlocked)
     }
 
-    /// The first unlock of a station made without its export key pins the key in station.toml:
-    /// read it again, so that a later save from the kept copy keeps the pin.
+    /// Keeps the station the CA was unlocked with when none is kept yet (the setup wizard
+    /// unlocks with the station it just made): the export key opens with the passphrase it
+    /// holds, and every later copy of the kept station shares it.
+    fn keep_station(&self, station: &Station) {
+        let mut slot = lock(&self.station);
+        if slot.is_none() {
+            *slot = Some(station.clone());
+        }
+    }
+
+    /// The first unlock of a station made without its export key makes and pins the key in
+    /// station.toml: open it now and read the file again, so that a later save from the kept
+    /// copy keeps the pin.
     fn pinned_now(&self, station: &Station) {
         if station.config.export_key.is_none() {
+            if let Err(e) = station.export_key() {
+                tracing::warn!(error = %e, "the export-signing key does not open");
+            }
             self.station_changed();
         }
     }
@@ -276,6 +291,7 @@ impl Shared {
             Ok(unlocked) => {
                 *lock(&self.unlock_failures) = (0, None);
                 *lock(&self.ca) = Some(Arc::new(unlocked));
+                self.keep_station(station);
                 self.pinned_now(station);
                 self.touch();
                 Ok(())

@@ -224,12 +224,7 @@ fn revoke(dir: &Path, serial: Option<&str>, device: Option<&str>, reason: &str) 
 
 fn crl(dir: &Path, out: &Path) -> CmdResult {
     let station = Station::open(dir)?;
-    let pass = passphrase()?;
-    let ca = station.unlock_ca(&pass)?;
-    if station.export_key().is_err() {
-        // Again, for the reason it does not open: the CRL's head is signed with it.
-        station.unlock_export_key(&pass)?;
-    }
+    let ca = station.unlock_ca(&passphrase()?)?;
     let journal = station.journal()?;
     let crl = station.publish_crl(&ca, &journal, out, time_now())?;
     crate::journal::print_off_station(&station);

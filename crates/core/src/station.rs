@@ -181,8 +181,9 @@ pub struct Station {
     /// Certificates this process is signing whose record is not committed yet: the hourly
     /// count adds them, so sessions signing side by side see each other's.
     issuing: Arc<Mutex<u64>>,
-    /// The export-signing key once unlocked with the station passphrase (with the CA).
-    export_signer: Arc<Mutex<Option<Arc<crate::journal::export::StationKey>>>>,
+    /// The export-signing key: locked, to be opened with the passphrase the CA was unlocked
+    /// with, or open.
+    export_signer: Arc<Mutex<export_key::Signer>>,
     /// What happened to the off-station copy of the last head published.
     off_station: Arc<Mutex<Option<OffStation>>>,
 }
@@ -281,7 +282,16 @@ impl Station {
     /// Writes `station.toml` atomically (temp file + rename), so a crash never leaves half a file.
     pub fn save(&self) -> Result<(), StationError> {
         let path = Self::config_path(&self.dir);
-        let text = toml::to_string_pretty(&self.config).map_err(|e| StationError::BadConfig {
+        // A copy read before the export key was pinned (the first unlock pins it) never drops
+        // the pin: Commissioner never unpins.
+        let mut config = self.config.clone();
+        if config.export_key.is_none() {
+            config.export_key = fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| toml::from_str::<StationConfig>(&t).ok())
+                .and_then(|c| c.export_key);
+        }
+        let text = toml::to_string_pretty(&config).map_err(|e| StationError::BadConfig {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
@@ -299,15 +309,13 @@ impl Station {
         self.dir.join("journal.sqlite")
     }
 
-    /// Unlocks the CA and, with the same passphrase, the export-signing key. A key that does not
-    /// open (replaced, missing) leaves the CA usable: exports and published heads then fail with
-    /// the key's own error (see [`Station::unlock_export_key`]).
+    /// Unlocks the CA; the export-signing key is opened with the same passphrase when first
+    /// needed (see [`Station::export_key`]), so a command that signs nothing but certificates
+    /// pays no second scrypt, and a key that does not open fails what needs it with its own code.
     pub fn unlock_ca(&self, passphrase: &str) -> Result<UnlockedCa, PkiError> {
         self.check_pkcs11_module()?;
         let ca = UnlockedCa::unlock(&self.ca_dir(), passphrase)?;
-        if let Err(e) = self.unlock_export_key(passphrase) {
-            tracing::warn!(error = %e, "the export-signing key stays locked");
-        }
+        self.export_key_passphrase(passphrase);
         Ok(ca)
     }
 

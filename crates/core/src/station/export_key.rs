@@ -19,6 +19,27 @@ use super::Station;
 use crate::journal::export::{ExportError, StationKey};
 use crate::pki::{ca, PkiError};
 
+/// Where the export-signing key stands in this process.
+#[derive(Default)]
+pub(super) enum Signer {
+    #[default]
+    Locked,
+    /// The passphrase the CA was unlocked with, to open the key with when it is first needed.
+    Pending(zeroize::Zeroizing<String>),
+    Open(Arc<StationKey>),
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the passphrase.
+        f.write_str(match self {
+            Signer::Locked => "Locked",
+            Signer::Pending(_) => "Pending",
+            Signer::Open(_) => "Open",
+        })
+    }
+}
+
 impl Station {
     /// The encrypted key file.
     pub fn export_key_path(&self) -> PathBuf {
@@ -30,18 +51,32 @@ impl Station {
         self.dir.join("keys").join("export-signing.p8")
     }
 
-    /// The unlocked export-signing key (see [`Station::unlock_export_key`]).
+    fn signer(&self) -> std::sync::MutexGuard<'_, Signer> {
+        self.export_signer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The unlocked export-signing key: opened now with the CA's passphrase if the CA was
+    /// unlocked since (see [`Station::unlock_export_key`]), else `export.key_locked`.
     pub fn export_key(&self) -> Result<Arc<StationKey>, ExportError> {
-        self.export_signer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or(ExportError::KeyLocked)
+        let pass = match &*self.signer() {
+            Signer::Open(key) => return Ok(key.clone()),
+            Signer::Locked => return Err(ExportError::KeyLocked),
+            Signer::Pending(pass) => pass.clone(),
+        };
+        self.unlock_export_key(&pass)
+    }
+
+    /// Keeps the passphrase the CA was just unlocked with, for the key's first use.
+    pub(super) fn export_key_passphrase(&self, passphrase: &str) {
+        let mut signer = self.signer();
+        if !matches!(*signer, Signer::Open(_)) {
+            *signer = Signer::Pending(zeroize::Zeroizing::new(passphrase.to_owned()));
+        }
     }
 
     /// Forgets the unlocked key (the app locks it with the CA).
     pub fn lock_export_key(&self) {
-        *self.export_signer.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.signer() = Signer::Locked;
     }
 
     /// Opens the export-signing key with the station passphrase and checks it against the pin.
@@ -80,7 +115,7 @@ impl Station {
             std::fs::remove_file(&plain).map_err(io(&plain))?;
         }
         let key = Arc::new(key);
-        *self.export_signer.lock().unwrap_or_else(|p| p.into_inner()) = Some(key.clone());
+        *self.signer() = Signer::Open(key.clone());
         Ok(key)
     }
 

@@ -231,6 +231,8 @@ impl Station {
                 message: p.message,
             });
         }
+        // The CRL's head is signed into the anchors: no CRL goes out unless it can be.
+        self.export_key()?;
         let signed = admin::write_crl(ca, journal, out, now, validity)?;
         self.publish(
             "crl",
