@@ -15,6 +15,7 @@ mod operator;
 mod responder;
 mod run;
 mod sim;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -126,6 +127,9 @@ enum Command {
     /// Run the reference provisioning responder against the station's broker (shared
     /// subscription; units checked against the station's certificate registry).
     Responder(responder::ResponderArgs),
+    /// Deliver the journal's outbox to the central store (`[central]` in station.toml) and
+    /// print the backlog and the last successful sync; `sync conflicts` lists findings to review.
+    Sync(sync::SyncArgs),
     /// The lab: a lab station, and a real mosquitto with TLS and ACLs plus a responder.
     Lab {
         #[command(subcommand)]
@@ -178,6 +182,7 @@ fn main() -> ExitCode {
         Command::Broker { command } => broker::run(&station, command),
         Command::Responder(args) => responder::run(&station, args),
         Command::Lab { command } => lab::run(&station, command),
+        Command::Sync(args) => sync::run(&station, args),
         Command::Journal { command } => journal::run(&station, command),
         Command::Ca { command } => ca::run(&station, command),
     };

@@ -11,10 +11,13 @@
 //! - [`pipeline`]: the commissioning steps wired together, with progress and a report.
 //! - [`station`]: the station directory and its configuration.
 //! - [`lab`]: a real mosquitto with generated TLS config and ACLs, for demos and tests.
+//! - [`central`]: the central PostgreSQL store: outbox sync, registry, anchors, QA over all
+//!   stations.
 //! - [`clock`] and [`error`]: time passed in; the `{code, message, detail}` error shape.
 //! - [`secure_fs`]: station files owner-only (0700/0600), written without following links.
 //! - [`text`]: device-provided text escaped for terminals and spreadsheets.
 
+pub mod central;
 pub mod clock;
 pub mod device;
 pub mod error;

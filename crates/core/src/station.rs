@@ -79,6 +79,9 @@ pub struct StationConfig {
     /// published heads must be signed with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export_key: Option<String>,
+    /// The central store this station syncs to (`[central]`); none: the station stands alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub central: Option<crate::central::CentralProfile>,
 }
 
 fn default_idle_minutes() -> u32 {
@@ -458,6 +461,16 @@ impl Station {
         self.config.broker.as_ref().ok_or(StationError::NoBroker)
     }
 
+    /// The central store's profile (`[central]`).
+    pub fn central_profile(
+        &self,
+    ) -> Result<&crate::central::CentralProfile, crate::central::CentralError> {
+        self.config
+            .central
+            .as_ref()
+            .ok_or(crate::central::CentralError::NotConfigured)
+    }
+
     /// Resolves a path from station.toml against the station directory.
     pub fn resolve(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {
@@ -529,6 +542,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             idle_timeout_minutes: default_idle_minutes(),
             journal_genesis: None,
             export_key: None,
+            central: None,
         },
     };
     let mut station = station;

@@ -76,6 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 start,
                 every,
                 seed: 1,
+                station_id: "synthetic".into(),
             },
         )?;
         journal
@@ -261,6 +262,7 @@ fn incremental(
             start: start + TimeDuration::minutes(3) * (total as i32 + 1),
             every: TimeDuration::minutes(3),
             seed: 2 + total,
+            station_id: "synthetic".into(),
         },
     )?;
     let t = Instant::now();

@@ -234,6 +234,22 @@ DROP TABLE chain;
 ALTER TABLE chain_v8 RENAME TO chain;
 CREATE INDEX chain_ref ON chain (kind, ref);
 "#,
+    // The central store's outbox (issue 17): every chain entry (a sealed session, a certificate
+    // status change, an operator record: each a chain head in turn) is queued for delivery by a
+    // trigger, in the transaction that writes it, so that no write path can forget it. The
+    // chain as it stands is queued once. A migration that rebuilds `chain` must create the
+    // trigger again.
+    r#"
+CREATE TABLE outbox (
+    id         INTEGER PRIMARY KEY,
+    chain_seq  INTEGER NOT NULL
+);
+INSERT INTO outbox (chain_seq) SELECT seq FROM chain ORDER BY seq;
+CREATE TRIGGER chain_outbox AFTER INSERT ON chain
+BEGIN
+    INSERT INTO outbox (chain_seq) VALUES (new.seq);
+END;
+"#,
 ];
 
 /// Schema version after which the records that decide trust are chained.

@@ -4,6 +4,7 @@
 mod audit;
 mod audit_baseline;
 mod batch;
+mod central;
 mod csr_fixtures;
 mod custom_broker;
 mod deadlines;
