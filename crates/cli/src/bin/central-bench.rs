@@ -122,16 +122,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             handles.push(scope.spawn(move || -> Result<u64, String> {
                 let name = format!("line-{n}");
                 let path = dir.join(format!("{name}.sqlite"));
-                let writer = Journal::open(&path).map_err(|e| e.to_string())?;
                 let reader = Journal::open(&path).map_err(|e| e.to_string())?;
                 let mut central = connect(profile, dir).map_err(|e| e.to_string())?;
                 // (chain seq of a sealed session, when it was sealed)
                 let sealed = Mutex::new(Vec::<(i64, Instant)>::new());
                 std::thread::scope(|inner| -> Result<u64, String> {
-                    let producer = inner.spawn(|| -> Result<(), String> {
+                    let (sealed, name_ref, path_ref) = (&sealed, &name, &path);
+                    let producer = inner.spawn(move || -> Result<(), String> {
+                        let writer = Journal::open(path_ref).map_err(|e| e.to_string())?;
+                        let name = name_ref;
                         let mut i = 0;
                         while !stop.load(Ordering::Relaxed) {
-                            generate(&writer, &spec(&name, 1, 1_000 + i))
+                            generate(&writer, &spec(name, 1, 1_000 + i))
                                 .map_err(|e| e.to_string())?;
                             let seq = commissioner_core::journal::chain::head(writer.connection())
                                 .map_err(|e| e.to_string())?
@@ -191,7 +193,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for h in handles {
             total += h.join().map_err(|_| "station panicked".to_owned())??;
         }
-        let mut lags = lags.into_inner().map_err(|e| e.to_string())?;
+        let mut lags = std::mem::take(&mut *lags.lock().map_err(|e| e.to_string())?);
         println!(
             "{stations} stations for {seconds} s: {total} sessions synced ({:.0}/s); lag p50 {} (goal < 1 s), p99 {}",
             total as f64 / seconds as f64,

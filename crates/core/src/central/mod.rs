@@ -77,9 +77,11 @@ impl From<postgres::Error> for CentralError {
     fn from(source: postgres::Error) -> Self {
         // SQLSTATE classes 08 (connection exception) and 57 (operator intervention: the
         // server shutting down) are the server going away, not a refusal.
-        let away = source
-            .code()
-            .is_none_or(|c| c.code().starts_with("08") || c.code().starts_with("57"));
+        let away = source.is_closed()
+            || std::error::Error::source(&source).is_some_and(|s| s.is::<std::io::Error>())
+            || source
+                .code()
+                .is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57"));
         if away {
             CentralError::Unreachable {
                 url: "the server".into(),

@@ -20,8 +20,9 @@ fn where_clause(filter: &SessionFilter) -> (String, Vec<String>, Vec<&'static st
             clauses.push(format!("{col} {op} ${}{cast}", values.len()));
         }
     };
-    push("started_at", ">=", "::timestamptz", &filter.from);
-    push("started_at", "<", "::timestamptz", &filter.to);
+    // Bound as text and cast by the server: the journal's filters are RFC 3339 strings.
+    push("started_at", ">=", "::text::timestamptz", &filter.from);
+    push("started_at", "<", "::text::timestamptz", &filter.to);
     push("result", "=", "", &filter.result);
     push("operator", "=", "", &filter.operator);
     push("model", "=", "", &filter.model);

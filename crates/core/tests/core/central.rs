@@ -408,6 +408,21 @@ fn a_device_commissioned_at_two_offline_stations_is_listed_and_queries_span_stat
     let stations: std::collections::BTreeSet<&str> =
         rows.iter().map(|r| r.station_id.as_str()).collect();
     assert!(stations.contains("st-dup-a") && stations.contains("st-dup-b"));
+    // A date range, bound as RFC 3339 text like the journal's own filter.
+    let day = SessionFilter {
+        from: Some("2026-03-02T00:00:00Z".into()),
+        to: Some("2026-03-03T00:00:00Z".into()),
+        ..SessionFilter::default()
+    };
+    assert!(query::count_sessions(&mut central, &day).expect("range") >= 10);
+    let none = SessionFilter {
+        from: Some("2027-01-01T00:00:00Z".into()),
+        ..SessionFilter::default()
+    };
+    assert_eq!(
+        query::count_sessions(&mut central, &none).expect("range"),
+        0
+    );
     let by_device = SessionFilter {
         device_id: Some("st-dup-b-00000001".into()),
         ..SessionFilter::default()
