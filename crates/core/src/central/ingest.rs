@@ -98,10 +98,10 @@ pub fn ingest(tx: &mut Transaction<'_>, b: &Batch) -> Result<Delivered, CentralE
         .iter()
         .filter(|s| s.chain_seq >= first_new)
         .collect();
-    let new_ids: std::collections::HashSet<i64> = sessions.iter().map(|s| s.id).collect();
+    let new_ids: std::collections::HashSet<i64> = sessions.iter().map(|s| s.row.id).collect();
     out.new_sessions = sessions.len();
-    let s = |f: &dyn Fn(&super::outbox::SessionData) -> Option<String>| -> Vec<Option<String>> {
-        sessions.iter().map(|x| f(x)).collect()
+    let s = |f: &dyn Fn(&crate::journal::SessionRow) -> Option<String>| -> Vec<Option<String>> {
+        sessions.iter().map(|x| f(&x.row)).collect()
     };
     tx.execute(
         "INSERT INTO sessions (journal_id, session_id, chain_seq, station_id, started_at, ended_at,
@@ -117,7 +117,7 @@ pub fn ingest(tx: &mut Transaction<'_>, b: &Batch) -> Result<Delivered, CentralE
          ON CONFLICT DO NOTHING",
         &[
             &b.journal_id,
-            &sessions.iter().map(|x| x.id).collect::<Vec<i64>>(),
+            &sessions.iter().map(|x| x.row.id).collect::<Vec<i64>>(),
             &sessions.iter().map(|x| x.chain_seq).collect::<Vec<i64>>(),
             &s(&|x| Some(x.station_id.clone())),
             &s(&|x| Some(x.started_at.clone())),
@@ -127,7 +127,7 @@ pub fn ingest(tx: &mut Transaction<'_>, b: &Batch) -> Result<Delivered, CentralE
             &s(&|x| x.device_id.clone()),
             &s(&|x| x.model.clone()),
             &s(&|x| x.firmware.clone()),
-            &s(&|x| Some(x.result.clone())),
+            &s(&|x| Some(x.result.as_str().to_owned())),
             &s(&|x| x.error_code.clone()),
             &s(&|x| x.error_message.clone()),
             &s(&|x| x.work_order.clone()),
@@ -201,8 +201,8 @@ pub fn ingest(tx: &mut Transaction<'_>, b: &Batch) -> Result<Delivered, CentralE
     }) {
         let device = sessions
             .iter()
-            .find(|s| s.id == check.session_id)
-            .and_then(|s| s.device_id.clone());
+            .find(|s| s.row.id == check.session_id)
+            .and_then(|s| s.row.device_id.clone());
         out.new_reviews += tx.execute(
             "INSERT INTO review (key, kind, device_id, station_id, journal_id, detail)
              VALUES ($1, 'unchecked', $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",

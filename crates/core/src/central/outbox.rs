@@ -9,7 +9,8 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::journal::{Journal, JournalError};
+use crate::journal::query::session_row;
+use crate::journal::{Journal, JournalError, SessionRow};
 
 /// `meta` keys of the last delivery.
 const LAST_SYNC_KEY: &str = "central_last_sync";
@@ -41,23 +42,11 @@ pub struct Entry {
     pub at: String,
 }
 
+/// A sealed session and the chain entry that sealed it.
 #[derive(Debug, Clone)]
 pub struct SessionData {
     pub chain_seq: i64,
-    pub id: i64,
-    pub started_at: String,
-    pub ended_at: Option<String>,
-    pub station_id: String,
-    pub operator: String,
-    pub port: String,
-    pub device_id: Option<String>,
-    pub model: Option<String>,
-    pub firmware: Option<String>,
-    pub result: String,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub work_order: Option<String>,
-    pub failed_step: Option<String>,
+    pub row: SessionRow,
 }
 
 /// A row of a session's steps, device log or audit checks: `(session, order, columns...)`.
@@ -227,23 +216,10 @@ fn read_sessions(
          FROM sessions WHERE id IN ({ids}) ORDER BY id"
     ))?;
     let rows = stmt.query_map([], |r| {
-        let id: i64 = r.get(0)?;
+        let row = session_row(r)?;
         Ok(SessionData {
-            chain_seq: seal_of(id).unwrap_or_default(),
-            id,
-            started_at: r.get(1)?,
-            ended_at: r.get(2)?,
-            station_id: r.get(3)?,
-            operator: r.get(4)?,
-            port: r.get(5)?,
-            device_id: r.get(6)?,
-            model: r.get(7)?,
-            firmware: r.get(8)?,
-            result: r.get(9)?,
-            error_code: r.get(10)?,
-            error_message: r.get(11)?,
-            work_order: r.get(12)?,
-            failed_step: r.get(13)?,
+            chain_seq: seal_of(row.id).unwrap_or_default(),
+            row,
         })
     })?;
     batch.sessions = rows.collect::<Result<_, _>>()?;
