@@ -17,6 +17,8 @@ if [ "${PROFILE:-full}" != "demo" ]; then
     rabbitmq-server
     # pdftotext reads the batch reports and PDF labels back in the tests.
     poppler-utils
+    # The central store's server (issue 17): the tests run their own on a temporary directory.
+    postgresql
   )
 fi
 
@@ -32,7 +34,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # nothing on the machine depends on a broker we did not start.
   # Likewise RabbitMQ (and the epmd it pulls in): the tests boot their own node on free ports.
   if command -v systemctl >/dev/null 2>&1; then
-    for unit in mosquitto rabbitmq-server epmd.socket epmd.service; do
+    for unit in mosquitto rabbitmq-server epmd.socket epmd.service postgresql; do
       $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
     done
   fi

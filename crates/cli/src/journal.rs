@@ -21,6 +21,9 @@ pub enum JournalCommand {
         filter: FilterArgs,
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Every station's sessions, from the central store (station id shown).
+        #[arg(long)]
+        central: bool,
     },
     /// Verify the hash chain; names the first edited, deleted or reordered record, and the
     /// first published chain head (export, CRL, archive) the journal no longer contains.
@@ -33,6 +36,10 @@ pub enum JournalCommand {
         /// found nothing): cost follows what is new. Edits to older sessions need a full verify.
         #[arg(long)]
         incremental: bool,
+        /// Also check the journal against the chain the central store received from it: a
+        /// journal cut short or rewritten after it synced is found.
+        #[arg(long)]
+        central: bool,
     },
     /// Export sessions with a signed manifest (FILE.manifest.json).
     Export {
@@ -156,13 +163,37 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
     };
     crate::operator::resolve(&station, None, action)?;
     match cmd {
-        JournalCommand::Sessions { filter, limit } => {
-            let journal = station.journal()?;
+        JournalCommand::Sessions {
+            filter,
+            limit,
+            central,
+        } => {
             let filter = SessionFilter::from(filter);
-            let total = journal.count_sessions(&filter)?;
-            for s in journal.sessions(&filter, limit, 0)? {
+            let (rows, total) = if central {
+                let mut c =
+                    commissioner_core::central::connect(station.central_profile()?, &station.dir)?;
+                (
+                    commissioner_core::central::query::sessions(&mut c, &filter, limit, 0)?,
+                    commissioner_core::central::query::count_sessions(&mut c, &filter)?,
+                )
+            } else {
+                let journal = station.journal()?;
+                (
+                    journal.sessions(&filter, limit, 0)?,
+                    journal.count_sessions(&filter)?,
+                )
+            };
+            for s in rows {
+                let station_col = if central {
+                    format!(
+                        "{:<16} ",
+                        commissioner_core::text::terminal_safe(&s.station_id, false)
+                    )
+                } else {
+                    String::new()
+                };
                 println!(
-                    "{:>6}  {}  {:<11} {:<14} {:<10} {}",
+                    "{station_col}{:>6}  {}  {:<11} {:<14} {:<10} {}",
                     s.id,
                     s.started_at,
                     s.result.as_str(),
@@ -181,6 +212,7 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
         JournalCommand::Verify {
             anchors,
             incremental,
+            central,
         } => {
             let journal = station.journal()?;
             let (mut report, since) = station.verify_journal(&journal, incremental)?;
@@ -188,6 +220,18 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
             // The chain's own problems come first: an anchor is missing because of them.
             if report.problem.is_none() {
                 report.problem = anchored.problem;
+            }
+            if central {
+                let mut c =
+                    commissioner_core::central::connect(station.central_profile()?, &station.dir)?;
+                let against = commissioner_core::central::anchor::verify(&journal, &mut c)?;
+                println!(
+                    "central store holds this journal up to entry {}",
+                    against.central_head_seq
+                );
+                if report.problem.is_none() {
+                    report.problem = against.problem;
+                }
             }
             match &since {
                 Some(from) => println!(

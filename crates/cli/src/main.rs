@@ -16,6 +16,7 @@ mod qa;
 mod responder;
 mod run;
 mod sim;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -137,6 +138,9 @@ enum Command {
     /// Run the reference provisioning responder against the station's broker (shared
     /// subscription; units checked against the station's certificate registry).
     Responder(responder::ResponderArgs),
+    /// Deliver the journal's outbox to the central store (`[central]` in station.toml) and
+    /// print the backlog and the last successful sync; `sync conflicts` lists findings to review.
+    Sync(sync::SyncArgs),
     /// The lab: a lab station, and a real mosquitto with TLS and ACLs plus a responder.
     Lab {
         #[command(subcommand)]
@@ -189,6 +193,7 @@ fn main() -> ExitCode {
         Command::Broker { command } => broker::run(&station, command),
         Command::Responder(args) => responder::run(&station, args),
         Command::Lab { command } => lab::run(&station, command),
+        Command::Sync(args) => sync::run(&station, args),
         Command::Journal { command } => journal::run(&station, command),
         Command::Report(args) => qa::report(&station, args),
         Command::Label { session } => qa::label(&station, session),

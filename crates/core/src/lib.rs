@@ -14,10 +14,13 @@
 //!   [`journal`]: the issuing policy against the registry (`station::issuing`), revocation and
 //!   CRLs (`station::admin`). Imports run one way: station → journal → pki.
 //! - [`lab`]: a real mosquitto with generated TLS config and ACLs, for demos and tests.
+//! - [`central`]: the central PostgreSQL store: outbox sync, registry, anchors, QA over all
+//!   stations.
 //! - [`clock`] and [`error`]: time passed in; the `{code, message, detail}` error shape.
 //! - [`secure_fs`]: station files owner-only (0700/0600), written without following links.
 //! - [`text`]: device-provided text escaped for terminals and spreadsheets.
 
+pub mod central;
 pub mod clock;
 pub mod device;
 pub mod error;

@@ -117,6 +117,9 @@ pub struct StationConfig {
     /// The factory MES (`[mes]`): where session events are POSTed, signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mes: Option<crate::mes::MesProfile>,
+    /// The central store this station syncs to (`[central]`); none: the station stands alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub central: Option<crate::central::CentralProfile>,
 }
 
 fn default_idle_minutes() -> u32 {
@@ -457,6 +460,16 @@ impl Station {
 
     pub fn broker(&self) -> Result<&BrokerProfile, StationError> {
         self.config.broker.as_ref().ok_or(StationError::NoBroker)
+    }
+
+    /// The central store's profile (`[central]`).
+    pub fn central_profile(
+        &self,
+    ) -> Result<&crate::central::CentralProfile, crate::central::CentralError> {
+        self.config
+            .central
+            .as_ref()
+            .ok_or(crate::central::CentralError::NotConfigured)
     }
 
     /// Resolves a path from station.toml against the station directory.

@@ -251,6 +251,23 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "The station's record of published chain heads was edited. Tell QA and your supervisor.",
   "chain.certificate_unrecorded": "A certificate in the journal was never sealed. Tell QA and your supervisor.",
   "chain.entry_edited": "The journal's seal was edited. Tell QA and your supervisor.",
+  "chain.cut_short":
+    "The journal is missing its newest records, which the central store already holds. Tell QA and your supervisor.",
+  "chain.rewritten_after_sync":
+    "The journal was rewritten after it was sent to the central store. Tell QA and your supervisor.",
+  // Central store
+  "central.not_configured": "This station is not connected to a central store. Ask your supervisor to set one up.",
+  "central.unreachable":
+    "The central store cannot be reached. Keep working: records are kept here and sent when it is back.",
+  "central.bad_profile": "The station's central store settings are not usable. Ask your supervisor to check them.",
+  "central.database": "The central store refused a request. Tell your supervisor.",
+  "central.too_new": "The central store was set up by a newer Commissioner. Ask your supervisor to update this station.",
+  "central.duplicate_device":
+    "This unit was already commissioned at another station. Set it aside and tell QA.",
+  "central.journal_rewritten":
+    "The central store refused this station's records: they differ from what it received before. Tell QA and your supervisor.",
+  "central.out_of_order": "Records reached the central store out of order. Tell your supervisor.",
+  "central.server": "The central store's database server could not be started. Tell your supervisor.",
   "chain.entry_missing": "Part of the journal's seal is missing. Tell QA and your supervisor.",
   "chain.link_broken": "The journal's seal is broken. Tell QA and your supervisor.",
   "chain.verified_head_missing": "Part of the journal that was checked before is gone. Tell QA and your supervisor.",

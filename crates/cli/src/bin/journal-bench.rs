@@ -78,6 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 start,
                 every,
                 seed: 1,
+                station_id: "synthetic".into(),
             },
         )?;
         journal
@@ -358,6 +359,7 @@ fn incremental(
             start: start + TimeDuration::minutes(3) * (total as i32 + 1),
             every: TimeDuration::minutes(3),
             seed: 2 + total,
+            station_id: "synthetic".into(),
         },
     )?;
     let t = Instant::now();

@@ -224,6 +224,7 @@ fn report_and_label_from_the_command_line_and_verify_names_the_report() {
             start: time::macros::datetime!(2026-05-04 06:00 UTC),
             every: time::Duration::seconds(40),
             seed: 5,
+            station_id: "synthetic".into(),
         },
     )
     .expect("generate");

@@ -17,6 +17,9 @@ pub struct Synthetic {
     /// Spacing between session starts.
     pub every: Duration,
     pub seed: u64,
+    /// The sessions' station; its units are `SYN-…` for `synthetic`, else `<station>-…`, so
+    /// that stations generated side by side never share a device id.
+    pub station_id: String,
 }
 
 pub const MODELS: [&str; 4] = ["CM-SENSOR-1", "CM-SENSOR-2", "CM-GATEWAY-1", "CM-METER-3"];
@@ -51,7 +54,11 @@ fn insert_one(
     rng: &mut StdRng,
 ) -> Result<(), JournalError> {
     let started = spec.start + spec.every * (i as i32);
-    let device_id = format!("SYN-{i:08X}");
+    let device_id = if spec.station_id == "synthetic" {
+        format!("SYN-{i:08X}")
+    } else {
+        format!("{}-{i:08X}", spec.station_id)
+    };
     let model = MODELS[rng.gen_range(0..MODELS.len())];
     let firmware = FIRMWARE[rng.gen_range(0..FIRMWARE.len())];
     let operator = OPERATORS[rng.gen_range(0..OPERATORS.len())];
@@ -61,9 +68,9 @@ fn insert_one(
     let mut t = started;
     conn.prepare_cached(
         "INSERT INTO sessions (started_at, station_id, operator, port, device_id, model, firmware, work_order, result)
-         VALUES (?1, 'synthetic', ?2, '/dev/ttyUSB0', ?3, ?4, ?5, ?6, 'running')",
+         VALUES (?1, ?7, ?2, '/dev/ttyUSB0', ?3, ?4, ?5, ?6, 'running')",
     )?
-    .execute(params![ts(started), operator, device_id, model, firmware, work_order])?;
+    .execute(params![ts(started), operator, device_id, model, firmware, work_order, spec.station_id])?;
     let id = conn.last_insert_rowid();
     let mut step_stmt = conn.prepare_cached(
         "INSERT INTO steps (session_id, name, started_at, ended_at, outcome, error_code, detail)

@@ -142,7 +142,7 @@ impl SessionResult {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Self {
+    pub fn parse(s: &str) -> Self {
         match s {
             "pass" => SessionResult::Pass,
             "fail" => SessionResult::Fail,

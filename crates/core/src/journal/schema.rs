@@ -330,6 +330,25 @@ DROP TABLE chain;
 ALTER TABLE chain_v9 RENAME TO chain;
 CREATE INDEX chain_ref ON chain (kind, ref);
 "#,
+    // The central store's outbox (`sync_outbox`; `outbox` is the MES's) (issue 17): every chain entry (a sealed session, a certificate
+    // status change, an operator record: each a chain head in turn) is queued for delivery by a
+    // trigger, in the transaction that writes it, so that no write path can forget it. The
+    // chain as it stands is queued once. A migration that rebuilds `chain` must create the
+    // trigger again.
+    r#"
+CREATE TABLE IF NOT EXISTS sync_outbox (
+    id         INTEGER PRIMARY KEY,
+    chain_seq  INTEGER NOT NULL
+);
+-- Runs again on a file whose version was wound back (an earlier migration rebuilt `chain`,
+-- dropping the trigger): queue only what is not queued yet.
+INSERT INTO sync_outbox (chain_seq)
+    SELECT seq FROM chain WHERE seq NOT IN (SELECT chain_seq FROM sync_outbox) ORDER BY seq;
+CREATE TRIGGER IF NOT EXISTS chain_outbox AFTER INSERT ON chain
+BEGIN
+    INSERT INTO sync_outbox (chain_seq) VALUES (new.seq);
+END;
+"#,
 ];
 
 /// Schema version after which the records that decide trust are chained.

@@ -4,6 +4,7 @@
 mod audit;
 pub mod batch;
 mod cancel;
+mod central_check;
 mod choose_family;
 mod connect;
 mod error;
@@ -513,6 +514,7 @@ impl Run<'_> {
         device_id: &str,
         origin: KeyOrigin,
     ) -> Result<IssuedCert, ErrorInfo> {
+        self.clear_centrally(device_id)?;
         // Recorded before it goes anywhere near the unit: an issued certificate is never
         // unaccounted for, even if the station dies in the next instant.
         let cert = issuing::issue_for_device(

@@ -64,6 +64,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             zephyr_smp: Default::default(),
             label: None,
             mes: None,
+            central: None,
         },
     };
     let mut station = station;

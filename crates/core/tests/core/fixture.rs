@@ -100,3 +100,38 @@ pub fn handshake_spec(
         session_expiry_secs: 0,
     }
 }
+
+/// The test binary's PostgreSQL, started on first use and stopped (by its watchdog) when the
+/// binary exits. Tests hold a read guard while they use it; the one test that stops and
+/// restarts the server takes the write guard.
+pub struct SharedPg {
+    _dir: TempDir,
+    pub server: commissioner_core::central::server::PgServer,
+}
+
+pub fn pg() -> &'static std::sync::RwLock<SharedPg> {
+    static PG: std::sync::OnceLock<std::sync::RwLock<SharedPg>> = std::sync::OnceLock::new();
+    PG.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = commissioner_core::central::server::PgServer::start(
+            &dir.path().join("pg"),
+            "central-test-password",
+        )
+        .expect("start PostgreSQL");
+        std::sync::RwLock::new(SharedPg { _dir: dir, server })
+    })
+}
+
+/// A `[central]` profile for the test server.
+pub fn central_profile(
+    server: &commissioner_core::central::server::PgServer,
+) -> commissioner_core::central::CentralProfile {
+    commissioner_core::central::CentralProfile {
+        url: server.url(),
+        tls: commissioner_core::central::CentralTls::Disable,
+        ca_file: None,
+        password: Some(server.password().to_owned()),
+        when_unreachable: commissioner_core::central::WhenUnreachable::Refuse,
+        batch: 100,
+    }
+}

@@ -20,6 +20,7 @@ fn synthetic_journal(dir: &Path, sessions: u64) -> std::path::PathBuf {
             start: datetime!(2026-01-01 08:00 UTC),
             every: Duration::minutes(3),
             seed: 7,
+            station_id: "synthetic".into(),
         },
     )
     .expect("generate");

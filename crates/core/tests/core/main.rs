@@ -5,6 +5,7 @@ mod audit;
 mod audit_baseline;
 mod audit_passwords;
 mod batch;
+mod central;
 mod crl_hook;
 mod csr_fixtures;
 mod custom_broker;

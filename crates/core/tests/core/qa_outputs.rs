@@ -41,6 +41,7 @@ fn synthetic(journal: &commissioner_core::journal::Journal, sessions: u64, seed:
             start: datetime!(2026-05-04 06:00 UTC),
             every: Duration::seconds(50),
             seed,
+            station_id: "synthetic".into(),
         },
     )
     .expect("generate");
