@@ -22,12 +22,11 @@ use rumqttc::{TlsConfiguration, Transport};
 use rustls::ClientConfig;
 use tokio::sync::oneshot;
 
+use super::dialect::commissioner;
 use super::handshake::STATUS_PROPERTY;
 use super::{classify, MqttError};
 
-/// Topic filter the responder serves: a shared subscription, so that each request goes to one
-/// of the running responders.
-pub const REQUEST_FILTER: &str = "$share/commissioner-responders/provisioning/+/request";
+pub use super::dialect::commissioner::REQUEST_FILTER;
 
 /// Where the responder connects and as whom.
 #[derive(Debug, Clone)]
@@ -202,19 +201,13 @@ fn reply_for(
     decider: &mut decide::Decider,
 ) -> Option<(String, Vec<u8>, PublishProperties)> {
     let topic = std::str::from_utf8(topic).ok()?;
-    let mut parts = topic.split('/');
-    let (Some("provisioning"), Some(device_id), Some("request"), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
-    let request: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
-    let decision = decider.decide(device_id, request["certificateSerial"].as_str());
+    let request = commissioner::parse_request(topic, payload)?;
+    let decision = decider.decide(request.device_id, request.certificate_serial.as_deref());
     let props = props.unwrap_or_default();
     let response_topic = props
         .response_topic
         .clone()
-        .unwrap_or_else(|| format!("provisioning/{device_id}/response"));
+        .unwrap_or_else(|| commissioner::default_response_topic(request.device_id));
     let mut user_properties = vec![(STATUS_PROPERTY.into(), decision.status().into())];
     if let Some(reason) = decision.reason() {
         user_properties.push(("Reason".into(), reason.into()));
@@ -225,14 +218,6 @@ fn reply_for(
         content_type: Some("application/json".into()),
         ..Default::default()
     };
-    // A 3.1.1 requester has no correlation data: it matches the reply by its nonce.
-    let payload = serde_json::json!({
-        "deviceId": device_id,
-        "status": decision.status(),
-        "reason": decision.reason(),
-        "nonce": request.get("nonce"),
-    })
-    .to_string()
-    .into_bytes();
+    let payload = commissioner::reply_body(&request, decision.status(), decision.reason());
     Some((response_topic, payload, reply))
 }
