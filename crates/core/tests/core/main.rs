@@ -12,6 +12,7 @@ mod faults;
 mod fixture;
 mod handshake;
 mod hostile;
+mod inband_fleet;
 mod interrupted_writes;
 mod journal;
 mod lab_profile;

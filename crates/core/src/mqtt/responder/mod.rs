@@ -6,6 +6,7 @@
 //! replace it; the lab and the tests run it against the real broker.
 
 mod decide;
+pub mod fleet;
 pub use decide::Decision;
 
 use std::path::PathBuf;
