@@ -52,6 +52,24 @@ pub struct Responder {
 impl Responder {
     /// Starts the responder and waits until its subscription is granted.
     pub fn start(cfg: ResponderConfig, tls: Arc<ClientConfig>) -> Result<Self, MqttError> {
+        Self::spawn(cfg, tls, None)
+    }
+
+    /// Starts a responder that speaks AWS fleet provisioning by claim instead of Commissioner's
+    /// dialect, backed by `fleet`.
+    pub fn start_fleet(
+        cfg: ResponderConfig,
+        tls: Arc<ClientConfig>,
+        fleet: fleet::FleetBackend,
+    ) -> Result<Self, MqttError> {
+        Self::spawn(cfg, tls, Some(Box::new(fleet)))
+    }
+
+    fn spawn(
+        cfg: ResponderConfig,
+        tls: Arc<ClientConfig>,
+        fleet: Option<Box<fleet::FleetBackend>>,
+    ) -> Result<Self, MqttError> {
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -67,7 +85,7 @@ impl Responder {
                         return;
                     }
                 };
-                rt.block_on(serve(cfg, tls, Some(ready_tx), stop_rx));
+                rt.block_on(serve(cfg, tls, fleet, Some(ready_tx), stop_rx));
             })
             .map_err(|e| MqttError::Config(format!("cannot start responder thread: {e}")))?;
         let mut responder = Self {
@@ -97,7 +115,7 @@ impl Responder {
             .build()
             .map_err(|e| MqttError::Config(e.to_string()))?;
         let (_keep, stop_rx) = oneshot::channel();
-        rt.block_on(serve(cfg, tls, None, stop_rx));
+        rt.block_on(serve(cfg, tls, None, None, stop_rx));
         Ok(())
     }
 
@@ -120,6 +138,7 @@ impl Drop for Responder {
 async fn serve(
     cfg: ResponderConfig,
     tls: Arc<ClientConfig>,
+    mut fleet: Option<Box<fleet::FleetBackend>>,
     mut ready: Option<mpsc::Sender<Result<(), MqttError>>>,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -155,13 +174,30 @@ async fn serve(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 // Clean start: the subscription is renewed on every (re)connect.
-                if let Err(e) = client.subscribe(REQUEST_FILTER, QoS::AtLeastOnce).await {
-                    tracing::warn!("responder cannot subscribe: {e}");
+                for filter in request_filters(fleet.is_some()) {
+                    if let Err(e) = client.subscribe(filter, QoS::AtLeastOnce).await {
+                        tracing::warn!("responder cannot subscribe: {e}");
+                    }
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 if let Some(tx) = ready.take() {
                     let _ = tx.send(Ok(()));
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) if fleet.is_some() => {
+                let reply = std::str::from_utf8(&publish.topic).ok().and_then(|topic| {
+                    fleet.as_mut().and_then(|f| {
+                        f.reply(topic, &publish.payload, time::OffsetDateTime::now_utc())
+                    })
+                });
+                if let Some((topic, payload)) = reply {
+                    if let Err(e) = client
+                        .publish(topic, QoS::AtLeastOnce, false, payload)
+                        .await
+                    {
+                        tracing::warn!("responder cannot reply: {e}");
+                    }
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
@@ -192,6 +228,16 @@ async fn serve(
         }
     }
     let _ = client.disconnect().await;
+}
+
+/// What the responder subscribes to: one dialect's request topics.
+fn request_filters(fleet: bool) -> Vec<String> {
+    let dialect = if fleet {
+        super::dialect::Dialect::AwsFleet
+    } else {
+        super::dialect::Dialect::Commissioner
+    };
+    dialect.request_filters()
 }
 
 /// Builds the reply to a request, or `None` when the message is not a request.
