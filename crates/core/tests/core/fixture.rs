@@ -58,3 +58,16 @@ pub fn openssl_verify(ca_dir: &Path, cert_pem: &str, purpose: &str) -> (bool, St
     );
     (out.status.success(), text)
 }
+
+/// Begins a journal session for certificates a test issues outside the pipeline.
+pub fn test_session(journal: &commissioner_core::journal::Journal) -> i64 {
+    journal
+        .begin_session(&commissioner_core::journal::NewSession {
+            station_id: "test",
+            operator: "test",
+            port: "none",
+            work_order: None,
+            started_at: time::OffsetDateTime::now_utc(),
+        })
+        .expect("session")
+}

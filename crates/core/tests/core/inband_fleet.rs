@@ -5,9 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use commissioner_core::journal::{
-    CertFilter, CertStatus, CertificateRecords, KeyOrigin, NewSession,
-};
+use commissioner_core::journal::{CertFilter, CertStatus, CertificateRecords, KeyOrigin};
 use commissioner_core::mqtt::dialect::aws_fleet::{self, CertificateCreated, Rejection};
 use commissioner_core::mqtt::responder::fleet::{FleetBackend, FleetTemplates};
 use commissioner_core::pki::admin::{self, RevokeTarget};
@@ -16,7 +14,7 @@ use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::fixture::{station, LabStation, PASSPHRASE};
+use crate::fixture::{station, test_session, LabStation, PASSPHRASE};
 
 /// Registers an active bootstrap certificate for `id`; returns its serial.
 fn bootstrap(s: &LabStation, id: &str) -> String {
@@ -24,15 +22,7 @@ fn bootstrap(s: &LabStation, id: &str) -> String {
     let (_, cert) =
         commissioner_core::mqtt::audit::identities::station_identity(&s.ca, id, now).expect("cert");
     let journal = s.station.journal().expect("journal");
-    let session = journal
-        .begin_session(&NewSession {
-            station_id: "test",
-            operator: "test",
-            port: "none",
-            work_order: None,
-            started_at: now,
-        })
-        .expect("session");
+    let session = test_session(&journal);
     journal
         .record_issued(session, id, &cert, now, KeyOrigin::Host)
         .expect("record");
