@@ -13,11 +13,14 @@ set -euo pipefail
 NRFCREDSTORE_VERSION=2.1.0
 NRFCLOUD_UTILS_VERSION=3.3.1
 PYSERIAL_VERSION=3.5
+# AWS IoT fleet provisioning by claim (awsiot.iotidentity) against `commissioner responder --dialect aws-fleet`.
+AWSIOTSDK_VERSION=1.31.0
+AWSCRT_VERSION=0.36.1
 
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="${1:-${CARGO_TARGET_DIR:-$here/../target}/python-peers}"
 mkdir -p "$(dirname "$venv")"
-stamp="$venv/.installed-nrfcredstore-$NRFCREDSTORE_VERSION-nrfcloud-utils-$NRFCLOUD_UTILS_VERSION-pyserial-$PYSERIAL_VERSION"
+stamp="$venv/.installed-nrfcredstore-$NRFCREDSTORE_VERSION-nrfcloud-utils-$NRFCLOUD_UTILS_VERSION-pyserial-$PYSERIAL_VERSION-awsiotsdk-$AWSIOTSDK_VERSION-awscrt-$AWSCRT_VERSION"
 
 exec 9>"$venv.lock"
 flock 9
@@ -25,7 +28,7 @@ if [ ! -f "$stamp" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "nrfcredstore==$NRFCREDSTORE_VERSION" "nrfcloud-utils==$NRFCLOUD_UTILS_VERSION" \
-    "pyserial==$PYSERIAL_VERSION" >&2
+    "pyserial==$PYSERIAL_VERSION" "awsiotsdk==$AWSIOTSDK_VERSION" "awscrt==$AWSCRT_VERSION" >&2
   site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   cat > "$site/sitecustomize.py" <<'PY'
 # Written by scripts/python-peers.sh: pyserial never lists a pseudo-terminal, and the tools

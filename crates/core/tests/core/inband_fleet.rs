@@ -9,7 +9,9 @@ use commissioner_core::journal::{CertFilter, CertStatus, CertificateRecords, Key
 use commissioner_core::mqtt::dialect::aws_fleet::{self, CertificateCreated, Rejection};
 use commissioner_core::mqtt::responder::fleet::{FleetBackend, FleetTemplates};
 use commissioner_core::pki::admin::{self, RevokeTarget};
+use commissioner_core::pki::issue::{Subject, Usage};
 use commissioner_core::pki::revoke::Reason;
+use commissioner_core::pki::IssuedCert;
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -18,9 +20,21 @@ use crate::fixture::{station, test_session, LabStation, PASSPHRASE};
 
 /// Registers an active bootstrap certificate for `id`; returns its serial.
 fn bootstrap(s: &LabStation, id: &str) -> String {
+    bootstrap_identity(s, id).0.serial
+}
+
+/// Issues `id` a bootstrap certificate with a host key and registers it as active; returns the
+/// certificate and the key's PEM.
+pub fn bootstrap_identity(s: &LabStation, id: &str) -> (IssuedCert, String) {
     let now = OffsetDateTime::now_utc();
-    let (_, cert) =
-        commissioner_core::mqtt::audit::identities::station_identity(&s.ca, id, now).expect("cert");
+    let subject = Subject {
+        common_name: id,
+        organization: "Test",
+        validity_days: 1,
+        usage: Usage::Client,
+        alt_names: vec![],
+    };
+    let (cert, key_pem) = s.ca.issue_with_new_key(&subject, now).expect("cert");
     let journal = s.station.journal().expect("journal");
     let session = test_session(&journal);
     journal
@@ -29,10 +43,10 @@ fn bootstrap(s: &LabStation, id: &str) -> String {
     journal
         .activate_certificate(&cert.serial)
         .expect("activate");
-    cert.serial
+    (cert, key_pem)
 }
 
-fn csr_pem(id: &str) -> String {
+pub fn csr_pem(id: &str) -> String {
     let key = KeyPair::generate().expect("key");
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -45,7 +59,7 @@ fn csr_pem(id: &str) -> String {
         .expect("pem")
 }
 
-fn backend(s: &LabStation) -> FleetBackend {
+pub fn backend(s: &LabStation) -> FleetBackend {
     let templates = FleetTemplates {
         templates: BTreeMap::from([(
             "line-1".to_owned(),
