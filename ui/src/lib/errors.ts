@@ -149,6 +149,19 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "The certificate did not store correctly on the unit. Try again; if it fails again, set the unit aside.",
   "pop.failed":
     "The unit could not prove it holds its new key. Set it aside and report it.",
+  // In-band provisioning (the responder's refusals of a unit's bootstrap identity)
+  "inband.bootstrap_unknown":
+    "This unit has no bootstrap certificate in this station's records. Commission it with a bootstrap identity first.",
+  "inband.bootstrap_used":
+    "This unit's bootstrap certificate was already used to obtain its operational certificate. Recommission it to start again.",
+  "inband.bootstrap_revoked":
+    "This unit's bootstrap certificate is revoked. Set the unit aside and report it.",
+  "inband.bootstrap_expired":
+    "This unit's bootstrap certificate has expired. Commission it again to give it a new one.",
+  "inband.parameter_mismatch":
+    "The unit asked to be registered under another unit's serial number. Set it aside and report it.",
+  "inband.registry_unavailable":
+    "The provisioning backend cannot read this station's certificate records. Check the station's disk and try again.",
   // Registry and revocation
   "registry.unknown_device": "This unit has no certificate in this station's records.",
   "registry.unknown_serial": "No certificate with that serial number is in this station's records.",

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod codes;
+pub mod dialect;
 pub mod handshake;
 pub mod handshake_v311;
 pub mod responder;

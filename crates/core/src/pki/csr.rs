@@ -94,6 +94,21 @@ pub fn validate(csr_der: &[u8], expected_device_id: &str) -> Result<ValidatedCsr
     validate_with(csr_der, expected_device_id, &CsrPolicy::default())
 }
 
+/// The subject CN a CSR asks for, before it is validated: in-band requests name their unit
+/// only there. [`validate_with`] then checks the CSR against this same name.
+pub fn common_name(csr_der: &[u8]) -> Result<String, PkiError> {
+    let (_, csr) = X509CertificationRequest::from_der(csr_der)
+        .map_err(|e| PkiError::CsrMalformed(e.to_string()))?;
+    let cn = csr
+        .certification_request_info
+        .subject
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .unwrap_or_default();
+    Ok(cn.to_owned())
+}
+
 /// Checks a CSR: well-formed, self-signature valid, an allowed key type and size, CN equal to
 /// the id the unit reported, no CA bit requested, no extension outside the allow-list.
 pub fn validate_with(

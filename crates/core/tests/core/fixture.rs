@@ -135,3 +135,16 @@ pub fn central_profile(
         batch: 100,
     }
 }
+
+/// Begins a journal session for certificates a test issues outside the pipeline.
+pub fn test_session(journal: &commissioner_core::journal::Journal) -> i64 {
+    journal
+        .begin_session(&commissioner_core::journal::NewSession {
+            station_id: "test",
+            operator: "test",
+            port: "none",
+            work_order: None,
+            started_at: time::OffsetDateTime::now_utc(),
+        })
+        .expect("session")
+}

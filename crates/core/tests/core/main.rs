@@ -15,6 +15,8 @@ mod faults;
 mod fixture;
 mod handshake;
 mod hostile;
+mod inband_fleet;
+mod inband_fleet_sdk;
 mod interrupted_writes;
 mod journal;
 mod lab_profile;

@@ -7,6 +7,7 @@
 
 pub mod backend;
 mod decide;
+pub mod fleet;
 mod topics;
 pub use decide::Decision;
 pub use topics::TopicTemplate;
@@ -62,6 +63,24 @@ impl Responder {
         // A template the responder cannot serve is refused here, not found out by a unit.
         TopicTemplate::parse(&cfg.request_topic)?;
         TopicTemplate::parse(&cfg.response_topic)?;
+        Self::spawn(cfg, tls, None)
+    }
+
+    /// Starts a responder that speaks AWS fleet provisioning by claim instead of Commissioner's
+    /// dialect, backed by `fleet`.
+    pub fn start_fleet(
+        cfg: ResponderConfig,
+        tls: Arc<ClientConfig>,
+        fleet: fleet::FleetBackend,
+    ) -> Result<Self, MqttError> {
+        Self::spawn(cfg, tls, Some(Box::new(fleet)))
+    }
+
+    fn spawn(
+        cfg: ResponderConfig,
+        tls: Arc<ClientConfig>,
+        fleet: Option<Box<fleet::FleetBackend>>,
+    ) -> Result<Self, MqttError> {
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -77,7 +96,7 @@ impl Responder {
                         return;
                     }
                 };
-                rt.block_on(serve(cfg, tls, Some(ready_tx), stop_rx));
+                rt.block_on(serve(cfg, tls, fleet, Some(ready_tx), stop_rx));
             })
             .map_err(|e| MqttError::Config(format!("cannot start responder thread: {e}")))?;
         let mut responder = Self {
@@ -107,7 +126,7 @@ impl Responder {
             .build()
             .map_err(|e| MqttError::Config(e.to_string()))?;
         let (_keep, stop_rx) = oneshot::channel();
-        rt.block_on(serve(cfg, tls, None, stop_rx));
+        rt.block_on(serve(cfg, tls, None, None, stop_rx));
         Ok(())
     }
 
@@ -130,6 +149,7 @@ impl Drop for Responder {
 async fn serve(
     cfg: ResponderConfig,
     tls: Arc<ClientConfig>,
+    mut fleet: Option<Box<fleet::FleetBackend>>,
     mut ready: Option<mpsc::Sender<Result<(), MqttError>>>,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -149,7 +169,11 @@ async fn serve(
             return;
         }
     };
-    let filter = format!("$share/{SHARE_GROUP}/{}", topics.request.filter());
+    // AWS's fixed topics for the fleet dialect; the profile's templates, shared, for ours.
+    let filters = match fleet {
+        Some(_) => super::dialect::Dialect::AwsFleet.request_filters(),
+        None => vec![format!("$share/{SHARE_GROUP}/{}", topics.request.filter())],
+    };
     let mut decider = match decide::Decider::new(cfg.registry.as_ref(), cfg.pending_first) {
         Ok(d) => d,
         Err(e) => {
@@ -181,13 +205,30 @@ async fn serve(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 // Clean start: the subscription is renewed on every (re)connect.
-                if let Err(e) = client.subscribe(filter.clone(), QoS::AtLeastOnce).await {
-                    tracing::warn!("responder cannot subscribe: {e}");
+                for filter in &filters {
+                    if let Err(e) = client.subscribe(filter.clone(), QoS::AtLeastOnce).await {
+                        tracing::warn!("responder cannot subscribe: {e}");
+                    }
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 if let Some(tx) = ready.take() {
                     let _ = tx.send(Ok(()));
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) if fleet.is_some() => {
+                let reply = std::str::from_utf8(&publish.topic).ok().and_then(|topic| {
+                    fleet.as_mut().and_then(|f| {
+                        f.reply(topic, &publish.payload, time::OffsetDateTime::now_utc())
+                    })
+                });
+                if let Some((topic, payload)) = reply {
+                    if let Err(e) = client
+                        .publish(topic, QoS::AtLeastOnce, false, payload)
+                        .await
+                    {
+                        tracing::warn!("responder cannot reply: {e}");
+                    }
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
