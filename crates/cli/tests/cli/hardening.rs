@@ -121,10 +121,18 @@ fn a_killed_station_leaves_no_lab_broker_running_and_children_never_see_the_pass
     let brokers = mosquitto_of(&station);
     // The line is running once its lab is up and its unit plugged; the kill lands then.
     let journal = station.join("journal.sqlite");
+    // The lab's own service identities are issued in sessions of their own (operator `lab`)
+    // before its broker starts; the unit's session is the first one of another operator.
     wait_for("the unit's session", || {
-        commissioner_core::journal::Journal::open(&journal)
-            .and_then(|j| j.session(1))
-            .is_ok_and(|s| s.is_some())
+        commissioner_core::journal::Journal::open(&journal).is_ok_and(|j| {
+            j.connection()
+                .query_row(
+                    "SELECT count(*) FROM sessions WHERE operator <> 'lab'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .is_ok_and(|n| n > 0)
+        })
     });
     for pid in &brokers {
         let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
