@@ -25,7 +25,8 @@ export function assuranceSummary(a: Assurance): string {
   return [
     a.keyMade === "unit" ? "key made on the unit" : "key made on the station",
     a.boundBy,
-    a.handshakeAsUnit ? "handshake run as the unit" : "handshake not run as the unit",
+    (a.handshakeAsUnit ? "handshake run as the unit" : "handshake not run as the unit") +
+      (a.handshakeNote ? ` (${a.handshakeNote})` : ""),
   ].join(", ");
 }
 

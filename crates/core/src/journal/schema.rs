@@ -349,6 +349,16 @@ BEGIN
     INSERT INTO sync_outbox (chain_seq) VALUES (new.seq);
 END;
 "#,
+    // 12: Seal v4 covers the session's assurance too (issue 13: which family, where the key
+    // was made, what bound it to the unit). Seals already written are v3; the last entry that
+    // may hold one is noted so that verify checks those the v3 way (0 on a journal with none).
+    // `OR IGNORE`: a file whose version was wound back keeps the mark it had, so its v4 seals
+    // stay v4.
+    r#"
+INSERT OR IGNORE INTO meta (key, value)
+    SELECT 'chain_v3_until_seq', CAST(coalesce(max(seq), 0) AS TEXT) FROM chain
+    WHERE kind = 'session';
+"#,
 ];
 
 /// Schema version after which the records that decide trust are chained.

@@ -28,6 +28,7 @@ use ts_rs::TS;
 pub use checks::protocol_version;
 pub use identities::{AuditIdentities, AuditUnit, TestIdentity, UnitKey};
 pub use isolation::NO_CRL_RELOAD;
+pub use tls_versions::accepts_tls13;
 
 use super::tls::{client_config_with, ClientIdentity, TlsOptions};
 use super::MqttError;

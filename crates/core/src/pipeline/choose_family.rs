@@ -39,11 +39,13 @@ impl Run<'_> {
                 .iter()
                 .any(|s| s.name == name && s.outcome == "ok")
         };
-        Some(Assurance::of(
+        let mut assurance = Assurance::of(
             self.family,
             origin == KeyOrigin::Device,
             passed("prove_possession"),
             passed("handshake"),
-        ))
+        );
+        assurance.handshake_note = self.handshake_note.map(str::to_owned);
+        Some(assurance)
     }
 }

@@ -21,6 +21,9 @@ use crate::mqtt::{handshake_v311, MqttError};
 use crate::pki::IssuedCert;
 use crate::station::{BrokerProfile, MqttVersion, RetryPolicy};
 
+/// The assurance note of a session whose broker turned TLS 1.3 down.
+const BROKER_TLS12_ONLY: &str = "the broker speaks TLS 1.2 only";
+
 /// Who the handshake speaks as.
 pub(super) struct AsUnit<'a> {
     pub device_id: &'a str,
@@ -134,6 +137,29 @@ impl Run<'_> {
                 }
             }
         }
+    }
+
+    /// Why the handshake (and the audit after it) is left out: the family cannot sign for it,
+    /// or the profile allows TLS 1.2 and the broker turns a TLS 1.3 offer down, which the unit
+    /// cannot sign for (it signs TLS 1.3 input only, so that its key is no signing oracle).
+    /// The probe costs one ServerHello, and only on profiles that allow TLS 1.2.
+    pub(super) fn handshake_skip_reason(&mut self) -> Option<String> {
+        if let Some(why) = self.family.skip_reason("handshake") {
+            return Some(why);
+        }
+        let broker = self.station.broker().ok()?;
+        if !broker.tls12_allowed {
+            return None;
+        }
+        let anchors = self.broker_trust_anchors().ok()?;
+        if crate::mqtt::audit::accepts_tls13(broker, &anchors) != Some(false) {
+            return None;
+        }
+        self.handshake_note = Some(BROKER_TLS12_ONLY);
+        Some(format!(
+            "{BROKER_TLS12_ONLY}: the unit signs TLS 1.3 handshakes only, so its first \
+             connection is its own (the profile allows TLS 1.2; recorded as weaker)"
+        ))
     }
 
     pub(super) fn handshake(&mut self, hello: &Hello, cert: &IssuedCert) -> Result<(), ErrorInfo> {

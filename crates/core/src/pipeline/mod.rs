@@ -9,7 +9,6 @@ mod choose_family;
 mod connect;
 mod error;
 mod identify;
-mod nrf91;
 mod recommission;
 mod report;
 mod unit_link;
@@ -19,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, SystemClock};
-use crate::device::family::{DeviceFamily, Nrf91At, Reference};
+use crate::device::family::{DeviceFamily, Reference};
 use crate::device::protocol::{Hello, Lifecycle};
 use crate::device::{open_serial, DeviceError, Interrupt, SerialDriver, Timeouts};
 use crate::error::{Coded, ErrorInfo};
@@ -173,8 +172,8 @@ pub fn commission(
         interrupt: Arc::new(Interrupt::default()),
         family: &Reference,
         key_origin: None,
-        modem: None,
         unit: None,
+        handshake_note: None,
     };
     let outcome = match opts.cancel {
         Some(flag) => {
@@ -253,19 +252,16 @@ struct Run<'a> {
     family: &'static dyn DeviceFamily,
     /// Where the key came from, once there is one.
     key_origin: Option<KeyOrigin>,
-    /// The AT link of an nRF91 session (the reference driver is `link`).
-    modem: Option<nrf91::Modem>,
     /// The link of a family that brings its own driver (`DeviceFamily::open`).
     unit: Option<crate::device::family::SharedLink>,
+    /// Why a handshake the family could run did not (the session's assurance says so).
+    handshake_note: Option<&'static str>,
 }
 
 impl Run<'_> {
     fn steps(&mut self) -> Result<(), ErrorInfo> {
         self.family = self.choose_family()?;
-        // The one place a family's driver is chosen; its steps keep the pipeline's names and order.
-        if self.family.name() == Nrf91At.name() {
-            return self.steps_nrf91();
-        }
+        // A family with its own driver runs the same steps, in the same order, through it.
         if let Some(outcome) = self.steps_through_link() {
             return outcome;
         }
@@ -309,7 +305,7 @@ impl Run<'_> {
                 Ok(pop::verify(&cert.der, &nonce, &sig)?)
             })?;
         }
-        if let Some(why) = self.family.skip_reason("handshake") {
+        if let Some(why) = self.handshake_skip_reason() {
             self.skip_step("handshake", &why);
             self.skip_step("audit", &why);
         } else {
@@ -379,9 +375,6 @@ impl Run<'_> {
             .as_ref()
             .map(|l| lock(l).take_log())
             .unwrap_or_default();
-        if let Some(modem) = self.modem.as_mut() {
-            log.extend(modem.take_log());
-        }
         log.extend(self.unit_log());
         let session = self.report.session_id;
         let error = result.as_ref().err();

@@ -29,7 +29,11 @@ impl Run<'_> {
         };
         // Opening is part of identify: a port that will not open fails that step.
         let opened = self.family.open(&req)?;
-        Some(self.link_steps(opened))
+        let outcome = self.link_steps(opened);
+        if let Ok(mut unit) = self.unit() {
+            unit.close();
+        }
+        Some(outcome)
     }
 
     fn link_steps(
@@ -44,7 +48,14 @@ impl Run<'_> {
         let caps = self.family.capabilities();
         let mut host_key_pem = None;
         let (spki_der, origin) = if caps.key_on_unit {
-            let csr = self.step("keygen", |run| run.unit()?.keygen(&device_id))?;
+            let csr = self.step("keygen", |run| {
+                let mut unit = run.unit()?;
+                let csr = unit.keygen(&device_id)?;
+                let facts = unit.take_facts();
+                drop(unit);
+                run.report.family_details.extend(facts);
+                Ok(csr)
+            })?;
             (self.validate_csr_step(&csr, &device_id)?, KeyOrigin::Device)
         } else {
             // Only where the profile allows host-made keys; recorded as such.
@@ -82,7 +93,7 @@ impl Run<'_> {
                 Ok(pop::verify(&cert.der, &nonce, &sig)?)
             })?;
         }
-        if let Some(why) = self.family.skip_reason("handshake") {
+        if let Some(why) = self.handshake_skip_reason() {
             self.skip_step("handshake", &why);
             self.skip_step("audit", &why);
         } else {
@@ -133,6 +144,7 @@ impl Run<'_> {
             .config
             .device_ids
             .check(&id.device_id, &self.station.dir)?;
+        issuing::check_not_service(self.journal, &id.device_id)?;
         self.writer
             .set_identity(
                 self.report.session_id,

@@ -122,7 +122,12 @@ boundBy: string,
 /**
  * The unit signed its own side of the live TLS handshake.
  */
-handshakeAsUnit: boolean, };
+handshakeAsUnit: boolean, 
+/**
+ * Why the handshake did not run although the family can run it (e.g. a broker that
+ * speaks TLS 1.2 only, which the profile allows): the session is weaker for it.
+ */
+handshakeNote?: string, };
 
 /**
  * Final state of a session.

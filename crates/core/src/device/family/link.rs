@@ -64,6 +64,14 @@ pub trait UnitLink: Send {
     fn lock(&mut self) -> Result<(), ErrorInfo>;
     /// Device log lines seen since the last call.
     fn take_log(&mut self) -> Vec<String>;
+    /// Facts the unit gave since the last call, for the report (`familyDetails`), e.g. the
+    /// UUID its key generation attested.
+    fn take_facts(&mut self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// Called once the session's steps are over, however they ended: put the unit back the
+    /// way the field needs it (e.g. a modem back online).
+    fn close(&mut self) {}
 }
 
 /// A link shared between the session and the TLS signer of its handshake.

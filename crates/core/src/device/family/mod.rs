@@ -80,8 +80,7 @@ pub trait DeviceFamily: Sync + fmt::Debug {
     }
 
     /// Opens the unit's port with the family's own driver; the pipeline then runs its steps
-    /// through that link. `None` for the families the pipeline drives itself (reference,
-    /// nrf91-at).
+    /// through that link. `None` for the family the pipeline drives itself (reference).
     fn open(
         &self,
         _req: &LinkRequest<'_>,
@@ -123,6 +122,11 @@ pub struct Assurance {
     pub bound_by: String,
     /// The unit signed its own side of the live TLS handshake.
     pub handshake_as_unit: bool,
+    /// Why the handshake did not run although the family can run it (e.g. a broker that
+    /// speaks TLS 1.2 only, which the profile allows): the session is weaker for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub handshake_note: Option<String>,
 }
 
 impl Assurance {
@@ -152,6 +156,7 @@ impl Assurance {
             key_made: if key_on_unit { "unit" } else { "station" }.into(),
             bound_by: bound_by.into(),
             handshake_as_unit: handshake_ran && caps.remote_tls_signing,
+            handshake_note: None,
         }
     }
 
@@ -166,7 +171,10 @@ impl Assurance {
         } else {
             "handshake not run as the unit"
         };
-        format!("{key}, {}, {handshake}", self.bound_by)
+        match &self.handshake_note {
+            Some(note) => format!("{key}, {}, {handshake} ({note})", self.bound_by),
+            None => format!("{key}, {}, {handshake}", self.bound_by),
+        }
     }
 }
 

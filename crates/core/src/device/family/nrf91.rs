@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Capabilities, DeviceFamily, PossessionProof};
+use super::{Capabilities, DeviceFamily, LinkRequest, PossessionProof, UnitLink};
+use crate::error::ErrorInfo;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Nrf91At;
@@ -83,5 +84,9 @@ impl DeviceFamily for Nrf91At {
             attestation: true,
             leave_factory_mode: false,
         }
+    }
+
+    fn open(&self, req: &LinkRequest<'_>) -> Option<Result<Box<dyn UnitLink>, ErrorInfo>> {
+        Some(crate::device::nrf91::unit::open(req))
     }
 }

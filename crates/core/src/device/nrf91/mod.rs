@@ -6,6 +6,7 @@ pub mod error;
 pub mod keygen;
 #[cfg(test)]
 mod tests;
+pub mod unit;
 
 use std::io::{Read, Write};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //!
 //! Seal v3 covers, per session: the session row, its steps, its certificates (their status *as
 //! it was at the seal* and the recommission link included), its device log and its audit
-//! checks. Every value is a one-byte type tag, then 8 bytes for numbers or a varint length and
+//! checks; seal v4 adds its assurance (family and what the session may claim). Every value is a one-byte type tag, then 8 bytes for numbers or a varint length and
 //! the bytes for text: unambiguous (each part has a fixed column count) and about a third fewer
 //! bytes to hash than v2's fixed 8-byte lengths, which is most of what `verify` spends.
 
@@ -15,7 +15,8 @@ use super::super::JournalError;
 pub(crate) type Digest32 = [u8; 32];
 
 /// Bumped whenever what a seal covers or how it is encoded changes.
-const SEAL_DOMAIN: &[u8] = b"commissioner-session-v3\0";
+const SEAL_DOMAIN_V3: &[u8] = b"commissioner-session-v3\0";
+const SEAL_DOMAIN: &[u8] = b"commissioner-session-v4\0";
 
 pub(crate) const SESSION_COLS: &str = "id, started_at, ended_at, station_id, operator, port, \
      device_id, model, firmware, result, error_code, error_message, work_order, failed_step";
@@ -28,6 +29,10 @@ const CERT_COLS: &str = "session_id, serial, device_id, sha256, not_before, not_
 const CERT_HASHED: usize = 11;
 const LOG_COLS: &str = "session_id, id, at, line";
 const AUDIT_COLS: &str = "session_id, id, name, outcome, evidence, at";
+const ASSURANCE_COLS: &str = "session_id, family, assurance";
+
+/// How many tables a session's content spans.
+pub(crate) const NPARTS: usize = 6;
 
 /// One table's part of a session's content.
 pub(crate) struct Part {
@@ -42,7 +47,7 @@ pub(crate) struct Part {
     hashed: usize,
 }
 
-pub(crate) const PARTS: [Part; 5] = [
+pub(crate) const PARTS: [Part; NPARTS] = [
     Part {
         cols: SESSION_COLS,
         table: "sessions",
@@ -87,6 +92,16 @@ pub(crate) const PARTS: [Part; 5] = [
         tag: b'A',
         skip: 1,
         hashed: 6,
+    },
+    // Last: seal v3 is the first five parts alone.
+    Part {
+        cols: ASSURANCE_COLS,
+        table: "session_assurance",
+        order: "session_id",
+        key: "session_id",
+        tag: b'Q',
+        skip: 1,
+        hashed: 3,
     },
 ];
 
@@ -214,18 +229,52 @@ fn check_drift(sid: i64, row: &Row<'_>, drifts: &mut Vec<Drift>) -> rusqlite::Re
     Ok(())
 }
 
-/// A session's content hash from its five part digests.
-pub(crate) fn combine(parts: &[Digest32; 5]) -> Digest32 {
-    let mut h = Sha256::new_with_prefix(SEAL_DOMAIN);
+/// A session's content hash from its part digests: v4 over all of them.
+pub(crate) fn combine(parts: &[Digest32; NPARTS]) -> Digest32 {
+    combine_as(SEAL_DOMAIN, parts)
+}
+
+fn combine_as(domain: &[u8], parts: &[Digest32]) -> Digest32 {
+    let mut h = Sha256::new_with_prefix(domain);
     for p in parts {
         h.update(p);
     }
     h.finalize().into()
 }
 
+/// A session's content hash as seal v4 and as seal v3 (without its assurance): which one its
+/// chain entry holds depends on when it was sealed, known only once the chain is walked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SealHashes {
+    pub v4: Digest32,
+    pub v3: Digest32,
+}
+
+impl SealHashes {
+    pub(crate) fn of(parts: &[Digest32; NPARTS]) -> Self {
+        Self {
+            v4: combine(parts),
+            v3: combine_as(SEAL_DOMAIN_V3, &parts[..NPARTS - 1]),
+        }
+    }
+
+    /// The hash a seal written at `seq` holds.
+    pub(crate) fn at(&self, seq: i64, marks: &super::SealMarks) -> &Digest32 {
+        if marks.is_v3(seq) {
+            &self.v3
+        } else {
+            &self.v4
+        }
+    }
+}
+
 /// Content hash of one session, read from the tables (used when sealing).
 pub(crate) fn session_digest(conn: &Connection, session_id: i64) -> Result<Digest32, JournalError> {
-    let mut digests = [[0u8; 32]; 5];
+    Ok(session_hashes(conn, session_id)?.v4)
+}
+
+fn session_hashes(conn: &Connection, session_id: i64) -> Result<SealHashes, JournalError> {
+    let mut digests = [[0u8; 32]; NPARTS];
     for (i, part) in PARTS.iter().enumerate() {
         digests[i] = part
             .scan(conn, session_id, session_id.saturating_add(1))?
@@ -234,5 +283,100 @@ pub(crate) fn session_digest(conn: &Connection, session_id: i64) -> Result<Diges
             .map(|d| d.1)
             .unwrap_or_else(|| part.empty());
     }
-    Ok(combine(&digests))
+    Ok(SealHashes::of(&digests))
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::params;
+    use time::OffsetDateTime;
+
+    use super::super::{append, V3_UNTIL_KEY};
+    use super::session_hashes;
+    use crate::journal::{Journal, NewSession, SessionResult};
+
+    fn session(journal: &Journal) -> i64 {
+        let id = journal
+            .begin_session(&NewSession {
+                station_id: "s",
+                operator: "alice",
+                port: "/dev/ttyUSB0",
+                work_order: None,
+                started_at: OffsetDateTime::now_utc(),
+            })
+            .expect("begin");
+        journal
+            .connection()
+            .execute(
+                "INSERT INTO session_assurance (session_id, family, assurance)
+                 VALUES (?1, 'nrf91-at', 'key made on the unit, handshake not run as the unit')",
+                params![id],
+            )
+            .expect("assurance");
+        id
+    }
+
+    /// A journal sealed by a v3 build (assurance not covered), then opened by this one: its
+    /// v3 seals verify next to v4 ones, and an assurance edited after a v4 seal is found.
+    #[test]
+    fn v3_seals_verify_next_to_v4_ones_and_assurance_is_sealed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let journal = Journal::open(&dir.path().join("j.sqlite")).expect("open");
+        let conn = journal.connection();
+        let old = session(&journal);
+        conn.execute(
+            "UPDATE sessions SET result = 'pass', ended_at = started_at WHERE id = ?1",
+            params![old],
+        )
+        .expect("close");
+        let v3 = hex::encode(session_hashes(conn, old).expect("digest").v3);
+        let seal = append(
+            conn,
+            "session",
+            &old.to_string(),
+            &v3,
+            "2026-01-01T00:00:00Z",
+        )
+        .expect("seal");
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![V3_UNTIL_KEY, seal.seq.to_string()],
+        )
+        .expect("migration note");
+
+        let new = session(&journal);
+        journal
+            .finish_session(new, SessionResult::Pass, None, OffsetDateTime::now_utc())
+            .expect("v4 seal");
+        let report = journal.verify().expect("verify");
+        assert!(report.ok(), "{:?}", report.problem);
+        assert_eq!(report.sealed_sessions, 2);
+
+        // What QA reads about a session's key is sealed with it.
+        conn.execute(
+            "UPDATE session_assurance SET assurance = 'key made on the unit, handshake run as the unit'
+             WHERE session_id = ?1",
+            params![new],
+        )
+        .expect("edit");
+        let p = journal.verify().expect("verify").problem.expect("found");
+        assert_eq!(p.code, "chain.session_edited");
+        assert!(
+            p.message.contains(&format!("session {new}")),
+            "{}",
+            p.message
+        );
+        // The v3 session's assurance was never sealed: editing it is not an edit of its seal.
+        conn.execute(
+            "UPDATE session_assurance SET assurance = 'x' WHERE session_id = ?1",
+            params![old],
+        )
+        .expect("edit old");
+        let p = journal.verify().expect("verify").problem.expect("found");
+        assert!(
+            p.message.contains(&format!("session {new}")),
+            "{}",
+            p.message
+        );
+    }
 }

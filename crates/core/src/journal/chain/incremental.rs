@@ -133,7 +133,8 @@ pub fn verify_since(conn: &Connection, from: &Verified) -> Result<VerifyReport, 
             ));
         }
     }
-    for (id, digest) in &contents.hashes {
+    let marks = super::SealMarks::read(conn)?;
+    for (id, hashes) in &contents.hashes {
         let (seq, recorded) = match new_seals.get(id) {
             Some(s) => (Some(s.seq), s.content.map(|c| c.to_vec())),
             // Sealed before the verified head, but in the range scanned: check it as well.
@@ -153,11 +154,15 @@ pub fn verify_since(conn: &Connection, from: &Verified) -> Result<VerifyReport, 
                 None,
                 format!("session {id} is not in the chain: inserted or closed outside Commissioner"),
             )),
-            (Some(seq), recorded) if !recorded.as_deref().is_some_and(|c| is_hex_of(c, digest)) => {
+            (Some(seq), recorded)
+                if !recorded
+                    .as_deref()
+                    .is_some_and(|c| is_hex_of(c, hashes.at(seq, &marks))) =>
+            {
                 problems.push(problem(
                     "chain.session_edited",
                     Some(seq),
-                    format!("session {id} (its row, steps, certificates, device log or audit checks) was edited after it was recorded"),
+                    format!("session {id} (its row, steps, certificates, device log, audit checks or assurance) was edited after it was recorded"),
                 ))
             }
             _ => {}

@@ -30,6 +30,43 @@ pub const ZERO_HASH: &str = "000000000000000000000000000000000000000000000000000
 /// are v2 and are checked the v2 way.
 pub(super) const V2_UNTIL_KEY: &str = "chain_v2_until_seq";
 
+/// `meta` key of the last chain entry written before seal v4 (migration 12); seals up to it
+/// (and after the v2 ones) are v3.
+pub(super) const V3_UNTIL_KEY: &str = "chain_v3_until_seq";
+
+/// The seal-version marks of a journal, read once per verify.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct SealMarks {
+    pub v2_until: Option<i64>,
+    pub v3_until: Option<i64>,
+}
+
+impl SealMarks {
+    pub(super) fn read(conn: &Connection) -> Result<Self, JournalError> {
+        let mark = |key: &str| -> Result<Option<i64>, JournalError> {
+            Ok(conn
+                .query_row(
+                    "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1",
+                    params![key],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        };
+        Ok(Self {
+            v2_until: mark(V2_UNTIL_KEY)?,
+            v3_until: mark(V3_UNTIL_KEY)?,
+        })
+    }
+
+    pub(super) fn is_v2(&self, seq: i64) -> bool {
+        self.v2_until.is_some_and(|u| seq <= u)
+    }
+
+    pub(super) fn is_v3(&self, seq: i64) -> bool {
+        self.v3_until.is_some_and(|u| seq <= u)
+    }
+}
+
 /// The newest entry of the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]

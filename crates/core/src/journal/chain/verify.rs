@@ -13,11 +13,11 @@ use std::time::Instant;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::content::{combine, Digest32, Drift, PartScan, PARTS};
+use super::content::{Digest32, Drift, PartScan, SealHashes, NPARTS, PARTS};
 use super::records;
 use super::{
     entry_digest, legacy, revocation_content_hash, status_content_hash, ChainHead, ChainProblem,
-    JournalError, VerifyReport, V2_UNTIL_KEY, ZERO_HASH,
+    JournalError, SealMarks, VerifyReport, ZERO_HASH,
 };
 
 /// Session-id slices per core: enough that the cores finish close together.
@@ -259,7 +259,7 @@ pub(super) fn scan_sessions(
     from: i64,
     running: &[i64],
 ) -> Result<Contents, JournalError> {
-    let mut scans: [PartScan; 5] = Default::default();
+    let mut scans: [PartScan; NPARTS] = Default::default();
     for (scan, part) in scans.iter_mut().zip(&PARTS) {
         *scan = part.scan(conn, from, i64::MAX)?;
     }
@@ -274,7 +274,7 @@ fn run(conn: &Connection, plan: &Plan, task: &Task) -> Result<Done, JournalError
         }
         Task::Slice(slice) => {
             let (from, to) = plan.bounds[slice];
-            let mut scans: [PartScan; 5] = Default::default();
+            let mut scans: [PartScan; NPARTS] = Default::default();
             for (scan, part) in scans.iter_mut().zip(&PARTS) {
                 *scan = part.scan(conn, from, to)?;
             }
@@ -285,27 +285,29 @@ fn run(conn: &Connection, plan: &Plan, task: &Task) -> Result<Done, JournalError
 
 /// Content hash per sealed session (id order), and what the scans found on the way.
 pub(super) struct Contents {
-    pub(super) hashes: Vec<(i64, Digest32)>,
+    pub(super) hashes: Vec<(i64, SealHashes)>,
     pub(super) drifts: Vec<Drift>,
     pub(super) problems: Vec<ChainProblem>,
 }
 
 /// Merges one slice's part digests (each in session order) into content hashes.
-fn assemble(parts: [PartScan; 5], running: &[i64]) -> Contents {
-    let [sessions, steps, mut certs, logs, audits] = parts;
+fn assemble(parts: [PartScan; NPARTS], running: &[i64]) -> Contents {
+    let [sessions, steps, mut certs, logs, audits, assurances] = parts;
     let drifts = std::mem::take(&mut certs.drifts);
     let others = [
         &steps.digests,
         &certs.digests,
         &logs.digests,
         &audits.digests,
+        &assurances.digests,
     ];
-    let mut cursors = [0usize; 4];
-    let mut orphans: [Option<i64>; 4] = [None; 4];
-    let empty = [1, 2, 3, 4].map(|k| PARTS[k].empty());
+    let mut cursors = [0usize; NPARTS - 1];
+    let mut orphans: [Option<i64>; NPARTS - 1] = [None; NPARTS - 1];
+    let empty = [1, 2, 3, 4, 5].map(|k| PARTS[k].empty());
     let mut hashes = Vec::with_capacity(sessions.digests.len());
     for &(sid, s_digest) in &sessions.digests {
-        let mut digests = [s_digest, [0; 32], [0; 32], [0; 32], [0; 32]];
+        let mut digests = [[0; 32]; NPARTS];
+        digests[0] = s_digest;
         for (k, rows) in others.iter().enumerate() {
             while cursors[k] < rows.len() && rows[cursors[k]].0 < sid {
                 orphans[k].get_or_insert(rows[cursors[k]].0);
@@ -320,7 +322,7 @@ fn assemble(parts: [PartScan; 5], running: &[i64]) -> Contents {
             };
         }
         if running.binary_search(&sid).is_err() {
-            hashes.push((sid, combine(&digests)));
+            hashes.push((sid, SealHashes::of(&digests)));
         }
     }
     let mut problems = Vec::new();
@@ -384,13 +386,7 @@ fn judge(
 ) -> Result<VerifyReport, JournalError> {
     let mut problems = std::mem::take(&mut walk.problems);
     problems.extend(contents.problems);
-    let v2_until: Option<i64> = conn
-        .query_row(
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1",
-            params![V2_UNTIL_KEY],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let marks = SealMarks::read(conn)?;
     let mut seen = vec![false; contents.hashes.len()];
     for seal in &walk.seals {
         let (seq, id) = (seal.seq, seal.session);
@@ -407,16 +403,16 @@ fn judge(
             });
             continue;
         };
-        let actual = if v2_until.is_some_and(|u| seq <= u) {
+        let actual = if marks.is_v2(seq) {
             legacy::session_digest_v2(conn, id)?
         } else {
-            contents.hashes[i].1
+            *contents.hashes[i].1.at(seq, &marks)
         };
         if !seal.content.is_some_and(|c| is_hex_of(&c, &actual)) {
             problems.push(ChainProblem {
                 code: "chain.session_edited",
                 seq: Some(seq),
-                message: format!("session {id} (its row, steps, certificates, device log or audit checks) was edited after it was recorded"),
+                message: format!("session {id} (its row, steps, certificates, device log, audit checks or assurance) was edited after it was recorded"),
             });
         }
     }

@@ -195,6 +195,22 @@ fn tls12_suites() -> Vec<SupportedCipherSuite> {
         .collect()
 }
 
+/// Whether the broker answers a TLS 1.3-only offer with a ServerHello: `Some(false)` when it
+/// refused it, `None` when the probe could not tell (unreachable, silent). Used before a unit's
+/// handshake where the profile allows TLS 1.2, because a unit signs only TLS 1.3 handshakes.
+pub fn accepts_tls13(p: &BrokerProfile, anchors: &[Vec<u8>]) -> Option<bool> {
+    let options = TlsOptions {
+        server_name: p.server_name.as_deref(),
+        ..TlsOptions::default()
+    };
+    let config = client_config_with(anchors, ClientIdentity::None, &options).ok()?;
+    match rustls_offer(p, config, connect_timeout(p)) {
+        Answer::Accepted(_) => Some(true),
+        Answer::Refused(_) => Some(false),
+        Answer::Unknown(_) => None,
+    }
+}
+
 /// One TLS handshake with `config`, blocking: the audit runs its checks one after another on
 /// its own thread, and a probe is over within the connect limit.
 fn rustls_offer(p: &BrokerProfile, config: Arc<rustls::ClientConfig>, t: Duration) -> Answer {
