@@ -25,6 +25,7 @@ pub const APP_CODES: &[&str] = &[
     "setup.weak_passphrase",
     "sim.start_failed",
     "sim.unknown_fault",
+    "sim.unknown_kind",
     "station.exists",
 ];
 

@@ -54,6 +54,7 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             setup::change_pin,
             line::list_targets,
             line::sim_faults,
+            line::sim_kinds,
             line::start_simulated_unit,
             line::stop_simulated_unit,
             line::commission,
@@ -195,6 +196,43 @@ mod tests {
             serde_json::json!({ "fault": "gremlins" }),
         )
         .expect_err("unknown fault");
+        assert_eq!(bad["code"], "sim.unknown_fault");
+
+        // Units of the other families, each listed with the family the station will speak.
+        for (kind, family) in [
+            ("nrf91-at", "nrf91-at"),
+            ("zephyr-smp-stock", "zephyr-smp"),
+            ("zephyr-smp-group", "zephyr-smp"),
+        ] {
+            let started = invoke(
+                &webview,
+                "start_simulated_unit",
+                serde_json::json!({ "fault": null, "kind": kind }),
+            )
+            .expect("simulated unit of another family starts");
+            let targets = invoke(&webview, "list_targets", no_args()).expect("list_targets");
+            let listed = targets
+                .as_array()
+                .expect("an array of ports")
+                .iter()
+                .find(|p| p["path"] == started["path"])
+                .cloned()
+                .expect("listed");
+            assert_eq!(listed["family"], family, "{kind}");
+        }
+        let bad = invoke(
+            &webview,
+            "start_simulated_unit",
+            serde_json::json!({ "fault": null, "kind": "nrf53" }),
+        )
+        .expect_err("unknown kind");
+        assert_eq!(bad["code"], "sim.unknown_kind");
+        let bad = invoke(
+            &webview,
+            "start_simulated_unit",
+            serde_json::json!({ "fault": "timeout", "kind": "nrf91-at" }),
+        )
+        .expect_err("faults on reference units only");
         assert_eq!(bad["code"], "sim.unknown_fault");
 
         // A path no port listing named, chosen by a hand-made IPC call: refused.

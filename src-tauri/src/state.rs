@@ -15,7 +15,7 @@ use commissioner_core::operator::{Action, Operator};
 use commissioner_core::pipeline::StopSignal;
 use commissioner_core::pki::UnlockedCa;
 use commissioner_core::station::{take_passphrase_from_env, Station};
-use commissioner_devsim::SimDevice;
+use commissioner_devsim::AnySim;
 use zeroize::Zeroizing;
 
 use crate::dialog::FileChooser;
@@ -113,7 +113,7 @@ pub struct Shared {
     signed_in: Mutex<Option<Operator>>,
     /// Who the journal names when the station has no operators.
     default_operator: String,
-    sims: Mutex<BTreeMap<String, SimDevice>>,
+    sims: Mutex<BTreeMap<String, AnySim>>,
     runs: Mutex<HashMap<String, Arc<StopSignal>>>,
     /// Held from the first run on, so another process starting up leaves our sessions alone.
     claim: Mutex<Option<SessionClaim>>,
@@ -377,7 +377,7 @@ impl Shared {
         }
     }
 
-    pub fn sims(&self) -> MutexGuard<'_, BTreeMap<String, SimDevice>> {
+    pub fn sims(&self) -> MutexGuard<'_, BTreeMap<String, AnySim>> {
         lock(&self.sims)
     }
 

@@ -10,6 +10,7 @@ const ipc = vi.hoisted(() => ({
   unlockCa: vi.fn(),
   listTargets: vi.fn(),
   simFaults: vi.fn(),
+  simKinds: vi.fn(),
   querySessions: vi.fn(),
   recentLogs: vi.fn(),
   subscribeLogs: vi.fn(),
@@ -26,6 +27,7 @@ describe("App shell", () => {
     for (const f of Object.values(ipc)) f.mockReset();
     ipc.listTargets.mockResolvedValue([port("sim")]);
     ipc.simFaults.mockResolvedValue(["none", "timeout"]);
+    ipc.simKinds.mockResolvedValue(["reference", "zephyr-smp-group"]);
     ipc.querySessions.mockResolvedValue({ rows: [], total: 0, offset: 0 });
     ipc.recentLogs.mockResolvedValue([]);
     ipc.subscribeLogs.mockResolvedValue(undefined);

@@ -2,10 +2,10 @@
 //! cancellation.
 
 use commissioner_core::device::discovery::{self, PortInfo};
-use commissioner_core::device::watch::model_for;
+use commissioner_core::device::watch::{family_for, model_for};
 use commissioner_core::operator::Action;
 use commissioner_core::pipeline::{self, CommissionRequest, ProgressEvent, Report, Stop};
-use commissioner_devsim::{Fault, SimConfig, SimDevice};
+use commissioner_devsim::{AnySim, Fault, SimConfig, SimKind};
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::State;
@@ -45,6 +45,9 @@ pub struct Target {
     /// `commissioner line` refuses to start): a console cable or a modem is never written to
     /// unasked.
     pub auto_eligible: bool,
+    /// The device family the station speaks to it, where known before the unit answers: the
+    /// emulator's for a simulated unit, the profile's `[[models]]` entry for a USB port.
+    pub family: Option<String>,
 }
 
 /// Serial ports of this machine, then the simulated units this app started.
@@ -57,10 +60,12 @@ pub async fn list_targets(state: State<'_, AppState>) -> Result<Vec<Target>, Ipc
             .into_iter()
             .map(|port| {
                 let model = model_for(&filters, &port).map(str::to_owned);
+                let family = family_for(&filters, &port).map(str::to_owned);
                 Target {
                     port,
                     auto_eligible: model.is_some(),
                     model,
+                    family,
                 }
             })
             .collect();
@@ -68,16 +73,21 @@ pub async fn list_targets(state: State<'_, AppState>) -> Result<Vec<Target>, Ipc
             port: sim_port(sim),
             model: None,
             auto_eligible: true,
+            family: Some(sim.kind().family().to_owned()),
         }));
         Ok(targets)
     })
     .await
 }
 
-fn sim_port(sim: &SimDevice) -> PortInfo {
+fn sim_port(sim: &AnySim) -> PortInfo {
+    let product = match sim.kind() {
+        SimKind::Reference => "Simulated unit".to_owned(),
+        kind => format!("Simulated unit ({kind})"),
+    };
     PortInfo {
-        serial_number: Some(sim.device_id().to_owned()),
-        product: Some("Simulated unit".into()),
+        serial_number: Some(sim.label().to_owned()),
+        product: Some(product),
         ..PortInfo::bare(sim.path(), SIMULATED)
     }
 }
@@ -88,12 +98,20 @@ pub fn sim_faults() -> Vec<&'static str> {
     Fault::ALL.iter().map(|f| f.name()).collect()
 }
 
+/// Kinds of simulated unit: the reference unit, an nRF91 modem, a stock Zephyr unit and one
+/// with Commissioner's SMP group.
+#[tauri::command]
+pub fn sim_kinds() -> Vec<&'static str> {
+    SimKind::ALL.iter().map(|k| k.name()).collect()
+}
+
 /// Starts a simulated unit on a pseudo-terminal. Its flash lives as long as the unit, so it
 /// can be commissioned, then recommissioned.
 #[tauri::command]
 pub async fn start_simulated_unit(
     state: State<'_, AppState>,
     fault: Option<String>,
+    kind: Option<String>,
 ) -> Result<PortInfo, IpcError> {
     let state = state.inner().clone_handle();
     blocking(move || {
@@ -113,13 +131,25 @@ pub async fn start_simulated_unit(
             })?],
             None => Vec::new(),
         };
-        let sim = SimDevice::spawn(SimConfig {
+        let kind = match kind.as_deref().filter(|k| !k.is_empty()) {
+            Some(name) => name
+                .parse::<SimKind>()
+                .map_err(|e| IpcError::invalid("sim.unknown_kind", e.to_string()))?,
+            None => SimKind::Reference,
+        };
+        if kind != SimKind::Reference && !faults.is_empty() {
+            return Err(IpcError::invalid(
+                "sim.unknown_fault",
+                format!("faults are simulated on reference units only, not on {kind}"),
+            ));
+        }
+        let cfg = SimConfig {
             faults,
             ..SimConfig::default()
-        })
-        .map_err(IpcError::sim)?;
+        };
+        let sim = AnySim::spawn(kind, cfg).map_err(IpcError::sim)?;
         let port = sim_port(&sim);
-        tracing::info!(port = %port.path, device = sim.device_id(), fault = ?fault, "simulated unit started");
+        tracing::info!(port = %port.path, device = sim.label(), %kind, fault = ?fault, "simulated unit started");
         state.sims().insert(port.path.clone(), sim);
         Ok(port)
     })
@@ -159,8 +189,10 @@ pub async fn commission(
         let ca = state.ca(&station)?;
         // Only a port the station listed (a serial port, or a simulated unit of this app):
         // not a path a hand-made IPC call chose.
-        let known = state.sims().contains_key(&target)
-            || discovery::list_ports()?.iter().any(|p| p.path == target);
+        // A simulated unit's family is the emulator's (a pseudo-terminal has no USB identity).
+        let sim_family = state.sims().get(&target).map(|s| s.kind().family());
+        let known =
+            sim_family.is_some() || discovery::list_ports()?.iter().any(|p| p.path == target);
         if !known {
             return Err(IpcError::invalid(
                 "line.unknown_port",
@@ -178,6 +210,7 @@ pub async fn commission(
             recommission: options.recommission,
             work_order: options.work_order.as_deref().filter(|w| !w.is_empty()),
             cancel: Some(&run.cancel),
+            family: sim_family,
             ..Default::default()
         };
         tracing::info!(port = %target, recommission = options.recommission, "commissioning");

@@ -199,6 +199,9 @@ async fn walk(ui: &Ui<'_>, station_dir: &Path, exports: &Path) -> TestResult {
     settings_and_log(ui)
         .await
         .map_err(|e| format!("settings and log: {e}"))?;
+    other_families(ui)
+        .await
+        .map_err(|e| format!("units of other families: {e}"))?;
     check_journal(station_dir)
 }
 
@@ -246,11 +249,19 @@ async fn setup_wizard(ui: &Ui<'_>, ca: &CaChoice) -> TestResult {
     Ok(())
 }
 
-/// Adds a simulated unit on the line view and returns its card's selector.
+/// Adds a simulated reference unit on the line view and returns its card's selector.
 async fn add_unit(ui: &Ui<'_>, fault: &str) -> TestResult<String> {
+    add_unit_of(ui, "reference", fault).await
+}
+
+/// Adds a simulated unit of `kind` (faults: reference units only).
+async fn add_unit_of(ui: &Ui<'_>, kind: &str, fault: &str) -> TestResult<String> {
     ui.click("#nav-line").await?;
     let before = ui.attrs("article.unit-card", "data-target").await?;
-    ui.select("#sim-fault", fault).await?;
+    ui.select("#sim-kind", kind).await?;
+    if kind == "reference" {
+        ui.select("#sim-fault", fault).await?;
+    }
     ui.click("#add-sim").await?;
     let after = ui
         .wait_for_new("article.unit-card", "data-target", &before)
@@ -273,6 +284,49 @@ async fn commission_pass(ui: &Ui<'_>) -> TestResult<(String, String)> {
         .await?
         .ok_or("card without target")?;
     Ok((target, card))
+}
+
+/// Units of the other families, started and commissioned from the line view like any unit:
+/// a Zephyr unit with Commissioner's SMP group and an nRF91 modem pass, each card naming its
+/// family; a stock Zephyr unit needs a key made on the station, which the lab profile does not
+/// allow, and fails with that code.
+async fn other_families(ui: &Ui<'_>) -> TestResult {
+    let cases = [
+        ("zephyr-smp-group", "zephyr-smp", None),
+        ("nrf91-at", "nrf91-at", None),
+        (
+            "zephyr-smp-stock",
+            "zephyr-smp",
+            Some("policy.host_key_not_allowed"),
+        ),
+    ];
+    for (kind, family, refused) in cases {
+        let card = add_unit_of(ui, kind, "").await?;
+        ui.click(&format!("{card} .commission-btn")).await?;
+        let result = ui.wait_result(&card).await?;
+        let text = ui.text(&card).await?;
+        match refused {
+            None if result != "pass" => {
+                return Err(format!("{kind}: expected pass, got {result}: {text}").into())
+            }
+            None => {
+                let shown = ui.text(&format!("{card} .family")).await?;
+                if shown.trim() != family {
+                    return Err(format!("{kind}: card names family {shown:?}").into());
+                }
+            }
+            Some(code) => {
+                let shown = ui.text(&format!("{card} .reason-code")).await?;
+                if result != "fail" || !shown.contains(code) {
+                    return Err(
+                        format!("{kind}: expected fail {code}, got {result} {shown}").into(),
+                    );
+                }
+            }
+        }
+    }
+    ui.shot("line-families").await?;
+    Ok(())
 }
 
 async fn commission_fail(ui: &Ui<'_>) -> TestResult {
@@ -397,7 +451,7 @@ fn check_journal(station_dir: &Path) -> TestResult {
         return Err(format!("chain broken: {:?}", report.problem).into());
     }
     let db = journal.connection();
-    let results: Vec<(String, Option<String>)> = db
+    let mut results: Vec<(String, Option<String>)> = db
         .prepare(
             "SELECT result, work_order FROM sessions
                   WHERE port NOT IN ('audit', 'service-identity') ORDER BY id",
@@ -409,8 +463,25 @@ fn check_journal(station_dir: &Path) -> TestResult {
         ("fail".to_owned(), Some("WO-4711".to_owned())),
         ("pass".to_owned(), Some("WO-4711".to_owned())),
     ];
-    if results != expected {
-        return Err(format!("sessions {results:?}, expected {expected:?}").into());
+    // Then the other families' units: zephyr-smp group and nrf91-at pass, stock zephyr fails.
+    let families: Vec<String> = results
+        .split_off(expected.len().min(results.len()))
+        .into_iter()
+        .map(|(result, _)| result)
+        .collect();
+    if results != expected || families != ["pass", "pass", "fail"] {
+        return Err(
+            format!("sessions {results:?} then {families:?}, expected {expected:?}").into(),
+        );
+    }
+    let assured: Vec<String> = db
+        .prepare("SELECT family FROM session_assurance ORDER BY session_id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for family in ["zephyr-smp", "nrf91-at"] {
+        if !assured.iter().any(|f| f == family) {
+            return Err(format!("no {family} session has an assurance: {assured:?}").into());
+        }
     }
     let superseded: i64 = db.query_row(
         "SELECT count(*) FROM certificates

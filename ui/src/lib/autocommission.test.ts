@@ -5,6 +5,7 @@ import { autoCandidates, newTargets } from "./autocommission";
 const p = (path: string, serialNumber: string | null = null, autoEligible = true): Target => ({
   path,
   model: null,
+  family: null,
   autoEligible,
   kind: "usb",
   vid: 1,

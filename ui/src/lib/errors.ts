@@ -347,6 +347,7 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "setup.weak_passphrase": "The CA passphrase is too short. Use at least 8 characters.",
   "sim.start_failed": "The simulated unit could not start. See the Log tab.",
   "sim.unknown_fault": "That simulator fault does not exist. Pick one from the list.",
+  "sim.unknown_kind": "That kind of simulated unit does not exist. Pick one from the list.",
 };
 
 /** The plain-language text for `error`: a known code's text, else the core's message. */

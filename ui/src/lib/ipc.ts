@@ -74,9 +74,12 @@ export const changePin = (oldPin: string, newPin: string) =>
 export const listTargets = () => call<Target[]>("list_targets");
 /** Names of the faults a simulated unit can be started with. */
 export const simFaults = () => call<string[]>("sim_faults");
-/** Starts a simulated unit on a pseudo-terminal; it stays until stopped or the app exits. */
-export const startSimulatedUnit = (fault: string | null) =>
-  call<PortInfo>("start_simulated_unit", { fault });
+/** Kinds of simulated unit (reference, nrf91-at, zephyr-smp-stock, zephyr-smp-group). */
+export const simKinds = () => call<string[]>("sim_kinds");
+/** Starts a simulated unit on a pseudo-terminal; it stays until stopped or the app exits.
+ * Faults are simulated on reference units only. */
+export const startSimulatedUnit = (fault: string | null, kind: string = "reference") =>
+  call<PortInfo>("start_simulated_unit", { fault, kind });
 export const stopSimulatedUnit = (path: string) => call<void>("stop_simulated_unit", { path });
 
 /** Runs the whole pipeline on `target`; `onProgress` sees every step as it happens. */

@@ -7,6 +7,7 @@ import { deferred, port, report } from "../test/fixtures";
 const ipc = vi.hoisted(() => ({
   listTargets: vi.fn(),
   simFaults: vi.fn(),
+  simKinds: vi.fn(),
   startSimulatedUnit: vi.fn(),
   commission: vi.fn(),
   cancelCommission: vi.fn(),
@@ -42,6 +43,7 @@ describe("Line", () => {
     for (const f of Object.values(ipc)) f.mockReset();
     ipc.listTargets.mockResolvedValue([port("sim"), port("/dev/ttyUSB0", "usb")]);
     ipc.simFaults.mockResolvedValue(["none", "timeout", "cn_mismatch"]);
+    ipc.simKinds.mockResolvedValue(["reference", "nrf91-at", "zephyr-smp-stock", "zephyr-smp-group"]);
     ipc.sessionDetails.mockResolvedValue({
       session: {},
       steps: [],
@@ -176,7 +178,21 @@ describe("Line", () => {
     await userEvent.selectOptions(screen.getByLabelText("Simulated fault"), "timeout");
     await userEvent.click(screen.getByRole("button", { name: "Add simulated unit" }));
     await waitFor(() => expect(card("/dev/pts/9")).not.toBeNull());
-    expect(ipc.startSimulatedUnit).toHaveBeenCalledWith("timeout");
+    expect(ipc.startSimulatedUnit).toHaveBeenCalledWith("timeout", "reference");
+  });
+
+  it("adds a simulated unit of another family, without the reference unit's faults", async () => {
+    ipc.startSimulatedUnit.mockResolvedValue(port("/dev/pts/10"));
+    render(Line);
+    await waitFor(() =>
+      expect(screen.getByRole("option", { name: "zephyr-smp-group" })).toBeInTheDocument(),
+    );
+    await userEvent.selectOptions(screen.getByLabelText("Simulated fault"), "timeout");
+    await userEvent.selectOptions(screen.getByLabelText("Simulated unit"), "zephyr-smp-group");
+    expect(screen.getByLabelText("Simulated fault")).toBeDisabled();
+    await userEvent.click(screen.getByRole("button", { name: "Add simulated unit" }));
+    await waitFor(() => expect(card("/dev/pts/10")).not.toBeNull());
+    expect(ipc.startSimulatedUnit).toHaveBeenCalledWith(null, "zephyr-smp-group");
   });
 
   it("puts a barcode scanned outside any field into the work order", async () => {

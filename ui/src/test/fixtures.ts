@@ -21,6 +21,7 @@ export const port = (path: string, kind = "simulated"): Target => ({
   path,
   kind,
   model: null,
+  family: null,
   autoEligible: true,
   vid: null,
   pid: null,

@@ -388,7 +388,12 @@ model: string | null,
  * `commissioner line` refuses to start): a console cable or a modem is never written to
  * unasked.
  */
-autoEligible: boolean, path: string, 
+autoEligible: boolean, 
+/**
+ * The device family the station speaks to it, where known before the unit answers: the
+ * emulator's for a simulated unit, the profile's `[[models]]` entry for a USB port.
+ */
+family: string | null, path: string, 
 /**
  * `usb`, `pci`, `bluetooth`, `unknown`, or `simulated` for a simulator entry.
  */
@@ -479,4 +484,4 @@ pid: number, };
 export const STEPS = ["identify", "keygen", "validate_csr", "issue", "write_cert", "prove_possession", "handshake", "audit", "lock"] as const;
 
 /** Error codes the desktop shell itself produces (`commissioner_app::error::APP_CODES`). */
-export const APP_ERROR_CODES = ["app.no_dialog", "app.task_failed", "broker.invalid", "ca.locked", "ca.unlock_throttled", "ca.unreadable", "journal.no_session", "lab.not_a_lab_station", "line.busy", "line.unknown_port", "operator.sign_in_required", "setup.admin_id", "setup.organization", "setup.weak_passphrase", "sim.start_failed", "sim.unknown_fault", "station.exists"] as const;
+export const APP_ERROR_CODES = ["app.no_dialog", "app.task_failed", "broker.invalid", "ca.locked", "ca.unlock_throttled", "ca.unreadable", "journal.no_session", "lab.not_a_lab_station", "line.busy", "line.unknown_port", "operator.sign_in_required", "setup.admin_id", "setup.organization", "setup.weak_passphrase", "sim.start_failed", "sim.unknown_fault", "sim.unknown_kind", "station.exists"] as const;
