@@ -66,6 +66,7 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             journal::verify_export,
             audit::run_audit,
             settings::settings,
+            settings::set_host_keys,
             settings::export_crl,
             settings::recent_logs,
             settings::subscribe_logs,
@@ -531,6 +532,10 @@ mod tests {
         assert!(settings["ca"].is_null() && settings["operators"] == serde_json::json!([]));
         let disable_tom = || serde_json::json!({ "id": "tom" });
         assert_eq!(code("disable_operator", disable_tom()), forbidden);
+        // The station's key policy is the admin's.
+        let host_keys = serde_json::json!({ "allowed": true });
+        assert_eq!(code("set_host_keys", host_keys), forbidden);
+        assert_eq!(settings["hostKeysAllowed"], false);
         let change = |old: &str, new: &str| serde_json::json!({ "oldPin": old, "newPin": new });
         assert_eq!(
             code("change_pin", change("000000", "864200")),

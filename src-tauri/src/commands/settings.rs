@@ -35,6 +35,9 @@ pub struct SettingsView {
     pub status: StationStatus,
     pub ca: Option<CaDetails>,
     pub operators: Vec<Operator>,
+    /// The profile's `policy.allow_host_generated_key`: units without a key generator (stock
+    /// Zephyr) get a key made on the station, recorded as weaker.
+    pub host_keys_allowed: bool,
 }
 
 #[tauri::command]
@@ -57,7 +60,25 @@ pub async fn settings(state: State<'_, AppState>) -> Result<SettingsView, IpcErr
             } else {
                 Vec::new()
             },
+            host_keys_allowed: station.config.policy.allow_host_generated_key,
         })
+    })
+    .await
+}
+
+/// Allows or forbids keys made on the station for units that cannot make their own (admins
+/// only): the profile's `policy.allow_host_generated_key`, read again by the next session.
+#[tauri::command]
+pub async fn set_host_keys(state: State<'_, AppState>, allowed: bool) -> Result<bool, IpcError> {
+    let state = state.inner().clone_handle();
+    blocking(move || {
+        let mut station = state.station()?;
+        state.authorize(&station.journal()?, Action::ManageOperators)?;
+        station.config.policy.allow_host_generated_key = allowed;
+        station.save()?;
+        tracing::info!(allowed, "host-generated keys policy changed");
+        state.station_changed();
+        Ok(allowed)
     })
     .await
 }

@@ -289,7 +289,7 @@ async fn commission_pass(ui: &Ui<'_>) -> TestResult<(String, String)> {
 /// Units of the other families, started and commissioned from the line view like any unit:
 /// a Zephyr unit with Commissioner's SMP group and an nRF91 modem pass, each card naming its
 /// family; a stock Zephyr unit needs a key made on the station, which the lab profile does not
-/// allow, and fails with that code.
+/// allow: it fails with that code, and passes once the admin allows it in Settings.
 async fn other_families(ui: &Ui<'_>) -> TestResult {
     let cases = [
         ("zephyr-smp-group", "zephyr-smp", None),
@@ -299,8 +299,14 @@ async fn other_families(ui: &Ui<'_>) -> TestResult {
             "zephyr-smp",
             Some("policy.host_key_not_allowed"),
         ),
+        ("zephyr-smp-stock", "zephyr-smp", None),
     ];
     for (kind, family, refused) in cases {
+        if kind == "zephyr-smp-stock" && refused.is_none() {
+            ui.click("#nav-settings").await?;
+            ui.click("#policy-host-keys").await?;
+            ui.wait("#policy-host-keys:checked:not([disabled])").await?;
+        }
         let card = add_unit_of(ui, kind, "").await?;
         ui.click(&format!("{card} .commission-btn")).await?;
         let result = ui.wait_result(&card).await?;
@@ -313,6 +319,12 @@ async fn other_families(ui: &Ui<'_>) -> TestResult {
                 let shown = ui.text(&format!("{card} .family")).await?;
                 if shown.trim() != family {
                     return Err(format!("{kind}: card names family {shown:?}").into());
+                }
+                // A stock unit's session says plainly where its key was made.
+                let assurance = ui.text(&format!("{card} .assurance")).await?;
+                let station_key = assurance.contains("key made on the station");
+                if station_key != (kind == "zephyr-smp-stock") {
+                    return Err(format!("{kind}: assurance {assurance:?}").into());
                 }
             }
             Some(code) => {
@@ -463,13 +475,14 @@ fn check_journal(station_dir: &Path) -> TestResult {
         ("fail".to_owned(), Some("WO-4711".to_owned())),
         ("pass".to_owned(), Some("WO-4711".to_owned())),
     ];
-    // Then the other families' units: zephyr-smp group and nrf91-at pass, stock zephyr fails.
+    // Then the other families' units: zephyr-smp group and nrf91-at pass, stock zephyr fails,
+    // then passes with host keys allowed.
     let families: Vec<String> = results
         .split_off(expected.len().min(results.len()))
         .into_iter()
         .map(|(result, _)| result)
         .collect();
-    if results != expected || families != ["pass", "pass", "fail"] {
+    if results != expected || families != ["pass", "pass", "fail", "pass"] {
         return Err(
             format!("sessions {results:?} then {families:?}, expected {expected:?}").into(),
         );

@@ -109,6 +109,8 @@ export const verifyExport = () => call<ExportCheck | null>("verify_export");
 
 export const runAudit = () => call<AuditRun>("run_audit");
 export const settings = () => call<SettingsView>("settings");
+/** Allows or forbids keys made on the station for units without a key generator (admins). */
+export const setHostKeys = (allowed: boolean) => call<boolean>("set_host_keys", { allowed });
 /** Writes a fresh CRL where the operator chooses (native dialog); null when cancelled. */
 export const exportCrl = () => call<string | null>("export_crl");
 /** The recent log lines, oldest first. */

@@ -11,6 +11,7 @@ const ipc = vi.hoisted(() => ({
   exportCrl: vi.fn(),
   testBroker: vi.fn(),
   saveBrokerProfile: vi.fn(),
+  setHostKeys: vi.fn(),
 }));
 vi.mock("../lib/ipc", () => ipc);
 
@@ -33,6 +34,7 @@ describe("Settings", () => {
         keyStorage: "file",
       },
       operators: [{ id: "admin", role: "admin" }],
+      hostKeysAllowed: false,
     });
     ipc.addOperator.mockResolvedValue({ id: "tech2", role: "technician" });
     ipc.exportCrl.mockResolvedValueOnce(null).mockResolvedValueOnce("/tmp/ca.crl");
@@ -117,5 +119,18 @@ describe("Settings for operators", () => {
     await userEvent.click(el("pin-change"));
     await waitFor(() => expect(el("pin-result")).toHaveTextContent("changed"));
     expect(ipc.changePin).toHaveBeenLastCalledWith("135791", "246802");
+  });
+
+  it("lets an admin allow keys made on the station, and keeps the box as the station has it on failure", async () => {
+    ipc.settings.mockResolvedValue({ status: status({ broker }), ca: null, operators: [], hostKeysAllowed: false });
+    ipc.setHostKeys.mockResolvedValueOnce(true).mockRejectedValueOnce({ code: "operator.forbidden", message: "no" });
+    render(Settings, {});
+    await waitFor(() => expect(el("policy-host-keys")).not.toBeChecked());
+    await userEvent.click(el("policy-host-keys"));
+    await waitFor(() => expect(ipc.setHostKeys).toHaveBeenCalledWith(true));
+    expect(el("policy-host-keys")).toBeChecked();
+    await userEvent.click(el("policy-host-keys"));
+    await waitFor(() => expect(screen.getByRole("alert")).toHaveTextContent("operator.forbidden"));
+    expect(el("policy-host-keys")).toBeChecked();
   });
 });

@@ -467,7 +467,12 @@ export type CaDetails = { subject: string, issuer: string, serial: string, notBe
  */
 keyStorage: string, };
 
-export type SettingsView = { status: StationStatus, ca: CaDetails | null, operators: Array<Operator>, };
+export type SettingsView = { status: StationStatus, ca: CaDetails | null, operators: Array<Operator>, 
+/**
+ * The profile's `policy.allow_host_generated_key`: units without a key generator (stock
+ * Zephyr) get a key made on the station, recorded as weaker.
+ */
+hostKeysAllowed: boolean, };
 
 export type AppMetrics = { 
 /**
