@@ -3,7 +3,7 @@
 mod audit;
 mod ca;
 mod ca_setup;
-mod central_kill;
+mod central;
 mod commands;
 mod crash;
 mod hardening;

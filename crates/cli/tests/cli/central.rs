@@ -1,3 +1,5 @@
+//! The central store from the command line, against a real PostgreSQL.
+//!
 //! The station killed mid-drain: `commissioner sync --follow` gets SIGKILL while it delivers a
 //! large outbox into a real PostgreSQL, several times, and a last `commissioner sync` finishes
 //! the job. Nothing is lost and nothing doubled: the central store holds as many sessions,
@@ -54,6 +56,19 @@ fn a_station_killed_mid_drain_loses_and_doubles_nothing() {
     let pg = PgServer::start(&dir.path().join("pg"), PG_PASSWORD).expect("start PostgreSQL");
     let station = dir.path().join("station");
     run_ok(cli(&station).args(["lab", "init"]));
+    // Without [central], `ca crl --central` says so and writes nothing.
+    let crl = dir.path().join("crl.pem");
+    let out = cli(&station)
+        .args(["ca", "crl", "--central", "--out"])
+        .arg(&crl)
+        .output()
+        .expect("ca crl");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("error[central.not_configured]"),
+        "{said}"
+    );
+    assert!(!crl.exists());
     let toml = station.join("station.toml");
     let mut config = std::fs::read_to_string(&toml).expect("station.toml");
     config.push_str(&format!(
@@ -201,4 +216,16 @@ fn a_station_killed_mid_drain_loses_and_doubles_nothing() {
         verify.contains(&format!("up to entry {}", head.seq)),
         "{verify}"
     );
+    // With the server there, the CRL is built over it (no other station revoked anything
+    // this CA signed; the synthetic sessions' certificates are not this CA's).
+    let out = run_ok(
+        cli(&station)
+            .args(["ca", "crl", "--central", "--out"])
+            .arg(&crl),
+    );
+    assert!(
+        out.contains("central store: 0 revoked certificate(s) of this CA from other stations"),
+        "{out}"
+    );
+    assert!(crl.exists());
 }
