@@ -70,6 +70,7 @@ pub fn typescript() -> String {
         crate::commands::audit::AuditRun,
         crate::commands::settings::CaDetails,
         crate::commands::settings::SettingsView,
+        crate::commands::sync::SyncStatus,
         crate::metrics::AppMetrics,
     );
     let steps = pipeline::STEPS

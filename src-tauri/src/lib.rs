@@ -2,7 +2,8 @@
 //! in `ui/` and is embedded from `ui/dist`.
 //!
 //! Module map:
-//! - [`commands`]: the `#[tauri::command]`s, by screen (setup, line, journal, audit, settings).
+//! - [`commands`]: the `#[tauri::command]`s, by screen (setup, line, journal, audit, settings)
+//!   and the status bar (sync).
 //! - [`state`]: what the app holds for its life (station, unlocked CA, signed-in operator,
 //!   simulated units, lab broker, runs that can be cancelled).
 //! - [`dto`]: the shapes only the desktop needs (station status, the broker form).
@@ -31,7 +32,7 @@ pub use state::AppState;
 /// Registers the state, the dialog plugin and the commands on `builder`. Used by [`run`] with
 /// the real runtime and by tests with `tauri::test::mock_builder()`.
 pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
-    use commands::{audit, journal, line, settings, setup, yields};
+    use commands::{audit, journal, line, settings, setup, sync, yields};
     builder
         .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
@@ -75,6 +76,7 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             yields::yield_stats,
             yields::batch_report,
             yields::print_label,
+            sync::sync_status,
         ])
 }
 
@@ -337,6 +339,8 @@ mod tests {
         let status = invoke(&webview, "station_status", no_args()).expect("status");
         assert_eq!(status["caUnlocked"], true);
         assert_eq!(status["operator"]["id"], "ada");
+        // The status bar's sync indicator polls too; that is not activity.
+        invoke(&webview, "sync_status", no_args()).expect("sync status");
         // Fifteen minutes without a command (the profile's default): signed out, CA locked.
         advance(2);
         let status = invoke(&webview, "station_status", no_args()).expect("status");
@@ -504,6 +508,8 @@ mod tests {
         let forbidden = Value::from("operator.forbidden");
 
         sign_in("tom");
+        // The sync indicator is every role's (no [central] here: null, a success).
+        assert_eq!(code("sync_status", no_args()), Value::Null);
         assert_eq!(code("query_sessions", page()), forbidden);
         assert_eq!(code("verify_journal", no_args()), forbidden);
         assert_eq!(code("session_details", details(alices)), forbidden);
@@ -572,5 +578,54 @@ mod tests {
             code("query_sessions", page()),
             Value::from("operator.sign_in_required")
         );
+        assert_eq!(
+            code("sync_status", no_args()),
+            Value::from("operator.sign_in_required")
+        );
+    }
+
+    /// The sync indicator reads the backlog from the journal: it answers with the central
+    /// store unreachable, and says nothing at a station without one.
+    #[test]
+    fn sync_status_shows_the_backlog_only_with_a_central_store() {
+        use commissioner_core::journal::{NewSession, SessionResult};
+
+        let (_dir, station_dir) = lab_station();
+        let app = app(state(station_dir.clone(), Some("pass phrase")));
+        let webview = window(&app);
+        assert!(invoke(&webview, "sync_status", no_args())
+            .expect("no central")
+            .is_null());
+
+        let mut station = commissioner_core::station::Station::open(&station_dir).expect("station");
+        station.config.central = Some(commissioner_core::central::CentralProfile {
+            // Nothing listens there; the indicator does not need the server.
+            url: "postgresql://commissioner@127.0.0.1:9/commissioner".into(),
+            tls: commissioner_core::central::CentralTls::Disable,
+            ca_file: None,
+            password: None,
+            when_unreachable: commissioner_core::central::WhenUnreachable::Refuse,
+            batch: 100,
+        });
+        station.save().expect("save");
+        let journal = station.journal().expect("journal");
+        let now = time::OffsetDateTime::now_utc();
+        let session = journal
+            .begin_session(&NewSession {
+                station_id: "ST",
+                operator: "cli",
+                port: "/dev/null",
+                work_order: None,
+                started_at: now,
+            })
+            .expect("session");
+        journal
+            .finish_session(session, SessionResult::Fail, None, now)
+            .expect("seal");
+        app.state::<AppState>().station_changed();
+        let sync = invoke(&webview, "sync_status", no_args()).expect("backlog");
+        assert_eq!(sync["pendingSessions"], 1, "{sync}");
+        assert!(sync["pending"].as_i64().is_some_and(|n| n >= 1), "{sync}");
+        assert!(sync["lastSync"].is_null(), "never synced: {sync}");
     }
 }

@@ -14,6 +14,7 @@ const ipc = vi.hoisted(() => ({
   querySessions: vi.fn(),
   recentLogs: vi.fn(),
   subscribeLogs: vi.fn(),
+  syncStatus: vi.fn(),
   uiReady: vi.fn(async () => ({ interactiveMs: 1, rssKib: 1, peakRssKib: 1 })),
 }));
 vi.mock("./lib/ipc", () => ipc);
@@ -31,6 +32,7 @@ describe("App shell", () => {
     ipc.querySessions.mockResolvedValue({ rows: [], total: 0, offset: 0 });
     ipc.recentLogs.mockResolvedValue([]);
     ipc.subscribeLogs.mockResolvedValue(undefined);
+    ipc.syncStatus.mockResolvedValue(null);
   });
 
   it("shows the setup wizard on a station that is not configured", async () => {
@@ -68,6 +70,21 @@ describe("App shell", () => {
     await userEvent.click(document.getElementById("sign-out") as HTMLElement);
     expect(await screen.findByLabelText("Operator id")).toBeInTheDocument();
     expect(ipc.logout).toHaveBeenCalled();
+  });
+
+  it("shows the sync backlog in the status bar only at a station with a central store", async () => {
+    ipc.stationStatus.mockResolvedValue(status());
+    const { unmount } = render(App);
+    await waitFor(() => expect(nav()).toHaveLength(6));
+    await waitFor(() => expect(ipc.syncStatus).toHaveBeenCalled());
+    expect(document.getElementById("sync-status")).toBeNull();
+    unmount();
+
+    ipc.syncStatus.mockResolvedValue({ pending: 12, pendingSessions: 4, lastSync: null });
+    render(App);
+    const bar = await screen.findByText(/Central: 12 waiting/);
+    expect(bar).toHaveTextContent("never synced");
+    expect(bar).toHaveAttribute("title", expect.stringContaining("4 session(s)"));
   });
 
   it("switches tabs with Alt+digit, and keeps the Line mounted", async () => {

@@ -50,6 +50,10 @@ pub enum CaCommand {
     Crl {
         #[arg(long)]
         out: PathBuf,
+        /// Also list every station's revocations of certificates this issuing CA signed, from
+        /// the central store ([central] in station.toml); fails if it cannot be reached.
+        #[arg(long)]
+        central: bool,
     },
     /// Write the root's CRL (no issuing CA revoked), signed with the root key: with the
     /// issuing CA's CRL, what `openssl verify -crl_check_all` needs. Asks for the passphrase of
@@ -142,7 +146,7 @@ pub fn run(dir: &Path, cmd: CaCommand) -> CmdResult {
             device_id,
             reason,
         } => revoke(dir, serial.as_deref(), device_id.as_deref(), &reason),
-        CaCommand::Crl { out } => crl(dir, &out),
+        CaCommand::Crl { out, central } => crl(dir, &out, central),
         CaCommand::IssueBackend(args) => crate::ca_service::issue(
             dir,
             crate::ca_service::ServiceRequest {
@@ -222,12 +226,28 @@ fn revoke(dir: &Path, serial: Option<&str>, device: Option<&str>, reason: &str) 
     Ok(ExitCode::SUCCESS)
 }
 
-fn crl(dir: &Path, out: &Path) -> CmdResult {
+fn crl(dir: &Path, out: &Path, central: bool) -> CmdResult {
     let station = Station::open(dir)?;
+    // Before the passphrase: a station without [central] is told so at once.
+    let scope = if central {
+        admin::CrlScope::Central {
+            profile: station.central_profile()?,
+            station_dir: &station.dir,
+        }
+    } else {
+        admin::CrlScope::Local
+    };
     let ca = station.unlock_ca(&passphrase()?)?;
     let journal = station.journal()?;
-    let crl = station.publish_crl(&ca, &journal, out, time_now())?;
+    let signed = station.publish_crl_from(&ca, &journal, out, time_now(), scope)?;
+    let crl = signed.crl;
     crate::journal::print_off_station(&station);
+    if central {
+        println!(
+            "central store: {} revoked certificate(s) of this CA from other stations added",
+            signed.from_central
+        );
+    }
     if crl.journal_number < crl.number {
         println!(
             "warning[crl.number_behind]: the journal's CRL counter was at {}, below the last CRL \

@@ -6,6 +6,7 @@ pub mod journal;
 pub mod line;
 pub mod settings;
 pub mod setup;
+pub mod sync;
 pub mod yields;
 
 use crate::error::IpcError;

@@ -28,6 +28,7 @@ export type {
   StationStatus,
   StepRow,
   StoredCheck,
+  SyncStatus,
   Target,
   VerifySummary,
 } from "./generated/bindings";

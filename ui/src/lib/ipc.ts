@@ -21,6 +21,7 @@ import type {
   SettingsView,
   SetupRequest,
   StationStatus,
+  SyncStatus,
   Target,
   VerifySummary,
 } from "./api-types";
@@ -121,6 +122,11 @@ export const subscribeLogs = (onLine: (line: LogLine) => void) =>
 
 /** Tells the app its first screen takes input (start-up benchmark); returns its metrics. */
 export const uiReady = () => call<AppMetrics>("ui_ready");
+
+// ---- status bar ----
+
+/** The central-store backlog and last successful sync; null without [central]. */
+export const syncStatus = () => call<SyncStatus | null>("sync_status");
 
 /** Whatever a rejected `invoke` carried, as an {@link IpcError}. */
 export function toIpcError(e: unknown): IpcError {

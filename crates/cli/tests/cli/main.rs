@@ -3,6 +3,7 @@
 mod audit;
 mod ca;
 mod ca_setup;
+mod central;
 mod commands;
 mod crash;
 mod hardening;

@@ -8,7 +8,9 @@
 //!   queues every chain entry in the transaction that writes it.
 //! - `sync`: the worker that drains the outbox in batches, idempotently and in order.
 //! - `ingest`: what the server side does with one batch.
-//! - `registry`: the duplicate-device check before issuing, revocations, CRLs, review list.
+//! - `registry`: the duplicate-device check before issuing, revocations, review list.
+//! - `crl`: every station's revocations of certificates this station's CA signed, for
+//!   `ca crl --central`.
 //! - `anchor`: a station journal checked against the heads the server holds.
 //! - `query`: QA's session search over all stations.
 //! - `server`: a real PostgreSQL on a temporary directory, for the lab, tests and benchmarks.
@@ -21,6 +23,7 @@
 
 pub mod anchor;
 mod client;
+pub mod crl;
 mod ingest;
 pub mod outbox;
 mod profile;

@@ -42,6 +42,8 @@ pub enum AdminError {
     Pki(#[from] PkiError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error(transparent)]
+    Central(#[from] crate::central::CentralError),
 }
 
 impl Coded for AdminError {
@@ -55,6 +57,7 @@ impl Coded for AdminError {
             AdminError::Pki(e) => e.code(),
             AdminError::Anchor(e) => e.code(),
             AdminError::Journal(e) => e.code(),
+            AdminError::Central(e) => e.code(),
         }
     }
 }
@@ -155,6 +158,21 @@ pub fn normalize_serial(serial: &str) -> Result<String, PkiError> {
 pub struct VerifiedCrl {
     pub crl: Crl,
     pub chain_head: ChainHead,
+    /// Serials on the CRL that only the central store listed (revoked at other stations).
+    pub from_central: usize,
+}
+
+/// Where a CRL's revocations come from.
+#[derive(Debug, Clone, Copy)]
+pub enum CrlScope<'a> {
+    /// This station's registry.
+    Local,
+    /// This station's registry and every station's revocations of certificates this
+    /// station's issuing CA signed, read from the central store (`ca crl --central`).
+    Central {
+        profile: &'a crate::central::CentralProfile,
+        station_dir: &'a Path,
+    },
 }
 
 /// Signs a CRL of every revoked certificate in the registry, with the next CRL number, and
@@ -165,12 +183,17 @@ pub struct VerifiedCrl {
 /// number comes from the journal, but never goes back below the one kept beside the CA
 /// (`ca/crl_number`) or the one of the published CRL: deleting journal rows cannot make a
 /// broker accept an older CRL again.
+///
+/// With [`CrlScope::Central`], the central store is read after the journal verified and
+/// before anything is numbered or written: a server that cannot be reached fails the CRL
+/// (`central.unreachable`) and leaves the counter, the journal and the CRL file as they were.
 pub fn sign_crl(
     ca: &UnlockedCa,
     journal: &Journal,
     published: Option<&Path>,
     now: OffsetDateTime,
     validity: Duration,
+    scope: CrlScope<'_>,
 ) -> Result<VerifiedCrl, AdminError> {
     if validity <= Duration::ZERO {
         return Err(PkiError::BadCrlValidity(validity.whole_days()).into());
@@ -202,6 +225,17 @@ pub fn sign_crl(
                 .unwrap_or(Reason::Unspecified),
         })
         .collect();
+    let (entries, from_central) = match scope {
+        CrlScope::Local => (entries, 0),
+        CrlScope::Central {
+            profile,
+            station_dir,
+        } => {
+            let mut central = crate::central::connect(profile, station_dir)?;
+            let others = crate::central::crl::revoked_by_ca(&mut central, ca.issuing_der(), now)?;
+            crate::central::crl::merge(entries, others)
+        }
+    };
     let from_journal = journal.next_crl_number()?;
     let counter = crl_number::CrlCounter::beside(ca);
     let last = counter
@@ -222,6 +256,7 @@ pub fn sign_crl(
     Ok(VerifiedCrl {
         crl,
         chain_head: report.head,
+        from_central,
     })
 }
 
@@ -233,8 +268,9 @@ pub fn write_crl(
     path: &Path,
     now: OffsetDateTime,
     validity: Duration,
+    scope: CrlScope<'_>,
 ) -> Result<VerifiedCrl, AdminError> {
-    let signed = sign_crl(ca, journal, Some(path), now, validity)?;
+    let signed = sign_crl(ca, journal, Some(path), now, validity, scope)?;
     let io = |source| AdminError::Io {
         path: path.display().to_string(),
         source,

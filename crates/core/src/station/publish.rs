@@ -23,7 +23,7 @@ use crate::pki::revoke::Crl;
 use crate::pki::UnlockedCa;
 use crate::print::report::{render_pdf, write_csv, ReportContext};
 use crate::print::PrintError;
-use crate::station::admin::{self, AdminError};
+use crate::station::admin::{self, AdminError, CrlScope, VerifiedCrl};
 
 /// The files of a published batch report.
 #[derive(Debug, Clone)]
@@ -222,6 +222,21 @@ impl Station {
         out: &Path,
         now: OffsetDateTime,
     ) -> Result<Crl, AdminError> {
+        self.publish_crl_from(ca, journal, out, now, CrlScope::Local)
+            .map(|signed| signed.crl)
+    }
+
+    /// [`Station::publish_crl`] with the revocations of `scope`: with
+    /// [`CrlScope::Central`], every station's revocations of certificates this CA signed join
+    /// the local ones (`ca crl --central`). The local journal is checked first either way.
+    pub fn publish_crl_from(
+        &self,
+        ca: &UnlockedCa,
+        journal: &Journal,
+        out: &Path,
+        now: OffsetDateTime,
+        scope: CrlScope<'_>,
+    ) -> Result<VerifiedCrl, AdminError> {
         let validity = crate::pki::issue::check_crl_validity(self.config.policy.crl_validity_days)?;
         // A revocation cut off the end of the chain leaves a consistent chain; only the heads
         // published since show it is gone.
@@ -233,14 +248,18 @@ impl Station {
         }
         // The CRL's head is signed into the anchors: no CRL goes out unless it can be.
         self.export_key()?;
-        let signed = admin::write_crl(ca, journal, out, now, validity)?;
-        self.publish(
-            "crl",
-            &format!("#{} {}", signed.crl.number, out.display()),
-            &signed.chain_head,
-            &ts(now),
-        )?;
-        Ok(signed.crl)
+        let signed = admin::write_crl(ca, journal, out, now, validity, scope)?;
+        let source = match scope {
+            CrlScope::Local => format!("#{} {}", signed.crl.number, out.display()),
+            CrlScope::Central { .. } => format!(
+                "#{} {} (central: {} from other stations)",
+                signed.crl.number,
+                out.display(),
+                signed.from_central
+            ),
+        };
+        self.publish("crl", &source, &signed.chain_head, &ts(now))?;
+        Ok(signed)
     }
 
     /// Archives the journal into `out_dir` and anchors the head the new journal continues

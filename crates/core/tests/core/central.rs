@@ -17,6 +17,9 @@ use time::macros::datetime;
 
 use crate::fixture::{central_profile, pg};
 
+/// `ca crl --central`.
+mod crl;
+
 fn journal_with(dir: &Path, station: &str, sessions: u64, seed: u64) -> Journal {
     let journal = Journal::open(&dir.join("journal.sqlite")).expect("journal");
     add_sessions(&journal, station, sessions, seed);
@@ -37,7 +40,7 @@ fn add_sessions(journal: &Journal, station: &str, sessions: u64, seed: u64) {
     .expect("generate");
 }
 
-fn opts(station: &str) -> SyncOptions<'_> {
+pub(crate) fn opts(station: &str) -> SyncOptions<'_> {
     SyncOptions {
         station_id: station,
         batch: 64,

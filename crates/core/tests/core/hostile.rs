@@ -263,6 +263,7 @@ fn a_failed_session_leaves_no_usable_certificate() {
         &crl_path,
         time::OffsetDateTime::now_utc(),
         time::Duration::days(1),
+        admin::CrlScope::Local,
     )
     .expect("crl");
     let out = Command::new("openssl")

@@ -474,6 +474,24 @@ export type SettingsView = { status: StationStatus, ca: CaDetails | null, operat
  */
 hostKeysAllowed: boolean, };
 
+/**
+ * The station's delivery to the central store.
+ */
+
+export type SyncStatus = { 
+/**
+ * Journal entries waiting for delivery (the outbox).
+ */
+pending: number, 
+/**
+ * Sealed sessions among them.
+ */
+pendingSessions: number, 
+/**
+ * When the central store last accepted a batch from this station (RFC 3339); never: null.
+ */
+lastSync: string | null, };
+
 export type AppMetrics = { 
 /**
  * From process start to the UI's first interactive screen (10 ms resolution).
