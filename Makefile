@@ -47,7 +47,7 @@ smoke:
 supply-chain:
 	cargo deny check licenses bans sources
 
-test: deps supply-chain ui-checks rust-checks rust-tests smoke
+test: deps supply-chain ui-checks rust-checks rust-tests smoke package-test
 
 # The factory package: a release .deb from the Tauri bundler, built with the `deb` profile
 # (release without LTO) and without the development builds' test seams (--no-default-features:
