@@ -63,6 +63,9 @@ pub struct SimConfig {
     /// What the unit's clock reads (Unix seconds), for reproducible transcripts; `None`
     /// follows the system clock.
     pub fixed_time: Option<i64>,
+    /// Firmware from before the unlock authority: no `unlock_authority` in `hello`, and the
+    /// unlock is checked against the factory CA's own key.
+    pub legacy_unlock: bool,
 }
 
 impl Default for SimConfig {
@@ -78,12 +81,13 @@ impl Default for SimConfig {
             baud: None,
             delays: Delays::default(),
             fixed_time: None,
+            legacy_unlock: false,
         }
     }
 }
 
 /// Capabilities this simulator announces in `hello`.
-pub const CAPS: [&str; 8] = [
+pub const CAPS: [&str; 9] = [
     "keygen:ecdsa-p256",
     "sign_tls13",
     "challenge",
@@ -91,6 +95,7 @@ pub const CAPS: [&str; 8] = [
     "set_config",
     "reboot",
     "unlock",
+    "unlock_authority",
     "inject_key",
 ];
 
@@ -101,6 +106,8 @@ pub struct SimDevice {
     pub(crate) flash: Flash,
     pub(crate) partial: HashMap<&'static str, Vec<u8>>,
     pub(crate) unlock_nonce: Option<Vec<u8>>,
+    /// The unlock authority's certificate as `unlock_cert` sends it (RAM only).
+    pub(crate) unlock_cert: Vec<u8>,
     booted: Instant,
     reboot_requested: bool,
     /// Log lines the unit prints between frames.
@@ -159,6 +166,7 @@ impl SimDevice {
             flash,
             partial: HashMap::new(),
             unlock_nonce: None,
+            unlock_cert: Vec::new(),
             booted: Instant::now(),
             reboot_requested: false,
             log,
@@ -189,6 +197,7 @@ impl SimDevice {
     pub fn reset(&mut self) {
         self.partial.clear();
         self.unlock_nonce = None;
+        self.unlock_cert.clear();
         self.reboot_requested = false;
         self.booted = Instant::now();
     }
@@ -220,14 +229,19 @@ impl SimDevice {
         }
     }
 
-    fn hello(&self) -> Hello {
-        let time = if self.has(Fault::Clock1970) {
+    /// What the unit's clock reads, Unix seconds.
+    pub(crate) fn now(&self) -> i64 {
+        if self.has(Fault::Clock1970) {
             self.booted.elapsed().as_secs() as i64
         } else {
             self.cfg
                 .fixed_time
                 .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp())
-        };
+        }
+    }
+
+    fn hello(&self) -> Hello {
+        let time = self.now();
         Hello {
             protocol: PROTOCOL_VERSION,
             device_id: self.flash.device_id.clone(),
@@ -238,6 +252,7 @@ impl SimDevice {
             caps: CAPS
                 .iter()
                 .filter(|c| !(self.has(Fault::NoKeygen) && c.starts_with("keygen:")))
+                .filter(|c| !(self.cfg.legacy_unlock && **c == "unlock_authority"))
                 .map(|c| (*c).to_owned())
                 .collect(),
             state: self.flash.state,
@@ -382,6 +397,11 @@ impl SimDevice {
                 ok(LockAck { state })
             }
             Op::UnlockBegin => ops::unlock_begin(self),
+            Op::UnlockCert {
+                offset,
+                total,
+                data,
+            } => ops::unlock_cert(self, offset, total, &data),
             Op::Unlock { sig } => ops::unlock(self, &sig),
         }
     }

@@ -5,8 +5,8 @@ use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use commissioner_core::device::protocol::{
-    unlock_message, DeviceConfig, Keygen, Lifecycle, LockAck, Signature, Slot, UnlockNonce,
-    WriteAck,
+    unlock_message, DeviceConfig, DeviceFault, Keygen, Lifecycle, LockAck, Signature, Slot,
+    UnlockNonce, WriteAck,
 };
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, KeyPair, SigningKey, PKCS_ECDSA_P256_SHA256,
@@ -176,8 +176,32 @@ pub fn unlock_begin(dev: &mut SimDevice) -> OpResult {
     }
     let nonce: [u8; 32] = rand::random();
     dev.unlock_nonce = Some(nonce.to_vec());
+    dev.unlock_cert.clear();
     ok(UnlockNonce {
         nonce: B64.encode(nonce),
+    })
+}
+
+/// A chunk of the unlock authority's certificate, between `unlock_begin` and `unlock`.
+pub fn unlock_cert(dev: &mut SimDevice, offset: usize, total: usize, data: &str) -> OpResult {
+    if dev.flash.state != Lifecycle::Locked || dev.unlock_nonce.is_none() {
+        return Err(fault(
+            "bad_state",
+            "no unlock in progress: send unlock_begin",
+        ));
+    }
+    let chunk = B64
+        .decode(data)
+        .map_err(|_| fault("bad_request", "data is not base64"))?;
+    let buf = &mut dev.unlock_cert;
+    if offset != buf.len() || offset + chunk.len() > total || total > MAX_SLOT {
+        buf.clear();
+        return Err(fault("bad_offset", "chunk does not continue the transfer"));
+    }
+    buf.extend_from_slice(&chunk);
+    ok(WriteAck {
+        received: buf.len(),
+        complete: buf.len() == total,
     })
 }
 
@@ -200,20 +224,45 @@ pub fn unlock(dev: &mut SimDevice, sig_b64: &str) -> OpResult {
         .ok_or_else(|| fault("bad_state", "no factory CA stored in the chain slot"))?;
     let (_, ca) = X509Certificate::from_der(chain)
         .map_err(|_| fault("internal", "the chain slot does not hold a certificate"))?;
-    let point = ca.public_key().subject_public_key.data.as_ref();
+    // Current firmware takes the unlock authority's signature only; older firmware the
+    // factory CA's own.
+    let cert = std::mem::take(&mut dev.unlock_cert);
+    let authority = match (cert.is_empty(), dev.cfg.legacy_unlock) {
+        (false, false) => Some(cert),
+        (true, false) => {
+            return Err(fault(
+                "bad_signature",
+                "this unit takes unlocks from the unlock authority only: send its certificate",
+            ))
+        }
+        (_, true) => None,
+    };
+    let signer = match &authority {
+        Some(der) => Some(unlock_authority(der, &ca, dev.now())?),
+        None => None,
+    };
+    let point = match &signer {
+        Some(cert) => cert.public_key().subject_public_key.data.as_ref(),
+        None => ca.public_key().subject_public_key.data.as_ref(),
+    };
     let msg = unlock_message(&dev.flash.device_id, &nonce);
     UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, point)
         .verify(&msg, &sig)
         .map_err(|_| {
             fault(
                 "bad_signature",
-                "the unlock is not signed by the factory CA",
+                "the unlock is not signed by the unlock authority the factory CA certified",
             )
         })?;
     dev.flash.state = Lifecycle::Keyed;
     dev.persist()?;
-    dev.log
-        .push("lifecycle: unlocked by factory CA, factory mode on".into());
+    dev.log.push(
+        match signer {
+            Some(_) => "lifecycle: unlocked by the unlock authority, factory mode on",
+            None => "lifecycle: unlocked by factory CA, factory mode on",
+        }
+        .into(),
+    );
     ok(LockAck {
         state: Lifecycle::Keyed,
     })
@@ -226,4 +275,44 @@ pub fn sign_with(key: &KeyPair, msg: &[u8]) -> OpResult {
     ok(Signature {
         sig: B64.encode(sig),
     })
+}
+
+/// The OU and extended key usage of the unlock authority's certificate
+/// (docs/device-protocol.md §6.11).
+const UNLOCK_OU: &str = "Commissioner unlock authority";
+const UNLOCK_EKU: &str = "2.25.244213706598733139";
+
+/// Checks the unlock authority's certificate as a unit does: issued by the factory CA in the
+/// chain slot, within its validity at the unit's time, with the authority's OU and extended
+/// key usage. Returns it parsed.
+fn unlock_authority<'a>(
+    der: &'a [u8],
+    ca: &X509Certificate<'_>,
+    now: i64,
+) -> Result<X509Certificate<'a>, DeviceFault> {
+    let refused = |why: &str| fault("bad_signature", format!("unlock authority refused: {why}"));
+    let (_, cert) = X509Certificate::from_der(der).map_err(|_| refused("not a certificate"))?;
+    cert.verify_signature(Some(ca.public_key()))
+        .map_err(|_| refused("not issued by the factory CA"))?;
+    let validity = cert.validity();
+    if now < validity.not_before.timestamp() || now > validity.not_after.timestamp() {
+        return Err(refused("outside its validity"));
+    }
+    let ou_ok = cert
+        .subject()
+        .iter_organizational_unit()
+        .any(|ou| ou.as_str().is_ok_and(|s| s == UNLOCK_OU));
+    if !ou_ok {
+        return Err(refused("not the unlock authority's subject"));
+    }
+    let eku_ok = cert.extended_key_usage().ok().flatten().is_some_and(|e| {
+        e.value
+            .other
+            .iter()
+            .any(|oid| oid.to_id_string() == UNLOCK_EKU)
+    });
+    if !eku_ok {
+        return Err(refused("no unlock extended key usage"));
+    }
+    Ok(cert)
 }

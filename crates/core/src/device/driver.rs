@@ -127,22 +127,33 @@ impl<P: Read + Write> Driver<P> {
 
     /// Writes a DER blob to a slot in chunks that fit the unit's maximum frame.
     pub fn write_cert(&mut self, slot: Slot, der: &[u8]) -> Result<(), DeviceError> {
+        self.chunked(der, |offset, total, data| Op::WriteCert {
+            slot,
+            offset,
+            total,
+            data,
+        })
+    }
+
+    /// Sends `der` in chunks that fit the unit's frame, each acknowledged with the bytes
+    /// received so far (`write_cert`, `unlock_cert`).
+    fn chunked(
+        &mut self,
+        der: &[u8],
+        op: impl Fn(usize, usize, String) -> Op,
+    ) -> Result<(), DeviceError> {
         // base64 turns 3 bytes into 4 characters; keep chunks a multiple of 3 so that every
         // chunk decodes on its own.
         let chunk = ((self.max_frame - WRITE_FRAME_OVERHEAD) / 4 * 3).max(3);
         let mut offset = 0;
         while offset < der.len() {
             let end = (offset + chunk).min(der.len());
-            let op = Op::WriteCert {
-                slot,
-                offset,
-                total: der.len(),
-                data: B64.encode(&der[offset..end]),
-            };
-            let ack: WriteAck = self.call(op, self.timeouts.write)?;
+            let request = op(offset, der.len(), B64.encode(&der[offset..end]));
+            let name = request.name();
+            let ack: WriteAck = self.call(request, self.timeouts.write)?;
             if ack.received != end {
                 return Err(DeviceError::Protocol {
-                    op: "write_cert",
+                    op: name,
                     reason: format!("unit acknowledged {} bytes, {} sent", ack.received, end),
                 });
             }
@@ -202,8 +213,16 @@ impl<P: Read + Write> Driver<P> {
         decode_b64("unlock_begin", &res.nonce)
     }
 
-    /// Second half: the factory CA's signature over the unit's unlock message.
-    pub fn unlock(&mut self, sig: &[u8]) -> Result<LockAck, DeviceError> {
+    /// Second half: the signature over the unit's unlock message, after the unlock
+    /// authority's certificate (DER) where the unit takes one.
+    pub fn unlock(&mut self, sig: &[u8], cert: Option<&[u8]>) -> Result<LockAck, DeviceError> {
+        if let Some(der) = cert {
+            self.chunked(der, |offset, total, data| Op::UnlockCert {
+                offset,
+                total,
+                data,
+            })?;
+        }
         let sig = B64.encode(sig);
         self.call(Op::Unlock { sig }, self.timeouts.other)
     }

@@ -17,6 +17,10 @@ pub const POP_CONTEXT: &[u8] = b"commissioner-pop-v1\0";
 /// Domain separation for the authorised unlock.
 pub const UNLOCK_CONTEXT: &[u8] = b"commissioner-unlock-v1\0";
 
+/// `hello` capability of a unit that takes unlocks from the unlock authority (a certificate
+/// the factory CA issued, OU [`crate::pki::unlock::UNLOCK_OU`]) and from nothing else.
+pub const CAP_UNLOCK_AUTHORITY: &str = "unlock_authority";
+
 /// What the factory CA signs to unlock one unit: context, the unit's id, a NUL, its nonce.
 /// The id keeps a signature for one unit from unlocking another.
 pub fn unlock_message(device_id: &str, nonce: &[u8]) -> Vec<u8> {
@@ -110,7 +114,16 @@ pub enum Op {
     Reboot,
     /// First half of the authorised unlock: the unit returns a fresh nonce.
     UnlockBegin,
-    /// Second half: the factory CA's signature over [`unlock_message`].
+    /// Between the halves, on units with [`CAP_UNLOCK_AUTHORITY`]: the unlock authority's
+    /// certificate, in chunks like `write_cert` (RAM only, spent by the next `unlock`).
+    UnlockCert {
+        offset: usize,
+        total: usize,
+        data: String,
+    },
+    /// Second half: a signature over [`unlock_message`], by the unlock authority whose
+    /// certificate `unlock_cert` sent (units with [`CAP_UNLOCK_AUTHORITY`]), else by the
+    /// factory CA.
     Unlock {
         sig: String,
     },
@@ -185,6 +198,7 @@ impl Op {
             Op::SetConfig(_) => "set_config",
             Op::Reboot => "reboot",
             Op::UnlockBegin => "unlock_begin",
+            Op::UnlockCert { .. } => "unlock_cert",
             Op::Unlock { .. } => "unlock",
             Op::InjectKey { .. } => "inject_key",
         }

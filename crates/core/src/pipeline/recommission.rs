@@ -1,7 +1,7 @@
 //! The recommission-only steps: the authorised unlock before the new key, and the revocation
 //! of the superseded certificate once the new one is proven.
 
-use crate::device::protocol::{Hello, Lifecycle, Slot};
+use crate::device::protocol::{Hello, Lifecycle, Slot, CAP_UNLOCK_AUTHORITY};
 use crate::error::{Coded, ErrorInfo};
 use crate::pki::fingerprint;
 use crate::pki::revoke::Reason;
@@ -10,8 +10,8 @@ use crate::station::admin::{self, RevokeTarget};
 use super::{PipelineError, Run};
 
 impl Run<'_> {
-    /// Brings a unit in service back to factory mode with a challenge signed by the factory
-    /// CA; returns the serial of the certificate it held, which the new one will supersede.
+    /// Brings a unit in service back to factory mode with a challenge signed by the unlock
+    /// authority (or, for older firmware, the factory CA); returns the serial of the certificate it held, which the new one will supersede.
     pub(super) fn unlock(&mut self, hello: &Hello) -> Result<Option<String>, ErrorInfo> {
         let old = self
             .journal
@@ -53,8 +53,20 @@ impl Run<'_> {
         }
         if state == Lifecycle::Locked {
             let nonce = device.unlock_begin()?;
-            let sig = self.ca.sign_unlock(&hello.device_id, &nonce)?;
-            state = device.unlock(&sig)?.state;
+            state = if hello.caps.iter().any(|c| c == CAP_UNLOCK_AUTHORITY) {
+                // The unlock authority's key, never the issuing key (pki::unlock).
+                let authority = self.ca.unlock_authority(self.clock.now())?;
+                let sig = authority.sign(&hello.device_id, &nonce)?;
+                device.unlock(&sig, Some(authority.cert_der()))?.state
+            } else {
+                // Firmware from before the unlock authority trusts the factory CA's own key.
+                tracing::warn!(
+                    device = %hello.device_id,
+                    "the unit's firmware predates the unlock authority: its unlock is signed by the issuing CA"
+                );
+                let sig = self.ca.sign_unlock(&hello.device_id, &nonce)?;
+                device.unlock(&sig, None)?.state
+            };
         }
         match state {
             Lifecycle::Blank | Lifecycle::Keyed => Ok(old),

@@ -172,6 +172,7 @@ pub struct UnlockedCa {
     issuing_der: Vec<u8>,
     root_der: Vec<u8>,
     pub(crate) paths: CaPaths,
+    pub(crate) unlock_authority: super::unlock::AuthoritySlot,
 }
 
 impl fmt::Debug for UnlockedCa {
@@ -225,11 +226,14 @@ impl UnlockedCa {
             issuing_der,
             root_der,
             paths,
+            unlock_authority: Default::default(),
         })
     }
 
     /// Signs one unit's authorised-unlock message (docs/device-protocol.md §6.11) with the
-    /// issuing key, the key the unit trusts through its `chain` slot. DER ECDSA signature.
+    /// issuing key, the key the unit trusts through its `chain` slot: only for units whose
+    /// firmware predates the unlock authority ([`UnlockedCa::unlock_authority`]). DER ECDSA
+    /// signature.
     pub fn sign_unlock(&self, device_id: &str, nonce: &[u8]) -> Result<Vec<u8>, PkiError> {
         use rcgen::SigningKey;
         let msg = crate::device::protocol::unlock_message(device_id, nonce);

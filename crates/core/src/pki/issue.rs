@@ -179,6 +179,23 @@ impl UnlockedCa {
         alt_names: &[SanType],
         now: OffsetDateTime,
     ) -> Result<IssuedCert, PkiError> {
+        let eku = match usage {
+            Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
+            Usage::Server => ExtendedKeyUsagePurpose::ServerAuth,
+        };
+        self.sign_leaf_for(spki_der, dn, validity_days, eku, alt_names, now)
+    }
+
+    /// [`Self::sign_leaf`] for any extended key usage (the unlock authority's is its own).
+    pub(super) fn sign_leaf_for(
+        &self,
+        spki_der: &[u8],
+        dn: DistinguishedName,
+        validity_days: i64,
+        eku: ExtendedKeyUsagePurpose,
+        alt_names: &[SanType],
+        now: OffsetDateTime,
+    ) -> Result<IssuedCert, PkiError> {
         check_lifetime(validity_days, Some(self.issuing_not_after()?), now)?;
         let public_key = SubjectPublicKeyInfo::from_der(spki_der).map_err(PkiError::Issue)?;
         let serial = random_serial();
@@ -189,10 +206,7 @@ impl UnlockedCa {
         params.distinguished_name = dn;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![match usage {
-            Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
-            Usage::Server => ExtendedKeyUsagePurpose::ServerAuth,
-        }];
+        params.extended_key_usages = vec![eku];
         params.subject_alt_names = alt_names.to_vec();
         // AKI from the issuing certificate's SKI; rcgen adds the SKI of the new key itself.
         params.use_authority_key_identifier_extension = true;

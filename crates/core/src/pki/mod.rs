@@ -11,6 +11,7 @@ pub mod revoke;
 pub mod service;
 pub mod setup;
 pub mod signer;
+pub mod unlock;
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;

@@ -1,5 +1,5 @@
 //! Recommission end to end: a locked unit in service is unlocked with a challenge signed by
-//! the factory CA, re-keyed and re-certified; its old certificate is revoked as superseded and
+//! the station's unlock authority (the factory CA's own key for older firmware), re-keyed and re-certified; its old certificate is revoked as superseded and
 //! refused by the real broker after the CRL reload, while the new one connects.
 
 use rustls_pki_types::{pem::PemObject, CertificateDer};
@@ -226,4 +226,39 @@ fn a_locked_unit_without_an_active_certificate_is_not_unlocked() {
         again.error.as_ref().map(|e| e.code.as_str()),
         Some("device.locked")
     );
+}
+
+/// The unlock authority's certificate chains to the station's root under `openssl verify`, is
+/// refused as a TLS client or server identity, and is minted once per day, not per unit; a unit
+/// whose firmware predates it is still unlocked, with the issuing key.
+#[test]
+fn the_unlock_authority_is_certified_by_the_ca_for_unlocks_only_and_older_units_still_unlock() {
+    use crate::fixture::openssl_verify;
+    let (s, _lab) = station_with_lab();
+    let now = time::OffsetDateTime::now_utc();
+    let authority = s.ca.unlock_authority(now).expect("authority");
+    let pem = commissioner_core::pki::cert_pem(authority.cert_der());
+    let ca_dir = s.station.ca_dir();
+    let (ok, out) = openssl_verify(&ca_dir, &pem, "any");
+    assert!(ok, "{out}");
+    for purpose in ["sslclient", "sslserver"] {
+        let (ok, out) = openssl_verify(&ca_dir, &pem, purpose);
+        assert!(!ok, "the unlock authority passed as {purpose}: {out}");
+    }
+    let again = s.ca.unlock_authority(now).expect("authority");
+    assert_eq!(again.cert_der(), authority.cert_der());
+    let tomorrow =
+        s.ca.unlock_authority(now + time::Duration::hours(23) + time::Duration::minutes(30))
+            .expect("a new authority near the end of the day");
+    assert_ne!(tomorrow.cert_der(), authority.cert_der());
+
+    let legacy = SimDevice::spawn(SimConfig {
+        legacy_unlock: true,
+        ..SimConfig::default()
+    })
+    .expect("simulator");
+    let first = run(&s, legacy.path(), false);
+    assert!(first.passed(), "{}", first.render());
+    let second = run(&s, legacy.path(), true);
+    assert!(second.passed(), "{}", second.render());
 }
