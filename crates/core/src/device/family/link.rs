@@ -22,6 +22,22 @@ pub struct LinkRequest<'a> {
     pub config: &'a StationConfig,
 }
 
+impl LinkRequest<'_> {
+    /// Opens the unit's serial port with a short read timeout, which bounds how late a
+    /// deadline or the operator's stop is noticed.
+    pub fn open_port(&self) -> Result<Box<dyn serialport::SerialPort>, ErrorInfo> {
+        serialport::new(self.port, self.baud)
+            .timeout(std::time::Duration::from_millis(20))
+            .open()
+            .map_err(|source| {
+                crate::error::Coded::info(&DeviceError::Open {
+                    path: self.port.to_owned(),
+                    source,
+                })
+            })
+    }
+}
+
 /// Who a unit is, as its family reads it.
 #[derive(Debug, Clone)]
 pub struct UnitIdentity {

@@ -1,16 +1,11 @@
 //! An nRF91 modem as a [`UnitLink`]: the pipeline runs its usual steps through it, and the
 //! family's capabilities leave out what a modem cannot do (challenge, TLS signing, lock).
 
-use std::time::Duration;
-
 use super::{lf_pem, AtTimeouts, Nrf91, Nrf91Error, CLIENT_CERT, ROOT_CA_CERT};
 use crate::device::family::{Credentials, LinkRequest, Nrf91At, UnitIdentity, UnitLink};
 use crate::device::{DeviceError, Interrupt};
 use crate::error::{Coded, ErrorInfo};
 use crate::pki::cert_pem;
-
-/// Read timeout of the port itself; bounds how late a reply's deadline is noticed.
-const PORT_POLL: Duration = Duration::from_millis(20);
 
 type Port = Box<dyn serialport::SerialPort>;
 
@@ -27,16 +22,7 @@ pub struct Nrf91Unit {
 /// Opens the port of an `nrf91-at` unit; the AT client is looked for in `identify`, so that
 /// the probe counts against that step's deadline and the operator's stop.
 pub fn open(req: &LinkRequest<'_>) -> Result<Box<dyn UnitLink>, ErrorInfo> {
-    let port = serialport::new(req.port, req.baud)
-        .timeout(PORT_POLL)
-        .open()
-        .map_err(|source| {
-            DeviceError::Open {
-                path: req.port.to_owned(),
-                source,
-            }
-            .info()
-        })?;
+    let port = req.open_port()?;
     let t = &req.timeouts;
     Ok(Box::new(Nrf91Unit {
         port: Some(port),

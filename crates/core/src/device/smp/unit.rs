@@ -1,9 +1,6 @@
 //! A Zephyr unit over SMP as a [`UnitLink`]: stock firmware (OS and file-system groups) or
 //! firmware with Commissioner's own group ([`COMMISSIONER_GROUP`], specified in
 //! `docs/device-families.md`), told apart by whether the unit answers that group.
-
-use std::time::Duration;
-
 use ciborium::Value;
 use sha2::{Digest, Sha256};
 
@@ -32,9 +29,6 @@ pub const RC_BAD_CONTEXT: i128 = 3;
 pub const RC_BAD_NONCE: i128 = 4;
 pub const RC_KEYSTORE: i128 = 5;
 
-/// Read timeout of the port itself; bounds how late a deadline is noticed.
-const PORT_POLL: Duration = Duration::from_millis(20);
-
 pub struct ZephyrUnit {
     client: SmpClient<Box<dyn serialport::SerialPort>>,
     profile: ZephyrSmpProfile,
@@ -42,16 +36,7 @@ pub struct ZephyrUnit {
 
 /// Opens the port of a `zephyr-smp` unit.
 pub fn open(req: &LinkRequest<'_>) -> Result<Box<dyn UnitLink>, ErrorInfo> {
-    let port = serialport::new(req.port, req.baud)
-        .timeout(PORT_POLL)
-        .open()
-        .map_err(|source| {
-            DeviceError::Open {
-                path: req.port.to_owned(),
-                source,
-            }
-            .info()
-        })?;
+    let port = req.open_port()?;
     let t = &req.timeouts;
     let client = SmpClient::new(
         port,
