@@ -1,7 +1,7 @@
 import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { port, status } from "./test/fixtures";
+import { port, status, yieldStats } from "./test/fixtures";
 
 const ipc = vi.hoisted(() => ({
   stationStatus: vi.fn(),
@@ -11,6 +11,8 @@ const ipc = vi.hoisted(() => ({
   listTargets: vi.fn(),
   simFaults: vi.fn(),
   querySessions: vi.fn(),
+  yieldStats: vi.fn(),
+  lineStrip: vi.fn(),
   recentLogs: vi.fn(),
   subscribeLogs: vi.fn(),
   uiReady: vi.fn(async () => ({ interactiveMs: 1, rssKib: 1, peakRssKib: 1 })),
@@ -27,6 +29,14 @@ describe("App shell", () => {
     ipc.listTargets.mockResolvedValue([port("sim")]);
     ipc.simFaults.mockResolvedValue(["none", "timeout"]);
     ipc.querySessions.mockResolvedValue({ rows: [], total: 0, offset: 0 });
+    ipc.yieldStats.mockResolvedValue(yieldStats());
+    ipc.lineStrip.mockResolvedValue({
+      since: "2026-03-02T00:00:00Z",
+      tally: { total: 0, pass: 0, fail: 0, interrupted: 0, running: 0 },
+      yieldRatio: 0,
+      unitsPerHour: 0,
+      topFailure: null,
+    });
     ipc.recentLogs.mockResolvedValue([]);
     ipc.subscribeLogs.mockResolvedValue(undefined);
   });
@@ -44,7 +54,7 @@ describe("App shell", () => {
     render(App);
     await userEvent.type(await screen.findByLabelText("CA passphrase"), "secret-pass");
     await userEvent.click(screen.getByRole("button", { name: "Unlock" }));
-    await waitFor(() => expect(nav()).toHaveLength(6));
+    await waitFor(() => expect(nav()).toHaveLength(7));
     expect(ipc.unlockCa).toHaveBeenCalledWith("secret-pass");
     expect(document.getElementById("sign-out")).toBeNull();
   });
@@ -57,7 +67,7 @@ describe("App shell", () => {
     await userEvent.type(await screen.findByLabelText("Operator id"), "qa1");
     await userEvent.type(screen.getByLabelText("PIN"), "1234");
     await userEvent.click(screen.getByRole("button", { name: "Sign in" }));
-    await waitFor(() => expect(nav()).toEqual(["nav-journal", "nav-audit", "nav-settings", "nav-log"]));
+    await waitFor(() => expect(nav()).toEqual(["nav-journal", "nav-yield", "nav-audit", "nav-settings", "nav-log"]));
     expect(document.getElementById("signed-in")).toHaveTextContent("qa1");
     expect(screen.getByRole("tab", { name: "Journal" })).toHaveAttribute("aria-selected", "true");
     await waitFor(() => expect(screen.getByRole("tab", { name: "Journal" })).toHaveFocus());
@@ -71,9 +81,12 @@ describe("App shell", () => {
   it("switches tabs with Alt+digit, and keeps the Line mounted", async () => {
     ipc.stationStatus.mockResolvedValue(status({ operatorsEnforced: true, operator: { id: "boss", role: "admin" } }));
     render(App);
-    await waitFor(() => expect(nav()).toHaveLength(6));
+    await waitFor(() => expect(nav()).toHaveLength(7));
     await waitFor(() => expect(document.querySelector('article.unit-card[data-target="sim"]')).not.toBeNull());
-    await fireEvent.keyDown(window, { key: "6", code: "Digit6", altKey: true });
+    await fireEvent.keyDown(window, { key: "4", code: "Digit4", altKey: true });
+    await waitFor(() => expect(document.getElementById("nav-yield")).toHaveAttribute("aria-selected", "true"));
+    await waitFor(() => expect(document.getElementById("tally-total")).toHaveTextContent("50"));
+    await fireEvent.keyDown(window, { key: "7", code: "Digit7", altKey: true });
     await waitFor(() => expect(document.getElementById("nav-log")).toHaveAttribute("aria-selected", "true"));
     expect(document.getElementById("log-console")).not.toBeNull();
     expect(document.getElementById("panel-line")).not.toBeVisible();
