@@ -47,6 +47,7 @@ pub fn typescript() -> String {
         journal::stats::ParetoBar,
         journal::stats::StepTime,
         journal::stats::YieldStats,
+        journal::stats::LineStrip,
         journal::export::ExportFormat,
         mqtt::audit::Outcome,
         mqtt::audit::CheckResult,

@@ -74,6 +74,7 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             settings::ui_ready,
             settings::app_metrics,
             yields::yield_stats,
+            yields::line_strip,
             yields::batch_report,
             yields::print_label,
             sync::sync_status,
@@ -341,6 +342,16 @@ mod tests {
         assert_eq!(status["operator"]["id"], "ada");
         // The status bar's sync indicator polls too; that is not activity.
         invoke(&webview, "sync_status", no_args()).expect("sync status");
+        // Screens that refresh themselves are not someone at the station.
+        let stats = serde_json::json!({ "request": { "filter": {}, "bucket": "hour" } });
+        invoke(&webview, "yield_stats", stats).expect("dashboard");
+        let strip = invoke(
+            &webview,
+            "line_strip",
+            serde_json::json!({ "utcOffsetMinutes": 0 }),
+        )
+        .expect("strip");
+        assert_eq!(strip["tally"]["total"], 0);
         // Fifteen minutes without a command (the profile's default): signed out, CA locked.
         advance(2);
         let status = invoke(&webview, "station_status", no_args()).expect("status");
@@ -520,6 +531,9 @@ mod tests {
         assert_eq!(code("yield_stats", stats.clone()), forbidden);
         let report = serde_json::json!({ "workOrder": "WO-1" });
         assert_eq!(code("batch_report", report), forbidden);
+        // The Line's strip: today's counts only, and the day is not the caller's to choose.
+        let strip = serde_json::json!({ "utcOffsetMinutes": 60 });
+        assert_eq!(code("line_strip", strip.clone()), Value::Null);
         let recommission = serde_json::json!({ "target": "/dev/null",
             "options": { "recommission": true, "workOrder": null }, "onProgress": "__CHANNEL__:4" });
         assert_eq!(code("commission", recommission), forbidden);
@@ -527,6 +541,8 @@ mod tests {
         sign_in("quinn");
         assert_eq!(code("query_sessions", page()), Value::Null);
         assert_eq!(code("yield_stats", stats), Value::Null);
+        // QA reads the dashboard; the strip is the line's, for those who commission.
+        assert_eq!(code("line_strip", strip), forbidden);
         assert_eq!(code("session_details", details(alices)), Value::Null);
         let commission =
             serde_json::json!({ "target": "/dev/null", "onProgress": "__CHANNEL__:5" });

@@ -351,15 +351,21 @@ impl Shared {
     /// Who may do `action`: the signed-in operator when the station has operators, else the
     /// default name. The id is what the journal records.
     pub fn authorize(&self, journal: &Journal, action: Action) -> Result<String, IpcError> {
+        let id = self.authorize_quietly(journal, action)?;
+        self.touch();
+        Ok(id)
+    }
+
+    /// [`Self::authorize`] without counting as activity: for reads a screen repeats on its own
+    /// (the yield dashboard, the Line's strip), which must not keep an idle station signed in.
+    pub fn authorize_quietly(&self, journal: &Journal, action: Action) -> Result<String, IpcError> {
         let station = self.station()?;
         self.expire_if_idle(&station);
         if !station.operators_enforced(journal)? {
-            self.touch();
             return Ok(self.default_operator.clone());
         }
         let op = self.signed_in().ok_or_else(IpcError::sign_in_required)?;
         op.authorize(action)?;
-        self.touch();
         Ok(op.id)
     }
 

@@ -1,7 +1,7 @@
 import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { port, status } from "./test/fixtures";
+import { port, status, yieldStats } from "./test/fixtures";
 
 const ipc = vi.hoisted(() => ({
   stationStatus: vi.fn(),
@@ -12,6 +12,8 @@ const ipc = vi.hoisted(() => ({
   simFaults: vi.fn(),
   simKinds: vi.fn(),
   querySessions: vi.fn(),
+  yieldStats: vi.fn(),
+  lineStrip: vi.fn(),
   recentLogs: vi.fn(),
   subscribeLogs: vi.fn(),
   syncStatus: vi.fn(),
@@ -30,6 +32,14 @@ describe("App shell", () => {
     ipc.simFaults.mockResolvedValue(["none", "timeout"]);
     ipc.simKinds.mockResolvedValue(["reference", "zephyr-smp-group"]);
     ipc.querySessions.mockResolvedValue({ rows: [], total: 0, offset: 0 });
+    ipc.yieldStats.mockResolvedValue(yieldStats());
+    ipc.lineStrip.mockResolvedValue({
+      since: "2026-03-02T00:00:00Z",
+      tally: { total: 0, pass: 0, fail: 0, interrupted: 0, running: 0 },
+      yieldRatio: 0,
+      unitsPerHour: 0,
+      topFailure: null,
+    });
     ipc.recentLogs.mockResolvedValue([]);
     ipc.subscribeLogs.mockResolvedValue(undefined);
     ipc.syncStatus.mockResolvedValue(null);
@@ -48,7 +58,7 @@ describe("App shell", () => {
     render(App);
     await userEvent.type(await screen.findByLabelText("CA passphrase"), "secret-pass");
     await userEvent.click(screen.getByRole("button", { name: "Unlock" }));
-    await waitFor(() => expect(nav()).toHaveLength(6));
+    await waitFor(() => expect(nav()).toHaveLength(7));
     expect(ipc.unlockCa).toHaveBeenCalledWith("secret-pass");
     expect(document.getElementById("sign-out")).toBeNull();
   });
@@ -61,7 +71,7 @@ describe("App shell", () => {
     await userEvent.type(await screen.findByLabelText("Operator id"), "qa1");
     await userEvent.type(screen.getByLabelText("PIN"), "1234");
     await userEvent.click(screen.getByRole("button", { name: "Sign in" }));
-    await waitFor(() => expect(nav()).toEqual(["nav-journal", "nav-audit", "nav-settings", "nav-log"]));
+    await waitFor(() => expect(nav()).toEqual(["nav-journal", "nav-yield", "nav-audit", "nav-settings", "nav-log"]));
     expect(document.getElementById("signed-in")).toHaveTextContent("qa1");
     expect(screen.getByRole("tab", { name: "Journal" })).toHaveAttribute("aria-selected", "true");
     await waitFor(() => expect(screen.getByRole("tab", { name: "Journal" })).toHaveFocus());
@@ -75,7 +85,7 @@ describe("App shell", () => {
   it("shows the sync backlog in the status bar only at a station with a central store", async () => {
     ipc.stationStatus.mockResolvedValue(status());
     const { unmount } = render(App);
-    await waitFor(() => expect(nav()).toHaveLength(6));
+    await waitFor(() => expect(nav()).toHaveLength(7));
     await waitFor(() => expect(ipc.syncStatus).toHaveBeenCalled());
     expect(document.getElementById("sync-status")).toBeNull();
     unmount();
@@ -90,9 +100,12 @@ describe("App shell", () => {
   it("switches tabs with Alt+digit, and keeps the Line mounted", async () => {
     ipc.stationStatus.mockResolvedValue(status({ operatorsEnforced: true, operator: { id: "boss", role: "admin" } }));
     render(App);
-    await waitFor(() => expect(nav()).toHaveLength(6));
+    await waitFor(() => expect(nav()).toHaveLength(7));
     await waitFor(() => expect(document.querySelector('article.unit-card[data-target="sim"]')).not.toBeNull());
-    await fireEvent.keyDown(window, { key: "6", code: "Digit6", altKey: true });
+    await fireEvent.keyDown(window, { key: "4", code: "Digit4", altKey: true });
+    await waitFor(() => expect(document.getElementById("nav-yield")).toHaveAttribute("aria-selected", "true"));
+    await waitFor(() => expect(document.getElementById("tally-total")).toHaveTextContent("50"));
+    await fireEvent.keyDown(window, { key: "7", code: "Digit7", altKey: true });
     await waitFor(() => expect(document.getElementById("nav-log")).toHaveAttribute("aria-selected", "true"));
     expect(document.getElementById("log-console")).not.toBeNull();
     expect(document.getElementById("panel-line")).not.toBeVisible();

@@ -1,6 +1,6 @@
 //! QA's yield dashboard and batch report, and a unit's label: thin over the core.
 
-use commissioner_core::journal::stats::{StatsRequest, YieldStats};
+use commissioner_core::journal::stats::{LineStrip, StatsRequest, YieldStats};
 use commissioner_core::operator::Action;
 use tauri::State;
 
@@ -8,7 +8,8 @@ use super::blocking;
 use crate::error::IpcError;
 use crate::state::AppState;
 
-/// The dashboard's figures for the Journal screen's filter (QA and admin).
+/// The dashboard's figures for the Journal screen's filter (QA and admin). The dashboard
+/// polls it, so it does not count as activity for the idle timeout.
 #[tauri::command]
 pub async fn yield_stats(
     state: State<'_, AppState>,
@@ -17,8 +18,25 @@ pub async fn yield_stats(
     let state = state.inner().clone_handle();
     blocking(move || {
         let journal = state.station()?.journal()?;
-        state.authorize(&journal, Action::Export)?;
+        state.authorize_quietly(&journal, Action::Export)?;
         Ok(journal.yield_stats(&request)?)
+    })
+    .await
+}
+
+/// Today's tally and rate for the technician's strip on the Line screen: anyone who may
+/// commission. The core fixes the day (local midnight at `utcOffsetMinutes`), so this never
+/// reads further back; polled, so not activity either.
+#[tauri::command]
+pub async fn line_strip(
+    state: State<'_, AppState>,
+    utc_offset_minutes: i32,
+) -> Result<LineStrip, IpcError> {
+    let state = state.inner().clone_handle();
+    blocking(move || {
+        let journal = state.station()?.journal()?;
+        state.authorize_quietly(&journal, Action::Commission)?;
+        Ok(journal.line_strip(state.clock.now(), utc_offset_minutes)?)
     })
     .await
 }

@@ -12,6 +12,7 @@ import type {
   ExportCheck,
   ExportFormat,
   ExportOutcome,
+  LineStrip,
   LogLine,
   Operator,
   Role,
@@ -21,9 +22,11 @@ import type {
   SettingsView,
   SetupRequest,
   StationStatus,
+  StatsRequest,
   SyncStatus,
   Target,
   VerifySummary,
+  YieldStats,
 } from "./api-types";
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
@@ -105,6 +108,15 @@ export const exportJournal = (filter: SessionFilter, format: ExportFormat) =>
 export const verifyJournal = () => call<VerifySummary>("verify_journal");
 /** Asks for an export file (native dialog) and verifies it; null when cancelled. */
 export const verifyExport = () => call<ExportCheck | null>("verify_export");
+
+// ---- yield ----
+
+/** The dashboard's figures for a filter, computed by the core (QA, admin). */
+export const yieldStats = (request: StatsRequest) => call<YieldStats>("yield_stats", { request });
+/** Today's tally and rate for the Line screen's strip; `utcOffsetMinutes` says where today starts. */
+export const lineStrip = (utcOffsetMinutes: number) => call<LineStrip>("line_strip", { utcOffsetMinutes });
+/** Asks where to save (native dialog), writes the work order's PDF + CSV report; null when cancelled. */
+export const batchReport = (workOrder: string) => call<string | null>("batch_report", { workOrder });
 
 // ---- audit, settings, logs ----
 

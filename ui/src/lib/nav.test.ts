@@ -31,20 +31,24 @@ describe("tabs by role", () => {
     tabsFor({ ...base, operatorsEnforced: true, operator: { id: "x", role } });
 
   it("gives everything when operators are not enforced", () => {
-    expect(tabsFor(base)).toHaveLength(6);
+    expect(tabsFor(base)).toHaveLength(7);
   });
 
   it("filters by role", () => {
     expect(as("technician")).toEqual(["line", "settings"]);
     expect(as("field_engineer")).toEqual(["line", "recommission", "settings"]);
-    expect(as("qa")).toEqual(["journal", "audit", "settings", "log"]);
-    expect(as("admin")).toEqual(["line", "recommission", "journal", "audit", "settings", "log"]);
+    expect(as("qa")).toEqual(["journal", "yield", "audit", "settings", "log"]);
+    expect(as("admin")).toEqual(["line", "recommission", "journal", "yield", "audit", "settings", "log"]);
   });
 
   it("maps Alt+digit to allowed tabs only", () => {
     expect(tabForShortcut("3", as("qa"))).toBe("journal");
+    expect(tabForShortcut("4", as("qa"))).toBe("yield");
+    expect(tabForShortcut("5", as("qa"))).toBe("audit");
     expect(tabForShortcut("1", as("qa"))).toBeNull();
-    expect(tabForShortcut("7", as("admin"))).toBeNull();
+    expect(tabForShortcut("4", as("technician"))).toBeNull();
+    expect(tabForShortcut("7", as("admin"))).toBe("log");
+    expect(tabForShortcut("8", as("admin"))).toBeNull();
     expect(tabForShortcut("x", as("admin"))).toBeNull();
   });
 });

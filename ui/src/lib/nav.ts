@@ -4,13 +4,14 @@ import type { Role, StationStatus } from "./api-types";
 
 export type Route = "setup" | "unlock" | "login" | "main";
 
-export type Tab = "line" | "recommission" | "journal" | "audit" | "settings" | "log";
+export type Tab = "line" | "recommission" | "journal" | "yield" | "audit" | "settings" | "log";
 
-/** Every tab in nav order; Alt+1..6 follow this order. */
+/** Every tab in nav order; Alt+1..7 follow this order. */
 export const TABS: readonly { id: Tab; label: string }[] = [
   { id: "line", label: "Line" },
   { id: "recommission", label: "Recommission" },
   { id: "journal", label: "Journal" },
+  { id: "yield", label: "Yield" },
   { id: "audit", label: "Audit" },
   { id: "settings", label: "Settings" },
   { id: "log", label: "Log" },
@@ -20,7 +21,7 @@ const BY_ROLE: Readonly<Record<Role, readonly Tab[]>> = {
   // Settings for everyone: each operator changes their own PIN there.
   technician: ["line", "settings"],
   field_engineer: ["line", "recommission", "settings"],
-  qa: ["journal", "audit", "settings", "log"],
+  qa: ["journal", "yield", "audit", "settings", "log"],
   admin: TABS.map((t) => t.id),
 };
 

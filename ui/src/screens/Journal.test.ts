@@ -2,6 +2,7 @@ import { render, screen, waitFor } from "@testing-library/svelte";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { SessionRow } from "../lib/api-types";
+import { sharedFilter } from "../lib/shared-filter.svelte";
 
 const ipc = vi.hoisted(() => ({
   querySessions: vi.fn(),
@@ -46,6 +47,8 @@ const rows = () => document.querySelectorAll("#journal-table tbody tr[data-sessi
 describe("Journal", () => {
   beforeEach(() => {
     for (const f of Object.values(ipc)) f.mockReset();
+    // The filter outlives a mounted screen (it is shared with the Yield screen).
+    sharedFilter.reset();
     ipc.querySessions.mockImplementation(page);
   });
 

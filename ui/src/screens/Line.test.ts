@@ -1,6 +1,7 @@
 import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
+import type { LineStrip } from "../lib/api-types";
 import type { ProgressEvent } from "../lib/bindings";
 import { deferred, port, report } from "../test/fixtures";
 
@@ -12,6 +13,7 @@ const ipc = vi.hoisted(() => ({
   commission: vi.fn(),
   cancelCommission: vi.fn(),
   sessionDetails: vi.fn(),
+  lineStrip: vi.fn(),
 }));
 vi.mock("../lib/ipc", () => ipc);
 
@@ -38,12 +40,21 @@ const failReport = report({
   error: { code: "csr.cn_mismatch", message: "CN 'X' != 'Y'", detail: null },
 });
 
+const strip = (pass = 0, fail = 0): LineStrip => ({
+  since: "2026-03-02T00:00:00Z",
+  tally: { total: pass + fail, pass, fail, interrupted: 0, running: 0 },
+  yieldRatio: pass + fail === 0 ? 0 : pass / (pass + fail),
+  unitsPerHour: pass / 2,
+  topFailure: fail > 0 ? { key: "csr.cn_mismatch", count: fail, cumulative: 1 } : null,
+});
+
 describe("Line", () => {
   beforeEach(() => {
     for (const f of Object.values(ipc)) f.mockReset();
     ipc.listTargets.mockResolvedValue([port("sim"), port("/dev/ttyUSB0", "usb")]);
     ipc.simFaults.mockResolvedValue(["none", "timeout", "cn_mismatch"]);
     ipc.simKinds.mockResolvedValue(["reference", "nrf91-at", "zephyr-smp-stock", "zephyr-smp-group"]);
+    ipc.lineStrip.mockResolvedValue(strip());
     ipc.sessionDetails.mockResolvedValue({
       session: {},
       steps: [],
@@ -79,6 +90,32 @@ describe("Line", () => {
     expect(inCard("sim", ".reason")).toBeNull();
     expect(inCard("sim", ".cancel-btn")).toBeNull();
     expect(inCard("/dev/ttyUSB0", ".result")).toBeNull();
+  });
+
+  it("shows today's yield strip and reads it again when a unit finishes", async () => {
+    ipc.lineStrip.mockResolvedValueOnce(strip(9, 1)).mockResolvedValue(strip(9, 2));
+    ipc.commission.mockResolvedValue(failReport);
+    render(Line);
+    const el = (id: string) => document.getElementById(id) as HTMLElement;
+    await waitFor(() => expect(el("strip-pass")).toHaveTextContent("9"));
+    expect(ipc.lineStrip).toHaveBeenCalledWith(-new Date().getTimezoneOffset());
+    expect(el("yield-strip")).toHaveTextContent("9 passed of 10");
+    expect(el("strip-yield")).toHaveTextContent("90.0 %");
+    expect(el("strip-rate")).toHaveTextContent("4.5 /h");
+    expect(el("strip-top")).toHaveTextContent("Top failure: csr.cn_mismatch (1)");
+
+    await waitFor(() => expect(card("sim")).not.toBeNull());
+    await userEvent.click(inCard("sim", ".commission-btn") as HTMLElement);
+    await waitFor(() => expect(el("strip-top")).toHaveTextContent("csr.cn_mismatch (2)"));
+    expect(ipc.lineStrip).toHaveBeenCalledTimes(2);
+  });
+
+  it("says plainly when today's figures cannot be read, and still works", async () => {
+    ipc.lineStrip.mockRejectedValue({ code: "operator.forbidden", message: "no", detail: null });
+    render(Line);
+    await waitFor(() => expect(document.getElementById("yield-strip")).toHaveTextContent("unavailable"));
+    expect(document.getElementById("yield-strip")).toHaveTextContent("(operator.forbidden)");
+    await waitFor(() => expect(card("sim")).not.toBeNull());
   });
 
   it("shows FAIL with the plain reason and code; the drawer opens and closes with Escape", async () => {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 use serde::{Deserialize, Serialize};
+use time::{OffsetDateTime, Time, UtcOffset};
 use ts_rs::TS;
 
 use super::query::SessionFilter;
@@ -133,7 +134,60 @@ pub struct StatsRequest {
     pub bucket: Bucket,
 }
 
+/// The technician's strip on the Line screen: today's counts and rate, nothing more (the
+/// breakdowns, and who ran what, are QA's).
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct LineStrip {
+    /// The start of the day counted (the station's local midnight), RFC 3339 UTC.
+    pub since: String,
+    pub tally: Tally,
+    /// Passes over finished sessions, 0..=1 (as [`Tally::yield_ratio`]).
+    pub yield_ratio: f64,
+    /// Passed units per hour from the day's first session until now (at least one hour), so
+    /// the rate falls while the line stands still.
+    pub units_per_hour: f64,
+    /// The most frequent error code among the day's failures.
+    pub top_failure: Option<ParetoBar>,
+}
+
+/// The widest time-zone offset in use (UTC+14): anything beyond is a caller's mistake.
+const MAX_OFFSET_MINUTES: i32 = 14 * 60;
+
 impl Journal {
+    /// Today's figures for the Line screen: the sessions started since local midnight, local
+    /// being `utc_offset_minutes` east of UTC (the window's time zone). The day is fixed here,
+    /// not by the caller, so the strip never reads further back than one day.
+    pub fn line_strip(
+        &self,
+        now: OffsetDateTime,
+        utc_offset_minutes: i32,
+    ) -> Result<LineStrip, JournalError> {
+        let minutes = utc_offset_minutes.clamp(-MAX_OFFSET_MINUTES, MAX_OFFSET_MINUTES);
+        let offset = UtcOffset::from_whole_seconds(minutes * 60).unwrap_or(UtcOffset::UTC);
+        let midnight = now
+            .to_offset(offset)
+            .replace_time(Time::MIDNIGHT)
+            .to_offset(UtcOffset::UTC);
+        let since = super::ts(midnight);
+        let filter = SessionFilter {
+            from: Some(since.clone()),
+            ..SessionFilter::default()
+        };
+        let (tally, first_started, _) = self.overall(&filter)?;
+        let units_per_hour = match first_started {
+            Some(first) => tally.pass as f64 / span_hours(&first, &super::ts(now)).max(1.0),
+            None => 0.0,
+        };
+        Ok(LineStrip {
+            since,
+            yield_ratio: tally.yield_ratio(),
+            units_per_hour,
+            top_failure: self.pareto(&filter, "error_code")?.into_iter().next(),
+            tally,
+        })
+    }
+
     /// The yield figures for the sessions that match `req.filter`.
     pub fn yield_stats(&self, req: &StatsRequest) -> Result<YieldStats, JournalError> {
         let filter = &req.filter;
@@ -351,12 +405,94 @@ fn bucket_start(prefix: &str, bucket: Bucket) -> String {
 
 fn span_hours(first: &str, last: &str) -> f64 {
     use time::format_description::well_known::Rfc3339;
-    use time::OffsetDateTime;
     match (
         OffsetDateTime::parse(first, &Rfc3339),
         OffsetDateTime::parse(last, &Rfc3339),
     ) {
         (Ok(a), Ok(b)) => (b - a).as_seconds_f64() / 3600.0,
         _ => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::error::ErrorInfo;
+    use crate::journal::{NewSession, SessionResult};
+
+    fn unit(journal: &Journal, at: OffsetDateTime, failure: Option<&str>) {
+        let id = journal
+            .begin_session(&NewSession {
+                station_id: "st-1",
+                operator: "tom",
+                port: "/dev/ttyUSB0",
+                work_order: None,
+                started_at: at,
+            })
+            .expect("begin");
+        let error = failure.map(|code| ErrorInfo {
+            code: code.into(),
+            message: "failed".into(),
+            detail: None,
+        });
+        let result = if error.is_some() {
+            SessionResult::Fail
+        } else {
+            SessionResult::Pass
+        };
+        journal
+            .finish_session(id, result, error.as_ref(), at)
+            .expect("finish");
+    }
+
+    #[test]
+    fn the_line_strip_counts_the_local_day_only() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let journal = Journal::open(&dir.path().join("j.sqlite")).expect("open");
+        // 22:30 UTC on the 1st is already the 2nd at UTC+2: counted there, not at UTC.
+        unit(
+            &journal,
+            datetime!(2026-03-01 22:30 UTC),
+            Some("device.timeout"),
+        );
+        unit(&journal, datetime!(2026-03-02 06:00 UTC), None);
+        unit(
+            &journal,
+            datetime!(2026-03-02 07:00 UTC),
+            Some("csr.cn_mismatch"),
+        );
+        unit(
+            &journal,
+            datetime!(2026-03-02 07:30 UTC),
+            Some("csr.cn_mismatch"),
+        );
+        unit(&journal, datetime!(2026-03-02 08:00 UTC), None);
+        let now = datetime!(2026-03-02 10:00 UTC);
+
+        let utc = journal.line_strip(now, 0).expect("strip");
+        assert_eq!(utc.since, "2026-03-02T00:00:00Z");
+        assert_eq!((utc.tally.total, utc.tally.pass, utc.tally.fail), (4, 2, 2));
+        assert!((utc.yield_ratio - 0.5).abs() < 1e-9);
+        // Two passes between 06:00 and 10:00: the rate runs to now, not to the last unit.
+        assert!(
+            (utc.units_per_hour - 0.5).abs() < 1e-9,
+            "{}",
+            utc.units_per_hour
+        );
+        let top = utc.top_failure.expect("a failure");
+        assert_eq!(
+            (top.key.as_deref(), top.count),
+            (Some("csr.cn_mismatch"), 2)
+        );
+
+        let east = journal.line_strip(now, 120).expect("strip");
+        assert_eq!(east.since, "2026-03-01T22:00:00Z");
+        assert_eq!((east.tally.total, east.tally.fail), (5, 3));
+
+        // An absurd offset is held to the widest real one, never to "all time".
+        let wild = journal.line_strip(now, i32::MIN).expect("strip");
+        assert_eq!(wild.since, "2026-03-01T14:00:00Z");
     }
 }

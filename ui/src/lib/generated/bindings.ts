@@ -242,6 +242,30 @@ export type YieldStats = { filter: SessionFilter, bucket: Bucket, tally: Tally, 
 unitsPerHour: number, overTime: Array<TimePoint>, failuresByStep: Array<ParetoBar>, failuresByCode: Array<ParetoBar>, byModel: Array<Group>, byFirmware: Array<Group>, byWorkOrder: Array<Group>, stepTimes: Array<StepTime>, };
 
 /**
+ * The technician's strip on the Line screen: today's counts and rate, nothing more (the
+ * breakdowns, and who ran what, are QA's).
+ */
+
+export type LineStrip = { 
+/**
+ * The start of the day counted (the station's local midnight), RFC 3339 UTC.
+ */
+since: string, tally: Tally, 
+/**
+ * Passes over finished sessions, 0..=1 (as [`Tally::yield_ratio`]).
+ */
+yieldRatio: number, 
+/**
+ * Passed units per hour from the day's first session until now (at least one hour), so
+ * the rate falls while the line stands still.
+ */
+unitsPerHour: number, 
+/**
+ * The most frequent error code among the day's failures.
+ */
+topFailure: ParetoBar | null, };
+
+/**
  * Export file formats.
  */
 
