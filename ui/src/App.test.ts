@@ -11,6 +11,7 @@ const ipc = vi.hoisted(() => ({
   listTargets: vi.fn(),
   simFaults: vi.fn(),
   simKinds: vi.fn(),
+  printLabel: vi.fn(),
   querySessions: vi.fn(),
   yieldStats: vi.fn(),
   lineStrip: vi.fn(),

@@ -195,6 +195,9 @@ async fn walk(ui: &Ui<'_>, station_dir: &Path, exports: &Path) -> TestResult {
     journal(ui, exports)
         .await
         .map_err(|e| format!("journal: {e}"))?;
+    dashboard(ui, exports)
+        .await
+        .map_err(|e| format!("yield dashboard: {e}"))?;
     audit(ui).await.map_err(|e| format!("audit: {e}"))?;
     settings_and_log(ui)
         .await
@@ -279,6 +282,23 @@ async fn commission_pass(ui: &Ui<'_>) -> TestResult<(String, String)> {
         return Err(format!("expected pass, got {result}: {reason}").into());
     }
     ui.shot("line-pass").await?;
+    // Its label, from the card: a PDF in the station's label folder naming the unit.
+    let device = ui.text(&format!("{card} .device-id")).await?;
+    ui.click(&format!("{card} .label-btn")).await?;
+    let written = ui
+        .wait_text(&format!("{card} .label-result"), |t| t.contains(".pdf"))
+        .await?;
+    let pdf = PathBuf::from(
+        written
+            .trim()
+            .strip_prefix("Label written: ")
+            .ok_or_else(|| format!("label result {written:?}"))?,
+    );
+    let text = ui::pdf_text(&pdf)?;
+    if !text.contains(device.trim()) {
+        return Err(format!("label PDF does not name {device}: {text}").into());
+    }
+    ui.pdf_shot(&pdf, "label")?;
     let target = ui
         .attr(&card, "data-target")
         .await?
@@ -378,6 +398,33 @@ async fn recommission(ui: &Ui<'_>, target: &str) -> TestResult {
         return Err(format!("recommission ended {result}: {text}").into());
     }
     ui.shot("recommission").await?;
+    Ok(())
+}
+
+/// The yield dashboard over what the line just ran (work order WO-4711: two passes, one
+/// fail), and its batch report: a PDF naming every unit, saved through the dialog seam.
+async fn dashboard(ui: &Ui<'_>, exports: &Path) -> TestResult {
+    ui.click("#nav-yield").await?;
+    ui.select("#yield-filter-result", "").await?;
+    ui.fill("#yield-filter-work-order", "WO-4711").await?;
+    ui.click("#yield-filter-apply").await?;
+    ui.wait_text("#tally-total", |t| t.trim() == "3").await?;
+    let passed = ui.text("#tally-pass").await?;
+    if passed.trim() != "2" {
+        return Err(format!("dashboard shows {passed} passed, expected 2").into());
+    }
+    ui.shot("yield").await?;
+    ui.scroll_to("#rate-title").await?;
+    ui.shot("yield-charts").await?;
+    ui.click("#batch-report").await?;
+    ui.wait_text("#report-result", |t| t.contains(".pdf"))
+        .await?;
+    let pdf = newest(exports, "pdf").ok_or("no report PDF written to the dialog directory")?;
+    let text = ui::pdf_text(&pdf)?;
+    if !text.contains("WO-4711") {
+        return Err(format!("report PDF does not name its work order: {text}").into());
+    }
+    ui.pdf_shot(&pdf, "report")?;
     Ok(())
 }
 

@@ -84,6 +84,18 @@ impl<'c> Ui<'c> {
         Ok(())
     }
 
+    /// Scrolls the element into view (for a screenshot of what lies below the fold).
+    pub async fn scroll_to(&self, css: &str) -> TestResult {
+        let el = self.wait(css).await?;
+        self.c
+            .execute(
+                "arguments[0].scrollIntoView({block: 'start'});",
+                vec![serde_json::to_value(el)?],
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn text(&self, css: &str) -> TestResult<String> {
         Ok(self.wait(css).await?.text().await?)
     }
@@ -174,6 +186,38 @@ impl<'c> Ui<'c> {
 }
 
 /// `docs/screenshots/` at the workspace root.
+impl Ui<'_> {
+    /// Saves page 1 of a PDF the app wrote (a report, a label) as a screenshot, with
+    /// poppler's `pdftoppm`, for the README.
+    pub fn pdf_shot(&self, pdf: &Path, name: &str) -> TestResult {
+        if !self.shots {
+            return Ok(());
+        }
+        let out = screenshots().join(name);
+        let status = std::process::Command::new("pdftoppm")
+            .args(["-png", "-r", "80", "-singlefile", "-f", "1", "-l", "1"])
+            .arg(pdf)
+            .arg(&out)
+            .status()?;
+        if !status.success() {
+            return Err(format!("pdftoppm failed on {}", pdf.display()).into());
+        }
+        Ok(())
+    }
+}
+
+/// The text of a PDF, by poppler's `pdftotext`.
+pub fn pdf_text(pdf: &Path) -> TestResult<String> {
+    let out = std::process::Command::new("pdftotext")
+        .arg(pdf)
+        .arg("-")
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("pdftotext failed on {}", pdf.display()).into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 fn screenshots() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest_dir

@@ -117,6 +117,8 @@ export const yieldStats = (request: StatsRequest) => call<YieldStats>("yield_sta
 export const lineStrip = (utcOffsetMinutes: number) => call<LineStrip>("line_strip", { utcOffsetMinutes });
 /** Asks where to save (native dialog), writes the work order's PDF + CSV report; null when cancelled. */
 export const batchReport = (workOrder: string) => call<string | null>("batch_report", { workOrder });
+/** Prints a passed session's label (the profile's printer and/or PDF); the PDF's path, if any. */
+export const printLabel = (sessionId: number) => call<string | null>("print_label", { sessionId });
 
 // ---- audit, settings, logs ----
 

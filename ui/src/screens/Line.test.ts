@@ -11,6 +11,7 @@ const ipc = vi.hoisted(() => ({
   simKinds: vi.fn(),
   startSimulatedUnit: vi.fn(),
   commission: vi.fn(),
+  printLabel: vi.fn(),
   cancelCommission: vi.fn(),
   sessionDetails: vi.fn(),
   lineStrip: vi.fn(),
@@ -90,6 +91,17 @@ describe("Line", () => {
     expect(inCard("sim", ".reason")).toBeNull();
     expect(inCard("sim", ".cancel-btn")).toBeNull();
     expect(inCard("/dev/ttyUSB0", ".result")).toBeNull();
+
+    // A passed unit's label, printed from its card; a printer that is off says why.
+    ipc.printLabel
+      .mockResolvedValueOnce("/station/labels/SIM-0011aabb.pdf")
+      .mockRejectedValueOnce({ code: "print.printer_unreachable", message: "no printer" });
+    await userEvent.click(inCard("sim", ".label-btn") as HTMLElement);
+    await waitFor(() => expect(inCard("sim", ".label-result")).toHaveTextContent("SIM-0011aabb.pdf"));
+    expect(ipc.printLabel).toHaveBeenCalledWith(report().sessionId);
+    await userEvent.click(inCard("sim", ".label-btn") as HTMLElement);
+    await waitFor(() => expect(inCard("sim", ".label-error")).toHaveTextContent("print.printer_unreachable"));
+    expect(inCard("/dev/ttyUSB0", ".label-btn")).toBeNull();
   });
 
   it("shows today's yield strip and reads it again when a unit finishes", async () => {

@@ -7,6 +7,7 @@ const ipc = vi.hoisted(() => ({
   listTargets: vi.fn(),
   startSimulatedUnit: vi.fn(),
   commission: vi.fn(),
+  printLabel: vi.fn(),
   cancelCommission: vi.fn(),
   sessionDetails: vi.fn(),
 }));
