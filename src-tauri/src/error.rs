@@ -129,6 +129,7 @@ from_coded!(
     mqtt::audit::session::AuditError,
     lab::LabError,
     commissioner_core::print::PrintError,
+    commissioner_core::central::CentralError,
 );
 
 impl IpcError {

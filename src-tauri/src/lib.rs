@@ -540,6 +540,13 @@ mod tests {
 
         sign_in("quinn");
         assert_eq!(code("query_sessions", page()), Value::Null);
+        // Every station's sessions come from the central store, which this station has not.
+        let all_stations =
+            serde_json::json!({ "filter": {}, "limit": 10, "offset": 0, "central": true });
+        assert_eq!(
+            code("query_sessions", all_stations),
+            Value::from("central.not_configured")
+        );
         assert_eq!(code("yield_stats", stats), Value::Null);
         // QA reads the dashboard; the strip is the line's, for those who commission.
         assert_eq!(code("line_strip", strip), forbidden);

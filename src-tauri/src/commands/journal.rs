@@ -89,19 +89,35 @@ pub struct ExportCheck {
     pub problem: Option<crate::error::IpcError>,
 }
 
+/// One page of sessions matching `filter`: this station's journal, or with `central` every
+/// station's sessions from the central store (each row names its station).
 #[tauri::command]
 pub async fn query_sessions(
     state: State<'_, AppState>,
     filter: SessionFilter,
     limit: u32,
     offset: u64,
+    central: Option<bool>,
 ) -> Result<SessionPage, IpcError> {
     let state = state.inner().clone_handle();
     blocking(move || {
-        let journal = state.station()?.journal()?;
+        let station = state.station()?;
+        let journal = station.journal()?;
         state.authorize(&journal, Action::ReadJournal)?;
-        let rows = journal.sessions(&filter, limit.clamp(1, MAX_PAGE), offset)?;
-        let total = journal.count_sessions(&filter)?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let (rows, total) = if central.unwrap_or(false) {
+            use commissioner_core::central;
+            let mut c = central::connect(station.central_profile()?, &station.dir)?;
+            (
+                central::query::sessions(&mut c, &filter, limit, offset)?,
+                central::query::count_sessions(&mut c, &filter)?,
+            )
+        } else {
+            (
+                journal.sessions(&filter, limit, offset)?,
+                journal.count_sessions(&filter)?,
+            )
+        };
         Ok(SessionPage {
             rows,
             total,

@@ -99,8 +99,9 @@ export const cancelCommission = (target: string) => call<void>("cancel_commissio
 
 // ---- journal ----
 
-export const querySessions = (filter: SessionFilter, limit: number, offset: number) =>
-  call<SessionPage>("query_sessions", { filter, limit, offset });
+/** A page of sessions: this station's, or with `central` every station's from the central store. */
+export const querySessions = (filter: SessionFilter, limit: number, offset: number, central = false) =>
+  call<SessionPage>("query_sessions", { filter, limit, offset, central });
 export const sessionDetails = (id: number) => call<SessionDetails>("session_details", { id });
 /** Asks where to save (native dialog) and writes the export; null when the dialog is cancelled. */
 export const exportJournal = (filter: SessionFilter, format: ExportFormat) =>

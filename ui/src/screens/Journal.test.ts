@@ -10,6 +10,7 @@ const ipc = vi.hoisted(() => ({
   exportJournal: vi.fn(),
   verifyJournal: vi.fn(),
   verifyExport: vi.fn(),
+  syncStatus: vi.fn(),
 }));
 vi.mock("../lib/ipc", () => ipc);
 
@@ -50,6 +51,34 @@ describe("Journal", () => {
     // The filter outlives a mounted screen (it is shared with the Yield screen).
     sharedFilter.reset();
     ipc.querySessions.mockImplementation(page);
+    ipc.syncStatus.mockResolvedValue(null);
+  });
+
+  it("shows every station's sessions from the central store, with the station, where there is one", async () => {
+    const first = render(Journal);
+    await waitFor(() => expect(rows()).toHaveLength(50));
+    expect(document.getElementById("scope-central")).toBeNull();
+    first.unmount();
+
+    ipc.syncStatus.mockResolvedValue({ pending: 0, pendingSessions: 0, lastSync: "2026-12-04T10:00:00Z" });
+    ipc.querySessions.mockImplementation((_f: unknown, limit: number, offset: number, central?: boolean) =>
+      page(_f, limit, offset).then((p) => ({
+        ...p,
+        rows: p.rows.map((r) => ({ ...r, stationId: central ? `ST-0${r.id % 3}` : r.stationId })),
+      })),
+    );
+    render(Journal);
+    await userEvent.click(await screen.findByLabelText(/all stations/));
+    await waitFor(() => expect(ipc.querySessions).toHaveBeenLastCalledWith(expect.anything(), 50, 0, true));
+    await waitFor(() => expect(screen.getByRole("columnheader", { name: "Station" })).toBeInTheDocument());
+    expect(rows()[0]?.querySelector(".station")?.textContent).toMatch(/^ST-0\d$/);
+    expect(el("export-csv")).toBeDisabled();
+    await userEvent.click(rows()[0] as HTMLElement);
+    expect(ipc.sessionDetails).not.toHaveBeenCalled();
+
+    await userEvent.click(screen.getByLabelText(/this station/));
+    await waitFor(() => expect(ipc.querySessions).toHaveBeenLastCalledWith(expect.anything(), 50, 0));
+    expect(screen.queryByRole("columnheader", { name: "Station" })).toBeNull();
   });
 
   it("shows one page of 50 with totals and pages with offset 50", async () => {

@@ -12,6 +12,7 @@ const ipc = vi.hoisted(() => ({
   exportJournal: vi.fn(),
   verifyJournal: vi.fn(),
   verifyExport: vi.fn(),
+  syncStatus: vi.fn(async () => null),
 }));
 vi.mock("../lib/ipc", () => ipc);
 
