@@ -215,8 +215,11 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
             central,
         } => {
             let journal = station.journal()?;
+            let working =
+                crate::progress::Working::start("verifying the journal's chain and anchors");
             let (mut report, since) = station.verify_journal(&journal, incremental)?;
             let anchored = station.check_anchors(&journal, anchors.as_deref())?;
+            drop(working);
             // The chain's own problems come first: an anchor is missing because of them.
             if report.problem.is_none() {
                 report.problem = anchored.problem;
@@ -298,6 +301,7 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
                 Format::Jsonl => ExportFormat::Jsonl,
             };
             station.unlock_export_key(&crate::run::passphrase()?)?;
+            let working = crate::progress::Working::start("exporting the sessions");
             let manifest = station.export_journal(
                 &station.journal()?,
                 &filter.into(),
@@ -305,6 +309,7 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
                 &out,
                 SystemClock.now(),
             )?;
+            drop(working);
             println!(
                 "exported {} session(s) to {} (sha-256 {}), chain head {}",
                 manifest.rows,
@@ -383,7 +388,9 @@ pub fn run(dir: &Path, cmd: JournalCommand) -> CmdResult {
         }
         JournalCommand::Archive { out } => {
             station.unlock_export_key(&crate::run::passphrase()?)?;
+            let working = crate::progress::Working::start("verifying and archiving the journal");
             let done = station.archive_journal(&out, SystemClock.now())?;
+            drop(working);
             print_off_station(&station);
             // The new file is the station's journal from now on.
             let mut station = station;

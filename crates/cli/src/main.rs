@@ -12,6 +12,7 @@ mod journal;
 mod lab;
 mod line;
 mod operator;
+mod progress;
 mod qa;
 mod responder;
 mod run;

@@ -29,7 +29,9 @@ pub fn report(dir: &Path, args: ReportArgs) -> CmdResult {
     // The report's head is anchored, signed with the export key, which the passphrase opens.
     station.unlock_export_key(&crate::run::passphrase()?)?;
     let journal = station.journal()?;
+    let working = crate::progress::Working::start("writing the batch report");
     let done = station.publish_report(&journal, &args.work_order, &args.out, SystemClock.now())?;
+    drop(working);
     let t = &done.summary.stats.tally;
     println!(
         "report of work order {}: {} unit(s), {} session(s), yield {:.1} %",

@@ -122,8 +122,10 @@ pub fn run(dir: &Path, args: SyncArgs) -> CmdResult {
         )?;
         return Ok(ExitCode::SUCCESS);
     }
+    let working = crate::progress::Working::start("delivering the backlog to the central store");
     let outcome =
         connect(profile, &station.dir).and_then(|mut c| sync_once(&journal, &mut c, &opts));
+    drop(working);
     let b = backlog(&journal)?;
     match outcome {
         Ok(r) => {

@@ -267,6 +267,27 @@ fn report_and_label_from_the_command_line_and_verify_names_the_report() {
 
     let out = commissioner(&station, &["journal", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Progress is for a person at a terminal: none in a pipe, a spinner on a terminal
+    // (a pseudo-terminal made by util-linux's `script`).
+    assert!(
+        !text(&out).contains("verifying the journal"),
+        "{}",
+        text(&out)
+    );
+    let on_terminal = Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "'{}' --station '{}' journal verify",
+            env!("CARGO_BIN_EXE_commissioner"),
+            station.display()
+        ))
+        .arg("/dev/null")
+        .env("COMMISSIONER_CA_PASSPHRASE", PASSPHRASE)
+        .output()
+        .expect("script");
+    let shown = String::from_utf8_lossy(&on_terminal.stdout);
+    assert!(on_terminal.status.success(), "{shown}");
+    assert!(shown.contains("verifying the journal"), "{shown}");
     journal
         .connection()
         .execute_batch(
