@@ -28,6 +28,10 @@ pub enum LabCommand {
         /// client certificate, ACL too broad) to see what `commissioner audit` catches.
         #[arg(long)]
         weak: bool,
+        /// Also start a lab central store (PostgreSQL from Debian's package) and point the
+        /// station's `[central]` at it; it keeps its data across `lab down` and `lab up`.
+        #[arg(long)]
+        central: bool,
     },
     /// Stop the lab broker and responder.
     Down,
@@ -56,10 +60,16 @@ pub fn run(dir: &Path, cmd: LabCommand) -> CmdResult {
             );
             Ok(ExitCode::SUCCESS)
         }
-        LabCommand::Up { weak } => {
+        LabCommand::Up { weak, central } => {
             // `lab up` rewrites the station's broker profile.
             crate::operator::require_if_station(dir, Action::EditProfile)?;
-            up(dir, weak)
+            up(dir, weak)?;
+            if central {
+                let mut station = Station::open(dir)?;
+                let files = LabFiles::new(&station);
+                crate::lab_central::up(&mut station, &files)?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
         LabCommand::Down => {
             crate::operator::require_if_station(dir, Action::RunLab)?;
@@ -186,6 +196,10 @@ fn down(dir: &Path) -> CmdResult {
             }
         }
         let _ = fs::remove_file(pid_file);
+    }
+    if crate::lab_central::down(&files) {
+        stopped += 1;
+        println!("lab central store stopped (its data stays)");
     }
     if stopped == 0 {
         println!("no lab broker was running for {}", dir.display());

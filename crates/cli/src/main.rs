@@ -10,6 +10,7 @@ mod ca_setup;
 mod handshake_bench;
 mod journal;
 mod lab;
+mod lab_central;
 mod line;
 mod operator;
 mod progress;

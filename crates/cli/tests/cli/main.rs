@@ -8,6 +8,7 @@ mod commands;
 mod crash;
 mod hardening;
 mod integrity;
+mod lab_central;
 mod line;
 mod off_station;
 mod operators;

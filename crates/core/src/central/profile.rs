@@ -35,6 +35,20 @@ fn default_batch() -> usize {
     1_000
 }
 
+impl CentralProfile {
+    /// A lab's: a server on this machine, plain TCP, its password in the (0600) profile.
+    pub fn lab(url: &str, password: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            tls: CentralTls::Disable,
+            ca_file: None,
+            password: Some(password.to_owned()),
+            when_unreachable: WhenUnreachable::default(),
+            batch: default_batch(),
+        }
+    }
+}
+
 /// TLS to the server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

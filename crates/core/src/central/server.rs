@@ -126,6 +126,42 @@ impl PgServer {
         Ok(server)
     }
 
+    /// Starts again a cluster that [`PgServer::start`] made in `dir` earlier, on `port`, with
+    /// the data it holds.
+    pub fn open(dir: &Path, port: u16, password: &str) -> Result<Self, CentralError> {
+        let bin = std::env::var_os("COMMISSIONER_PG_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_BIN));
+        if !dir.join("data").join("PG_VERSION").exists() {
+            return Err(CentralError::Server(format!(
+                "no PostgreSQL cluster in {}",
+                dir.display()
+            )));
+        }
+        let mut server = Self {
+            dir: dir.to_owned(),
+            port,
+            password: password.to_owned(),
+            bin,
+            run_as: unprivileged_account()?,
+            child: None,
+            watchdog: None,
+        };
+        server.run()?;
+        Ok(server)
+    }
+
+    /// Leaves the server running when this value goes (the lab's, which `lab down` stops):
+    /// no watchdog, no stop on drop. Returns the server's process id.
+    pub fn detach(mut self) -> Option<u32> {
+        if let Some(mut dog) = self.watchdog.take() {
+            // Killed, the watchdog never runs its `kill`.
+            let _ = dog.kill();
+            let _ = dog.wait();
+        }
+        self.child.take().map(|c| c.id())
+    }
+
     fn create_database(&mut self) -> Result<(), CentralError> {
         self.run()?;
         let mut client = self.client_for("postgres")?;
