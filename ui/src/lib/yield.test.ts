@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { ParetoBar } from "./api-types";
 import {
   NO_KEY,
+  dashboardFilter,
+  isDefaultWindow,
   duration,
   groupRows,
   nextPollDelay,
@@ -93,5 +95,19 @@ describe("yield figures", () => {
   it("gives the time zone east of UTC", () => {
     const d = new Date(2026, 0, 15);
     expect(utcOffsetMinutes(d)).toBe(-d.getTimezoneOffset());
+  });
+});
+
+describe("dashboardFilter", () => {
+  const none = { from: null, to: null, result: null, operator: null, model: null, firmware: null, failedStep: null, deviceId: null, workOrder: null };
+  it("reads the last 30 days when nothing narrows the filter, and the filter as given otherwise", () => {
+    const now = new Date("2026-12-04T12:00:00.456Z");
+    expect(dashboardFilter(none, now)).toEqual({ ...none, from: "2026-11-04T12:00:00Z" });
+    expect(isDefaultWindow(none)).toBe(true);
+    const wo = { ...none, workOrder: "WO-1" };
+    expect(dashboardFilter(wo, now)).toBe(wo);
+    const dated = { ...none, from: "2025-01-01T00:00:00Z" };
+    expect(dashboardFilter(dated, now)).toBe(dated);
+    expect(isDefaultWindow(dated)).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 // Shapes the core's yield figures (YieldStats, LineStrip) for charts and tables. Every count
 // comes from the core; nothing here adds rows up — only per-row ratios and formatting.
-import type { Group, ParetoBar, Tally, TimePoint } from "./api-types";
+import type { Group, ParetoBar, SessionFilter, Tally, TimePoint } from "./api-types";
 import { stepLabel } from "./progress";
 
 /** Passes over finished sessions, as the core's `Tally::yield_ratio`; null when none finished. */
@@ -109,3 +109,19 @@ export function utcOffsetMinutes(now: Date = new Date()): number {
 export function nextPollDelay(pollMs: number, tookMs: number): number {
   return Math.max(pollMs, 4 * Math.max(tookMs, 0));
 }
+
+/** Days the dashboard reads when the filter names no dates and nothing narrower. */
+export const DEFAULT_DAYS = 30;
+
+/** The filter the dashboard asks the core for: the one given, or, when it names no dates, no
+ * work order and no device, the same over the last DEFAULT_DAYS days. A journal of a million
+ * sessions takes seconds to sum whole (README: journal-bench --stats), a month well under a
+ * second; an earlier From reads further back. */
+export function dashboardFilter(f: SessionFilter, now: Date = new Date()): SessionFilter {
+  if (f.from || f.to || f.workOrder || f.deviceId) return f;
+  const from = new Date(now.getTime() - DEFAULT_DAYS * 86_400_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  return { ...f, from };
+}
+
+/** Whether [dashboardFilter] narrowed `f` to the last DEFAULT_DAYS days. */
+export const isDefaultWindow = (f: SessionFilter) => !(f.from || f.to || f.workOrder || f.deviceId);
