@@ -7,6 +7,9 @@
 //! and sync at once, and the central QA query p50 over `--qa-rows` sessions, each next to its
 //! goal.
 
+#[path = "../progress.rs"]
+mod progress;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -87,7 +90,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. One station's backlog drained.
     let journal = Journal::open(&tmp.path().join("drain.sqlite"))?;
     let t = Instant::now();
+    let working = progress::Working::start(&format!("generating {sessions} sessions"));
     generate(&journal, &spec("drain", sessions, 1))?;
+    drop(working);
     println!(
         "generated {sessions} sessions in {:.1} s",
         t.elapsed().as_secs_f64()

@@ -7,6 +7,8 @@
 //! over the whole file (warm, then cold: the file's pages dropped from the page cache), and an
 //! incremental verify of N new sessions on top, each next to its goal.
 
+#[path = "../progress.rs"]
+mod progress;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -71,6 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let journal = Journal::open(&path)?;
     let t = Instant::now();
     if !existing {
+        let _working = progress::Working::start(&format!("generating {sessions} sessions"));
         generate(
             &journal,
             &Synthetic {
