@@ -154,6 +154,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "This unit has no bootstrap certificate in this station's records. Commission it with a bootstrap identity first.",
   "inband.bootstrap_used":
     "This unit's bootstrap certificate was already used to obtain its operational certificate. Recommission it to start again.",
+  "inband.operational_mismatch":
+    "The in-band exchange did not give this unit a usable operational certificate. Set the unit aside and report it with the session log.",
   "inband.bootstrap_revoked":
     "This unit's bootstrap certificate is revoked. Set the unit aside and report it.",
   "inband.bootstrap_expired":

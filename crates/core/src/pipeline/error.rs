@@ -43,6 +43,8 @@ pub enum PipelineError {
         step: &'static str,
         after: std::time::Duration,
     },
+    #[error("the in-band exchange did not give the unit its operational certificate: {0}")]
+    InbandCertificate(String),
 }
 
 impl Coded for PipelineError {
@@ -63,6 +65,7 @@ impl Coded for PipelineError {
             PipelineError::StepTimeout { .. } => "pipeline.step_timeout",
             PipelineError::NotUnlocked(_) => "device.not_unlocked",
             PipelineError::NoActiveCertificate(_) => "recommission.no_active_certificate",
+            PipelineError::InbandCertificate(_) => "inband.operational_mismatch",
         }
     }
 }

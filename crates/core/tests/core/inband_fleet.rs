@@ -26,9 +26,14 @@ fn bootstrap(s: &LabStation, id: &str) -> String {
 /// Issues `id` a bootstrap certificate with a host key and registers it as active; returns the
 /// certificate and the key's PEM.
 pub fn bootstrap_identity(s: &LabStation, id: &str) -> (IssuedCert, String) {
+    bootstrap_identity_named(s, id, id)
+}
+
+/// [`bootstrap_identity`] with its own common name (the unit stays `id` in the registry).
+pub fn bootstrap_identity_named(s: &LabStation, id: &str, cn: &str) -> (IssuedCert, String) {
     let now = OffsetDateTime::now_utc();
     let subject = Subject {
-        common_name: id,
+        common_name: cn,
         organization: "Test",
         validity_days: 1,
         usage: Usage::Client,
