@@ -302,18 +302,19 @@ impl Run<'_> {
         self.key_origin = Some(origin);
         // In band the unit asks for its operational certificate with the CSR it made at
         // keygen: a unit whose key the station made has no CSR of its own to send.
-        let in_band = match (self.in_band(), &csr_der) {
-            (true, Some(csr)) => Some(csr.clone()),
-            (true, None) => return Err(PipelineError::InbandCertificate(
-                "in-band provisioning needs a key the unit made itself (its CSR); this unit's key was made on the station".into(),
+        let in_band = self.in_band().then(|| csr_der.clone());
+        let cert = self.step("issue", |run| match &in_band {
+            Some(Some(_)) => run.issue_bootstrap(&spki_der, &device_id, origin),
+            // Refused before anything is signed, in the step's journal row.
+            Some(None) => Err(PipelineError::InbandCertificate(
+                "in-band provisioning needs a key the unit made itself (its CSR); this unit's \
+                 key was made on the station"
+                    .into(),
             )
             .into()),
-            (false, _) => None,
-        };
-        let cert = self.step("issue", |run| match in_band {
-            Some(_) => run.issue_bootstrap(&spki_der, &device_id, origin),
             None => run.issue(&spki_der, &device_id, origin),
         })?;
+        let in_band = in_band.flatten();
         self.step("write_cert", |run| run.write(&cert, &hello))?;
         if let Some(why) = self.family.skip_reason("prove_possession") {
             self.skip_step("prove_possession", &why);

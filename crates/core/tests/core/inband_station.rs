@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use commissioner_core::error::Coded;
 use commissioner_core::journal::{CertFilter, CertStatus, RegistryEntry};
 use commissioner_core::lab::Lab;
 use commissioner_core::mqtt::inband::{self, FleetRequest, InbandConnection};
@@ -17,7 +18,8 @@ use commissioner_core::mqtt::MqttError;
 use commissioner_core::pki::revoke::Reason;
 use commissioner_core::station::admin::{self, RevokeTarget};
 use commissioner_core::station::provisioning::{ProvisioningMode, ProvisioningProfile};
-use commissioner_devsim::{SimConfig, SimDevice};
+use commissioner_core::station::Station;
+use commissioner_devsim::{Fault, SimConfig, SimDevice};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::format_description::well_known::Rfc3339;
@@ -210,4 +212,68 @@ fn a_bootstrap_identity_reaches_only_its_in_band_topics() {
     );
     // Its own in-band topics work.
     exchange(lab.port(), "unit-ib-3", tls).expect("in-band exchange");
+}
+
+#[test]
+fn the_provisioning_profile_round_trips_and_a_bad_one_is_refused_at_load() {
+    let s = station();
+    let path = s.station.dir.join("station.toml");
+    let plain = std::fs::read_to_string(&path).expect("read");
+    assert!(!plain.contains("[provisioning]"), "default left out");
+    assert!(!Station::open(&s.station.dir)
+        .expect("open")
+        .config
+        .provisioning
+        .in_band());
+
+    let mut s = s;
+    in_band(&mut s);
+    let reread = Station::open(&s.station.dir).expect("open");
+    assert_eq!(reread.config.provisioning, s.station.config.provisioning);
+
+    std::fs::write(
+        &path,
+        format!("{plain}\n[provisioning]\nmode = \"in-band\"\ndialect = \"azure-dps\"\n"),
+    )
+    .expect("write");
+    let err = Station::open(&s.station.dir).expect_err("refused");
+    assert_eq!(err.code(), "provisioning.unsupported_dialect", "{err}");
+    std::fs::write(
+        &path,
+        format!("{plain}\n[provisioning]\nmode = \"in-band\"\nbootstrap_cn = \"{{device_id}}\"\n"),
+    )
+    .expect("write");
+    let err = Station::open(&s.station.dir).expect_err("refused");
+    assert_eq!(err.code(), "provisioning.bad_common_name", "{err}");
+}
+
+#[test]
+fn a_unit_whose_key_the_station_made_cannot_go_in_band() {
+    let mut s = station();
+    s.station.config.policy.allow_host_generated_key = true;
+    in_band(&mut s);
+    let _lab = {
+        let fleet_ca = s.station.unlock_ca(PASSPHRASE).expect("unlock");
+        Lab::up_in_band(&mut s.station, &s.ca, fleet_ca, &[]).expect("lab")
+    };
+    let sim = SimDevice::spawn(SimConfig {
+        faults: vec![Fault::NoKeygen],
+        ..SimConfig::default()
+    })
+    .expect("simulator");
+    let report = commission_sim(&s, &sim);
+    assert!(!report.passed());
+    let error = report.error.expect("error");
+    assert_eq!(
+        error.code, "inband.operational_mismatch",
+        "{}",
+        error.message
+    );
+    let issue = report
+        .steps
+        .iter()
+        .find(|st| st.name == "issue")
+        .expect("issue step");
+    assert_eq!(issue.outcome, "failed");
+    assert!(report.bootstrap_serial.is_none(), "nothing signed");
 }
