@@ -7,7 +7,7 @@
 //! operational certificate certify the same key, the one the unit made and never gave out.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
@@ -24,6 +24,13 @@ use crate::mqtt::tls::{client_config_with, ClientIdentity, TlsOptions};
 use crate::mqtt::MqttError;
 use crate::pki::{cert_pem, fingerprint, IssuedCert};
 use crate::station::issuing::{self, Issuing};
+
+/// AWS's replies carry no correlation, and a generic broker hands them to every subscriber of
+/// the reply topics: two exchanges at once would each take the first answer, perhaps the other
+/// unit's (the registry check below would then fail the unit). Sessions of this station run
+/// their exchanges one at a time; other stations on the same broker are the deployment's to
+/// keep apart (docs/provisioning-handshake.md).
+static EXCHANGE: Mutex<()> = Mutex::new(());
 
 impl Run<'_> {
     pub(super) fn in_band(&self) -> bool {
@@ -92,7 +99,10 @@ impl Run<'_> {
             parameters: BTreeMap::from([("SerialNumber".to_owned(), device_id.clone())]),
         };
         let (tls, key) = self.unit_tls(bootstrap)?;
-        let exchanged = inband::aws_fleet_exchange(&conn, &request, tls);
+        let exchanged = {
+            let _one_at_a_time = EXCHANGE.lock().unwrap_or_else(|p| p.into_inner());
+            inband::aws_fleet_exchange(&conn, &request, tls)
+        };
         let outcome = match exchanged {
             Ok(outcome) => outcome,
             Err(failure) => {

@@ -277,3 +277,38 @@ fn a_unit_whose_key_the_station_made_cannot_go_in_band() {
     assert_eq!(issue.outcome, "failed");
     assert!(report.bootstrap_serial.is_none(), "nothing signed");
 }
+
+#[test]
+fn units_commissioned_side_by_side_in_band_each_get_their_own_certificate() {
+    let mut s = station();
+    in_band(&mut s);
+    let sims: Vec<SimDevice> = (0..3)
+        .map(|_| SimDevice::spawn(SimConfig::default()).expect("simulator"))
+        .collect();
+    let ids: Vec<&str> = sims.iter().map(SimDevice::device_id).collect();
+    let fleet_ca = s.station.unlock_ca(PASSPHRASE).expect("unlock");
+    let _lab = Lab::up_in_band(&mut s.station, &s.ca, fleet_ca, &ids).expect("lab");
+    let jobs: Vec<_> = sims
+        .iter()
+        .map(|sim| commissioner_core::pipeline::CommissionRequest {
+            port: sim.path(),
+            baud: 115_200,
+            operator: "test",
+        })
+        .collect();
+    // AWS's replies carry no correlation and the broker hands them to every subscriber: each
+    // session must still end up with its own unit's certificate.
+    let reports = commissioner_core::pipeline::commission_many(
+        &s.station,
+        &s.ca,
+        &jobs,
+        Default::default(),
+        &|_, _| {},
+    );
+    for (report, id) in reports.iter().zip(&ids) {
+        assert!(report.passed(), "{}", report.render());
+        let op = report.certificate_serial.as_deref().expect("serial");
+        assert_eq!(entry(&s, op).device_id, *id);
+        assert_eq!(entry(&s, op).status, CertStatus::Active);
+    }
+}
