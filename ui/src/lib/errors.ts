@@ -156,6 +156,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "This unit's bootstrap certificate was already used to obtain its operational certificate. Recommission it to start again.",
   "inband.operational_mismatch":
     "The in-band exchange did not give this unit a usable operational certificate. Set the unit aside and report it with the session log.",
+  "inband.family_unsupported":
+    "This station provisions in band, which this kind of unit cannot do yet. Commission it on an out-of-band station.",
   "inband.not_bootstrap":
     "This unit's active certificate is its operational one, not a bootstrap certificate. Recommission it instead of provisioning it in band.",
   "inband.bootstrap_revoked":

@@ -45,6 +45,8 @@ pub enum PipelineError {
     },
     #[error("the in-band exchange did not give the unit its operational certificate: {0}")]
     InbandCertificate(String),
+    #[error("the station is set to in-band provisioning, which the {0} family cannot run yet: commission this unit on an out-of-band station")]
+    InbandFamily(String),
 }
 
 impl Coded for PipelineError {
@@ -66,6 +68,7 @@ impl Coded for PipelineError {
             PipelineError::NotUnlocked(_) => "device.not_unlocked",
             PipelineError::NoActiveCertificate(_) => "recommission.no_active_certificate",
             PipelineError::InbandCertificate(_) => "inband.operational_mismatch",
+            PipelineError::InbandFamily(_) => "inband.family_unsupported",
         }
     }
 }
