@@ -53,6 +53,14 @@ enum Command {
         /// Inject a fault into the simulated unit (see `commissioner sim --help`).
         #[arg(long)]
         fault: Option<commissioner_devsim::Fault>,
+        /// How the unit gets its operational certificate: out-of-band (the station writes it)
+        /// or in-band (a bootstrap identity, then the exchange over MQTT). Kept in the lab
+        /// station's [provisioning]; out-of-band when not given.
+        #[arg(long, value_parser = ["out-of-band", "in-band"])]
+        mode: Option<String>,
+        /// The in-band wire dialect (aws-fleet).
+        #[arg(long, value_parser = ["commissioner", "aws-fleet", "azure-dps"])]
+        dialect: Option<String>,
     },
     /// Commission the unit on a serial port.
     Commission {
@@ -166,7 +174,11 @@ fn main() -> ExitCode {
         .station
         .unwrap_or_else(commissioner_core::station::Station::default_dir);
     let result = match cli.command {
-        Command::Demo { fault } => run::demo(&station, fault),
+        Command::Demo {
+            fault,
+            mode,
+            dialect,
+        } => run::demo(&station, fault, &run::DemoMode { mode, dialect }),
         Command::Commission {
             port,
             baud,

@@ -20,8 +20,10 @@ use commissioner_core::pipeline::{
     self, CommissionOptions, CommissionRequest, ProgressEvent, Report, StepStatus,
 };
 use commissioner_core::pki::UnlockedCa;
+use commissioner_core::station::provisioning::ProvisioningMode;
 use commissioner_core::station::{init_lab_station, take_passphrase_from_env, Station};
 use commissioner_devsim::{Fault, SimConfig, SimDevice};
+use zeroize::Zeroizing;
 
 use crate::{usage_error, CmdResult, EXIT_FAIL};
 
@@ -165,7 +167,15 @@ pub fn commission(
 
 /// Opens the lab station in `dir`, creating it when there is none; refuses a production one.
 pub fn lab_station(dir: &Path) -> Result<(Station, UnlockedCa, SessionClaim), ErrorInfo> {
-    let passphrase = take_passphrase_from_env().unwrap_or_else(|| DEMO_PASSPHRASE.to_owned());
+    lab_station_keyed(dir).map(|(station, ca, claim, _)| (station, ca, claim))
+}
+
+/// [`lab_station`], keeping the passphrase for a second unlock (the in-band lab's backend).
+fn lab_station_keyed(
+    dir: &Path,
+) -> Result<(Station, UnlockedCa, SessionClaim, Zeroizing<String>), ErrorInfo> {
+    let passphrase =
+        Zeroizing::new(take_passphrase_from_env().unwrap_or_else(|| DEMO_PASSPHRASE.to_owned()));
     let station = match Station::open(dir) {
         Ok(s) => s,
         Err(_) => {
@@ -184,22 +194,72 @@ pub fn lab_station(dir: &Path) -> Result<(Station, UnlockedCa, SessionClaim), Er
     }
     let ca = station.unlock_ca(&passphrase)?;
     let claim = claim_sessions(&station)?;
-    Ok((station, ca, claim))
+    Ok((station, ca, claim, passphrase))
 }
 
-pub fn demo(dir: &Path, fault: Option<Fault>) -> CmdResult {
-    let (mut station, ca, _claim) = lab_station(dir)?;
-    let lab = Lab::up(&mut station, &ca)?;
-    eprintln!(
-        "lab broker: mosquitto on 127.0.0.1:{} (mutual TLS, ACLs)",
-        lab.port()
-    );
+/// How `demo` provisions its unit: `--mode` and `--dialect`, kept in the lab station's
+/// `[provisioning]` (its template and bootstrap profile stay as they are).
+#[derive(Debug, Clone, Default)]
+pub struct DemoMode {
+    pub mode: Option<String>,
+    pub dialect: Option<String>,
+}
+
+fn apply_mode(station: &mut Station, how: &DemoMode) -> Result<(), ErrorInfo> {
+    let before = station.config.provisioning.clone();
+    let profile = &mut station.config.provisioning;
+    profile.mode = match how.mode.as_deref() {
+        None | Some("out-of-band") => ProvisioningMode::OutOfBand,
+        Some("in-band") => ProvisioningMode::InBand,
+        Some(other) => {
+            return Err(usage_error(
+                "demo.bad_mode",
+                format!("unknown --mode {other:?}: use out-of-band or in-band"),
+            ))
+        }
+    };
+    if let Some(dialect) = &how.dialect {
+        profile.dialect = dialect.clone();
+    }
+    profile.check().map_err(|e| e.info())?;
+    // Written only when it changed: a hand-written station.toml stays as it was written.
+    if station.config.provisioning != before {
+        station.save()?;
+    }
+    Ok(())
+}
+
+pub fn demo(dir: &Path, fault: Option<Fault>, how: &DemoMode) -> CmdResult {
+    let (mut station, ca, _claim, passphrase) = lab_station_keyed(dir)?;
+    apply_mode(&mut station, how)?;
     let faults = fault.into_iter().collect();
     let sim = SimDevice::spawn(SimConfig {
         faults,
         ..SimConfig::default()
     })
     .map_err(|e| usage_error("sim.start_failed", e.to_string()))?;
+    let lab = if station.config.provisioning.in_band() {
+        // The lab broker admits the bootstrap identity of the unit it is about to see.
+        let fleet_ca = station.unlock_ca(&passphrase)?;
+        Lab::up_in_band(&mut station, &ca, fleet_ca, &[sim.device_id()])?
+    } else {
+        Lab::up(&mut station, &ca)?
+    };
+    drop(passphrase);
+    eprintln!(
+        "lab broker: mosquitto on 127.0.0.1:{} (mutual TLS, ACLs)",
+        lab.port()
+    );
+    let profile = &station.config.provisioning;
+    if profile.in_band() {
+        eprintln!(
+            "in-band provisioning: dialect {}, template {}, bootstrap {} for {} h",
+            profile.dialect,
+            profile.template,
+            profile.bootstrap_common_name(sim.device_id()),
+            profile.bootstrap_validity_hours
+        );
+    }
     eprintln!("simulated unit {} on {}", sim.device_id(), sim.path());
     let report = pipeline::commission(
         &station,

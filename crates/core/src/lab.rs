@@ -19,6 +19,7 @@ use crate::error::Coded;
 
 mod config;
 mod crl;
+mod inband;
 use crate::journal::CertKind;
 use crate::mqtt::responder::{Responder, ResponderConfig};
 use crate::mqtt::tls::{client_config, ClientIdentity};
@@ -358,6 +359,8 @@ pub fn backend_tls(files: &LabFiles, root_der: &[u8]) -> Result<Arc<ClientConfig
 pub struct Lab {
     port: u16,
     responder: Option<Responder>,
+    /// The in-band backend (`Lab::up_in_band`), beside the station's own responder.
+    fleet: Option<Responder>,
     broker: Child,
     /// Ends the broker when this process dies without dropping the lab (SIGKILL, or a SIGTERM
     /// that GTK handles by exiting).
@@ -397,9 +400,32 @@ impl Lab {
     }
 
     fn up_kind(station: &mut Station, ca: &UnlockedCa, kind: LabKind) -> Result<Self, LabError> {
+        Self::up_with_acl(station, ca, kind, "")
+    }
+
+    /// [`Lab::up_kind`] with `extra_acl` appended to the generated ACL before mosquitto reads
+    /// it.
+    fn up_with_acl(
+        station: &mut Station,
+        ca: &UnlockedCa,
+        kind: LabKind,
+        extra_acl: &str,
+    ) -> Result<Self, LabError> {
         crate::mqtt::tls::install_crypto_provider();
         let port = free_port()?;
         let files = prepare_kind(station, ca, port, kind)?;
+        if !extra_acl.is_empty() {
+            let acl = fs::read_to_string(&files.acl).map_err(|source| LabError::Io {
+                path: files.acl.display().to_string(),
+                source,
+            })?;
+            crate::secure_fs::write(&files.acl, format!("{acl}{extra_acl}").as_bytes()).map_err(
+                |source| LabError::Io {
+                    path: files.acl.display().to_string(),
+                    source,
+                },
+            )?;
+        }
         // The watchdog before the wait: a kill while mosquitto starts must not orphan it.
         let broker = spawn_broker(&files)?;
         let watchdog = spawn_watchdog(broker.id());
@@ -416,6 +442,7 @@ impl Lab {
         let mut lab = Self {
             port,
             responder: None,
+            fleet: None,
             watchdog,
             broker,
             files,
@@ -484,6 +511,7 @@ pub fn station_responder_config(station: &Station, port: u16) -> ResponderConfig
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        self.fleet.take();
         self.responder.take();
         let _ = self.broker.kill();
         let _ = self.broker.wait();

@@ -24,6 +24,7 @@ mod head_publisher;
 pub mod issuing;
 mod label;
 mod mes;
+pub mod provisioning;
 pub use mes::MesSender;
 mod publish;
 mod service;
@@ -120,6 +121,13 @@ pub struct StationConfig {
     /// The central store this station syncs to (`[central]`); none: the station stands alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub central: Option<crate::central::CentralProfile>,
+    /// Out-of-band or in-band provisioning, and the in-band bootstrap identity
+    /// (`[provisioning]`); absent: out-of-band.
+    #[serde(
+        default,
+        skip_serializing_if = "provisioning::ProvisioningProfile::is_default"
+    )]
+    pub provisioning: provisioning::ProvisioningProfile,
 }
 
 fn default_idle_minutes() -> u32 {
@@ -157,6 +165,8 @@ pub enum StationError {
     Pki(#[from] PkiError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error(transparent)]
+    Provisioning(#[from] provisioning::ProvisioningProblem),
 }
 
 impl Coded for StationError {
@@ -169,6 +179,7 @@ impl Coded for StationError {
             StationError::NoBroker => "station.no_broker",
             StationError::Pki(e) => e.code(),
             StationError::Journal(e) => e.code(),
+            StationError::Provisioning(e) => e.code(),
         }
     }
 }
@@ -267,6 +278,7 @@ impl Station {
                 reason,
             });
         }
+        config.provisioning.check()?;
         // At load, before anything is signed: a bad lifetime is a configuration error, not an
         // expired or CA-outliving certificate on a unit.
         config

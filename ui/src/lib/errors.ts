@@ -154,6 +154,12 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "This unit has no bootstrap certificate in this station's records. Commission it with a bootstrap identity first.",
   "inband.bootstrap_used":
     "This unit's bootstrap certificate was already used to obtain its operational certificate. Recommission it to start again.",
+  "inband.operational_mismatch":
+    "The in-band exchange did not give this unit a usable operational certificate. Set the unit aside and report it with the session log.",
+  "inband.family_unsupported":
+    "This station provisions in band, which this kind of unit cannot do yet. Commission it on an out-of-band station.",
+  "inband.not_bootstrap":
+    "This unit's active certificate is its operational one, not a bootstrap certificate. Recommission it instead of provisioning it in band.",
   "inband.bootstrap_revoked":
     "This unit's bootstrap certificate is revoked. Set the unit aside and report it.",
   "inband.bootstrap_expired":
@@ -298,6 +304,16 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "print.label_template": "The station's label template cannot be used. Ask your supervisor to fix the station profile.",
   "print.nothing_to_label": "Only a unit that passed, with its certificate, gets a label.",
   "print.nothing_to_report": "The journal has no session for this work order. Check the work order number.",
+  "provisioning.unknown_dialect":
+    "The station profile names an in-band dialect Commissioner does not know. Ask your supervisor to fix [provisioning].",
+  "provisioning.unsupported_dialect":
+    "The station profile asks for in-band provisioning in a dialect the station cannot run yet. Ask your supervisor to choose aws-fleet.",
+  "provisioning.bad_template":
+    "The station profile's provisioning template is not a usable name. Ask your supervisor to fix [provisioning].",
+  "provisioning.bad_validity":
+    "The station profile's bootstrap certificate lifetime is out of range. Ask your supervisor to fix [provisioning].",
+  "provisioning.bad_common_name":
+    "The station profile's bootstrap name pattern must contain {device_id} and add something to it. Ask your supervisor to fix [provisioning].",
   "print.printer_unreachable": "The label printer did not take the label. Check that it is on and connected, then print again.",
   "mes.delivery_failed": "The MES did not take the station's events. They are kept and sent again; nothing is lost.",
   "mes.secret_unreadable": "The MES secret or CA file cannot be read. Ask your supervisor to check the station profile.",

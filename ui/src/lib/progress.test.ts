@@ -18,6 +18,7 @@ const report = (result: Report["result"]): Report => ({
   firmware: null,
   certificateSerial: null,
   fingerprintSha256: null,
+  bootstrapSerial: null,
   steps: [],
   error: null,
   auditChecks: [],

@@ -26,6 +26,7 @@ const inCard = (path: string, sel: string) => card(path)?.querySelector(sel) as 
 const failReport = report({
   result: "fail",
   certificateSerial: null,
+  bootstrapSerial: "0F5F1A7E",
   fingerprintSha256: null,
   steps: [
     { name: "identify", outcome: "ok", millis: 12, micros: 12000, error: null },
@@ -148,6 +149,7 @@ describe("Line", () => {
     const step = drawer.querySelector('li[data-step="validate_csr"]');
     expect(step).toHaveTextContent(/Failed.*5 ms.*csr\.cn_mismatch/);
     await waitFor(() => expect(drawer).toHaveTextContent("csr made"));
+    expect(drawer).toHaveTextContent("Bootstrap certificate 0F5F1A7E (in-band");
     expect(ipc.sessionDetails).toHaveBeenCalledWith(7);
 
     await userEvent.keyboard("{Shift>}{Tab}{/Shift}");

@@ -38,6 +38,7 @@ export const report = (over: Partial<Report> = {}): Report => ({
   firmware: "1.0.0",
   certificateSerial: "5f3a",
   fingerprintSha256: "ab:cd",
+  bootstrapSerial: null,
   steps: [
     { name: "identify", outcome: "ok", millis: 12, micros: 12000, error: null },
     { name: "keygen", outcome: "ok", millis: 340, micros: 340000, error: null },

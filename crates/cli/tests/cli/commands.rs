@@ -52,6 +52,76 @@ fn demo_passes_and_records_the_session() {
 }
 
 #[test]
+fn in_band_demo_passes_with_both_certificates_serials() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    let out = commissioner(
+        &station,
+        &["demo", "--mode", "in-band", "--dialect", "aws-fleet"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout.starts_with("PASS"), "{stdout}");
+
+    let journal = Journal::open(&station.join("journal.sqlite")).expect("journal");
+    let serials: Vec<(String, String, Option<String>)> = journal
+        .connection()
+        .prepare(
+            "SELECT c.serial, c.status, b.common_name FROM certificates c
+             LEFT JOIN bootstrap_certificates b ON b.serial = c.serial
+             WHERE c.kind = 'unit' ORDER BY c.rowid",
+        )
+        .expect("query")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    // The bootstrap (revoked, marked) and the operational certificate (active), both printed.
+    let [(boot, boot_status, Some(cn)), (op, op_status, None)] = serials.as_slice() else {
+        panic!("expected a bootstrap then an operational certificate: {serials:?}");
+    };
+    assert!(cn.starts_with("bootstrap-SIM-"), "{cn}");
+    assert_eq!(
+        (boot_status.as_str(), op_status.as_str()),
+        ("revoked", "active")
+    );
+    assert!(stdout.contains(&format!("cert serial  {op}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("bootstrap    {boot} (in-band)")),
+        "{stdout}"
+    );
+    assert!(
+        text(&out).contains("in-band provisioning: dialect aws-fleet"),
+        "{}",
+        text(&out)
+    );
+
+    // The next demo without --mode is out-of-band again.
+    let out = commissioner(&station, &["demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("bootstrap "),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn demo_refuses_a_dialect_the_station_cannot_run_in_band() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = commissioner(
+        &dir.path().join("s"),
+        &["demo", "--mode", "in-band", "--dialect", "azure-dps"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("provisioning.unsupported_dialect"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn faulty_unit_exits_1_with_its_code() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = commissioner(&dir.path().join("s"), &["demo", "--fault", "wrong-cn"]);

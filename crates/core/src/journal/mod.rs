@@ -11,6 +11,7 @@
 pub mod anchor;
 pub mod archive;
 pub mod batch;
+mod bootstrap;
 pub mod chain;
 pub mod claim;
 pub mod export;

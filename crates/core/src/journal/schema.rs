@@ -359,6 +359,18 @@ INSERT OR IGNORE INTO meta (key, value)
     SELECT 'chain_v3_until_seq', CAST(coalesce(max(seq), 0) AS TEXT) FROM chain
     WHERE kind = 'session';
 "#,
+    // 13: In-band provisioning (issue 15): which unit certificates are bootstrap identities,
+    // beside the registry rather than a new `certificates.kind` (a kind is part of what the
+    // chain seals, and rebuilding the table would rebuild the chain). A bootstrap certificate
+    // is a unit certificate like any other for the CRL and the broker; this says what it was
+    // for. `IF NOT EXISTS`: safe on a file whose version was wound back.
+    r#"
+CREATE TABLE IF NOT EXISTS bootstrap_certificates (
+    serial      TEXT PRIMARY KEY,
+    device_id   TEXT NOT NULL,
+    common_name TEXT NOT NULL
+);
+"#,
 ];
 
 /// Schema version after which the records that decide trust are chained.

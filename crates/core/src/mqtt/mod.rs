@@ -6,6 +6,7 @@ pub mod codes;
 pub mod dialect;
 pub mod handshake;
 pub mod handshake_v311;
+pub mod inband;
 pub mod responder;
 pub mod retry;
 pub mod signer;

@@ -65,6 +65,7 @@ fn failed(port: &str, code: &str, message: &str) -> Report {
         firmware: None,
         certificate_serial: None,
         fingerprint_sha256: None,
+        bootstrap_serial: None,
         steps: Vec::<StepReport>::new(),
         audit_checks: Vec::new(),
         error: Some(ErrorInfo {

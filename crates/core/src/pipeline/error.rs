@@ -43,6 +43,10 @@ pub enum PipelineError {
         step: &'static str,
         after: std::time::Duration,
     },
+    #[error("the in-band exchange did not give the unit its operational certificate: {0}")]
+    InbandCertificate(String),
+    #[error("the station is set to in-band provisioning, which the {0} family cannot run yet: commission this unit on an out-of-band station")]
+    InbandFamily(String),
 }
 
 impl Coded for PipelineError {
@@ -63,6 +67,8 @@ impl Coded for PipelineError {
             PipelineError::StepTimeout { .. } => "pipeline.step_timeout",
             PipelineError::NotUnlocked(_) => "device.not_unlocked",
             PipelineError::NoActiveCertificate(_) => "recommission.no_active_certificate",
+            PipelineError::InbandCertificate(_) => "inband.operational_mismatch",
+            PipelineError::InbandFamily(_) => "inband.family_unsupported",
         }
     }
 }

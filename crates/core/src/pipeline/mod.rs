@@ -9,6 +9,7 @@ mod choose_family;
 mod connect;
 mod error;
 mod identify;
+mod inband;
 mod recommission;
 mod report;
 mod unit_link;
@@ -123,6 +124,7 @@ pub fn commission(
         firmware: None,
         certificate_serial: None,
         fingerprint_sha256: None,
+        bootstrap_serial: None,
         steps: Vec::new(),
         audit_checks: Vec::new(),
         error: None,
@@ -174,6 +176,7 @@ pub fn commission(
         key_origin: None,
         unit: None,
         handshake_note: None,
+        inband_log: Vec::new(),
     };
     let outcome = match opts.cancel {
         Some(flag) => {
@@ -256,6 +259,9 @@ struct Run<'a> {
     unit: Option<crate::device::family::SharedLink>,
     /// Why a handshake the family could run did not (the session's assurance says so).
     handshake_note: Option<&'static str>,
+    /// In-band provisioning's messages and reason codes (no secrets), journalled with the
+    /// step they belong to.
+    inband_log: Vec<String>,
 }
 
 impl Run<'_> {
@@ -273,7 +279,7 @@ impl Run<'_> {
         } else {
             None
         };
-        let (spki_der, origin) = match key_source {
+        let (spki_der, origin, csr_der) = match key_source {
             KeySource::Device => {
                 let csr_der = self.step("keygen", |run| Ok(run.device()?.keygen()?))?;
                 let validated = self.step("validate_csr", |run| {
@@ -285,16 +291,30 @@ impl Run<'_> {
                         run.opts.recommission,
                     )?)
                 })?;
-                (validated.spki_der, KeyOrigin::Device)
+                (validated.spki_der, KeyOrigin::Device, Some(csr_der))
             }
             KeySource::Host => {
                 let spki = self.step("keygen", |run| run.inject_host_key(&device_id))?;
                 self.skip_step("validate_csr", HOST_KEY_NO_CSR);
-                (spki, KeyOrigin::Host)
+                (spki, KeyOrigin::Host, None)
             }
         };
         self.key_origin = Some(origin);
-        let cert = self.step("issue", |run| run.issue(&spki_der, &device_id, origin))?;
+        // In band the unit asks for its operational certificate with the CSR it made at
+        // keygen: a unit whose key the station made has no CSR of its own to send.
+        let in_band = self.in_band().then(|| csr_der.clone());
+        let cert = self.step("issue", |run| match &in_band {
+            Some(Some(_)) => run.issue_bootstrap(&spki_der, &device_id, origin),
+            // Refused before anything is signed, in the step's journal row.
+            Some(None) => Err(PipelineError::InbandCertificate(
+                "in-band provisioning needs a key the unit made itself (its CSR); this unit's \
+                 key was made on the station"
+                    .into(),
+            )
+            .into()),
+            None => run.issue(&spki_der, &device_id, origin),
+        })?;
+        let in_band = in_band.flatten();
         self.step("write_cert", |run| run.write(&cert, &hello))?;
         if let Some(why) = self.family.skip_reason("prove_possession") {
             self.skip_step("prove_possession", &why);
@@ -305,13 +325,23 @@ impl Run<'_> {
                 Ok(pop::verify(&cert.der, &nonce, &sig)?)
             })?;
         }
-        if let Some(why) = self.handshake_skip_reason() {
+        let bootstrap = in_band.as_ref().map(|_| cert.clone());
+        let cert = if let Some(csr) = &in_band {
+            // Nothing proves a bootstrap identity but the exchange itself: no skipping it.
+            let operational = self.step("handshake", |run| {
+                run.inband_handshake(&hello, &cert, csr, &spki_der)
+            })?;
+            self.after_handshake(&operational, &device_id)?;
+            operational
+        } else if let Some(why) = self.handshake_skip_reason() {
             self.skip_step("handshake", &why);
             self.skip_step("audit", &why);
+            cert
         } else {
             self.step("handshake", |run| run.handshake(&hello, &cert))?;
             self.after_handshake(&cert, &device_id)?;
-        }
+            cert
+        };
         // Locked before its certificate counts as the unit's: a unit that will not lock is not
         // commissioned (its certificate is revoked as the session closes), and after
         // the lock nothing can stop the records that follow.
@@ -331,6 +361,11 @@ impl Run<'_> {
             .map_err(|e| e.info())?;
         if let Some(old) = &old_serial {
             self.step("revoke_old", |run| run.revoke_superseded(old, &cert.serial))?;
+        }
+        // The operational identity works: the bootstrap one is of no further use, and must not
+        // open the broker again (reason superseded, on the next CRL).
+        if let Some(boot) = &bootstrap {
+            self.step("revoke_bootstrap", |run| run.revoke_bootstrap(&boot.serial))?;
         }
         Ok(())
     }
@@ -376,6 +411,7 @@ impl Run<'_> {
             .map(|l| lock(l).take_log())
             .unwrap_or_default();
         log.extend(self.unit_log());
+        log.append(&mut self.inband_log);
         let session = self.report.session_id;
         let error = result.as_ref().err();
         let recorded = self.writer.record_step_with_log(
@@ -553,14 +589,14 @@ pub const HOST_KEY_NO_CSR: &str =
 /// the new certificate is active the old one has been marked superseded, and a superseded
 /// certificate that never reaches the CRL would still open the broker. It touches neither the
 /// unit nor the broker, so running it after a stop costs nothing.
-const FINISHES_A_WRITE: &[&str] = &["revoke_old"];
+const FINISHES_A_WRITE: &[&str] = &["revoke_old", "revoke_bootstrap"];
 
 /// Position of a step in [`STEPS`]. The recommission-only steps report the position of the
 /// step they belong with, so a progress bar keeps one segment per entry of [`STEPS`].
 fn step_index(name: &str) -> u32 {
     let with = match name {
         "unlock" => "identify",
-        "revoke_old" => "lock",
+        "revoke_old" | "revoke_bootstrap" => "lock",
         other => other,
     };
     STEPS.iter().position(|s| *s == with).unwrap_or(0) as u32

@@ -72,6 +72,9 @@ pub struct Report {
     pub firmware: Option<String>,
     pub certificate_serial: Option<String>,
     pub fingerprint_sha256: Option<String>,
+    /// In-band provisioning: the bootstrap certificate the unit exchanged for the operational
+    /// one (`certificate_serial`); revoked once the operational one is proven.
+    pub bootstrap_serial: Option<String>,
     pub steps: Vec<StepReport>,
     /// Broker audit checks recorded with this session: the `audit` step's, and the protocol
     /// version warning of a 3.1.1 handshake.
@@ -120,6 +123,9 @@ impl Report {
             "  sha-256      {}\n",
             field(&self.fingerprint_sha256)
         ));
+        if let Some(serial) = &self.bootstrap_serial {
+            out.push_str(&format!("  bootstrap    {serial} (in-band)\n"));
+        }
         for (k, v) in &self.family_details {
             // A token is long and only for the record.
             if k != "attestation_token" {

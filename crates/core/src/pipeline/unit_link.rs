@@ -14,7 +14,7 @@ use crate::pki::pop;
 use crate::station::issuing;
 
 use super::connect::AsUnit;
-use super::{Run, HOST_KEY_NO_CSR};
+use super::{PipelineError, Run, HOST_KEY_NO_CSR};
 
 impl Run<'_> {
     /// Runs the session through the family's link, if the family opens one; `None` for the
@@ -45,6 +45,14 @@ impl Run<'_> {
             run.link_identify()
         })?;
         let device_id = id.device_id.clone();
+        if self.in_band() {
+            // Refused before any key or certificate, in a journalled step: in-band provisioning
+            // here runs through the reference protocol's signer and certificate slots.
+            let family = self.family.name();
+            return self.step("keygen", |_| {
+                Err(PipelineError::InbandFamily(family.to_owned()).into())
+            });
+        }
         let caps = self.family.capabilities();
         let mut host_key_pem = None;
         let (spki_der, origin) = if caps.key_on_unit {

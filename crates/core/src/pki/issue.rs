@@ -155,19 +155,39 @@ impl UnlockedCa {
                 super::service::SERVICE_OU
             )));
         }
-        let mut dn = DistinguishedName::new();
-        dn.push(
-            DnType::OrganizationName,
-            policy
-                .organization
-                .as_deref()
-                .unwrap_or(station_organization),
-        );
-        if let Some(ou) = &policy.organizational_unit {
-            dn.push(DnType::OrganizationalUnitName, ou.as_str());
-        }
-        dn.push(DnType::CommonName, device_id);
+        let dn = device_dn(device_id, policy, station_organization);
         self.sign_leaf(spki_der, dn, policy.validity_days, Usage::Client, &[], now)
+    }
+
+    /// Issues a unit's in-band bootstrap certificate: the profile's O and OU, `common_name`
+    /// (the profile's bootstrap pattern, never the bare device id), and a lifetime counted in
+    /// hours, so that an exchange never completed leaves nothing useful for long.
+    pub fn issue_bootstrap(
+        &self,
+        spki_der: &[u8],
+        common_name: &str,
+        policy: &IssuancePolicy,
+        station_organization: &str,
+        lifetime: Duration,
+        now: OffsetDateTime,
+    ) -> Result<IssuedCert, PkiError> {
+        check_common_name(common_name)?;
+        let hours = lifetime.whole_hours();
+        if hours <= 0 || now + lifetime > self.issuing_not_after()? {
+            return Err(PkiError::BadPolicy(format!(
+                "a bootstrap lifetime of {hours} h must be positive and end before the issuing CA"
+            )));
+        }
+        let dn = device_dn(common_name, policy, station_organization);
+        let public_key = SubjectPublicKeyInfo::from_der(spki_der).map_err(PkiError::Issue)?;
+        self.sign_leaf_lasting(
+            &public_key,
+            dn,
+            lifetime,
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &[],
+            now,
+        )
     }
 
     pub(super) fn sign_leaf(
@@ -198,11 +218,31 @@ impl UnlockedCa {
     ) -> Result<IssuedCert, PkiError> {
         check_lifetime(validity_days, Some(self.issuing_not_after()?), now)?;
         let public_key = SubjectPublicKeyInfo::from_der(spki_der).map_err(PkiError::Issue)?;
+        self.sign_leaf_lasting(
+            &public_key,
+            dn,
+            Duration::days(validity_days),
+            eku,
+            alt_names,
+            now,
+        )
+    }
+
+    /// Signs a leaf whose lifetime the caller has already checked.
+    fn sign_leaf_lasting(
+        &self,
+        public_key: &SubjectPublicKeyInfo,
+        dn: DistinguishedName,
+        lifetime: Duration,
+        eku: ExtendedKeyUsagePurpose,
+        alt_names: &[SanType],
+        now: OffsetDateTime,
+    ) -> Result<IssuedCert, PkiError> {
         let serial = random_serial();
         let mut params = CertificateParams::default();
         params.serial_number = Some(serial.clone());
         params.not_before = now - BACKDATE;
-        params.not_after = now + Duration::days(validity_days);
+        params.not_after = now + lifetime;
         params.distinguished_name = dn;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -212,7 +252,7 @@ impl UnlockedCa {
         params.use_authority_key_identifier_extension = true;
 
         let cert = params
-            .signed_by(&public_key, &self.issuer)
+            .signed_by(public_key, &self.issuer)
             .map_err(PkiError::Issue)?;
         let der = cert.der().to_vec();
         Ok(IssuedCert {
@@ -304,4 +344,21 @@ impl Default for IssuancePolicy {
             crl_validity_days: default_crl_validity_days(),
         }
     }
+}
+
+/// Subject of a unit's certificate: the profile's O (else the station's) and OU, then `cn`.
+fn device_dn(cn: &str, policy: &IssuancePolicy, station_organization: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::OrganizationName,
+        policy
+            .organization
+            .as_deref()
+            .unwrap_or(station_organization),
+    );
+    if let Some(ou) = &policy.organizational_unit {
+        dn.push(DnType::OrganizationalUnitName, ou.as_str());
+    }
+    dn.push(DnType::CommonName, cn);
+    dn
 }

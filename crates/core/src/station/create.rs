@@ -65,6 +65,7 @@ pub fn create_station(dir: &Path, organization: &str, lab: bool) -> Result<Stati
             label: None,
             mes: None,
             central: None,
+            provisioning: Default::default(),
         },
     };
     let mut station = station;

@@ -208,3 +208,34 @@ pub fn issue_host_key(
     let cert = issue_for_device(ctx, key.spki_der(), device_id, KeyOrigin::Host, now)?;
     Ok((cert, key.to_pem()?))
 }
+
+/// Signs a unit's in-band bootstrap certificate under the profile's `[provisioning]` (its own
+/// CN pattern and hour-counted lifetime, the policy's O and OU), records it for the unit under
+/// the quota like any certificate, and marks it bootstrap in the registry.
+pub fn issue_bootstrap_for_device(
+    ctx: Issuing<'_>,
+    spki_der: &[u8],
+    device_id: &str,
+    origin: KeyOrigin,
+    now: OffsetDateTime,
+) -> Result<IssuedCert, AdminError> {
+    check_not_service(ctx.journal, device_id)?;
+    let profile = &ctx.station.config.provisioning;
+    let common_name = profile.bootstrap_common_name(device_id);
+    // The bootstrap name must not be a service's either: it is a user name on the broker.
+    check_not_service(ctx.journal, &common_name)?;
+    let _reserved = reserve(ctx.station, ctx.journal, now)?;
+    let cert = ctx.ca.issue_bootstrap(
+        spki_der,
+        &common_name,
+        &ctx.station.config.policy,
+        &ctx.station.config.organization,
+        Duration::hours(profile.bootstrap_validity_hours),
+        now,
+    )?;
+    ctx.records
+        .record_issued(ctx.session_id, device_id, &cert, now, origin)?;
+    ctx.journal
+        .mark_bootstrap(&cert.serial, device_id, &common_name)?;
+    Ok(cert)
+}

@@ -26,9 +26,14 @@ fn bootstrap(s: &LabStation, id: &str) -> String {
 /// Issues `id` a bootstrap certificate with a host key and registers it as active; returns the
 /// certificate and the key's PEM.
 pub fn bootstrap_identity(s: &LabStation, id: &str) -> (IssuedCert, String) {
+    bootstrap_identity_named(s, id, id)
+}
+
+/// [`bootstrap_identity`] with its own common name (the unit stays `id` in the registry).
+pub fn bootstrap_identity_named(s: &LabStation, id: &str, cn: &str) -> (IssuedCert, String) {
     let now = OffsetDateTime::now_utc();
     let subject = Subject {
-        common_name: id,
+        common_name: cn,
         organization: "Test",
         validity_days: 1,
         usage: Usage::Client,
@@ -40,6 +45,7 @@ pub fn bootstrap_identity(s: &LabStation, id: &str) -> (IssuedCert, String) {
     journal
         .record_issued(session, id, &cert, now, KeyOrigin::Host)
         .expect("record");
+    journal.mark_bootstrap(&cert.serial, id, cn).expect("mark");
     journal
         .activate_certificate(&cert.serial)
         .expect("activate");
@@ -183,6 +189,45 @@ fn fleet_refuses_revoked_and_unknown_bootstraps_and_foreign_csrs() {
     assert_eq!(
         (junk.status_code, junk.error_code.as_str()),
         (400, "InvalidCSR")
+    );
+}
+
+#[test]
+fn fleet_refuses_an_operational_certificate_as_a_bootstrap() {
+    let s = station();
+    // Commissioned out of band: active, but never marked bootstrap.
+    let now = OffsetDateTime::now_utc();
+    let (cert, _) =
+        s.ca.issue_with_new_key(
+            &Subject {
+                common_name: "unit-fleet-4",
+                organization: "Test",
+                validity_days: 1,
+                usage: Usage::Client,
+                alt_names: vec![],
+            },
+            now,
+        )
+        .expect("cert");
+    let journal = s.station.journal().expect("journal");
+    let session = test_session(&journal);
+    journal
+        .record_issued(session, "unit-fleet-4", &cert, now, KeyOrigin::Host)
+        .expect("record");
+    journal
+        .activate_certificate(&cert.serial)
+        .expect("activate");
+    let mut b = backend(&s);
+    let refused = create(&mut b, &csr_pem("unit-fleet-4")).expect_err("not a bootstrap");
+    assert_eq!(refused.status_code, 403);
+    assert!(
+        refused.error_message.starts_with("inband.not_bootstrap"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        status_of(&s, &cert.serial),
+        CertStatus::Active,
+        "left alone"
     );
 }
 

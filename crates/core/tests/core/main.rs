@@ -17,6 +17,7 @@ mod handshake;
 mod hostile;
 mod inband_fleet;
 mod inband_fleet_sdk;
+mod inband_station;
 mod interrupted_writes;
 mod journal;
 mod lab_profile;

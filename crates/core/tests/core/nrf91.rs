@@ -297,3 +297,22 @@ fn the_profile_names_the_sec_tag() {
             .expect_err("reserved");
     assert!(err.to_string().contains("reserved by Nordic"), "{err}");
 }
+
+#[test]
+fn an_in_band_station_refuses_a_modem_before_any_key_or_certificate() {
+    let (mut s, _lab) = station_with_lab();
+    s.station.config.provisioning.mode =
+        commissioner_core::station::provisioning::ProvisioningMode::InBand;
+    let sim = spawn(ModemConfig::default(), false);
+    let report = commission_nrf91(&s, &sim);
+    assert_eq!(report.result, SessionResult::Fail);
+    let error = report.error.expect("error");
+    assert_eq!(error.code, "inband.family_unsupported", "{}", error.message);
+    assert!(report.certificate_serial.is_none() && report.bootstrap_serial.is_none());
+    let keygen = report
+        .steps
+        .iter()
+        .find(|st| st.name == "keygen")
+        .expect("keygen");
+    assert_eq!(keygen.outcome, "failed");
+}

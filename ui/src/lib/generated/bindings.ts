@@ -85,7 +85,12 @@ export type Report = {
 /**
  * Journal row id; 0 when the journal could not even be opened.
  */
-sessionId: number, result: SessionResult, deviceId: string | null, model: string | null, firmware: string | null, certificateSerial: string | null, fingerprintSha256: string | null, steps: Array<StepReport>, 
+sessionId: number, result: SessionResult, deviceId: string | null, model: string | null, firmware: string | null, certificateSerial: string | null, fingerprintSha256: string | null, 
+/**
+ * In-band provisioning: the bootstrap certificate the unit exchanged for the operational
+ * one (`certificate_serial`); revoked once the operational one is proven.
+ */
+bootstrapSerial: string | null, steps: Array<StepReport>, 
 /**
  * Broker audit checks recorded with this session: the `audit` step's, and the protocol
  * version warning of a 3.1.1 handshake.

@@ -75,9 +75,9 @@ fn refuse_bootstrap(journal: &Journal, device_id: &str, now: OffsetDateTime) -> 
         Err(e) => return Some(refuse(InbandRefusal::RegistryUnavailable, e.to_string())),
     };
     if let Some(active) = certs.iter().find(|c| c.status == CertStatus::Active) {
-        // Until the registry marks bootstraps itself, an active certificate that an in-band
-        // exchange issued means the unit already has its operational one.
-        // A certificate carried over by an archive has no session: not an in-band one.
+        // An active certificate that an in-band exchange issued means the unit already has
+        // its operational one. A certificate carried over by an archive has no session: not
+        // an in-band one.
         let session = match active.session_id {
             Some(id) => journal.session(id),
             None => Ok(None),
@@ -93,6 +93,21 @@ fn refuse_bootstrap(journal: &Journal, device_id: &str, now: OffsetDateTime) -> 
                 ))
             }
             Ok(_) => {}
+            Err(e) => return Some(refuse(InbandRefusal::RegistryUnavailable, e.to_string())),
+        }
+        // Only a certificate the station issued as a bootstrap admits a unit: an operational
+        // certificate (commissioned out of band) must not get itself replaced this way.
+        match journal.bootstrap_common_name(&active.serial) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Some(refuse(
+                    InbandRefusal::NotBootstrap,
+                    format!(
+                        "the active certificate {} of {device_id} is not a bootstrap certificate",
+                        active.serial
+                    ),
+                ))
+            }
             Err(e) => return Some(refuse(InbandRefusal::RegistryUnavailable, e.to_string())),
         }
         let expired = OffsetDateTime::parse(&active.not_after, &Rfc3339)
@@ -144,6 +159,8 @@ pub enum InbandRefusal {
     BootstrapExpired(String),
     #[error("{0}")]
     ParameterMismatch(String),
+    #[error("{0}")]
+    NotBootstrap(String),
     #[error("the certificate registry cannot be read: {0}")]
     RegistryUnavailable(String),
 }
@@ -156,6 +173,7 @@ impl Coded for InbandRefusal {
             InbandRefusal::BootstrapRevoked(_) => "inband.bootstrap_revoked",
             InbandRefusal::BootstrapExpired(_) => "inband.bootstrap_expired",
             InbandRefusal::ParameterMismatch(_) => "inband.parameter_mismatch",
+            InbandRefusal::NotBootstrap(_) => "inband.not_bootstrap",
             InbandRefusal::RegistryUnavailable(_) => "inband.registry_unavailable",
         }
     }
@@ -168,7 +186,9 @@ fn refuse(make: fn(String) -> InbandRefusal, message: String) -> ErrorInfo {
 /// AWS's error document for a refusal of ours.
 fn rejection(e: &ErrorInfo) -> Rejection {
     let (status, aws_code) = match e.code.as_str() {
-        c if c.starts_with("inband.bootstrap") => (403, "AccessDenied"),
+        c if c.starts_with("inband.bootstrap") || c == "inband.not_bootstrap" => {
+            (403, "AccessDenied")
+        }
         c if c.starts_with("csr.") => (400, "InvalidCSR"),
         "policy.quota_exceeded" => (429, "Throttled"),
         _ => (500, "InternalFailure"),

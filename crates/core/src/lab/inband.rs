@@ -1,0 +1,111 @@
+//! The lab broker for in-band provisioning: ACL entries that give each expected unit's bootstrap
+//! identity its in-band topics and nothing else, the backend's side of those topics, and the
+//! fleet responder beside the station's own.
+//!
+//! A bootstrap identity is a user (certificate CN) of its own, so it gets a `user` block. The
+//! ACL's `pattern` lines apply to every user, bootstrap ones included, so each block also
+//! denies the unit topics those patterns would grant: mosquitto checks a user's denials before
+//! any grant.
+
+use std::collections::BTreeMap;
+
+use super::{backend_tls, config::LabKind, responder_config, Lab, LabError, BACKEND_IDENTITY};
+use crate::mqtt::dialect::aws_fleet;
+use crate::mqtt::responder::fleet::{FleetBackend, FleetTemplates};
+use crate::mqtt::responder::Responder;
+use crate::pki::UnlockedCa;
+use crate::station::Station;
+
+/// Client id of the lab's fleet responder: its own, so that it does not take over the station
+/// responder's session (both connect as the backend identity).
+pub const FLEET_CLIENT_ID: &str = "commissioner-backend-fleet";
+
+/// The ACL lines of the AWS fleet exchange for `template`: the backend's side, and one block per
+/// bootstrap common name.
+pub fn aws_fleet_acl(template: &str, bootstrap_cns: &[String]) -> String {
+    let create = aws_fleet::CREATE_FROM_CSR_TOPIC;
+    let register = aws_fleet::register_thing_topic(template);
+    let mut out = format!(
+        "\n# In-band provisioning (aws-fleet, template {template}).\n\
+         # The backend answers every unit's fleet requests.\n\
+         user {BACKEND_IDENTITY}\n\
+         topic read {create}\n\
+         topic write {create}/+\n\
+         topic read {filter}\n\
+         topic write {filter}/+\n",
+        filter = aws_fleet::REGISTER_THING_FILTER,
+    );
+    for cn in bootstrap_cns {
+        out.push_str(&format!(
+            "\n# Bootstrap identity {cn}: its in-band requests and their replies only.\n\
+             user {cn}\n\
+             topic deny provisioning/#\n\
+             topic write {create}\n\
+             topic read {create}/+\n\
+             topic write {register}\n\
+             topic read {register}/+\n"
+        ));
+    }
+    out
+}
+
+impl Lab {
+    /// A lab broker for in-band provisioning under the station's `[provisioning]` profile: the
+    /// bootstrap identities of `units` (device ids) may reach their in-band topics, and a fleet
+    /// responder signs on `fleet_ca` (a second unlock of the station's CA: the backend signs on
+    /// its own thread) beside the station's responder.
+    pub fn up_in_band(
+        station: &mut Station,
+        ca: &UnlockedCa,
+        fleet_ca: UnlockedCa,
+        units: &[&str],
+    ) -> Result<Self, LabError> {
+        let profile = station.config.provisioning.clone();
+        let cns: Vec<String> = units
+            .iter()
+            .map(|u| profile.bootstrap_common_name(u))
+            .collect();
+        let acl = aws_fleet_acl(&profile.template, &cns);
+        let mut lab = Self::up_with_acl(station, ca, LabKind::Default, &acl)?;
+        let templates = FleetTemplates {
+            templates: BTreeMap::from([(
+                profile.template.clone(),
+                BTreeMap::from([("Station".to_owned(), station.config.station_id.clone())]),
+            )]),
+        };
+        let backend = FleetBackend::new(station.clone(), fleet_ca, templates)
+            .map_err(crate::station::StationError::from)?;
+        let tls = backend_tls(&lab.files, ca.root_der())?;
+        let mut cfg = responder_config(lab.port);
+        cfg.client_id = FLEET_CLIENT_ID.into();
+        lab.fleet = Some(Responder::start_fleet(cfg, tls, backend)?);
+        Ok(lab)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bootstrap_identity_gets_its_fleet_topics_and_is_denied_the_unit_topics() {
+        let acl = aws_fleet_acl("line-1", &["bootstrap-u1".to_owned()]);
+        let block = acl
+            .split("user bootstrap-u1\n")
+            .nth(1)
+            .expect("a block for the bootstrap identity");
+        assert_eq!(
+            block.lines().collect::<Vec<_>>(),
+            [
+                "topic deny provisioning/#",
+                "topic write $aws/certificates/create-from-csr/json",
+                "topic read $aws/certificates/create-from-csr/json/+",
+                "topic write $aws/provisioning-templates/line-1/provision/json",
+                "topic read $aws/provisioning-templates/line-1/provision/json/+",
+            ]
+        );
+        assert!(acl.contains(
+            "user commissioner-backend\ntopic read $aws/certificates/create-from-csr/json\n"
+        ));
+    }
+}

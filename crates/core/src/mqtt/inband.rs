@@ -1,0 +1,279 @@
+//! The unit's side of in-band provisioning, as the station runs it on the unit's behalf (the
+//! unit's key signs the TLS handshake through whatever signer the TLS config holds):
+//! AWS fleet provisioning by claim over the bootstrap identity, and the plain CONNECT that
+//! proves the operational identity afterwards.
+//!
+//! Every message is noted for the journal without its secrets: the ownership token and the
+//! certificate body never appear, only their sizes and the certificate id.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::v5::mqttbytes::v5::{Filter, Packet, PubAckReason, SubscribeReasonCode};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use rumqttc::{TlsConfiguration, Transport};
+use rustls::ClientConfig;
+
+use super::dialect::aws_fleet::{self, CertificateCreated, Rejection, ThingRegistered};
+use super::{classify, puback_text, suback_text, MqttError};
+
+/// Where and as whom the in-band exchange connects.
+#[derive(Debug, Clone)]
+pub struct InbandConnection {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    /// Limit of each stage: connect, and each request's answer.
+    pub timeout: Duration,
+}
+
+/// What a unit sends in the AWS fleet exchange.
+#[derive(Debug, Clone)]
+pub struct FleetRequest {
+    pub template: String,
+    pub csr_pem: String,
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// The answers of an accepted exchange, and the messages both ways (secrets left out).
+#[derive(Debug, Clone)]
+pub struct FleetOutcome {
+    pub created: CertificateCreated,
+    pub registered: ThingRegistered,
+    pub messages: Vec<String>,
+}
+
+/// A refused exchange: the broker's or the backend's answer, and the messages up to it.
+#[derive(Debug)]
+pub struct FleetFailure {
+    pub error: MqttError,
+    pub messages: Vec<String>,
+}
+
+/// Runs CreateCertificateFromCsr then RegisterThing on one connection made with `tls` (the
+/// bootstrap identity). On its own runtime: the signer may be a slow, blocking device.
+pub fn aws_fleet_exchange(
+    conn: &InbandConnection,
+    request: &FleetRequest,
+    tls: Arc<ClientConfig>,
+) -> Result<FleetOutcome, FleetFailure> {
+    let mut messages = Vec::new();
+    let outcome = super::on_own_runtime(|| fleet_async(conn, request, tls, &mut messages));
+    match outcome {
+        Ok((created, registered)) => Ok(FleetOutcome {
+            created,
+            registered,
+            messages,
+        }),
+        Err(error) => Err(FleetFailure { error, messages }),
+    }
+}
+
+/// Connects with `tls` and disconnects at the CONNACK: proof that the broker admits the
+/// identity. Returns the CONNACK's reason as the broker gave it.
+pub fn connect_only(conn: &InbandConnection, tls: Arc<ClientConfig>) -> Result<String, MqttError> {
+    super::on_own_runtime(|| async move {
+        let (client, mut events) = connect(conn, tls);
+        let result = loop {
+            match next(&mut events, conn, "connecting").await? {
+                Packet::ConnAck(ack) => break Ok(format!("{:?}", ack.code)),
+                _ => continue,
+            }
+        };
+        let _ = client.disconnect().await;
+        result
+    })
+}
+
+fn connect(conn: &InbandConnection, tls: Arc<ClientConfig>) -> (AsyncClient, EventLoop) {
+    let mut opts = MqttOptions::new(conn.client_id.clone(), conn.host.clone(), conn.port);
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts.set_connection_timeout(conn.timeout.as_secs() + 1);
+    opts.set_outgoing_inflight_upper_limit(8);
+    opts.set_clean_start(true);
+    let mut net = rumqttc::NetworkOptions::new();
+    net.set_tcp_nodelay(true);
+    opts.set_network_options(net);
+    opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
+    AsyncClient::new(opts, 16)
+}
+
+/// The next incoming packet within the stage's limit; a refusal or a lost connection is the
+/// broker's own error.
+async fn next(
+    events: &mut EventLoop,
+    conn: &InbandConnection,
+    stage: &'static str,
+) -> Result<Packet, MqttError> {
+    let addr = format!("{}:{}", conn.host, conn.port);
+    loop {
+        match tokio::time::timeout(conn.timeout, events.poll()).await {
+            Err(_) => {
+                return Err(MqttError::Timeout {
+                    stage,
+                    after: conn.timeout,
+                })
+            }
+            Ok(Err(e)) => return Err(classify(&e, &addr)),
+            Ok(Ok(Event::Incoming(packet))) => return Ok(packet),
+            Ok(Ok(Event::Outgoing(_))) => {}
+        }
+    }
+}
+
+/// Subscribes to a request's accepted and rejected topics, publishes it, and waits for one of
+/// them. AWS's replies carry no correlation: whatever arrives there is the answer.
+async fn ask(
+    client: &AsyncClient,
+    events: &mut EventLoop,
+    conn: &InbandConnection,
+    topic: &str,
+    body: Vec<u8>,
+    messages: &mut Vec<String>,
+) -> Result<(bool, Vec<u8>), MqttError> {
+    let accepted = aws_fleet::reply_topic(topic, true);
+    let rejected = aws_fleet::reply_topic(topic, false);
+    client
+        .subscribe_many([
+            Filter::new(accepted.clone(), QoS::AtLeastOnce),
+            Filter::new(rejected.clone(), QoS::AtLeastOnce),
+        ])
+        .await
+        .map_err(|e| MqttError::Connection(e.to_string()))?;
+    loop {
+        if let Packet::SubAck(ack) = next(events, conn, "subscribing to the replies").await? {
+            if let Some(refused) = ack
+                .return_codes
+                .iter()
+                .find(|c| !matches!(c, SubscribeReasonCode::Success(_)))
+            {
+                messages.push(format!("SUBACK {topic}/+: {}", suback_text(refused)));
+                return Err(MqttError::SubscribeRefused {
+                    topic: format!("{topic}/+"),
+                    reason: suback_text(refused),
+                });
+            }
+            messages.push(format!("SUBACK {topic}/accepted, /rejected: granted"));
+            break;
+        }
+    }
+    client
+        .publish(topic.to_owned(), QoS::AtLeastOnce, false, body)
+        .await
+        .map_err(|e| MqttError::Connection(e.to_string()))?;
+    loop {
+        match next(events, conn, "waiting for the provisioning reply").await? {
+            Packet::PubAck(ack) => match ack.reason {
+                PubAckReason::Success | PubAckReason::NoMatchingSubscribers => {
+                    messages.push(format!("PUBACK {topic}: {:?}", ack.reason));
+                }
+                other => {
+                    messages.push(format!("PUBACK {topic}: {}", puback_text(&other)));
+                    return Err(MqttError::PublishRefused {
+                        topic: topic.to_owned(),
+                        reason: puback_text(&other),
+                    });
+                }
+            },
+            Packet::Publish(p) if !p.retain && (p.topic == accepted || p.topic == rejected) => {
+                return Ok((p.topic == accepted, p.payload.to_vec()));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A rejection document as the error of the exchange, with its codes for the journal.
+fn rejected(step: &str, body: &[u8], messages: &mut Vec<String>) -> MqttError {
+    let text = match serde_json::from_slice::<Rejection>(body) {
+        Ok(r) => format!(
+            "{step}: {} {}: {}",
+            r.status_code, r.error_code, r.error_message
+        ),
+        Err(_) => format!("{step}: an unreadable rejection"),
+    };
+    messages.push(format!("<- rejected {text}"));
+    MqttError::Rejected(text)
+}
+
+async fn fleet_async(
+    conn: &InbandConnection,
+    request: &FleetRequest,
+    tls: Arc<ClientConfig>,
+    messages: &mut Vec<String>,
+) -> Result<(CertificateCreated, ThingRegistered), MqttError> {
+    let (client, mut events) = connect(conn, tls);
+    let result = fleet_steps(&client, &mut events, conn, request, messages).await;
+    let _ = client.disconnect().await;
+    result
+}
+
+async fn fleet_steps(
+    client: &AsyncClient,
+    events: &mut EventLoop,
+    conn: &InbandConnection,
+    request: &FleetRequest,
+    messages: &mut Vec<String>,
+) -> Result<(CertificateCreated, ThingRegistered), MqttError> {
+    loop {
+        if let Packet::ConnAck(ack) = next(events, conn, "connecting").await? {
+            messages.push(format!(
+                "CONNACK as {} (bootstrap identity): {:?}",
+                conn.client_id, ack.code
+            ));
+            break;
+        }
+    }
+    let body = serde_json::json!({ "certificateSigningRequest": request.csr_pem }).to_string();
+    messages.push(format!(
+        "-> {} (CSR, {} bytes of PEM)",
+        aws_fleet::CREATE_FROM_CSR_TOPIC,
+        request.csr_pem.len()
+    ));
+    let (ok, reply) = ask(
+        client,
+        events,
+        conn,
+        aws_fleet::CREATE_FROM_CSR_TOPIC,
+        body.into_bytes(),
+        messages,
+    )
+    .await?;
+    if !ok {
+        return Err(rejected("CreateCertificateFromCsr", &reply, messages));
+    }
+    let created: CertificateCreated = serde_json::from_slice(&reply).map_err(|e| {
+        MqttError::BadStatus(format!(
+            "CreateCertificateFromCsr accepted, unreadable: {e}"
+        ))
+    })?;
+    messages.push(format!(
+        "<- accepted: certificateId {}, certificate {} bytes, ownership token (withheld)",
+        created.certificate_id,
+        created.certificate_pem.len()
+    ));
+
+    let topic = aws_fleet::register_thing_topic(&request.template);
+    let body = serde_json::json!({
+        "certificateOwnershipToken": created.certificate_ownership_token,
+        "parameters": request.parameters,
+    })
+    .to_string();
+    messages.push(format!(
+        "-> {topic} (ownership token withheld, parameters {:?})",
+        request.parameters
+    ));
+    let (ok, reply) = ask(client, events, conn, &topic, body.into_bytes(), messages).await?;
+    if !ok {
+        return Err(rejected("RegisterThing", &reply, messages));
+    }
+    let registered: ThingRegistered = serde_json::from_slice(&reply)
+        .map_err(|e| MqttError::BadStatus(format!("RegisterThing accepted, unreadable: {e}")))?;
+    messages.push(format!(
+        "<- accepted: thingName {}, deviceConfiguration {:?}",
+        registered.thing_name, registered.device_configuration
+    ));
+    Ok((created, registered))
+}

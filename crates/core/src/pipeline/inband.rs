@@ -1,0 +1,260 @@
+//! In-band provisioning (`[provisioning] mode = "in-band"`): the `issue` step issues the unit a
+//! bootstrap certificate for the key it made at keygen, and the `handshake` step runs the
+//! dialect's exchange as the unit (its key signs every TLS handshake through the remote
+//! signer): connect with the bootstrap identity, send the CSR the unit made at keygen, receive
+//! the operational certificate the backend issued on the station's CA, write it to the unit,
+//! and prove it with a CONNECT of its own. The unit keeps one key: the bootstrap and the
+//! operational certificate certify the same key, the one the unit made and never gave out.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls_pki_types::CertificateDer;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::{PipelineError, Run};
+use crate::device::protocol::Hello;
+use crate::error::{Coded, ErrorInfo};
+use crate::journal::{CertFilter, CertStatus, CertificateRecords, KeyOrigin};
+use crate::mqtt::inband::{self, FleetRequest, InbandConnection};
+use crate::mqtt::signer::DeviceSigningKey;
+use crate::mqtt::tls::{client_config_with, ClientIdentity, TlsOptions};
+use crate::mqtt::MqttError;
+use crate::pki::{cert_pem, fingerprint, IssuedCert};
+use crate::station::issuing::{self, Issuing};
+
+/// AWS's replies carry no correlation, and a generic broker hands them to every subscriber of
+/// the reply topics: two exchanges at once would each take the first answer, perhaps the other
+/// unit's (the registry check below would then fail the unit). Sessions of this station run
+/// their exchanges one at a time; other stations on the same broker are the deployment's to
+/// keep apart (docs/provisioning-handshake.md).
+static EXCHANGE: Mutex<()> = Mutex::new(());
+
+impl Run<'_> {
+    pub(super) fn in_band(&self) -> bool {
+        self.station.config.provisioning.in_band()
+    }
+
+    /// The `issue` step in in-band mode: the bootstrap certificate, recorded and marked.
+    pub(super) fn issue_bootstrap(
+        &mut self,
+        spki_der: &[u8],
+        device_id: &str,
+        origin: KeyOrigin,
+    ) -> Result<IssuedCert, ErrorInfo> {
+        self.clear_centrally(device_id)?;
+        let cert = issuing::issue_bootstrap_for_device(
+            Issuing {
+                station: self.station,
+                ca: self.ca,
+                journal: self.journal,
+                records: self.writer,
+                session_id: self.report.session_id,
+            },
+            spki_der,
+            device_id,
+            origin,
+            self.clock.now(),
+        )?;
+        let profile = &self.station.config.provisioning;
+        self.inband_log.push(format!(
+            "bootstrap certificate {} issued: CN {}, valid {} h until {}, dialect {}",
+            cert.serial,
+            profile.bootstrap_common_name(device_id),
+            profile.bootstrap_validity_hours,
+            cert.not_after,
+            profile.dialect
+        ));
+        self.report.bootstrap_serial = Some(cert.serial.clone());
+        Ok(cert)
+    }
+
+    /// The `handshake` step in in-band mode; returns the operational certificate, written to
+    /// the unit and proven on the broker.
+    pub(super) fn inband_handshake(
+        &mut self,
+        hello: &Hello,
+        bootstrap: &IssuedCert,
+        csr_der: &[u8],
+        spki_der: &[u8],
+    ) -> Result<IssuedCert, ErrorInfo> {
+        let device_id = hello.device_id.clone();
+        let profile = self.station.config.provisioning.clone();
+        // The backend admits a unit by its active bootstrap certificate.
+        self.writer
+            .activate_certificate(&bootstrap.serial)
+            .map_err(|e| e.info())?;
+        let broker = self.station.broker()?.clone();
+        let conn = InbandConnection {
+            host: broker.host.clone(),
+            port: broker.port,
+            client_id: profile.bootstrap_common_name(&device_id),
+            timeout: Duration::from_secs(broker.timeout_secs.max(1)),
+        };
+        let request = FleetRequest {
+            template: profile.template.clone(),
+            csr_pem: csr_pem(csr_der),
+            parameters: BTreeMap::from([("SerialNumber".to_owned(), device_id.clone())]),
+        };
+        let (tls, key) = self.unit_tls(bootstrap)?;
+        let exchanged = {
+            let _one_at_a_time = EXCHANGE.lock().unwrap_or_else(|p| p.into_inner());
+            inband::aws_fleet_exchange(&conn, &request, tls)
+        };
+        let outcome = match exchanged {
+            Ok(outcome) => outcome,
+            Err(failure) => {
+                self.inband_log.extend(failure.messages);
+                return Err(unit_error(&key, failure.error));
+            }
+        };
+        self.inband_log.extend(outcome.messages);
+        let operational = self.operational_from_registry(
+            &device_id,
+            &outcome.created.certificate_pem,
+            &outcome.created.certificate_id,
+            spki_der,
+        )?;
+        self.inband_log.push(format!(
+            "operational certificate {} registered and active; writing it to the unit",
+            operational.serial
+        ));
+        self.write(&operational, hello)?;
+        let (tls, key) = self.unit_tls(&operational)?;
+        let proof = InbandConnection {
+            client_id: device_id.clone(),
+            ..conn
+        };
+        let connack = inband::connect_only(&proof, tls).map_err(|e| unit_error(&key, e))?;
+        self.inband_log.push(format!(
+            "CONNACK as {device_id} (operational identity {}): {connack}",
+            operational.serial
+        ));
+        self.report.certificate_serial = Some(operational.serial.clone());
+        self.report.fingerprint_sha256 = Some(operational.fingerprint.clone());
+        Ok(operational)
+    }
+
+    /// Revokes the bootstrap certificate (reason superseded) once the operational one is
+    /// proven. The backend's RegisterThing already retired it when it activated the
+    /// operational one; this makes sure, whatever backend ran, and journals it. The operational
+    /// certificate belongs to the backend's session, sealed by now, so it does not get the
+    /// `supersedes` link a recommission records.
+    pub(super) fn revoke_bootstrap(&mut self, serial: &str) -> Result<(), ErrorInfo> {
+        crate::station::admin::revoke(
+            self.journal,
+            crate::station::admin::RevokeTarget::Serial(serial),
+            crate::pki::revoke::Reason::Superseded,
+            self.clock.now(),
+        )
+        .map_err(|e| e.info())?;
+        self.inband_log.push(format!(
+            "bootstrap certificate {serial} revoked (superseded)"
+        ));
+        Ok(())
+    }
+
+    /// TLS as the unit with `cert`: the unit's key signs through the serial link.
+    fn unit_tls(
+        &self,
+        cert: &IssuedCert,
+    ) -> Result<(Arc<rustls::ClientConfig>, DeviceSigningKey), ErrorInfo> {
+        let link = self.link.clone().ok_or_else(|| ErrorInfo {
+            code: "device.not_open".into(),
+            message: "the serial port is not open".into(),
+            detail: None,
+        })?;
+        let key = DeviceSigningKey::new(link);
+        let broker = self.station.broker()?;
+        let tls = client_config_with(
+            &self.broker_trust_anchors()?,
+            ClientIdentity::Remote {
+                chain: vec![
+                    CertificateDer::from(cert.der.clone()),
+                    CertificateDer::from(self.ca.issuing_der().to_vec()),
+                ],
+                key: Arc::new(key.clone()),
+            },
+            &TlsOptions::of_profile(broker),
+        )?;
+        Ok((tls, key))
+    }
+
+    /// The certificate the backend answered with, as the registry holds it: it must be the
+    /// unit's, for the unit's own key, and active; anything else is not the unit's identity.
+    fn operational_from_registry(
+        &self,
+        device_id: &str,
+        pem: &str,
+        certificate_id: &str,
+        spki_der: &[u8],
+    ) -> Result<IssuedCert, ErrorInfo> {
+        let mismatch = |why: String| PipelineError::InbandCertificate(why).info();
+        let der = rustls_pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
+            .map(|c: CertificateDer<'_>| c.to_vec())
+            .map_err(|_| mismatch("the backend's certificatePem is not a certificate".into()))?;
+        let sha256 = fingerprint(&der);
+        if !sha256.eq_ignore_ascii_case(certificate_id) {
+            return Err(mismatch(format!(
+                "certificateId {certificate_id} is not the certificate's fingerprint {sha256}"
+            )));
+        }
+        // The SubjectPublicKeyInfo sits verbatim in the certificate.
+        if !der.windows(spki_der.len()).any(|w| w == spki_der) {
+            return Err(mismatch(
+                "the operational certificate does not certify the unit's key".into(),
+            ));
+        }
+        let entry = self
+            .journal
+            .list_certificates(&CertFilter {
+                device_id: Some(device_id),
+                search: Some(&sha256),
+                ..CertFilter::default()
+            })
+            .map_err(|e| e.info())?
+            .into_iter()
+            .find(|c| c.sha256.eq_ignore_ascii_case(&sha256))
+            .ok_or_else(|| {
+                mismatch(format!(
+                    "the operational certificate {sha256} is not in this station's registry for {device_id}"
+                ))
+            })?;
+        if entry.status != CertStatus::Active {
+            return Err(mismatch(format!(
+                "the operational certificate {} is {}, not active",
+                entry.serial, entry.status
+            )));
+        }
+        let time = |t: &str| {
+            OffsetDateTime::parse(t, &Rfc3339)
+                .map_err(|_| mismatch(format!("unreadable registry date {t}")))
+        };
+        Ok(IssuedCert {
+            pem: cert_pem(&der),
+            der,
+            serial: entry.serial,
+            fingerprint: sha256,
+            not_before: time(&entry.not_before)?,
+            not_after: time(&entry.not_after)?,
+        })
+    }
+}
+
+/// A failed exchange: the unit's own reason when its signature failed, else the broker's or
+/// the backend's.
+fn unit_error(key: &DeviceSigningKey, e: MqttError) -> ErrorInfo {
+    match key.take_error() {
+        Some(dev) if dev.is_interruption() || dev.is_stop() => dev.info(),
+        Some(dev) => MqttError::DeviceSignature(dev).info(),
+        None if key.was_asked_tls12() => MqttError::UnitTls12.info(),
+        None => e.info(),
+    }
+}
+
+/// PEM of a DER certificate request, as the AWS dialect carries it.
+fn csr_pem(der: &[u8]) -> String {
+    cert_pem(der).replace("CERTIFICATE-----", "CERTIFICATE REQUEST-----")
+}
