@@ -23,7 +23,7 @@ use crate::mqtt::signer::DeviceSigningKey;
 use crate::mqtt::tls::{client_config_with, ClientIdentity, TlsOptions};
 use crate::mqtt::MqttError;
 use crate::pki::{cert_pem, fingerprint, IssuedCert};
-use crate::station::issuing::{self, Issuing};
+use crate::station::issuing;
 
 /// AWS's replies carry no correlation, and a generic broker hands them to every subscriber of
 /// the reply topics: two exchanges at once would each take the first answer, perhaps the other
@@ -46,13 +46,7 @@ impl Run<'_> {
     ) -> Result<IssuedCert, ErrorInfo> {
         self.clear_centrally(device_id)?;
         let cert = issuing::issue_bootstrap_for_device(
-            Issuing {
-                station: self.station,
-                ca: self.ca,
-                journal: self.journal,
-                records: self.writer,
-                session_id: self.report.session_id,
-            },
+            self.issuing(),
             spki_der,
             device_id,
             origin,

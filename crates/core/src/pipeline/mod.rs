@@ -537,6 +537,17 @@ impl Run<'_> {
         Ok(key.spki_der().to_vec())
     }
 
+    /// What issuing a certificate in this session needs.
+    pub(super) fn issuing(&self) -> Issuing<'_> {
+        Issuing {
+            station: self.station,
+            ca: self.ca,
+            journal: self.journal,
+            records: self.writer,
+            session_id: self.report.session_id,
+        }
+    }
+
     fn issue(
         &mut self,
         spki_der: &[u8],
@@ -547,13 +558,7 @@ impl Run<'_> {
         // Recorded before it goes anywhere near the unit: an issued certificate is never
         // unaccounted for, even if the station dies in the next instant.
         let cert = issuing::issue_for_device(
-            Issuing {
-                station: self.station,
-                ca: self.ca,
-                journal: self.journal,
-                records: self.writer,
-                session_id: self.report.session_id,
-            },
+            self.issuing(),
             spki_der,
             device_id,
             origin,
