@@ -244,26 +244,28 @@ fn combine_as(domain: &[u8], parts: &[Digest32]) -> Digest32 {
 
 /// A session's content hash as seal v4 and as seal v3 (without its assurance): which one its
 /// chain entry holds depends on when it was sealed, known only once the chain is walked.
+/// The v3 hash costs one more SHA-256 per session, so it is computed only for a journal that
+/// holds v3 seals (`with_v3`, from [`super::SealMarks::has_v3`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SealHashes {
     pub v4: Digest32,
-    pub v3: Digest32,
+    pub v3: Option<Digest32>,
 }
 
 impl SealHashes {
-    pub(crate) fn of(parts: &[Digest32; NPARTS]) -> Self {
+    pub(crate) fn of(parts: &[Digest32; NPARTS], with_v3: bool) -> Self {
         Self {
             v4: combine(parts),
-            v3: combine_as(SEAL_DOMAIN_V3, &parts[..NPARTS - 1]),
+            v3: with_v3.then(|| combine_as(SEAL_DOMAIN_V3, &parts[..NPARTS - 1])),
         }
     }
 
-    /// The hash a seal written at `seq` holds.
+    /// The hash a seal written at `seq` holds. `marks` are the ones `with_v3` came from, so a
+    /// v3 seq always has its v3 hash.
     pub(crate) fn at(&self, seq: i64, marks: &super::SealMarks) -> &Digest32 {
-        if marks.is_v3(seq) {
-            &self.v3
-        } else {
-            &self.v4
+        match &self.v3 {
+            Some(v3) if marks.is_v3(seq) => v3,
+            _ => &self.v4,
         }
     }
 }
@@ -283,7 +285,7 @@ fn session_hashes(conn: &Connection, session_id: i64) -> Result<SealHashes, Jour
             .map(|d| d.1)
             .unwrap_or_else(|| part.empty());
     }
-    Ok(SealHashes::of(&digests))
+    Ok(SealHashes::of(&digests, true))
 }
 
 #[cfg(test)]
@@ -329,7 +331,12 @@ mod tests {
             params![old],
         )
         .expect("close");
-        let v3 = hex::encode(session_hashes(conn, old).expect("digest").v3);
+        let v3 = hex::encode(
+            session_hashes(conn, old)
+                .expect("digest")
+                .v3
+                .expect("v3 hash"),
+        );
         let seal = append(
             conn,
             "session",

@@ -65,6 +65,12 @@ impl SealMarks {
     pub(super) fn is_v3(&self, seq: i64) -> bool {
         self.v3_until.is_some_and(|u| seq <= u)
     }
+
+    /// Whether any seal may be v3: only a journal upgraded across migration 12 has one, and
+    /// only then does verify compute the v3 hash too.
+    pub(super) fn has_v3(&self) -> bool {
+        self.v3_until.is_some_and(|u| u > 0)
+    }
 }
 
 /// The newest entry of the chain.

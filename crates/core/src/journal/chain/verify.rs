@@ -209,6 +209,8 @@ struct Plan {
     /// Seq ranges of the chain runs.
     runs: Vec<(i64, i64)>,
     running: Vec<i64>,
+    /// The journal holds v3 seals (see [`SealHashes`]).
+    with_v3: bool,
 }
 
 /// `[min, max]` cut into `n` ranges; the first and last are open-ended.
@@ -251,6 +253,7 @@ fn plan(conn: &Connection, cores: usize) -> Result<Plan, JournalError> {
         bounds,
         runs,
         running,
+        with_v3: SealMarks::read(conn)?.has_v3(),
     })
 }
 
@@ -263,7 +266,7 @@ pub(super) fn scan_sessions(
     for (scan, part) in scans.iter_mut().zip(&PARTS) {
         *scan = part.scan(conn, from, i64::MAX)?;
     }
-    Ok(assemble(scans, running))
+    Ok(assemble(scans, running, SealMarks::read(conn)?.has_v3()))
 }
 
 fn run(conn: &Connection, plan: &Plan, task: &Task) -> Result<Done, JournalError> {
@@ -278,7 +281,7 @@ fn run(conn: &Connection, plan: &Plan, task: &Task) -> Result<Done, JournalError
             for (scan, part) in scans.iter_mut().zip(&PARTS) {
                 *scan = part.scan(conn, from, to)?;
             }
-            Done::Slice(slice, assemble(scans, &plan.running))
+            Done::Slice(slice, assemble(scans, &plan.running, plan.with_v3))
         }
     })
 }
@@ -291,7 +294,7 @@ pub(super) struct Contents {
 }
 
 /// Merges one slice's part digests (each in session order) into content hashes.
-fn assemble(parts: [PartScan; NPARTS], running: &[i64]) -> Contents {
+fn assemble(parts: [PartScan; NPARTS], running: &[i64], with_v3: bool) -> Contents {
     let [sessions, steps, mut certs, logs, audits, assurances] = parts;
     let drifts = std::mem::take(&mut certs.drifts);
     let others = [
@@ -322,7 +325,7 @@ fn assemble(parts: [PartScan; NPARTS], running: &[i64]) -> Contents {
             };
         }
         if running.binary_search(&sid).is_err() {
-            hashes.push((sid, SealHashes::of(&digests)));
+            hashes.push((sid, SealHashes::of(&digests, with_v3)));
         }
     }
     let mut problems = Vec::new();
