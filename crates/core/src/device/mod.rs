@@ -145,3 +145,12 @@ impl Coded for DeviceError {
         }
     }
 }
+
+/// A step that needs the unit's link ran before the link was open (`device.not_open`).
+pub(crate) fn not_open() -> crate::error::ErrorInfo {
+    crate::error::ErrorInfo {
+        code: "device.not_open".into(),
+        message: "the serial port is not open".into(),
+        detail: None,
+    }
+}

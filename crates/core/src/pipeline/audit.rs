@@ -49,11 +49,7 @@ impl Run<'_> {
             trust_anchors: self.broker_trust_anchors()?,
             profile,
         };
-        let link = self.link.clone().ok_or_else(|| ErrorInfo {
-            code: "device.not_open".into(),
-            message: "the serial port is not open".into(),
-            detail: None,
-        })?;
+        let link = self.link.clone().ok_or_else(crate::device::not_open)?;
         let key = DeviceSigningKey::new(link);
         let unit = AuditUnit {
             id: device_id.to_owned(),

@@ -163,11 +163,7 @@ impl Run<'_> {
     }
 
     pub(super) fn handshake(&mut self, hello: &Hello, cert: &IssuedCert) -> Result<(), ErrorInfo> {
-        let link = self.link.clone().ok_or_else(|| ErrorInfo {
-            code: "device.not_open".into(),
-            message: "the serial port is not open".into(),
-            detail: None,
-        })?;
+        let link = self.link.clone().ok_or_else(crate::device::not_open)?;
         let unit = AsUnit {
             device_id: &hello.device_id,
             model: &hello.model,

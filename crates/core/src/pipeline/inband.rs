@@ -155,11 +155,7 @@ impl Run<'_> {
         &self,
         cert: &IssuedCert,
     ) -> Result<(Arc<rustls::ClientConfig>, DeviceSigningKey), ErrorInfo> {
-        let link = self.link.clone().ok_or_else(|| ErrorInfo {
-            code: "device.not_open".into(),
-            message: "the serial port is not open".into(),
-            detail: None,
-        })?;
+        let link = self.link.clone().ok_or_else(crate::device::not_open)?;
         let key = DeviceSigningKey::new(link);
         let broker = self.station.broker()?;
         let tls = client_config_with(

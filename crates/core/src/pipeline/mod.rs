@@ -485,11 +485,7 @@ impl Run<'_> {
         self.link
             .as_ref()
             .map(|l| lock(l))
-            .ok_or_else(|| ErrorInfo {
-                code: "device.not_open".into(),
-                message: "the serial port is not open".into(),
-                detail: None,
-            })
+            .ok_or_else(crate::device::not_open)
     }
 
     fn identify(&mut self) -> Result<(Hello, KeySource), ErrorInfo> {

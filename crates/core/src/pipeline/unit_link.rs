@@ -171,14 +171,14 @@ impl Run<'_> {
     }
 
     fn shared_unit(&self) -> Result<SharedLink, ErrorInfo> {
-        self.unit.clone().ok_or_else(not_open)
+        self.unit.clone().ok_or_else(crate::device::not_open)
     }
 
     fn unit(&self) -> Result<MutexGuard<'_, Box<dyn UnitLink>>, ErrorInfo> {
         self.unit
             .as_ref()
             .map(|l| l.lock().unwrap_or_else(|p| p.into_inner()))
-            .ok_or_else(not_open)
+            .ok_or_else(crate::device::not_open)
     }
 
     /// Device log lines the link saw since the last step.
@@ -187,13 +187,5 @@ impl Run<'_> {
             .as_ref()
             .map(|l| l.lock().unwrap_or_else(|p| p.into_inner()).take_log())
             .unwrap_or_default()
-    }
-}
-
-fn not_open() -> ErrorInfo {
-    ErrorInfo {
-        code: "device.not_open".into(),
-        message: "the serial port is not open".into(),
-        detail: None,
     }
 }

@@ -43,11 +43,7 @@ fn info(e: Nrf91Error) -> ErrorInfo {
 
 impl Nrf91Unit {
     fn modem(&mut self) -> Result<&mut Nrf91<Port>, ErrorInfo> {
-        self.modem.as_mut().ok_or_else(|| ErrorInfo {
-            code: "device.not_open".into(),
-            message: "the modem has not been identified yet".into(),
-            detail: None,
-        })
+        self.modem.as_mut().ok_or_else(crate::device::not_open)
     }
 
     fn cannot(op: &'static str) -> DeviceError {
@@ -61,11 +57,7 @@ impl Nrf91Unit {
 
 impl UnitLink for Nrf91Unit {
     fn identify(&mut self) -> Result<UnitIdentity, ErrorInfo> {
-        let port = self.port.take().ok_or_else(|| ErrorInfo {
-            code: "device.not_open".into(),
-            message: "the serial port is not open".into(),
-            detail: None,
-        })?;
+        let port = self.port.take().ok_or_else(crate::device::not_open)?;
         let modem = Nrf91::connect(port, self.timeouts).map_err(info)?;
         let modem = self
             .modem
