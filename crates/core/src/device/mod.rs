@@ -10,8 +10,6 @@ pub mod log;
 pub mod nrf91;
 pub mod protocol;
 pub mod smp;
-#[cfg(test)]
-mod tests;
 mod timeouts;
 pub mod watch;
 
@@ -154,3 +152,7 @@ pub(crate) fn not_open() -> crate::error::ErrorInfo {
         detail: None,
     }
 }
+
+// Last: the error-code scanner reads each file up to its first `#[cfg(test)]`.
+#[cfg(test)]
+mod tests;
