@@ -105,6 +105,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "smp.bad_context": "The unit refused to sign for the broker connection. Check its firmware version.",
   "device.io": "The serial link failed. Check the cable and USB port, then try again.",
   "device.timeout": "The unit stopped answering. Check the cable and power, then try again.",
+  "device.cancelled": "The operation on the unit was stopped before it finished. Start again when ready.",
+  "device.step_deadline": "The unit took longer than this step allows. Check the cable and the unit, then try again.",
   "device.slow_reply":
     "The unit answers too slowly. Try again; if it repeats, set it aside for a firmware check.",
   "device.request_damaged":
