@@ -20,11 +20,14 @@ SMPMGR_VERSION=0.19.1
 # AWS IoT fleet provisioning by claim (awsiot.iotidentity) against `commissioner responder --dialect aws-fleet`.
 AWSIOTSDK_VERSION=1.31.0
 AWSCRT_VERSION=0.36.1
+# Azure DPS registration (ProvisioningDeviceClient) against `commissioner responder --dialect azure-dps`.
+AZURE_IOT_DEVICE_VERSION=2.14.0
+PAHO_MQTT_VERSION=1.6.1
 
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="${1:-${CARGO_TARGET_DIR:-$here/../target}/python-peers}"
 mkdir -p "$(dirname "$venv")"
-stamp="$venv/.installed-nrfcredstore-$NRFCREDSTORE_VERSION-nrfcloud-utils-$NRFCLOUD_UTILS_VERSION-pyserial-$PYSERIAL_VERSION-smpmgr-$SMPMGR_VERSION-smpclient-$SMPCLIENT_VERSION-smp-$SMP_VERSION-awsiotsdk-$AWSIOTSDK_VERSION-awscrt-$AWSCRT_VERSION"
+stamp="$venv/.installed-nrfcredstore-$NRFCREDSTORE_VERSION-nrfcloud-utils-$NRFCLOUD_UTILS_VERSION-pyserial-$PYSERIAL_VERSION-smpmgr-$SMPMGR_VERSION-smpclient-$SMPCLIENT_VERSION-smp-$SMP_VERSION-awsiotsdk-$AWSIOTSDK_VERSION-awscrt-$AWSCRT_VERSION-azure-iot-device-$AZURE_IOT_DEVICE_VERSION-paho-mqtt-$PAHO_MQTT_VERSION"
 
 exec 9>"$venv.lock"
 flock 9
@@ -34,7 +37,8 @@ if [ ! -f "$stamp" ]; then
     "nrfcredstore==$NRFCREDSTORE_VERSION" "nrfcloud-utils==$NRFCLOUD_UTILS_VERSION" \
     "pyserial==$PYSERIAL_VERSION" \
     "smp==$SMP_VERSION" "smpclient==$SMPCLIENT_VERSION" "smpmgr==$SMPMGR_VERSION" \
-    "awsiotsdk==$AWSIOTSDK_VERSION" "awscrt==$AWSCRT_VERSION" >&2
+    "awsiotsdk==$AWSIOTSDK_VERSION" "awscrt==$AWSCRT_VERSION" \
+    "azure-iot-device==$AZURE_IOT_DEVICE_VERSION" "paho-mqtt==$PAHO_MQTT_VERSION" >&2
   site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   cat > "$site/sitecustomize.py" <<'PY'
 # Written by scripts/python-peers.sh: pyserial never lists a pseudo-terminal, and the tools

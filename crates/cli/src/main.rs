@@ -58,7 +58,7 @@ enum Command {
         /// station's [provisioning]; out-of-band when not given.
         #[arg(long, value_parser = ["out-of-band", "in-band"])]
         mode: Option<String>,
-        /// The in-band wire dialect (aws-fleet).
+        /// The in-band wire dialect (aws-fleet or azure-dps).
         #[arg(long, value_parser = ["commissioner", "aws-fleet", "azure-dps"])]
         dialect: Option<String>,
     },

@@ -3,6 +3,7 @@
 //! `[broker.backend]` identity), validating units against the station's registry. Start more
 //! than one: the shared subscription splits the requests between them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -10,6 +11,7 @@ use commissioner_core::error::ErrorInfo;
 use commissioner_core::mqtt::audit::session::trust_anchors;
 use commissioner_core::mqtt::dialect::Dialect;
 use commissioner_core::mqtt::responder::backend::{self, BackendOverrides};
+use commissioner_core::mqtt::responder::dps::{DpsAllocation, DpsBackend};
 use commissioner_core::mqtt::responder::fleet::{FleetBackend, FleetTemplates};
 use commissioner_core::mqtt::responder::Responder;
 use commissioner_core::mqtt::tls::install_crypto_provider;
@@ -32,16 +34,23 @@ pub struct ResponderArgs {
     /// Answer Pending this many times per unit before Completed (to exercise stations).
     #[arg(long, default_value_t = 0)]
     pending_first: u32,
-    /// Wire dialect to serve: commissioner, aws-fleet (signs with the station's CA: asks for
-    /// the CA passphrase) or azure-dps (not served yet).
+    /// Wire dialect to serve: commissioner, aws-fleet or azure-dps (both sign with the
+    /// station's CA: they ask for the CA passphrase).
     #[arg(long, default_value = "commissioner")]
     dialect: Dialect,
     /// aws-fleet: a provisioning template the backend accepts (repeatable).
     #[arg(long = "template", default_value = "commissioner")]
     templates: Vec<String>,
-    /// aws-fleet: KEY=VALUE handed to units as deviceConfiguration (repeatable).
+    /// KEY=VALUE handed to units (repeatable): aws-fleet's deviceConfiguration, azure-dps's
+    /// registration payload.
     #[arg(long = "device-config")]
     device_config: Vec<String>,
+    /// azure-dps: the hub units are assigned to; `[provisioning] assigned_hub` by default.
+    #[arg(long)]
+    assigned_hub: Option<String>,
+    /// azure-dps: seconds a registering unit waits before its first poll.
+    #[arg(long, default_value_t = 2)]
+    retry_after: u32,
 }
 
 pub fn run(dir: &Path, args: ResponderArgs) -> CmdResult {
@@ -59,18 +68,26 @@ pub fn run(dir: &Path, args: ResponderArgs) -> CmdResult {
     )?;
     let (host, port, topic) = (cfg.host.clone(), cfg.port, cfg.request_topic.clone());
     let dialect = args.dialect;
-    let _responder =
-        match dialect {
-            Dialect::Commissioner => Responder::start(cfg, tls)?,
-            Dialect::AwsFleet => {
-                let fleet = fleet_backend(&station, &args.templates, &args.device_config)?;
-                Responder::start_fleet(cfg, tls, fleet)?
-            }
-            Dialect::AzureDps => return Err(usage_error(
-                "cli.bad_arguments",
-                "the azure-dps dialect is described (mqtt::dialect::azure_dps) but not served yet",
-            )),
-        };
+    let _responder = match dialect {
+        Dialect::Commissioner => Responder::start(cfg, tls)?,
+        Dialect::AwsFleet => {
+            let fleet = fleet_backend(&station, &args.templates, &args.device_config)?;
+            Responder::start_dialect(cfg, tls, Box::new(fleet))?
+        }
+        Dialect::AzureDps => {
+            let config = config_pairs(&args.device_config)?;
+            let allocation = DpsAllocation {
+                assigned_hub: args
+                    .assigned_hub
+                    .unwrap_or_else(|| station.config.provisioning.assigned_hub.clone()),
+                payload: (!config.is_empty()).then(|| serde_json::json!(config)),
+                retry_after_secs: args.retry_after,
+            };
+            let ca = station.unlock_ca(&crate::run::passphrase()?)?;
+            let dps = DpsBackend::new(station.clone(), ca, allocation)?;
+            Responder::start_dialect(cfg, tls, Box::new(dps))?
+        }
+    };
     println!(
         "responder ready on {host}:{port} ({dialect}; {topic}, registry {})",
         station.journal_path().display()
@@ -81,15 +98,10 @@ pub fn run(dir: &Path, args: ResponderArgs) -> CmdResult {
     }
 }
 
-/// The aws-fleet backend: the station's CA unlocked, each template with the same
-/// deviceConfiguration.
-fn fleet_backend(
-    station: &Station,
-    templates: &[String],
-    device_config: &[String],
-) -> Result<FleetBackend, ErrorInfo> {
-    let mut config = std::collections::BTreeMap::new();
-    for pair in device_config {
+/// `--device-config KEY=VALUE` pairs: aws-fleet's deviceConfiguration, azure-dps's payload.
+fn config_pairs(pairs: &[String]) -> Result<BTreeMap<String, String>, ErrorInfo> {
+    let mut config = BTreeMap::new();
+    for pair in pairs {
         let (k, v) = pair.split_once('=').ok_or_else(|| {
             usage_error(
                 "cli.bad_arguments",
@@ -98,6 +110,17 @@ fn fleet_backend(
         })?;
         config.insert(k.to_owned(), v.to_owned());
     }
+    Ok(config)
+}
+
+/// The aws-fleet backend: the station's CA unlocked, each template with the same
+/// deviceConfiguration.
+fn fleet_backend(
+    station: &Station,
+    templates: &[String],
+    device_config: &[String],
+) -> Result<FleetBackend, ErrorInfo> {
+    let config = config_pairs(device_config)?;
     let templates = FleetTemplates {
         templates: templates
             .iter()

@@ -15,6 +15,7 @@ use commissioner_core::device::watch::{
 use commissioner_core::error::{Coded, ErrorInfo};
 use commissioner_core::journal::claim::SessionClaim;
 use commissioner_core::lab::Lab;
+use commissioner_core::mqtt::dialect::Dialect;
 use commissioner_core::operator::Action;
 use commissioner_core::pipeline::{
     self, CommissionOptions, CommissionRequest, ProgressEvent, Report, StepStatus,
@@ -252,10 +253,15 @@ pub fn demo(dir: &Path, fault: Option<Fault>, how: &DemoMode) -> CmdResult {
     );
     let profile = &station.config.provisioning;
     if profile.in_band() {
+        let backend = match profile.dialect() {
+            Ok(Dialect::AzureDps) => {
+                format!("scope {}, hub {}", profile.id_scope, profile.assigned_hub)
+            }
+            _ => format!("template {}", profile.template),
+        };
         eprintln!(
-            "in-band provisioning: dialect {}, template {}, bootstrap {} for {} h",
+            "in-band provisioning: dialect {}, {backend}, bootstrap {} for {} h",
             profile.dialect,
-            profile.template,
             profile.bootstrap_common_name(sim.device_id()),
             profile.bootstrap_validity_hours
         );

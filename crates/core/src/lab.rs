@@ -19,7 +19,7 @@ use crate::error::Coded;
 
 mod config;
 mod crl;
-mod inband;
+pub mod inband;
 use crate::journal::CertKind;
 use crate::mqtt::responder::{Responder, ResponderConfig};
 use crate::mqtt::tls::{client_config, ClientIdentity};

@@ -52,12 +52,18 @@ fn demo_passes_and_records_the_session() {
 }
 
 #[test]
-fn in_band_demo_passes_with_both_certificates_serials() {
+fn in_band_demo_passes_with_both_certificates_serials_in_each_dialect() {
+    for dialect in ["aws-fleet", "azure-dps"] {
+        in_band_demo(dialect);
+    }
+}
+
+fn in_band_demo(dialect: &str) {
     let dir = tempfile::tempdir().expect("tmp");
     let station = dir.path().join("station");
     let out = commissioner(
         &station,
-        &["demo", "--mode", "in-band", "--dialect", "aws-fleet"],
+        &["demo", "--mode", "in-band", "--dialect", dialect],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -91,7 +97,7 @@ fn in_band_demo_passes_with_both_certificates_serials() {
         "{stdout}"
     );
     assert!(
-        text(&out).contains("in-band provisioning: dialect aws-fleet"),
+        text(&out).contains(&format!("in-band provisioning: dialect {dialect}")),
         "{}",
         text(&out)
     );
@@ -111,7 +117,7 @@ fn demo_refuses_a_dialect_the_station_cannot_run_in_band() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = commissioner(
         &dir.path().join("s"),
-        &["demo", "--mode", "in-band", "--dialect", "azure-dps"],
+        &["demo", "--mode", "in-band", "--dialect", "commissioner"],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(

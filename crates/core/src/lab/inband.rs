@@ -1,6 +1,6 @@
 //! The lab broker for in-band provisioning: ACL entries that give each expected unit's bootstrap
 //! identity its in-band topics and nothing else, the backend's side of those topics, and the
-//! fleet responder beside the station's own.
+//! dialect's responder (aws-fleet or azure-dps) beside the station's own.
 //!
 //! A bootstrap identity is a user (certificate CN) of its own, so it gets a `user` block. The
 //! ACL's `pattern` lines apply to every user, bootstrap ones included, so each block also
@@ -10,13 +10,14 @@
 use std::collections::BTreeMap;
 
 use super::{backend_tls, config::LabKind, responder_config, Lab, LabError, BACKEND_IDENTITY};
-use crate::mqtt::dialect::aws_fleet;
+use crate::mqtt::dialect::{aws_fleet, azure_dps, Dialect};
+use crate::mqtt::responder::dps::{DpsAllocation, DpsBackend};
 use crate::mqtt::responder::fleet::{FleetBackend, FleetTemplates};
-use crate::mqtt::responder::Responder;
+use crate::mqtt::responder::{DialectBackend, Responder};
 use crate::pki::UnlockedCa;
 use crate::station::Station;
 
-/// Client id of the lab's fleet responder: its own, so that it does not take over the station
+/// Client id of the lab's in-band responder: its own, so that it does not take over the station
 /// responder's session (both connect as the backend identity).
 pub const FLEET_CLIENT_ID: &str = "commissioner-backend-fleet";
 
@@ -49,10 +50,83 @@ pub fn aws_fleet_acl(template: &str, bootstrap_cns: &[String]) -> String {
     out
 }
 
+/// The ACL lines of the Azure DPS exchange: the backend's side, and one block per bootstrap
+/// common name. DPS topics name no unit, so every bootstrap identity reads the one answer
+/// topic; answers carry the request's random id and nothing secret (certificates are public).
+pub fn azure_dps_acl(bootstrap_cns: &[String]) -> String {
+    let (register, status) = (
+        azure_dps::REGISTER_FILTER,
+        azure_dps::OPERATION_STATUS_FILTER,
+    );
+    let answers = azure_dps::RESPONSE_FILTER;
+    let mut out = format!(
+        "\n# In-band provisioning (azure-dps).\n\
+         # The backend answers every unit's registrations and polls.\n\
+         user {BACKEND_IDENTITY}\n\
+         topic read {register}\n\
+         topic read {status}\n\
+         topic write {answers}\n"
+    );
+    for cn in bootstrap_cns {
+        out.push_str(&format!(
+            "\n# Bootstrap identity {cn}: its registration, its polls and the answers only.\n\
+             user {cn}\n\
+             topic deny provisioning/#\n\
+             topic write {register}\n\
+             topic write {status}\n\
+             topic read {answers}\n"
+        ));
+    }
+    out
+}
+
+/// The ACL of `dialect`'s in-band exchange for these bootstrap identities.
+pub fn in_band_acl(dialect: Dialect, template: &str, bootstrap_cns: &[String]) -> String {
+    match dialect {
+        Dialect::AzureDps => azure_dps_acl(bootstrap_cns),
+        Dialect::AwsFleet | Dialect::Commissioner => aws_fleet_acl(template, bootstrap_cns),
+    }
+}
+
+/// The backend of the station's in-band dialect, signing on `ca`.
+pub fn in_band_backend(
+    station: &Station,
+    ca: UnlockedCa,
+) -> Result<Box<dyn DialectBackend>, LabError> {
+    let profile = &station.config.provisioning;
+    let handed = BTreeMap::from([("Station".to_owned(), station.config.station_id.clone())]);
+    let backend: Box<dyn DialectBackend> = match profile.dialect() {
+        Ok(Dialect::AzureDps) => Box::new(
+            DpsBackend::new(
+                station.clone(),
+                ca,
+                DpsAllocation {
+                    assigned_hub: profile.assigned_hub.clone(),
+                    payload: Some(serde_json::json!(handed)),
+                    // Decided at once: a lab line should not wait for nothing.
+                    retry_after_secs: 0,
+                },
+            )
+            .map_err(crate::station::StationError::from)?,
+        ),
+        _ => Box::new(
+            FleetBackend::new(
+                station.clone(),
+                ca,
+                FleetTemplates {
+                    templates: BTreeMap::from([(profile.template.clone(), handed)]),
+                },
+            )
+            .map_err(crate::station::StationError::from)?,
+        ),
+    };
+    Ok(backend)
+}
+
 impl Lab {
     /// A lab broker for in-band provisioning under the station's `[provisioning]` profile: the
-    /// bootstrap identities of `units` (device ids) may reach their in-band topics, and a fleet
-    /// responder signs on `fleet_ca` (a second unlock of the station's CA: the backend signs on
+    /// bootstrap identities of `units` (device ids) may reach their in-band topics, and the
+    /// dialect's responder signs on `fleet_ca` (a second unlock of the station's CA: the backend signs on
     /// its own thread) beside the station's responder.
     pub fn up_in_band(
         station: &mut Station,
@@ -65,20 +139,14 @@ impl Lab {
             .iter()
             .map(|u| profile.bootstrap_common_name(u))
             .collect();
-        let acl = aws_fleet_acl(&profile.template, &cns);
+        let dialect = profile.dialect().unwrap_or_default();
+        let acl = in_band_acl(dialect, &profile.template, &cns);
         let mut lab = Self::up_with_acl(station, ca, LabKind::Default, &acl)?;
-        let templates = FleetTemplates {
-            templates: BTreeMap::from([(
-                profile.template.clone(),
-                BTreeMap::from([("Station".to_owned(), station.config.station_id.clone())]),
-            )]),
-        };
-        let backend = FleetBackend::new(station.clone(), fleet_ca, templates)
-            .map_err(crate::station::StationError::from)?;
+        let backend = in_band_backend(station, fleet_ca)?;
         let tls = backend_tls(&lab.files, ca.root_der())?;
         let mut cfg = responder_config(lab.port);
         cfg.client_id = FLEET_CLIENT_ID.into();
-        lab.fleet = Some(Responder::start_fleet(cfg, tls, backend)?);
+        lab.fleet = Some(Responder::start_dialect(cfg, tls, backend)?);
         Ok(lab)
     }
 }

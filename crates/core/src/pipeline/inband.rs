@@ -18,7 +18,8 @@ use super::{PipelineError, Run};
 use crate::device::protocol::Hello;
 use crate::error::{Coded, ErrorInfo};
 use crate::journal::{CertFilter, CertStatus, CertificateRecords, KeyOrigin};
-use crate::mqtt::inband::{self, FleetRequest, InbandConnection};
+use crate::mqtt::dialect::Dialect;
+use crate::mqtt::inband::{self, DpsRequest, ExchangeFailure, FleetRequest, InbandConnection};
 use crate::mqtt::signer::DeviceSigningKey;
 use crate::mqtt::tls::{client_config_with, ClientIdentity, TlsOptions};
 use crate::mqtt::MqttError;
@@ -28,7 +29,7 @@ use crate::station::issuing;
 /// AWS's replies carry no correlation, and a generic broker hands them to every subscriber of
 /// the reply topics: two exchanges at once would each take the first answer, perhaps the other
 /// unit's (the registry check below would then fail the unit). Sessions of this station run
-/// their exchanges one at a time; other stations on the same broker are the deployment's to
+/// their fleet exchanges one at a time (DPS answers carry the request's id: no lock); other stations on the same broker are the deployment's to
 /// keep apart (docs/provisioning-handshake.md).
 static EXCHANGE: Mutex<()> = Mutex::new(());
 
@@ -87,15 +88,18 @@ impl Run<'_> {
             client_id: profile.bootstrap_common_name(&device_id),
             timeout: Duration::from_secs(broker.timeout_secs.max(1)),
         };
-        let request = FleetRequest {
-            template: profile.template.clone(),
-            csr_pem: csr_pem(csr_der),
-            parameters: BTreeMap::from([("SerialNumber".to_owned(), device_id.clone())]),
-        };
+        let dialect = profile.dialect().map_err(|e| e.info())?;
         let (tls, key) = self.unit_tls(bootstrap)?;
-        let exchanged = {
-            let _one_at_a_time = EXCHANGE.lock().unwrap_or_else(|p| p.into_inner());
-            inband::aws_fleet_exchange(&conn, &request, tls)
+        let exchanged = match dialect {
+            Dialect::AzureDps => dps_exchange(&conn, &profile.id_scope, csr_der, tls),
+            Dialect::AwsFleet | Dialect::Commissioner => {
+                let request = FleetRequest {
+                    template: profile.template.clone(),
+                    csr_pem: csr_pem(csr_der),
+                    parameters: BTreeMap::from([("SerialNumber".to_owned(), device_id.clone())]),
+                };
+                fleet_exchange(&conn, &request, tls)
+            }
         };
         let outcome = match exchanged {
             Ok(outcome) => outcome,
@@ -107,8 +111,8 @@ impl Run<'_> {
         self.inband_log.extend(outcome.messages);
         let operational = self.operational_from_registry(
             &device_id,
-            &outcome.created.certificate_pem,
-            &outcome.created.certificate_id,
+            outcome.der,
+            outcome.certificate_id.as_deref(),
             spki_der,
         )?;
         self.inband_log.push(format!(
@@ -177,18 +181,15 @@ impl Run<'_> {
     fn operational_from_registry(
         &self,
         device_id: &str,
-        pem: &str,
-        certificate_id: &str,
+        der: Vec<u8>,
+        certificate_id: Option<&str>,
         spki_der: &[u8],
     ) -> Result<IssuedCert, ErrorInfo> {
         let mismatch = |why: String| PipelineError::InbandCertificate(why).info();
-        let der = rustls_pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
-            .map(|c: CertificateDer<'_>| c.to_vec())
-            .map_err(|_| mismatch("the backend's certificatePem is not a certificate".into()))?;
         let sha256 = fingerprint(&der);
-        if !sha256.eq_ignore_ascii_case(certificate_id) {
+        if let Some(id) = certificate_id.filter(|id| !sha256.eq_ignore_ascii_case(id)) {
             return Err(mismatch(format!(
-                "certificateId {certificate_id} is not the certificate's fingerprint {sha256}"
+                "certificateId {id} is not the certificate's fingerprint {sha256}"
             )));
         }
         // The SubjectPublicKeyInfo sits verbatim in the certificate.
@@ -230,6 +231,67 @@ impl Run<'_> {
             not_before: time(&entry.not_before)?,
             not_after: time(&entry.not_after)?,
         })
+    }
+}
+
+/// What an exchange answered: the operational certificate (DER), the id the backend gave it
+/// (AWS's certificateId), and the messages both ways.
+struct Exchanged {
+    der: Vec<u8>,
+    certificate_id: Option<String>,
+    messages: Vec<String>,
+}
+
+fn fleet_exchange(
+    conn: &InbandConnection,
+    request: &FleetRequest,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<Exchanged, ExchangeFailure> {
+    let outcome = {
+        let _one_at_a_time = EXCHANGE.lock().unwrap_or_else(|p| p.into_inner());
+        inband::aws_fleet_exchange(conn, request, tls)?
+    };
+    let pem = outcome.created.certificate_pem.as_bytes();
+    let der = rustls_pki_types::pem::PemObject::from_pem_slice(pem)
+        .map(|c: CertificateDer<'_>| c.to_vec());
+    match der {
+        Ok(der) => Ok(Exchanged {
+            der,
+            certificate_id: Some(outcome.created.certificate_id),
+            messages: outcome.messages,
+        }),
+        Err(_) => Err(ExchangeFailure {
+            error: MqttError::BadStatus(
+                "CreateCertificateFromCsr accepted, its certificatePem is not a certificate".into(),
+            ),
+            messages: outcome.messages,
+        }),
+    }
+}
+
+fn dps_exchange(
+    conn: &InbandConnection,
+    id_scope: &str,
+    csr_der: &[u8],
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<Exchanged, ExchangeFailure> {
+    let request = DpsRequest {
+        id_scope: id_scope.to_owned(),
+        csr_der: csr_der.to_vec(),
+    };
+    let outcome = inband::azure_dps_exchange(conn, &request, tls)?;
+    match outcome.chain.into_iter().next() {
+        Some(der) => Ok(Exchanged {
+            der,
+            certificate_id: None,
+            messages: outcome.messages,
+        }),
+        None => Err(ExchangeFailure {
+            error: MqttError::BadStatus(
+                "DPS assigned the registration without issuing a certificate for the CSR".into(),
+            ),
+            messages: outcome.messages,
+        }),
     }
 }
 

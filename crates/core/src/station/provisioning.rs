@@ -41,6 +41,12 @@ pub struct ProvisioningProfile {
     /// operational identity on the broker.
     #[serde(default = "default_bootstrap_cn")]
     pub bootstrap_cn: String,
+    /// The DPS ID scope a unit names in its MQTT user name (azure-dps).
+    #[serde(default = "default_id_scope")]
+    pub id_scope: String,
+    /// The IoT hub the azure-dps backend assigns units to.
+    #[serde(default = "default_assigned_hub")]
+    pub assigned_hub: String,
 }
 
 fn default_dialect() -> String {
@@ -55,6 +61,12 @@ fn default_bootstrap_validity_hours() -> i64 {
 fn default_bootstrap_cn() -> String {
     "bootstrap-{device_id}".to_owned()
 }
+fn default_id_scope() -> String {
+    "0ne0commissioner".to_owned()
+}
+fn default_assigned_hub() -> String {
+    "hub.commissioner.lab".to_owned()
+}
 
 impl Default for ProvisioningProfile {
     fn default() -> Self {
@@ -64,6 +76,8 @@ impl Default for ProvisioningProfile {
             template: default_template(),
             bootstrap_validity_hours: default_bootstrap_validity_hours(),
             bootstrap_cn: default_bootstrap_cn(),
+            id_scope: default_id_scope(),
+            assigned_hub: default_assigned_hub(),
         }
     }
 }
@@ -77,7 +91,9 @@ pub const MAX_BOOTSTRAP_HOURS: i64 = 24 * 7;
 pub enum ProvisioningProblem {
     #[error("[provisioning] dialect {0:?} is not one of commissioner, aws-fleet, azure-dps")]
     UnknownDialect(String),
-    #[error("[provisioning] dialect {0} cannot run in band on this station yet (aws-fleet can)")]
+    #[error(
+        "[provisioning] dialect {0} cannot run in band on this station yet (aws-fleet and azure-dps can)"
+    )]
     UnsupportedDialect(String),
     #[error("[provisioning] template {0:?} must be one topic level: not empty, no '/', '+', '#'")]
     BadTemplate(String),
@@ -124,12 +140,20 @@ impl ProvisioningProfile {
         self.bootstrap_cn.replace("{device_id}", device_id)
     }
 
+    /// The unit whose bootstrap common name is `cn`, when `cn` is one.
+    pub fn device_id_of_bootstrap<'c>(&self, cn: &'c str) -> Option<&'c str> {
+        let (prefix, suffix) = self.bootstrap_cn.split_once("{device_id}")?;
+        cn.strip_prefix(prefix)?
+            .strip_suffix(suffix)
+            .filter(|id| !id.is_empty())
+    }
+
     /// Checked when the station is opened: a profile the station cannot run is a configuration
     /// error, not a failed unit. Out-of-band profiles are checked too, so that switching the
     /// mode never reveals a mistake made long before.
     pub fn check(&self) -> Result<(), ProvisioningProblem> {
         let dialect = self.dialect()?;
-        if self.in_band() && dialect != Dialect::AwsFleet {
+        if self.in_band() && dialect == Dialect::Commissioner {
             return Err(ProvisioningProblem::UnsupportedDialect(
                 self.dialect.clone(),
             ));
@@ -177,6 +201,10 @@ mod tests {
         assert_eq!(p.dialect(), Ok(Dialect::AwsFleet));
         assert_eq!(p.check(), Ok(()));
         assert_eq!(p.bootstrap_common_name("u7"), "claim-u7-x");
+        assert_eq!(p.device_id_of_bootstrap("claim-u7-x"), Some("u7"));
+        for not_one in ["u7", "claim--x", "claim-u7", "bootstrap-u7"] {
+            assert_eq!(p.device_id_of_bootstrap(not_one), None, "{not_one}");
+        }
     }
 
     #[test]
@@ -194,7 +222,7 @@ mod tests {
             "provisioning.unknown_dialect"
         );
         assert_eq!(
-            with(|p| p.dialect = "azure-dps".into()),
+            with(|p| p.dialect = "commissioner".into()),
             "provisioning.unsupported_dialect"
         );
         assert_eq!(

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use commissioner_core::journal::{CertFilter, CertStatus, CertificateRecords, KeyOrigin};
 use commissioner_core::mqtt::dialect::aws_fleet::{self, CertificateCreated, Rejection};
 use commissioner_core::mqtt::responder::fleet::{FleetBackend, FleetTemplates};
+use commissioner_core::mqtt::responder::DialectBackend;
 use commissioner_core::pki::issue::{Subject, Usage};
 use commissioner_core::pki::revoke::Reason;
 use commissioner_core::pki::IssuedCert;

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::fixture::station;
 use crate::inband_fleet::{backend, bootstrap_identity, csr_pem};
 
-fn venv() -> PathBuf {
+pub(crate) fn venv() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = Command::new("bash")
         .arg(root.join("scripts/python-peers.sh"))
@@ -52,7 +52,8 @@ fn awsiotsdk_obtains_its_operational_certificate_from_the_fleet_responder() {
     let mut broker = lab::start_broker(&files, port).expect("broker");
     let tls = lab::backend_tls(&files, s.ca.root_der()).expect("backend tls");
     let _responder =
-        Responder::start_fleet(lab::responder_config(port), tls, backend(&s)).expect("responder");
+        Responder::start_dialect(lab::responder_config(port), tls, Box::new(backend(&s)))
+            .expect("responder");
 
     let (boot, key) = bootstrap_identity(&s, unit);
     let dir = tempfile::tempdir().expect("tmp");

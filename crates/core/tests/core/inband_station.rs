@@ -38,7 +38,7 @@ fn in_band(s: &mut LabStation) {
     s.station.save().expect("save");
 }
 
-fn entry(s: &LabStation, serial: &str) -> RegistryEntry {
+pub(crate) fn entry(s: &LabStation, serial: &str) -> RegistryEntry {
     s.station
         .journal()
         .expect("journal")
@@ -109,7 +109,7 @@ fn in_band_unit_exchanges_its_bootstrap_for_an_operational_certificate() {
 }
 
 /// A bootstrap identity made on the host (its key in a file) for broker-side checks.
-fn host_bootstrap(s: &LabStation, id: &str) -> (String, Arc<rustls::ClientConfig>) {
+pub(crate) fn host_bootstrap(s: &LabStation, id: &str) -> (String, Arc<rustls::ClientConfig>) {
     let (cert, key_pem) =
         crate::inband_fleet::bootstrap_identity_named(s, id, &format!("bootstrap-{id}"));
     let chain = vec![
@@ -129,7 +129,7 @@ fn exchange(
     port: u16,
     id: &str,
     tls: Arc<rustls::ClientConfig>,
-) -> Result<inband::FleetOutcome, inband::FleetFailure> {
+) -> Result<inband::FleetOutcome, inband::ExchangeFailure> {
     inband::aws_fleet_exchange(
         &InbandConnection {
             host: "127.0.0.1".into(),
@@ -146,9 +146,12 @@ fn exchange(
     )
 }
 
-fn refused_with(result: Result<inband::FleetOutcome, inband::FleetFailure>, code: &str) {
+pub(crate) fn refused_with<T: std::fmt::Debug>(
+    result: Result<T, inband::ExchangeFailure>,
+    code: &str,
+) {
     match result {
-        Err(inband::FleetFailure {
+        Err(inband::ExchangeFailure {
             error: MqttError::Rejected(text),
             messages,
         }) => {
@@ -233,7 +236,7 @@ fn the_provisioning_profile_round_trips_and_a_bad_one_is_refused_at_load() {
 
     std::fs::write(
         &path,
-        format!("{plain}\n[provisioning]\nmode = \"in-band\"\ndialect = \"azure-dps\"\n"),
+        format!("{plain}\n[provisioning]\nmode = \"in-band\"\ndialect = \"commissioner\"\n"),
     )
     .expect("write");
     let err = Station::open(&s.station.dir).expect_err("refused");

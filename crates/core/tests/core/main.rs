@@ -15,6 +15,8 @@ mod faults;
 mod fixture;
 mod handshake;
 mod hostile;
+mod inband_dps;
+mod inband_dps_sdk;
 mod inband_fleet;
 mod inband_fleet_sdk;
 mod inband_station;

@@ -13,8 +13,11 @@
 //!   is retried after `retry-after`; 300 to 428 is a service error.
 //!
 //! With X.509 attestation and this api-version DPS issues no certificate: it assigns a hub and
-//! a device id. (Certificate issuance from a CSR is a newer preview API; azure-iot-device
-//! 2.14.0 sends no CSR.)
+//! a device id. Certificate issuance is DPS's 2025-07-01-preview API: the registration body
+//! carries `csr` (the PKCS#10 request, base64 DER) and the assigned `registrationState` carries
+//! `issuedCertificateChain` (base64 DER, the unit's certificate first). azure-iot-device
+//! 2.14.0 sends no CSR; the station's own in-band handshake does. The preview's field names are
+//! read from Microsoft's documentation of certificate issuance, not tested against Azure.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -23,6 +26,8 @@ use super::query;
 
 /// The api-version the pinned SDK sends.
 pub const API_VERSION: &str = "2019-03-31";
+/// The api-version of a registration that carries a CSR (certificate issuance).
+pub const CSR_API_VERSION: &str = "2025-07-01-preview";
 /// Where every DPS answer is published; units subscribe to it.
 pub const RESPONSE_FILTER: &str = "$dps/registrations/res/#";
 /// Topic filter of registration requests.
@@ -34,8 +39,36 @@ const REGISTER_PREFIX: &str = "$dps/registrations/PUT/iotdps-register/";
 const STATUS_PREFIX: &str = "$dps/registrations/GET/iotdps-get-operationstatus/";
 
 /// The MQTT username of a unit registering `registration_id` in `id_scope`.
-pub fn username(id_scope: &str, registration_id: &str) -> String {
-    format!("{id_scope}/registrations/{registration_id}/api-version={API_VERSION}")
+pub fn username(id_scope: &str, registration_id: &str, api_version: &str) -> String {
+    format!("{id_scope}/registrations/{registration_id}/api-version={api_version}")
+}
+
+/// The topic of a registration request with request id `rid`.
+pub fn register_topic(rid: &str) -> String {
+    format!("{REGISTER_PREFIX}?$rid={}", query::encode(rid))
+}
+
+/// The topic of an operation-status poll.
+pub fn operation_status_topic(rid: &str, operation_id: &str) -> String {
+    format!(
+        "{STATUS_PREFIX}?$rid={}&operationId={}",
+        query::encode(rid),
+        query::encode(operation_id)
+    )
+}
+
+/// The body of a registration request; `csr_der` asks for a certificate (preview API).
+pub fn register_body(
+    registration_id: &str,
+    payload: Option<&Value>,
+    csr_der: Option<&[u8]>,
+) -> Vec<u8> {
+    use base64::Engine;
+    let mut body = json!({"registrationId": registration_id, "payload": payload});
+    if let Some(der) = csr_der {
+        body["csr"] = Value::String(base64::engine::general_purpose::STANDARD.encode(der));
+    }
+    body.to_string().into_bytes()
 }
 
 /// A unit's request, as the backend reads it.
@@ -46,6 +79,8 @@ pub enum Request {
         registration_id: String,
         /// The device's custom payload (`provisioning_payload`), passed to the allocation.
         payload: Option<Value>,
+        /// The unit's certificate request (DER), when it asks for a certificate.
+        csr_der: Option<Vec<u8>>,
     },
     OperationStatus {
         rid: String,
@@ -59,6 +94,8 @@ struct RegisterBody {
     registration_id: Option<String>,
     #[serde(default)]
     payload: Option<Value>,
+    #[serde(default)]
+    csr: Option<String>,
 }
 
 /// Reads a request. `None` when `topic` is no DPS request, or carries no `$rid` (without it no
@@ -67,23 +104,35 @@ pub fn parse_request(topic: &str, payload: &[u8]) -> Option<Result<Request, Repl
     if let Some(tail) = topic.strip_prefix(REGISTER_PREFIX) {
         let pairs = query::parse(tail)?;
         let rid = query::get(&pairs, "$rid")?.to_owned();
-        let body = serde_json::from_slice::<RegisterBody>(payload).ok();
-        return Some(
-            match body.and_then(|b| Some((b.registration_id.filter(|r| !r.is_empty())?, b.payload)))
-            {
-                Some((registration_id, payload)) => Ok(Request::Register {
-                    rid,
-                    registration_id,
-                    payload,
-                }),
-                None => Err(Reply::error(
-                    &rid,
-                    400,
-                    400_004,
-                    "registrationId is required in the request body",
-                )),
-            },
-        );
+        let Some(body) = serde_json::from_slice::<RegisterBody>(payload).ok() else {
+            return Some(Err(Reply::error(
+                &rid,
+                400,
+                400_004,
+                "the request body is not JSON",
+            )));
+        };
+        let Some(registration_id) = body.registration_id.filter(|r| !r.is_empty()) else {
+            return Some(Err(Reply::error(
+                &rid,
+                400,
+                400_004,
+                "registrationId is required in the request body",
+            )));
+        };
+        let csr_der = match body.csr.as_deref().map(decode_base64) {
+            None => None,
+            Some(Some(der)) => Some(der),
+            Some(None) => {
+                return Some(Err(Reply::error(&rid, 400, 400_004, "csr is not base64")));
+            }
+        };
+        return Some(Ok(Request::Register {
+            rid,
+            registration_id,
+            payload: body.payload,
+            csr_der,
+        }));
     }
     let tail = topic.strip_prefix(STATUS_PREFIX)?;
     let pairs = query::parse(tail)?;
@@ -95,6 +144,41 @@ pub fn parse_request(topic: &str, payload: &[u8]) -> Option<Result<Request, Repl
         }),
         _ => Err(Reply::error(&rid, 400, 400_004, "operationId is required")),
     })
+}
+
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+/// What an answer's topic says: its status, the request it answers, and when to poll again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyTopic {
+    pub status: u16,
+    pub rid: String,
+    pub retry_after_secs: Option<u32>,
+}
+
+/// Reads `$dps/registrations/res/{status}/?$rid=..[&retry-after=..]`; `None` for any other topic.
+pub fn parse_reply_topic(topic: &str) -> Option<ReplyTopic> {
+    let tail = topic.strip_prefix("$dps/registrations/res/")?;
+    let (status, query_level) = tail.split_once('/')?;
+    let pairs = query::parse(query_level)?;
+    Some(ReplyTopic {
+        status: status.parse().ok()?,
+        rid: query::get(&pairs, "$rid")?.to_owned(),
+        retry_after_secs: query::get(&pairs, "retry-after").and_then(|s| s.parse().ok()),
+    })
+}
+
+/// The certificates of `issuedCertificateChain`, DER, the unit's first.
+pub fn issued_chain(state: &RegistrationState) -> Option<Vec<Vec<u8>>> {
+    state
+        .issued_certificate_chain
+        .as_ref()?
+        .iter()
+        .map(|c| decode_base64(c))
+        .collect()
 }
 
 /// What DPS records for an assigned registration (`registrationState`).
@@ -109,8 +193,11 @@ pub struct RegistrationState {
     pub created_date_time_utc: String,
     pub last_updated_date_time_utc: String,
     pub etag: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
+    /// The certificate issued for the registration's CSR (preview API), base64 DER.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_certificate_chain: Option<Vec<String>>,
 }
 
 /// One answer: its HTTP-style status, the request id it answers, an optional `retry-after`,
@@ -212,6 +299,7 @@ mod tests {
             last_updated_date_time_utc: "2026-12-04T09:00:00Z".into(),
             etag: "\"1\"".into(),
             payload: None,
+            issued_certificate_chain: None,
         }
     }
 
@@ -228,6 +316,45 @@ mod tests {
                 rid: "6b8e2c1a-1".into(),
                 registration_id: "unit-1".into(),
                 payload: None,
+                csr_der: None,
+            }))
+        );
+    }
+
+    #[test]
+    fn a_registration_with_a_csr_round_trips_and_its_reply_topic_reads_back() {
+        let body = register_body("boot-u1", None, Some(b"\x30\x03csr"));
+        let req = parse_request(&register_topic("r/1"), &body);
+        assert_eq!(
+            req,
+            Some(Ok(Request::Register {
+                rid: "r/1".into(),
+                registration_id: "boot-u1".into(),
+                payload: None,
+                csr_der: Some(b"\x30\x03csr".to_vec()),
+            }))
+        );
+        let Some(Err(bad)) = parse_request(
+            &register_topic("2"),
+            br#"{"registrationId": "u", "csr": "not base64!"}"#,
+        ) else {
+            panic!("a broken csr was accepted");
+        };
+        assert_eq!(bad.status, 400);
+        let reply = Reply::assigning("r/1", "4.op", 2);
+        assert_eq!(
+            parse_reply_topic(&reply.topic()),
+            Some(ReplyTopic {
+                status: 202,
+                rid: "r/1".into(),
+                retry_after_secs: Some(2),
+            })
+        );
+        assert_eq!(
+            parse_request(&operation_status_topic("3", "4.a/b"), b" "),
+            Some(Ok(Request::OperationStatus {
+                rid: "3".into(),
+                operation_id: "4.a/b".into(),
             }))
         );
     }
@@ -309,7 +436,7 @@ mod tests {
     #[test]
     fn username_names_scope_registration_and_api_version() {
         assert_eq!(
-            username("0ne00000001", "unit-1"),
+            username("0ne00000001", "unit-1", API_VERSION),
             "0ne00000001/registrations/unit-1/api-version=2019-03-31"
         );
     }

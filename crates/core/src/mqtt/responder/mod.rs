@@ -4,9 +4,15 @@
 //! after checking the unit against the certificate registry. It subscribes through a shared
 //! subscription, so several responders split the requests between them. Production backends
 //! replace it; the lab and the tests run it against the real broker.
+//!
+//! The vendor dialects (AWS fleet provisioning, Azure DPS) are served by a [`DialectBackend`]
+//! in place of that request/response: [`fleet`] and [`dps`], both issuing through
+//! [`bootstrap`].
 
 pub mod backend;
+pub mod bootstrap;
 mod decide;
+pub mod dps;
 pub mod fleet;
 mod topics;
 pub use decide::Decision;
@@ -66,20 +72,20 @@ impl Responder {
         Self::spawn(cfg, tls, None)
     }
 
-    /// Starts a responder that speaks AWS fleet provisioning by claim instead of Commissioner's
-    /// dialect, backed by `fleet`.
-    pub fn start_fleet(
+    /// Starts a responder that speaks a vendor dialect instead of Commissioner's, answered by
+    /// `backend`.
+    pub fn start_dialect(
         cfg: ResponderConfig,
         tls: Arc<ClientConfig>,
-        fleet: fleet::FleetBackend,
+        backend: Box<dyn DialectBackend>,
     ) -> Result<Self, MqttError> {
-        Self::spawn(cfg, tls, Some(Box::new(fleet)))
+        Self::spawn(cfg, tls, Some(backend))
     }
 
     fn spawn(
         cfg: ResponderConfig,
         tls: Arc<ClientConfig>,
-        fleet: Option<Box<fleet::FleetBackend>>,
+        fleet: Option<Box<dyn DialectBackend>>,
     ) -> Result<Self, MqttError> {
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -149,7 +155,7 @@ impl Drop for Responder {
 async fn serve(
     cfg: ResponderConfig,
     tls: Arc<ClientConfig>,
-    mut fleet: Option<Box<fleet::FleetBackend>>,
+    mut fleet: Option<Box<dyn DialectBackend>>,
     mut ready: Option<mpsc::Sender<Result<(), MqttError>>>,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -169,9 +175,9 @@ async fn serve(
             return;
         }
     };
-    // AWS's fixed topics for the fleet dialect; the profile's templates, shared, for ours.
-    let filters = match fleet {
-        Some(_) => super::dialect::Dialect::AwsFleet.request_filters(),
+    // A vendor's fixed topics for its dialect; the profile's templates, shared, for ours.
+    let filters = match &fleet {
+        Some(backend) => backend.dialect().request_filters(),
         None => vec![format!("$share/{SHARE_GROUP}/{}", topics.request.filter())],
     };
     let mut decider = match decide::Decider::new(cfg.registry.as_ref(), cfg.pending_first) {
@@ -260,6 +266,21 @@ async fn serve(
         }
     }
     let _ = client.disconnect().await;
+}
+
+/// The backend of a vendor dialect: it answers each request of its dialect, on its own
+/// topics, and keeps whatever state the dialect carries between requests.
+pub trait DialectBackend: Send + std::fmt::Debug {
+    fn dialect(&self) -> super::dialect::Dialect;
+
+    /// The reply (topic and payload) to a message, or `None` when it is no request of the
+    /// dialect.
+    fn reply(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        now: time::OffsetDateTime,
+    ) -> Option<(String, Vec<u8>)>;
 }
 
 /// The profile's topics the responder serves.

@@ -1,33 +1,17 @@
-//! The unit's side of in-band provisioning, as the station runs it on the unit's behalf (the
-//! unit's key signs the TLS handshake through whatever signer the TLS config holds):
-//! AWS fleet provisioning by claim over the bootstrap identity, and the plain CONNECT that
-//! proves the operational identity afterwards.
-//!
-//! Every message is noted for the journal without its secrets: the ownership token and the
-//! certificate body never appear, only their sizes and the certificate id.
+//! AWS fleet provisioning by claim, as the unit: CreateCertificateFromCsr then RegisterThing on
+//! one connection made with the bootstrap identity.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rumqttc::v5::mqttbytes::v5::{Filter, Packet, PubAckReason, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
-use rumqttc::{TlsConfiguration, Transport};
+use rumqttc::v5::{AsyncClient, EventLoop};
 use rustls::ClientConfig;
 
-use super::dialect::aws_fleet::{self, CertificateCreated, Rejection, ThingRegistered};
-use super::{classify, puback_text, suback_text, MqttError};
-
-/// Where and as whom the in-band exchange connects.
-#[derive(Debug, Clone)]
-pub struct InbandConnection {
-    pub host: String,
-    pub port: u16,
-    pub client_id: String,
-    /// Limit of each stage: connect, and each request's answer.
-    pub timeout: Duration,
-}
+use super::{connect, next, ExchangeFailure, InbandConnection};
+use crate::mqtt::dialect::aws_fleet::{self, CertificateCreated, Rejection, ThingRegistered};
+use crate::mqtt::{puback_text, suback_text, MqttError};
 
 /// What a unit sends in the AWS fleet exchange.
 #[derive(Debug, Clone)]
@@ -45,81 +29,22 @@ pub struct FleetOutcome {
     pub messages: Vec<String>,
 }
 
-/// A refused exchange: the broker's or the backend's answer, and the messages up to it.
-#[derive(Debug)]
-pub struct FleetFailure {
-    pub error: MqttError,
-    pub messages: Vec<String>,
-}
-
 /// Runs CreateCertificateFromCsr then RegisterThing on one connection made with `tls` (the
 /// bootstrap identity). On its own runtime: the signer may be a slow, blocking device.
 pub fn aws_fleet_exchange(
     conn: &InbandConnection,
     request: &FleetRequest,
     tls: Arc<ClientConfig>,
-) -> Result<FleetOutcome, FleetFailure> {
+) -> Result<FleetOutcome, ExchangeFailure> {
     let mut messages = Vec::new();
-    let outcome = super::on_own_runtime(|| fleet_async(conn, request, tls, &mut messages));
+    let outcome = crate::mqtt::on_own_runtime(|| fleet_async(conn, request, tls, &mut messages));
     match outcome {
         Ok((created, registered)) => Ok(FleetOutcome {
             created,
             registered,
             messages,
         }),
-        Err(error) => Err(FleetFailure { error, messages }),
-    }
-}
-
-/// Connects with `tls` and disconnects at the CONNACK: proof that the broker admits the
-/// identity. Returns the CONNACK's reason as the broker gave it.
-pub fn connect_only(conn: &InbandConnection, tls: Arc<ClientConfig>) -> Result<String, MqttError> {
-    super::on_own_runtime(|| async move {
-        let (client, mut events) = connect(conn, tls);
-        let result = loop {
-            match next(&mut events, conn, "connecting").await? {
-                Packet::ConnAck(ack) => break Ok(format!("{:?}", ack.code)),
-                _ => continue,
-            }
-        };
-        let _ = client.disconnect().await;
-        result
-    })
-}
-
-fn connect(conn: &InbandConnection, tls: Arc<ClientConfig>) -> (AsyncClient, EventLoop) {
-    let mut opts = MqttOptions::new(conn.client_id.clone(), conn.host.clone(), conn.port);
-    opts.set_keep_alive(Duration::from_secs(30));
-    opts.set_connection_timeout(conn.timeout.as_secs() + 1);
-    opts.set_outgoing_inflight_upper_limit(8);
-    opts.set_clean_start(true);
-    let mut net = rumqttc::NetworkOptions::new();
-    net.set_tcp_nodelay(true);
-    opts.set_network_options(net);
-    opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
-    AsyncClient::new(opts, 16)
-}
-
-/// The next incoming packet within the stage's limit; a refusal or a lost connection is the
-/// broker's own error.
-async fn next(
-    events: &mut EventLoop,
-    conn: &InbandConnection,
-    stage: &'static str,
-) -> Result<Packet, MqttError> {
-    let addr = format!("{}:{}", conn.host, conn.port);
-    loop {
-        match tokio::time::timeout(conn.timeout, events.poll()).await {
-            Err(_) => {
-                return Err(MqttError::Timeout {
-                    stage,
-                    after: conn.timeout,
-                })
-            }
-            Ok(Err(e)) => return Err(classify(&e, &addr)),
-            Ok(Ok(Event::Incoming(packet))) => return Ok(packet),
-            Ok(Ok(Event::Outgoing(_))) => {}
-        }
+        Err(error) => Err(ExchangeFailure { error, messages }),
     }
 }
 

@@ -1,0 +1,96 @@
+//! Microsoft's own device SDK (azure-iot-device, pinned in scripts/python-peers.sh), unchanged,
+//! registers over the real mosquitto with the azure-dps responder, connected with a bootstrap
+//! certificate the station issued, and is assigned its hub and device id.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use commissioner_core::lab::{self, free_port, inband};
+use commissioner_core::mqtt::responder::dps::{DpsAllocation, DpsBackend};
+use commissioner_core::mqtt::responder::Responder;
+use commissioner_core::mqtt::tls::install_crypto_provider;
+use commissioner_core::pki::cert_pem;
+use serde_json::{json, Value};
+
+use crate::fixture::{station, PASSPHRASE};
+use crate::inband_fleet::bootstrap_identity_named;
+use crate::inband_fleet_sdk::venv;
+
+#[test]
+fn azure_iot_device_registers_with_the_dps_responder() {
+    install_crypto_provider();
+    let mut s = station();
+    let port = free_port().expect("port");
+    let files = lab::prepare(&mut s.station, &s.ca, port).expect("lab files");
+    let unit = "unit-azure-1";
+    let registration_id = format!("bootstrap-{unit}");
+    // The SDK speaks TLS 1.2 only (ssl.PROTOCOL_TLSv1_2): this broker lets 1.2 in.
+    let conf = std::fs::read_to_string(&files.config).expect("conf");
+    assert!(conf.contains("tls_version tlsv1.3"), "{conf}");
+    std::fs::write(
+        &files.config,
+        conf.replace("tls_version tlsv1.3", "tls_version tlsv1.2"),
+    )
+    .expect("conf");
+    let acl = std::fs::read_to_string(&files.acl).expect("acl");
+    std::fs::write(
+        &files.acl,
+        format!(
+            "{acl}{}",
+            inband::azure_dps_acl(std::slice::from_ref(&registration_id))
+        ),
+    )
+    .expect("acl");
+    let mut broker = lab::start_broker(&files, port).expect("broker");
+    let tls = lab::backend_tls(&files, s.ca.root_der()).expect("backend tls");
+    let backend = DpsBackend::new(
+        s.station.clone(),
+        s.station.unlock_ca(PASSPHRASE).expect("unlock"),
+        DpsAllocation {
+            assigned_hub: "hub.sdk.lab".into(),
+            payload: Some(json!({"line": "L1"})),
+            retry_after_secs: 1,
+        },
+    )
+    .expect("backend");
+    let _responder = Responder::start_dialect(lab::responder_config(port), tls, Box::new(backend))
+        .expect("responder");
+
+    let (boot, key) = bootstrap_identity_named(&s, unit, &registration_id);
+    let dir = tempfile::tempdir().expect("tmp");
+    let chain = dir.path().join("boot.pem");
+    std::fs::write(
+        &chain,
+        format!("{}{}", boot.pem, cert_pem(s.ca.issuing_der())),
+    )
+    .expect("w");
+    let key_path = dir.path().join("boot.key");
+    std::fs::write(&key_path, key).expect("w");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/core/azure_dps_sdk.py");
+    let out = Command::new(venv().join("bin/python"))
+        .arg(script)
+        .args(["127.0.0.1", &port.to_string()])
+        .args([&chain, &key_path, &files.cafile])
+        .args([registration_id.as_str(), "0ne0sdk"])
+        .output()
+        .expect("run the SDK");
+    let _ = broker.kill();
+    let _ = broker.wait();
+    assert!(
+        out.status.success(),
+        "SDK failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).expect("SDK output");
+    assert_eq!(result["status"], "assigned");
+    assert_eq!(result["device_id"], unit);
+    assert_eq!(result["assigned_hub"], "hub.sdk.lab");
+    // The SDK hands the allocation's payload back as JSON text.
+    let handed: Value = serde_json::from_str(result["response_payload"].as_str().expect("text"))
+        .expect("payload JSON");
+    assert_eq!(handed, json!({"line": "L1"}));
+    assert!(result["operation_id"]
+        .as_str()
+        .is_some_and(|op| op.starts_with("4.")));
+}
