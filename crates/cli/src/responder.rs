@@ -11,6 +11,8 @@ use commissioner_core::error::ErrorInfo;
 use commissioner_core::mqtt::audit::session::trust_anchors;
 use commissioner_core::mqtt::dialect::Dialect;
 use commissioner_core::mqtt::responder::backend::{self, BackendOverrides};
+use commissioner_core::mqtt::responder::bootstrap::InbandIssuer;
+use commissioner_core::mqtt::responder::commissioner::CommissionerBackend;
 use commissioner_core::mqtt::responder::dps::{DpsAllocation, DpsBackend};
 use commissioner_core::mqtt::responder::fleet::{FleetBackend, FleetTemplates};
 use commissioner_core::mqtt::responder::Responder;
@@ -34,8 +36,9 @@ pub struct ResponderArgs {
     /// Answer Pending this many times per unit before Completed (to exercise stations).
     #[arg(long, default_value_t = 0)]
     pending_first: u32,
-    /// Wire dialect to serve: commissioner, aws-fleet or azure-dps (both sign with the
-    /// station's CA: they ask for the CA passphrase).
+    /// Wire dialect to serve: commissioner, aws-fleet or azure-dps. The vendor dialects sign
+    /// with the station's CA (they ask for the CA passphrase); so does commissioner when the
+    /// station's `[provisioning]` is in band in that dialect.
     #[arg(long, default_value = "commissioner")]
     dialect: Dialect,
     /// aws-fleet: a provisioning template the backend accepts (repeatable).
@@ -69,7 +72,18 @@ pub fn run(dir: &Path, args: ResponderArgs) -> CmdResult {
     let (host, port, topic) = (cfg.host.clone(), cfg.port, cfg.request_topic.clone());
     let dialect = args.dialect;
     let _responder = match dialect {
-        Dialect::Commissioner => Responder::start(cfg, tls)?,
+        Dialect::Commissioner => {
+            let mut backend = CommissionerBackend::new(&cfg)?;
+            // A station in band in this dialect has its units ask for their certificates
+            // here: the responder issues, on the station's CA.
+            let profile = &station.config.provisioning;
+            if profile.in_band() && profile.dialect().ok() == Some(Dialect::Commissioner) {
+                let ca = station.unlock_ca(&crate::run::passphrase()?)?;
+                let issuer = InbandIssuer::new(station.clone(), ca, Dialect::Commissioner)?;
+                backend = backend.issuing(issuer);
+            }
+            Responder::start_dialect(cfg, tls, Box::new(backend))?
+        }
         Dialect::AwsFleet => {
             let fleet = fleet_backend(&station, &args.templates, &args.device_config)?;
             Responder::start_dialect(cfg, tls, Box::new(fleet))?

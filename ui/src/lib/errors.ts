@@ -170,6 +170,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "The unit asked to be registered under another unit's serial number. Set it aside and report it.",
   "inband.registry_unavailable":
     "The provisioning backend cannot read this station's certificate records. Check the station's disk and try again.",
+  "inband.not_served":
+    "The provisioning backend issues no certificates, so the unit cannot get its own in band. Ask your supervisor to start the responder with the station's CA.",
   // Registry and revocation
   "registry.unknown_device": "This unit has no certificate in this station's records.",
   "registry.unknown_serial": "No certificate with that serial number is in this station's records.",
@@ -308,8 +310,6 @@ const FRIENDLY: Readonly<Record<string, string>> = {
   "print.nothing_to_report": "The journal has no session for this work order. Check the work order number.",
   "provisioning.unknown_dialect":
     "The station profile names an in-band dialect Commissioner does not know. Ask your supervisor to fix [provisioning].",
-  "provisioning.unsupported_dialect":
-    "The station profile asks for in-band provisioning in a dialect the station cannot run yet. Ask your supervisor to choose aws-fleet.",
   "provisioning.bad_template":
     "The station profile's provisioning template is not a usable name. Ask your supervisor to fix [provisioning].",
   "provisioning.bad_validity":

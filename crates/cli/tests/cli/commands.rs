@@ -53,7 +53,7 @@ fn demo_passes_and_records_the_session() {
 
 #[test]
 fn in_band_demo_passes_with_both_certificates_serials_in_each_dialect() {
-    for dialect in ["aws-fleet", "azure-dps"] {
+    for dialect in ["aws-fleet", "azure-dps", "commissioner"] {
         in_band_demo(dialect);
     }
 }
@@ -107,21 +107,6 @@ fn in_band_demo(dialect: &str) {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("bootstrap "),
-        "{}",
-        text(&out)
-    );
-}
-
-#[test]
-fn demo_refuses_a_dialect_the_station_cannot_run_in_band() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let out = commissioner(
-        &dir.path().join("s"),
-        &["demo", "--mode", "in-band", "--dialect", "commissioner"],
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        text(&out).contains("provisioning.unsupported_dialect"),
         "{}",
         text(&out)
     );

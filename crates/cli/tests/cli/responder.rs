@@ -5,17 +5,13 @@ use std::process::{Command, Stdio};
 
 use crate::commands::{commissioner, text, PASSPHRASE};
 
-#[test]
-fn a_second_responder_starts_against_the_station_profile() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let station = dir.path().join("station");
-    assert!(commissioner(&station, &["lab", "init"]).status.success());
-    let up = commissioner(&station, &["lab", "up"]);
-    assert!(up.status.success(), "{}", text(&up));
+/// Starts `commissioner responder ARGS` and returns its first line of output.
+fn first_line(station: &std::path::Path, args: &[&str]) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_commissioner"))
         .arg("--station")
-        .arg(&station)
-        .args(["responder", "--client-id", "responder-2"])
+        .arg(station)
+        .arg("responder")
+        .args(args)
         .env("COMMISSIONER_CA_PASSPHRASE", PASSPHRASE)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -27,9 +23,29 @@ fn a_second_responder_starts_against_the_station_profile() {
     }
     let _ = child.kill();
     let _ = child.wait();
+    line
+}
+
+#[test]
+fn a_second_responder_starts_against_the_station_profile_in_each_dialect() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let station = dir.path().join("station");
+    assert!(commissioner(&station, &["lab", "init"]).status.success());
+    let up = commissioner(&station, &["lab", "up"]);
+    assert!(up.status.success(), "{}", text(&up));
+    let lines: Vec<String> = ["commissioner", "aws-fleet", "azure-dps"]
+        .iter()
+        .map(|dialect| {
+            let client_id = format!("responder-{dialect}");
+            first_line(&station, &["--client-id", &client_id, "--dialect", dialect])
+        })
+        .collect();
     let down = commissioner(&station, &["lab", "down"]);
     assert!(down.status.success(), "{}", text(&down));
-    assert!(line.starts_with("responder ready"), "{line}");
+    for (line, dialect) in lines.iter().zip(["commissioner", "aws-fleet", "azure-dps"]) {
+        assert!(line.starts_with("responder ready"), "{line}");
+        assert!(line.contains(&format!("({dialect};")), "{line}");
+    }
 }
 
 #[test]

@@ -9,8 +9,13 @@
 
 use std::collections::BTreeMap;
 
-use super::{backend_tls, config::LabKind, responder_config, Lab, LabError, BACKEND_IDENTITY};
+use super::{
+    backend_tls, config::LabKind, responder_config, station_responder_config, Lab, LabError,
+    BACKEND_IDENTITY,
+};
 use crate::mqtt::dialect::{aws_fleet, azure_dps, Dialect};
+use crate::mqtt::responder::bootstrap::InbandIssuer;
+use crate::mqtt::responder::commissioner::CommissionerBackend;
 use crate::mqtt::responder::dps::{DpsAllocation, DpsBackend};
 use crate::mqtt::responder::fleet::{FleetBackend, FleetTemplates};
 use crate::mqtt::responder::{DialectBackend, Responder};
@@ -84,18 +89,32 @@ pub fn azure_dps_acl(bootstrap_cns: &[String]) -> String {
 pub fn in_band_acl(dialect: Dialect, template: &str, bootstrap_cns: &[String]) -> String {
     match dialect {
         Dialect::AzureDps => azure_dps_acl(bootstrap_cns),
-        Dialect::AwsFleet | Dialect::Commissioner => aws_fleet_acl(template, bootstrap_cns),
+        Dialect::AwsFleet => aws_fleet_acl(template, bootstrap_cns),
+        // The unit patterns already give a bootstrap identity (user = its CN) its own request
+        // and response topics, which are its in-band topics in this dialect, and nothing else.
+        Dialect::Commissioner => {
+            "\n# In-band provisioning (commissioner): bootstrap identities ask on their own\n\
+             # provisioning topics, which the unit patterns above grant.\n"
+                .to_owned()
+        }
     }
 }
 
-/// The backend of the station's in-band dialect, signing on `ca`.
+/// The backend of the station's in-band dialect on the lab broker at `port`, signing on `ca`.
 pub fn in_band_backend(
     station: &Station,
     ca: UnlockedCa,
+    port: u16,
 ) -> Result<Box<dyn DialectBackend>, LabError> {
     let profile = &station.config.provisioning;
     let handed = BTreeMap::from([("Station".to_owned(), station.config.station_id.clone())]);
     let backend: Box<dyn DialectBackend> = match profile.dialect() {
+        Ok(Dialect::Commissioner) => Box::new(
+            CommissionerBackend::new(&station_responder_config(station, port))?.issuing(
+                InbandIssuer::new(station.clone(), ca, Dialect::Commissioner)
+                    .map_err(crate::station::StationError::from)?,
+            ),
+        ),
         Ok(Dialect::AzureDps) => Box::new(
             DpsBackend::new(
                 station.clone(),
@@ -142,11 +161,20 @@ impl Lab {
         let dialect = profile.dialect().unwrap_or_default();
         let acl = in_band_acl(dialect, &profile.template, &cns);
         let mut lab = Self::up_with_acl(station, ca, LabKind::Default, &acl)?;
-        let backend = in_band_backend(station, fleet_ca)?;
+        let backend = in_band_backend(station, fleet_ca, lab.port)?;
         let tls = backend_tls(&lab.files, ca.root_der())?;
-        let mut cfg = responder_config(lab.port);
-        cfg.client_id = FLEET_CLIENT_ID.into();
-        lab.fleet = Some(Responder::start_dialect(cfg, tls, backend)?);
+        if dialect == Dialect::Commissioner {
+            // In-band requests come on the station responder's own shared subscription: a
+            // second responder beside it would get only some of them. It is replaced by one
+            // that also issues.
+            lab.responder.take();
+            let cfg = station_responder_config(station, lab.port);
+            lab.responder = Some(Responder::start_dialect(cfg, tls, backend)?);
+        } else {
+            let mut cfg = responder_config(lab.port);
+            cfg.client_id = FLEET_CLIENT_ID.into();
+            lab.fleet = Some(Responder::start_dialect(cfg, tls, backend)?);
+        }
         Ok(lab)
     }
 }

@@ -52,6 +52,9 @@ pub struct HandshakeOutcome {
     pub total_millis: u64,
     /// How many Pending answers came before the final status.
     pub pending_polls: u32,
+    /// The Completed reply's body: an in-band exchange's certificate comes in it.
+    #[serde(skip)]
+    pub reply_body: Vec<u8>,
 }
 
 impl HandshakeSpec {
@@ -225,6 +228,7 @@ async fn run_async(
                             connect_millis,
                             total_millis: started.elapsed().as_millis() as u64,
                             pending_polls,
+                            reply_body: publish.payload.to_vec(),
                         })
                     }
                     // Pending: ask again after a growing, jittered wait, until the deadline.

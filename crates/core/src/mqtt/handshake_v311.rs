@@ -119,6 +119,7 @@ async fn run_async(
                             connect_millis,
                             total_millis: started.elapsed().as_millis() as u64,
                             pending_polls,
+                            reply_body: p.payload.to_vec(),
                         })
                     }
                     Ok(Status::Pending) => {

@@ -90,7 +90,7 @@ impl Run<'_> {
     /// while watching the session's cancel and the step's deadline. On a stop the session
     /// moves on at once; the thread sees the stop before its next attempt, and its device
     /// signatures fail at once, so it ends within one broker timeout and then lets the port go.
-    fn broker_wait(
+    pub(super) fn broker_wait(
         &self,
         spec: HandshakeSpec,
         tls: Arc<ClientConfig>,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine;
 use rustls_pki_types::CertificateDer;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -19,12 +20,14 @@ use crate::device::protocol::Hello;
 use crate::error::{Coded, ErrorInfo};
 use crate::journal::{CertFilter, CertStatus, CertificateRecords, KeyOrigin};
 use crate::mqtt::dialect::Dialect;
+use crate::mqtt::handshake::HandshakeSpec;
 use crate::mqtt::inband::{self, DpsRequest, ExchangeFailure, FleetRequest, InbandConnection};
 use crate::mqtt::signer::DeviceSigningKey;
 use crate::mqtt::tls::{client_config_with, ClientIdentity, TlsOptions};
 use crate::mqtt::MqttError;
 use crate::pki::{cert_pem, fingerprint, IssuedCert};
 use crate::station::issuing;
+use crate::station::BrokerProfile;
 
 /// AWS's replies carry no correlation, and a generic broker hands them to every subscriber of
 /// the reply topics: two exchanges at once would each take the first answer, perhaps the other
@@ -92,7 +95,8 @@ impl Run<'_> {
         let (tls, key) = self.unit_tls(bootstrap)?;
         let exchanged = match dialect {
             Dialect::AzureDps => dps_exchange(&conn, &profile.id_scope, csr_der, tls),
-            Dialect::AwsFleet | Dialect::Commissioner => {
+            Dialect::Commissioner => self.commissioner_exchange(&conn, hello, csr_der, tls)?,
+            Dialect::AwsFleet => {
                 let request = FleetRequest {
                     template: profile.template.clone(),
                     csr_pem: csr_pem(csr_der),
@@ -133,6 +137,83 @@ impl Run<'_> {
         self.report.certificate_serial = Some(operational.serial.clone());
         self.report.fingerprint_sha256 = Some(operational.fingerprint.clone());
         Ok(operational)
+    }
+
+    /// Commissioner's own request/response as the bootstrap identity, on its own request
+    /// topic, with the unit's CSR: Completed carries the operational certificate. The outer
+    /// error is the session's stop; the inner one the exchange's.
+    fn commissioner_exchange(
+        &self,
+        conn: &InbandConnection,
+        hello: &Hello,
+        csr_der: &[u8],
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<Result<Exchanged, ExchangeFailure>, ErrorInfo> {
+        let broker = self.station.broker()?.clone();
+        let cn = &conn.client_id;
+        let request_topic = BrokerProfile::topic(&broker.request_topic, cn);
+        let spec = HandshakeSpec {
+            host: conn.host.clone(),
+            port: conn.port,
+            client_id: cn.clone(),
+            request_topic: request_topic.clone(),
+            response_topic: BrokerProfile::topic(&broker.response_topic, cn),
+            user_properties: vec![
+                ("deviceType".into(), hello.model.clone()),
+                ("firmwareVersion".into(), hello.fw_version.clone()),
+                ("stationId".into(), self.station.config.station_id.clone()),
+                ("provisioning".into(), "in-band".into()),
+            ],
+            payload: serde_json::json!({
+                "deviceId": cn,
+                "csr": base64::engine::general_purpose::STANDARD.encode(csr_der),
+                "stationId": self.station.config.station_id,
+            })
+            .to_string()
+            .into_bytes(),
+            timeout: conn.timeout,
+            connect_timeout: Duration::from_secs(broker.connect_timeout_secs),
+            // The bootstrap identity keeps nothing on the broker once the exchange is over.
+            session_expiry_secs: 0,
+        };
+        let mut messages = vec![format!(
+            "-> {request_topic} as {cn} (bootstrap identity; CSR {} bytes, MQTT {:?})",
+            csr_der.len(),
+            broker.mqtt_version
+        )];
+        let outcome =
+            match self.broker_wait(spec, tls, broker.mqtt_version, broker.retry.clone())? {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    messages.push(format!("<- {error}"));
+                    return Ok(Err(ExchangeFailure { error, messages }));
+                }
+            };
+        let body: serde_json::Value =
+            serde_json::from_slice(&outcome.reply_body).unwrap_or_default();
+        let der = body["certificateChain"][0]
+            .as_str()
+            .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok());
+        messages.push(format!(
+            "<- {} after {} ms ({} Pending): certificate chain of {}",
+            outcome.status,
+            outcome.total_millis,
+            outcome.pending_polls,
+            body["certificateChain"].as_array().map_or(0, Vec::len)
+        ));
+        Ok(match der {
+            Some(der) => Ok(Exchanged {
+                der,
+                certificate_id: None,
+                messages,
+            }),
+            None => Err(ExchangeFailure {
+                error: MqttError::BadStatus(
+                    "Completed without a certificateChain for the CSR".into(),
+                ),
+                messages,
+            }),
+        })
     }
 
     /// Revokes the bootstrap certificate (reason superseded) once the operational one is

@@ -91,10 +91,6 @@ pub const MAX_BOOTSTRAP_HOURS: i64 = 24 * 7;
 pub enum ProvisioningProblem {
     #[error("[provisioning] dialect {0:?} is not one of commissioner, aws-fleet, azure-dps")]
     UnknownDialect(String),
-    #[error(
-        "[provisioning] dialect {0} cannot run in band on this station yet (aws-fleet and azure-dps can)"
-    )]
-    UnsupportedDialect(String),
     #[error("[provisioning] template {0:?} must be one topic level: not empty, no '/', '+', '#'")]
     BadTemplate(String),
     #[error(
@@ -111,7 +107,6 @@ impl Coded for ProvisioningProblem {
     fn code(&self) -> &'static str {
         match self {
             ProvisioningProblem::UnknownDialect(_) => "provisioning.unknown_dialect",
-            ProvisioningProblem::UnsupportedDialect(_) => "provisioning.unsupported_dialect",
             ProvisioningProblem::BadTemplate(_) => "provisioning.bad_template",
             ProvisioningProblem::BadValidity(_) => "provisioning.bad_validity",
             ProvisioningProblem::BadCommonName(_) => "provisioning.bad_common_name",
@@ -152,12 +147,7 @@ impl ProvisioningProfile {
     /// error, not a failed unit. Out-of-band profiles are checked too, so that switching the
     /// mode never reveals a mistake made long before.
     pub fn check(&self) -> Result<(), ProvisioningProblem> {
-        let dialect = self.dialect()?;
-        if self.in_band() && dialect == Dialect::Commissioner {
-            return Err(ProvisioningProblem::UnsupportedDialect(
-                self.dialect.clone(),
-            ));
-        }
+        self.dialect()?;
         if !crate::mqtt::dialect::is_topic_level(&self.template) {
             return Err(ProvisioningProblem::BadTemplate(self.template.clone()));
         }
@@ -220,10 +210,6 @@ mod tests {
         assert_eq!(
             with(|p| p.dialect = "aws".into()),
             "provisioning.unknown_dialect"
-        );
-        assert_eq!(
-            with(|p| p.dialect = "commissioner".into()),
-            "provisioning.unsupported_dialect"
         );
         assert_eq!(
             with(|p| p.template = "a/b".into()),

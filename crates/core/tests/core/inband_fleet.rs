@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use commissioner_core::journal::{CertFilter, CertStatus, CertificateRecords, KeyOrigin};
 use commissioner_core::mqtt::dialect::aws_fleet::{self, CertificateCreated, Rejection};
 use commissioner_core::mqtt::responder::fleet::{FleetBackend, FleetTemplates};
-use commissioner_core::mqtt::responder::DialectBackend;
 use commissioner_core::pki::issue::{Subject, Usage};
 use commissioner_core::pki::revoke::Reason;
 use commissioner_core::pki::IssuedCert;
@@ -80,7 +79,7 @@ pub fn backend(s: &LabStation) -> FleetBackend {
 fn create(b: &mut FleetBackend, csr: &str) -> Result<CertificateCreated, Rejection> {
     let body = serde_json::json!({ "certificateSigningRequest": csr }).to_string();
     let (topic, payload) = b
-        .reply(
+        .answer(
             aws_fleet::CREATE_FROM_CSR_TOPIC,
             body.as_bytes(),
             OffsetDateTime::now_utc(),
@@ -101,7 +100,7 @@ fn register(b: &mut FleetBackend, token: &str, serial_number: &str) -> (String, 
     })
     .to_string();
     let (topic, payload) = b
-        .reply(
+        .answer(
             &aws_fleet::register_thing_topic("line-1"),
             body.as_bytes(),
             OffsetDateTime::now_utc(),
@@ -242,7 +241,7 @@ fn fleet_register_thing_checks_template_and_serial_number() {
     assert_eq!(body["errorCode"], "InvalidParameters");
     let body = br#"{"certificateOwnershipToken":"x"}"#;
     let (topic, reply) = b
-        .reply(
+        .answer(
             &aws_fleet::register_thing_topic("nope"),
             body,
             OffsetDateTime::now_utc(),

@@ -236,11 +236,11 @@ fn the_provisioning_profile_round_trips_and_a_bad_one_is_refused_at_load() {
 
     std::fs::write(
         &path,
-        format!("{plain}\n[provisioning]\nmode = \"in-band\"\ndialect = \"commissioner\"\n"),
+        format!("{plain}\n[provisioning]\nmode = \"in-band\"\ndialect = \"aws\"\n"),
     )
     .expect("write");
     let err = Station::open(&s.station.dir).expect_err("refused");
-    assert_eq!(err.code(), "provisioning.unsupported_dialect", "{err}");
+    assert_eq!(err.code(), "provisioning.unknown_dialect", "{err}");
     std::fs::write(
         &path,
         format!("{plain}\n[provisioning]\nmode = \"in-band\"\nbootstrap_cn = \"{{device_id}}\"\n"),

@@ -18,10 +18,11 @@ pub struct Request<'a> {
     pub certificate_serial: Option<String>,
     /// Echoed in the reply: a 3.1.1 requester has no correlation data and matches by it.
     pub nonce: Option<Value>,
+    /// In band: the unit's certificate request, base64 DER.
+    pub csr: Option<String>,
 }
 
-/// Reads a request, or `None` when `topic` is not a request topic. A body that is not JSON is
-/// still a request (it carries no serial and no nonce): the unit gets an answer either way.
+/// Reads a request on the default topics, or `None` when `topic` is not a request topic.
 pub fn parse_request<'a>(topic: &'a str, payload: &[u8]) -> Option<Request<'a>> {
     let mut parts = topic.split('/');
     let (Some("provisioning"), Some(device_id), Some("request"), None) =
@@ -29,12 +30,28 @@ pub fn parse_request<'a>(topic: &'a str, payload: &[u8]) -> Option<Request<'a>> 
     else {
         return None;
     };
+    Some(read_body(device_id, payload))
+}
+
+/// Reads the body of `device_id`'s request (the profile's topic template named it). A body
+/// that is not JSON is still a request (no serial, no nonce): the unit gets an answer anyway.
+pub fn read_body<'a>(device_id: &'a str, payload: &[u8]) -> Request<'a> {
     let body: Value = serde_json::from_slice(payload).unwrap_or_default();
-    Some(Request {
+    Request {
         device_id,
         certificate_serial: body["certificateSerial"].as_str().map(str::to_owned),
         nonce: body.get("nonce").cloned(),
-    })
+        csr: body["csr"].as_str().map(str::to_owned),
+    }
+}
+
+/// What the reply says beyond its status: the reason of a refusal, our error code, and the
+/// certificates an in-band request was issued (base64 DER, the unit's first).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplyDetails {
+    pub reason: Option<String>,
+    pub error_code: Option<String>,
+    pub certificate_chain: Option<Vec<String>>,
 }
 
 /// Where to answer when the request named no Response Topic.
@@ -42,16 +59,21 @@ pub fn default_response_topic(device_id: &str) -> String {
     format!("provisioning/{device_id}/response")
 }
 
-/// The reply's JSON body.
-pub fn reply_body(request: &Request<'_>, status: &str, reason: Option<&str>) -> Vec<u8> {
-    json!({
+/// The reply's JSON body: a 3.1.1 requester has no properties and reads everything here.
+pub fn reply_body(request: &Request<'_>, status: &str, details: &ReplyDetails) -> Vec<u8> {
+    let mut body = json!({
         "deviceId": request.device_id,
         "status": status,
-        "reason": reason,
+        "reason": details.reason,
         "nonce": request.nonce,
-    })
-    .to_string()
-    .into_bytes()
+    });
+    if let Some(code) = &details.error_code {
+        body["errorCode"] = json!(code);
+    }
+    if let Some(chain) = &details.certificate_chain {
+        body["certificateChain"] = json!(chain);
+    }
+    body.to_string().into_bytes()
 }
 
 #[cfg(test)]
@@ -83,8 +105,12 @@ mod tests {
     #[test]
     fn reply_body_carries_status_reason_and_the_nonce_back() {
         let req = parse_request("provisioning/u1/request", br#"{"nonce":42}"#).expect("test input");
-        let body: Value = serde_json::from_slice(&reply_body(&req, "Rejected", Some("revoked")))
-            .expect("test input");
+        let details = ReplyDetails {
+            reason: Some("revoked".into()),
+            ..ReplyDetails::default()
+        };
+        let body: Value =
+            serde_json::from_slice(&reply_body(&req, "Rejected", &details)).expect("test input");
         assert_eq!(
             body,
             json!({"deviceId": "u1", "status": "Rejected", "reason": "revoked", "nonce": 42})

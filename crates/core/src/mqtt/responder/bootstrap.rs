@@ -227,6 +227,8 @@ pub enum InbandRefusal {
     NotBootstrap(String),
     #[error("the certificate registry cannot be read: {0}")]
     RegistryUnavailable(String),
+    #[error("{0}")]
+    NotServed(String),
 }
 
 impl Coded for InbandRefusal {
@@ -239,6 +241,7 @@ impl Coded for InbandRefusal {
             InbandRefusal::ParameterMismatch(_) => "inband.parameter_mismatch",
             InbandRefusal::NotBootstrap(_) => "inband.not_bootstrap",
             InbandRefusal::RegistryUnavailable(_) => "inband.registry_unavailable",
+            InbandRefusal::NotServed(_) => "inband.not_served",
         }
     }
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::journal::{CertFilter, CertStatus, Journal};
+use crate::mqtt::MqttError;
 
 /// Provisioning-Status of a reply, with its reason for Rejected and Pending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,9 +40,13 @@ pub(super) struct Decider {
 }
 
 impl Decider {
-    pub fn new(registry: Option<&PathBuf>, pending_first: u32) -> Result<Self, String> {
+    pub fn new(registry: Option<&PathBuf>, pending_first: u32) -> Result<Self, MqttError> {
         let registry = registry
-            .map(|p| Journal::open(p).map_err(|e| format!("{}: {e}", p.display())))
+            .map(|p| {
+                Journal::open(p).map_err(|e| {
+                    MqttError::Config(format!("responder registry {}: {e}", p.display()))
+                })
+            })
             .transpose()?;
         Ok(Self {
             registry,

@@ -25,7 +25,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use super::bootstrap::{refuse, refuse_bootstrap, InbandIssuer, InbandRefusal};
-use super::DialectBackend;
+use super::{DialectBackend, Incoming, Outgoing};
 use crate::error::{Coded, ErrorInfo};
 use crate::mqtt::dialect::azure_dps::{self, RegistrationState, Reply, Request};
 use crate::mqtt::dialect::Dialect;
@@ -198,7 +198,19 @@ impl DialectBackend for DpsBackend {
         Dialect::AzureDps
     }
 
-    fn reply(
+    fn reply(&mut self, msg: Incoming<'_>, now: OffsetDateTime) -> Option<Outgoing> {
+        self.answer(msg.topic, msg.payload, now)
+            .map(|(topic, payload)| Outgoing {
+                topic,
+                payload,
+                properties: None,
+            })
+    }
+}
+
+impl DpsBackend {
+    /// The reply (topic and payload) to a message, or `None` when it is no DPS request.
+    pub fn answer(
         &mut self,
         topic: &str,
         payload: &[u8],

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use time::{Duration, OffsetDateTime};
 
 use super::bootstrap::{refuse, InbandIssuer, InbandRefusal};
-use super::DialectBackend;
+use super::{DialectBackend, Incoming, Outgoing};
 use crate::error::{Coded, ErrorInfo};
 use crate::mqtt::dialect::aws_fleet::{
     self, CertificateCreated, Rejection, Request, ThingRegistered,
@@ -174,7 +174,19 @@ impl DialectBackend for FleetBackend {
         Dialect::AwsFleet
     }
 
-    fn reply(
+    fn reply(&mut self, msg: Incoming<'_>, now: OffsetDateTime) -> Option<Outgoing> {
+        self.answer(msg.topic, msg.payload, now)
+            .map(|(topic, payload)| Outgoing {
+                topic,
+                payload,
+                properties: None,
+            })
+    }
+}
+
+impl FleetBackend {
+    /// The reply (topic and payload) to a message, or `None` when it is no fleet request.
+    pub fn answer(
         &mut self,
         topic: &str,
         payload: &[u8],

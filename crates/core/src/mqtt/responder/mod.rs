@@ -5,12 +5,13 @@
 //! subscription, so several responders split the requests between them. Production backends
 //! replace it; the lab and the tests run it against the real broker.
 //!
-//! The vendor dialects (AWS fleet provisioning, Azure DPS) are served by a [`DialectBackend`]
-//! in place of that request/response: [`fleet`] and [`dps`], both issuing through
-//! [`bootstrap`].
+//! Each dialect is a [`DialectBackend`]: [`commissioner`] (that request/response, and its
+//! in-band issuance when given the CA), [`fleet`] (AWS fleet provisioning) and [`dps`] (Azure
+//! DPS); the in-band ones admit units and issue through [`bootstrap`].
 
 pub mod backend;
 pub mod bootstrap;
+pub mod commissioner;
 mod decide;
 pub mod dps;
 pub mod fleet;
@@ -24,7 +25,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
@@ -32,7 +32,6 @@ use rumqttc::{TlsConfiguration, Transport};
 use rustls::ClientConfig;
 use tokio::sync::oneshot;
 
-use super::handshake::STATUS_PROPERTY;
 use super::{classify, MqttError};
 
 /// Share name of the responders' subscription: each request goes to one running responder.
@@ -66,26 +65,23 @@ pub struct Responder {
 impl Responder {
     /// Starts the responder and waits until its subscription is granted.
     pub fn start(cfg: ResponderConfig, tls: Arc<ClientConfig>) -> Result<Self, MqttError> {
-        // A template the responder cannot serve is refused here, not found out by a unit.
-        TopicTemplate::parse(&cfg.request_topic)?;
-        TopicTemplate::parse(&cfg.response_topic)?;
-        Self::spawn(cfg, tls, None)
+        let backend = commissioner::CommissionerBackend::new(&cfg)?;
+        Self::spawn(cfg, tls, Box::new(backend))
     }
 
-    /// Starts a responder that speaks a vendor dialect instead of Commissioner's, answered by
-    /// `backend`.
+    /// Starts a responder that speaks `backend`'s dialect.
     pub fn start_dialect(
         cfg: ResponderConfig,
         tls: Arc<ClientConfig>,
         backend: Box<dyn DialectBackend>,
     ) -> Result<Self, MqttError> {
-        Self::spawn(cfg, tls, Some(backend))
+        Self::spawn(cfg, tls, backend)
     }
 
     fn spawn(
         cfg: ResponderConfig,
         tls: Arc<ClientConfig>,
-        fleet: Option<Box<dyn DialectBackend>>,
+        backend: Box<dyn DialectBackend>,
     ) -> Result<Self, MqttError> {
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -102,7 +98,7 @@ impl Responder {
                         return;
                     }
                 };
-                rt.block_on(serve(cfg, tls, fleet, Some(ready_tx), stop_rx));
+                rt.block_on(serve(cfg, tls, backend, Some(ready_tx), stop_rx));
             })
             .map_err(|e| MqttError::Config(format!("cannot start responder thread: {e}")))?;
         let mut responder = Self {
@@ -131,8 +127,9 @@ impl Responder {
             .enable_all()
             .build()
             .map_err(|e| MqttError::Config(e.to_string()))?;
+        let backend = commissioner::CommissionerBackend::new(&cfg)?;
         let (_keep, stop_rx) = oneshot::channel();
-        rt.block_on(serve(cfg, tls, None, None, stop_rx));
+        rt.block_on(serve(cfg, tls, Box::new(backend), None, stop_rx));
         Ok(())
     }
 
@@ -155,44 +152,12 @@ impl Drop for Responder {
 async fn serve(
     cfg: ResponderConfig,
     tls: Arc<ClientConfig>,
-    mut fleet: Option<Box<dyn DialectBackend>>,
+    mut backend: Box<dyn DialectBackend>,
     mut ready: Option<mpsc::Sender<Result<(), MqttError>>>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let addr = format!("{}:{}", cfg.host, cfg.port);
-    let topics = match (
-        TopicTemplate::parse(&cfg.request_topic),
-        TopicTemplate::parse(&cfg.response_topic),
-    ) {
-        (Ok(request), Ok(response)) => Topics { request, response },
-        (Err(e), _) | (_, Err(e)) => {
-            match ready.take() {
-                Some(tx) => {
-                    let _ = tx.send(Err(e));
-                }
-                None => tracing::error!("{e}"),
-            }
-            return;
-        }
-    };
-    // A vendor's fixed topics for its dialect; the profile's templates, shared, for ours.
-    let filters = match &fleet {
-        Some(backend) => backend.dialect().request_filters(),
-        None => vec![format!("$share/{SHARE_GROUP}/{}", topics.request.filter())],
-    };
-    let mut decider = match decide::Decider::new(cfg.registry.as_ref(), cfg.pending_first) {
-        Ok(d) => d,
-        Err(e) => {
-            let err = MqttError::Config(format!("responder registry: {e}"));
-            match ready.take() {
-                Some(tx) => {
-                    let _ = tx.send(Err(err));
-                }
-                None => tracing::error!("{err}"),
-            }
-            return;
-        }
-    };
+    let filters = backend.filters();
     let mut opts = MqttOptions::new(cfg.client_id, cfg.host, cfg.port);
     opts.set_keep_alive(Duration::from_secs(30));
     // Small request/response packets: Nagle's algorithm would hold each one back until the
@@ -222,33 +187,26 @@ async fn serve(
                     let _ = tx.send(Ok(()));
                 }
             }
-            Ok(Event::Incoming(Packet::Publish(publish))) if fleet.is_some() => {
-                let reply = std::str::from_utf8(&publish.topic).ok().and_then(|topic| {
-                    fleet.as_mut().and_then(|f| {
-                        f.reply(topic, &publish.payload, time::OffsetDateTime::now_utc())
-                    })
-                });
-                if let Some((topic, payload)) = reply {
-                    if let Err(e) = client
-                        .publish(topic, QoS::AtLeastOnce, false, payload)
-                        .await
-                    {
-                        tracing::warn!("responder cannot reply: {e}");
-                    }
-                }
-            }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
-                if let Some((topic, payload, props)) = reply_for(
-                    &topics,
-                    &publish.topic,
-                    &publish.payload,
-                    publish.properties,
-                    &mut decider,
-                ) {
-                    if let Err(e) = client
-                        .publish_with_properties(topic, QoS::AtLeastOnce, false, payload, props)
-                        .await
-                    {
+                let Ok(topic) = std::str::from_utf8(&publish.topic) else {
+                    continue;
+                };
+                let incoming = Incoming {
+                    topic,
+                    payload: &publish.payload,
+                    properties: publish.properties.clone(),
+                };
+                if let Some(out) = backend.reply(incoming, time::OffsetDateTime::now_utc()) {
+                    let sent = client
+                        .publish_with_properties(
+                            out.topic,
+                            QoS::AtLeastOnce,
+                            false,
+                            out.payload,
+                            out.properties.unwrap_or_default(),
+                        )
+                        .await;
+                    if let Err(e) = sent {
                         tracing::warn!("responder cannot reply: {e}");
                     }
                 }
@@ -268,64 +226,34 @@ async fn serve(
     let _ = client.disconnect().await;
 }
 
-/// The backend of a vendor dialect: it answers each request of its dialect, on its own
-/// topics, and keeps whatever state the dialect carries between requests.
+/// A message the responder received.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    pub topic: &'a str,
+    pub payload: &'a [u8],
+    pub properties: Option<PublishProperties>,
+}
+
+/// A reply to publish.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    /// MQTT v5 properties (correlation data, user properties); none for the vendor dialects,
+    /// which are MQTT 3.1.1 protocols.
+    pub properties: Option<PublishProperties>,
+}
+
+/// The backend of one dialect: it answers each request of its dialect, on its topics, and
+/// keeps whatever state the dialect carries between requests.
 pub trait DialectBackend: Send + std::fmt::Debug {
     fn dialect(&self) -> super::dialect::Dialect;
 
-    /// The reply (topic and payload) to a message, or `None` when it is no request of the
-    /// dialect.
-    fn reply(
-        &mut self,
-        topic: &str,
-        payload: &[u8],
-        now: time::OffsetDateTime,
-    ) -> Option<(String, Vec<u8>)>;
-}
-
-/// The profile's topics the responder serves.
-struct Topics {
-    request: TopicTemplate,
-    response: TopicTemplate,
-}
-
-/// Builds the reply to a request, or `None` when the message is not a request. This is the
-/// wire format of the station's own dialect (JSON request, `Provisioning-Status` property);
-/// another dialect is another pair of request parser and reply builder here.
-fn reply_for(
-    topics: &Topics,
-    topic: &Bytes,
-    payload: &[u8],
-    props: Option<PublishProperties>,
-    decider: &mut decide::Decider,
-) -> Option<(String, Vec<u8>, PublishProperties)> {
-    let topic = std::str::from_utf8(topic).ok()?;
-    let device_id = topics.request.device_id(topic)?;
-    let request: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
-    let decision = decider.decide(device_id, request["certificateSerial"].as_str());
-    let props = props.unwrap_or_default();
-    let response_topic = props
-        .response_topic
-        .clone()
-        .unwrap_or_else(|| topics.response.expand(device_id));
-    let mut user_properties = vec![(STATUS_PROPERTY.into(), decision.status().into())];
-    if let Some(reason) = decision.reason() {
-        user_properties.push(("Reason".into(), reason.into()));
+    /// The topic filters to subscribe to.
+    fn filters(&self) -> Vec<String> {
+        self.dialect().request_filters()
     }
-    let reply = PublishProperties {
-        correlation_data: props.correlation_data,
-        user_properties,
-        content_type: Some("application/json".into()),
-        ..Default::default()
-    };
-    // A 3.1.1 requester has no correlation data: it matches the reply by its nonce.
-    let payload = serde_json::json!({
-        "deviceId": device_id,
-        "status": decision.status(),
-        "reason": decision.reason(),
-        "nonce": request.get("nonce"),
-    })
-    .to_string()
-    .into_bytes();
-    Some((response_topic, payload, reply))
+
+    /// The reply to a message, or `None` when it is no request of the dialect.
+    fn reply(&mut self, msg: Incoming<'_>, now: time::OffsetDateTime) -> Option<Outgoing>;
 }
