@@ -10,7 +10,7 @@
 //! `device_credentials_installer` (nrfcloud-utils, from the venv `scripts/python-peers.sh`
 //! makes) also writes its onboarding CSV. Its Python start-up is printed on its own.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,10 @@ vs Nordic's device_credentials_installer on the same emulator at 115200 baud, th
 
 #[path = "shared/args.rs"]
 mod args;
+#[path = "shared/peers.rs"]
+mod peers;
 use args::{arg, BenchResult};
+use peers::venv;
 
 fn paced() -> BenchResult<Nrf91Sim> {
     Ok(Nrf91Sim::spawn(Nrf91SimConfig {
@@ -66,20 +69,6 @@ fn station_once(station: &Station, ca: &UnlockedCa) -> BenchResult<Duration> {
     let wall = t0.elapsed();
     check(&report)?;
     Ok(wall)
-}
-
-/// The venv with Nordic's tools, made (once) by the project's script.
-fn venv() -> BenchResult<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/python-peers.sh");
-    let out = Command::new("bash").arg(script).output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "scripts/python-peers.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 fn openssl(args: &[&str]) -> BenchResult<()> {

@@ -62,3 +62,26 @@ fn lab_bench_prints_the_handshake_next_to_the_mosquitto_clients() {
         assert!(stdout.contains(row), "{stdout}");
     }
 }
+
+#[test]
+fn inband_bench_runs_each_dialect_next_to_the_vendor_sdks() {
+    let out = Command::new(env!("CARGO_BIN_EXE_inband-bench"))
+        .args(["--units", "1"])
+        .output()
+        .expect("run inband-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in [
+        "aws-fleet (1 units each",
+        "awsiotsdk 1.31.0 (IotIdentityClient): p50",
+        "azure-dps (1 units each",
+        "azure-iot-device 2.14.0 (ProvisioningDeviceClient): p50",
+        "commissioner (1 units each",
+    ] {
+        assert!(stdout.contains(row), "{row} missing from:\n{stdout}");
+    }
+}

@@ -142,6 +142,39 @@ pub fn in_band_backend(
     Ok(backend)
 }
 
+/// A lab broker on `port` that the vendors' device SDKs can reach: the default lab with TLS 1.2
+/// let in (azure-iot-device 2.14.0 speaks nothing newer; units signing on their own key still
+/// get 1.3, which the broker prefers) and the in-band ACL of the station's dialect for these
+/// bootstrap common names. The caller starts the responder it wants beside it.
+pub fn vendor_sdk_broker(
+    station: &mut Station,
+    ca: &UnlockedCa,
+    port: u16,
+    bootstrap_cns: &[String],
+) -> Result<(super::LabFiles, std::process::Child), LabError> {
+    let files = super::prepare(station, ca, port)?;
+    let io = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| LabError::Io { path, source }
+    };
+    let config = std::fs::read_to_string(&files.config).map_err(io(&files.config))?;
+    std::fs::write(
+        &files.config,
+        config.replace("tls_version tlsv1.3", "tls_version tlsv1.2"),
+    )
+    .map_err(io(&files.config))?;
+    let profile = &station.config.provisioning;
+    let acl = std::fs::read_to_string(&files.acl).map_err(io(&files.acl))?;
+    let extra = in_band_acl(
+        profile.dialect().unwrap_or_default(),
+        &profile.template,
+        bootstrap_cns,
+    );
+    std::fs::write(&files.acl, format!("{acl}{extra}")).map_err(io(&files.acl))?;
+    let broker = super::start_broker(&files, port)?;
+    Ok((files, broker))
+}
+
 impl Lab {
     /// A lab broker for in-band provisioning under the station's `[provisioning]` profile: the
     /// bootstrap identities of `units` (device ids) may reach their in-band topics, and the

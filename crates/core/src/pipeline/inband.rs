@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine;
 use rustls_pki_types::CertificateDer;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -164,13 +163,7 @@ impl Run<'_> {
                 ("stationId".into(), self.station.config.station_id.clone()),
                 ("provisioning".into(), "in-band".into()),
             ],
-            payload: serde_json::json!({
-                "deviceId": cn,
-                "csr": base64::engine::general_purpose::STANDARD.encode(csr_der),
-                "stationId": self.station.config.station_id,
-            })
-            .to_string()
-            .into_bytes(),
+            payload: inband::commissioner_request(cn, csr_der, &self.station.config.station_id),
             timeout: conn.timeout,
             connect_timeout: Duration::from_secs(broker.connect_timeout_secs),
             // The bootstrap identity keeps nothing on the broker once the exchange is over.
@@ -189,19 +182,15 @@ impl Run<'_> {
                     return Ok(Err(ExchangeFailure { error, messages }));
                 }
             };
-        let body: serde_json::Value =
-            serde_json::from_slice(&outcome.reply_body).unwrap_or_default();
-        let der = body["certificateChain"][0]
-            .as_str()
-            .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok());
+        let chain = inband::commissioner_chain(&outcome.reply_body);
         messages.push(format!(
             "<- {} after {} ms ({} Pending): certificate chain of {}",
             outcome.status,
             outcome.total_millis,
             outcome.pending_polls,
-            body["certificateChain"].as_array().map_or(0, Vec::len)
+            chain.len()
         ));
-        Ok(match der {
+        Ok(match chain.into_iter().next() {
             Some(der) => Ok(Exchanged {
                 der,
                 certificate_id: None,

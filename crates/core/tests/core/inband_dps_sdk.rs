@@ -21,27 +21,19 @@ fn azure_iot_device_registers_with_the_dps_responder() {
     install_crypto_provider();
     let mut s = station();
     let port = free_port().expect("port");
-    let files = lab::prepare(&mut s.station, &s.ca, port).expect("lab files");
     let unit = "unit-azure-1";
     let registration_id = format!("bootstrap-{unit}");
+    s.station.config.provisioning.dialect = "azure-dps".into();
     // The SDK speaks TLS 1.2 only (ssl.PROTOCOL_TLSv1_2): this broker lets 1.2 in.
-    let conf = std::fs::read_to_string(&files.config).expect("conf");
-    assert!(conf.contains("tls_version tlsv1.3"), "{conf}");
-    std::fs::write(
-        &files.config,
-        conf.replace("tls_version tlsv1.3", "tls_version tlsv1.2"),
+    let (files, mut broker) = inband::vendor_sdk_broker(
+        &mut s.station,
+        &s.ca,
+        port,
+        std::slice::from_ref(&registration_id),
     )
-    .expect("conf");
-    let acl = std::fs::read_to_string(&files.acl).expect("acl");
-    std::fs::write(
-        &files.acl,
-        format!(
-            "{acl}{}",
-            inband::azure_dps_acl(std::slice::from_ref(&registration_id))
-        ),
-    )
-    .expect("acl");
-    let mut broker = lab::start_broker(&files, port).expect("broker");
+    .expect("broker");
+    let config = std::fs::read_to_string(&files.config).expect("config");
+    assert!(config.contains("tls_version tlsv1.2"), "{config}");
     let tls = lab::backend_tls(&files, s.ca.root_der()).expect("backend tls");
     let backend = DpsBackend::new(
         s.station.clone(),
@@ -66,7 +58,8 @@ fn azure_iot_device_registers_with_the_dps_responder() {
     .expect("w");
     let key_path = dir.path().join("boot.key");
     std::fs::write(&key_path, key).expect("w");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/core/azure_dps_sdk.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/azure_dps_sdk.py");
     let out = Command::new(venv().join("bin/python"))
         .arg(script)
         .args(["127.0.0.1", &port.to_string()])

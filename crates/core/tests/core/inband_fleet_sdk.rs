@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use commissioner_core::lab::{self, free_port};
+use commissioner_core::lab::{self, free_port, inband};
 use commissioner_core::mqtt::responder::Responder;
 use commissioner_core::mqtt::tls::install_crypto_provider;
 use commissioner_core::pki::cert_pem;
@@ -28,28 +28,16 @@ pub(crate) fn venv() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-/// The ACL lines of the fleet exchange: the unit (user = its CN) asks, the backend answers.
-fn fleet_acl(unit: &str, template: &str) -> String {
-    let create = "$aws/certificates/create-from-csr/json";
-    let register = format!("$aws/provisioning-templates/{template}/provision/json");
-    format!(
-        "\nuser {unit}\ntopic write {create}\ntopic read {create}/+\ntopic write {register}\ntopic read {register}/+\n\
-         user {backend}\ntopic read {create}\ntopic write {create}/+\ntopic read $aws/provisioning-templates/+/provision/json\ntopic write $aws/provisioning-templates/+/provision/json/+\n",
-        backend = lab::BACKEND_IDENTITY,
-    )
-}
-
 #[test]
 fn awsiotsdk_obtains_its_operational_certificate_from_the_fleet_responder() {
     install_crypto_provider();
     let mut s = station();
     let port = free_port().expect("port");
-    let files = lab::prepare(&mut s.station, &s.ca, port).expect("lab files");
     let unit = "unit-sdk-1";
-    // The ACL is read top to bottom per user: the extra users go at the end.
-    let acl = std::fs::read_to_string(&files.acl).expect("acl");
-    std::fs::write(&files.acl, format!("{acl}{}", fleet_acl(unit, "line-1"))).expect("acl");
-    let mut broker = lab::start_broker(&files, port).expect("broker");
+    s.station.config.provisioning.dialect = "aws-fleet".into();
+    s.station.config.provisioning.template = "line-1".into();
+    let (files, mut broker) =
+        inband::vendor_sdk_broker(&mut s.station, &s.ca, port, &[unit.to_owned()]).expect("broker");
     let tls = lab::backend_tls(&files, s.ca.root_der()).expect("backend tls");
     let _responder =
         Responder::start_dialect(lab::responder_config(port), tls, Box::new(backend(&s)))
@@ -67,7 +55,8 @@ fn awsiotsdk_obtains_its_operational_certificate_from_the_fleet_responder() {
     std::fs::write(&key_path, key).expect("w");
     let csr = dir.path().join("unit.csr");
     std::fs::write(&csr, csr_pem(unit)).expect("w");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/core/aws_fleet_sdk.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/aws_fleet_sdk.py");
     let out = Command::new(venv().join("bin/python"))
         .arg(script)
         .args(["127.0.0.1", &port.to_string()])

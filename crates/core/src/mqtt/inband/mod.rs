@@ -102,3 +102,33 @@ async fn next(
         }
     }
 }
+
+/// Commissioner's dialect in band: the request a bootstrap identity `cn` sends, with the
+/// unit's CSR (DER).
+pub fn commissioner_request(cn: &str, csr_der: &[u8], station_id: &str) -> Vec<u8> {
+    use base64::Engine;
+    serde_json::json!({
+        "deviceId": cn,
+        "csr": base64::engine::general_purpose::STANDARD.encode(csr_der),
+        "stationId": station_id,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The certificates of a Completed in-band reply (DER, the unit's first); empty when it
+/// carries none.
+pub fn commissioner_chain(reply_body: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let body: serde_json::Value = serde_json::from_slice(reply_body).unwrap_or_default();
+    body["certificateChain"]
+        .as_array()
+        .map(|chain| {
+            chain
+                .iter()
+                .filter_map(|c| c.as_str())
+                .filter_map(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}

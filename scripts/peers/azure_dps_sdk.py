@@ -1,7 +1,7 @@
 """DPS registration with Microsoft's own device SDK (azure-iot-device's
 ProvisioningDeviceClient), unchanged: X.509 attestation with the bootstrap certificate,
 register, poll, assigned. Prints the result as one JSON line; exits non-zero when the
-registration is not assigned.
+registration is not assigned. Used by the tests and by inband-bench.
 
 The SDK always connects to port 8883, which belongs to the system here. It is given a
 ProxyOptions (its public API for factory proxies) naming an HTTP CONNECT proxy run by this
@@ -14,6 +14,7 @@ import json
 import socket
 import sys
 import threading
+import time
 
 from azure.iot.device import ProvisioningDeviceClient, ProxyOptions, X509
 
@@ -62,6 +63,7 @@ threading.Thread(target=serve, args=(listener,), daemon=True).start()
 
 with open(cafile) as f:
     trusted = f.read()
+started = time.monotonic()
 client = ProvisioningDeviceClient.create_from_x509_certificate(
     provisioning_host="localhost",
     registration_id=registration_id,
@@ -72,6 +74,7 @@ client = ProvisioningDeviceClient.create_from_x509_certificate(
 )
 client.provisioning_payload = {"model": "sdk-test"}
 result = client.register()
+elapsed_ms = (time.monotonic() - started) * 1000
 state = result.registration_state
 print(json.dumps({
     "status": result.status,
@@ -79,5 +82,6 @@ print(json.dumps({
     "device_id": state.device_id if state else None,
     "assigned_hub": state.assigned_hub if state else None,
     "response_payload": state.response_payload if state else None,
+    "elapsed_ms": elapsed_ms,
 }))
 sys.exit(0 if result.status == "assigned" else 2)
