@@ -172,6 +172,8 @@ const FRIENDLY: Readonly<Record<string, string>> = {
     "The provisioning backend cannot read this station's certificate records. Check the station's disk and try again.",
   "inband.not_served":
     "The provisioning backend issues no certificates, so the unit cannot get its own in band. Ask your supervisor to start the responder with the station's CA.",
+  "inband.token_expired":
+    "The unit took its certificate but never confirmed it within the hour, so the certificate was withdrawn. Commission the unit again.",
   // Registry and revocation
   "registry.unknown_device": "This unit has no certificate in this station's records.",
   "registry.unknown_serial": "No certificate with that serial number is in this station's records.",

@@ -250,3 +250,51 @@ fn fleet_register_thing_checks_template_and_serial_number() {
     assert!(topic.ends_with("/rejected"));
     assert!(String::from_utf8_lossy(&reply).contains("NotFound"));
 }
+
+#[test]
+fn an_ownership_token_that_expires_unregistered_revokes_its_certificate() {
+    let s = station();
+    bootstrap(&s, "unit-fleet-9");
+    let mut b = backend(&s);
+    let created = create(&mut b, &csr_pem("unit-fleet-9")).expect("accepted");
+    let serial = {
+        let journal = s.station.journal().expect("journal");
+        journal
+            .list_certificates(&CertFilter {
+                device_id: Some("unit-fleet-9"),
+                status: Some(CertStatus::Issued),
+                ..CertFilter::default()
+            })
+            .expect("list")[0]
+            .serial
+            .clone()
+    };
+    // An hour and a minute later the unit comes back with its token: too late.
+    let later = OffsetDateTime::now_utc() + time::Duration::minutes(61);
+    let body = serde_json::json!({
+        "certificateOwnershipToken": created.certificate_ownership_token,
+        "parameters": {"SerialNumber": "unit-fleet-9"},
+    })
+    .to_string();
+    let (topic, reply) = b
+        .answer(
+            &aws_fleet::register_thing_topic("line-1"),
+            body.as_bytes(),
+            later,
+        )
+        .expect("reply");
+    assert!(topic.ends_with("/rejected"), "{topic}");
+    assert!(String::from_utf8_lossy(&reply).contains("InvalidToken"));
+    assert_eq!(status_of(&s, &serial), CertStatus::Revoked);
+    let journal = s.station.journal().expect("journal");
+    let code: Option<String> = journal
+        .connection()
+        .query_row(
+            "SELECT s.error_code FROM sessions s JOIN certificates c ON c.session_id = s.id
+             WHERE c.serial = ?1",
+            [&serial],
+            |r| r.get(0),
+        )
+        .expect("session");
+    assert_eq!(code.as_deref(), Some("inband.token_expired"));
+}

@@ -229,6 +229,8 @@ pub enum InbandRefusal {
     RegistryUnavailable(String),
     #[error("{0}")]
     NotServed(String),
+    #[error("{0}")]
+    TokenExpired(String),
 }
 
 impl Coded for InbandRefusal {
@@ -242,6 +244,7 @@ impl Coded for InbandRefusal {
             InbandRefusal::NotBootstrap(_) => "inband.not_bootstrap",
             InbandRefusal::RegistryUnavailable(_) => "inband.registry_unavailable",
             InbandRefusal::NotServed(_) => "inband.not_served",
+            InbandRefusal::TokenExpired(_) => "inband.token_expired",
         }
     }
 }

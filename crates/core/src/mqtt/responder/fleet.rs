@@ -81,12 +81,35 @@ impl FleetBackend {
         })
     }
 
+    /// Closes the sessions of tokens that expired unregistered, as failed: a certificate the
+    /// unit never claimed with RegisterThing is revoked with its session, not left `issued`.
+    fn expire_tokens(&mut self, now: OffsetDateTime) {
+        let expired: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.expires_at <= now)
+            .map(|(token, _)| token.clone())
+            .collect();
+        for token in expired {
+            if let Some(p) = self.pending.remove(&token) {
+                let e = refuse(
+                    InbandRefusal::TokenExpired,
+                    format!(
+                        "{} did not register its certificate {} within the ownership token's hour",
+                        p.device_id, p.serial
+                    ),
+                );
+                self.issuer.finish(p.session_id, Some(&e), now);
+            }
+        }
+    }
+
     fn create_from_csr(
         &mut self,
         csr_pem: &str,
         now: OffsetDateTime,
     ) -> Result<CertificateCreated, Rejection> {
-        self.pending.retain(|_, p| p.expires_at > now);
+        self.expire_tokens(now);
         let session_id = self.issuer.begin(now).map_err(|e| rejection(&e))?;
         let issued = pem_body(csr_pem)
             .ok_or_else(|| {
@@ -128,7 +151,8 @@ impl FleetBackend {
         parameters: &BTreeMap<String, String>,
         now: OffsetDateTime,
     ) -> Result<ThingRegistered, Rejection> {
-        let Some(config) = self.templates.templates.get(template) else {
+        self.expire_tokens(now);
+        let Some(config) = self.templates.templates.get(template).cloned() else {
             return Err(Rejection::new(
                 404,
                 "NotFound",
@@ -136,7 +160,7 @@ impl FleetBackend {
             ));
         };
         // One use per token: taken out whatever the outcome.
-        let Some(pending) = self.pending.remove(token).filter(|p| p.expires_at > now) else {
+        let Some(pending) = self.pending.remove(token) else {
             return Err(Rejection::new(
                 400,
                 "InvalidToken",
@@ -163,7 +187,7 @@ impl FleetBackend {
         }
         self.issuer.finish(pending.session_id, None, now);
         Ok(ThingRegistered {
-            device_configuration: config.clone(),
+            device_configuration: config,
             thing_name: pending.device_id,
         })
     }
