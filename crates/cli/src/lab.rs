@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 use clap::Subcommand;
 use commissioner_core::error::ErrorInfo;
 use commissioner_core::lab::{self, LabError, LabFiles, LabKind};
+use commissioner_core::mqtt::dialect::Dialect;
 use commissioner_core::mqtt::responder::Responder;
 use commissioner_core::operator::Action;
 use commissioner_core::pki::ca::read_cert_der;
 use commissioner_core::station::{init_lab_station, Station};
+
+use zeroize::Zeroizing;
 
 use crate::run::passphrase;
 use crate::{usage_error, CmdResult};
@@ -32,6 +35,11 @@ pub enum LabCommand {
         /// station's `[central]` at it; it keeps its data across `lab down` and `lab up`.
         #[arg(long)]
         central: bool,
+        /// A station in band (`[provisioning] mode = "in-band"`): a unit whose bootstrap
+        /// identity may reach the dialect's in-band topics on this broker (repeatable). The
+        /// commissioner dialect needs none: its in-band topics are the unit's own.
+        #[arg(long = "unit")]
+        units: Vec<String>,
     },
     /// Stop the lab broker and responder.
     Down,
@@ -60,10 +68,14 @@ pub fn run(dir: &Path, cmd: LabCommand) -> CmdResult {
             );
             Ok(ExitCode::SUCCESS)
         }
-        LabCommand::Up { weak, central } => {
+        LabCommand::Up {
+            weak,
+            central,
+            units,
+        } => {
             // `lab up` rewrites the station's broker profile.
             crate::operator::require_if_station(dir, Action::EditProfile)?;
-            up(dir, weak)?;
+            up(dir, weak, &units)?;
             if central {
                 let mut station = Station::open(dir)?;
                 let files = LabFiles::new(&station);
@@ -93,7 +105,7 @@ fn io_err(path: &Path, e: std::io::Error) -> ErrorInfo {
     usage_error("lab.io", format!("{}: {e}", path.display()))
 }
 
-fn up(dir: &Path, weak: bool) -> CmdResult {
+fn up(dir: &Path, weak: bool, units: &[String]) -> CmdResult {
     let mut station = Station::open(dir)?;
     let files = LabFiles::new(&station);
     if alive(&files.broker_pid).is_some() {
@@ -101,7 +113,8 @@ fn up(dir: &Path, weak: bool) -> CmdResult {
         println!("the lab broker is already running on 127.0.0.1:{port}");
         return Ok(ExitCode::SUCCESS);
     }
-    let ca = station.unlock_ca(&passphrase()?)?;
+    let secret = Zeroizing::new(passphrase()?);
+    let ca = station.unlock_ca(&secret)?;
     let port = lab::free_port()?;
     let kind = if weak {
         LabKind::Weak
@@ -110,6 +123,18 @@ fn up(dir: &Path, weak: bool) -> CmdResult {
     };
     let files = lab::prepare_kind(&mut station, &ca, port, kind)?;
     drop(ca);
+    let profile = station.config.provisioning.clone();
+    let in_band = profile.in_band() && !weak;
+    if in_band {
+        let cns: Vec<String> = units
+            .iter()
+            .map(|u| profile.bootstrap_common_name(u))
+            .collect();
+        let extra = lab::inband::in_band_acl(profile.dialect()?, &profile.template, &cns);
+        let acl = fs::read_to_string(&files.acl).map_err(|e| io_err(&files.acl, e))?;
+        commissioner_core::secure_fs::write(&files.acl, format!("{acl}{extra}").as_bytes())
+            .map_err(|e| io_err(&files.acl, e))?;
+    }
     let broker = lab::start_broker(&files, port)?;
     commissioner_core::secure_fs::write(&files.broker_pid, broker.id().to_string().as_bytes())
         .map_err(|e| io_err(&files.broker_pid, e))?;
@@ -118,17 +143,30 @@ fn up(dir: &Path, weak: bool) -> CmdResult {
     let log = fs::File::create(&log_path).map_err(|e| io_err(&log_path, e))?;
     let exe = std::env::current_exe().map_err(|e| usage_error("lab.io", e.to_string()))?;
     let mut responder = Command::new(exe)
-        // A clean environment: the responder needs no passphrase and gets none.
+        // A clean environment: the passphrase never sits in the responder's environment. An
+        // in-band station's responder issues, so it gets the passphrase once on its stdin.
         .env_clear()
         .envs(std::env::var_os("COMMISSIONER_LOG").map(|v| ("COMMISSIONER_LOG", v)))
         .arg("--station")
         .arg(dir)
         .args(["lab", "responder"])
-        .stdin(Stdio::null())
+        .stdin(if in_band {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(log.try_clone().map_err(|e| io_err(&log_path, e))?)
         .stderr(log)
         .spawn()
         .map_err(|e| usage_error("lab.io", format!("cannot start the responder: {e}")))?;
+    if let Some(mut stdin) = responder.stdin.take() {
+        use std::io::Write;
+        // Dropped at the end of this block: the responder reads to end of input.
+        stdin
+            .write_all(secret.as_bytes())
+            .map_err(|e| usage_error("lab.io", format!("cannot hand the responder the CA: {e}")))?;
+    }
+    drop(secret);
     commissioner_core::secure_fs::write(
         &files.responder_pid,
         responder.id().to_string().as_bytes(),
@@ -161,6 +199,17 @@ fn up(dir: &Path, weak: bool) -> CmdResult {
         );
     } else {
         println!("lab broker: mosquitto on 127.0.0.1:{port} (mutual TLS, ACL provisioning/%u/request and /response)");
+    }
+    if in_band {
+        let dialect = profile.dialect()?;
+        println!(
+            "in-band:    {dialect} served on the station's CA; bootstrap identities: {}",
+            match (dialect, units.is_empty()) {
+                (Dialect::Commissioner, _) => "every unit's, on its own topics".to_owned(),
+                (_, true) => "none (name the line's units with --unit)".to_owned(),
+                (_, false) => units.join(", "),
+            }
+        );
     }
     println!("config:     {}", files.config.display());
     println!(
@@ -215,9 +264,32 @@ fn responder(dir: &Path) -> CmdResult {
     let files = LabFiles::new(&station);
     let port = station.broker()?.port;
     let root = read_cert_der(&station.ca_dir().join("root.pem"))?;
-    let tls = lab::backend_tls(&files, &root)?;
-    let _responder = Responder::start(lab::station_responder_config(&station, port), tls)
-        .map_err(LabError::from)?;
+    let config = lab::station_responder_config(&station, port);
+    let mut responders = Vec::new();
+    if station.config.provisioning.in_band() {
+        // `lab up` handed over the passphrase on stdin, then closed it.
+        let mut secret = Zeroizing::new(String::new());
+        std::io::stdin()
+            .read_to_string(&mut secret)
+            .map_err(|e| usage_error("lab.io", format!("cannot read the CA passphrase: {e}")))?;
+        let ca = station.unlock_ca(&secret)?;
+        let backend = lab::inband::in_band_backend(&station, ca, port)?;
+        let tls = lab::backend_tls(&files, &root)?;
+        if station.config.provisioning.dialect()? == Dialect::Commissioner {
+            responders.push(
+                Responder::start_dialect(config.clone(), tls, backend).map_err(LabError::from)?,
+            );
+        } else {
+            let mut vendor = lab::responder_config(port);
+            vendor.client_id = lab::inband::FLEET_CLIENT_ID.into();
+            responders
+                .push(Responder::start_dialect(vendor, tls, backend).map_err(LabError::from)?);
+        }
+    }
+    if responders.is_empty() || station.config.provisioning.dialect()? != Dialect::Commissioner {
+        let tls = lab::backend_tls(&files, &root)?;
+        responders.push(Responder::start(config, tls).map_err(LabError::from)?);
+    }
     println!("responder ready on 127.0.0.1:{port}");
     loop {
         std::thread::park();

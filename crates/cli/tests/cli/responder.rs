@@ -85,3 +85,35 @@ fn inband_bench_runs_each_dialect_next_to_the_vendor_sdks() {
         assert!(stdout.contains(row), "{row} missing from:\n{stdout}");
     }
 }
+
+/// `lab up` on an in-band station serves its dialect on the station's CA; the technician's
+/// `commission` then exchanges the unit's bootstrap for its operational certificate.
+#[test]
+fn lab_up_serves_an_in_band_station_in_each_vendor_dialect_and_its_own() {
+    for dialect in ["azure-dps", "aws-fleet", "commissioner"] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let station = dir.path().join("station");
+        assert!(commissioner(&station, &["lab", "init"]).status.success());
+        let toml = station.join("station.toml");
+        let text_before = std::fs::read_to_string(&toml).expect("station.toml");
+        std::fs::write(
+            &toml,
+            format!("{text_before}\n[provisioning]\nmode = \"in-band\"\ndialect = \"{dialect}\"\n"),
+        )
+        .expect("write");
+        let sim = commissioner_devsim::SimDevice::spawn(Default::default()).expect("sim");
+        let up = commissioner(&station, &["lab", "up", "--unit", sim.device_id()]);
+        assert!(up.status.success(), "{}", text(&up));
+        assert!(
+            text(&up).contains(&format!("in-band:    {dialect} served")),
+            "{}",
+            text(&up)
+        );
+        let out = commissioner(&station, &["commission", "--port", sim.path()]);
+        let down = commissioner(&station, &["lab", "down"]);
+        assert!(down.status.success(), "{}", text(&down));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.starts_with("PASS"), "{dialect}: {}", text(&out));
+        assert!(stdout.contains("(in-band)"), "{stdout}");
+    }
+}
