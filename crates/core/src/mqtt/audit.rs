@@ -7,6 +7,7 @@
 //! read. See DESIGN.md for the measurements.
 
 mod baseline;
+pub mod bootstrap;
 mod checks;
 mod crl_hook;
 pub mod identities;

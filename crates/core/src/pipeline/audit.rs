@@ -96,7 +96,7 @@ impl Run<'_> {
     }
 
     /// Journals checks with the session (sealed with it when it ends) and adds them to the report.
-    fn record_checks(&mut self, checks: &[CheckResult]) -> Result<(), ErrorInfo> {
+    pub(super) fn record_checks(&mut self, checks: &[CheckResult]) -> Result<(), ErrorInfo> {
         let at = self.clock.now();
         for c in checks {
             self.journal

@@ -18,6 +18,8 @@ use super::{PipelineError, Run};
 use crate::device::protocol::Hello;
 use crate::error::{Coded, ErrorInfo};
 use crate::journal::{CertFilter, CertStatus, CertificateRecords, KeyOrigin};
+use crate::mqtt::audit::bootstrap::{self as bootstrap_checks, BootstrapProbe};
+use crate::mqtt::audit::session::{failed_names, AuditError};
 use crate::mqtt::dialect::Dialect;
 use crate::mqtt::handshake::HandshakeSpec;
 use crate::mqtt::inband::{self, DpsRequest, ExchangeFailure, FleetRequest, InbandConnection};
@@ -99,7 +101,7 @@ impl Run<'_> {
                 let request = FleetRequest {
                     template: profile.template.clone(),
                     csr_pem: csr_pem(csr_der),
-                    parameters: BTreeMap::from([("SerialNumber".to_owned(), device_id.clone())]),
+                    parameters: serial_parameters(&device_id),
                 };
                 fleet_exchange(&conn, &request, tls)
             }
@@ -111,13 +113,14 @@ impl Run<'_> {
                 return Err(unit_error(&key, failure.error));
             }
         };
-        self.inband_log.extend(outcome.messages);
+        self.inband_log.extend(outcome.messages.iter().cloned());
         let operational = self.operational_from_registry(
             &device_id,
-            outcome.der,
+            outcome.der.clone(),
             outcome.certificate_id.as_deref(),
             spki_der,
         )?;
+        self.inband_operational = Some(operational.serial.clone());
         self.inband_log.push(format!(
             "operational certificate {} registered and active; writing it to the unit",
             operational.serial
@@ -126,13 +129,21 @@ impl Run<'_> {
         let (tls, key) = self.unit_tls(&operational)?;
         let proof = InbandConnection {
             client_id: device_id.clone(),
-            ..conn
+            ..conn.clone()
         };
         let connack = inband::connect_only(&proof, tls).map_err(|e| unit_error(&key, e))?;
         self.inband_log.push(format!(
             "CONNACK as {device_id} (operational identity {}): {connack}",
             operational.serial
         ));
+        let used = UsedExchange {
+            conn: &conn,
+            hello,
+            csr_der,
+            dialect,
+            replay_token: outcome.replay_token.as_deref(),
+        };
+        self.bootstrap_audit(bootstrap, &used)?;
         self.report.certificate_serial = Some(operational.serial.clone());
         self.report.fingerprint_sha256 = Some(operational.fingerprint.clone());
         Ok(operational)
@@ -195,6 +206,7 @@ impl Run<'_> {
                 der,
                 certificate_id: None,
                 messages,
+                replay_token: None,
             }),
             None => Err(ExchangeFailure {
                 error: MqttError::BadStatus(
@@ -203,6 +215,128 @@ impl Run<'_> {
                 messages,
             }),
         })
+    }
+
+    /// The bootstrap identity's audit, as the unit, once its operational certificate is
+    /// proven: the bootstrap reaches nothing beyond its in-band topics, cannot obtain a
+    /// certificate again, and the exchange's last message cannot be replayed. Recorded with the
+    /// session's audit checks; a broker or backend that fails one fails the unit.
+    fn bootstrap_audit(
+        &mut self,
+        bootstrap: &IssuedCert,
+        used: &UsedExchange<'_>,
+    ) -> Result<(), ErrorInfo> {
+        let broker = self.station.broker()?.clone();
+        let conn = used.conn;
+        let device_id = &used.hello.device_id;
+        let (tls, key) = self.unit_tls(bootstrap)?;
+        let probe = BootstrapProbe {
+            host: conn.host.clone(),
+            port: conn.port,
+            client_id: conn.client_id.clone(),
+            version: broker.mqtt_version,
+            timeout: conn.timeout,
+        };
+        // The unit's own operational topics (a bootstrap must not act as the unit, nor forge
+        // its answers), and a topic nobody was given.
+        let forbidden = vec![
+            BrokerProfile::topic(&broker.request_topic, device_id),
+            BrokerProfile::topic(&broker.response_topic, device_id),
+            format!("commissioner/audit/{}", conn.client_id),
+        ];
+        let mut checks = vec![bootstrap_checks::reach(&probe, tls.clone(), &forbidden)];
+        let again = match used.dialect {
+            Dialect::AzureDps => dps_exchange(
+                conn,
+                &self.station.config.provisioning.id_scope,
+                used.csr_der,
+                tls.clone(),
+            ),
+            Dialect::Commissioner => {
+                self.commissioner_exchange(conn, used.hello, used.csr_der, tls.clone())?
+            }
+            Dialect::AwsFleet => {
+                let request = FleetRequest {
+                    template: self.station.config.provisioning.template.clone(),
+                    csr_pem: csr_pem(used.csr_der),
+                    parameters: serial_parameters(device_id),
+                };
+                fleet_exchange(conn, &request, tls.clone())
+            }
+        };
+        checks.push(bootstrap_checks::judge_repeat(
+            "bootstrap_reuse",
+            "a new exchange with the used bootstrap",
+            again.map_err(|f| f.error),
+        ));
+        checks.push(match used.replay_token {
+            Some(token) => bootstrap_checks::judge_repeat(
+                "bootstrap_replay",
+                "RegisterThing replayed with the used ownership token",
+                inband::replay_register_thing(
+                    conn,
+                    &self.station.config.provisioning.template,
+                    token,
+                    &serial_parameters(device_id),
+                    tls,
+                )
+                .map_err(|f| f.error),
+            ),
+            None => bootstrap_checks::not_applicable(
+                "bootstrap_replay",
+                "a one-message exchange: replaying it is what bootstrap_reuse tried",
+            ),
+        });
+        // A check that could not get the unit's signature measured nothing about the broker.
+        if let Some(dev) = key.take_error() {
+            return Err(if dev.is_interruption() || dev.is_stop() {
+                dev.info()
+            } else {
+                MqttError::DeviceSignature(dev).info()
+            });
+        }
+        for c in &checks {
+            self.inband_log.push(format!(
+                "audit {}: {} ({})",
+                c.name,
+                c.outcome.as_str(),
+                c.evidence
+            ));
+        }
+        self.record_checks(&checks)?;
+        let failed = failed_names(&checks);
+        if failed.is_empty() {
+            return Ok(());
+        }
+        let mut info = AuditError::UnitFailed { checks: failed }.info();
+        info.detail = Some(
+            checks
+                .iter()
+                .filter(|c| c.outcome.fails_audit())
+                .map(|c| format!("{}: {}", c.name, c.evidence))
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+        Err(info)
+    }
+
+    /// A failed session revokes what it issued and never confirmed; the operational
+    /// certificate of an in-band exchange was activated by the backend, so the session revokes
+    /// it here (cessation of operation), and the unit leaves with nothing usable.
+    pub(super) fn withdraw_inband_operational(&mut self) {
+        let Some(serial) = self.inband_operational.take() else {
+            return;
+        };
+        let revoked = crate::station::admin::revoke(
+            self.journal,
+            crate::station::admin::RevokeTarget::Serial(&serial),
+            crate::pki::revoke::Reason::CessationOfOperation,
+            self.clock.now(),
+        );
+        match revoked {
+            Ok(_) => self.report.certificate_serial = Some(serial),
+            Err(e) => tracing::error!("cannot revoke the in-band certificate {serial}: {e}"),
+        }
     }
 
     /// Revokes the bootstrap certificate (reason superseded) once the operational one is
@@ -310,6 +444,17 @@ struct Exchanged {
     der: Vec<u8>,
     certificate_id: Option<String>,
     messages: Vec<String>,
+    /// aws-fleet's ownership token, kept in memory for the replay check only.
+    replay_token: Option<String>,
+}
+
+/// The exchange just made, as the bootstrap audit repeats it.
+struct UsedExchange<'a> {
+    conn: &'a InbandConnection,
+    hello: &'a Hello,
+    csr_der: &'a [u8],
+    dialect: Dialect,
+    replay_token: Option<&'a str>,
 }
 
 fn fleet_exchange(
@@ -329,6 +474,7 @@ fn fleet_exchange(
             der,
             certificate_id: Some(outcome.created.certificate_id),
             messages: outcome.messages,
+            replay_token: Some(outcome.created.certificate_ownership_token),
         }),
         Err(_) => Err(ExchangeFailure {
             error: MqttError::BadStatus(
@@ -355,6 +501,7 @@ fn dps_exchange(
             der,
             certificate_id: None,
             messages: outcome.messages,
+            replay_token: None,
         }),
         None => Err(ExchangeFailure {
             error: MqttError::BadStatus(
@@ -374,6 +521,11 @@ fn unit_error(key: &DeviceSigningKey, e: MqttError) -> ErrorInfo {
         None if key.was_asked_tls12() => MqttError::UnitTls12.info(),
         None => e.info(),
     }
+}
+
+/// RegisterThing's parameters: the unit's serial number.
+fn serial_parameters(device_id: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([("SerialNumber".to_owned(), device_id.to_owned())])
 }
 
 /// PEM of a DER certificate request, as the AWS dialect carries it.

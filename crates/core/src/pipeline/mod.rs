@@ -177,6 +177,7 @@ pub fn commission(
         unit: None,
         handshake_note: None,
         inband_log: Vec::new(),
+        inband_operational: None,
     };
     let outcome = match opts.cancel {
         Some(flag) => {
@@ -188,6 +189,9 @@ pub fn commission(
     // Whatever still runs on the session's behalf (a handshake left behind by a stop) ends at
     // its next look instead of retrying for a session that is over.
     run.interrupt.cancel();
+    if outcome.is_err() {
+        run.withdraw_inband_operational();
+    }
     let assurance = run.assurance();
     let family = run.family.name();
     let mut report = run.report;
@@ -262,6 +266,9 @@ struct Run<'a> {
     /// In-band provisioning's messages and reason codes (no secrets), journalled with the
     /// step they belong to.
     inband_log: Vec<String>,
+    /// The operational certificate an in-band backend issued and activated in its own
+    /// session: a session of ours that fails after it must revoke it itself.
+    inband_operational: Option<String>,
 }
 
 impl Run<'_> {

@@ -15,6 +15,7 @@ mod faults;
 mod fixture;
 mod handshake;
 mod hostile;
+mod inband_audit;
 mod inband_commissioner;
 mod inband_dps;
 mod inband_dps_sdk;

@@ -142,15 +142,7 @@ async fn fleet_steps(
     request: &FleetRequest,
     messages: &mut Vec<String>,
 ) -> Result<(CertificateCreated, ThingRegistered), MqttError> {
-    loop {
-        if let Packet::ConnAck(ack) = next(events, conn, "connecting").await? {
-            messages.push(format!(
-                "CONNACK as {} (bootstrap identity): {:?}",
-                conn.client_id, ack.code
-            ));
-            break;
-        }
-    }
+    await_connack(events, conn, messages).await?;
     let body = serde_json::json!({ "certificateSigningRequest": request.csr_pem }).to_string();
     messages.push(format!(
         "-> {} (CSR, {} bytes of PEM)",
@@ -180,15 +172,84 @@ async fn fleet_steps(
         created.certificate_pem.len()
     ));
 
-    let topic = aws_fleet::register_thing_topic(&request.template);
+    let registered = register_step(
+        client,
+        events,
+        conn,
+        &request.template,
+        &created.certificate_ownership_token,
+        &request.parameters,
+        messages,
+    )
+    .await?;
+    Ok((created, registered))
+}
+
+/// RegisterThing alone, on a connection of its own: the audit replays an exchange's second
+/// message with its (used) ownership token, which the backend must refuse.
+pub fn replay_register_thing(
+    conn: &InbandConnection,
+    template: &str,
+    token: &str,
+    parameters: &BTreeMap<String, String>,
+    tls: Arc<ClientConfig>,
+) -> Result<ThingRegistered, ExchangeFailure> {
+    let mut messages = Vec::new();
+    let outcome = crate::mqtt::on_own_runtime(|| async {
+        let (client, mut events) = connect(conn, tls);
+        let result = async {
+            await_connack(&mut events, conn, &mut messages).await?;
+            register_step(
+                &client,
+                &mut events,
+                conn,
+                template,
+                token,
+                parameters,
+                &mut messages,
+            )
+            .await
+        }
+        .await;
+        let _ = client.disconnect().await;
+        result
+    });
+    outcome.map_err(|error| ExchangeFailure { error, messages })
+}
+
+async fn await_connack(
+    events: &mut EventLoop,
+    conn: &InbandConnection,
+    messages: &mut Vec<String>,
+) -> Result<(), MqttError> {
+    loop {
+        if let Packet::ConnAck(ack) = next(events, conn, "connecting").await? {
+            messages.push(format!(
+                "CONNACK as {} (bootstrap identity): {:?}",
+                conn.client_id, ack.code
+            ));
+            return Ok(());
+        }
+    }
+}
+
+async fn register_step(
+    client: &AsyncClient,
+    events: &mut EventLoop,
+    conn: &InbandConnection,
+    template: &str,
+    token: &str,
+    parameters: &BTreeMap<String, String>,
+    messages: &mut Vec<String>,
+) -> Result<ThingRegistered, MqttError> {
+    let topic = aws_fleet::register_thing_topic(template);
     let body = serde_json::json!({
-        "certificateOwnershipToken": created.certificate_ownership_token,
-        "parameters": request.parameters,
+        "certificateOwnershipToken": token,
+        "parameters": parameters,
     })
     .to_string();
     messages.push(format!(
-        "-> {topic} (ownership token withheld, parameters {:?})",
-        request.parameters
+        "-> {topic} (ownership token withheld, parameters {parameters:?})"
     ));
     let (ok, reply) = ask(client, events, conn, &topic, body.into_bytes(), messages).await?;
     if !ok {
@@ -200,5 +261,5 @@ async fn fleet_steps(
         "<- accepted: thingName {}, deviceConfiguration {:?}",
         registered.thing_name, registered.device_configuration
     ));
-    Ok((created, registered))
+    Ok(registered)
 }

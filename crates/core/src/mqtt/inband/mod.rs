@@ -10,7 +10,7 @@
 mod dps;
 mod fleet;
 pub use dps::{azure_dps_exchange, DpsOutcome, DpsRequest};
-pub use fleet::{aws_fleet_exchange, FleetOutcome, FleetRequest};
+pub use fleet::{aws_fleet_exchange, replay_register_thing, FleetOutcome, FleetRequest};
 
 use std::sync::Arc;
 use std::time::Duration;

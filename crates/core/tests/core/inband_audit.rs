@@ -1,0 +1,113 @@
+//! The bootstrap identity's audit, run in band as the unit once its operational certificate
+//! is proven, in each dialect: the bootstrap reaches nothing beyond its in-band topics, a new
+//! exchange with it is refused, and aws-fleet's RegisterThing cannot be replayed. A broker
+//! whose ACL lets the bootstrap reach the unit's topics fails the unit.
+
+use commissioner_core::lab::{signal_reload, Lab};
+use commissioner_core::mqtt::audit::Outcome;
+use commissioner_core::station::provisioning::{ProvisioningMode, ProvisioningProfile};
+use commissioner_devsim::{SimConfig, SimDevice};
+
+use crate::fixture::{commission_sim, station, LabStation, PASSPHRASE};
+
+fn in_band(s: &mut LabStation, dialect: &str) {
+    s.station.config.provisioning = ProvisioningProfile {
+        mode: ProvisioningMode::InBand,
+        dialect: dialect.into(),
+        ..ProvisioningProfile::default()
+    };
+    s.station.save().expect("save");
+}
+
+#[test]
+fn each_dialect_audits_the_used_bootstrap_identity() {
+    for (dialect, replay) in [
+        ("aws-fleet", Outcome::Pass),
+        ("azure-dps", Outcome::Skipped),
+        ("commissioner", Outcome::Skipped),
+    ] {
+        let mut s = station();
+        in_band(&mut s, dialect);
+        let sim = SimDevice::spawn(SimConfig::default()).expect("simulator");
+        let ca = s.station.unlock_ca(PASSPHRASE).expect("unlock");
+        let _lab = Lab::up_in_band(&mut s.station, &s.ca, ca, &[sim.device_id()]).expect("lab");
+        let report = commission_sim(&s, &sim);
+        assert!(report.passed(), "{dialect}: {}", report.render());
+        let outcome = |name: &str| {
+            report
+                .audit_checks
+                .iter()
+                .find(|c| c.name == name)
+                .unwrap_or_else(|| panic!("{dialect}: no {name} in {:?}", report.audit_checks))
+                .clone()
+        };
+        let reach = outcome("bootstrap_reach");
+        assert_eq!(reach.outcome, Outcome::Pass, "{dialect}: {reach:?}");
+        assert!(
+            reach.evidence.contains(&format!(
+                "provisioning/{}/request: not authorised (0x87)",
+                sim.device_id()
+            )),
+            "{reach:?}"
+        );
+        let reuse = outcome("bootstrap_reuse");
+        assert_eq!(reuse.outcome, Outcome::Pass, "{dialect}: {reuse:?}");
+        assert!(
+            reuse.evidence.contains("inband.bootstrap_used"),
+            "{reuse:?}"
+        );
+        let replayed = outcome("bootstrap_replay");
+        assert_eq!(replayed.outcome, replay, "{dialect}: {replayed:?}");
+        if replay == Outcome::Pass {
+            assert!(replayed.evidence.contains("InvalidToken"), "{replayed:?}");
+        }
+    }
+}
+
+#[test]
+fn a_broker_that_lets_the_bootstrap_reach_the_units_topics_fails_the_unit() {
+    let mut s = station();
+    in_band(&mut s, "aws-fleet");
+    let sim = SimDevice::spawn(SimConfig::default()).expect("simulator");
+    let ca = s.station.unlock_ca(PASSPHRASE).expect("unlock");
+    let lab = Lab::up_in_band(&mut s.station, &s.ca, ca, &[sim.device_id()]).expect("lab");
+    // A careless ACL: the bootstrap block grants provisioning/# instead of denying it.
+    let acl = std::fs::read_to_string(&lab.files().acl).expect("acl");
+    assert!(acl.contains("topic deny provisioning/#"), "{acl}");
+    std::fs::write(
+        &lab.files().acl,
+        acl.replace(
+            "topic deny provisioning/#",
+            "topic readwrite provisioning/#",
+        ),
+    )
+    .expect("acl");
+    signal_reload(lab.pid()).expect("reload");
+    // mosquitto re-reads its ACL on SIGHUP; the unit's session starts after the reload.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let report = commission_sim(&s, &sim);
+    assert!(!report.passed(), "{}", report.render());
+    let error = report.error.clone().expect("error");
+    assert_eq!(error.code, "audit.failed", "{error:?}");
+    assert!(error.message.contains("bootstrap_reach"), "{error:?}");
+    let reach = report
+        .audit_checks
+        .iter()
+        .find(|c| c.name == "bootstrap_reach")
+        .expect("recorded");
+    assert_eq!(reach.outcome, Outcome::Fail, "{reach:?}");
+    assert!(reach.evidence.contains("accepted"), "{reach:?}");
+    // Nothing of the failed session stays usable: the operational certificate the backend
+    // activated is revoked by the station's failed session.
+    let op = report
+        .certificate_serial
+        .as_deref()
+        .expect("operational serial");
+    let entry = crate::inband_station::entry(&s, op);
+    assert_eq!(
+        entry.status,
+        commissioner_core::journal::CertStatus::Revoked,
+        "{entry:?}"
+    );
+}
