@@ -10,6 +10,7 @@ mod baseline;
 pub mod bootstrap;
 mod checks;
 mod crl_hook;
+mod enhanced_auth;
 pub mod identities;
 mod isolation;
 mod listeners;

@@ -155,6 +155,7 @@ pub const AUDIT_CHECKS: &[&str] = &[
     "subscribe_isolation",
     "sys_topics",
     "revoked_certificate",
+    "enhanced_auth",
 ];
 
 /// The checks the pipeline's `audit` step runs by default: those whose answer depends on the

@@ -45,6 +45,12 @@ fn default_lab_passes_and_the_checks_are_sealed() {
     assert!(by_name["no_client_certificate"].contains("mqtt.certificate_required"));
     assert!(by_name["foreign_ca"].contains("mqtt.untrusted_client_ca"));
     assert!(by_name["revoked_certificate"].contains("mqtt.certificate_revoked"));
+    // mosquitto without an auth plugin answers an Authentication Method as MQTT 5 says.
+    assert!(
+        by_name["enhanced_auth"].contains("not supported; CONNACK 0x8C"),
+        "{}",
+        by_name["enhanced_auth"]
+    );
 
     let journal = s.station.journal().expect("journal");
     let rows = journal.audit_checks(a.session_id).expect("rows");

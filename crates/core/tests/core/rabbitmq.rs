@@ -420,6 +420,8 @@ fn rabbitmq_mqtt_plugin_commissions_over_311_and_is_audited_honestly() {
         binding.evidence
     );
     assert_eq!(outcome(r, "revoked_certificate").outcome, Outcome::Skipped);
+    // 3.1.1 has no enhanced authentication to ask about.
+    assert_eq!(outcome(r, "enhanced_auth").outcome, Outcome::Skipped);
     let journal = s.station.journal().expect("journal");
     let session = journal.session(a.session_id).expect("query").expect("row");
     assert_eq!(session.error_code, None);

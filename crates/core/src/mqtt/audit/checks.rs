@@ -120,6 +120,10 @@ async fn one(
         }
         ("sys_topics", Some(s)) => super::topics::sys_topics(p, s).await,
         ("revoked_certificate", _) => super::isolation::revoked(p, ids, configs).await,
+        ("enhanced_auth", _) => {
+            let tls = configs.other.clone();
+            super::enhanced_auth::enhanced_auth(p, tls, &ids.other.id, connect_timeout(p)).await
+        }
         _ => return None,
     })
 }
