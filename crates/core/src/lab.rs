@@ -439,6 +439,14 @@ impl Lab {
                 return Err(e);
             }
         };
+        // Where the station looks for its running lab broker, to hand it a new CRL after a
+        // revocation (as `lab up` writes it for the broker it leaves running).
+        crate::secure_fs::write(&files.broker_pid, broker.id().to_string().as_bytes()).map_err(
+            |source| LabError::Io {
+                path: files.broker_pid.display().to_string(),
+                source,
+            },
+        )?;
         let mut lab = Self {
             port,
             responder: None,
@@ -513,6 +521,7 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.fleet.take();
         self.responder.take();
+        let _ = fs::remove_file(&self.files.broker_pid);
         let _ = self.broker.kill();
         let _ = self.broker.wait();
         if let Some(mut dog) = self.watchdog.take() {

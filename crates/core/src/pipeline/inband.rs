@@ -320,6 +320,25 @@ impl Run<'_> {
         Err(info)
     }
 
+    /// Hands the broker a CRL with the latest revocation, so a retired certificate stops
+    /// opening it now rather than at the next `lab reload` or `ca crl`. A failure is noted, not
+    /// fatal: the unit is commissioned and the revocation recorded; the backend refuses a used
+    /// bootstrap anyway.
+    pub(super) fn publish_crl(&mut self) {
+        use crate::mqtt::audit::session::{publish_crl_to_broker, CrlPublished};
+        let note = match publish_crl_to_broker(self.station, self.ca) {
+            Ok(CrlPublished::Hook) => "CRL published through the profile's crl_hook".to_owned(),
+            Ok(CrlPublished::LabBroker(pid)) => {
+                format!("CRL written to the lab broker (mosquitto pid {pid}) and reloaded")
+            }
+            Ok(CrlPublished::Nowhere) => "no crl_hook and no lab broker: the broker learns of \
+                 the revocation when its CRL is next published (`commissioner ca crl`)"
+                .to_owned(),
+            Err(e) => format!("the CRL could not be published: {} ({e})", e.code()),
+        };
+        self.inband_log.push(note);
+    }
+
     /// A failed session revokes what it issued and never confirmed; the operational
     /// certificate of an in-band exchange was activated by the backend, so the session revokes
     /// it here (cessation of operation), and the unit leaves with nothing usable.
@@ -355,6 +374,7 @@ impl Run<'_> {
         self.inband_log.push(format!(
             "bootstrap certificate {serial} revoked (superseded)"
         ));
+        self.publish_crl();
         Ok(())
     }
 

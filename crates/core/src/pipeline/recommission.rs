@@ -87,6 +87,7 @@ impl Run<'_> {
             self.clock.now(),
         )
         .map_err(|e| e.info())?;
+        self.publish_crl();
         Ok(())
     }
 }

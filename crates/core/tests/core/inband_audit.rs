@@ -111,3 +111,85 @@ fn a_broker_that_lets_the_bootstrap_reach_the_units_topics_fails_the_unit() {
         "{entry:?}"
     );
 }
+
+#[test]
+fn a_used_bootstrap_reaches_the_lab_brokers_crl_and_is_refused_there() {
+    let mut s = station();
+    in_band(&mut s, "azure-dps");
+    let sim = SimDevice::spawn(SimConfig::default()).expect("simulator");
+    let ca = s.station.unlock_ca(PASSPHRASE).expect("unlock");
+    let lab =
+        Lab::up_in_band(&mut s.station, &s.ca, ca, &[sim.device_id(), "unit-crl-1"]).expect("lab");
+
+    // The pipeline: revoke_bootstrap hands the lab broker the new CRL.
+    let report = commission_sim(&s, &sim);
+    assert!(report.passed(), "{}", report.render());
+    let boot = report.bootstrap_serial.clone().expect("bootstrap");
+    let crl = std::process::Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(&lab.files().crl)
+        .output()
+        .expect("openssl crl");
+    let listed = String::from_utf8_lossy(&crl.stdout).to_uppercase();
+    assert!(
+        listed.contains(&boot.to_uppercase()),
+        "{boot} not in:\n{listed}"
+    );
+    let log = s
+        .station
+        .journal()
+        .expect("journal")
+        .device_log(report.session_id)
+        .expect("log")
+        .join("\n");
+    assert!(log.contains("and reloaded"), "{log}");
+
+    // The broker side, with a bootstrap whose key the test holds: once used and published,
+    // mosquitto refuses its TLS handshake.
+    let (_, tls) = crate::inband_station::host_bootstrap(&s, "unit-crl-1");
+    let probe = |tls| {
+        commissioner_core::mqtt::inband::connect_only(
+            &commissioner_core::mqtt::inband::InbandConnection {
+                host: "127.0.0.1".into(),
+                port: lab.port(),
+                client_id: "bootstrap-unit-crl-1".into(),
+                timeout: std::time::Duration::from_secs(10),
+            },
+            tls,
+        )
+    };
+    probe(tls.clone()).expect("a fresh bootstrap connects");
+    commissioner_core::station::admin::revoke(
+        &s.station.journal().expect("journal"),
+        commissioner_core::station::admin::RevokeTarget::Serial(
+            &crate::inband_station::entry_of_device(&s, "unit-crl-1"),
+        ),
+        commissioner_core::pki::revoke::Reason::Superseded,
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("revoke");
+    let published =
+        commissioner_core::mqtt::audit::session::publish_crl_to_broker(&s.station, &s.ca)
+            .expect("publish");
+    assert_eq!(
+        published,
+        commissioner_core::mqtt::audit::session::CrlPublished::LabBroker(lab.pid())
+    );
+    // mosquitto re-reads the CRL on SIGHUP, asynchronously.
+    let mut refused = None;
+    for _ in 0..20 {
+        match probe(tls.clone()) {
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
+    let err = refused.expect("the revoked bootstrap was still admitted after 2 s");
+    assert_eq!(
+        commissioner_core::error::Coded::code(&err),
+        "mqtt.certificate_revoked",
+        "{err}"
+    );
+}

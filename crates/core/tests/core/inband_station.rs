@@ -108,6 +108,22 @@ fn in_band_unit_exchanges_its_bootstrap_for_an_operational_certificate() {
     assert!(steps.contains(&"revoke_bootstrap"), "{steps:?}");
 }
 
+/// The serial of `device_id`'s latest certificate.
+pub(crate) fn entry_of_device(s: &LabStation, device_id: &str) -> String {
+    s.station
+        .journal()
+        .expect("journal")
+        .list_certificates(&CertFilter {
+            device_id: Some(device_id),
+            ..CertFilter::default()
+        })
+        .expect("list")
+        .last()
+        .expect("a certificate")
+        .serial
+        .clone()
+}
+
 /// A bootstrap identity made on the host (its key in a file) for broker-side checks.
 pub(crate) fn host_bootstrap(s: &LabStation, id: &str) -> (String, Arc<rustls::ClientConfig>) {
     let (cert, key_pem) =

@@ -95,6 +95,45 @@ pub fn trust_anchors(station: &Station) -> Result<Vec<Vec<u8>>, AuditError> {
     Ok(ders)
 }
 
+/// Where a new CRL went: the station publishes it the way it can after each revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CrlPublished {
+    /// Through the profile's `[broker.audit.crl_hook]`.
+    Hook,
+    /// Written into the lab broker's CRL file and that mosquitto (this pid) signalled.
+    LabBroker(u32),
+    /// Nowhere: no hook, and no lab broker of this station is running.
+    Nowhere,
+}
+
+/// Publishes a fresh CRL of the registry to the station's broker the way this station can:
+/// its profile's CRL hook, else the running lab mosquitto this station started when it is the
+/// profile's broker (the pid in the lab's pid file, checked as [`audit_station_with_lab`]
+/// checks it). No other process is ever signalled.
+pub fn publish_crl_to_broker(
+    station: &Station,
+    ca: &UnlockedCa,
+) -> Result<CrlPublished, AuditError> {
+    let profile = station.broker()?.clone();
+    if let Some(hook) = profile.audit.crl_hook.clone() {
+        super::crl_hook::publish(station, ca, &hook)?;
+        return Ok(CrlPublished::Hook);
+    }
+    let files = crate::lab::LabFiles::new(station);
+    let pid = std::fs::read_to_string(&files.broker_pid)
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .filter(|pid| crate::lab::is_lab_broker_of(&files, &profile, *pid));
+    match pid {
+        Some(pid) => {
+            crate::lab::write_lab_crl(station, ca, &files).map_err(AuditError::CrlRefresh)?;
+            crate::lab::signal_reload(pid).map_err(AuditError::CrlRefresh)?;
+            Ok(CrlPublished::LabBroker(pid))
+        }
+        None => Ok(CrlPublished::Nowhere),
+    }
+}
+
 /// [`audit_station`] with the CRL published the way this station can: through the profile's
 /// CRL hook when it has one, else, when `lab_pid` is the lab mosquitto this station started
 /// *and* the broker under audit, by rewriting the lab's CRL and signalling that process. Any
