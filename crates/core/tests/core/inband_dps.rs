@@ -35,7 +35,7 @@ fn in_band_dps(s: &mut LabStation) {
     s.station.save().expect("save");
 }
 
-fn csr_der(cn: &str) -> Vec<u8> {
+pub(crate) fn csr_der(cn: &str) -> Vec<u8> {
     let key = KeyPair::generate().expect("key");
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();

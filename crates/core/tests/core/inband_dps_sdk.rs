@@ -1,11 +1,15 @@
 //! Microsoft's own device SDK (azure-iot-device, pinned in scripts/python-peers.sh), unchanged,
 //! registers over the real mosquitto with the azure-dps responder, connected with a bootstrap
-//! certificate the station issued, and is assigned its hub and device id.
+//! certificate the station issued, and is assigned its hub and device id; and the station's own
+//! DPS exchange puts the same requests on the wire (plus the CSR of certificate issuance),
+//! witnessed by mosquitto_sub.
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use commissioner_core::lab::{self, free_port, inband};
+use commissioner_core::mqtt::inband::{azure_dps_exchange, DpsRequest, InbandConnection};
 use commissioner_core::mqtt::responder::dps::{DpsAllocation, DpsBackend};
 use commissioner_core::mqtt::responder::Responder;
 use commissioner_core::mqtt::tls::install_crypto_provider;
@@ -15,6 +19,7 @@ use serde_json::{json, Value};
 use crate::fixture::{station, PASSPHRASE};
 use crate::inband_fleet::bootstrap_identity_named;
 use crate::inband_fleet_sdk::venv;
+use crate::sniff::{json_keys, sniff, topic_shape};
 
 #[test]
 fn azure_iot_device_registers_with_the_dps_responder() {
@@ -25,11 +30,13 @@ fn azure_iot_device_registers_with_the_dps_responder() {
     let registration_id = format!("bootstrap-{unit}");
     s.station.config.provisioning.dialect = "azure-dps".into();
     // The SDK speaks TLS 1.2 only (ssl.PROTOCOL_TLSv1_2): this broker lets 1.2 in.
+    let station_unit = "unit-station-2";
+    let station_registration = format!("bootstrap-{station_unit}");
     let (files, mut broker) = inband::vendor_sdk_broker(
         &mut s.station,
         &s.ca,
         port,
-        std::slice::from_ref(&registration_id),
+        &[registration_id.clone(), station_registration.clone()],
     )
     .expect("broker");
     let config = std::fs::read_to_string(&files.config).expect("config");
@@ -60,13 +67,42 @@ fn azure_iot_device_registers_with_the_dps_responder() {
     std::fs::write(&key_path, key).expect("w");
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/azure_dps_sdk.py");
-    let out = Command::new(venv().join("bin/python"))
-        .arg(script)
-        .args(["127.0.0.1", &port.to_string()])
-        .args([&chain, &key_path, &files.cafile])
-        .args([registration_id.as_str(), "0ne0sdk"])
-        .output()
-        .expect("run the SDK");
+    let filters = [
+        "$dps/registrations/PUT/iotdps-register/+",
+        "$dps/registrations/GET/iotdps-get-operationstatus/+",
+    ];
+    let python = venv().join("bin/python");
+    let mut out = None;
+    let sdk_wire = sniff(port, &files, &filters, || {
+        out = Some(
+            Command::new(python)
+                .arg(script)
+                .args(["127.0.0.1", &port.to_string()])
+                .args([&chain, &key_path, &files.cafile])
+                .args([registration_id.as_str(), "0ne0sdk"])
+                .output()
+                .expect("run the SDK"),
+        );
+    });
+    let out = out.expect("SDK ran");
+    // The station's exchange for another unit, on the same broker and responder.
+    let (_, tls) = crate::inband_station::host_bootstrap(&s, station_unit);
+    let station_wire = sniff(port, &files, &filters, || {
+        azure_dps_exchange(
+            &InbandConnection {
+                host: "127.0.0.1".into(),
+                port,
+                client_id: station_registration.clone(),
+                timeout: Duration::from_secs(10),
+            },
+            &DpsRequest {
+                id_scope: "0ne0sdk".into(),
+                csr_der: crate::inband_dps::csr_der(station_unit),
+            },
+            tls,
+        )
+        .expect("the station's exchange");
+    });
     let _ = broker.kill();
     let _ = broker.wait();
     assert!(
@@ -86,4 +122,17 @@ fn azure_iot_device_registers_with_the_dps_responder() {
     assert!(result["operation_id"]
         .as_str()
         .is_some_and(|op| op.starts_with("4.")));
+    // The same topics and fields in the same order; the station's registration adds only
+    // certificate issuance's `csr`.
+    let shape = |wire: &[(String, String)]| -> Vec<(String, Vec<String>)> {
+        wire.iter()
+            .map(|(t, p)| {
+                let keys = json_keys(p).into_iter().filter(|k| k != "csr").collect();
+                (topic_shape(t), keys)
+            })
+            .collect()
+    };
+    assert!(sdk_wire.len() >= 2, "{sdk_wire:?}");
+    assert_eq!(shape(&station_wire), shape(&sdk_wire));
+    assert!(json_keys(&station_wire[0].1).contains(&"csr".to_owned()));
 }

@@ -1,18 +1,27 @@
 //! AWS's own device SDK (awsiotsdk, pinned in scripts/python-peers.sh), unchanged, obtains its
 //! operational certificate over the real mosquitto from the aws-fleet responder, connected with
-//! a bootstrap certificate the station issued.
+//! a bootstrap certificate the station issued; and the station's own exchange puts the same
+//! requests on the wire, witnessed by mosquitto_sub.
 
 use std::path::PathBuf;
 use std::process::Command;
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use commissioner_core::lab::{self, free_port, inband};
+use commissioner_core::mqtt::inband::{aws_fleet_exchange, FleetRequest, InbandConnection};
 use commissioner_core::mqtt::responder::Responder;
 use commissioner_core::mqtt::tls::install_crypto_provider;
+use commissioner_core::mqtt::tls::{client_config, ClientIdentity};
 use commissioner_core::pki::cert_pem;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 
 use crate::fixture::station;
 use crate::inband_fleet::{backend, bootstrap_identity, csr_pem};
+use crate::sniff::{json_keys, sniff, topic_shape};
 
 pub(crate) fn venv() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -36,8 +45,14 @@ fn awsiotsdk_obtains_its_operational_certificate_from_the_fleet_responder() {
     let unit = "unit-sdk-1";
     s.station.config.provisioning.dialect = "aws-fleet".into();
     s.station.config.provisioning.template = "line-1".into();
-    let (files, mut broker) =
-        inband::vendor_sdk_broker(&mut s.station, &s.ca, port, &[unit.to_owned()]).expect("broker");
+    let station_unit = "unit-station-1";
+    let (files, mut broker) = inband::vendor_sdk_broker(
+        &mut s.station,
+        &s.ca,
+        port,
+        &[unit.to_owned(), station_unit.to_owned()],
+    )
+    .expect("broker");
     let tls = lab::backend_tls(&files, s.ca.root_der()).expect("backend tls");
     let _responder =
         Responder::start_dialect(lab::responder_config(port), tls, Box::new(backend(&s)))
@@ -57,15 +72,56 @@ fn awsiotsdk_obtains_its_operational_certificate_from_the_fleet_responder() {
     std::fs::write(&csr, csr_pem(unit)).expect("w");
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/aws_fleet_sdk.py");
-    let out = Command::new(venv().join("bin/python"))
-        .arg(script)
-        .args(["127.0.0.1", &port.to_string()])
-        .args([&chain, &key_path, &files.cafile])
-        .args([unit])
-        .arg(&csr)
-        .args(["line-1", unit])
-        .output()
-        .expect("run the SDK");
+    let filters = [
+        "$aws/certificates/create-from-csr/json",
+        "$aws/provisioning-templates/+/provision/json",
+    ];
+    let python = venv().join("bin/python");
+    let mut out = None;
+    let sdk_wire = sniff(port, &files, &filters, || {
+        out = Some(
+            Command::new(python)
+                .arg(script)
+                .args(["127.0.0.1", &port.to_string()])
+                .args([&chain, &key_path, &files.cafile])
+                .args([unit])
+                .arg(&csr)
+                .args(["line-1", unit])
+                .output()
+                .expect("run the SDK"),
+        );
+    });
+    let out = out.expect("SDK ran");
+    // The station's exchange for another unit, on the same broker and responder.
+    let (station_boot, station_key) = bootstrap_identity(&s, station_unit);
+    let tls = client_config(
+        &[s.ca.root_der().to_vec()],
+        ClientIdentity::Local {
+            chain: vec![
+                CertificateDer::from(station_boot.der.clone()),
+                CertificateDer::from(s.ca.issuing_der().to_vec()),
+            ],
+            key: PrivateKeyDer::from_pem_slice(station_key.as_bytes()).expect("key"),
+        },
+    )
+    .expect("tls");
+    let station_wire = sniff(port, &files, &filters, || {
+        aws_fleet_exchange(
+            &InbandConnection {
+                host: "127.0.0.1".into(),
+                port,
+                client_id: station_unit.into(),
+                timeout: Duration::from_secs(10),
+            },
+            &FleetRequest {
+                template: "line-1".into(),
+                csr_pem: csr_pem(station_unit),
+                parameters: BTreeMap::from([("SerialNumber".into(), station_unit.into())]),
+            },
+            tls,
+        )
+        .expect("the station's exchange");
+    });
     let _ = broker.kill();
     let _ = broker.wait();
     assert!(
@@ -84,4 +140,12 @@ fn awsiotsdk_obtains_its_operational_certificate_from_the_fleet_responder() {
         result["registered"]["device_configuration"]["Fleet"],
         "line-1"
     );
+    // Same topics, same fields, in the same order: the station speaks as AWS's SDK does.
+    let shape = |wire: &[(String, String)]| -> Vec<(String, Vec<String>)> {
+        wire.iter()
+            .map(|(t, p)| (topic_shape(t), json_keys(p)))
+            .collect()
+    };
+    assert_eq!(sdk_wire.len(), 2, "{sdk_wire:?}");
+    assert_eq!(shape(&station_wire), shape(&sdk_wire));
 }

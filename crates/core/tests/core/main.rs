@@ -41,6 +41,7 @@ mod responder_profile;
 mod retry;
 mod revocation;
 mod smp_peers;
+mod sniff;
 mod tls_policy;
 mod yield_stats;
 mod zephyr;
