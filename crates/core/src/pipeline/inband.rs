@@ -18,8 +18,6 @@ use super::{PipelineError, Run};
 use crate::device::protocol::Hello;
 use crate::error::{Coded, ErrorInfo};
 use crate::journal::{CertFilter, CertStatus, CertificateRecords, KeyOrigin};
-use crate::mqtt::audit::bootstrap::{self as bootstrap_checks, BootstrapProbe};
-use crate::mqtt::audit::session::{failed_names, AuditError};
 use crate::mqtt::dialect::Dialect;
 use crate::mqtt::handshake::HandshakeSpec;
 use crate::mqtt::inband::{self, DpsRequest, ExchangeFailure, FleetRequest, InbandConnection};
@@ -136,7 +134,7 @@ impl Run<'_> {
             "CONNACK as {device_id} (operational identity {}): {connack}",
             operational.serial
         ));
-        let used = UsedExchange {
+        let used = super::bootstrap_audit::UsedExchange {
             conn: &conn,
             hello,
             csr_der,
@@ -152,7 +150,7 @@ impl Run<'_> {
     /// Commissioner's own request/response as the bootstrap identity, on its own request
     /// topic, with the unit's CSR: Completed carries the operational certificate. The outer
     /// error is the session's stop; the inner one the exchange's.
-    fn commissioner_exchange(
+    pub(super) fn commissioner_exchange(
         &self,
         conn: &InbandConnection,
         hello: &Hello,
@@ -217,109 +215,6 @@ impl Run<'_> {
         })
     }
 
-    /// The bootstrap identity's audit, as the unit, once its operational certificate is
-    /// proven: the bootstrap reaches nothing beyond its in-band topics, cannot obtain a
-    /// certificate again, and the exchange's last message cannot be replayed. Recorded with the
-    /// session's audit checks; a broker or backend that fails one fails the unit.
-    fn bootstrap_audit(
-        &mut self,
-        bootstrap: &IssuedCert,
-        used: &UsedExchange<'_>,
-    ) -> Result<(), ErrorInfo> {
-        let broker = self.station.broker()?.clone();
-        let conn = used.conn;
-        let device_id = &used.hello.device_id;
-        let (tls, key) = self.unit_tls(bootstrap)?;
-        let probe = BootstrapProbe {
-            host: conn.host.clone(),
-            port: conn.port,
-            client_id: conn.client_id.clone(),
-            version: broker.mqtt_version,
-            timeout: conn.timeout,
-        };
-        // The unit's own operational topics (a bootstrap must not act as the unit, nor forge
-        // its answers), and a topic nobody was given.
-        let forbidden = vec![
-            BrokerProfile::topic(&broker.request_topic, device_id),
-            BrokerProfile::topic(&broker.response_topic, device_id),
-            format!("commissioner/audit/{}", conn.client_id),
-        ];
-        let mut checks = vec![bootstrap_checks::reach(&probe, tls.clone(), &forbidden)];
-        let again = match used.dialect {
-            Dialect::AzureDps => dps_exchange(
-                conn,
-                &self.station.config.provisioning.id_scope,
-                used.csr_der,
-                tls.clone(),
-            ),
-            Dialect::Commissioner => {
-                self.commissioner_exchange(conn, used.hello, used.csr_der, tls.clone())?
-            }
-            Dialect::AwsFleet => {
-                let request = FleetRequest {
-                    template: self.station.config.provisioning.template.clone(),
-                    csr_pem: csr_pem(used.csr_der),
-                    parameters: serial_parameters(device_id),
-                };
-                fleet_exchange(conn, &request, tls.clone())
-            }
-        };
-        checks.push(bootstrap_checks::judge_repeat(
-            "bootstrap_reuse",
-            "a new exchange with the used bootstrap",
-            again.map_err(|f| f.error),
-        ));
-        checks.push(match used.replay_token {
-            Some(token) => bootstrap_checks::judge_repeat(
-                "bootstrap_replay",
-                "RegisterThing replayed with the used ownership token",
-                inband::replay_register_thing(
-                    conn,
-                    &self.station.config.provisioning.template,
-                    token,
-                    &serial_parameters(device_id),
-                    tls,
-                )
-                .map_err(|f| f.error),
-            ),
-            None => bootstrap_checks::not_applicable(
-                "bootstrap_replay",
-                "a one-message exchange: replaying it is what bootstrap_reuse tried",
-            ),
-        });
-        // A check that could not get the unit's signature measured nothing about the broker.
-        if let Some(dev) = key.take_error() {
-            return Err(if dev.is_interruption() || dev.is_stop() {
-                dev.info()
-            } else {
-                MqttError::DeviceSignature(dev).info()
-            });
-        }
-        for c in &checks {
-            self.inband_log.push(format!(
-                "audit {}: {} ({})",
-                c.name,
-                c.outcome.as_str(),
-                c.evidence
-            ));
-        }
-        self.record_checks(&checks)?;
-        let failed = failed_names(&checks);
-        if failed.is_empty() {
-            return Ok(());
-        }
-        let mut info = AuditError::UnitFailed { checks: failed }.info();
-        info.detail = Some(
-            checks
-                .iter()
-                .filter(|c| c.outcome.fails_audit())
-                .map(|c| format!("{}: {}", c.name, c.evidence))
-                .collect::<Vec<_>>()
-                .join("; "),
-        );
-        Err(info)
-    }
-
     /// Hands the broker a CRL with the latest revocation, so a retired certificate stops
     /// opening it now rather than at the next `lab reload` or `ca crl`. A failure is noted, not
     /// fatal: the unit is commissioned and the revocation recorded; the backend refuses a used
@@ -379,7 +274,7 @@ impl Run<'_> {
     }
 
     /// TLS as the unit with `cert`: the unit's key signs through the serial link.
-    fn unit_tls(
+    pub(super) fn unit_tls(
         &self,
         cert: &IssuedCert,
     ) -> Result<(Arc<rustls::ClientConfig>, DeviceSigningKey), ErrorInfo> {
@@ -460,7 +355,7 @@ impl Run<'_> {
 
 /// What an exchange answered: the operational certificate (DER), the id the backend gave it
 /// (AWS's certificateId), and the messages both ways.
-struct Exchanged {
+pub(super) struct Exchanged {
     der: Vec<u8>,
     certificate_id: Option<String>,
     messages: Vec<String>,
@@ -468,16 +363,7 @@ struct Exchanged {
     replay_token: Option<String>,
 }
 
-/// The exchange just made, as the bootstrap audit repeats it.
-struct UsedExchange<'a> {
-    conn: &'a InbandConnection,
-    hello: &'a Hello,
-    csr_der: &'a [u8],
-    dialect: Dialect,
-    replay_token: Option<&'a str>,
-}
-
-fn fleet_exchange(
+pub(super) fn fleet_exchange(
     conn: &InbandConnection,
     request: &FleetRequest,
     tls: Arc<rustls::ClientConfig>,
@@ -505,7 +391,7 @@ fn fleet_exchange(
     }
 }
 
-fn dps_exchange(
+pub(super) fn dps_exchange(
     conn: &InbandConnection,
     id_scope: &str,
     csr_der: &[u8],
@@ -544,11 +430,11 @@ fn unit_error(key: &DeviceSigningKey, e: MqttError) -> ErrorInfo {
 }
 
 /// RegisterThing's parameters: the unit's serial number.
-fn serial_parameters(device_id: &str) -> BTreeMap<String, String> {
+pub(super) fn serial_parameters(device_id: &str) -> BTreeMap<String, String> {
     BTreeMap::from([("SerialNumber".to_owned(), device_id.to_owned())])
 }
 
 /// PEM of a DER certificate request, as the AWS dialect carries it.
-fn csr_pem(der: &[u8]) -> String {
+pub(super) fn csr_pem(der: &[u8]) -> String {
     cert_pem(der).replace("CERTIFICATE-----", "CERTIFICATE REQUEST-----")
 }

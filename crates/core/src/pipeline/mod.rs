@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod batch;
+mod bootstrap_audit;
 mod cancel;
 mod central_check;
 mod choose_family;
