@@ -92,7 +92,9 @@ async fn request(
     loop {
         match next(events, conn, "waiting for the DPS answer").await? {
             Packet::PubAck(ack) => match ack.reason {
-                PubAckReason::Success | PubAckReason::NoMatchingSubscribers => {}
+                PubAckReason::Success | PubAckReason::NoMatchingSubscribers => {
+                    messages.push(format!("PUBACK {topic}: {:?}", ack.reason));
+                }
                 other => {
                     messages.push(format!("PUBACK {topic}: {}", puback_text(&other)));
                     return Err(MqttError::PublishRefused {
