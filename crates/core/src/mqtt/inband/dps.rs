@@ -6,15 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::v5::mqttbytes::v5::{Packet, PubAckReason, SubscribeReasonCode};
+use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, EventLoop};
 use rustls::ClientConfig;
 use serde_json::Value;
 
-use super::{connect_as, next, ExchangeFailure, InbandConnection};
+use super::{connect_as, next, read_puback, ExchangeFailure, InbandConnection};
 use crate::mqtt::dialect::azure_dps::{self, RegistrationState};
-use crate::mqtt::{puback_text, suback_text, MqttError};
+use crate::mqtt::{suback_text, MqttError};
 
 /// Polls before the station gives up on an operation that stays `assigning`.
 const MAX_POLLS: u32 = 10;
@@ -91,18 +91,7 @@ async fn request(
         .map_err(|e| MqttError::Connection(e.to_string()))?;
     loop {
         match next(events, conn, "waiting for the DPS answer").await? {
-            Packet::PubAck(ack) => match ack.reason {
-                PubAckReason::Success | PubAckReason::NoMatchingSubscribers => {
-                    messages.push(format!("PUBACK {topic}: {:?}", ack.reason));
-                }
-                other => {
-                    messages.push(format!("PUBACK {topic}: {}", puback_text(&other)));
-                    return Err(MqttError::PublishRefused {
-                        topic,
-                        reason: puback_text(&other),
-                    });
-                }
-            },
+            Packet::PubAck(ack) => read_puback(&ack.reason, &topic, messages)?,
             Packet::Publish(p) => {
                 let Some(reply) = std::str::from_utf8(&p.topic)
                     .ok()

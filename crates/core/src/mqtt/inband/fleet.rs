@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rumqttc::v5::mqttbytes::v5::{Filter, Packet, PubAckReason, SubscribeReasonCode};
+use rumqttc::v5::mqttbytes::v5::{Filter, Packet, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, EventLoop};
 use rustls::ClientConfig;
 
-use super::{connect, next, ExchangeFailure, InbandConnection};
+use super::{connect, next, read_puback, ExchangeFailure, InbandConnection};
 use crate::mqtt::dialect::aws_fleet::{self, CertificateCreated, Rejection, ThingRegistered};
-use crate::mqtt::{puback_text, suback_text, MqttError};
+use crate::mqtt::{suback_text, MqttError};
 
 /// What a unit sends in the AWS fleet exchange.
 #[derive(Debug, Clone)]
@@ -90,18 +90,7 @@ async fn ask(
         .map_err(|e| MqttError::Connection(e.to_string()))?;
     loop {
         match next(events, conn, "waiting for the provisioning reply").await? {
-            Packet::PubAck(ack) => match ack.reason {
-                PubAckReason::Success | PubAckReason::NoMatchingSubscribers => {
-                    messages.push(format!("PUBACK {topic}: {:?}", ack.reason));
-                }
-                other => {
-                    messages.push(format!("PUBACK {topic}: {}", puback_text(&other)));
-                    return Err(MqttError::PublishRefused {
-                        topic: topic.to_owned(),
-                        reason: puback_text(&other),
-                    });
-                }
-            },
+            Packet::PubAck(ack) => read_puback(&ack.reason, topic, messages)?,
             Packet::Publish(p) if !p.retain && (p.topic == accepted || p.topic == rejected) => {
                 return Ok((p.topic == accepted, p.payload.to_vec()));
             }

@@ -39,6 +39,29 @@ pub struct ExchangeFailure {
     pub messages: Vec<String>,
 }
 
+/// Notes a PUBACK of a request on `topic`; a refusal is the exchange's error.
+fn read_puback(
+    reason: &rumqttc::v5::mqttbytes::v5::PubAckReason,
+    topic: &str,
+    messages: &mut Vec<String>,
+) -> Result<(), MqttError> {
+    use rumqttc::v5::mqttbytes::v5::PubAckReason;
+    match reason {
+        PubAckReason::Success | PubAckReason::NoMatchingSubscribers => {
+            messages.push(format!("PUBACK {topic}: {reason:?}"));
+            Ok(())
+        }
+        other => {
+            let reason = super::puback_text(other);
+            messages.push(format!("PUBACK {topic}: {reason}"));
+            Err(MqttError::PublishRefused {
+                topic: topic.to_owned(),
+                reason,
+            })
+        }
+    }
+}
+
 /// Connects with `tls` and disconnects at the CONNACK: proof that the broker admits the
 /// identity. Returns the CONNACK's reason as the broker gave it.
 pub fn connect_only(conn: &InbandConnection, tls: Arc<ClientConfig>) -> Result<String, MqttError> {

@@ -199,12 +199,7 @@ impl DialectBackend for FleetBackend {
     }
 
     fn reply(&mut self, msg: Incoming<'_>, now: OffsetDateTime) -> Option<Outgoing> {
-        self.answer(msg.topic, msg.payload, now)
-            .map(|(topic, payload)| Outgoing {
-                topic,
-                payload,
-                properties: None,
-            })
+        Outgoing::plain(self.answer(msg.topic, msg.payload, now))
     }
 }
 

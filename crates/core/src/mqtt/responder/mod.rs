@@ -244,6 +244,17 @@ pub struct Outgoing {
     pub properties: Option<PublishProperties>,
 }
 
+impl Outgoing {
+    /// A reply of a 3.1.1 dialect: topic and payload, no properties.
+    pub fn plain(reply: Option<(String, Vec<u8>)>) -> Option<Self> {
+        reply.map(|(topic, payload)| Self {
+            topic,
+            payload,
+            properties: None,
+        })
+    }
+}
+
 /// The backend of one dialect: it answers each request of its dialect, on its topics, and
 /// keeps whatever state the dialect carries between requests.
 pub trait DialectBackend: Send + std::fmt::Debug {
