@@ -2,6 +2,8 @@
 //! with the bootstrap certificate it just traded, the broker must confine it and the backend
 //! must refuse to serve it again (`mqtt::audit::bootstrap` judges the answers).
 
+use std::time::Duration;
+
 use super::inband::{csr_pem, dps_exchange, fleet_exchange, serial_parameters};
 use super::Run;
 use crate::device::protocol::Hello;
@@ -21,6 +23,9 @@ pub(super) struct UsedExchange<'a> {
     pub(super) csr_der: &'a [u8],
     pub(super) dialect: Dialect,
     pub(super) replay_token: Option<&'a str>,
+    /// The operational certificate just proven: the unit publishes with it while the
+    /// bootstrap listens.
+    pub(super) operational: &'a IssuedCert,
 }
 
 impl Run<'_> {
@@ -51,7 +56,19 @@ impl Run<'_> {
             BrokerProfile::topic(&broker.response_topic, device_id),
             format!("commissioner/audit/{}", conn.client_id),
         ];
-        let mut checks = vec![bootstrap_checks::reach(&probe, tls.clone(), &forbidden)];
+        let (unit_tls, unit_key) = self.unit_tls(used.operational)?;
+        let witness = bootstrap_checks::Witness {
+            tls: unit_tls,
+            client_id: device_id.clone(),
+        };
+        let wait = Duration::from_millis(broker.audit.delivery_wait_ms);
+        let mut checks = vec![bootstrap_checks::reach(
+            &probe,
+            tls.clone(),
+            &forbidden,
+            Some(witness),
+            wait,
+        )];
         let again = match used.dialect {
             Dialect::AzureDps => dps_exchange(
                 conn,
@@ -95,7 +112,7 @@ impl Run<'_> {
             ),
         });
         // A check that could not get the unit's signature measured nothing about the broker.
-        if let Some(dev) = key.take_error() {
+        if let Some(dev) = key.take_error().or_else(|| unit_key.take_error()) {
             return Err(if dev.is_interruption() || dev.is_stop() {
                 dev.info()
             } else {

@@ -140,6 +140,7 @@ impl Run<'_> {
             csr_der,
             dialect,
             replay_token: outcome.replay_token.as_deref(),
+            operational: &operational,
         };
         self.bootstrap_audit(bootstrap, &used)?;
         self.report.certificate_serial = Some(operational.serial.clone());

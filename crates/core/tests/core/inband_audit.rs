@@ -66,20 +66,28 @@ fn each_dialect_audits_the_used_bootstrap_identity() {
 
 #[test]
 fn a_broker_that_lets_the_bootstrap_reach_the_units_topics_fails_the_unit() {
+    // Write access shows in the PUBACKs; read access only in what arrives while the unit
+    // publishes on its own topic.
+    for (grant, evidence) in [
+        ("topic readwrite provisioning/#", "accepted"),
+        ("topic read provisioning/#", "delivered to the bootstrap"),
+    ] {
+        careless_acl_fails_the_unit(grant, evidence);
+    }
+}
+
+fn careless_acl_fails_the_unit(grant: &str, evidence: &str) {
     let mut s = station();
     in_band(&mut s, "aws-fleet");
     let sim = SimDevice::spawn(SimConfig::default()).expect("simulator");
     let ca = s.station.unlock_ca(PASSPHRASE).expect("unlock");
     let lab = Lab::up_in_band(&mut s.station, &s.ca, ca, &[sim.device_id()]).expect("lab");
-    // A careless ACL: the bootstrap block grants provisioning/# instead of denying it.
+    // A careless ACL: the bootstrap block grants the unit topics instead of denying them.
     let acl = std::fs::read_to_string(&lab.files().acl).expect("acl");
     assert!(acl.contains("topic deny provisioning/#"), "{acl}");
     std::fs::write(
         &lab.files().acl,
-        acl.replace(
-            "topic deny provisioning/#",
-            "topic readwrite provisioning/#",
-        ),
+        acl.replace("topic deny provisioning/#", grant),
     )
     .expect("acl");
     signal_reload(lab.pid()).expect("reload");
@@ -87,17 +95,17 @@ fn a_broker_that_lets_the_bootstrap_reach_the_units_topics_fails_the_unit() {
     std::thread::sleep(std::time::Duration::from_millis(300));
 
     let report = commission_sim(&s, &sim);
-    assert!(!report.passed(), "{}", report.render());
+    assert!(!report.passed(), "{grant}: {}", report.render());
     let error = report.error.clone().expect("error");
-    assert_eq!(error.code, "audit.failed", "{error:?}");
+    assert_eq!(error.code, "audit.failed", "{grant}: {error:?}");
     assert!(error.message.contains("bootstrap_reach"), "{error:?}");
     let reach = report
         .audit_checks
         .iter()
         .find(|c| c.name == "bootstrap_reach")
         .expect("recorded");
-    assert_eq!(reach.outcome, Outcome::Fail, "{reach:?}");
-    assert!(reach.evidence.contains("accepted"), "{reach:?}");
+    assert_eq!(reach.outcome, Outcome::Fail, "{grant}: {reach:?}");
+    assert!(reach.evidence.contains(evidence), "{grant}: {reach:?}");
     // Nothing of the failed session stays usable: the operational certificate the backend
     // activated is revoked by the station's failed session.
     let op = report

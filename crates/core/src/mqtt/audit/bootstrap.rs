@@ -30,24 +30,45 @@ pub struct BootstrapProbe {
     pub timeout: Duration,
 }
 
-/// `bootstrap_reach`: as the bootstrap identity, a QoS 1 publish on each of `forbidden` (the
-/// unit's own operational topics, a topic of nobody's) must be refused. A broker that refuses
-/// the CONNECT (the bootstrap already on its CRL) lets it reach nothing either.
-pub fn reach(probe: &BootstrapProbe, tls: Arc<ClientConfig>, forbidden: &[String]) -> CheckResult {
-    crate::mqtt::on_own_runtime(|| async { Ok(reach_async(probe, tls, forbidden).await) })
-        .unwrap_or_else(|e| {
-            CheckResult::new(
-                BOOTSTRAP_CHECKS[0],
-                Outcome::Inconclusive,
-                probe::evidence(&e),
-            )
-        })
+/// The unit's operational identity, which publishes on its own request topic while the
+/// bootstrap listens.
+#[derive(Debug, Clone)]
+pub struct Witness {
+    pub tls: Arc<ClientConfig>,
+    pub client_id: String,
+}
+
+/// `bootstrap_reach`: the bootstrap identity must neither write nor read beyond its in-band
+/// topics. It subscribes to `forbidden` (the unit's request and response topics first, and a
+/// topic of nobody's) and to `#`; mosquitto grants a forbidden SUBSCRIBE and filters silently,
+/// so what counts is what arrives while `witness` (the unit) publishes on its request topic,
+/// within `delivery_wait`. Its own QoS 1 publish on each must be refused. A broker that
+/// refuses the CONNECT (the bootstrap already on its CRL) lets it reach nothing either.
+pub fn reach(
+    probe: &BootstrapProbe,
+    tls: Arc<ClientConfig>,
+    forbidden: &[String],
+    witness: Option<Witness>,
+    delivery_wait: Duration,
+) -> CheckResult {
+    crate::mqtt::on_own_runtime(|| async {
+        Ok(reach_async(probe, tls, forbidden, witness, delivery_wait).await)
+    })
+    .unwrap_or_else(|e| {
+        CheckResult::new(
+            BOOTSTRAP_CHECKS[0],
+            Outcome::Inconclusive,
+            probe::evidence(&e),
+        )
+    })
 }
 
 async fn reach_async(
     p: &BootstrapProbe,
     tls: Arc<ClientConfig>,
     forbidden: &[String],
+    witness: Option<Witness>,
+    delivery_wait: Duration,
 ) -> CheckResult {
     let name = BOOTSTRAP_CHECKS[0];
     let mut session = match probe::connect(
@@ -78,6 +99,22 @@ async fn reach_async(
         Connect::Accepted(session) => session,
     };
     let (mut reached, mut unsure, mut said) = (Vec::new(), Vec::new(), Vec::new());
+    let mut filters = forbidden.to_vec();
+    filters.push("#".into());
+    match session.subscribe(&filters, p.timeout).await {
+        Ok(codes) => said.push(format!(
+            "SUBSCRIBE {}",
+            codes
+                .iter()
+                .map(|(f, c)| format!("{f}: {}", probe::suback(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        Err(why) => {
+            unsure.push("SUBSCRIBE".to_owned());
+            said.push(format!("SUBSCRIBE: {why}"));
+        }
+    }
     for topic in forbidden {
         match session.publish(topic, b"bootstrap audit", p.timeout).await {
             PubAnswer::Ack(PubAckReason::Success | PubAckReason::NoMatchingSubscribers) => {
@@ -94,6 +131,53 @@ async fn reach_async(
                 said.push(format!("{topic}: {why}"));
             }
         }
+    }
+    if let (Some(w), Some(request)) = (witness, forbidden.first()) {
+        match probe::connect(
+            &p.host,
+            p.port,
+            Some(w.tls),
+            &w.client_id,
+            p.timeout,
+            p.version,
+            None,
+        )
+        .await
+        {
+            Connect::Accepted(mut unit) => {
+                let answer = unit
+                    .publish(request, b"bootstrap audit witness", p.timeout)
+                    .await;
+                unit.close().await;
+                said.push(format!(
+                    "the unit {} published on {request}: {}",
+                    w.client_id,
+                    match answer {
+                        PubAnswer::Ack(r) => puback_text(&r),
+                        PubAnswer::NoVerdict => NO_VERDICT.to_owned(),
+                        PubAnswer::None(why) => why,
+                    }
+                ));
+            }
+            Connect::Refused(e) => {
+                unsure.push(w.client_id.clone());
+                said.push(format!(
+                    "the unit {} could not connect to publish: {}",
+                    w.client_id,
+                    probe::evidence(&e)
+                ));
+            }
+        }
+    }
+    let arrived = session.delivered(delivery_wait).await;
+    let leaked: Vec<&String> = arrived.iter().filter(|t| forbidden.contains(t)).collect();
+    if leaked.is_empty() {
+        said.push(format!(
+            "nothing of those topics delivered to the bootstrap in {delivery_wait:?}"
+        ));
+    } else {
+        said.push(format!("delivered to the bootstrap: {leaked:?}"));
+        reached.extend(leaked.into_iter().cloned());
     }
     session.close().await;
     let evidence = format!("as {}: {}", p.client_id, said.join("; "));
