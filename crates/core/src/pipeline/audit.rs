@@ -62,14 +62,8 @@ impl Run<'_> {
         // The broker judges the test identities by its own clock, not the session's.
         let ids = identities::around_unit(self.ca, unit, OffsetDateTime::now_utc())?;
         let outcome = audit::run(&target, &ids);
-        // A check that could not get the unit's signature measured nothing about the broker.
-        if let Some(dev) = key.take_error() {
-            // Interrupted, or abandoned on a stop or deadline: the pipeline names the step.
-            return Err(if dev.is_interruption() || dev.is_stop() {
-                dev.info()
-            } else {
-                MqttError::DeviceSignature(dev).info()
-            });
+        if let Some(e) = signature_failure(&key) {
+            return Err(e);
         }
         let mut results = outcome.map_err(|e| AuditError::from(e).info())?;
         let v311 = target.profile.mqtt_version == MqttVersion::V311;
@@ -78,14 +72,20 @@ impl Run<'_> {
         results.retain(|r| {
             target.profile.audit.enabled(r.name) && !(v311 && r.name == "protocol_version")
         });
-        self.record_checks(&results)?;
-        let failed = failed_names(&results);
+        self.judge_checks(&results)
+    }
+
+    /// Records the unit's audit checks and fails the step when any failed or could not judge
+    /// the broker (`audit.failed`, naming them, their evidence as the detail).
+    pub(super) fn judge_checks(&mut self, checks: &[CheckResult]) -> Result<(), ErrorInfo> {
+        self.record_checks(checks)?;
+        let failed = failed_names(checks);
         if failed.is_empty() {
             return Ok(());
         }
         let mut info = AuditError::UnitFailed { checks: failed }.info();
         info.detail = Some(
-            results
+            checks
                 .iter()
                 .filter(|r| r.outcome.fails_audit())
                 .map(|r| format!("{}: {}", r.name, r.evidence))
@@ -112,4 +112,16 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// A check that could not get the unit's signature measured nothing about the broker: the
+/// unit's own reason (interrupted, or abandoned on a stop or deadline: the pipeline names the
+/// step), or `mqtt.device_signature`.
+pub(super) fn signature_failure(key: &DeviceSigningKey) -> Option<ErrorInfo> {
+    let dev = key.take_error()?;
+    Some(if dev.is_interruption() || dev.is_stop() {
+        dev.info()
+    } else {
+        MqttError::DeviceSignature(dev).info()
+    })
 }

@@ -4,15 +4,14 @@
 
 use std::time::Duration;
 
+use super::audit::signature_failure;
 use super::inband::{csr_pem, dps_exchange, fleet_exchange, serial_parameters};
 use super::Run;
 use crate::device::protocol::Hello;
-use crate::error::{Coded, ErrorInfo};
+use crate::error::ErrorInfo;
 use crate::mqtt::audit::bootstrap::{self as bootstrap_checks, BootstrapProbe};
-use crate::mqtt::audit::session::{failed_names, AuditError};
 use crate::mqtt::dialect::Dialect;
 use crate::mqtt::inband::{self, FleetRequest, InbandConnection};
-use crate::mqtt::MqttError;
 use crate::pki::IssuedCert;
 use crate::station::BrokerProfile;
 
@@ -111,13 +110,8 @@ impl Run<'_> {
                 "a one-message exchange: replaying it is what bootstrap_reuse tried",
             ),
         });
-        // A check that could not get the unit's signature measured nothing about the broker.
-        if let Some(dev) = key.take_error().or_else(|| unit_key.take_error()) {
-            return Err(if dev.is_interruption() || dev.is_stop() {
-                dev.info()
-            } else {
-                MqttError::DeviceSignature(dev).info()
-            });
+        if let Some(e) = signature_failure(&key).or_else(|| signature_failure(&unit_key)) {
+            return Err(e);
         }
         for c in &checks {
             self.inband_log.push(format!(
@@ -127,20 +121,6 @@ impl Run<'_> {
                 c.evidence
             ));
         }
-        self.record_checks(&checks)?;
-        let failed = failed_names(&checks);
-        if failed.is_empty() {
-            return Ok(());
-        }
-        let mut info = AuditError::UnitFailed { checks: failed }.info();
-        info.detail = Some(
-            checks
-                .iter()
-                .filter(|c| c.outcome.fails_audit())
-                .map(|c| format!("{}: {}", c.name, c.evidence))
-                .collect::<Vec<_>>()
-                .join("; "),
-        );
-        Err(info)
+        self.judge_checks(&checks)
     }
 }

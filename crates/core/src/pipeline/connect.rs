@@ -216,21 +216,19 @@ impl Run<'_> {
             Ok(_) => Ok(()),
             Err(_) if key.was_asked_tls12() => Err(MqttError::UnitTls12.info()),
             // A failed device signature surfaces as a TLS failure; report the device's reason.
-            Err(e) => Err(match key.take_error() {
-                // Unplugged or restarted mid-handshake: the session is interrupted, not failed.
-                // A signature abandoned on cancel or deadline: the pipeline names the step.
-                Some(dev) if dev.is_interruption() || dev.is_stop() => dev.info(),
-                Some(dev) => crate::mqtt::MqttError::DeviceSignature(dev).info(),
+            // Unplugged or restarted mid-handshake: the session is interrupted, not failed; a
+            // signature abandoned on cancel or deadline: the pipeline names the step.
+            Err(e) => Err(super::audit::signature_failure(&key).unwrap_or_else(|| {
                 // The retry loop saw the stop before the broker wait did.
-                None => match self.interrupt.check(Instant::now()) {
+                match self.interrupt.check(Instant::now()) {
                     Some(why) => DeviceError::Stopped {
                         op: "handshake",
                         why,
                     }
                     .info(),
                     None => e.info(),
-                },
-            }),
+                }
+            })),
         }
     }
 }

@@ -422,12 +422,13 @@ pub(super) fn dps_exchange(
 /// A failed exchange: the unit's own reason when its signature failed, else the broker's or
 /// the backend's.
 fn unit_error(key: &DeviceSigningKey, e: MqttError) -> ErrorInfo {
-    match key.take_error() {
-        Some(dev) if dev.is_interruption() || dev.is_stop() => dev.info(),
-        Some(dev) => MqttError::DeviceSignature(dev).info(),
-        None if key.was_asked_tls12() => MqttError::UnitTls12.info(),
-        None => e.info(),
-    }
+    super::audit::signature_failure(key).unwrap_or_else(|| {
+        if key.was_asked_tls12() {
+            MqttError::UnitTls12.info()
+        } else {
+            e.info()
+        }
+    })
 }
 
 /// RegisterThing's parameters: the unit's serial number.
