@@ -6,6 +6,7 @@
 //! exchange to the unit named in the request (the CSR's CN, the registration id); the broker's
 //! CRL and ACL decide who may connect with a bootstrap certificate at all.
 
+use base64::Engine;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -22,9 +23,9 @@ const IN_BAND_PORT_PREFIX: &str = "in-band:";
 
 /// The station, its unlocked CA and its journal, as a backend issues on them.
 pub struct InbandIssuer {
-    pub(super) station: Station,
+    station: Station,
     ca: UnlockedCa,
-    pub(super) journal: Journal,
+    journal: Journal,
     port: String,
 }
 
@@ -112,25 +113,78 @@ impl InbandIssuer {
         Ok((cert, device_id))
     }
 
+    /// The unit whose bootstrap identity `requester` is (the profile's `bootstrap_cn`).
+    pub(super) fn unit_of(&self, requester: &str) -> Result<String, ErrorInfo> {
+        let profile = &self.station.config.provisioning;
+        profile
+            .device_id_of_bootstrap(requester)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                refuse(
+                    InbandRefusal::NotBootstrap,
+                    format!(
+                        "{requester} is no bootstrap identity (the profile's bootstrap_cn is {})",
+                        profile.bootstrap_cn
+                    ),
+                )
+            })
+    }
+
+    /// Admits the bootstrap identity `requester` without issuing anything: its unit must hold
+    /// a usable bootstrap. Returns the unit.
+    pub(super) fn admit(
+        &self,
+        session_id: i64,
+        requester: &str,
+        now: OffsetDateTime,
+    ) -> Result<String, ErrorInfo> {
+        let unit = self.unit_of(requester)?;
+        self.journal
+            .set_identity(session_id, &unit, "", "")
+            .map_err(|e| e.info())?;
+        match refuse_bootstrap(&self.journal, &unit, now) {
+            Some(refused) => Err(refused),
+            None => Ok(unit),
+        }
+    }
+
+    /// Issues and activates the operational certificate the bootstrap identity `requester`
+    /// asks for with `csr_der`, which must name the requester's unit. For the one-message
+    /// dialects, which have no confirmation step. Returns the chain as base64 DER, the unit's
+    /// certificate first.
+    pub(super) fn issue_for_requester(
+        &self,
+        session_id: i64,
+        requester: &str,
+        csr_der: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Vec<String>, ErrorInfo> {
+        let unit = self.unit_of(requester)?;
+        let named = crate::pki::csr::common_name(csr_der).map_err(|e| e.info())?;
+        if named != unit {
+            return Err(refuse(
+                InbandRefusal::ParameterMismatch,
+                format!(
+                    "the CSR names {named}, the requester {requester} is the bootstrap of {unit}"
+                ),
+            ));
+        }
+        let (cert, _) = self.issue(session_id, csr_der, now)?;
+        self.activate(&cert.serial)?;
+        let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
+        Ok(vec![b64(&cert.der), b64(self.ca.issuing_der())])
+    }
+
     /// Makes an issued certificate the unit's: the bootstrap one is superseded in the same
     /// transaction, so a second exchange with it is refused as already used.
     pub(super) fn activate(&self, serial: &str) -> Result<(), ErrorInfo> {
         crate::journal::CertificateRecords::activate_certificate(&self.journal, serial)
             .map_err(|e| e.info())
     }
-
-    /// The issuing CA's certificate, which a unit chains its operational certificate to.
-    pub(super) fn issuing_der(&self) -> &[u8] {
-        self.ca.issuing_der()
-    }
 }
 
 /// Why a unit's bootstrap certificate does not admit it, with its own code each.
-pub(super) fn refuse_bootstrap(
-    journal: &Journal,
-    device_id: &str,
-    now: OffsetDateTime,
-) -> Option<ErrorInfo> {
+fn refuse_bootstrap(journal: &Journal, device_id: &str, now: OffsetDateTime) -> Option<ErrorInfo> {
     let certs = match journal.list_certificates(&CertFilter {
         device_id: Some(device_id),
         ..CertFilter::default()

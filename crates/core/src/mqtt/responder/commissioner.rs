@@ -117,34 +117,12 @@ impl CommissionerBackend {
         csr: &str,
         now: OffsetDateTime,
     ) -> Result<Vec<String>, ErrorInfo> {
-        let profile = &issuer.station.config.provisioning;
-        let unit = profile.device_id_of_bootstrap(requester).ok_or_else(|| {
-            refuse(
-                InbandRefusal::NotBootstrap,
-                format!(
-                    "{requester} is no bootstrap identity (the profile's bootstrap_cn is {})",
-                    profile.bootstrap_cn
-                ),
-            )
-        })?;
         let der = base64::engine::general_purpose::STANDARD
             .decode(csr)
             .map_err(|_| {
                 crate::pki::PkiError::CsrMalformed("csr is not base64 DER".into()).info()
             })?;
-        let named = crate::pki::csr::common_name(&der).map_err(|e| e.info())?;
-        if named != unit {
-            return Err(refuse(
-                InbandRefusal::ParameterMismatch,
-                format!(
-                    "the CSR names {named}, the requester {requester} is the bootstrap of {unit}"
-                ),
-            ));
-        }
-        let (cert, _) = issuer.issue(session_id, &der, now)?;
-        issuer.activate(&cert.serial)?;
-        let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
-        Ok(vec![b64(&cert.der), b64(issuer.issuing_der())])
+        issuer.issue_for_requester(session_id, requester, &der, now)
     }
 }
 

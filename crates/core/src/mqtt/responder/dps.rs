@@ -19,14 +19,13 @@
 
 use std::collections::HashMap;
 
-use base64::Engine;
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use super::bootstrap::{refuse, refuse_bootstrap, InbandIssuer, InbandRefusal};
+use super::bootstrap::InbandIssuer;
 use super::{DialectBackend, Incoming, Outgoing};
-use crate::error::{Coded, ErrorInfo};
+use crate::error::ErrorInfo;
 use crate::mqtt::dialect::azure_dps::{self, RegistrationState, Reply, Request};
 use crate::mqtt::dialect::Dialect;
 use crate::pki::UnlockedCa;
@@ -135,45 +134,16 @@ impl DpsBackend {
         csr_der: Option<&[u8]>,
         now: OffsetDateTime,
     ) -> Result<RegistrationState, ErrorInfo> {
-        let profile = &self.issuer.station.config.provisioning;
-        let device_id = profile
-            .device_id_of_bootstrap(registration_id)
-            .ok_or_else(|| {
-                refuse(
-                    InbandRefusal::NotBootstrap,
-                    format!(
-                        "registration id {registration_id} is no bootstrap identity (the \
-                         profile's bootstrap_cn is {})",
-                        profile.bootstrap_cn
-                    ),
-                )
-            })?
-            .to_owned();
+        let device_id = self.issuer.unit_of(registration_id)?;
         let chain = match csr_der {
             Some(der) => {
-                let named = crate::pki::csr::common_name(der).map_err(|e| e.info())?;
-                if named != device_id {
-                    return Err(refuse(
-                        InbandRefusal::ParameterMismatch,
-                        format!(
-                            "the CSR names {named}, the registration id {registration_id} is \
-                             the bootstrap of {device_id}"
-                        ),
-                    ));
-                }
-                let (cert, _) = self.issuer.issue(session_id, der, now)?;
-                self.issuer.activate(&cert.serial)?;
-                let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
-                Some(vec![b64(&cert.der), b64(self.issuer.issuing_der())])
+                Some(
+                    self.issuer
+                        .issue_for_requester(session_id, registration_id, der, now)?,
+                )
             }
             None => {
-                self.issuer
-                    .journal
-                    .set_identity(session_id, &device_id, "", "")
-                    .map_err(|e| e.info())?;
-                if let Some(refused) = refuse_bootstrap(&self.issuer.journal, &device_id, now) {
-                    return Err(refused);
-                }
+                self.issuer.admit(session_id, registration_id, now)?;
                 None
             }
         };
