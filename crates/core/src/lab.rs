@@ -521,7 +521,11 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.fleet.take();
         self.responder.take();
-        let _ = fs::remove_file(&self.files.broker_pid);
+        // Only our own: a `lab up` since may have written its broker's pid there.
+        let ours = self.broker.id().to_string();
+        if fs::read_to_string(&self.files.broker_pid).is_ok_and(|pid| pid.trim() == ours) {
+            let _ = fs::remove_file(&self.files.broker_pid);
+        }
         let _ = self.broker.kill();
         let _ = self.broker.wait();
         if let Some(mut dog) = self.watchdog.take() {

@@ -259,7 +259,7 @@ fn run_dialect(
         .map(|d| station.config.provisioning.bootstrap_common_name(d))
         .collect();
     let port = free_port()?;
-    let (files, mut broker) = inband::vendor_sdk_broker(station, ca, port, &cns)?;
+    let (files, broker) = inband::vendor_sdk_broker(station, ca, port, &cns)?;
     let backend = inband::in_band_backend(station, station.unlock_ca(PASS)?, port)?;
     let mut cfg = match dialect {
         Dialect::Commissioner => lab::station_responder_config(station, port),
@@ -282,8 +282,7 @@ fn run_dialect(
         }
     }
     drop(responder);
-    let _ = broker.kill();
-    let _ = broker.wait();
+    drop(broker);
 
     let (p50, p95) = spread(ours);
     println!("{dialect} ({units} units each, mosquitto + responder on this machine)");

@@ -145,13 +145,14 @@ pub fn in_band_backend(
 /// A lab broker on `port` that the vendors' device SDKs can reach: the default lab with TLS 1.2
 /// let in (azure-iot-device 2.14.0 speaks nothing newer; units signing on their own key still
 /// get 1.3, which the broker prefers) and the in-band ACL of the station's dialect for these
-/// bootstrap common names. The caller starts the responder it wants beside it.
+/// bootstrap common names. The caller starts the responder it wants beside it; the broker stops
+/// when the returned value is dropped, a panicking test included.
 pub fn vendor_sdk_broker(
     station: &mut Station,
     ca: &UnlockedCa,
     port: u16,
     bootstrap_cns: &[String],
-) -> Result<(super::LabFiles, std::process::Child), LabError> {
+) -> Result<(super::LabFiles, SdkBroker), LabError> {
     let files = super::prepare(station, ca, port)?;
     let io = |path: &std::path::Path| {
         let path = path.display().to_string();
@@ -172,7 +173,18 @@ pub fn vendor_sdk_broker(
     );
     std::fs::write(&files.acl, format!("{acl}{extra}")).map_err(io(&files.acl))?;
     let broker = super::start_broker(&files, port)?;
-    Ok((files, broker))
+    Ok((files, SdkBroker(broker)))
+}
+
+/// The mosquitto of [`vendor_sdk_broker`]; killed when dropped.
+#[derive(Debug)]
+pub struct SdkBroker(std::process::Child);
+
+impl Drop for SdkBroker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 impl Lab {

@@ -38,12 +38,13 @@ pub fn sniff(
     for f in filters {
         cmd.args(["-t", f]);
     }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto_sub");
-    let out = child.stdout.take().expect("stdout");
+    let mut child = Witness(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto_sub"),
+    );
+    let out = child.0.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -63,8 +64,7 @@ pub fn sniff(
     }
     during();
     std::thread::sleep(Duration::from_millis(300));
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     rx.try_iter()
         .filter_map(|l| {
             let rest = l.strip_prefix("MSG\t")?;
@@ -72,6 +72,16 @@ pub fn sniff(
             Some((topic.to_owned(), payload.to_owned()))
         })
         .collect()
+}
+
+/// The mosquitto_sub process; killed when dropped, a failing test's panic included.
+struct Witness(std::process::Child);
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A topic with its query values blanked (`?$rid=<>&operationId=<>`): the shape two clients
