@@ -12,7 +12,6 @@ use std::time::Duration;
 use commissioner_core::journal::CertStatus;
 use commissioner_core::lab::Lab;
 use commissioner_core::mqtt::inband::{self, DpsOutcome, DpsRequest, InbandConnection};
-use commissioner_core::mqtt::MqttError;
 use commissioner_core::pipeline::CommissionRequest;
 use commissioner_core::pki::cert_pem;
 use commissioner_core::pki::revoke::Reason;
@@ -23,7 +22,7 @@ use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
 use time::OffsetDateTime;
 
 use crate::fixture::{station, LabStation, PASSPHRASE};
-use crate::inband_station::{entry, host_bootstrap, refused_with};
+use crate::inband_station::{denied_the_unit_topics, entry, host_bootstrap, refused_with};
 
 fn in_band_dps(s: &mut LabStation) {
     s.station.config.provisioning = ProvisioningProfile {
@@ -208,16 +207,6 @@ fn a_dps_bootstrap_identity_reaches_only_its_in_band_topics() {
     let dps_ca = s.station.unlock_ca(PASSPHRASE).expect("unlock");
     let lab = Lab::up_in_band(&mut s.station, &s.ca, dps_ca, &["unit-dps-4"]).expect("lab");
     let (_, tls) = host_bootstrap(&s, "unit-dps-4");
-    let spec = crate::fixture::handshake_spec(
-        lab.port(),
-        "bootstrap-unit-dps-4",
-        Duration::from_secs(10),
-        Duration::from_secs(10),
-    );
-    let err = commissioner_core::mqtt::handshake::run(&spec, tls.clone()).expect_err("denied");
-    assert!(
-        matches!(&err, MqttError::PublishRefused { topic, .. } if topic == "provisioning/bootstrap-unit-dps-4/request"),
-        "{err:?}"
-    );
+    denied_the_unit_topics(lab.port(), "bootstrap-unit-dps-4", tls.clone());
     register(lab.port(), "bootstrap-unit-dps-4", "unit-dps-4", tls).expect("registration");
 }

@@ -4,8 +4,6 @@
 //! DPS exchange puts the same requests on the wire (plus the CSR of certificate issuance),
 //! witnessed by mosquitto_sub.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use commissioner_core::lab::{self, free_port, inband};
@@ -13,12 +11,11 @@ use commissioner_core::mqtt::inband::{azure_dps_exchange, DpsRequest, InbandConn
 use commissioner_core::mqtt::responder::dps::{DpsAllocation, DpsBackend};
 use commissioner_core::mqtt::responder::Responder;
 use commissioner_core::mqtt::tls::install_crypto_provider;
-use commissioner_core::pki::cert_pem;
 use serde_json::{json, Value};
 
 use crate::fixture::{station, PASSPHRASE};
 use crate::inband_fleet::bootstrap_identity_named;
-use crate::inband_fleet_sdk::venv;
+use crate::inband_fleet_sdk::run_sdk;
 use crate::sniff::{json_keys, sniff, topic_shape};
 
 #[test]
@@ -32,7 +29,7 @@ fn azure_iot_device_registers_with_the_dps_responder() {
     // The SDK speaks TLS 1.2 only (ssl.PROTOCOL_TLSv1_2): this broker lets 1.2 in.
     let station_unit = "unit-station-2";
     let station_registration = format!("bootstrap-{station_unit}");
-    let (files, mut broker) = inband::vendor_sdk_broker(
+    let (files, broker) = inband::vendor_sdk_broker(
         &mut s.station,
         &s.ca,
         port,
@@ -56,35 +53,17 @@ fn azure_iot_device_registers_with_the_dps_responder() {
         .expect("responder");
 
     let (boot, key) = bootstrap_identity_named(&s, unit, &registration_id);
-    let dir = tempfile::tempdir().expect("tmp");
-    let chain = dir.path().join("boot.pem");
-    std::fs::write(
-        &chain,
-        format!("{}{}", boot.pem, cert_pem(s.ca.issuing_der())),
-    )
-    .expect("w");
-    let key_path = dir.path().join("boot.key");
-    std::fs::write(&key_path, key).expect("w");
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/azure_dps_sdk.py");
     let filters = [
         "$dps/registrations/PUT/iotdps-register/+",
         "$dps/registrations/GET/iotdps-get-operationstatus/+",
     ];
-    let python = venv().join("bin/python");
-    let mut out = None;
-    let sdk_wire = sniff(port, &files, &filters, || {
-        out = Some(
-            Command::new(python)
-                .arg(script)
-                .args(["127.0.0.1", &port.to_string()])
-                .args([&chain, &key_path, &files.cafile])
-                .args([registration_id.as_str(), "0ne0sdk"])
-                .output()
-                .expect("run the SDK"),
-        );
-    });
-    let out = out.expect("SDK ran");
+    let (out, sdk_wire) = run_sdk(
+        &s,
+        "azure_dps_sdk.py",
+        (port, &files, &filters),
+        (&boot, &key),
+        &[registration_id.as_ref(), "0ne0sdk".as_ref()],
+    );
     // The station's exchange for another unit, on the same broker and responder.
     let (_, tls) = crate::inband_station::host_bootstrap(&s, station_unit);
     let station_wire = sniff(port, &files, &filters, || {
@@ -103,8 +82,7 @@ fn azure_iot_device_registers_with_the_dps_responder() {
         )
         .expect("the station's exchange");
     });
-    let _ = broker.kill();
-    let _ = broker.wait();
+    drop(broker);
     assert!(
         out.status.success(),
         "SDK failed: {}\n{}",

@@ -3,23 +3,20 @@
 //! a bootstrap certificate the station issued; and the station's own exchange puts the same
 //! requests on the wire, witnessed by mosquitto_sub.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
 use std::time::Duration;
 
-use commissioner_core::lab::{self, free_port, inband};
+use commissioner_core::lab::{self, free_port, inband, LabFiles};
 use commissioner_core::mqtt::inband::{aws_fleet_exchange, FleetRequest, InbandConnection};
 use commissioner_core::mqtt::responder::Responder;
 use commissioner_core::mqtt::tls::install_crypto_provider;
-use commissioner_core::mqtt::tls::{client_config, ClientIdentity};
-use commissioner_core::pki::cert_pem;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use commissioner_core::pki::{cert_pem, IssuedCert};
 use serde_json::Value;
 
-use crate::fixture::station;
+use crate::fixture::{station, LabStation};
 use crate::inband_fleet::{backend, bootstrap_identity, csr_pem};
 use crate::sniff::{json_keys, sniff, topic_shape};
 
@@ -37,28 +34,16 @@ pub(crate) fn venv() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-#[test]
-fn awsiotsdk_obtains_its_operational_certificate_from_the_fleet_responder() {
-    install_crypto_provider();
-    let mut s = station();
-    let port = free_port().expect("port");
-    let unit = "unit-sdk-1";
-    s.station.config.provisioning.dialect = "aws-fleet".into();
-    s.station.config.provisioning.template = "line-1".into();
-    let station_unit = "unit-station-1";
-    let (files, mut broker) = inband::vendor_sdk_broker(
-        &mut s.station,
-        &s.ca,
-        port,
-        &[unit.to_owned(), station_unit.to_owned()],
-    )
-    .expect("broker");
-    let tls = lab::backend_tls(&files, s.ca.root_der()).expect("backend tls");
-    let _responder =
-        Responder::start_dialect(lab::responder_config(port), tls, Box::new(backend(&s)))
-            .expect("responder");
-
-    let (boot, key) = bootstrap_identity(&s, unit);
+/// Runs the vendor SDK driver `scripts/peers/<script>` connected to the broker on `port` as
+/// `boot` (its key PEM beside it), with `args` after the connection ones, while mosquitto_sub
+/// witnesses `filters`. Returns its output and the requests it put on the wire.
+pub(crate) fn run_sdk(
+    s: &LabStation,
+    script: &str,
+    (port, files, filters): (u16, &LabFiles, &[&str]),
+    (boot, key): (&IssuedCert, &str),
+    args: &[&OsStr],
+) -> (Output, Vec<(String, String)>) {
     let dir = tempfile::tempdir().expect("tmp");
     let chain = dir.path().join("boot.pem");
     std::fs::write(
@@ -68,49 +53,74 @@ fn awsiotsdk_obtains_its_operational_certificate_from_the_fleet_responder() {
     .expect("w");
     let key_path = dir.path().join("boot.key");
     std::fs::write(&key_path, key).expect("w");
-    let csr = dir.path().join("unit.csr");
-    std::fs::write(&csr, csr_pem(unit)).expect("w");
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/aws_fleet_sdk.py");
-    let filters = [
-        "$aws/certificates/create-from-csr/json",
-        "$aws/provisioning-templates/+/provision/json",
-    ];
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/peers")
+        .join(script);
     let python = venv().join("bin/python");
     let mut out = None;
-    let sdk_wire = sniff(port, &files, &filters, || {
+    let wire = sniff(port, files, filters, || {
         out = Some(
             Command::new(python)
                 .arg(script)
                 .args(["127.0.0.1", &port.to_string()])
                 .args([&chain, &key_path, &files.cafile])
-                .args([unit])
-                .arg(&csr)
-                .args(["line-1", unit])
+                .args(args)
                 .output()
                 .expect("run the SDK"),
         );
     });
-    let out = out.expect("SDK ran");
-    // The station's exchange for another unit, on the same broker and responder.
-    let (station_boot, station_key) = bootstrap_identity(&s, station_unit);
-    let tls = client_config(
-        &[s.ca.root_der().to_vec()],
-        ClientIdentity::Local {
-            chain: vec![
-                CertificateDer::from(station_boot.der.clone()),
-                CertificateDer::from(s.ca.issuing_der().to_vec()),
-            ],
-            key: PrivateKeyDer::from_pem_slice(station_key.as_bytes()).expect("key"),
-        },
+    (out.expect("the SDK ran"), wire)
+}
+
+#[test]
+fn awsiotsdk_obtains_its_operational_certificate_from_the_fleet_responder() {
+    install_crypto_provider();
+    let mut s = station();
+    let port = free_port().expect("port");
+    let unit = "unit-sdk-1";
+    s.station.config.provisioning.dialect = "aws-fleet".into();
+    s.station.config.provisioning.template = "line-1".into();
+    let station_unit = "unit-station-1";
+    let (files, broker) = inband::vendor_sdk_broker(
+        &mut s.station,
+        &s.ca,
+        port,
+        &[unit.to_owned(), format!("bootstrap-{station_unit}")],
     )
-    .expect("tls");
+    .expect("broker");
+    let tls = lab::backend_tls(&files, s.ca.root_der()).expect("backend tls");
+    let _responder =
+        Responder::start_dialect(lab::responder_config(port), tls, Box::new(backend(&s)))
+            .expect("responder");
+
+    let (boot, key) = bootstrap_identity(&s, unit);
+    let dir = tempfile::tempdir().expect("tmp");
+    let csr = dir.path().join("unit.csr");
+    std::fs::write(&csr, csr_pem(unit)).expect("w");
+    let filters = [
+        "$aws/certificates/create-from-csr/json",
+        "$aws/provisioning-templates/+/provision/json",
+    ];
+    let (out, sdk_wire) = run_sdk(
+        &s,
+        "aws_fleet_sdk.py",
+        (port, &files, &filters),
+        (&boot, &key),
+        &[
+            unit.as_ref(),
+            csr.as_os_str(),
+            "line-1".as_ref(),
+            unit.as_ref(),
+        ],
+    );
+    // The station's exchange for another unit, on the same broker and responder.
+    let (_, tls) = crate::inband_station::host_bootstrap(&s, station_unit);
     let station_wire = sniff(port, &files, &filters, || {
         aws_fleet_exchange(
             &InbandConnection {
                 host: "127.0.0.1".into(),
                 port,
-                client_id: station_unit.into(),
+                client_id: format!("bootstrap-{station_unit}"),
                 timeout: Duration::from_secs(10),
             },
             &FleetRequest {
@@ -122,8 +132,7 @@ fn awsiotsdk_obtains_its_operational_certificate_from_the_fleet_responder() {
         )
         .expect("the station's exchange");
     });
-    let _ = broker.kill();
-    let _ = broker.wait();
+    drop(broker);
     assert!(
         out.status.success(),
         "SDK failed: {}\n{}",

@@ -162,6 +162,19 @@ fn exchange(
     )
 }
 
+/// The unit topics the ACL's patterns give every user are denied to the bootstrap user `cn`:
+/// mosquitto grants the SUBSCRIBE and filters silently, and answers the PUBLISH 0x87.
+pub(crate) fn denied_the_unit_topics(port: u16, cn: &str, tls: Arc<rustls::ClientConfig>) {
+    let spec =
+        crate::fixture::handshake_spec(port, cn, Duration::from_secs(10), Duration::from_secs(10));
+    let err = commissioner_core::mqtt::handshake::run(&spec, tls).expect_err("denied");
+    let request = format!("provisioning/{cn}/request");
+    assert!(
+        matches!(&err, MqttError::PublishRefused { topic, .. } if *topic == request),
+        "{err:?}"
+    );
+}
+
 pub(crate) fn refused_with<T: std::fmt::Debug>(
     result: Result<T, inband::ExchangeFailure>,
     code: &str,
@@ -216,19 +229,7 @@ fn a_bootstrap_identity_reaches_only_its_in_band_topics() {
     let fleet_ca = s.station.unlock_ca(PASSPHRASE).expect("unlock");
     let lab = Lab::up_in_band(&mut s.station, &s.ca, fleet_ca, &["unit-ib-3"]).expect("lab");
     let (_, tls) = host_bootstrap(&s, "unit-ib-3");
-    // The unit topics the ACL's patterns give every user are denied to the bootstrap user:
-    // mosquitto grants the SUBSCRIBE and filters silently, and answers the PUBLISH 0x87.
-    let spec = crate::fixture::handshake_spec(
-        lab.port(),
-        "bootstrap-unit-ib-3",
-        Duration::from_secs(10),
-        Duration::from_secs(10),
-    );
-    let err = commissioner_core::mqtt::handshake::run(&spec, tls.clone()).expect_err("denied");
-    assert!(
-        matches!(&err, MqttError::PublishRefused { topic, .. } if topic == "provisioning/bootstrap-unit-ib-3/request"),
-        "{err:?}"
-    );
+    denied_the_unit_topics(lab.port(), "bootstrap-unit-ib-3", tls.clone());
     // Its own in-band topics work.
     exchange(lab.port(), "unit-ib-3", tls).expect("in-band exchange");
 }
