@@ -22,17 +22,6 @@ pub struct Request<'a> {
     pub csr: Option<String>,
 }
 
-/// Reads a request on the default topics, or `None` when `topic` is not a request topic.
-pub fn parse_request<'a>(topic: &'a str, payload: &[u8]) -> Option<Request<'a>> {
-    let mut parts = topic.split('/');
-    let (Some("provisioning"), Some(device_id), Some("request"), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
-    Some(read_body(device_id, payload))
-}
-
 /// Reads the body of `device_id`'s request (the profile's topic template named it). A body
 /// that is not JSON is still a request (no serial, no nonce): the unit gets an answer anyway.
 pub fn read_body<'a>(device_id: &'a str, payload: &[u8]) -> Request<'a> {
@@ -52,11 +41,6 @@ pub struct ReplyDetails {
     pub reason: Option<String>,
     pub error_code: Option<String>,
     pub certificate_chain: Option<Vec<String>>,
-}
-
-/// Where to answer when the request named no Response Topic.
-pub fn default_response_topic(device_id: &str) -> String {
-    format!("provisioning/{device_id}/response")
 }
 
 /// The reply's JSON body: a 3.1.1 requester has no properties and reads everything here.
@@ -81,30 +65,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_topic_gives_the_device_id_and_body_the_serial_and_nonce() {
-        let req = parse_request(
-            "provisioning/unit-7/request",
-            br#"{"certificateSerial":"0AB1","nonce":"n-1"}"#,
-        )
-        .expect("test input");
+    fn the_body_gives_the_serial_the_nonce_and_an_in_band_csr() {
+        let req = read_body(
+            "unit-7",
+            br#"{"certificateSerial":"0AB1","nonce":"n-1","csr":"MAo="}"#,
+        );
         assert_eq!(req.device_id, "unit-7");
         assert_eq!(req.certificate_serial.as_deref(), Some("0AB1"));
         assert_eq!(req.nonce, Some(json!("n-1")));
+        assert_eq!(req.csr.as_deref(), Some("MAo="));
     }
 
     #[test]
-    fn other_topics_are_not_requests_and_a_broken_body_still_is() {
-        assert_eq!(parse_request("provisioning/unit-7/response", b"{}"), None);
-        assert_eq!(parse_request("provisioning/a/b/request", b"{}"), None);
-        assert_eq!(parse_request("other/unit-7/request", b"{}"), None);
-        let req = parse_request("provisioning/unit-7/request", b"not json").expect("test input");
+    fn a_broken_body_is_still_a_request() {
+        let req = read_body("unit-7", b"not json");
         assert_eq!(req.certificate_serial, None);
         assert_eq!(req.nonce, None);
+        assert_eq!(req.csr, None);
     }
 
     #[test]
     fn reply_body_carries_status_reason_and_the_nonce_back() {
-        let req = parse_request("provisioning/u1/request", br#"{"nonce":42}"#).expect("test input");
+        let req = read_body("u1", br#"{"nonce":42}"#);
         let details = ReplyDetails {
             reason: Some("revoked".into()),
             ..ReplyDetails::default()
@@ -115,6 +97,13 @@ mod tests {
             body,
             json!({"deviceId": "u1", "status": "Rejected", "reason": "revoked", "nonce": 42})
         );
-        assert_eq!(default_response_topic("u1"), "provisioning/u1/response");
+        let issued = ReplyDetails {
+            error_code: None,
+            certificate_chain: Some(vec!["MAo=".into()]),
+            reason: None,
+        };
+        let body: Value =
+            serde_json::from_slice(&reply_body(&req, "Completed", &issued)).expect("test input");
+        assert_eq!(body["certificateChain"], json!(["MAo="]));
     }
 }

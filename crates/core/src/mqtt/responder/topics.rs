@@ -81,6 +81,17 @@ mod tests {
         assert_eq!(t.device_id("factory/line-2/U-7/prov/req"), None);
         assert_eq!(t.device_id("factory/line-1/U-7/prov"), None);
         assert_eq!(t.expand("U-7"), "factory/line-1/U-7/prov/req");
+        // The default templates: a response or a deeper topic is no request.
+        let default = TopicTemplate::parse("provisioning/{device_id}/request").expect("valid");
+        assert_eq!(
+            default.device_id("provisioning/unit-7/request"),
+            Some("unit-7")
+        );
+        assert_eq!(default.device_id("provisioning/unit-7/response"), None);
+        assert_eq!(default.device_id("provisioning/a/b/request"), None);
+        assert_eq!(default.device_id("other/unit-7/request"), None);
+        let response = TopicTemplate::parse("provisioning/{device_id}/response").expect("valid");
+        assert_eq!(response.expand("u1"), "provisioning/u1/response");
         for bad in [
             "a/b",
             "a/{device_id}x/b",
